@@ -1,0 +1,1 @@
+"""One module per model kind. Each loads lazily, under a lock, and can be unloaded when idle."""

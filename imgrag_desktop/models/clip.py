@@ -1,0 +1,294 @@
+"""CLIP image and text encoders through open_clip.
+
+A model is named by open_clip model name + pretrained tag (downloaded to the open_clip /
+Hugging Face cache on first use), or by model name + a local checkpoint file. Vectors come out
+L2-normalised as float32 NumPy arrays. The model loads on first use, under a lock, so the
+window can start before torch is imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from imgrag_desktop.types import ImgragError, ModelUnavailable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from PIL import Image
+
+TINY_SEED = 1234
+_CONFIG_LOCK = threading.Lock()
+_CONFIGS_ADDED = False
+
+
+def _register_bundled_configs() -> None:
+    """Make the project's own model configs (the test profile's tiny CLIP) known to open_clip."""
+    global _CONFIGS_ADDED
+    with _CONFIG_LOCK:
+        if _CONFIGS_ADDED:
+            return
+        import open_clip
+
+        cfg_dir = resources.files("imgrag_desktop") / "data"
+        with resources.as_file(cfg_dir) as path:
+            for cfg in Path(path).glob("*.json"):
+                open_clip.add_model_config(cfg)
+        _CONFIGS_ADDED = True
+
+
+def pick_device(requested: str = "auto") -> str:
+    """CUDA, then Apple MPS, then CPU; an explicit request is honoured or refused clearly."""
+    import torch
+
+    requested = (requested or "auto").lower()
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return "mps"
+        return "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ImgragError("device 'cuda' was requested but no CUDA GPU is usable; set device to 'auto' or 'cpu'")
+    if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ImgragError("device 'mps' was requested but Apple MPS is not available; set device to 'auto' or 'cpu'")
+    if requested not in ("cpu", "mps") and not requested.startswith("cuda"):
+        raise ImgragError(f"unknown device {requested!r}: use auto, cpu, cuda or mps")
+    return requested
+
+
+def checkpoint_id(path: str | os.PathLike[str]) -> str:
+    """A short, stable id for a checkpoint file: hash of its size and first and last MiB."""
+    p = Path(path)
+    h = hashlib.blake2b(digest_size=6)
+    size = p.stat().st_size
+    h.update(str(size).encode())
+    with p.open("rb") as fh:
+        h.update(fh.read(1 << 20))
+        if size > 2 << 20:
+            fh.seek(-(1 << 20), os.SEEK_END)
+            h.update(fh.read())
+    return h.hexdigest()
+
+
+def write_tiny_checkpoint(path: str | os.PathLike[str], model_name: str = "imgrag-tiny", seed: int = TINY_SEED) -> Path:
+    """Build the test profile's CLIP (real architecture, random weights, fixed seed) and save it.
+
+    Written atomically, so two processes racing to create it both end with a whole file.
+    """
+    import torch
+    import open_clip
+
+    _register_bundled_configs()
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = open_clip.create_model(model_name, pretrained=None, device="cpu")
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    torch.save({"state_dict": model.state_dict()}, tmp)
+    os.replace(tmp, dest)
+    return dest
+
+
+def _is_offline_error(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__}: {exc}".lower()
+    keys = ("connection", "offline", "resolve", "network", "timed out", "timeout", "localentrynotfound",
+            "cannot find the requested files", "max retries", "name or service", "hub")
+    return any(k in text for k in keys)
+
+
+class ClipEncoder:
+    """Lazily loaded open_clip model with batched, normalised image and text encoding."""
+
+    def __init__(self, model_name: str, pretrained: str = "", checkpoint: str = "", device: str = "auto",
+                 create_missing_tiny: bool = False) -> None:
+        self.model_name = model_name
+        self.pretrained = pretrained
+        self.checkpoint = checkpoint
+        self.requested_device = device
+        self.create_missing_tiny = create_missing_tiny
+        self._lock = threading.RLock()
+        self._model: Any = None
+        self._preprocess: Callable[..., Any] | None = None
+        self._tokenizer: Callable[..., Any] | None = None
+        self.device = "cpu"
+        self.dtype: Any = None
+        self.image_size = 224
+        self.dim = 0
+        self.last_used = 0.0
+
+    # Identity -------------------------------------------------------------------------------
+    @property
+    def model_id(self) -> str:
+        """Which weights made a vector; vectors of different ids are never compared."""
+        if self.checkpoint:
+            if not Path(self.checkpoint).exists():
+                if self.create_missing_tiny:
+                    write_tiny_checkpoint(self.checkpoint, self.model_name)
+                else:
+                    raise ModelUnavailable(
+                        f"CLIP checkpoint {self.checkpoint} does not exist: pick an existing file in Settings "
+                        "(clip_checkpoint) or clear it to use a named model"
+                    )
+            return f"{self.model_name}/ckpt-{checkpoint_id(self.checkpoint)}"
+        return f"{self.model_name}/{self.pretrained}"
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    # Loading --------------------------------------------------------------------------------
+    def load(self) -> "ClipEncoder":
+        with self._lock:
+            if self._model is not None:
+                return self
+            import torch
+            import open_clip
+
+            _register_bundled_configs()
+            device = pick_device(self.requested_device)
+            if self.model_name not in open_clip.list_models():
+                raise ModelUnavailable(
+                    f"unknown CLIP model {self.model_name!r}: pick one of `open_clip.list_models()` in Settings"
+                )
+            source = self.checkpoint or self.pretrained or None
+            if self.checkpoint:
+                self.model_id  # creates the tiny checkpoint when allowed, else explains what is missing
+            precision = "fp16" if device.startswith("cuda") else "fp32"
+            try:
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    self.model_name, pretrained=source, device=device, precision=precision
+                )
+            except RuntimeError as exc:
+                if self.checkpoint:
+                    raise ModelUnavailable(
+                        f"checkpoint {self.checkpoint} does not fit model {self.model_name}: {str(exc).splitlines()[0]}"
+                    ) from exc
+                if _is_offline_error(exc):
+                    raise ModelUnavailable(self._missing_message()) from exc
+                raise
+            except Exception as exc:  # hub/network errors come in many types
+                if not self.checkpoint and _is_offline_error(exc):
+                    raise ModelUnavailable(self._missing_message()) from exc
+                raise
+            model.eval()
+            self._model = model
+            self._preprocess = preprocess
+            self._tokenizer = open_clip.get_tokenizer(self.model_name)
+            self.device = device
+            self.dtype = torch.float16 if precision == "fp16" else torch.float32
+            size = getattr(model.visual, "image_size", 224)
+            self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+            self.dim = int(model.text_projection.shape[1]) if getattr(model, "text_projection", None) is not None \
+                else int(self._probe_dim())
+            self.last_used = time.monotonic()
+            return self
+
+    def _probe_dim(self) -> int:
+        import torch
+
+        with torch.no_grad():
+            x = torch.zeros(1, 3, self.image_size, self.image_size, device=self.device, dtype=self.dtype)
+            return int(self._model.encode_image(x).shape[-1])
+
+    def _missing_message(self) -> str:
+        return (
+            f"CLIP weights {self.model_name}/{self.pretrained} are not on this computer and cannot be downloaded "
+            "(offline?): connect once so they download, or set a local checkpoint file in Settings (clip_checkpoint)"
+        )
+
+    def unload(self) -> None:
+        """Free the weights (and GPU memory) so another model can use the device."""
+        with self._lock:
+            self._model = None
+            self._preprocess = None
+            if self.device.startswith("cuda"):
+                import torch
+
+                torch.cuda.empty_cache()
+
+    # Encoding -------------------------------------------------------------------------------
+    @property
+    def preprocess(self) -> Callable[["Image.Image"], "torch.Tensor"]:
+        """The model's own image transform; thread-safe, so decode workers can run it."""
+        self.load()
+        assert self._preprocess is not None
+        return self._preprocess
+
+    def encode_tensors(self, batch: "torch.Tensor") -> np.ndarray:
+        import torch
+
+        self.load()
+        with self._lock, torch.inference_mode():
+            x = batch.to(self.device, dtype=self.dtype, non_blocking=True)
+            feats = self._model.encode_image(x)
+            feats = torch.nn.functional.normalize(feats.float(), dim=-1)
+            self.last_used = time.monotonic()
+            return feats.cpu().numpy().astype(np.float32, copy=False)
+
+    def encode_images(self, images: Sequence["Image.Image"]) -> np.ndarray:
+        import torch
+
+        if not images:
+            return np.zeros((0, self.dim or 0), np.float32)
+        pre = self.preprocess
+        return self.encode_tensors(torch.stack([pre(im) for im in images]))
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode queries. Causal text towers are run on the real tokens only (same output,
+        a fraction of the cost of padding to the context length)."""
+        import torch
+
+        self.load()
+        assert self._tokenizer is not None
+        tokens = self._tokenizer(list(texts))
+        with self._lock, torch.inference_mode():
+            tokens = tokens.to(self.device)
+            feats = self._encode_text_trimmed(tokens)
+            if feats is None:
+                feats = self._model.encode_text(tokens)
+            feats = torch.nn.functional.normalize(feats.float(), dim=-1)
+            self.last_used = time.monotonic()
+            return feats.cpu().numpy().astype(np.float32, copy=False)
+
+    def _encode_text_trimmed(self, tokens: "torch.Tensor") -> "torch.Tensor | None":
+        """open_clip's CLIP.encode_text, on tokens cut after the last end-of-text token.
+
+        Valid only for the standard causal text tower with argmax (end-of-text) pooling; any
+        other tower returns None and the caller uses the model's own encode_text.
+        """
+        import torch
+
+        m = self._model
+        needed = ("token_embedding", "positional_embedding", "transformer", "ln_final", "attn_mask")
+        if not all(hasattr(m, n) for n in needed) or getattr(m, "text_pool_type", "argmax") != "argmax":
+            return None
+        if getattr(m, "attn_mask", None) is None or getattr(m.transformer, "batch_first", True) is not True:
+            return None
+        eot = tokens.argmax(dim=-1)
+        length = int(eot.max().item()) + 1
+        t = tokens[:, :length]
+        cast_dtype = m.transformer.get_cast_dtype() if hasattr(m.transformer, "get_cast_dtype") else self.dtype
+        x = m.token_embedding(t).to(cast_dtype)
+        x = x + m.positional_embedding[:length].to(cast_dtype)
+        x = m.transformer(x, attn_mask=m.attn_mask[:length, :length])
+        x = m.ln_final(x)
+        x = x[torch.arange(x.shape[0], device=x.device), eot]
+        proj = m.text_projection
+        if proj is not None:
+            x = proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+        return x
+
+
+def encoder_from_config(cfg: Any) -> ClipEncoder:
+    """The encoder an AppConfig asks for (the test profile builds its tiny checkpoint on demand)."""
+    name, pretrained, ckpt = cfg.clip_spec()
+    return ClipEncoder(name, pretrained, ckpt, device=cfg.settings.device, create_missing_tiny=cfg.profile == "test")

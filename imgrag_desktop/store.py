@@ -1,0 +1,433 @@
+"""The LanceDB index: one `images` row per indexed file, one `failures` row per skipped file.
+
+Every write is one Lance transaction (merge_insert keyed by path), so a crash loses at most
+the batch in flight and never leaves duplicates. The schema carries a version in its metadata;
+a database written by a newer version is refused with a clear message rather than misread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from imgrag_desktop.types import Failure, ImgragError
+
+SCHEMA_VERSION = 1
+IMAGES = "images"
+FAILURES = "failures"
+META_KEY = b"imgrag.schema_version"
+DEFAULT_TEXT_DIM = 384
+IN_CHUNK = 400
+
+# Columns that are cheap to keep in memory next to a vector matrix (for hits and filters).
+LIGHT_COLUMNS = ["path", "folder", "size", "mtime_ns", "width", "height", "taken_at", "date", "kind", "content_hash"]
+
+
+def images_schema(visual_dim: int, text_dim: int = DEFAULT_TEXT_DIM) -> pa.Schema:
+    fields = [
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("folder", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("mtime_ns", pa.int64()),
+        pa.field("content_hash", pa.string()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("taken_at", pa.float64()),  # EXIF capture time, epoch seconds
+        pa.field("date", pa.float64()),  # taken_at, else the file's mtime: what date filters use
+        pa.field("camera", pa.string()),
+        pa.field("kind", pa.string()),  # photo | screenshot | document
+        pa.field("clip_model", pa.string()),
+        pa.field("visual", pa.list_(pa.float32(), visual_dim)),
+        pa.field("text_model", pa.string()),
+        pa.field("textual", pa.list_(pa.float32(), text_dim)),  # null until OCR/caption text is embedded
+        pa.field("ocr_status", pa.string()),  # pending | done | skipped | failed
+        pa.field("ocr_text", pa.string()),
+        pa.field("ocr_words", pa.string()),  # JSON list of {text, x, y, w, h, conf}, pixel boxes
+        pa.field("caption_status", pa.string()),  # pending | done | skipped | failed
+        pa.field("caption", pa.string()),
+        pa.field("caption_model", pa.string()),
+        pa.field("search_text", pa.string()),  # name + OCR + caption: what the keyword index reads
+        pa.field("error", pa.string()),  # last non-fatal error of a later stage (OCR, caption)
+        pa.field("indexed_at", pa.float64()),
+    ]
+    return pa.schema(fields, metadata={META_KEY: str(SCHEMA_VERSION).encode()})
+
+
+def failures_schema() -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("path", pa.string(), nullable=False),
+            pa.field("folder", pa.string()),
+            pa.field("size", pa.int64()),
+            pa.field("mtime_ns", pa.int64()),
+            pa.field("stage", pa.string()),
+            pa.field("reason", pa.string()),
+            pa.field("at", pa.float64()),
+        ],
+        metadata={META_KEY: str(SCHEMA_VERSION).encode()},
+    )
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal for LanceDB filters (quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_in(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
+
+
+def folder_filter(folder: str) -> str:
+    """Rows whose file lies in `folder` or below it."""
+    folder = str(folder).rstrip(os.sep) or os.sep
+    prefix = folder if folder.endswith(os.sep) else folder + os.sep
+    return f"(folder = {sql_str(folder)} OR starts_with(path, {sql_str(prefix)}))"
+
+
+class WriterLock:
+    """One writer per data dir, across processes (advisory file lock). Readers need no lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: Any = None
+
+    def acquire(self, wait_s: float = 0.0) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                if sys.platform == "win32":  # pragma: no cover
+                    import msvcrt
+
+                    msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+                else:
+                    import fcntl
+
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip()
+                    fh.close()
+                    who = f" (process {holder})" if holder else ""
+                    raise ImgragError(
+                        f"another imgrag instance{who} is indexing into {self.path.parent}; "
+                        "wait for it to finish or close it (searching still works)"
+                    )
+                time.sleep(0.1)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            try:
+                self._fh.close()
+            finally:
+                self._fh = None
+
+    def __enter__(self) -> "WriterLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+class Store:
+    """The index on disk. Thread-safe for one writer thread plus any number of readers."""
+
+    def __init__(self, db_dir: str | os.PathLike[str], text_dim: int = DEFAULT_TEXT_DIM) -> None:
+        self.db_dir = Path(db_dir)
+        self.text_dim = text_dim
+        self._db: Any = None
+        self._images: Any = None
+        self._failures: Any = None
+        self._lock = threading.RLock()
+        self.writes = 0  # bumped on every committed write; caches compare it
+
+    # Opening ---------------------------------------------------------------------------------
+    def _connect(self) -> Any:
+        if self._db is None:
+            import lancedb
+
+            self.db_dir.mkdir(parents=True, exist_ok=True)
+            self._db = lancedb.connect(str(self.db_dir))
+        return self._db
+
+    def _table_names(self) -> list[str]:
+        db = self._connect()
+        names = db.table_names() if hasattr(db, "table_names") else list(db.list_tables())
+        return list(names)
+
+    @staticmethod
+    def _check_version(table: Any, name: str) -> None:
+        meta = table.schema.metadata or {}
+        raw = meta.get(META_KEY)
+        version = int(raw) if raw else 0
+        if version > SCHEMA_VERSION:
+            raise ImgragError(
+                f"the index was written by a newer imgrag-desktop (schema {version}, this one reads {SCHEMA_VERSION}); "
+                "upgrade the app, or use another data dir"
+            )
+
+    def _open_table(self, name: str) -> Any:
+        db = self._connect()
+        try:
+            table = db.open_table(name)
+            self._check_version(table, name)
+            return table
+        except ImgragError:
+            raise
+        except Exception as exc:
+            raise ImgragError(
+                f"the index table {name!r} in {self.db_dir} is damaged ({str(exc).splitlines()[0][:200]}); "
+                "rebuild it with `imgrag index --rebuild PATH` or delete the data dir's index.lancedb folder"
+            ) from exc
+
+    @property
+    def images(self) -> Any | None:
+        """The images table, or None before the first image was indexed."""
+        with self._lock:
+            if self._images is None and IMAGES in self._table_names():
+                self._images = self._open_table(IMAGES)
+            return self._images
+
+    @property
+    def failures(self) -> Any:
+        with self._lock:
+            if self._failures is None:
+                if FAILURES in self._table_names():
+                    self._failures = self._open_table(FAILURES)
+                else:
+                    self._failures = self._connect().create_table(FAILURES, schema=failures_schema(), exist_ok=True)
+            return self._failures
+
+    def ensure_images(self, visual_dim: int) -> Any:
+        """Open the images table, creating it for vectors of `visual_dim` when missing."""
+        with self._lock:
+            table = self.images
+            if table is None:
+                table = self._connect().create_table(
+                    IMAGES, schema=images_schema(visual_dim, self.text_dim), exist_ok=True
+                )
+                self._images = table
+            return table
+
+    @property
+    def visual_dim(self) -> int | None:
+        t = self.images
+        return None if t is None else t.schema.field("visual").type.list_size
+
+    def refresh(self) -> None:
+        """See writes made by other processes (a long-lived reader calls this now and then)."""
+        with self._lock:
+            for t in (self._images, self._failures):
+                if t is not None:
+                    try:
+                        t.checkout_latest()
+                    except Exception:
+                        pass
+            if self._images is None:
+                _ = self.images
+
+    def version(self) -> int:
+        t = self.images
+        return -1 if t is None else int(t.version)
+
+    def drop_images(self) -> None:
+        """Drop the images table (model change to another vector size, or a rebuild)."""
+        with self._lock:
+            if IMAGES in self._table_names():
+                self._connect().drop_table(IMAGES)
+            self._images = None
+            self.writes += 1
+
+    # Reads -----------------------------------------------------------------------------------
+    def count(self, where: str | None = None) -> int:
+        t = self.images
+        if t is None:
+            return 0
+        return int(t.count_rows(where) if where else t.count_rows())
+
+    def failure_count(self, where: str | None = None) -> int:
+        f = self.failures
+        return int(f.count_rows(where) if where else f.count_rows())
+
+    def query(self, where: str | None = None, columns: Sequence[str] | None = None, limit: int | None = None) -> pa.Table:
+        t = self.images
+        if t is None:
+            return pa.table({c: [] for c in (columns or ["path"])})
+        q = t.search()
+        if where:
+            q = q.where(where)
+        if columns:
+            q = q.select(list(columns))
+        q = q.limit(limit if limit is not None else max(1, t.count_rows()))
+        return q.to_arrow()
+
+    def rows(self, paths: Sequence[str], columns: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Rows by path (chunked IN filters)."""
+        out: dict[str, dict[str, Any]] = {}
+        paths = list(dict.fromkeys(paths))
+        cols = list(columns) if columns else None
+        if cols and "path" not in cols:
+            cols = ["path", *cols]
+        for i in range(0, len(paths), IN_CHUNK):
+            chunk = paths[i : i + IN_CHUNK]
+            for row in self.query(sql_in("path", chunk), cols, limit=len(chunk)).to_pylist():
+                out[row["path"]] = row
+        return out
+
+    def file_states(self, where: str | None = None) -> dict[str, tuple[int, int, str, str]]:
+        """path → (size, mtime_ns, content_hash, clip_model): what the scanner diffs against."""
+        tbl = self.query(where, ["path", "size", "mtime_ns", "content_hash", "clip_model"])
+        cols = [tbl.column(c).to_pylist() for c in ("path", "size", "mtime_ns", "content_hash", "clip_model")]
+        return {p: (s, m, h, c) for p, s, m, h, c in zip(*cols)}
+
+    def failure_states(self, where: str | None = None) -> dict[str, tuple[int, int, str]]:
+        f = self.failures
+        tbl = f.search().where(where).limit(max(1, f.count_rows())) if where else f.search().limit(max(1, f.count_rows()))
+        rows = tbl.select(["path", "size", "mtime_ns", "reason"]).to_arrow().to_pylist()
+        return {r["path"]: (r["size"], r["mtime_ns"], r["reason"]) for r in rows}
+
+    def list_failures(self, where: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
+        f = self.failures
+        q = f.search()
+        if where:
+            q = q.where(where)
+        return q.limit(limit).to_arrow().to_pylist()
+
+    def rows_by_hash(self, hashes: Iterable[str], clip_model: str) -> dict[str, dict[str, Any]]:
+        """One existing row per content hash made by `clip_model`: its vectors and text can be
+        reused for a moved, renamed or copied file."""
+        out: dict[str, dict[str, Any]] = {}
+        hashes = list(dict.fromkeys(hashes))
+        for i in range(0, len(hashes), IN_CHUNK):
+            chunk = hashes[i : i + IN_CHUNK]
+            where = f"{sql_in('content_hash', chunk)} AND clip_model = {sql_str(clip_model)}"
+            for row in self.query(where).to_pylist():
+                out.setdefault(row["content_hash"], row)
+        return out
+
+    def vectors(self, column: str = "visual", where: str | None = None,
+                extra: Sequence[str] = ()) -> tuple[pa.Table, np.ndarray]:
+        """All non-null vectors of `column` matching `where`, as a float32 matrix, with light
+        columns beside them."""
+        cols = list(dict.fromkeys([*LIGHT_COLUMNS, *extra, column]))
+        cond = f"{column} IS NOT NULL"
+        tbl = self.query(f"({where}) AND {cond}" if where else cond, cols)
+        if tbl.num_rows == 0:
+            return tbl, np.zeros((0, 0), np.float32)
+        vec = tbl.column(column).combine_chunks()
+        dim = vec.type.list_size
+        mat = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, dim)
+        return tbl.drop_columns([column]), mat
+
+    # Writes ----------------------------------------------------------------------------------
+    def _table_from_rows(self, rows: Sequence[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+        cols: dict[str, list[Any]] = {f.name: [] for f in schema}
+        for r in rows:
+            for name in cols:
+                v = r.get(name)
+                if isinstance(v, np.ndarray):
+                    v = v.astype(np.float32, copy=False).tolist()
+                cols[name].append(v)
+        return pa.table(cols, schema=schema)
+
+    def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace rows by path, in one transaction."""
+        if not rows:
+            return
+        with self._lock:
+            dim = len(rows[0]["visual"])
+            table = self.ensure_images(dim)
+            data = self._table_from_rows(rows, table.schema)
+            table.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(data)
+            self.writes += 1
+
+    def delete_paths(self, paths: Sequence[str]) -> None:
+        t = self.images
+        if t is None or not paths:
+            return
+        with self._lock:
+            for i in range(0, len(paths), IN_CHUNK):
+                t.delete(sql_in("path", paths[i : i + IN_CHUNK]))
+            self.writes += 1
+
+    def delete_where(self, where: str) -> None:
+        t = self.images
+        if t is None:
+            return
+        with self._lock:
+            t.delete(where)
+            self.writes += 1
+
+    def record_failures(self, failures: Sequence[tuple[Failure, str, int, int]]) -> None:
+        """(failure, folder, size, mtime_ns) rows: the file is skipped until it changes."""
+        if not failures:
+            return
+        now = time.time()
+        rows = [
+            {"path": f.path, "folder": folder, "size": size, "mtime_ns": mtime, "stage": f.stage, "reason": f.reason, "at": now}
+            for f, folder, size, mtime in failures
+        ]
+        with self._lock:
+            data = self._table_from_rows(rows, failures_schema())
+            self.failures.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(data)
+            self.writes += 1
+
+    def clear_failures(self, paths: Sequence[str]) -> None:
+        if not paths:
+            return
+        with self._lock:
+            f = self.failures
+            for i in range(0, len(paths), IN_CHUNK):
+                f.delete(sql_in("path", paths[i : i + IN_CHUNK]))
+            self.writes += 1
+
+    def clear_failures_where(self, where: str) -> None:
+        with self._lock:
+            self.failures.delete(where)
+            self.writes += 1
+
+    def optimize(self) -> None:
+        """Compact fragments and prune old versions (after large runs)."""
+        from datetime import timedelta
+
+        with self._lock:
+            for t in (self.images, self.failures):
+                if t is None:
+                    continue
+                try:
+                    t.optimize(cleanup_older_than=timedelta(seconds=0))
+                except TypeError:  # older LanceDB without the argument
+                    t.optimize()
+
+    def dump_words(self, words: list[dict[str, Any]]) -> str:
+        return json.dumps(words, separators=(",", ":"))
+
+
+@contextmanager
+def writer(store: Store, lock_path: Path, wait_s: float = 0.0) -> Iterator[Store]:
+    """Hold the data dir's writer lock for the duration of a write job."""
+    lock = WriterLock(lock_path)
+    lock.acquire(wait_s)
+    try:
+        yield store
+    finally:
+        lock.release()

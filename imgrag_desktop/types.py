@@ -1,0 +1,124 @@
+"""Plain data shared by every layer. No heavy imports here: the GUI imports this at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("photo", "screenshot", "document")
+
+
+class ImgragError(Exception):
+    """An error whose message is meant for the user, as one line, with what to do."""
+
+
+class ModelUnavailable(ImgragError):
+    """A model's weights are not present and cannot be fetched (offline, no cache)."""
+
+
+class DecodeError(ImgragError):
+    """A file that cannot be read as an image; the message is the reason shown to the user."""
+
+
+@dataclass
+class Hit:
+    """One search result. `score` is higher-is-better; its scale depends on the mode."""
+
+    path: str
+    score: float
+    size: int = 0
+    width: int = 0
+    height: int = 0
+    mtime: float = 0.0
+    taken_at: float | None = None
+    kind: str = ""
+    ocr_text: str = ""
+    caption: str = ""
+    reasons: list[str] = field(default_factory=list)
+    matched_words: list[dict[str, Any]] = field(default_factory=list)
+    region: list[float] | None = None
+    group_size: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "score": round(float(self.score), 6),
+            "size": self.size,
+            "width": self.width,
+            "height": self.height,
+            "mtime": self.mtime,
+            "taken_at": self.taken_at,
+            "kind": self.kind,
+            "reasons": self.reasons,
+            "ocr_text": self.ocr_text,
+            "caption": self.caption,
+            "matched_words": self.matched_words,
+            "region": self.region,
+            "group_size": self.group_size,
+        }
+
+
+@dataclass
+class Progress:
+    """A progress report from a long job; `total` is 0 while still unknown."""
+
+    stage: str
+    done: int = 0
+    total: int = 0
+    current: str = ""
+    rate: float = 0.0
+    failed: int = 0
+    skipped: int = 0
+    reused: int = 0
+
+
+@dataclass
+class Failure:
+    """A file that could not be indexed, with the reason the user sees."""
+
+    path: str
+    reason: str
+    stage: str = "decode"
+
+
+@dataclass
+class IndexReport:
+    """What one indexing run did."""
+
+    scanned: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    reused: int = 0
+    embedded: int = 0
+    removed: int = 0
+    failed: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scanned": self.scanned,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "reused": self.reused,
+            "embedded": self.embedded,
+            "removed": self.removed,
+            "failed": self.failed,
+            "failures": [{"path": f.path, "reason": f.reason, "stage": f.stage} for f in self.failures],
+            "seconds": round(self.seconds, 3),
+            "cancelled": self.cancelled,
+        }
+
+
+@dataclass
+class Answer:
+    """An answer from the local model, with the images it was given (citations are paths)."""
+
+    text: str
+    citations: list[str] = field(default_factory=list)
+    model: str = ""
+    looked_at_images: bool = False
+    sources: list[Hit] = field(default_factory=list)
