@@ -1,0 +1,86 @@
+"""The engine's services, built lazily from an AppConfig and shared by the CLI and the window.
+
+Nothing heavy is imported until a service is first used, so the window can appear before
+torch is loaded. Pass a Services into whatever needs the engine; there are no singletons.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Callable
+
+from imgrag_desktop.config import AppConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from imgrag_desktop.indexing.pipeline import Indexer
+    from imgrag_desktop.models.clip import ClipEncoder
+    from imgrag_desktop.search import Searcher
+    from imgrag_desktop.store import Store
+    from imgrag_desktop.types import Progress
+
+
+class Services:
+    def __init__(self, cfg: AppConfig) -> None:
+        self.cfg = cfg
+        self._lock = threading.RLock()
+        self._store: Store | None = None
+        self._clip: ClipEncoder | None = None
+        self._text: Any = None
+        self._searcher: Searcher | None = None
+
+    @classmethod
+    def from_args(cls, data_dir: str | None = None, profile: str | None = None) -> "Services":
+        return cls(AppConfig.load(data_dir, profile))
+
+    @property
+    def store(self) -> "Store":
+        with self._lock:
+            if self._store is None:
+                from imgrag_desktop.store import Store
+
+                self.cfg.ensure_dirs()
+                self._store = Store(self.cfg.db_dir)
+            return self._store
+
+    @property
+    def clip(self) -> "ClipEncoder":
+        with self._lock:
+            if self._clip is None:
+                from imgrag_desktop.models.clip import encoder_from_config
+
+                self._clip = encoder_from_config(self.cfg)
+            return self._clip
+
+    @property
+    def text(self) -> Any:
+        """The sentence embedder for OCR/caption text (None until that model module exists)."""
+        with self._lock:
+            if self._text is None:
+                try:
+                    from imgrag_desktop.models.text import encoder_from_config as text_from_config
+                except ImportError:
+                    return None
+                self._text = text_from_config(self.cfg)
+            return self._text
+
+    @property
+    def searcher(self) -> "Searcher":
+        with self._lock:
+            if self._searcher is None:
+                from imgrag_desktop.search import Searcher
+
+                self._searcher = Searcher(self.store, self.clip, text_encoder_factory=lambda: self.text)
+            return self._searcher
+
+    def indexer(self, on_progress: "Callable[[Progress], None] | None" = None) -> "Indexer":
+        from imgrag_desktop.indexing.pipeline import Indexer
+
+        return Indexer(self.cfg, self.store, self.clip, on_progress=on_progress)
+
+    def reset_models(self) -> None:
+        """Forget loaded models (after the user changed model settings)."""
+        with self._lock:
+            if self._clip is not None:
+                self._clip.unload()
+            self._clip = None
+            self._searcher = None
