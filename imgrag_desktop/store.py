@@ -78,6 +78,18 @@ def failures_schema() -> pa.Schema:
     )
 
 
+def compose_search_text(name: str, ocr_text: str | None, caption: str | None) -> str:
+    """What the keyword index and the textual vector read: file name words, OCR text, caption.
+
+    Whoever changes a row's OCR text or caption recomputes this and sets `textual` to null;
+    the text stage then embeds every row whose `textual` is null.
+    """
+    stem = os.path.splitext(name or "")[0]
+    words = " ".join(stem.replace("_", " ").replace("-", " ").replace(".", " ").split())
+    parts = [p.strip() for p in (words, caption or "", ocr_text or "") if p and p.strip()]
+    return "\n".join(parts)
+
+
 def sql_str(value: str) -> str:
     """A SQL string literal for LanceDB filters (quotes doubled)."""
     return "'" + str(value).replace("'", "''") + "'"
@@ -359,6 +371,29 @@ class Store:
             data = self._table_from_rows(rows, table.schema)
             table.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(data)
             self.writes += 1
+
+    def update_rows(self, changes: dict[str, dict[str, Any]]) -> int:
+        """Change some columns of existing rows (path → {column: value}), in one transaction.
+
+        Rows that vanished meanwhile (file deleted) are skipped, never re-created. Returns the
+        number of rows written.
+        """
+        if not changes:
+            return 0
+        with self._lock:
+            current = self.rows(list(changes))
+            merged = []
+            for path, row in current.items():
+                row = dict(row)
+                row.update(changes[path])
+                merged.append(row)
+            if not merged:
+                return 0
+            table = self.images
+            data = self._table_from_rows(merged, table.schema)
+            table.merge_insert("path").when_matched_update_all().execute(data)
+            self.writes += 1
+            return len(merged)
 
     def delete_paths(self, paths: Sequence[str]) -> None:
         t = self.images
