@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ImgragError, OSError) as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"imgrag-desktop: {text}", file=sys.stderr)
-        QMessageBox.critical(None, "imgrag-desktop cannot start", text)
+        if app.platformName() not in ("offscreen", "minimal"):  # nobody could close a dialog there
+            QMessageBox.critical(None, "imgrag-desktop cannot start", text)
         return 1
 
     from imgrag_desktop.gui.window import MainWindow

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout, QListWidget, QListWidgetItem, QStyle, QToolButton, QVBoxLayout, QWidget,
+)
 
 ALL = ""
 
@@ -24,17 +26,31 @@ class FoldersPanel(QWidget):
         self.list = QListWidget(self)
         self.list.setUniformItemSizes(True)
         self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.list.setFrameShape(QListWidget.Shape.NoFrame)
+        self._folder_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_DirIcon)
         lay.addWidget(self.list, 1)
         row = QHBoxLayout()
-        row.setSpacing(4)
-        self.add_button = QPushButton("Add…", self)
+        row.setSpacing(2)
+        style = self.style()
+        self.add_button = QToolButton(self)
+        self.add_button.setText("Add folder…")
+        self.add_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_FileDialogNewFolder))
+        self.add_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.add_button.setToolTip("Add a folder to the index (Ctrl+O)")
-        self.remove_button = QPushButton("Remove", self)
-        self.remove_button.setToolTip("Stop indexing the selected folder (its files stay on disk)")
-        self.rescan_button = QPushButton("Rescan", self)
-        self.rescan_button.setToolTip("Look for new, changed and deleted images in every folder")
+        self.remove_button = QToolButton(self)
+        self.remove_button.setText("Remove")
+        self.remove_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DialogDiscardButton))
+        self.remove_button.setToolTip("Remove the selected folder from the index (its files stay on disk)")
+        self.rescan_button = QToolButton(self)
+        self.rescan_button.setText("Rescan")
+        self.rescan_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
+        self.rescan_button.setToolTip("Look for new, changed and deleted images in every folder (F5)")
         for b in (self.add_button, self.remove_button, self.rescan_button):
-            row.addWidget(b)
+            b.setAutoRaise(True)
+        row.addWidget(self.add_button)
+        row.addStretch(1)
+        row.addWidget(self.rescan_button)
+        row.addWidget(self.remove_button)
         lay.addLayout(row)
         self.add_button.clicked.connect(self.addRequested)
         self.remove_button.clicked.connect(self._remove_clicked)
@@ -51,7 +67,7 @@ class FoldersPanel(QWidget):
         self.list.addItem(all_item)
         select = all_item
         for f in folders:
-            item = QListWidgetItem(os.path.basename(f.rstrip(os.sep)) or f)
+            item = QListWidgetItem(self._folder_icon, os.path.basename(f.rstrip(os.sep)) or f)
             item.setData(Qt.ItemDataRole.UserRole, f)
             item.setToolTip(f)
             self.list.addItem(item)

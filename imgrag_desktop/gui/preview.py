@@ -109,6 +109,31 @@ class ImageCanvas(QWidget):
         p.end()
 
 
+class ElidedLabel(QLabel):
+    """One line that elides in the middle (a long path keeps its start and its file name);
+    the full text is in the tooltip."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt naming)
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        super().setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle, max(20, self.width())))
+
+
 class PreviewPanel(QWidget):
     openRequested = Signal(str)
     revealRequested = Signal(str)
@@ -135,9 +160,7 @@ class PreviewPanel(QWidget):
         self.name.setFont(f)
         self.name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.name.setWordWrap(True)
-        self.path = QLabel(self)
-        self.path.setWordWrap(True)
-        self.path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.path = ElidedLabel(self)
         self.path.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         lay.addWidget(self.name)
         lay.addWidget(self.path)
@@ -186,6 +209,8 @@ class PreviewPanel(QWidget):
         self.reveal_button.clicked.connect(lambda: self.item and self.revealRequested.emit(self.item.hit.path))
         self.similar_button.clicked.connect(lambda: self.item and self.similarRequested.emit(self.item.hit.path))
 
+        self._details = [self.name, self.path, self.open_button, self.reveal_button, self.similar_button]
+        self._form_widgets = [form.itemAt(i).widget() for i in range(form.count()) if form.itemAt(i).widget()]
         scroll = QScrollArea(self)
         scroll.setWidget(info)
         scroll.setWidgetResizable(True)
@@ -204,6 +229,8 @@ class PreviewPanel(QWidget):
         enabled = item is not None
         for b in (self.open_button, self.reveal_button, self.similar_button):
             b.setEnabled(enabled)
+        for w in self._details + self._form_widgets:
+            w.setVisible(enabled)  # an empty panel shows only its placeholder, not empty fields
         if item is None:
             self.canvas.set_image(None)
             self.canvas.set_boxes([])
@@ -211,9 +238,6 @@ class PreviewPanel(QWidget):
             self.path.setText("")
             for v in self.facts.values():
                 v.setText("")
-            self._set_row_visible("score", False)
-            self._set_row_visible("why", False)
-            self._set_row_visible("camera", False)
             self._set_text("", "")
             return
         h = item.hit

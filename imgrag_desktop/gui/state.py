@@ -18,7 +18,7 @@ from imgrag_desktop.config import APP_NAME, AppConfig
 
 GUI_KEY = "gui"
 DEFAULTS: dict[str, Any] = {
-    "thumb_size": 180,  # target cell width in pixels
+    "thumb_size": 160,  # target cell width in pixels
     "results_limit": 500,  # hits per search
     "browse_limit": 10_000,  # images listed when no query is typed
     "rescan_on_start": True,

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from PySide6.QtCore import QByteArray, QMimeData, QModelIndex, QProcess, Qt, QThread, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QMimeData, QModelIndex, QProcess, Qt, QThread, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import (
     QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeyEvent,
     QKeySequence, QPixmap,
@@ -221,7 +221,7 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget(self.splitter)
         self.welcome = self._build_welcome()
         self.stack.addWidget(self.welcome)
-        self.view = GridView(self.stack, thumb_size=int(self.state.get("thumb_size", 180)))
+        self.view = GridView(self.stack, thumb_size=int(self.state.get("thumb_size", 160)))
         self.view.setModel(self.model)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.stack.addWidget(self.view)
@@ -308,6 +308,7 @@ class MainWindow(QMainWindow):
         title = QLabel("Find any photo or screenshot by describing it", w)
         title.setObjectName("welcome-title")
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        title.setWordWrap(True)  # never forces a minimum window width
         text = QLabel(
             "imgrag-desktop indexes folders on this computer and searches them offline: nothing leaves your machine.\n"
             "Add a folder of photos or screenshots to begin. Later, drop or paste an image here to find look-alikes.",
@@ -434,13 +435,18 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._was_shown:
             self._was_shown = True
-            if not self.state.get("window_state"):
-                self.resizeDocks([self.folders_dock], [190], Qt.Orientation.Horizontal)
-            if not self.state.get("splitter"):
-                total = max(600, self.splitter.width())
-                self.splitter.setSizes([total - 340, 340])
+            if not self.state.get("window_state") or not self.state.get("splitter"):
+                QTimer.singleShot(0, self._first_layout)
             self.shown.emit()
             QTimer.singleShot(0, self.start)
+
+    def _first_layout(self) -> None:
+        """Proportions for a first start (later starts restore the user's own)."""
+        if not self.state.get("window_state"):
+            self.resizeDocks([self.folders_dock], [200], Qt.Orientation.Horizontal)
+        if not self.state.get("splitter"):
+            total = max(600, self.splitter.width())
+            self.splitter.setSizes([total - 340, 340])
 
     # Searching ------------------------------------------------------------------------------
     def _folder(self) -> str:
@@ -545,14 +551,15 @@ class MainWindow(QMainWindow):
                     self.view.set_empty_text("No images indexed in this folder yet.")
                 else:
                     self.view.set_empty_text("Nothing indexed yet: add a folder (Ctrl+O).")
-            self.statusBar().showMessage(f"{n} image{'s' if n != 1 else ''}" + (f" in {folder}" if folder else ""), 5000)
+            if folder:
+                self.statusBar().showMessage(f"{n} image{'s' if n != 1 else ''} in {folder}", 5000)
         else:
             self.view.set_empty_text(f"No images match {info.get('label', '')}." if n == 0 else "")
             self.statusBar().showMessage(f"{n} result{'s' if n != 1 else ''} for {info.get('label', '')} "
                                          f"({info.get('seconds', 0):.2f} s)", 8000)
         if n:
             row = self.model.row_of(keep) if keep else -1
-            self.view.setCurrentIndex(self.model.index(max(0, row)))
+            self._select(self.model.index(max(0, row)))
             self.view.scrollTo(self.model.index(max(0, row)))
         else:
             self.preview.show_item(None)
@@ -577,6 +584,10 @@ class MainWindow(QMainWindow):
                 self.search_now()
 
     # Results, preview, actions ----------------------------------------------------------------
+    def _select(self, index: QModelIndex) -> None:
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
+        self.view.selectionModel().setCurrentIndex(index, flags)
+
     def _path_at(self, index: QModelIndex) -> str:
         item = self.model.item(index.row()) if index.isValid() else None
         return item.hit.path if item is not None else ""
@@ -619,7 +630,7 @@ class MainWindow(QMainWindow):
         if not index.isValid():
             return
         if not self.view.selectionModel().isSelected(index):
-            self.view.setCurrentIndex(index)
+            self._select(index)
         path = self._path_at(index)
         menu = QMenu(self)
         menu.addAction("Open", lambda: self.open_path(path))
@@ -658,7 +669,7 @@ class MainWindow(QMainWindow):
         if self.model.rowCount():
             self.view.setFocus()
             if not self.view.currentIndex().isValid():
-                self.view.setCurrentIndex(self.model.index(0))
+                self._select(self.model.index(0))
 
     def focus_search(self) -> None:
         self.tabs.setCurrentWidget(self.search_page)
@@ -852,7 +863,7 @@ class MainWindow(QMainWindow):
                 self.progress_label.setText(f"Indexing {p.done}/{p.total}{rate}")
             self.progress_bar.setRange(0, max(1, p.total))
             self.progress_bar.setValue(p.done)
-            self.progress_current.setText(_elide_path(p.current, 40))
+            self.progress_current.setText(_elide_path(os.path.basename(p.current), 32))
             self.progress_current.setToolTip(p.current)
             self._live_refresh()
         elif stage in ("optimize", "done"):
@@ -890,6 +901,8 @@ class MainWindow(QMainWindow):
                 parts.append(f"{report['failed']} skipped")
             verb = "Indexing cancelled" if report.get("cancelled") else "Indexed"
             self.statusBar().showMessage(f"{verb}: {', '.join(parts)} in {report.get('seconds', 0):.1f} s", 10000)
+        if report.get("updated") or report.get("removed"):
+            self.loader.invalidate()  # changed files: their old thumbnails must not linger
         self._stats["images"] = int(report.get("images", self._stats["images"]))
         self._stats["failed"] = int(report.get("failed_total", self._stats["failed"]))
         self._show_stats()
@@ -1046,9 +1059,7 @@ class MainWindow(QMainWindow):
     # State ----------------------------------------------------------------------------------
     def _restore_state(self) -> None:
         st = self.state
-        geo = st.get("geometry")
-        if isinstance(geo, str) and geo:
-            self.restoreGeometry(QByteArray.fromBase64(geo.encode("ascii")))
+        self._restore_geometry()
         win = st.get("window_state")
         if isinstance(win, str) and win:
             self.restoreState(QByteArray.fromBase64(win.encode("ascii")))
@@ -1056,6 +1067,12 @@ class MainWindow(QMainWindow):
         if isinstance(split, str) and split:
             self.splitter.restoreState(QByteArray.fromBase64(split.encode("ascii")))
         self.preview.setVisible(bool(st.get("show_preview", True)))
+
+    def _restore_geometry(self) -> bool:
+        geo = self.state.get("geometry")
+        if isinstance(geo, str) and geo:
+            return bool(self.restoreGeometry(QByteArray.fromBase64(geo.encode("ascii"))))
+        return False
 
     def save_state(self) -> None:
         st = self.state
