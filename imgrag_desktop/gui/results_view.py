@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
@@ -103,9 +103,6 @@ def _cover(sw: int, sh: int, tw: int, th: int) -> QRect:
 
 class ResultsView(QListView):
     """Icon-mode list whose column count follows the window width, so cells always fill it."""
-
-    activatedPath = Signal(str)
-    emptyActionRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None, thumb_size: int = 180) -> None:
         super().__init__(parent)

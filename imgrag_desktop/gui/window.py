@@ -82,22 +82,32 @@ class GridView(ResultsView):
         super().keyPressEvent(event)
 
 
-def reveal_in_file_manager(path: str, open_url: Callable[[QUrl], Any]) -> None:
-    """Show the file selected in the platform's file manager (its folder, where that fails)."""
+def reveal_in_file_manager(path: str, open_url: Callable[[QUrl], Any], parent: Any = None) -> None:
+    """Show the file selected in the platform's file manager; where that is not possible, open
+    its folder. Runs asynchronously: a slow or missing file manager never freezes the window."""
+    folder = QUrl.fromLocalFile(os.path.dirname(path))
     if sys.platform == "darwin":
-        if QProcess.startDetached("open", ["-R", path])[0]:
-            return
+        program, args = "open", ["-R", path]
     elif sys.platform == "win32":
-        if QProcess.startDetached("explorer", ["/select,", os.path.normpath(path)])[0]:
-            return
+        program, args = "explorer", ["/select,", os.path.normpath(path)]
+    elif os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        program, args = "dbus-send", [
+            "--session", "--print-reply", "--reply-timeout=3000", "--dest=org.freedesktop.FileManager1",
+            "/org/freedesktop/FileManager1", "org.freedesktop.FileManager1.ShowItems",
+            f"array:string:{QUrl.fromLocalFile(path).toString()}", "string:"]
     else:
-        uri = QUrl.fromLocalFile(path).toString()
-        ok = QProcess.startDetached("dbus-send", [
-            "--session", "--print-reply", "--dest=org.freedesktop.FileManager1", "/org/freedesktop/FileManager1",
-            "org.freedesktop.FileManager1.ShowItems", f"array:string:{uri}", "string:"])[0]
-        if ok and os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-            return
-    open_url(QUrl.fromLocalFile(os.path.dirname(path)))
+        open_url(folder)
+        return
+    proc = QProcess(parent)
+
+    def done(code: int = 1, *_: Any) -> None:
+        if code != 0 and sys.platform != "win32":  # explorer /select exits 1 even when it worked
+            open_url(folder)
+        proc.deleteLater()
+
+    proc.finished.connect(done)
+    proc.errorOccurred.connect(lambda *_: done(1))
+    proc.start(program, args)
 
 
 class MainWindow(QMainWindow):
@@ -128,7 +138,7 @@ class MainWindow(QMainWindow):
         self.bridge = bridge or MessageBridge(self)
         self.host = host or EngineHost(cfg)
         self.open_url = open_url or QDesktopServices.openUrl
-        self.reveal = reveal or (lambda p: reveal_in_file_manager(p, self.open_url))
+        self.reveal = reveal or (lambda p: reveal_in_file_manager(p, self.open_url, self))
         self.gate = RequestGate()
         self._start_engine = start_engine
         self._was_shown = False
@@ -146,6 +156,7 @@ class MainWindow(QMainWindow):
         self._last_live_refresh = 0.0
         self._open_boxes: dict[str, Any] = {}
         self._closing = False
+        self._chip_path = ""
         self.errors_panel: ErrorsPanel | None = None
 
         self.setWindowTitle("imgrag-desktop" + (" — test profile" if cfg.profile == "test" else ""))
@@ -254,7 +265,6 @@ class MainWindow(QMainWindow):
         self.progress_current = QLabel(self.progress_box)
         self.progress_current.setMinimumWidth(80)
         self.progress_current.setMaximumWidth(300)
-        self.progress_current.setForegroundRole(self.progress_current.foregroundRole())
         self.progress_bar = QProgressBar(self.progress_box)
         self.progress_bar.setFixedWidth(180)
         self.progress_bar.setTextVisible(True)
@@ -481,7 +491,10 @@ class MainWindow(QMainWindow):
         path = os.path.abspath(path)
         self._search_timer.stop()
         self.search_edit.clear()
+        self._chip_path = path
         self._show_chip(os.path.basename(path), self.loader.thumbnail(path))
+        if self.loader.thumbnail(path) is None:
+            self.loader.request_thumbnail(path)
         self._submit(Request("similar", image=path, k=int(self.state.get("results_limit", 500)), folder=self._folder(),
                              label=f"images like {os.path.basename(path)}"))
 
@@ -491,6 +504,7 @@ class MainWindow(QMainWindow):
             return
         self._search_timer.stop()
         self.search_edit.clear()
+        self._chip_path = ""
         self._show_chip(label, QPixmap.fromImage(image.scaled(64, 64, Qt.AspectRatioMode.KeepAspectRatio,
                                                                Qt.TransformationMode.FastTransformation)))
         self._submit(Request("similar", image=image, k=int(self.state.get("results_limit", 500)), folder=self._folder(),
@@ -624,6 +638,8 @@ class MainWindow(QMainWindow):
         pix = self.loader.thumbnail(path)
         if pix is not None:
             self.preview.set_thumbnail(path, pix)
+            if path == self._chip_path and self.similar_chip.isVisible():
+                self._show_chip(os.path.basename(path), pix)
 
     def _context_menu(self, pos: Any) -> None:
         index = self.view.indexAt(pos)
@@ -1039,12 +1055,16 @@ class MainWindow(QMainWindow):
                             "indexed again.", "Re-index now", lambda: self._enqueue(IndexJob(roots=folders, rebuild=True)))
 
     def show_shortcuts(self) -> None:
-        text = ("Ctrl+F / Ctrl+L\tsearch\nEnter\tsearch now (in the search bar) / preview (in the grid)\n"
-                "Esc\tclear the search\nCtrl+V\tfind images like the one on the clipboard\n"
-                "Ctrl+O\tadd a folder\nF5\trescan folders\nDouble-click\topen in the default viewer\n"
-                "Ctrl+Shift+C\tcopy the selected paths\nCtrl++ / Ctrl+-\tthumbnail size\nF3\tpreview panel\n"
-                "Ctrl+E\tproblems\nCtrl+,\tsettings\nCtrl+Q\tquit")
-        dialogs.show_message(self, "Keyboard shortcuts", level="info").setInformativeText(text)
+        rows = [("Ctrl+F, Ctrl+L", "search"), ("Enter", "search now (search bar) or preview (grid)"),
+                ("Esc", "clear the search"), ("Ctrl+V", "find images like the one on the clipboard"),
+                ("Drag and drop", "an image: find look-alikes; a folder: index it"),
+                ("Ctrl+O", "add a folder"), ("F5", "rescan folders"), ("Double-click, Ctrl+Enter", "open in the default viewer"),
+                ("Ctrl+Shift+C", "copy the selected paths"), ("Ctrl++, Ctrl+-", "thumbnail size"),
+                ("F3", "show or hide the preview"), ("Ctrl+E", "problems"), ("Ctrl+,", "settings"), ("Ctrl+Q", "quit")]
+        table = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
+        box = dialogs.show_message(self, "Keyboard shortcuts", level="info")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setInformativeText(f"<table>{table}</table>")
 
     def show_about(self) -> None:
         from imgrag_desktop import __version__

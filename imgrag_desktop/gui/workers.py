@@ -291,10 +291,22 @@ class IndexWorker(QObject):
     finished = Signal(object, object)  # IndexJob, report dict
     failed = Signal(object, str, str, bool)  # IndexJob, one line, details, a rebuild would fix it
 
-    def __init__(self, host: EngineHost) -> None:
+    def __init__(self, host: EngineHost, min_interval_s: float = 0.05) -> None:
         super().__init__()
         self.host = host
         self.pause_event = threading.Event()  # shared with the running Indexer; set = paused
+        self.min_interval_s = min_interval_s
+        self._last_emit = (0.0, "")
+
+    def _report(self, p: Any) -> None:
+        """Forward progress, at most every 50 ms per stage: a stage reporting per file must
+        not flood the GUI thread with signals (changes of stage and the last step always pass)."""
+        now = time.monotonic()
+        last_t, last_stage = self._last_emit
+        if p.stage == last_stage and now - last_t < self.min_interval_s and not (p.total and p.done >= p.total):
+            return
+        self._last_emit = (now, p.stage)
+        self.progress.emit(p)
 
     def set_paused(self, paused: bool) -> None:
         """Thread-safe: called from the GUI thread while a job runs."""
@@ -330,7 +342,7 @@ class IndexWorker(QObject):
 
     def _index(self, svc: "Services", job: IndexJob) -> dict[str, Any]:
         store, clip = svc.store, svc.clip
-        self.progress.emit(_progress("load", current="loading the CLIP model"))
+        self._report(_progress("load", current="loading the CLIP model"))
         clip.load()
         dim = store.visual_dim
         if dim is not None and dim != clip.dim:
@@ -340,7 +352,7 @@ class IndexWorker(QObject):
                     "rebuild the index to use this model"
                 )
             store.drop_images()
-        indexer = svc.indexer(on_progress=self.progress.emit)
+        indexer = svc.indexer(on_progress=self._report)
         indexer.pause = self.pause_event
         report = indexer.index_paths(job.roots, cancel=job.cancel)
         data = report.to_json()
@@ -355,7 +367,7 @@ class IndexWorker(QObject):
 
         if not getattr(cli, "AFTER_INDEX_STAGES", None):
             return {}
-        emit = self.progress.emit
+        emit = self._report
 
         class GuiContext(cli.Context):
             def progress_bar(self, desc: str = "indexing") -> Callable[[Any], None]:

@@ -128,3 +128,21 @@ def test_mode_combo_reflects_the_installed_searcher(qtbot: Any, make_window: Any
         assert modes == ["hybrid", "visual", "textual", "keyword"] and w.mode_combo.isEnabled()
     else:
         assert modes == ["visual"] and not w.mode_combo.isEnabled()
+
+
+def test_show_in_folder_falls_back_to_opening_the_folder(qtbot: Any, monkeypatch: Any, tmp_path: Path) -> None:
+    """Without a file manager that can select the file (no D-Bus session here), its folder opens."""
+    from PySide6.QtCore import QUrl
+
+    from imgrag_desktop.gui.window import reveal_in_file_manager
+
+    f = tmp_path / "a.jpg"
+    f.write_bytes(b"x")
+    opened: list[QUrl] = []
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    reveal_in_file_manager(str(f), opened.append)
+    assert opened == [QUrl.fromLocalFile(str(tmp_path))]
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")  # a bus that is not there
+    reveal_in_file_manager(str(f), opened.append)
+    qtbot.waitUntil(lambda: len(opened) == 2, timeout=10_000)
+    assert opened[1] == QUrl.fromLocalFile(str(tmp_path))
