@@ -369,7 +369,8 @@ class Store:
             dim = len(rows[0]["visual"])
             table = self.ensure_images(dim)
             data = self._table_from_rows(rows, table.schema)
-            table.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(data)
+            table.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(
+                data, on_bad_vectors="null")
             self.writes += 1
 
     def update_rows(self, changes: dict[str, dict[str, Any]]) -> int:
@@ -391,7 +392,7 @@ class Store:
                 return 0
             table = self.images
             data = self._table_from_rows(merged, table.schema)
-            table.merge_insert("path").when_matched_update_all().execute(data)
+            table.merge_insert("path").when_matched_update_all().execute(data, on_bad_vectors="null")
             self.writes += 1
             return len(merged)
 

@@ -1,0 +1,162 @@
+"""Walk folders and decide what needs indexing.
+
+Unchanged files (same size and mtime, indexed by the current model) are skipped without being
+read. Symlinked folders are followed once (a loop is cut where a folder is met again), folders
+that cannot be read are reported, and non-regular files with image names (FIFOs, devices) are
+reported without ever being opened.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from imgrag_desktop.imaging import is_image_name
+from imgrag_desktop.types import Failure
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str  # absolute, not resolved through symlinks (the path the user sees)
+    folder: str  # the indexed root it was found under
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class ScanResult:
+    files: list[FileEntry] = field(default_factory=list)
+    problems: list[tuple[Failure, str]] = field(default_factory=list)  # (failure, root)
+    roots: list[str] = field(default_factory=list)
+    missing_roots: list[str] = field(default_factory=list)
+
+
+def normalize_root(path: str | os.PathLike[str]) -> str:
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
+
+
+def scan(roots: Iterable[str | os.PathLike[str]], ignore_hidden: bool = True,
+         cancelled: Callable[[], bool] = lambda: False) -> ScanResult:
+    """Every image-named regular file below the roots (a root may also be a single file)."""
+    result = ScanResult()
+    for raw in roots:
+        root = normalize_root(raw)
+        result.roots.append(root)
+        try:
+            st = os.stat(root)
+        except FileNotFoundError:
+            result.missing_roots.append(root)
+            continue
+        except OSError as exc:
+            result.problems.append((Failure(root, f"cannot open folder: {exc.strerror or exc}", "scan"), root))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            _walk(root, root, ignore_hidden, result, {(st.st_dev, st.st_ino)}, cancelled)
+        elif is_image_name(root):
+            _add_file(root, os.path.dirname(root), st, result)
+    return result
+
+
+def _add_file(path: str, root: str, st: os.stat_result, result: ScanResult) -> None:
+    if stat.S_ISREG(st.st_mode):
+        result.files.append(FileEntry(path, root, st.st_size, st.st_mtime_ns))
+    else:
+        result.problems.append(
+            (Failure(path, "not a regular file (FIFO, device or socket): never opened", "scan"), root)
+        )
+
+
+def _walk(root: str, folder: str, ignore_hidden: bool, result: ScanResult, seen: set[tuple[int, int]],
+          cancelled: Callable[[], bool]) -> None:
+    # Iterative depth-first walk: deep trees cannot overflow the stack.
+    stack = [folder]
+    while stack:
+        if cancelled():
+            return
+        current = stack.pop()
+        try:
+            with os.scandir(current) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except PermissionError:
+            result.problems.append((Failure(current, "permission denied: folder skipped", "scan"), root))
+            continue
+        except FileNotFoundError:
+            continue  # vanished while walking
+        except OSError as exc:
+            result.problems.append((Failure(current, f"cannot read folder: {exc.strerror or exc}", "scan"), root))
+            continue
+        subdirs = []
+        for entry in entries:
+            if ignore_hidden and entry.name.startswith("."):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=True)
+            except FileNotFoundError:
+                if entry.is_symlink() and is_image_name(entry.name):
+                    result.problems.append((Failure(entry.path, "broken symbolic link", "scan"), root))
+                continue
+            except OSError as exc:
+                if is_image_name(entry.name):
+                    result.problems.append((Failure(entry.path, f"cannot stat: {exc.strerror or exc}", "scan"), root))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in seen:
+                    continue  # a symlink loop or a folder linked twice
+                seen.add(key)
+                subdirs.append(entry.path)
+            elif is_image_name(entry.name):
+                _add_file(entry.path, root, st, result)
+        stack.extend(reversed(subdirs))
+
+
+@dataclass
+class Plan:
+    """What an indexing run must do after comparing the disk with the index."""
+
+    todo: list[FileEntry] = field(default_factory=list)
+    unchanged: int = 0
+    skipped_failed: int = 0
+    gone: list[str] = field(default_factory=list)
+    gone_failures: list[str] = field(default_factory=list)
+    updated_paths: set[str] = field(default_factory=set)
+
+
+def plan(result: ScanResult, indexed: dict[str, tuple[int, int, str, str]],
+         failed: dict[str, tuple[int, int, str]], clip_model: str, retry_failed: bool = False) -> Plan:
+    """Diff the scan against the index. `indexed`: path → (size, mtime_ns, hash, model)."""
+    p = Plan()
+    on_disk = set()
+    for f in result.files:
+        on_disk.add(f.path)
+        known = indexed.get(f.path)
+        if known is not None and known[0] == f.size and known[1] == f.mtime_ns and known[3] == clip_model:
+            p.unchanged += 1
+            continue
+        bad = failed.get(f.path)
+        if not retry_failed and known is None and bad is not None and bad[0] == f.size and bad[1] == f.mtime_ns:
+            p.skipped_failed += 1
+            continue
+        if known is not None:
+            p.updated_paths.add(f.path)
+        p.todo.append(f)
+    problem_paths = {fl.path for fl, _ in result.problems}
+    offline = tuple(r.rstrip(os.sep) + os.sep for r in result.missing_roots)
+    p.gone = [path for path in indexed if path not in on_disk and not path.startswith(offline)]
+    p.gone_failures = [path for path in failed if path not in on_disk and path not in problem_paths
+                       and not path.startswith(offline)]
+    return p
+
+
+def under_roots_filter(roots: Iterable[str]) -> str:
+    from imgrag_desktop.store import folder_filter
+
+    return " OR ".join(folder_filter(r) for r in roots) or "false"
+
+
+def is_within(path: str, roots: Iterable[str]) -> bool:
+    p = Path(path)
+    return any(p == Path(r) or Path(r) in p.parents for r in roots)
