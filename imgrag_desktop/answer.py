@@ -91,6 +91,15 @@ def parse_citations(text: str, n_sources: int) -> list[int]:
     return seen
 
 
+def cite(text: str, source_paths: Sequence[str]) -> tuple[list[str], bool]:
+    """(cited paths, whether the answer cited them by number). An answer that cites no source
+    by number is attributed to every picture it was given."""
+    numbers = parse_citations(text, len(source_paths))
+    if numbers:
+        return [source_paths[n - 1] for n in numbers], True
+    return list(source_paths), False
+
+
 class AnswerStream:
     """Iterate for the answer's text chunks; `answer` is set once iteration has finished.
 
@@ -207,7 +216,10 @@ class Answerer:
         per_image = vlm.image_tokens() if vlm.has_vision else 0
         answer_room = min(self.max_tokens, max(32, n_ctx // 4))
         budget = n_ctx - answer_room - fixed
-        while sources and sum(1 for s in sources if s.image_uri) * per_image > budget * 0.7:
+        if budget < 48:
+            raise ImgragError(f"the model's context ({n_ctx} tokens) is too small for a question with sources: "
+                              "raise vlm_n_ctx in settings.json")
+        while any(s.image_uri for s in sources) and sum(1 for s in sources if s.image_uri) * per_image > budget * 0.7:
             # Too many pictures for this context: drop the lowest-ranked image (its text stays).
             last = max(i for i, s in enumerate(sources) if s.image_uri)
             sources[last].image_uri = ""
@@ -256,17 +268,14 @@ class Answerer:
                 yield chunk
         stream.stats = vlm.last_stats
         stream.cancelled = cancel.is_set()
-        cited = parse_citations(text, len(sources))
-        stream.cited_explicitly = bool(cited)
-        if not cited:
-            cited = [s.n for s in sources]
+        citations, stream.cited_explicitly = cite(text, [s.hit.path for s in sources])
         if not vision:
             note = TEXT_ONLY_NOTE.format(model=vlm.spec.display_name)
             text += note
             yield note
         stream.answer = Answer(
             text=text.strip() or "(The model gave an empty answer.)",
-            citations=[sources[n - 1].hit.path for n in cited],
+            citations=citations,
             model=vlm.spec.display_name,
             looked_at_images=looked,
             sources=[s.hit for s in sources],

@@ -213,7 +213,7 @@ class Downloader:
         if dest.is_file():
             return dest
         if huggingface_hub.constants.HF_HUB_OFFLINE:
-            raise ModelUnavailable(f"cannot download {filename}: HF_HUB_OFFLINE is set; {_manual_hint(repo_id)}")
+            raise ModelUnavailable(f"cannot download {filename}: HF_HUB_OFFLINE is set. {_manual_hint(repo_id)}")
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
         url = huggingface_hub.hf_hub_url(repo_id, filename, endpoint=self.endpoint)
@@ -234,7 +234,7 @@ class Downloader:
                             f"{repo_id} refused the download ({status}): the model may need accepting its licence "
                             "on huggingface.co and `huggingface-cli login`")
                     if status == 404:
-                        raise ModelUnavailable(f"{filename} is not in {repo_id} (404): the catalogue is out of date; "
+                        raise ModelUnavailable(f"{filename} is not in {repo_id} (404): the catalogue is out of date. "
                                                f"{_manual_hint(repo_id)}")
                     if status >= 400:
                         raise ModelUnavailable(f"download of {filename} failed: HTTP {status}")
@@ -259,7 +259,7 @@ class Downloader:
                 if attempt == 2 or not part.exists() or _is_offline(exc):
                     raise ModelUnavailable(
                         f"cannot download {filename} from {repo_id} ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0][:160] if str(exc) else 'no connection'}); are you online? "
+                        f"{str(exc).splitlines()[0][:160] if str(exc) else 'no connection'}): are you online? "
                         f"{_manual_hint(repo_id)}") from exc
                 time.sleep(1.0)
         os.replace(part, dest)
@@ -281,8 +281,8 @@ def _is_offline(exc: BaseException) -> bool:
 
 
 def _manual_hint(repo_id: str) -> str:
-    return (f"or fetch the files yourself from https://huggingface.co/{repo_id} and set vlm_model and vlm_mmproj "
-            "in settings.json")
+    return (f"Or fetch the files yourself from https://huggingface.co/{repo_id} and set vlm_model and vlm_mmproj "
+            "in settings.json (or `imgrag models use FILE --mmproj FILE`)")
 
 
 def install_entry(cfg: Any, entry: CatalogueEntry, progress: ProgressFn | None = None,

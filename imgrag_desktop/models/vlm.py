@@ -44,10 +44,15 @@ class GenerationCancelled(Exception):
 
 
 def default_threads() -> int:
-    """Threads for generation. On small machines every core; on large ones half (hyper-threads
-    slow llama.cpp down), capped because token generation is memory-bound past ~8 threads."""
+    """Threads for llama.cpp: about the physical cores (half the logical ones), at most 8.
+
+    llama.cpp's threads spin while they wait for each other; on an oversubscribed CPU (indexing
+    running beside an answer, other programs) a waiting thread burns the time slice its partner
+    needs. Measured on 2 shared cores with Gemma 3 270M: 1 thread gave 20-32 tokens/s, 2 threads
+    0.8-3 tokens/s. So small machines get one thread.
+    """
     n = os.cpu_count() or 2
-    return n if n <= 4 else max(4, min(8, n // 2))
+    return 1 if n <= 3 else max(2, min(8, n // 2))
 
 
 def gpu_offload_available() -> bool:
@@ -499,7 +504,7 @@ class LocalVLM:
         if self.handler_name == "text" and not model.has_chat_template:
             # No template in the file: a plain prompt suits base models and avoids a wrong format.
             prompt = render_plain(messages)
-            stop = kw.pop("stop") + ["\nQuestion:", "\n\n\n"]
+            stop = kw.pop("stop") + ["\nQuestion:", "\n\n"]  # base models ramble on after a blank line
             out = llm.create_completion(prompt, stream=True, stop=stop, **kw)
             return (c["choices"][0].get("text") or "" for c in out)
         out = llm.create_chat_completion(messages=list(messages), stream=True, **kw)
@@ -565,7 +570,7 @@ def _probe_main(argv: list[str]) -> int:
         from PIL import Image
 
         spec = VlmSpec(model_path=model_path, mmproj_path=mmproj, handler=handler, n_ctx=n_ctx, verify=False,
-                       n_threads=min(2, default_threads()))
+                       n_threads=default_threads())
         vlm = LocalVLM(spec, idle_unload_s=0)
         vlm.load()
         if vlm.has_vision:
