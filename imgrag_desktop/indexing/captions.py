@@ -146,8 +146,11 @@ class CaptionQueue:
                       key=lambda r: -(r[1] or 0.0))
         return [p for p, _ in rows]
 
-    def pending_count(self) -> int:
-        return self.store.count(PENDING) if self.store.images is not None else 0
+    def pending_count(self, ready_only: bool = True) -> int:
+        """Rows waiting for a caption (by default only those whose OCR is finished)."""
+        if self.store.images is None:
+            return 0
+        return self.store.count(PENDING if ready_only else "caption_status = 'pending'")
 
     def requeue(self, statuses: tuple[str, ...] = ("skipped", "failed"), other_models_than: str | None = None) -> int:
         """Queue rows again: after captions were switched on (skipped rows), to retry failures,
@@ -177,7 +180,7 @@ class CaptionQueue:
         if limit is not None:
             todo = todo[: max(0, limit)]
         if not todo:
-            report.remaining = self.pending_count()
+            report.remaining = self.pending_count(ready_only=False)
             return report
         vlm = self.model()
         vlm.inspect()
@@ -236,7 +239,7 @@ class CaptionQueue:
         finally:
             self._flush(buffer, hashes)
         report.seconds = time.perf_counter() - t0
-        report.remaining = self.pending_count()
+        report.remaining = self.pending_count(ready_only=False)
         self._progress(report, report.captioned + report.failed, len(todo), "", t0)
         return report
 
