@@ -152,6 +152,23 @@ def resolve_vlm(cfg: Any) -> VlmSpec:
                    handler=handler, n_ctx=n_ctx or DEFAULT_N_CTX, n_threads=threads, device=device, verify=True)
 
 
+def vlm_check(cfg: Any) -> tuple[bool, str]:
+    """(usable, one line) for `imgrag doctor`: reads the model headers, loads nothing, writes nothing."""
+    from imgrag_desktop.models.gguf_info import check_pair, read_gguf
+    from imgrag_desktop.models.vlm import gpu_offload_available
+
+    gpu = "GPU offload available" if gpu_offload_available() else "CPU build of llama.cpp (no GPU offload)"
+    if getattr(cfg, "profile", "default") == "test" and not str(_setting(cfg, "vlm_model", "") or "").strip():
+        return True, f"test profile: tiny random vision pair generated in {vlm_dir(cfg).parent / 'tiny-vlm'}; {gpu}"
+    try:
+        spec = resolve_vlm(cfg)
+        check_pair(read_gguf(spec.model_path), read_gguf(spec.mmproj_path) if spec.mmproj_path else None)
+    except ModelUnavailable as exc:
+        return False, str(exc)
+    kind = "vision" if spec.has_vision else "text only: answers from OCR text and captions, no captions"
+    return True, f"{spec.display_name} ({kind}); {gpu}"
+
+
 class VlmSlot:
     """Holds at most one loaded model; asking for another spec unloads the current one first.
 

@@ -24,9 +24,9 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from imgrag_desktop.models.gguf_info import GgufInfo, check_pair, read_gguf
 from imgrag_desktop.types import ImgragError, ModelUnavailable
@@ -37,10 +37,6 @@ if TYPE_CHECKING:  # pragma: no cover
 HANDLERS = ("auto", "llava15", "llava16", "mtmd", "qwen25vl", "text")
 DEFAULT_N_CTX = 4096
 PROBE_TIMEOUT_S = 600.0
-
-
-class GenerationCancelled(Exception):
-    """Raised inside a stream consumer when the cancel flag was set (internal)."""
 
 
 def default_threads() -> int:
@@ -481,7 +477,7 @@ class LocalVLM:
                         break
                 if hasattr(chunks, "close"):
                     chunks.close()
-            except ValueError as exc:
+            except (ValueError, RuntimeError) as exc:  # llama-cpp-python raises both for decode failures
                 raise self._generation_error(exc) from exc
             except MemoryError as exc:
                 raise ModelUnavailable(self._memory_message()) from exc
@@ -490,7 +486,7 @@ class LocalVLM:
                 self.last_used = time.monotonic()
                 self._arm_idle_timer()
 
-    def _generation_error(self, exc: ValueError) -> ImgragError:
+    def _generation_error(self, exc: Exception) -> ImgragError:
         msg = str(exc)
         if "exceed" in msg.lower() and ("context" in msg.lower() or "n_ctx" in msg.lower()):
             return ImgragError(f"the prompt does not fit the model's {self.n_ctx}-token context ({msg}); "

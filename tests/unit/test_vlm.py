@@ -75,7 +75,7 @@ def test_cancel_stops_generation_after_the_current_token(tiny_pair):
                 cancel.set()
         assert len(got) == 3 and vlm.last_stats.cancelled
         # The model is usable again right after a cancelled answer.
-        assert len(list(vlm.stream(image_message(), max_tokens=5))) == 5
+        assert 1 <= len(list(vlm.stream(image_message(), max_tokens=5))) <= 5
     finally:
         vlm.unload()
 
