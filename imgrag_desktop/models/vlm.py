@@ -444,11 +444,15 @@ class LocalVLM:
 
     # Generation ----------------------------------------------------------------------------
     def stream(self, messages: Sequence[dict[str, Any]], *, max_tokens: int = 256, temperature: float = 0.2,
-               cancel: threading.Event | None = None, stop: Sequence[str] = (), seed: int | None = 0) -> Iterator[str]:
+               cancel: threading.Event | None = None, stop: Sequence[str] = (), seed: int | None = 0,
+               repeat_penalty: float = 1.0) -> Iterator[str]:
         """Yield the answer's text as it is generated. Images in `messages` are OpenAI-style
         `image_url` parts holding data URIs; a text-only model must not be given any.
 
         Stops early (without error) when `cancel` is set; `last_stats.cancelled` says so.
+        No repeat penalty by default: answers copy addresses, numbers and names from the
+        sources, and a penalty of 1.1 took Gemma 3 270M from 6/10 to 4/10 on the OCR questions.
+        Consume the iterator on the thread that started it (it holds the model's lock).
         """
         with self._lock:
             self.load()
@@ -460,7 +464,7 @@ class LocalVLM:
             t0 = time.perf_counter()
             try:
                 chunks = self._start(messages, max_tokens=max_tokens, temperature=temperature, stop=list(stop),
-                                     logit_bias=bias, seed=seed)
+                                     logit_bias=bias, seed=seed, repeat_penalty=repeat_penalty)
                 for piece in chunks:
                     if cancel is not None and cancel.is_set():
                         stats.cancelled = True
