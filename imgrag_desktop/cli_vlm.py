@@ -21,13 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def vlm_slot(ctx: "Context") -> "VlmSlot":
     """One model slot per process (the window keeps its own in its services)."""
-    slot = getattr(ctx, "_vlm_slot", None)
-    if slot is None:
-        from imgrag_desktop.models.registry import VlmSlot
-
-        slot = VlmSlot(ctx.services.cfg)
-        ctx._vlm_slot = slot  # type: ignore[attr-defined]
-    return slot
+    return ctx.services.vlm
 
 
 # --- ask ------------------------------------------------------------------------------------
@@ -42,20 +36,14 @@ def _ask_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_ask(ctx: "Context") -> int:
-    from imgrag_desktop.answer import Answerer, answer_to_json
+    from imgrag_desktop.answer import answer_to_json
     from imgrag_desktop.cli import filter_from_args
 
     args = ctx.args
     if args.images < 1:
         raise ImgragError("-k/--images must be at least 1")
     svc = ctx.services
-    slot = vlm_slot(ctx)
-    where = filter_from_args(args)
-
-    def retrieve(question: str, k: int) -> list[Any]:
-        return svc.searcher.search(question, k=k, where=where)
-
-    answerer = Answerer(svc.store, slot.get(), retrieve, images=args.images, max_tokens=args.max_tokens)
+    answerer = svc.answerer(filter_from_args(args), images=args.images, max_tokens=args.max_tokens)
     cancel = threading.Event()
     stream = answerer.stream(args.question, cancel=cancel)
     interrupted = False
@@ -69,7 +57,7 @@ def cmd_ask(ctx: "Context") -> int:
         interrupted = True
         stream.close()
     finally:
-        slot.unload()
+        svc.vlm.unload()
     if interrupted or stream.answer is None:
         if not ctx.json:
             sys.stdout.write("\n")
