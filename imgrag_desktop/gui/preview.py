@@ -151,6 +151,7 @@ class PreviewPanel(QWidget):
         lay.setContentsMargins(8, 0, 8, 8)
         lay.setSpacing(6)
         self.canvas = ImageCanvas(info)
+        self.canvas.setAccessibleName("Preview image")
         lay.addWidget(self.canvas)
         lay.addSpacing(4)
         self.name = QLabel(self)

@@ -191,6 +191,7 @@ class MainWindow(QMainWindow):
         row.setSpacing(8)
         self.search_edit = SearchEdit(page)
         self.search_edit.setObjectName("search")
+        self.search_edit.setAccessibleName("Search")
         self.search_edit.setPlaceholderText("Search your images: describe what you see, or drop / paste an image")
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.setAcceptDrops(False)  # a dropped file means "find look-alikes", handled by the window
@@ -215,6 +216,7 @@ class MainWindow(QMainWindow):
         row.addWidget(self.similar_chip)
         self.mode_combo = QComboBox(page)
         self.mode_combo.setToolTip("Search mode")
+        self.mode_combo.setAccessibleName("Search mode")
         self.mode_combo.setEnabled(False)
         self.mode_combo.setMinimumContentsLength(12)
         row.addWidget(self.mode_combo)
@@ -224,6 +226,7 @@ class MainWindow(QMainWindow):
         self.size_slider.setPageStep(40)
         self.size_slider.setFixedWidth(110)
         self.size_slider.setToolTip("Thumbnail size (Ctrl++ / Ctrl+-)")
+        self.size_slider.setAccessibleName("Thumbnail size")
         row.addWidget(self.size_slider)
         v.addLayout(row)
 
@@ -234,6 +237,7 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.welcome)
         self.view = GridView(self.stack, thumb_size=int(self.state.get("thumb_size", 160)))
         self.view.setModel(self.model)
+        self.view.setAccessibleName("Results")
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.stack.addWidget(self.view)
         self.preview = PreviewPanel(self.splitter)
