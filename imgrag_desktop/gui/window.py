@@ -349,7 +349,12 @@ class MainWindow(QMainWindow):
                 tip: str = "", checkable: bool = False) -> QAction:
         act = QAction(text, self)
         if shortcuts:
-            act.setShortcuts([QKeySequence(s) for s in shortcuts])
+            seqs: dict[str, QKeySequence] = {}
+            for sc in shortcuts:  # a standard key may equal the explicit one: register it once
+                for seq in (QKeySequence.keyBindings(sc) if isinstance(sc, QKeySequence.StandardKey) else [QKeySequence(sc)]):
+                    if not seq.isEmpty():
+                        seqs.setdefault(seq.toString(), seq)
+            act.setShortcuts(list(seqs.values()))
         if tip:
             act.setStatusTip(tip)
             act.setToolTip(tip)

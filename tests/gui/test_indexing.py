@@ -86,22 +86,37 @@ def test_event_loop_keeps_running_while_a_folder_is_indexed(qtbot: Any, make_win
     assert summary["max_gap_ms"] < 200, summary
 
 
+def hold_after(w: Any, n: int) -> None:
+    """Pause the indexer from its own thread once n images are done, so the test catches it
+    mid-way on any machine (a fast one could otherwise finish 48 tiny images before a click)."""
+    from PySide6.QtCore import Qt
+
+    def hook(p: Any) -> None:
+        if p.stage == "index" and p.done >= n and not w.index_worker.pause_event.is_set():
+            w.index_worker.set_paused(True)
+            w.index_worker.progress.disconnect(hook)
+
+    w.index_worker.progress.connect(hook, Qt.ConnectionType.DirectConnection)
+
+
 def test_pause_stops_indexing_and_resume_finishes_it(qtbot: Any, make_window: Any, tmp_path: Path,
                                                      coco_jpegs: list[Path]) -> None:
     photos = copy_images(coco_jpegs[:48], tmp_path / "photos")
     w = make_window(fresh_data(tmp_path, batch_size=4))
     done: list[int] = []
     w.indexProgress.connect(lambda p: p.stage == "index" and done.append(p.done))
+    hold_after(w, 8)
     w.add_folders([str(photos)])
-    qtbot.waitUntil(lambda: bool(done), timeout=60_000)
-    w.pause_button.click()
+    qtbot.waitUntil(lambda: bool(done) and done[-1] >= 8, timeout=60_000)
+    w.pause_button.click()  # the user's pause (the hook only made sure it lands mid-way)
     assert w.pause_button.text() == "Resume" and w.progress_label.text() == "Paused"
-    qtbot.wait(1500)  # the batch in flight ends
+    qtbot.wait(1000)
     halted_at = done[-1]
     qtbot.wait(1500)
     assert done[-1] == halted_at < 48  # nothing moves while paused
     with qtbot.waitSignal(w.indexFinished, timeout=120_000) as blocker:
         w.pause_button.click()
+    assert w.pause_button.text() == "Pause"
     assert blocker.args[0]["added"] == 48 and not blocker.args[0]["cancelled"]
 
 
@@ -110,13 +125,14 @@ def test_cancel_keeps_what_was_indexed(qtbot: Any, make_window: Any, tmp_path: P
     w = make_window(fresh_data(tmp_path, batch_size=4))
     done: list[int] = []
     w.indexProgress.connect(lambda p: p.stage == "index" and done.append(p.done))
+    hold_after(w, 8)
     w.add_folders([str(photos)])
-    qtbot.waitUntil(lambda: bool(done), timeout=60_000)
-    w.pause_button.click()  # hold it mid-way, then cancel: the pause must not block the cancel
+    qtbot.waitUntil(lambda: bool(done) and done[-1] >= 8, timeout=60_000)
+    w.pause_button.click()  # held mid-way; the cancel must not wait for a resume
     with qtbot.waitSignal(w.indexFinished, timeout=60_000) as blocker:
         w.cancel_button.click()
     report = blocker.args[0]
-    assert report["cancelled"] and 0 < report["added"] < 48
+    assert report["cancelled"] and 8 <= report["added"] < 48
     assert report["images"] == report["added"]  # what was done is committed, nothing half-written
     qtbot.waitUntil(lambda: w.model.rowCount() == report["added"], timeout=30_000)
     assert not w.indexing and not w.progress_box.isVisibleTo(w)

@@ -216,3 +216,22 @@ def test_a_missing_model_is_explained_and_browsing_still_works(qtbot: Any, make_
     assert "does not exist" in blocker.args[0]
     assert "does not exist" in w.view.empty_text  # said where the results would be
     assert w.model.rowCount() == 0
+
+
+def test_window_shortcuts_are_unambiguous_and_ctrl_q_quits(qtbot: Any, make_window: Any, indexed_dir: Path) -> None:
+    from PySide6.QtGui import QAction, QKeySequence
+
+    w = make_window(indexed_dir)
+    owners: dict[str, str] = {}
+    for act in w.actions():
+        assert isinstance(act, QAction)
+        for seq in act.shortcuts():
+            key = seq.toString()
+            assert key not in owners, f"{key} is bound to both {owners[key]!r} and {act.text()!r}"
+            owners[key] = act.text()
+    for key in ("Ctrl+F", "Ctrl+L", "Ctrl+V", "Ctrl+O", "Ctrl+Q", "Esc", "F5", "Ctrl+,"):
+        assert QKeySequence(key).toString() in owners, key
+    w.view.setFocus()
+    qtbot.keyClick(w.view, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=10_000)
+    assert w.shutdown()
