@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -87,5 +86,3 @@ class ErrorsPanel(QDialog):
     def copy_all(self) -> None:
         text = "\n".join("\t".join(r) for r in self.rows())
         QGuiApplication.clipboard().setText(text)
-
-

@@ -7,7 +7,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
@@ -164,5 +163,3 @@ class SettingsDialog(QDialog):
         path = QFileDialog.getExistingDirectory(self, "Data directory", self.data_dir.text() or str(Path.home()))
         if path:
             self.data_dir.setText(path)
-
-
