@@ -14,10 +14,12 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 
 def show_message(parent: QWidget, text: str, details: str = "", level: str = "error",
-                 title: str = "imgrag-desktop") -> QMessageBox:
+                 title: str = "imgrag-desktop", informative: str = "", as_sentence: bool = True) -> QMessageBox:
     icon = {"error": QMessageBox.Icon.Critical, "warning": QMessageBox.Icon.Warning}.get(level, QMessageBox.Icon.Information)
-    box = QMessageBox(icon, title, _sentence(text), QMessageBox.StandardButton.Ok, parent)
+    box = QMessageBox(icon, title, _sentence(text) if as_sentence else text, QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("imgrag-message")
+    if informative:
+        box.setInformativeText(informative)
     if details:
         box.setDetailedText(details)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)

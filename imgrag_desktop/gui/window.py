@@ -1071,16 +1071,14 @@ class MainWindow(QMainWindow):
                 ("Ctrl+Shift+C", "copy the selected paths"), ("Ctrl++, Ctrl+-", "thumbnail size"),
                 ("F3", "show or hide the preview"), ("Ctrl+E", "problems"), ("Ctrl+,", "settings"), ("Ctrl+Q", "quit")]
         table = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
-        box = dialogs.show_message(self, "Keyboard shortcuts", level="info")
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.setInformativeText(f"<table>{table}</table>")
+        dialogs.show_message(self, "Keyboard shortcuts", level="info", informative=f"<table>{table}</table>")
 
     def show_about(self) -> None:
         from imgrag_desktop import __version__
 
-        box = dialogs.show_message(self, f"imgrag-desktop {__version__}", level="info")
-        box.setInformativeText(f"Offline search over your own images.\nData directory: {self.cfg.data_dir}\n"
-                               f"Profile: {self.cfg.profile}")
+        dialogs.show_message(self, f"imgrag-desktop {__version__}", level="info", as_sentence=False,
+                             informative=f"Offline search over your own images.\nData directory: {self.cfg.data_dir}\n"
+                                         f"Profile: {self.cfg.profile}")
 
     def _on_folder_selected(self, folder: str) -> None:
         self.rerun()
