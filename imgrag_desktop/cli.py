@@ -13,6 +13,7 @@ import os
 import sys
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Callable
 
 from imgrag_desktop import __version__
@@ -342,6 +343,27 @@ def _no_args(p: argparse.ArgumentParser) -> None:
     pass
 
 
+# --- desktop integration --------------------------------------------------------------------
+def _install_desktop_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--uninstall", action="store_true", help="remove the menu entry and icons again")
+    p.add_argument("--prefix", help="XDG data dir to install into (default ~/.local/share)")
+
+
+def cmd_install_desktop(ctx: Context) -> int:
+    from imgrag_desktop import resources_util
+
+    prefix = Path(ctx.args.prefix).expanduser() if ctx.args.prefix else None
+    if ctx.args.uninstall:
+        files = resources_util.uninstall_desktop_entry(prefix)
+        verb = "removed"
+    else:
+        files = resources_util.install_desktop_entry(prefix)
+        verb = "installed"
+    ctx.out({verb: [str(f) for f in files]},
+            f"{verb} {len(files)} files (menu entry {resources_util.APP_ID}, icons, metainfo)")
+    return 0
+
+
 # name → (help, add_arguments, run)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[Context], int]]] = {
     "index": ("index folders or image files", _index_args, cmd_index),
@@ -350,6 +372,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "status": ("what is indexed, and what was skipped", _status_args, cmd_status),
     "doctor": ("check the installation: Python, torch device, models, Tesseract, data dir", _doctor_args, cmd_doctor),
     "gui": ("open the window", _no_args, cmd_gui),
+    "install-desktop": ("add the app to the desktop menu (Linux, current user)", _install_desktop_args,
+                        cmd_install_desktop),
 }
 
 
