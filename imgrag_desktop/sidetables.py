@@ -111,7 +111,8 @@ class SideTable:
             return
         with self._lock:
             t = self.ensure(data.schema)
-            t.merge_insert(self.key).when_matched_update_all().when_not_matched_insert_all().execute(data)
+            t.merge_insert(self.key).when_matched_update_all().when_not_matched_insert_all().execute(
+                data, on_bad_vectors="null")
 
     def delete_where(self, where: str) -> None:
         t = self.table
