@@ -99,19 +99,25 @@ def auc(pos: np.ndarray, neg: np.ndarray) -> float | None:
 
 
 def best_threshold(pos: np.ndarray, neg: np.ndarray) -> tuple[float | None, float]:
-    """(threshold with the highest F1 for 'score ≥ threshold means relevant', that F1)."""
+    """(threshold with the highest F1 for 'score ≥ threshold means relevant', that F1).
+
+    The threshold sits midway between the lowest score kept and the highest score left out,
+    so it generalises to scores between the two rather than hugging one of them."""
     if len(pos) == 0:
         return None, 0.0
-    cands = np.unique(np.quantile(np.concatenate([pos, neg]), np.linspace(0, 1, 201)))
-    best_t, best_f1 = None, -1.0
-    for t in cands:
-        tp = float((pos >= t).sum())
-        fp = float((neg >= t).sum())
-        fn = len(pos) - tp
-        f1 = 2 * tp / max(1e-9, 2 * tp + fp + fn)
-        if f1 > best_f1:
-            best_t, best_f1 = float(t), f1
-    return best_t, best_f1
+    scores = np.concatenate([np.asarray(pos, np.float64), np.asarray(neg, np.float64)])
+    is_pos = np.concatenate([np.ones(len(pos), bool), np.zeros(len(neg), bool)])
+    order = np.argsort(-scores, kind="stable")
+    s, lab = scores[order], is_pos[order]
+    tp = np.cumsum(lab)
+    fp = np.cumsum(~lab)
+    f1 = 2 * tp / (2 * tp + fp + (len(pos) - tp))
+    last = np.ones(len(s), bool)  # cut only between different scores
+    last[:-1] = s[:-1] != s[1:]
+    f1 = np.where(last, f1, -1.0)
+    i = int(np.argmax(f1))
+    below = s[i + 1] if i + 1 < len(s) else s[i] - 1e-3
+    return float((s[i] + below) / 2), float(f1[i])
 
 
 @dataclass
