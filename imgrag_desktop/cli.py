@@ -284,121 +284,6 @@ def cmd_similar(ctx: Context) -> int:
     return 0
 
 
-# --- duplicates / calibrate / eval (power features) -------------------------------------------
-def _duplicates_args(p: argparse.ArgumentParser) -> None:
-    from imgrag_desktop.duplicates import MATCH_THRESHOLD
-
-    p.add_argument("--threshold", type=float, default=None, metavar="T",
-                   help=f"minimum match score (aligned structure correlation, 0-1) of two pictures to count as "
-                        f"copies (default {MATCH_THRESHOLD}; higher: stricter)")
-    p.add_argument("--clip-threshold", type=float, default=None, metavar="C",
-                   help="also require this CLIP cosine (default: the model's calibrated copy cosine when the "
-                        "model recognises copies, else none)")
-    add_filter_arguments(p)
-
-
-def cmd_duplicates(ctx: Context) -> int:
-    from imgrag_desktop.duplicates import finder_for
-
-    args = ctx.args
-    if args.threshold is not None and not 0 < args.threshold <= 1:
-        raise ImgragError("--threshold must be above 0 and at most 1")
-    svc = ctx.services
-    finder = finder_for(svc, match_threshold=args.threshold, clip_threshold=args.clip_threshold)
-    added = finder.backfill(on_progress=ctx.progress_bar("fingerprints"))
-    groups = finder.groups(filter_from_args(args))
-    data = {
-        "groups": [g.paths for g in groups],
-        "details": [g.to_json() for g in groups],
-        "duplicates": sum(g.size - 1 for g in groups),
-        "images": svc.store.count(),
-        "threshold": finder.match_threshold,
-        "clip_threshold": finder.clip_threshold,
-        "fingerprints_added": added,
-    }
-
-    def human() -> str:
-        if not groups:
-            return f"no near-duplicates among {data['images']} images"
-        lines = [f"{len(groups)} groups, {data['duplicates']} extra copies (first of each group: the one to keep)"]
-        for g in groups:
-            lines.append(f"- {g.size} pictures, match {g.score:.2f}")
-            lines.extend(f"    {p}" for p in g.paths)
-        return "\n".join(lines)
-
-    ctx.out(data, human)
-    return 0
-
-
-def _calibrate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--show", action="store_true", help="show the stored calibration, compute nothing")
-
-
-def cmd_calibrate(ctx: Context) -> int:
-    from dataclasses import asdict
-
-    from imgrag_desktop.calibration import CalibrationBook, ensure_calibrated, fmt
-
-    svc = ctx.services
-    book = CalibrationBook(svc.cfg.data_dir)
-    if ctx.args.show:
-        cal = book.get(svc.clip.model_id)
-    else:
-        from imgrag_desktop.store import writer
-
-        with writer(svc.store, svc.cfg.lock_file):
-            cal = ensure_calibrated(book, svc.store, svc.clip, force=True)
-    if cal is None:
-        raise ImgragError("nothing to calibrate on: index at least 4 images with this model first")
-
-    def human() -> str:
-        return "\n".join([
-            f"model {cal.model_id} ({cal.source} calibration on {cal.images} images)",
-            f"text cut-off {fmt(cal.text_threshold)} ({'in use' if cal.text_informative else 'not used'}: "
-            f"typographic probe {cal.text_probe_accuracy:.0%})",
-            f"image cut-off {fmt(cal.image_threshold)} ({'in use' if cal.image_informative else 'not used'}: "
-            f"copies found {cal.copy_retrieval:.0%})",
-            f"duplicate CLIP gate {fmt(cal.dup_clip_threshold) if cal.image_informative else 'not used'}",
-        ])
-
-    ctx.out(asdict(cal), human)
-    return 0
-
-
-def _eval_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--labelled", metavar="DIR", required=True,
-                   help="folder of labelled images: one sub-folder per label, or with --labels")
-    p.add_argument("--labels", metavar="CSV", help="labels as 'path,label' rows (paths relative to DIR)")
-    p.add_argument("-k", type=int, default=5, help="cut-off rank for precision@k and recall@k (default 5)")
-    p.add_argument("--histogram", metavar="PNG", help="where to write the score histograms "
-                                                      "(default: eval-histogram.png in the current folder)")
-    p.add_argument("--calibrate", action="store_true",
-                   help="use the measured thresholds as this model's relevance cut-off")
-
-
-def cmd_eval(ctx: Context) -> int:
-    from imgrag_desktop.eval_labelled import evaluate
-
-    args = ctx.args
-    report = evaluate(ctx.services, args.labelled, args.labels, k=args.k,
-                      histogram=args.histogram or "eval-histogram.png", calibrate=args.calibrate,
-                      on_progress=ctx.progress_bar("indexing"))
-    data = report.to_json()
-
-    def human() -> str:
-        lines = [f"{report.images} images, {report.labels} labels, model {report.model_id}"]
-        for name, m in data["modes"].items():
-            lines.append(f"{name:6s} precision@{report.k} {m['precision_at_k']:.3f}  recall@{report.k} "
-                         f"{m['recall_at_k']:.3f}  AUC {m['auc']}  best threshold {m['best_threshold']}")
-        lines.append(f"histogram: {report.histogram}")
-        if report.calibrated:
-            lines.append("saved as this model's relevance cut-off")
-        return "\n".join(lines)
-
-    ctx.out(data, human)
-    return 0
-
-
 # --- status ---------------------------------------------------------------------------------
 def _status_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--failures", action="store_true", help="list every skipped file with its reason")
@@ -512,14 +397,16 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "index": ("index folders or image files", _index_args, cmd_index),
     "search": ("find images matching a text", _search_args, cmd_search),
     "similar": ("find images that look like an image", _similar_args, cmd_similar),
-    "duplicates": ("groups of near-identical images (resized, recompressed, cropped copies)", _duplicates_args,
-                   cmd_duplicates),
-    "calibrate": ("measure this model's relevance cut-off on the indexed images", _calibrate_args, cmd_calibrate),
-    "eval": ("precision/recall of search on a labelled folder, with a score histogram", _eval_args, cmd_eval),
     "status": ("what is indexed, and what was skipped", _status_args, cmd_status),
     "doctor": ("check the installation: Python, torch device, models, Tesseract, data dir", _doctor_args, cmd_doctor),
     "gui": ("open the window", _no_args, cmd_gui),
 }
+
+
+# Near-duplicates, calibration and the labelled evaluation live in cli_power.py.
+from imgrag_desktop.cli_power import register as _register_power  # noqa: E402
+
+_register_power(COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
