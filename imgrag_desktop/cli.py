@@ -403,7 +403,13 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 }
 
 
-# Near-duplicates, calibration and the labelled evaluation live in cli_power.py.
+# The local VLM's commands (ask, models, captions) live in cli_vlm.py.
+from imgrag_desktop.cli_vlm import register as _register_vlm  # noqa: E402
+
+_register_vlm(COMMANDS, AFTER_INDEX_STAGES)
+
+# Near-duplicates, calibration and the labelled evaluation live in cli_power.py (registered
+# last: it extends an `eval` registered before it).
 from imgrag_desktop.cli_power import register as _register_power  # noqa: E402
 
 _register_power(COMMANDS)

@@ -109,7 +109,9 @@ def test_text_search_and_filters(services, photo_dir):
     assert hits == sorted(hits, key=lambda h: -h.score)
     from imgrag_desktop.search import build_filter
 
-    assert services.searcher.search("dog", k=5, where=build_filter(kind="screenshot")) == [] or all(
-        h.kind == "screenshot" for h in services.searcher.search("dog", k=5, where=build_filter(kind="screenshot")))
+    kinds = {h.path: h.kind for h in services.searcher.search("dog", k=50)}
+    for kind in set(kinds.values()):
+        only = services.searcher.search("dog", k=50, where=build_filter(kind=kind))
+        assert {h.path for h in only} == {p for p, k in kinds.items() if k == kind}
     big = services.searcher.search("dog", k=50, where=build_filter(min_width=640))
     assert big and all(h.width >= 640 for h in big)
