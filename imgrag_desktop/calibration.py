@@ -249,15 +249,14 @@ def calibrate_library(store: "Store", clip: "ClipEncoder", sample: int = SAMPLE_
 def ensure_calibrated(book: CalibrationBook, store: "Store", clip: "ClipEncoder",
                       cancelled: Callable[[], bool] = lambda: False, force: bool = False) -> ModelCalibration | None:
     """Calibrate when the model has none, or the library changed size a lot since."""
+    from imgrag_desktop.store import sql_str
+
     clip.load()
-    n = store.count(f"clip_model = '{clip.model_id}'") if store.images is not None else 0
+    n = store.count(f"clip_model = {sql_str(clip.model_id)}") if store.images is not None else 0
     if not force and not book.needs_library_calibration(clip.model_id, n):
         return book.get(clip.model_id)
     cal = calibrate_library(store, clip, cancelled=cancelled)
     if cal is not None:
-        old = book.get(clip.model_id)
-        if old is not None and old.source == "labelled" and not force:
-            return old
         book.put(cal)
     return cal
 

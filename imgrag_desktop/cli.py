@@ -309,14 +309,17 @@ def cmd_status(ctx: Context) -> int:
         data["ocr_pending"] = kinds.column("ocr_status").to_pylist().count("pending")
         data["caption_pending"] = kinds.column("caption_status").to_pylist().count("pending")
         data["text_vectors"] = n - kinds.column("textual").null_count
-        from imgrag_desktop.calibration import CalibrationBook
-        from imgrag_desktop.tiles import TileTable
+        try:  # tiles and the relevance cut-off of the configured model (power features)
+            from imgrag_desktop.calibration import CalibrationBook
+            from imgrag_desktop.tiles import TileTable
 
-        model_id = svc.clip.model_id
-        data["tiles"] = TileTable(svc.cfg.db_dir).count(model_id)
-        cal = CalibrationBook(svc.cfg.data_dir).get(model_id)
-        data["cutoff"] = {"text": cal.threshold("text"), "image": cal.threshold("image"),
-                          "source": cal.source} if cal is not None else None
+            model_id = svc.clip.model_id
+            data["tiles"] = TileTable(svc.cfg.db_dir).count(model_id)
+            cal = CalibrationBook(svc.cfg.data_dir).get(model_id)
+            data["cutoff"] = {"text": cal.threshold("text"), "image": cal.threshold("image"),
+                              "source": cal.source} if cal is not None else None
+        except ImgragError:  # the model is not available: status still works
+            pass
     if ctx.args.failures:
         data["failures"] = [{"path": f["path"], "reason": f["reason"], "stage": f["stage"]} for f in store.list_failures()]
 

@@ -198,7 +198,9 @@ def evaluate(services: Any, folder: str | os.PathLike[str], labels_csv: str | os
         cfg.ensure_dirs()
         store = Store(cfg.db_dir)
         roots = sorted({str(Path(folder).expanduser().resolve())})
-        report = Indexer(cfg, store, clip, on_progress=on_progress, make_thumbnails=False).index_paths(roots)
+        indexer = Indexer(cfg, store, clip, on_progress=on_progress, make_thumbnails=False)
+        indexer.auto_calibrate = False  # a throw-away index: the user's calibration is set by --calibrate only
+        report = indexer.index_paths(roots)
         table, matrix = store.vectors("visual")
         paths = table.column("path").to_pylist()
         keep = [i for i, p in enumerate(paths) if p in labels]

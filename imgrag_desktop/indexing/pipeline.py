@@ -63,6 +63,7 @@ class Indexer:
         self.store = store
         self.encoder = encoder
         self.fingerprints = FingerprintTable(store.db_dir)
+        self.auto_calibrate = True  # off for throw-away indexes (eval_labelled)
         self.on_progress = on_progress
         self._batch_size = batch_size or (cfg.settings.batch_size if cfg is not None else 0) or 0
         self.workers = workers or (cfg.settings.decode_workers if cfg is not None else 0) or default_workers()
@@ -192,7 +193,7 @@ class Indexer:
             from imgrag_desktop.sidetables import live_hashes
 
             extra["fingerprints_pruned"] = self.fingerprints.side.prune("content_hash", live_hashes(self.store))
-        if self.cfg is not None and not cancel.is_set():
+        if self.cfg is not None and self.auto_calibrate and not cancel.is_set():
             from imgrag_desktop.calibration import CalibrationBook, ensure_calibrated
 
             self._emit(Progress("calibrate"))
