@@ -11,10 +11,8 @@ import argparse
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable
 
 from imgrag_desktop import __version__
