@@ -235,12 +235,15 @@ class DuplicateFinder:
 
         want = {it.chash: it for it in items}
         hashes = list(want)
-        for i in range(0, len(hashes), 400):
-            cond = f"{sql_in('content_hash', hashes[i:i + 400])} AND clip_model = {sql_str(self.model_id or '')}"
+        model = f"clip_model = {sql_str(self.model_id or '')}"
+        conds = [model] if len(hashes) > 4000 else [
+            f"{sql_in('content_hash', hashes[i:i + 400])} AND {model}" for i in range(0, len(hashes), 400)]
+        for cond in conds:
             tbl, mat = self.store.vectors("visual", cond)
             for h, v in zip(tbl.column("content_hash").to_pylist(), mat):
-                if want[h].vec is None:
-                    want[h].vec = v
+                it = want.get(h)
+                if it is not None and it.vec is None:
+                    it.vec = v
 
     # Verification ---------------------------------------------------------------------------
     def match(self, a: _Item, b: _Item) -> float | None:

@@ -16,6 +16,8 @@ import pyarrow as pa
 from imgrag_desktop.store import IN_CHUNK, META_KEY, SCHEMA_VERSION, Store, sql_in
 from imgrag_desktop.types import ImgragError
 
+BULK_KEYS = 4000
+
 
 class SideTable:
     """One table with a string key column; created on first write."""
@@ -98,6 +100,14 @@ class SideTable:
     def by_keys(self, keys: Iterable[str], columns: Sequence[str] | None = None,
                 where: str | None = None) -> pa.Table:
         keys = list(dict.fromkeys(keys))
+        if len(keys) > BULK_KEYS:  # one scan beats hundreds of IN look-ups
+            import pyarrow.compute as pc
+
+            cols = list(columns) if columns else None
+            if cols and self.key not in cols:
+                cols = [self.key, *cols]
+            full = self.query(where, cols)
+            return full.filter(pc.is_in(full.column(self.key), value_set=pa.array(keys, pa.string())))
         parts = []
         for i in range(0, len(keys), IN_CHUNK):
             cond = sql_in(self.key, keys[i : i + IN_CHUNK])
