@@ -336,7 +336,8 @@ class DuplicateFinder:
 
     def collapse(self, hits: "list[Hit]", vectors: dict[str, np.ndarray] | None = None) -> "list[Hit]":
         """Results with each group of near-identical pictures folded into its best hit, whose
-        `group_size` counts the pictures folded into it (itself included)."""
+        `group_size` counts the pictures folded into it (itself included) and `group` lists the
+        others."""
         if len(hits) < 2:
             return hits
         by_path = {p: it for it in self._items(paths=[h.path for h in hits]) for p in it.paths}
@@ -358,7 +359,9 @@ class DuplicateFinder:
             if home is None:
                 kept.append((h, it))
             else:
-                kept[home][0].group_size += max(1, h.group_size)
+                keeper = kept[home][0]
+                keeper.group_size += max(1, h.group_size)
+                keeper.group.extend([h.path, *h.group])
         return [h for h, _ in kept]
 
     def _near(self, a: _Item, b: _Item) -> bool:

@@ -87,6 +87,7 @@ def test_search_results_fold_copies_into_one_hit(library):
     original = next(p for p in group if not p.endswith("small_copy.jpg"))
     hits = svc.searcher.similar(original, k=10, min_score="off")
     assert hits[0].path == original and hits[0].group_size == len(group)
+    assert set(hits[0].group) == group - {original} and hits[0].to_json()["group"] == hits[0].group
     shown = {h.path for h in hits}
     assert not (group - {original}) & shown
     assert len(hits) == 10 and len(shown) == 10
