@@ -239,6 +239,8 @@ def _image_arg(raw: str | None) -> str | None:
 def _hits_out(ctx: Context, hits: list[Any]) -> None:
     def human() -> str:
         if not hits:
+            if str(getattr(ctx.args, "min_score", "off")).lower() in ("off", "none", "all"):
+                return "no results"
             return "no good matches (lower --min-score, or --min-score off, to see weaker ones)"
         text = _hits_text(hits)
         extra = [f"     {h.path}: {h.group_size} near-identical copies" for h in hits if h.group_size > 1]
