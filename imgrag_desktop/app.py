@@ -68,9 +68,11 @@ class Services:
     def searcher(self) -> "Searcher":
         with self._lock:
             if self._searcher is None:
+                from imgrag_desktop.calibration import CalibrationBook
                 from imgrag_desktop.search import Searcher
 
-                self._searcher = Searcher(self.store, self.clip, text_encoder_factory=lambda: self.text)
+                self._searcher = Searcher(self.store, self.clip, text_encoder_factory=lambda: self.text,
+                                          calibration=CalibrationBook(self.cfg.data_dir), settings=self.cfg.settings)
             return self._searcher
 
     @property
