@@ -90,7 +90,9 @@ class Services:
         from imgrag_desktop.answer import Answerer
 
         def retrieve(question: str, k: int) -> list[Any]:
-            return self.searcher.search(question, k=k, where=where)
+            # Questions get the best images even when they are weak matches: the model says when
+            # the images do not hold the answer.
+            return self.searcher.search(question, k=k, where=where, min_score="off")
 
         return Answerer(self.store, self.vlm.get(), retrieve, **kwargs)
 
