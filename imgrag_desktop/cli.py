@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -199,6 +198,7 @@ def cmd_index(ctx: Context) -> int:
             roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed)
         extra = run_after_index_stages(ctx, cancel)
     data = report.to_json()
+    data.update(getattr(report, "extra", None) or {})  # tiles, calibration (pipeline._after_visual_pass)
     data.update(extra)
     data["images"] = svc.store.count()
 
@@ -219,32 +219,69 @@ def cmd_index(ctx: Context) -> int:
 
 
 # --- search / similar -----------------------------------------------------------------------
+def add_result_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("results")
+    g.add_argument("--min-score", default="auto", metavar="X|auto|off",
+                   help="hide hits scoring below X; 'auto' (default): the model's calibrated cut-off, "
+                        "or Settings.min_score; 'off': show the k best whatever their score")
+    g.add_argument("--no-collapse", action="store_true", help="list near-duplicates separately instead of "
+                                                              "folding them into one hit (group_size)")
+
+
+def _image_arg(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    path = os.path.abspath(os.path.expanduser(raw))
+    if not os.path.isfile(path):
+        raise ImgragError(f"no such image: {path}")
+    return path
+
+
+def _hits_out(ctx: Context, hits: list[Any]) -> None:
+    def human() -> str:
+        if not hits:
+            if str(getattr(ctx.args, "min_score", "off")).lower() in ("off", "none", "all"):
+                return "no results"
+            return "no good matches (lower --min-score, or --min-score off, to see weaker ones)"
+        text = _hits_text(hits)
+        extra = [f"     {h.path}: {h.group_size} near-identical copies" for h in hits if h.group_size > 1]
+        extra += [f"     {h.path}: matched region {[int(v) for v in h.region]}" for h in hits if h.region]
+        return "\n".join([text, *extra])
+
+    ctx.out([h.to_json() for h in hits], human)
+
+
 def _search_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("text", metavar="TEXT", help="what to look for")
+    p.add_argument("text", metavar="TEXT", help="what to look for: words, \"-word\" to avoid, \"word:2\" to weigh")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--like", metavar="IMAGE", help="combine the text with an image (\"like this, but …\")")
     add_filter_arguments(p)
+    add_result_arguments(p)
 
 
 def cmd_search(ctx: Context) -> int:
     args = ctx.args
-    hits = ctx.services.searcher.search(args.text, k=args.limit, where=filter_from_args(args))
-    ctx.out([h.to_json() for h in hits], lambda: _hits_text(hits))
+    hits = ctx.services.searcher.search(args.text, k=args.limit, where=filter_from_args(args),
+                                        like=_image_arg(args.like), min_score=args.min_score,
+                                        collapse=not args.no_collapse)
+    _hits_out(ctx, hits)
     return 0
 
 
 def _similar_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", metavar="IMAGE", help="an image file (indexed or not)")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--text", help="steer the look-alikes with words (\"at night\", \"-people\")")
     add_filter_arguments(p)
+    add_result_arguments(p)
 
 
 def cmd_similar(ctx: Context) -> int:
     args = ctx.args
-    path = os.path.abspath(os.path.expanduser(args.image))
-    if not os.path.exists(path):
-        raise ImgragError(f"no such image: {path}")
-    hits = ctx.services.searcher.similar(path, k=args.limit, where=filter_from_args(args))
-    ctx.out([h.to_json() for h in hits], lambda: _hits_text(hits))
+    path = _image_arg(args.image)
+    hits = ctx.services.searcher.similar(path, k=args.limit, where=filter_from_args(args), text=args.text,
+                                         min_score=args.min_score, collapse=not args.no_collapse)
+    _hits_out(ctx, hits)
     return 0
 
 
@@ -273,6 +310,17 @@ def cmd_status(ctx: Context) -> int:
         data["ocr_pending"] = kinds.column("ocr_status").to_pylist().count("pending")
         data["caption_pending"] = kinds.column("caption_status").to_pylist().count("pending")
         data["text_vectors"] = n - kinds.column("textual").null_count
+        try:  # tiles and the relevance cut-off of the configured model (power features)
+            from imgrag_desktop.calibration import CalibrationBook
+            from imgrag_desktop.tiles import TileTable
+
+            model_id = svc.clip.model_id
+            data["tiles"] = TileTable(svc.cfg.db_dir).count(model_id)
+            cal = CalibrationBook(svc.cfg.data_dir).get(model_id)
+            data["cutoff"] = {"text": cal.threshold("text"), "image": cal.threshold("image"),
+                              "source": cal.source} if cal is not None else None
+        except ImgragError:  # the model is not available: status still works
+            pass
     if ctx.args.failures:
         data["failures"] = [{"path": f["path"], "reason": f["reason"], "stage": f["stage"]} for f in store.list_failures()]
 
@@ -284,6 +332,10 @@ def cmd_status(ctx: Context) -> int:
         if "ocr_pending" in data:
             lines.append(f"text still to read: OCR {data['ocr_pending']}, captions {data['caption_pending']}; "
                          f"text vectors {data['text_vectors']}")
+        if "tiles" in data:
+            cut = data.get("cutoff") or {}
+            lines.append(f"tiles of large images: {data['tiles']}; relevance cut-off: text {cut.get('text')}, "
+                         f"image {cut.get('image')} ({cut.get('source', 'not calibrated')})")
         lines.append("folders: " + (", ".join(data["folders"]) or "none"))
         for f in data.get("failures", []):
             lines.append(f"  {f['path']}: {f['reason']}")
@@ -344,6 +396,27 @@ def _no_args(p: argparse.ArgumentParser) -> None:
     pass
 
 
+# --- desktop integration --------------------------------------------------------------------
+def _install_desktop_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--uninstall", action="store_true", help="remove the menu entry and icons again")
+    p.add_argument("--prefix", help="XDG data dir to install into (default ~/.local/share)")
+
+
+def cmd_install_desktop(ctx: Context) -> int:
+    from imgrag_desktop import resources_util
+
+    prefix = Path(ctx.args.prefix).expanduser() if ctx.args.prefix else None
+    if ctx.args.uninstall:
+        files = resources_util.uninstall_desktop_entry(prefix)
+        verb = "removed"
+    else:
+        files = resources_util.install_desktop_entry(prefix)
+        verb = "installed"
+    ctx.out({verb: [str(f) for f in files]},
+            f"{verb} {len(files)} files (menu entry {resources_util.APP_ID}, icons, metainfo)")
+    return 0
+
+
 # name → (help, add_arguments, run)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[Context], int]]] = {
     "index": ("index folders or image files", _index_args, cmd_index),
@@ -352,6 +425,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "status": ("what is indexed, and what was skipped", _status_args, cmd_status),
     "doctor": ("check the installation: Python, torch device, models, Tesseract, data dir", _doctor_args, cmd_doctor),
     "gui": ("open the window", _no_args, cmd_gui),
+    "install-desktop": ("add the app to the desktop menu (Linux, current user)", _install_desktop_args,
+                        cmd_install_desktop),
 }
 
 
@@ -359,6 +434,12 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 from imgrag_desktop.cli_vlm import register as _register_vlm  # noqa: E402
 
 _register_vlm(COMMANDS, AFTER_INDEX_STAGES)
+
+# Near-duplicates, calibration and the labelled evaluation live in cli_power.py (registered
+# last: it extends an `eval` registered before it).
+from imgrag_desktop.cli_power import register as _register_power  # noqa: E402
+
+_register_power(COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:

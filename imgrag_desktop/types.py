@@ -38,6 +38,7 @@ class Hit:
     matched_words: list[dict[str, Any]] = field(default_factory=list)
     region: list[float] | None = None
     group_size: int = 1
+    group: list[str] = field(default_factory=list)  # paths of the near-identical copies folded into this hit
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class Hit:
             "matched_words": self.matched_words,
             "region": self.region,
             "group_size": self.group_size,
+            "group": self.group,
         }
 
 

@@ -8,13 +8,10 @@ data dir: it is kept in a small JSON file in the platform's config location.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from imgrag_desktop.config import APP_NAME, AppConfig
+from imgrag_desktop.config import AppConfig, remembered_data_dir
 
 GUI_KEY = "gui"
 DEFAULTS: dict[str, Any] = {
@@ -53,44 +50,6 @@ def save_settings(cfg: AppConfig, removed_folders: set[str] | None = None) -> No
         if f not in cfg.settings.folders and f not in removed:
             cfg.settings.folders.append(f)
     cfg.save()
-
-
-def _location_file() -> Path:
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir(APP_NAME, appauthor=False)) / "gui.json"
-
-
-def remembered_data_dir(profile: str) -> str | None:
-    """The data dir chosen in Settings for this profile, if any."""
-    try:
-        data = json.loads(_location_file().read_text("utf-8"))
-        value = data.get("data_dir", {}).get(profile)
-        return str(value) if value else None
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def remember_data_dir(profile: str, data_dir: str | None) -> Path:
-    """Record (or with None, forget) the data dir to use from the next start."""
-    path = _location_file()
-    try:
-        data = json.loads(path.read_text("utf-8"))
-        if not isinstance(data, dict):
-            data = {}
-    except (OSError, ValueError):
-        data = {}
-    dirs = data.setdefault("data_dir", {})
-    if data_dir:
-        dirs[profile] = str(data_dir)
-    else:
-        dirs.pop(profile, None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".gui-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-    os.replace(tmp, path)
-    return path
 
 
 def resolve_data_dir(explicit: str | None, profile: str) -> str | None:

@@ -32,7 +32,8 @@ from imgrag_desktop.gui.models import ResultsModel
 from imgrag_desktop.gui.preview import PreviewPanel
 from imgrag_desktop.gui.results_view import ResultsView
 from imgrag_desktop.gui.settings_dialog import SettingsDialog
-from imgrag_desktop.gui.state import gui_state, remember_data_dir, save_settings
+from imgrag_desktop.config import remember_data_dir
+from imgrag_desktop.gui.state import gui_state, save_settings
 from imgrag_desktop.gui.thumbnails import ImageLoader
 from imgrag_desktop.gui.workers import EngineHost, IndexJob, IndexWorker, QueryWorker, Request, RequestGate, ResultItem
 

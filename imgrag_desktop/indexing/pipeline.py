@@ -19,9 +19,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
 
 from imgrag_desktop import imaging
+from imgrag_desktop.duplicates import FingerprintTable
+from imgrag_desktop.fingerprint import fingerprint
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.store import Store, compose_search_text, sql_str
 from imgrag_desktop.types import DecodeError, Failure, IndexReport, Progress
@@ -41,6 +42,7 @@ class _Item:
     decoded: imaging.Decoded | None = None
     reuse_from: str | None = None
     failure: Failure | None = None
+    fingerprint: Any = None  # for near-duplicate detection (duplicates.py)
 
 
 def default_workers() -> int:
@@ -59,6 +61,8 @@ class Indexer:
         self.cfg = cfg
         self.store = store
         self.encoder = encoder
+        self.fingerprints = FingerprintTable(store.db_dir)
+        self.auto_calibrate = True  # off for throw-away indexes (eval_labelled)
         self.on_progress = on_progress
         self._batch_size = batch_size or (cfg.settings.batch_size if cfg is not None else 0) or 0
         self.workers = workers or (cfg.settings.decode_workers if cfg is not None else 0) or default_workers()
@@ -94,6 +98,7 @@ class Indexer:
                 report.removed = len(plan.gone)
             if plan.gone_failures:
                 self.store.clear_failures(plan.gone_failures)
+        self._after_visual_pass(cancel, report, f"({where})" if where else None)
         report.failed = len(report.failures)
         report.cancelled = cancel.is_set()
         if report.added + report.updated + report.removed >= OPTIMIZE_AFTER_ROWS:
@@ -132,6 +137,10 @@ class Indexer:
                                            and known[e.path][3] == model_id)]
         report.unchanged = len(entries) - len(todo)
         self._run(todo, {e.path for e in todo if e.path in known}, report, cancel)
+        if todo:
+            from imgrag_desktop.store import sql_in
+
+            self._after_visual_pass(cancel, report, sql_in("path", [e.path for e in todo]))
         report.failed = len(report.failures)
         report.cancelled = cancel.is_set()
         report.seconds = time.monotonic() - t0
@@ -162,6 +171,34 @@ class Indexer:
     def remove_paths(self, paths: Sequence[str]) -> None:
         self.store.delete_paths(list(paths))
         self.store.clear_failures(list(paths))
+
+    def _after_visual_pass(self, cancel: threading.Event, report: IndexReport, where: str | None) -> None:
+        """Slower stages on what is now searchable: tiles of large images (tiles.py) and the
+        model's relevance calibration (calibration.py). Their summary goes to `report.extra`."""
+        from imgrag_desktop.tiles import TileIndexer, TileTable
+
+        extra: dict[str, Any] = getattr(report, "extra", None) or {}
+        report.extra = extra  # type: ignore[attr-defined]
+        if cancel.is_set() or self.store.images is None:
+            return
+        policy = "auto"
+        if self.cfg is not None:
+            policy = getattr(self.cfg.settings, "tiles", None) or self.cfg.settings.extra.get("tiles", "auto")
+        changed = report.removed + report.updated > 0
+        tiles = TileIndexer(self.store, self.encoder, TileTable(self.store.db_dir), policy=policy,
+                            on_progress=self.on_progress).run(cancel.is_set, where=where, prune=changed)
+        extra.update(tiles.to_json())
+        if changed:
+            from imgrag_desktop.sidetables import live_hashes
+
+            extra["fingerprints_pruned"] = self.fingerprints.side.prune("content_hash", live_hashes(self.store))
+        if self.cfg is not None and self.auto_calibrate and not cancel.is_set():
+            from imgrag_desktop.calibration import CalibrationBook, ensure_calibrated
+
+            self._emit(Progress("calibrate"))
+            cal = ensure_calibrated(CalibrationBook(self.cfg.data_dir), self.store, self.encoder, cancel.is_set)
+            if cal is not None:
+                extra["calibration"] = {"text_cutoff": cal.threshold("text"), "image_cutoff": cal.threshold("image")}
 
     # Internals -------------------------------------------------------------------------------
     @staticmethod
@@ -200,6 +237,7 @@ class Indexer:
             dec = imaging.decode_bytes(data, max_side=max_side, name=os.path.basename(entry.path))
             item.decoded = dec
             item.tensor = self.encoder.preprocess(dec.image)
+            item.fingerprint = fingerprint(dec.image)
             if self.make_thumbnails and self.thumbs_dir is not None:
                 imaging.save_thumbnail(dec.image, self.thumbs_dir, item.chash)
         except DecodeError as exc:
@@ -308,8 +346,11 @@ class Indexer:
 
     def _write(self, rows: list[dict[str, Any]], failures: list[tuple[Failure, str, int, int]]) -> None:
         if rows:
+            prints = [(r["content_hash"], r.pop("_fingerprint")) for r in rows if r.get("_fingerprint") is not None]
             self.store.upsert(rows)
             self.store.clear_failures([r["path"] for r in rows])
+            if prints:  # after the rows: a crash in between leaves a gap that backfill() fills
+                self.fingerprints.put(prints)
         if failures:
             self.store.record_failures(failures)
 
@@ -350,6 +391,7 @@ class Indexer:
             "search_text": compose_search_text(name, "", ""),
             "error": "",
             "indexed_at": now,
+            "_fingerprint": b.fingerprint,  # not a column: _write stores it beside the row
         }
 
     @staticmethod
