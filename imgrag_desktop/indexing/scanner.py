@@ -129,6 +129,14 @@ def _walk(root: str, folder: str, ignore_hidden: bool, result: ScanResult, seen:
         for entry in entries:
             if ignore_hidden and is_ignored_name(entry.name):
                 continue
+            if not is_image_name(entry.name):
+                # Most entries of a big tree are other files: the directory listing's type says
+                # so without a stat() per file (a symlink or an unknown type is still checked).
+                try:
+                    if not entry.is_dir(follow_symlinks=True):
+                        continue
+                except OSError:
+                    continue
             try:
                 st = entry.stat(follow_symlinks=True)
             except FileNotFoundError:

@@ -229,13 +229,15 @@ class WatchService:
     suffices. A file still open for writing waits until closed (at most `write_open_grace_s`
     of stillness). An empty file waits `empty_grace_s` (a placeholder that a download is about to
     replace). Deletions wait `2 * settle_s`, so that a move between two watched folders, seen as
-    a delete plus a create, reuses the vectors of the deleted row.
+    a delete plus a create, reuses the vectors of the deleted row. Settled files are indexed
+    in chunks of at most `batch_max`, each committed before the next starts: in a burst the
+    first files become searchable early instead of all at the end.
     """
 
     def __init__(self, indexer: Any, store: Any = None, *, settle_s: float = 1.0, closed_settle_s: float = 0.25,
                  write_open_grace_s: float = 30.0, empty_grace_s: float = 10.0, root_poll_s: float = 2.0,
                  probe_timeout_s: float = 10.0, rescan_s: float = 1800.0, poll_fallback_s: float = 60.0,
-                 batch_max: int = 256, optimize_after: int = 1000, ignore_hidden: bool | None = None,
+                 batch_max: int = 64, optimize_after: int = 1000, ignore_hidden: bool | None = None,
                  exclude: Iterable[str] | None = None, reconcile_on_start: bool = True,
                  write_lock: Any = None, after_batch: Callable[[], Any] | None = None,
                  observer_factory: Callable[[], Any] = _default_observer,
@@ -275,6 +277,7 @@ class WatchService:
         self._cancel = threading.Event()
         self._paused = threading.Event()
         self._busy = False
+        self._draining = False
         self._thread: threading.Thread | None = None
         self._changed_since_optimize = 0
         self._spy: _OverflowSpy | None = None
@@ -362,8 +365,9 @@ class WatchService:
     def idle(self) -> bool:
         """Nothing queued, settling, scanning or being written right now."""
         with self._lock:
-            return (self._inbox.empty() and not self._busy and not self._pending and not self._file_moves
-                    and not self._dir_moves and not self._deletes and not self._dir_deletes and not self._dir_scans
+            return (self._inbox.empty() and not self._busy and not self._draining and not self._pending
+                    and not self._file_moves and not self._dir_moves and not self._deletes
+                    and not self._dir_deletes and not self._dir_scans
                     and not any(f.reconcile or f.state in (STARTING, SCANNING) for f in self._folders.values()))
 
     def wait_idle(self, timeout: float = 30.0, quiet_s: float = 0.3) -> bool:
@@ -404,15 +408,19 @@ class WatchService:
                 item = self._inbox.get(timeout=self._wait_time())
             except queue.Empty:
                 item = None
-            while item is not None:
-                self._handle(item)
-                if self._stop.is_set():
-                    return
-                try:
-                    item = self._inbox.get_nowait()
-                except queue.Empty:
-                    item = None
-            self._tick()
+            self._draining = True  # idle() must not see the gap between taking an event and queueing its work
+            try:
+                while item is not None:
+                    self._handle(item)
+                    if self._stop.is_set():
+                        return
+                    try:
+                        item = self._inbox.get_nowait()
+                    except queue.Empty:
+                        item = None
+                self._tick()
+            finally:
+                self._draining = False
 
     def _wait_time(self) -> float:
         if self._paused.is_set():
@@ -421,8 +429,10 @@ class WatchService:
                 or self._dir_scans:
             # Coarser ticks while very many files settle: each tick stats the ones that are due.
             return min(1.0, max(0.05, len(self._pending) / 20000))
-        if any(f.reconcile or f.state == STARTING for f in self._folders.values()):
+        if any(f.reconcile for f in self._folders.values()):
             return 0.0
+        if any(f.state == STARTING or (f.probe is not None and f.state != OFFLINE) for f in self._folders.values()):
+            return 0.05
         return self.root_poll_s
 
     def _handle(self, item: tuple[Any, ...]) -> None:
@@ -490,8 +500,7 @@ class WatchService:
                 return
             f.probe = _Probe(f.root)
             f.probe_started = now
-            if f.state == STARTING:
-                f.probe.done.wait(self.probe_timeout_s)
+            f.probe.done.wait(0.05)  # a healthy folder answers at once; a hung one is checked later
         if not f.probe.done.is_set():
             if now - f.probe_started > self.probe_timeout_s and f.state != OFFLINE:
                 self._go_offline(f, "not responding")
@@ -597,6 +606,8 @@ class WatchService:
                     self._after_batch()
         finally:
             self._busy = False
+        if report.cancelled:
+            return  # stopping: the next start scans again
         self.stats["reconciles"] += 1
         changed = report.added + report.updated + report.removed
         self._changed_since_optimize += changed
@@ -696,7 +707,13 @@ class WatchService:
 
     def _touch(self, path: str, root: str, at: float, writing: bool = False, closed: bool = False,
                base: _Pending | None = None) -> None:
-        sig = _sig(path)
+        try:
+            st = os.stat(path)
+            sig: tuple[int, int] | None = (st.st_size, st.st_mtime_ns)
+            if self.ignore_hidden and scanner.is_hidden_stat(st):
+                return  # Windows' hidden attribute
+        except OSError:
+            sig = None
         with self._lock:
             p = self._pending.get(path) or base
             if p is None:

