@@ -446,6 +446,12 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 }
 
 
+# The local VLM's commands (ask, models, captions) live in cli_vlm.py.
+from imgrag_desktop.cli_vlm import register as _register_vlm  # noqa: E402
+
+_register_vlm(COMMANDS, AFTER_INDEX_STAGES)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output on stdout")
