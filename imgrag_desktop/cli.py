@@ -282,10 +282,9 @@ def cmd_watch(ctx: Context) -> int:
                 if added:
                     remembered.extend(added)
                     svc.cfg.save()
-            cancel = threading.Event()
             service = WatchService.from_services(
                 svc, settle_s=args.settle, rescan_s=args.rescan * 60,
-                after_batch=(lambda: run_after_index_stages(ctx, cancel)) if AFTER_INDEX_STAGES else None)
+                after_batch=(lambda cancel: run_after_index_stages(ctx, cancel)) if AFTER_INDEX_STAGES else None)
             service.add_listener(on_event)
             if not args.quiet:
                 print(f"watching {len(roots)} folder{'s' if len(roots) != 1 else ''} (Ctrl+C to stop)",
@@ -296,7 +295,6 @@ def cmd_watch(ctx: Context) -> int:
                     if not service.running:
                         break
             finally:
-                cancel.set()
                 if not args.quiet:
                     print("stopping after the batch in flight…", file=sys.stderr, flush=True)
                 service.stop()

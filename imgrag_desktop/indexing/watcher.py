@@ -128,6 +128,16 @@ class _Folder:
         self.next_rescan = float("inf")
         self.reconcile = False
         self.polling = False
+        self.dead = False  # the root's own watch ended (it was deleted): re-attach even if it looks the same
+
+    def observer_alive(self) -> bool:
+        obs = self.observer
+        if obs is None:
+            return False
+        try:
+            return obs.is_alive() and all(e.is_alive() for e in list(getattr(obs, "emitters", ())))
+        except Exception:
+            return True
 
 
 class _Probe:
@@ -161,14 +171,21 @@ class _Probe:
 
 class _Forwarder:
     """The watchdog handler: stamps each raw event and hands it to the worker, nothing more
-    (observer threads must never block on the index)."""
+    (observer threads must never block on the index). Events in excluded folders (the data
+    dir's thumbnails) are dropped here, so that they never interrupt the later stages."""
 
-    def __init__(self, root: str, put: Callable[[Any], None], clock: Callable[[], float]) -> None:
+    def __init__(self, root: str, put: Callable[[Any], None], clock: Callable[[], float],
+                 exclude: tuple[str, ...] = ()) -> None:
         self.root = root
         self._put = put
         self._clock = clock
+        self._exclude = exclude
 
     def dispatch(self, event: Any) -> None:
+        if self._exclude and (os.fsdecode(event.src_path) + os.sep).startswith(self._exclude) and \
+                (not getattr(event, "dest_path", "") or
+                 (os.fsdecode(event.dest_path) + os.sep).startswith(self._exclude)):
+            return
         self._put(("fs", self.root, event, self._clock()))
 
 
@@ -220,8 +237,10 @@ class WatchService:
 
     Dependencies come in: the `indexer` (an `Indexer`, which also gives the store) does all the
     writing; `write_lock` is held around every write so a window can share one lock between
-    the watcher and its own indexing jobs; `after_batch()` runs (under the lock) after each
-    round that changed rows, for later stages such as OCR. Listeners (`add_listener`) receive
+    the watcher and its own indexing jobs; `after_batch(cancel)` runs (under the lock) after each
+    round that changed rows, for later stages such as OCR or captions: `cancel` is set as soon as
+    new file events arrive (or the watcher stops), and an interrupted stage is called again once
+    the new files are indexed, so slow stages never hold back the visual index. Listeners (`add_listener`) receive
     `WatchEvent`s on the watcher's worker thread: a GUI must hand them to its own thread.
 
     Timing: a file is indexed once no event arrived for it for `settle_s` and its size and
@@ -239,7 +258,7 @@ class WatchService:
                  probe_timeout_s: float = 10.0, rescan_s: float = 1800.0, poll_fallback_s: float = 60.0,
                  batch_max: int = 64, optimize_after: int = 1000, ignore_hidden: bool | None = None,
                  exclude: Iterable[str] | None = None, reconcile_on_start: bool = True,
-                 write_lock: Any = None, after_batch: Callable[[], Any] | None = None,
+                 write_lock: Any = None, after_batch: Callable[[threading.Event], Any] | None = None,
                  observer_factory: Callable[[], Any] = _default_observer,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.indexer = indexer
@@ -260,6 +279,8 @@ class WatchService:
         self.reconcile_on_start = reconcile_on_start
         self.write_lock = write_lock if write_lock is not None else threading.RLock()
         self.after_batch = after_batch
+        self._yield = threading.Event()  # set by new file events and by stop(): later stages yield
+        self._after_due = False
         self.observer_factory = observer_factory
         self.clock = clock
 
@@ -332,6 +353,7 @@ class WatchService:
         Files still settling are left for the next start's reconciliation scan."""
         self._stop.set()
         self._cancel.set()
+        self._yield.set()
         self._inbox.put(("wake",))
         t = self._thread
         if t is not None:
@@ -367,7 +389,7 @@ class WatchService:
         with self._lock:
             return (self._inbox.empty() and not self._busy and not self._draining and not self._pending
                     and not self._file_moves and not self._dir_moves and not self._deletes
-                    and not self._dir_deletes and not self._dir_scans
+                    and not self._dir_deletes and not self._dir_scans and not self._after_due
                     and not any(f.reconcile or f.state in (STARTING, SCANNING) for f in self._folders.values()))
 
     def wait_idle(self, timeout: float = 30.0, quiet_s: float = 0.3) -> bool:
@@ -467,6 +489,13 @@ class WatchService:
                 self._guarded(self._reconcile, f.root, f)
         if not self._stop.is_set():
             self._guarded(self._apply, "", self.clock())
+        if self._after_due and not self._pending and self._inbox.empty() and not self._stop.is_set():
+            with self.write_lock:
+                self._busy = True
+                try:
+                    self._after_batch()
+                finally:
+                    self._busy = False
         if self._changed_since_optimize >= self.optimize_after and not self._pending and not self._stop.is_set():
             with self.write_lock:
                 self._guarded(self.store.optimize, "")
@@ -514,7 +543,9 @@ class WatchService:
             return
         if f.state == OFFLINE or f.state == STARTING:
             self._attach(f, value)
-        elif value != f.ident:  # deleted and re-created (or another drive mounted there)
+        elif value != f.ident or f.dead or (not f.polling and not f.observer_alive()):
+            # Deleted and re-created (a new inode may even reuse the old number, hence `dead`),
+            # another drive mounted there, or the observer died.
             log.info("folder %s was replaced: re-attaching", f.root)
             self._detach(f)
             self._attach(f, value)
@@ -522,9 +553,10 @@ class WatchService:
     def _attach(self, f: _Folder, ident: tuple[int, int]) -> None:
         f.ident = ident
         f.polling = False
+        f.dead = False
         try:
             obs = self.observer_factory()
-            obs.schedule(_Forwarder(f.root, self._inbox.put, self.clock), f.root, recursive=True,
+            obs.schedule(_Forwarder(f.root, self._put_event, self.clock, tuple(self.exclude)), f.root, recursive=True,
                          event_filter=_event_filter())
             obs.start()
             f.observer = obs
@@ -602,8 +634,8 @@ class WatchService:
         try:
             with self.write_lock:
                 report = self.indexer.index_paths([f.root], cancel=self._cancel)
-                if not self._stop.is_set():
-                    self._after_batch()
+            # Later stages resume what earlier runs left (once the folder is watching).
+            self._after_due = self.after_batch is not None
         finally:
             self._busy = False
         if report.cancelled:
@@ -652,7 +684,8 @@ class WatchService:
             return
         if src == root:
             if isinstance(ev, (e.DirDeletedEvent, e.DirMovedEvent)):
-                f.next_probe = 0.0  # the root itself went away: check it now
+                f.dead = True  # the root itself went away: its watch is gone, check it now
+                f.next_probe = 0.0
             return
         if ev.is_directory:
             if isinstance(ev, e.DirMovedEvent):
@@ -771,10 +804,23 @@ class WatchService:
         finally:
             self._busy = False
 
+    def _put_event(self, item: Any) -> None:
+        self._inbox.put(item)
+        self._yield.set()
+
     def _after_batch(self) -> None:
         if self.after_batch is not None:
+            if self._stop.is_set():
+                return
+            if not self._inbox.empty():
+                self._after_due = True  # new events first
+                return
+            self._yield.clear()
+            self._after_due = False
             try:
-                self.after_batch()
+                self.after_batch(self._yield)
+                if self._yield.is_set() and not self._stop.is_set():
+                    self._after_due = True  # interrupted by new files: resume once they are indexed
             except Exception:
                 log.exception("after-batch stage failed")
 

@@ -513,3 +513,26 @@ def test_editor_style_save_replaces_the_row(env: Env) -> None:
     assert wait_for(lambda: env.actions("updated"), 30)
     assert env.watcher.wait_idle(30)
     assert env.paths() == [str(p)] and not np.array_equal(env.vectors()[str(p)], v1)
+
+
+def test_slow_later_stage_yields_to_new_files(env: Env) -> None:
+    """A slow stage after a batch (OCR, captions) stops when new files arrive, and is resumed
+    once they are indexed."""
+    calls: list[tuple[int, bool]] = []
+
+    def slow_stage(cancel: threading.Event) -> None:
+        cancel.wait(20)  # "works" until told to yield
+        calls.append((env.count(), cancel.is_set()))
+
+    w = env.start(after_batch=slow_stage)
+    write_jpeg(env.root / "a.jpg", 1)
+    assert wait_for(lambda: env.count() == 1, 30)
+    time.sleep(SETTLE)
+    t0 = time.monotonic()
+    write_jpeg(env.root / "b.jpg", 2)
+    assert wait_for(lambda: env.count() == 2, 30)
+    assert time.monotonic() - t0 < 10  # not held back by the 20 s stage
+    assert wait_for(lambda: len(calls) >= 2, 30)
+    assert (1, True) in calls  # the run after a.jpg was interrupted by b.jpg
+    w.stop(60)
+    assert all(c[1] for c in calls)  # every run ended on a cancel (new files, or the stop)
