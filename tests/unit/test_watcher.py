@@ -536,3 +536,16 @@ def test_slow_later_stage_yields_to_new_files(env: Env) -> None:
     assert (1, True) in calls  # the run after a.jpg was interrupted by b.jpg
     w.stop(60)
     assert all(c[1] for c in calls)  # every run ended on a cancel (new files, or the stop)
+
+
+def test_scanner_skips_system_folders_and_excluded_folders_by_identity(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    write_jpeg(root / "a.jpg", 1)
+    write_jpeg(root / "@eaDir" / "a.jpg" / "SYNOPHOTO_THUMB_M.jpg", 2)
+    write_jpeg(root / "$RECYCLE.BIN" / "old.jpg", 3)
+    write_jpeg(root / "data" / "thumbnails" / "ab" / "x.jpg", 4)
+    os.symlink(root / "data", root / "data-link")  # the same folder under another name
+    res = scanner.scan([root], exclude=[root / "data"])
+    assert [os.path.relpath(f.path, root) for f in res.files] == ["a.jpg"]
+    with_hidden = scanner.scan([root], ignore_hidden=False, exclude=[root / "data"])
+    assert len(with_hidden.files) == 3
