@@ -21,6 +21,7 @@ import queue
 import stat
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -341,6 +342,10 @@ class WatchService:
         for r in roots:
             self.add_folder(r)
         if self._thread is None:
+            # watchdog warns when a folder created while it sets up a recursive watch is added twice:
+            # harmless, and not for the user's terminal.
+            warnings.filterwarnings("ignore", message="Callback with id .* already exists for watch",
+                                    category=RuntimeWarning)
             self._spy = _OverflowSpy(self._inbox.put)
             logging.getLogger("watchdog").addHandler(self._spy)
             self._thread = threading.Thread(target=self._main, name="imgrag-watch", daemon=True)
