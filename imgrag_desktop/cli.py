@@ -218,6 +218,94 @@ def cmd_index(ctx: Context) -> int:
     return 0
 
 
+# --- watch ----------------------------------------------------------------------------------
+def _watch_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="folders to watch recursively (default: the app's remembered folders)")
+    p.add_argument("--settle", type=float, default=1.0, metavar="SECONDS",
+                   help="how long a file must stay unchanged before it is indexed (default 1.0)")
+    p.add_argument("--rescan", type=float, default=30.0, metavar="MINUTES",
+                   help="full reconciliation scan this often, to catch missed events (default 30, 0: never)")
+    p.add_argument("--no-remember", action="store_true", help="do not add the folders to the app's folder list")
+    p.add_argument("--quiet", action="store_true", help="no per-change lines on stderr")
+
+
+def cmd_watch(ctx: Context) -> int:
+    """Runs until Ctrl+C or SIGTERM, then finishes the batch in flight and exits 0."""
+    import signal
+    import threading
+
+    from imgrag_desktop.indexing.watcher import WatchService, watch_roots
+    from imgrag_desktop.store import writer
+
+    args = ctx.args
+    svc = ctx.services
+    remembered = svc.cfg.settings.folders
+    raw = args.paths or list(remembered)
+    if not raw:
+        raise ImgragError("no folders to watch: name them (`imgrag watch PATH...`) or add them with `imgrag index PATH`")
+    roots = watch_roots(raw)
+    for r in roots:
+        if os.path.isfile(r):
+            raise ImgragError(f"watch takes folders, and {r} is a file: watch its folder instead")
+        if not os.path.exists(r) and r not in remembered:
+            raise ImgragError(f"no such folder: {r}")
+    if args.settle <= 0:
+        raise ImgragError("--settle must be a positive number of seconds")
+
+    stop = threading.Event()
+    previous: dict[int, Any] = {}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set():  # a second Ctrl+C: stop waiting (the index is safe at any point)
+            raise KeyboardInterrupt
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not the main thread (embedded use): Ctrl+C handling stays as it is
+            pass
+
+    def on_event(ev: Any) -> None:
+        if ctx.json:
+            sys.stdout.write(json.dumps(ev.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        if not args.quiet:
+            print(ev.describe(), file=sys.stderr, flush=True)
+
+    try:
+        with writer(svc.store, svc.cfg.lock_file):
+            _check_vector_size(svc, False)
+            if not args.no_remember:
+                added = [r for r in roots if os.path.isdir(r) and r not in remembered]
+                if added:
+                    remembered.extend(added)
+                    svc.cfg.save()
+            service = WatchService.from_services(
+                svc, settle_s=args.settle, rescan_s=args.rescan * 60,
+                after_batch=(lambda cancel: run_after_index_stages(ctx, cancel)) if AFTER_INDEX_STAGES else None)
+            service.add_listener(on_event)
+            if not args.quiet:
+                print(f"watching {len(roots)} folder{'s' if len(roots) != 1 else ''} (Ctrl+C to stop)",
+                      file=sys.stderr, flush=True)
+            service.start(roots)
+            try:
+                while not stop.wait(0.5):
+                    if not service.running:
+                        break
+            finally:
+                if not args.quiet:
+                    print("stopping after the batch in flight…", file=sys.stderr, flush=True)
+                service.stop()
+            if service.error is not None:
+                raise ImgragError(f"the watcher stopped: {service.error}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
 # --- search / similar -----------------------------------------------------------------------
 def add_result_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("results")
@@ -420,6 +508,7 @@ def cmd_install_desktop(ctx: Context) -> int:
 # name → (help, add_arguments, run)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[Context], int]]] = {
     "index": ("index folders or image files", _index_args, cmd_index),
+    "watch": ("keep the index in line with folders as files change (until Ctrl+C)", _watch_args, cmd_watch),
     "search": ("find images matching a text", _search_args, cmd_search),
     "similar": ("find images that look like an image", _similar_args, cmd_similar),
     "status": ("what is indexed, and what was skipped", _status_args, cmd_status),

@@ -70,6 +70,8 @@ class Indexer:
         self.thumbs_dir = cfg.thumbs_dir if cfg is not None else None
         self.pause = threading.Event()  # set = paused
         self.ignore_hidden = cfg.settings.ignore_hidden if cfg is not None else True
+        # The data dir holds JPEG thumbnails: indexing them would make thumbnails of thumbnails.
+        self.exclude: list[str] = [str(cfg.data_dir)] if cfg is not None else []
 
     # Public API ------------------------------------------------------------------------------
     def index_paths(self, roots: Sequence[str], cancel: threading.Event | None = None,
@@ -79,7 +81,7 @@ class Indexer:
         t0 = time.monotonic()
         report = IndexReport()
         self._emit(Progress("scan", current=", ".join(roots)))
-        result = scanner.scan(roots, self.ignore_hidden, cancelled=cancel.is_set)
+        result = scanner.scan(roots, self.ignore_hidden, cancelled=cancel.is_set, exclude=self.exclude)
         report.scanned = len(result.files)
         where = " OR ".join(self._root_filter(r) for r in result.roots)
         indexed = self.store.file_states(f"({where})" if where else None) if where else {}
@@ -116,8 +118,11 @@ class Indexer:
         t0 = time.monotonic()
         report = IndexReport()
         entries: list[scanner.FileEntry] = []
-        for p in paths:
+        excluded = [scanner.normalize_root(e) for e in self.exclude]
+        for p in dict.fromkeys(paths):
             p = scanner.normalize_root(p)
+            if excluded and scanner.is_within(p, excluded):
+                continue
             folder = root or os.path.dirname(p)
             try:
                 st = os.stat(p)
@@ -167,6 +172,37 @@ class Indexer:
             written = {r["path"] for r in out}
             self.store.delete_paths([old for old in rows if moves[old] in written and moves[old] != old])
         return len(out)
+
+    def move_folder(self, old: str, new: str, root: str | None = None, chunk: int = 1000) -> int:
+        """Rows of every file below a moved folder follow it (no decode, no embedding).
+
+        Works in chunks, each written before its old rows are deleted: a crash in between leaves
+        stale rows (removed by the next scan), never a lost or doubled one.
+        """
+        old = scanner.normalize_root(old).rstrip(os.sep)
+        new = scanner.normalize_root(new).rstrip(os.sep)
+        prefix = old + os.sep
+        where = f"starts_with(path, {sql_str(prefix)})"
+        paths = self.store.query(where, ["path"]).column("path").to_pylist()
+        moved = 0
+        for i in range(0, len(paths), chunk):
+            part = paths[i : i + chunk]
+            moved += self.move_paths({p: new + os.sep + p[len(prefix):] for p in part}, root)
+        failed = self.store.failure_states(where)
+        if failed:
+            self.store.clear_failures(list(failed))
+        return moved
+
+    def remove_folder(self, folder: str) -> int:
+        """Forget every row and failure below a deleted folder, in one transaction each."""
+        prefix = scanner.normalize_root(folder).rstrip(os.sep) + os.sep
+        where = f"starts_with(path, {sql_str(prefix)})"
+        n = self.store.count(where)
+        if n:
+            self.store.delete_where(where)
+        if self.store.failure_count(where):
+            self.store.clear_failures_where(where)
+        return n
 
     def remove_paths(self, paths: Sequence[str]) -> None:
         self.store.delete_paths(list(paths))
