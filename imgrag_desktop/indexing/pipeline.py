@@ -30,6 +30,7 @@ from imgrag_desktop.types import DecodeError, Failure, IndexReport, Progress
 log = logging.getLogger(__name__)
 
 OPTIMIZE_AFTER_ROWS = 2000
+PRELOAD_HASHES_FROM = 256
 WRITE_EVERY_ROWS = 256
 WRITE_EVERY_S = 2.0
 
@@ -43,6 +44,26 @@ class _Item:
     reuse_from: str | None = None
     failure: Failure | None = None
     fingerprint: Any = None  # for near-duplicate detection (duplicates.py)
+
+
+class _KnownHashes:
+    """Looks up which path already holds a content hash (for the current model)."""
+
+    def __init__(self, store: Store, model_id: str, preload: bool) -> None:
+        self.store = store
+        self.model_id = model_id
+        self._map: dict[str, str] | None = None
+        if preload:
+            tbl = store.query(f"clip_model = {sql_str(model_id)}", ["path", "content_hash"])
+            self._map = dict(zip(tbl.column("content_hash").to_pylist(), tbl.column("path").to_pylist())) \
+                if tbl.num_rows else {}
+
+    def get(self, chash: str) -> str | None:
+        if self._map is not None:
+            return self._map.get(chash)
+        tbl = self.store.query(f"content_hash = {sql_str(chash)} AND clip_model = {sql_str(self.model_id)}",
+                               ["path"], limit=1)
+        return tbl.column("path")[0].as_py() if tbl.num_rows else None
 
 
 def default_workers() -> int:
@@ -254,14 +275,15 @@ class Indexer:
             except Exception:  # a broken listener must not stop indexing
                 log.exception("progress listener failed")
 
-    def _known_hashes(self, model_id: str) -> dict[str, str]:
-        """content hash → a path whose row holds vectors made by the current model."""
-        tbl = self.store.query(f"clip_model = {sql_str(model_id)}", ["path", "content_hash"])
-        if not tbl.num_rows:
-            return {}
-        return dict(zip(tbl.column("content_hash").to_pylist(), tbl.column("path").to_pylist()))
+    def _known_hashes(self, model_id: str, n_files: int) -> "_KnownHashes":
+        """content hash → a path whose row holds vectors made by the current model.
 
-    def _prepare(self, entry: scanner.FileEntry, known: dict[str, str], max_side: int) -> _Item:
+        A large run reads every hash once; a small one (the watcher's batches) asks the store
+        per file, so its cost does not grow with the size of the index.
+        """
+        return _KnownHashes(self.store, model_id, preload=n_files > PRELOAD_HASHES_FROM)
+
+    def _prepare(self, entry: scanner.FileEntry, known: "_KnownHashes", max_side: int) -> _Item:
         item = _Item(entry)
         try:
             data = imaging.read_file(entry.path)
@@ -291,7 +313,7 @@ class Indexer:
             return
         self.encoder.load()
         model_id = self.encoder.model_id
-        known = self._known_hashes(model_id)
+        known = self._known_hashes(model_id, total)
         max_side = max(self.encoder.image_size * 2, imaging.THUMB_SIZE)
         bs = self.batch_size
         write_pool = ThreadPoolExecutor(1, thread_name_prefix="imgrag-writer")
