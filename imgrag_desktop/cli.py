@@ -227,6 +227,7 @@ def cmd_index(ctx: Context) -> int:
     try:
         with writer(svc.store, svc.cfg.lock_file):
             if args.rebuild:
+                svc.store.check_droppable()
                 svc.store.drop_images()
                 svc.store.drop_failures()
             _check_vector_size(svc, args.rebuild)

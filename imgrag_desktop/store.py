@@ -32,6 +32,10 @@ IN_CHUNK = 400
 LIGHT_COLUMNS = ["path", "folder", "size", "mtime_ns", "width", "height", "taken_at", "date", "kind", "content_hash"]
 
 
+class SchemaTooNew(ImgragError):
+    """The index was written by a newer version: refuse to read it, and never drop it."""
+
+
 def images_schema(visual_dim: int, text_dim: int = DEFAULT_TEXT_DIM) -> pa.Schema:
     fields = [
         pa.field("path", pa.string(), nullable=False),
@@ -192,7 +196,7 @@ class Store:
         raw = meta.get(META_KEY)
         version = int(raw) if raw else 0
         if version > SCHEMA_VERSION:
-            raise ImgragError(
+            raise SchemaTooNew(
                 f"the index was written by a newer imgrag-desktop (schema {version}, this one reads {SCHEMA_VERSION}); "
                 "upgrade the app, or use another data dir"
             )
@@ -318,6 +322,18 @@ class Store:
     def version(self) -> int:
         t = self.images
         return -1 if t is None else int(t.version)
+
+    def check_droppable(self) -> None:
+        """Before a rebuild: a damaged table may be dropped, one from a newer version may not
+        (the user may go back to that version)."""
+        for name in (IMAGES, FAILURES):
+            if self._exists(name):
+                try:
+                    self._open_table(name)
+                except SchemaTooNew:
+                    raise
+                except ImgragError:
+                    pass  # damaged: dropping it is what the rebuild is for
 
     def drop_images(self) -> None:
         """Drop the images table (model change to another vector size, or a rebuild)."""
