@@ -219,7 +219,7 @@ class Store:
         text = str(exc)
         if any(k in text for k in ("metadata region", "Protobuf", "file size is too small", "corrupt", "Not found:")):
             return True
-        return isinstance(exc, (RuntimeError, OSError)) and ("lance" in text.lower() or isinstance(exc, OSError))
+        return isinstance(exc, (RuntimeError, OSError)) and "lance" in text.lower()
 
     @contextmanager
     def _reading(self, name: str) -> Iterator[None]:

@@ -29,6 +29,7 @@ from PIL import Image
 
 PATH_MAX = 4096
 NAME_MAX = 255
+HASH_LIMIT = 64 << 20  # files above this are fingerprinted by metadata only (see tree_state)
 
 
 @dataclass
@@ -338,6 +339,11 @@ def build_corpus(root: str | os.PathLike[str], huge: bool = True) -> Corpus:
     ztxt = _chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"A" * (64 << 20), 9))
     small_png = _png(Image.new("RGB", (8, 8)))
     bad("text_bomb.png", small_png[:33] + ztxt + small_png[33:], "too large", "damaged")
+    sparse = root / "sparse_2gib.jpg"  # a 2 GiB file that takes no disk space: refused unread
+    with open(sparse, "wb") as fh:
+        fh.write(_jpeg(_noise((32, 32), 48)))
+        fh.truncate(2 << 30)
+    c.bad[str(sparse)] = ("too large",)
     # --- bad: not regular files (must never be opened) ---------------------------------------
     os.mkfifo(root / "fifo.jpg")
     c.bad[str(root / "fifo.jpg")] = ("not a regular file",)
@@ -400,7 +406,8 @@ def restore_permissions(c: Corpus) -> None:
 def tree_state(root: str | os.PathLike[str]) -> dict[bytes, tuple]:
     """Every entry below `root` (bytes path relative to it) → what it is, never opening a FIFO
     or a device: regular files by content hash, links by target, everything by mode, size,
-    mtime and ctime (a rename, a chmod or a write anywhere changes the fingerprint). Walks with
+    mtime and ctime (a rename, a chmod or a write anywhere changes the fingerprint; files over
+    HASH_LIMIT are fingerprinted by those and their block count only). Walks with
     folder descriptors, so paths longer than PATH_MAX are covered too."""
     out: dict[bytes, tuple] = {}
     root_b = os.fsencode(str(root))
@@ -414,6 +421,8 @@ def tree_state(root: str | os.PathLike[str]) -> dict[bytes, tuple]:
             facts: tuple = (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
             if stat.S_ISLNK(st.st_mode):
                 facts += (os.readlink(name, dir_fd=dfd),)
+            elif stat.S_ISREG(st.st_mode) and st.st_size > HASH_LIMIT:
+                facts += ("large", st.st_blocks)  # any write moves mtime/ctime; reading 2 GiB proves no more
             elif stat.S_ISREG(st.st_mode):
                 try:
                     fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dfd)
