@@ -256,3 +256,16 @@ def test_disk_full_stops_cleanly_and_resumes(tmp_path: Path, tiny_ckpt: Path, sm
     assert report["images"] == 300 and report["failed"] == 0
     assert report["added"] == 300 - len(paths)
     assert tree_state(photos) == before
+
+
+def test_a_thumbnail_that_cannot_be_written_never_fails_the_image(tmp_path: Path, tiny_ckpt: Path) -> None:
+    """Thumbnails are a cache: any write error other than a full disk is logged and the image
+    is indexed anyway (the thumbnail is made again when it is first shown)."""
+    data = _seed(tmp_path / "data", tiny_ckpt)
+    thumbs = data / "thumbnails"
+    thumbs.mkdir()
+    for i in range(256):  # every shard folder name taken by a plain file: no thumbnail can be saved
+        (thumbs / f"{i:02x}").write_bytes(b"")
+    photos = _photos(tmp_path / "photos", 6)
+    assert _index_in_process(data, photos) == 6
+    assert not any(p.is_dir() for p in thumbs.iterdir())
