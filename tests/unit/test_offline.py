@@ -1,4 +1,4 @@
-"""Offline guarantee: indexing, search and similar open no network connection.
+"""Offline guarantee: indexing, search, similar, captions and ask open no network connection.
 
 In-process, every way Python code reaches the network (socket connect/connect_ex,
 getaddrinfo, create_connection) is made to fail and is recorded while the real engine runs;
@@ -82,24 +82,34 @@ def _photos(root: Path) -> Path:
     return root
 
 
-def test_index_search_and_similar_open_no_connection(tmp_path: Path) -> None:
+def test_index_search_similar_captions_and_ask_open_no_connection(tmp_path: Path) -> None:
     from imgrag_desktop.app import Services
     from imgrag_desktop.config import AppConfig
 
+    from imgrag_desktop.indexing.captions import CaptionQueue
+
     photos = _photos(tmp_path / "photos")
     with network_denied() as attempts:
-        svc = Services(AppConfig.load(tmp_path / "data", "test"))
+        cfg = AppConfig.load(tmp_path / "data", "test")
+        cfg.settings.captions_enabled = True
+        svc = Services(cfg)
         report = svc.indexer().index_paths([str(photos)])
         hits = svc.searcher.search("a red car", k=5)
         similar = svc.searcher.similar(str(photos / "img03.jpg"), k=3)
         text = svc.text  # the sentence model (once that module exists) must load from local files too
         if text is not None and hasattr(text, "encode_texts"):
             text.encode_texts(["offline"])
+        captions = CaptionQueue(svc.store, svc.vlm.get).run(limit=3)
+        stream = svc.answerer(None, images=2, max_tokens=8).stream("what is in these pictures?")
+        answer_text = "".join(stream)
+        svc.vlm.unload()
         engine_attempts = list(attempts)
         # The guard is real: a plain connection attempt is caught and recorded.
         with pytest.raises(OSError):
             socket.create_connection(("192.0.2.1", 80), timeout=1)
     assert report.added == 13 and len(hits) == 5 and similar[0].path == str(photos / "img03.jpg")
+    assert captions.captioned + captions.failed == 3
+    assert stream.answer is not None and stream.answer.sources and isinstance(answer_text, str)
     assert engine_attempts == [], f"the engine tried the network: {engine_attempts}"
     assert attempts and attempts[-1][0] == "create_connection"
 
@@ -141,6 +151,8 @@ def test_cli_works_in_a_namespace_without_network(tmp_path: Path) -> None:
         f'cli index "{photos}" --json --quiet > "{tmp_path}/index.json"\n'
         f'cli search "a red car" -k 3 --json > "{tmp_path}/search.json"\n'
         f'cli similar "{photos}/img05.jpg" -k 3 --json > "{tmp_path}/similar.json"\n'
+        f'cli captions --limit 2 --json --quiet > "{tmp_path}/captions.json"\n'
+        f'cli ask "what is in these pictures?" -k 2 --max-tokens 8 --json > "{tmp_path}/ask.json"\n'
         "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' > " + f'"{tmp_path}/ifaces.txt"\n'
     )
     proc = subprocess.run(["unshare", "-n", "bash", "-c", script], capture_output=True, text=True, timeout=600,
@@ -150,3 +162,5 @@ def test_cli_works_in_a_namespace_without_network(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "index.json").read_text())["images"] == 13
     assert len(json.loads((tmp_path / "search.json").read_text())) == 3
     assert json.loads((tmp_path / "similar.json").read_text())[0]["path"] == str(photos / "img05.jpg")
+    assert json.loads((tmp_path / "captions.json").read_text())["captioned"] >= 0
+    assert "answer" in json.loads((tmp_path / "ask.json").read_text())
