@@ -189,3 +189,81 @@ def test_sigterm_and_sigint_commit_the_batch_in_flight(tmp_path: Path, library: 
     good, bad = _expected(library)
     assert json.loads(out)["added"] == len(good) - rows
     assert _check_consistent(data, library) == (len(good), len(bad))
+
+
+def _caption_state(db: Path) -> dict[str, int]:
+    """Check the caption invariants with a fresh reader; returns status → count."""
+    from imgrag_desktop.store import Store
+
+    store = Store(db)
+    tbl = store.query(None, ["path", "name", "caption_status", "caption", "caption_model", "search_text",
+                             "ocr_text", "textual"])
+    rows = tbl.to_pylist()
+    assert len(rows) == len({r["path"] for r in rows}) == store.count(), "duplicate rows after a kill"
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["caption_status"]] = counts.get(r["caption_status"], 0) + 1
+        if r["caption_status"] == "done":
+            assert r["caption"] and r["caption_model"], r["path"]
+            assert r["caption"] in r["search_text"], "a caption was stored without its search text"
+            assert r["textual"] is None, "changed text must be embedded again"
+        else:
+            assert not r["caption"], "a half-made caption was kept"
+    assert set(counts) <= {"pending", "done", "failed"}, counts
+    return counts
+
+
+def _poll_done(db: Path) -> int:
+    from imgrag_desktop.store import Store
+
+    try:
+        return Store(db).count("caption_status = 'done'")
+    except Exception:  # the table may not exist yet
+        return 0
+
+
+@pytest.mark.slow
+def test_kill_loop_during_captioning(tmp_path: Path, tiny_ckpt: Path) -> None:
+    """SIGKILL while the local model writes captions (after `imgrag index` and in `imgrag
+    captions`): finished captions are kept, none is half-written, the rest resumes."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    n = 160
+    for i in range(n):
+        (photos / f"c{i:03d}.jpg").write_bytes(_jpeg(_noise((96, 72), 7000 + i)))
+    before = tree_state(photos)
+    data = _data_dir(tmp_path, tiny_ckpt)
+    (data / "settings.json").write_text(json.dumps({"captions_enabled": True, "batch_size": 32}))
+    db = data / "index.lancedb"
+    rnd = random.Random(5)
+    log = []
+    done_before = 0
+    for round_no, command in enumerate(["index", "captions", "index", "captions", "captions"]):
+        args = ["index", str(photos)] if command == "index" else ["captions"]
+        proc = _start(data, *args, "--json", "--quiet")
+        deadline = time.monotonic() + 300
+        target = done_before + (1 if round_no == 0 else 8)  # captions are flushed 8 at a time
+        while _poll_done(db) < target and proc.poll() is None:
+            assert time.monotonic() < deadline, "captioning made no progress"
+            time.sleep(0.02)
+        time.sleep(rnd.uniform(0.0, 0.5))
+        finished = proc.poll() is not None
+        proc.kill()
+        proc.communicate(timeout=60)
+        counts = _caption_state(db)
+        assert sum(counts.values()) == n, counts
+        assert counts.get("done", 0) >= done_before, "a finished caption was lost"
+        done_before = counts.get("done", 0)
+        log.append((command, "finished first" if finished else "killed", dict(counts)))
+    assert sum(1 for entry in log if entry[1] == "killed") >= 3, log
+    final = _start(data, "captions", "--json", "--quiet")
+    out, err = final.communicate(timeout=600)
+    assert final.returncode == 0, err[-2000:]
+    counts = _caption_state(db)
+    assert counts.get("pending", 0) == 0 and sum(counts.values()) == n, counts
+    again = _start(data, "index", str(photos), "--json", "--quiet")
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err[-2000:]
+    assert (json.loads(out)["added"], json.loads(out)["updated"]) == (0, 0)
+    assert tree_state(photos) == before
+    print(f"\ncaption kill loop: {log}; final {counts}")
