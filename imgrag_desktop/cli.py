@@ -97,7 +97,7 @@ def _hits_text(hits: list[Any]) -> str:
     lines = []
     for i, h in enumerate(hits, 1):
         why = ",".join(h.reasons)
-        lines.append(f"{i:3d}. {h.score:7.4f}  {h.path}  ({h.width}×{h.height}, {_fmt_time(h.taken_at or h.mtime)}, {why})")
+        lines.append(f"{i:3d}. {h.score:7.4f}  {_printable(h.path)}  ({h.width}×{h.height}, {_fmt_time(h.taken_at or h.mtime)}, {why})")
     return "\n".join(lines)
 
 
@@ -172,31 +172,75 @@ def run_after_index_stages(ctx: Context, cancel: Any) -> dict[str, Any]:
 AFTER_INDEX_STAGES: list[Callable[[Context, Any], dict[str, Any] | None]] = []
 
 
+def _stop_on_signals(cancel: Any) -> tuple[dict[str, int], Callable[[], None]]:
+    """SIGINT/SIGTERM ask the run to stop after the batch in flight (committed, nothing half
+    written); a second signal stops at once. Returns (what was received, restore)."""
+    import signal
+    import threading
+
+    got: dict[str, int] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return got, lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        got["signal"] = signum
+        cancel.set()
+        print("imgrag: stopping after the batch in flight (signal again to stop at once)", file=sys.stderr, flush=True)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+    return got, restore
+
+
+def _printable(text: str) -> str:
+    """A path on one line of human output (a newline is legal in a file name)."""
+    import re
+
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
+
+
 def cmd_index(ctx: Context) -> int:
     import threading
 
+    from imgrag_desktop.indexing.scanner import storable
     from imgrag_desktop.store import writer
 
     args = ctx.args
     roots = []
     for raw in args.paths:
         path = os.path.abspath(os.path.expanduser(raw))
+        if not storable(path):
+            raise ImgragError(f"the path {os.fsencode(path)!r} is not valid UTF-8: rename it to index it")
         if not os.path.exists(path):
             raise ImgragError(f"no such file or folder: {path}")
         roots.append(path)
     svc = ctx.services
     cancel = threading.Event()
-    with writer(svc.store, svc.cfg.lock_file):
-        _check_vector_size(svc, args.rebuild)
-        if not args.no_remember:
-            folders = svc.cfg.settings.folders
-            added = [r for r in roots if os.path.isdir(r) and r not in folders]
-            if added:
-                folders.extend(added)
-                svc.cfg.save()
-        report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
-            roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed)
-        extra = run_after_index_stages(ctx, cancel)
+    got, restore = _stop_on_signals(cancel)
+    try:
+        with writer(svc.store, svc.cfg.lock_file):
+            if args.rebuild:
+                svc.store.check_droppable()
+                svc.store.drop_images()
+                svc.store.drop_failures()
+            _check_vector_size(svc, args.rebuild)
+            if not args.no_remember:
+                folders = svc.cfg.settings.folders
+                added = [r for r in roots if os.path.isdir(r) and r not in folders]
+                if added:
+                    folders.extend(added)
+                    svc.cfg.save()
+            report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
+                roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed)
+            extra = run_after_index_stages(ctx, cancel) if not cancel.is_set() else {}
+    finally:
+        restore()
     data = report.to_json()
     data.update(getattr(report, "extra", None) or {})  # tiles, calibration (pipeline._after_visual_pass)
     data.update(extra)
@@ -209,12 +253,19 @@ def cmd_index(ctx: Context) -> int:
             f"in {report.seconds:.1f} s ({data['images']} images in the index)"
         ]
         for f in report.failures[:50]:
-            lines.append(f"  skipped {f.path}: {f.reason}")
+            lines.append(f"  skipped {_printable(f.path)}: {f.reason}")
         if len(report.failures) > 50:
             lines.append(f"  … and {len(report.failures) - 50} more (see `imgrag status --failures`)")
         return "\n".join(lines)
 
     ctx.out(data, human)
+    if got:
+        import signal
+
+        name = signal.Signals(got["signal"]).name
+        print(f"imgrag: indexing stopped by {name} after committing the batch in flight "
+              f"({data['images']} images in the index); run the same command again to finish", file=sys.stderr)
+        return 128 + got["signal"]
     return 0
 
 
@@ -426,7 +477,7 @@ def cmd_status(ctx: Context) -> int:
                          f"image {cut.get('image')} ({cut.get('source', 'not calibrated')})")
         lines.append("folders: " + (", ".join(data["folders"]) or "none"))
         for f in data.get("failures", []):
-            lines.append(f"  {f['path']}: {f['reason']}")
+            lines.append(f"  {_printable(f['path'])}: {f['reason']}")
         return "\n".join(lines)
 
     ctx.out(data, human)
@@ -570,6 +621,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a one-line reason, the traceback only on request
         if os.environ.get("IMGRAG_DEBUG"):
             raise
+        from imgrag_desktop.types import DiskFull, is_disk_full
+
+        if is_disk_full(exc):
+            print(f"imgrag: {DiskFull(getattr(args, 'data_dir', None) or 'the data dir')}", file=sys.stderr)
+            return 1
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"imgrag: unexpected error: {type(exc).__name__}: {first[:300]} (set IMGRAG_DEBUG=1 for details)",
               file=sys.stderr)

@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from imgrag_desktop.types import DecodeError
 
@@ -214,7 +214,9 @@ def decode_bytes(data: bytes, max_side: int = 512, name: str = "") -> Decoded:
                 raise DecodeError("image has no pixels")
             limit = MAX_PIXELS_JPEG if fmt in ("JPEG", "MPO") else MAX_PIXELS_FULL_DECODE
             if w0 * h0 > limit:
-                raise DecodeError(f"declared size {w0}×{h0} exceeds the {limit / 1e6:.0f} MP limit (decompression bomb?)")
+                raise DecodeError(
+                    f"declared size {w0}×{h0} ({w0 * h0 / 1e6:.0f} MP) is over the {limit / 1e6:.0f} MP limit for "
+                    f"{fmt or 'this format'}: too large to decode safely (or a decompression bomb)")
             if getattr(img, "is_animated", False):
                 img.seek(0)
             taken, camera = _exif_facts(img)
@@ -223,7 +225,7 @@ def decode_bytes(data: bytes, max_side: int = 512, name: str = "") -> Decoded:
             if fmt in ("JPEG", "MPO") and (img.size[0] * img.size[1]) > MAX_PIXELS_FULL_DECODE:
                 raise DecodeError(f"declared size {w0}×{h0} is too large to decode")
             img.load()
-            img = ImageOps.exif_transpose(img) or img
+            img = _apply_orientation(img)
             img = _to_rgb(img)
             if max(img.size) > max_side:
                 img.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
@@ -240,6 +242,8 @@ def decode_bytes(data: bytes, max_side: int = 512, name: str = "") -> Decoded:
         raise DecodeError(f"damaged image data ({msg})") from exc
     except MemoryError as exc:
         raise DecodeError("image too large to decode in memory") from exc
+    except Exception as exc:  # Pillow's plugins raise many types (struct.error...) on hostile data
+        raise DecodeError(f"damaged image data ({type(exc).__name__}: {str(exc)[:200]})") from exc
     width, height = (h0, w0) if _rotated(img, w0, h0) else (w0, h0)
     return Decoded(
         image=img,
@@ -250,6 +254,28 @@ def decode_bytes(data: bytes, max_side: int = 512, name: str = "") -> Decoded:
         camera=camera,
         kind=detect_kind(img, fmt, camera, width, height, name),
     )
+
+
+_ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _apply_orientation(img: Image.Image) -> Image.Image:
+    """Turn the pixels upright as the EXIF (or XMP) orientation says.
+
+    Not ImageOps.exif_transpose: it re-serialises the whole EXIF block, which raises on garbage
+    values in unrelated tags, and a photo must not be refused for its metadata. An unreadable or
+    impossible orientation leaves the image as stored.
+    """
+    try:
+        value = img.getexif().get(0x0112)
+    except Exception:
+        return img
+    method = _ORIENTATIONS.get(value) if isinstance(value, int) else None
+    return img.transpose(method) if method is not None else img
 
 
 def _rotated(img: Image.Image, w0: int, h0: int) -> bool:

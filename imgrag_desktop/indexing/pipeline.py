@@ -25,7 +25,7 @@ from imgrag_desktop.duplicates import FingerprintTable
 from imgrag_desktop.fingerprint import fingerprint
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.store import Store, compose_search_text, sql_str
-from imgrag_desktop.types import DecodeError, Failure, IndexReport, Progress
+from imgrag_desktop.types import DecodeError, DiskFull, Failure, IndexReport, Progress, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,9 @@ class Indexer:
             item.tensor = self.encoder.preprocess(dec.image)
             item.fingerprint = fingerprint(dec.image)
             if self.make_thumbnails and self.thumbs_dir is not None:
-                imaging.save_thumbnail(dec.image, self.thumbs_dir, item.chash)
+                self._save_thumbnail(dec.image, item.chash)
+        except DiskFull:
+            raise  # stops the run: the file is fine, the data dir's disk is not
         except DecodeError as exc:
             item.failure = Failure(entry.path, str(exc), "decode")
         except MemoryError:
@@ -305,6 +307,16 @@ class Indexer:
         except Exception as exc:  # one bad file never stops the run
             item.failure = Failure(entry.path, f"unexpected error: {type(exc).__name__}: {exc}", "decode")
         return item
+
+    def _save_thumbnail(self, image: Any, chash: str) -> None:
+        """Thumbnails are a cache (rebuilt on demand), so failing to write one never fails the
+        image; a full disk, though, stops the run before every file is marked failed."""
+        try:
+            imaging.save_thumbnail(image, self.thumbs_dir, chash)
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise DiskFull(self.thumbs_dir.parent if self.thumbs_dir is not None else "") from exc
+            log.warning("thumbnail not saved (%s): %s", chash, exc)
 
     def _run(self, todo: list[scanner.FileEntry], updated_paths: set[str],
              report: IndexReport, cancel: threading.Event) -> None:
@@ -337,8 +349,9 @@ class Indexer:
             last_write = time.monotonic()
             pending_write = write_pool.submit(self._write, batch_rows, batch_fail)
 
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="imgrag-decode") as pool:
-            queue: deque[Future[_Item]] = deque()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="imgrag-decode")
+        queue: deque[Future[_Item]] = deque()
+        try:
             it = iter(todo)
             ahead = bs * 3
 
@@ -394,13 +407,17 @@ class Indexer:
                                     failed=len(report.failures), reused=report.reused))
                 flush()
                 if cancel.is_set():
-                    for f in queue:
-                        f.cancel()
-                    queue.clear()
+                    break
             flush(force=True)
             if pending_write is not None:
                 pending_write.result()
-        write_pool.shutdown(wait=True)
+        finally:
+            # On cancel or error: drop the decodes not started, and never return while a write
+            # is still running (the caller may close the store or exit next).
+            for f in queue:
+                f.cancel()
+            pool.shutdown(wait=True)
+            write_pool.shutdown(wait=True)
 
     def _write(self, rows: list[dict[str, Any]], failures: list[tuple[Failure, str, int, int]]) -> None:
         if rows:
