@@ -166,7 +166,9 @@ class Indexer:
         if todo:
             from imgrag_desktop.store import sql_in
 
-            self._after_visual_pass(cancel, report, sql_in("path", [e.path for e in todo]))
+            # No calibration here: the watcher's small batches would redo it as the library grows;
+            # the next full scan (start-up, rescan, `imgrag index`) does it.
+            self._after_visual_pass(cancel, report, sql_in("path", [e.path for e in todo]), calibrate=False)
         report.failed = len(report.failures)
         report.cancelled = cancel.is_set()
         report.seconds = time.monotonic() - t0
@@ -229,7 +231,8 @@ class Indexer:
         self.store.delete_paths(list(paths))
         self.store.clear_failures(list(paths))
 
-    def _after_visual_pass(self, cancel: threading.Event, report: IndexReport, where: str | None) -> None:
+    def _after_visual_pass(self, cancel: threading.Event, report: IndexReport, where: str | None,
+                           calibrate: bool = True) -> None:
         """Slower stages on what is now searchable: tiles of large images (tiles.py) and the
         model's relevance calibration (calibration.py). Their summary goes to `report.extra`."""
         from imgrag_desktop.tiles import TileIndexer, TileTable
@@ -249,7 +252,7 @@ class Indexer:
             from imgrag_desktop.sidetables import live_hashes
 
             extra["fingerprints_pruned"] = self.fingerprints.side.prune("content_hash", live_hashes(self.store))
-        if self.cfg is not None and self.auto_calibrate and not cancel.is_set():
+        if calibrate and self.cfg is not None and self.auto_calibrate and not cancel.is_set():
             from imgrag_desktop.calibration import CalibrationBook, ensure_calibrated
 
             self._emit(Progress("calibrate"))
