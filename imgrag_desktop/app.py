@@ -70,7 +70,11 @@ class Services:
             if self._searcher is None:
                 from imgrag_desktop.search import Searcher
 
-                self._searcher = Searcher(self.store, self.clip, text_encoder_factory=lambda: self.text)
+                s = self.cfg.settings
+                self._searcher = Searcher(self.store, self.clip, text_encoder_factory=lambda: self.text,
+                                          default_weights=lambda: {"visual": s.weight_visual,
+                                                                   "textual": s.weight_textual,
+                                                                   "keyword": s.weight_keyword})
             return self._searcher
 
     @property

@@ -220,12 +220,22 @@ def cmd_index(ctx: Context) -> int:
 def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", metavar="TEXT", help="what to look for")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--mode", choices=["hybrid", "visual", "textual", "keyword"], default=None,
+                   help="hybrid (default: all three fused), visual (what the image looks like), textual (meaning "
+                        "of the text read from it), keyword (exact words in OCR text, captions, file names)")
+    g = p.add_argument_group("hybrid weights (default: the weights in settings, 1 each)")
+    for m in ("visual", "textual", "keyword"):
+        g.add_argument(f"--weight-{m}", type=float, default=None, metavar="W", help=f"weight of the {m} list, 0 or more")
     add_filter_arguments(p)
 
 
 def cmd_search(ctx: Context) -> int:
     args = ctx.args
-    hits = ctx.services.searcher.search(args.text, k=args.limit, where=filter_from_args(args))
+    s = ctx.services.cfg.settings
+    weights = {m: (getattr(args, f"weight_{m}") if getattr(args, f"weight_{m}") is not None else getattr(s, f"weight_{m}"))
+               for m in ("visual", "textual", "keyword")}
+    hits = ctx.services.searcher.search(args.text, k=args.limit, where=filter_from_args(args),
+                                        mode=args.mode or s.search_mode or "hybrid", weights=weights)
     ctx.out([h.to_json() for h in hits], lambda: _hits_text(hits))
     return 0
 
@@ -357,6 +367,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 from imgrag_desktop.cli_vlm import register as _register_vlm  # noqa: E402
 
 _register_vlm(COMMANDS, AFTER_INDEX_STAGES)
+
+# Text inside images (commands ocr and eval; OCR before captions, text vectors after them).
+from imgrag_desktop.cli_text import register as _register_text  # noqa: E402
+
+_register_text(COMMANDS, AFTER_INDEX_STAGES)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,10 +35,12 @@ class _Loaded:
 
 
 class Searcher:
-    def __init__(self, store: Store, clip: "ClipEncoder", text_encoder_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, store: Store, clip: "ClipEncoder", text_encoder_factory: Callable[[], Any] | None = None,
+                 default_weights: Callable[[], dict[str, float]] | None = None) -> None:
         self.store = store
         self.clip = clip
         self.text_encoder_factory = text_encoder_factory
+        self.default_weights = default_weights  # the user's fusion weights (Settings), read per query
         self._lock = threading.Lock()
         self._cache: dict[str, _Loaded] = {}
 
@@ -100,15 +102,35 @@ class Searcher:
         idx, scores = loaded.index.search(query_vec, k, mask)
         return self.make_hits(loaded, idx, scores, reason)
 
-    def search(self, text: str, k: int = 10, where: str | None = None, **_: Any) -> list[Hit]:
-        """Text → images by CLIP similarity."""
+    def search(self, text: str, k: int = 10, where: str | None = None, mode: str = "hybrid",
+               weights: dict[str, float] | None = None, **_: Any) -> list[Hit]:
+        """Text → images. Modes: visual (CLIP), textual (meaning of OCR/caption/name text),
+        keyword (full-text index) and hybrid (score-aware weighted RRF of the three; see
+        fusion.py). Every hit says why it matched and which OCR words match the query."""
+        from imgrag_desktop import hybrid
+
         text = (text or "").strip()
         if not text:
             raise ImgragError("empty query: type some words to search for")
+        if mode not in hybrid.SEARCH_MODES:
+            raise ImgragError(f"unknown search mode {mode!r}: use one of {', '.join(hybrid.SEARCH_MODES)}")
         if self.store.count() == 0:
             return []
-        q = self.clip.encode_texts([text])[0]
-        return self.visual_search(q, k, where)
+        if weights is None and self.default_weights is not None:
+            weights = self.default_weights()
+        return hybrid.search(self, text, k, where, mode, weights)
+
+    def textual(self) -> _Loaded:
+        enc = self.text_encoder()
+        return self._loaded("textual", "text_model", enc.model_id)
+
+    def text_encoder(self) -> Any:
+        from imgrag_desktop.types import ModelUnavailable
+
+        enc = self.text_encoder_factory() if self.text_encoder_factory is not None else None
+        if enc is None:
+            raise ModelUnavailable("no text model is configured: textual search is unavailable")
+        return enc
 
     def image_vector(self, image: "str | os.PathLike[str] | Image.Image") -> np.ndarray:
         """The visual vector of a query image: the stored one when this exact file is indexed."""
