@@ -47,6 +47,7 @@ class ModeList:
     mean: float = 0.0
     std: float = 0.0
     population: int = 0
+    conf: float | None = None  # a confidence the mode knows better than the chance model (keyword)
 
     @classmethod
     def from_scores(cls, ids: Sequence[str], scores: Sequence[float], mean: float | None = None,
@@ -63,6 +64,8 @@ class ModeList:
     def confidence(self) -> float:
         """0 when the best score is what chance gives among `population` documents, 1 when it
         is CONFIDENCE_SPAN standard deviations above that."""
+        if self.conf is not None:
+            return min(1.0, max(0.0, float(self.conf))) if self.scores else 0.0
         if not self.scores or self.population < 2:
             return 1.0 if self.scores else 0.0
         if self.std <= 1e-12:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -94,7 +94,7 @@ def keyword_list(searcher: "Searcher", text: str, where: str | None, depth: int)
         return ModeList([], [])
     population = store.count(where) if where else store.count()
     if _fts_ready(table):
-        q = table.search(text, query_type="fts", fts_columns="search_text").select(["path"]).limit(depth)
+        q = table.search(text, query_type="fts", fts_columns="search_text").select(["path", "_score"]).limit(depth)
         if where:
             q = q.where(where, prefilter=True)
         rows = q.to_arrow()
@@ -109,7 +109,22 @@ def keyword_list(searcher: "Searcher", text: str, where: str | None, depth: int)
     n = max(population, len(arr))
     mean = float(arr.sum() / n)
     std = float(np.sqrt(max(0.0, (arr ** 2).sum() / n - mean ** 2)))
-    return ModeList(ids, scores, mean=mean, std=std, population=n)
+    return ModeList(ids, scores, mean=mean, std=std, population=n, conf=keyword_coverage(searcher, text, ids[:5]))
+
+
+def keyword_coverage(searcher: "Searcher", text: str, ids: Sequence[str]) -> float:
+    """The keyword list's confidence: the largest share of the query's words that one of its
+    first documents contains. Any match at all stands far above "no match" (score 0), so the
+    chance model says nothing here; what tells an exact phrase (every word found) from one
+    shared everyday word of a long description is how much of the query was found."""
+    terms = textmatch.query_terms(text)
+    if not terms or not ids:
+        return 0.0
+    rows = searcher.store.rows(list(ids), ["path", "search_text"])
+    best = 0
+    for r in rows.values():
+        best = max(best, len(textmatch.matching_terms(r.get("search_text") or "", terms)))
+    return best / len(terms)
 
 
 def _keyword_scan(searcher: "Searcher", text: str, where: str | None, depth: int) -> tuple[list[str], list[float]]:
