@@ -22,6 +22,16 @@ that has nothing to do with the query scores):
 With a useful visual model and a photo query, the visual list stands out and the text lists do
 not (no keyword matches, file-name text far from the query), so visual leads; with an exact
 phrase from a screenshot, keyword and textual stand out and lead. User weights multiply both.
+
+Keyword scores have no useful chance model (any match stands far above the zeros of all the
+documents without one), so the keyword list brings its own confidence: the share of the
+query's words that its best documents contain (hybrid.py).
+
+One query cannot tell a visual model that knows nothing (the test profile's random CLIP) from
+one that is right: random scores have heavy tails and sometimes look confident. So when a
+text list is confident, the visual list's weight is halved (TEXT_FIRST): words found in an
+image are more specific evidence than its look, and the visual list still orders what the
+text lists leave tied. A photo query (no text evidence) leaves visual at full weight.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from typing import Mapping, Sequence
 RRF_K = 60
 CONFIDENCE_SPAN = 2.0  # standard deviations above chance for full confidence
 CONFIDENCE_FLOOR = 0.1  # share of its weight a list keeps when its top is no better than chance
+TEXT_FIRST = 0.5  # how much a confident text list (keyword, textual) quiets the visual list
 MODES = ("visual", "textual", "keyword")
 
 
@@ -111,12 +122,19 @@ def rrf(ranked: Mapping[str, Sequence[str]], weights: Mapping[str, float] | None
 
 
 def list_weights(lists: Mapping[str, ModeList], weights: Mapping[str, float] | None = None,
-                 floor: float = CONFIDENCE_FLOOR) -> dict[str, float]:
-    """User weight × (floor + (1 - floor) × confidence) for each list."""
+                 floor: float = CONFIDENCE_FLOOR, text_first: float = TEXT_FIRST) -> dict[str, float]:
+    """User weight × (floor + (1 - floor) × confidence) for each list; the visual list's weight
+    also shrinks by `text_first` × the best text list's confidence (text found in an image
+    is more specific evidence than its look; see the module doc)."""
+    conf = {mode: ml.confidence() for mode, ml in lists.items()}
+    text_conf = max((c for m, c in conf.items() if m != "visual"), default=0.0)
     out = {}
     for mode, ml in lists.items():
         w = 1.0 if weights is None else float(weights.get(mode, 1.0))
-        out[mode] = max(0.0, w) * (floor + (1.0 - floor) * ml.confidence())
+        eff = max(0.0, w) * (floor + (1.0 - floor) * conf[mode])
+        if mode == "visual":
+            eff *= 1.0 - text_first * text_conf
+        out[mode] = eff
     return out
 
 
