@@ -53,10 +53,11 @@ def query_terms(text: str) -> set[str]:
 def matching_terms(text: str, terms: set[str]) -> list[str]:
     """The words of `text` (as written, first occurrence) whose stem is a query term."""
     seen: dict[str, str] = {}
-    for tok in tokens(text):
-        s = stem(tok)
-        if s in terms and s not in seen:
-            seen[s] = tok
+    for m in _TOKEN.finditer(text or ""):
+        for tok in tokens(m.group(0)):
+            s = stem(tok)
+            if s in terms and s not in seen:
+                seen[s] = m.group(0)
     return list(seen.values())
 
 
