@@ -394,13 +394,23 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", metavar="TEXT", help="what to look for: words, \"-word\" to avoid, \"word:2\" to weigh")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--like", metavar="IMAGE", help="combine the text with an image (\"like this, but …\")")
+    p.add_argument("--mode", choices=["hybrid", "visual", "textual", "keyword"], default=None,
+                   help="hybrid (default: all three fused), visual (what the image looks like), textual (meaning "
+                        "of the text read from it), keyword (exact words in OCR text, captions, file names)")
+    g = p.add_argument_group("hybrid weights (default: the weights in settings, 1 each)")
+    for m in ("visual", "textual", "keyword"):
+        g.add_argument(f"--weight-{m}", type=float, default=None, metavar="W", help=f"weight of the {m} list, 0 or more")
     add_filter_arguments(p)
     add_result_arguments(p)
 
 
 def cmd_search(ctx: Context) -> int:
     args = ctx.args
+    s = ctx.services.cfg.settings
+    weights = {m: (getattr(args, f"weight_{m}") if getattr(args, f"weight_{m}") is not None else getattr(s, f"weight_{m}"))
+               for m in ("visual", "textual", "keyword")}
     hits = ctx.services.searcher.search(args.text, k=args.limit, where=filter_from_args(args),
+                                        mode=args.mode or s.search_mode or "hybrid", weights=weights,
                                         like=_image_arg(args.like), min_score=args.min_score,
                                         collapse=not args.no_collapse)
     _hits_out(ctx, hits)
@@ -574,6 +584,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 from imgrag_desktop.cli_vlm import register as _register_vlm  # noqa: E402
 
 _register_vlm(COMMANDS, AFTER_INDEX_STAGES)
+
+# Text inside images (commands ocr and eval; OCR before captions, text vectors after them).
+from imgrag_desktop.cli_text import register as _register_text  # noqa: E402
+
+_register_text(COMMANDS, AFTER_INDEX_STAGES)
 
 # Near-duplicates, calibration and the labelled evaluation live in cli_power.py (registered
 # last: it extends an `eval` registered before it).
