@@ -25,7 +25,7 @@ phrase from a screenshot, keyword and textual stand out and lead. User weights m
 
 Keyword scores have no useful chance model (any match stands far above the zeros of all the
 documents without one), so the keyword list brings its own confidence: the share of the
-query's words that its best documents contain (hybrid.py).
+query's words that its best document contains, squared (hybrid.py).
 
 One query cannot tell a visual model that knows nothing (the test profile's random CLIP) from
 one that is right: random scores have heavy tails and sometimes look confident. So when a

@@ -107,6 +107,11 @@ def _fts_ready(table: Any) -> bool:
 
 
 def keyword_list(searcher: "Searcher", text: str, where: str | None, depth: int) -> ModeList:
+    """The full-text list, rescored by query coverage (rescore_keyword). Its confidence is the
+    largest share of the query's words one document holds, squared: any match at all stands
+    far above "no match" (score 0), so the chance model says nothing here; what tells an exact
+    phrase (every word found) from one everyday word shared with a long description is how
+    much of the query was found, and half the words is weak evidence (a quarter, squared)."""
     store = searcher.store
     table = store.images
     if table is None:
@@ -123,27 +128,43 @@ def keyword_list(searcher: "Searcher", text: str, where: str | None, depth: int)
         ids, scores = _keyword_scan(searcher, text, where, depth)
     if not ids:
         return ModeList([], [], population=population)
+    ids, scores, coverage = rescore_keyword(searcher, text, ids, scores)
     # Documents without a match score 0: the mean and spread are over the whole collection.
     arr = np.asarray(scores, np.float64)
     n = max(population, len(arr))
     mean = float(arr.sum() / n)
     std = float(np.sqrt(max(0.0, (arr ** 2).sum() / n - mean ** 2)))
-    return ModeList(ids, scores, mean=mean, std=std, population=n, conf=keyword_coverage(searcher, text, ids[:5]))
+    return ModeList(ids, scores, mean=mean, std=std, population=n, conf=coverage ** 2)
 
 
-def keyword_coverage(searcher: "Searcher", text: str, ids: Sequence[str]) -> float:
-    """The keyword list's confidence: the largest share of the query's words that one of its
-    first documents contains. Any match at all stands far above "no match" (score 0), so the
-    chance model says nothing here; what tells an exact phrase (every word found) from one
-    shared everyday word of a long description is how much of the query was found."""
+def rescore_keyword(searcher: "Searcher", text: str, ids: Sequence[str], scores: Sequence[float]
+                    ) -> tuple[list[str], list[float], float]:
+    """BM25 scores weighed by how much of the query each document holds, best first, and the
+    largest share of the query's words that one document contains.
+
+    BM25 adds up per-word evidence, so a short text holding four of five query words can
+    outscore the text that holds all five in the order typed (a URL or a sentence seen in a
+    screenshot, one word of which differs from a similar URL elsewhere). The share of query
+    words found, squared, and a double weight for the whole query found as a phrase, put the
+    image that shows what was typed first; BM25 still orders documents that hold the query
+    equally well.
+    """
     terms = textmatch.query_terms(text)
-    if not terms or not ids:
-        return 0.0
+    phrase = textmatch.tokens(text)
+    if not terms:
+        return list(ids), list(scores), 0.0
     rows = searcher.store.rows(list(ids), ["path", "search_text"])
-    best = 0
-    for r in rows.values():
-        best = max(best, len(textmatch.matching_terms(r.get("search_text") or "", terms)))
-    return best / len(terms)
+    out = []
+    best = 0.0
+    for i, (path, score) in enumerate(zip(ids, scores)):
+        body = (rows.get(path) or {}).get("search_text") or ""
+        # The index matched at least one word even where this simpler stemmer finds none.
+        cov = max(1, len(textmatch.matching_terms(body, terms))) / len(terms)
+        whole = len(phrase) > 1 and textmatch.contains_phrase(body, phrase)
+        best = max(best, cov)
+        out.append((float(score) * cov * cov * (2.0 if whole else 1.0), i, path))
+    out.sort(key=lambda t: (-t[0], t[1]))
+    return [p for _, _, p in out], [s for s, _, _ in out], best
 
 
 def _keyword_scan(searcher: "Searcher", text: str, where: str | None, depth: int) -> tuple[list[str], list[float]]:

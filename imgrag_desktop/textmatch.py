@@ -61,6 +61,16 @@ def matching_terms(text: str, terms: set[str]) -> list[str]:
     return list(seen.values())
 
 
+def contains_phrase(text: str, phrase: list[str]) -> bool:
+    """Whether the folded tokens `phrase` occur in `text` one after another."""
+    if not phrase:
+        return False
+    toks = tokens(text)
+    n = len(phrase)
+    first = phrase[0]
+    return any(toks[i] == first and toks[i:i + n] == phrase for i in range(len(toks) - n + 1))
+
+
 def parse_words(raw: Any) -> list[dict[str, Any]]:
     if isinstance(raw, list):
         return [w for w in raw if isinstance(w, dict)]

@@ -104,3 +104,14 @@ def test_fused_scores_are_finite_and_sorted() -> None:
     scores = [f.score for f in out]
     assert scores == sorted(scores, reverse=True) and all(math.isfinite(s) and s >= 0 for s in scores)
     assert len({f.id for f in out}) == len(out)
+
+
+def test_phrase_containment_follows_the_index_tokens() -> None:
+    from imgrag_desktop.textmatch import contains_phrase, tokens
+
+    text = "Visit https://dynobo.github.io/normcap/ today"
+    assert contains_phrase(text, tokens("dynobo.github.io"))
+    assert contains_phrase(text, tokens("HTTPS://Dynobo.GitHub.io"))
+    assert not contains_phrase(text, tokens("github.com/dynobo"))
+    assert not contains_phrase(text, tokens("normcap dynobo"))  # all the words, not in order
+    assert not contains_phrase(text, [])

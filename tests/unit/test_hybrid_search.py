@@ -85,6 +85,27 @@ def test_hybrid_ranks_exact_phrases_first_despite_a_random_visual_model(engine: 
     assert all(h.reasons[0] == "visual" and set(h.reasons) <= {"visual", "tile"} for h in visual)
 
 
+def test_the_image_holding_the_whole_query_beats_one_holding_most_of_it(engine: tuple[Any, Path, Path]) -> None:
+    """Screenshots 00, 14 and 16 hold https://github.com/dynobo/normcap; only 13 holds the
+    typed URL. MiniLM ranks the look-alike first; the keyword list's coverage and phrase
+    weighting must carry the exact one to the top of both keyword and hybrid results."""
+    svc, _, _ = engine
+    query = "https://dynobo.github.io/normcap/"
+    textual = names(svc.searcher.search(query, k=10, mode="textual"))
+    assert textual[0] != "13_qr_code_with_text.png"  # the case this guards: meaning alone misleads
+    for mode in ("keyword", "hybrid"):
+        got = names(svc.searcher.search(query, k=5, mode=mode))
+        assert got[0] == "13_qr_code_with_text.png", (mode, got)
+        assert "16_qrcode_url.png" in got[1:], (mode, got)
+    # BM25 alone gives the look-alike two thirds of the exact holder's vote, enough for a
+    # confident MiniLM list to turn the order in a larger collection; it must get under half.
+    from imgrag_desktop.hybrid import keyword_list
+
+    kl = keyword_list(svc.searcher, query, None, 100)
+    look_alike = kl.scores[[os.path.basename(p) for p in kl.ids].index("16_qrcode_url.png")]
+    assert kl.relative(look_alike) < 0.5
+
+
 def test_weights_and_filters(engine: tuple[Any, Path, Path]) -> None:
     svc, _, _ = engine
     s = svc.searcher
