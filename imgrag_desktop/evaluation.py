@@ -97,6 +97,15 @@ def cer(ocr: dict[str, str], expected: dict[str, str]) -> dict[str, Any]:
             "characters": total, "files": per_file}
 
 
+def read_text(ocr_text: str | None, ocr_words: Any) -> str:
+    """What was read from the image: the OCR text less the notes describing QR payloads
+    (words the app wrote, not read; expected.json holds the payloads themselves)."""
+    from imgrag_desktop.textmatch import parse_words
+
+    notes = {str(w.get("note")) for w in parse_words(ocr_words) if w.get("note")}
+    return "\n".join(line for line in (ocr_text or "").splitlines() if line not in notes)
+
+
 # Query sets ----------------------------------------------------------------------------------
 _WORD = re.compile(r"\S+")
 
@@ -251,8 +260,8 @@ def run_screenshot_eval(ctx: "Context", screenshots: str | None, distractors: st
         ocr = run_ocr(sub, cancel)
         text = run_text_vectors(sub, cancel)
         index_s = time.perf_counter() - t0
-        rows = svc.store.query(None, ["path", "ocr_text", "kind"]).to_pylist()
-        ocr_by_name = {os.path.basename(r["path"]): r["ocr_text"] or "" for r in rows
+        rows = svc.store.query(None, ["path", "ocr_text", "ocr_words", "kind"]).to_pylist()
+        ocr_by_name = {os.path.basename(r["path"]): read_text(r["ocr_text"], r["ocr_words"]) for r in rows
                        if os.path.dirname(r["path"]) == str(shots)}
         kinds = Counter((("screenshots" if os.path.dirname(r["path"]) == str(shots) else "others"), r["kind"])
                         for r in rows)

@@ -17,7 +17,11 @@ that has nothing to do with the query scores):
 * per list, the weight is scaled by the list's confidence: how far its best score stands above
   the best score that chance alone would give among N documents (mean + std * sqrt(2 ln N),
   the expected maximum of N normal draws). A list whose top is no better than chance keeps
-  only a small share of its weight (`floor`), so it still breaks ties among the others.
+  only a small share of its weight (`floor`, 3 %), so it still breaks near ties among the
+  others. The share must stay under the gaps that carry meaning: with 10 % a keyword list
+  holding one everyday word of a ten-word description overturned MiniLM's choice when its
+  first two were 9 % apart (the screenshot evaluation; 1-3 % measured the same, 5 % and 10 %
+  lost such queries).
 
 With a useful visual model and a photo query, the visual list stands out and the text lists do
 not (no keyword matches, file-name text far from the query), so visual leads; with an exact
@@ -42,7 +46,7 @@ from typing import Mapping, Sequence
 
 RRF_K = 60
 CONFIDENCE_SPAN = 2.0  # standard deviations above chance for full confidence
-CONFIDENCE_FLOOR = 0.1  # share of its weight a list keeps when its top is no better than chance
+CONFIDENCE_FLOOR = 0.03  # share of its weight a list keeps when its top is no better than chance
 TEXT_FIRST = 0.5  # how much a confident text list (keyword, textual) quiets the visual list
 MODES = ("visual", "textual", "keyword")
 

@@ -84,13 +84,15 @@ def parse_words(raw: Any) -> list[dict[str, Any]]:
 
 
 def matched_boxes(words: Iterable[dict[str, Any]], terms: set[str], limit: int = 200) -> list[dict[str, Any]]:
-    """OCR word boxes (original pixels) containing a query term."""
+    """OCR word boxes (original pixels) containing a query term; a QR code's box also when
+    its note (what the payload is, in words) holds one."""
     out = []
     if not terms:
         return out
     for w in words:
         text = str(w.get("text", ""))
-        if any(stem(t) in terms for t in tokens(text)):
+        said = f"{text} {w.get('note') or ''}"
+        if any(stem(t) in terms for t in tokens(said)):
             out.append({"text": text, "x": int(w.get("x", 0)), "y": int(w.get("y", 0)),
                         "w": int(w.get("w", 0)), "h": int(w.get("h", 0))})
             if len(out) >= limit:

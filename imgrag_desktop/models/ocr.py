@@ -11,7 +11,8 @@ always reported in the original image's pixels, which is what the window highlig
 
 A screenshot of a QR code "contains" text that no OCR reads; zxing-cpp (when installed)
 decodes such codes in milliseconds and their payload joins the OCR text, with the code's box
-as one "word".
+as one "word", followed by a note saying in words what the payload is (codes.py: a contact
+card, a calendar event, an e-mail draft), so descriptions of it find it too.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class OcrResult:
     text: str
     words: list[dict[str, Any]] = field(default_factory=list)  # {text, x, y, w, h, conf}, original pixels
     codes: list[str] = field(default_factory=list)  # decoded QR/barcode payloads (also in text)
+    notes: list[str] = field(default_factory=list)  # what each code holds, in words (also in text)
     seconds: float = 0.0
 
 
@@ -146,12 +148,17 @@ class TesseractOcr:
         fx, fy = ow / gray.size[0], oh / gray.size[1]
         lines, words = self._tesseract(gray, fx, fy)
         codes: list[str] = []
+        notes: list[str] = []
         if self.codes_available:
-            for payload, box in self._codes(rgb, ow / rgb.size[0], oh / rgb.size[1]):
+            from imgrag_desktop.models.codes import describe
+
+            for payload, box, fmt in self._codes(rgb, ow / rgb.size[0], oh / rgb.size[1]):
+                note = describe(payload, fmt)
                 codes.append(payload)
-                words.append({"text": payload, **box, "conf": 100.0, "code": True})
-        text = "\n".join([*lines, *codes]).strip()
-        return OcrResult(text=text, words=words, codes=codes, seconds=time.perf_counter() - t0)
+                notes.append(note)
+                words.append({"text": payload, **box, "conf": 100.0, "code": True, "note": note})
+        text = "\n".join([*lines, *codes, *notes]).strip()
+        return OcrResult(text=text, words=words, codes=codes, notes=notes, seconds=time.perf_counter() - t0)
 
     def _tesseract(self, gray: "Image.Image", fx: float, fy: float) -> tuple[list[str], list[dict[str, Any]]]:
         import pytesseract
@@ -192,7 +199,7 @@ class TesseractOcr:
         return [" ".join(ws) for _, ws in sorted(lines.items())], words
 
     @staticmethod
-    def _codes(rgb: "Image.Image", fx: float, fy: float) -> Iterator[tuple[str, dict[str, int]]]:
+    def _codes(rgb: "Image.Image", fx: float, fy: float) -> Iterator[tuple[str, dict[str, int], str]]:
         import zxingcpp
 
         try:
@@ -209,8 +216,9 @@ class TesseractOcr:
             xs = [p.x for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)]
             ys = [p.y for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)]
             x0, y0 = min(xs), min(ys)
+            fmt = getattr(code.format, "name", None) or str(code.format)
             yield payload, {"x": int(round(x0 * fx)), "y": int(round(y0 * fy)),
-                            "w": max(1, int(round((max(xs) - x0) * fx))), "h": max(1, int(round((max(ys) - y0) * fy)))}
+                            "w": max(1, int(round((max(xs) - x0) * fx))), "h": max(1, int(round((max(ys) - y0) * fy)))}, fmt
 
 
 class OcrPool:

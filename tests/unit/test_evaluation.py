@@ -55,3 +55,11 @@ def test_query_files(tmp_path: Path) -> None:
         ev.load_query_file(bad)
     with pytest.raises(ImgragError, match="cannot read"):
         ev.load_query_file(tmp_path / "missing.json")
+
+
+def test_cer_reads_what_was_read_not_the_notes() -> None:
+    words = json.dumps([{"text": "tel:+1 555", "x": 0, "y": 0, "w": 9, "h": 9, "code": True,
+                         "note": "QR code with a phone number to call: +1 555"}])
+    text = "Call me\ntel:+1 555\nQR code with a phone number to call: +1 555"
+    assert ev.read_text(text, words) == "Call me\ntel:+1 555"
+    assert ev.read_text("plain", None) == "plain" and ev.read_text(None, "[]") == ""

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from imgrag_desktop.fusion import ModeList, fuse, list_weights, rrf
+from imgrag_desktop.fusion import CONFIDENCE_FLOOR, ModeList, fuse, list_weights, rrf
 
 
 def test_plain_rrf_known_values() -> None:
@@ -83,7 +83,7 @@ def test_visual_leads_when_text_lists_know_nothing() -> None:
     visual = ModeList.from_scores(*zip(*sorted(vis.items(), key=lambda x: -x[1])))
     lists = {"visual": visual, "textual": textual, "keyword": ModeList([], [], population=500)}
     w = list_weights(lists)
-    assert w["visual"] > 0.9 and w["textual"] < 0.5 and w["keyword"] == 0.1 * 1.0
+    assert w["visual"] > 0.9 and w["textual"] < 0.5 and w["keyword"] == pytest.approx(CONFIDENCE_FLOOR)
     assert fuse(lists)[0].id == "dog"
 
 
@@ -115,3 +115,18 @@ def test_phrase_containment_follows_the_index_tokens() -> None:
     assert not contains_phrase(text, tokens("github.com/dynobo"))
     assert not contains_phrase(text, tokens("normcap dynobo"))  # all the words, not in order
     assert not contains_phrase(text, [])
+
+
+def test_a_list_that_knows_nothing_only_breaks_near_ties() -> None:
+    """A paraphrase query: MiniLM is sure (its best two scores 5 % apart, far above chance);
+    the keyword list found one everyday word of ten (no confidence). The floor lets the
+    keyword list break a near tie but not overturn a 5 % gap."""
+    rng = random.Random(4)
+    docs = {f"d{i}": rng.gauss(0.15, 0.04) for i in range(300)}
+    docs.update({"right": 0.60, "close": 0.57})
+    textual = ModeList.from_scores(*zip(*sorted(docs.items(), key=lambda x: -x[1])))
+    keyword = ModeList(["close", "d7"], [2.0, 1.0], mean=0.01, std=0.1, population=302, conf=0.01)
+    assert textual.confidence() == 1.0 and keyword.confidence() == 0.01
+    assert [f.id for f in fuse({"textual": textual, "keyword": keyword})[:2]] == ["right", "close"]
+    tie = ModeList.from_scores(*zip(*sorted({**docs, "close": 0.599}.items(), key=lambda x: -x[1])))
+    assert fuse({"textual": tie, "keyword": keyword})[0].id == "close"

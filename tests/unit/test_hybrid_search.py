@@ -106,6 +106,17 @@ def test_the_image_holding_the_whole_query_beats_one_holding_most_of_it(engine: 
     assert kl.relative(look_alike) < 0.5
 
 
+def test_qr_payloads_are_found_by_what_they_are(engine: tuple[Any, Path, Path]) -> None:
+    """The raw vCard/iCalendar syntax holds none of these words; the notes do, and the QR
+    code's box is what lights up."""
+    svc, _, _ = engine
+    hits = svc.searcher.search("contact card", k=3, mode="keyword")
+    assert names(hits)[0] == "19_qrcode_vcard.png"
+    assert [w["text"][:11] for w in hits[0].matched_words] == ["BEGIN:VCARD"]
+    assert "ocr: contact card" in hits[0].reasons
+    assert names(svc.searcher.search("calendar invitation", k=3))[0] == "20_qrcode_event.png"
+
+
 def test_weights_and_filters(engine: tuple[Any, Path, Path]) -> None:
     svc, _, _ = engine
     s = svc.searcher

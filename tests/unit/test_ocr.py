@@ -65,6 +65,20 @@ def test_qr_code_payload_joins_the_text(shots: Path) -> None:
     assert plain.codes == [] and "github" not in plain.text
 
 
+def test_structured_payloads_get_a_note_in_words(shots: Path) -> None:
+    """A contact card and an event in QR codes: the raw payload stays, and a note says what
+    it is, so "contact details" or "calendar invitation" can find them."""
+    card = TesseractOcr().read_path(shots / "19_qrcode_vcard.png")
+    assert card.codes[0].startswith("BEGIN:VCARD") and card.codes[0] in card.text
+    assert card.notes == ["QR code with a contact card (vCard): Dynobo Obonyb, NormCap, https://github.com/dynobo/normcap"]
+    assert card.notes[0] in card.text.splitlines()
+    code = next(w for w in card.words if w.get("code"))
+    assert code["note"] == card.notes[0]
+    event = TesseractOcr().read_path(shots / "20_qrcode_event.png")
+    assert event.notes == ["QR code with a calendar event (invitation): NormCap Hackparty, at Headquarters, "
+                           "on 8 April 2025 at 11:45"]
+
+
 def test_time_limit_fails_the_image_not_the_run(shots: Path) -> None:
     with pytest.raises(OcrTimeout, match="longer than"):
         TesseractOcr(timeout_s=0.001).read_path(shots / "09_two_columns.png")
