@@ -118,17 +118,19 @@ def keyword_list(searcher: "Searcher", text: str, where: str | None, depth: int)
         return ModeList([], [])
     population = store.count(where) if where else store.count()
     if _fts_ready(table):
-        q = table.search(text, query_type="fts", fts_columns="search_text").select(["path", "_score"]).limit(depth)
+        q = table.search(text, query_type="fts", fts_columns="search_text")
+        q = q.select(["path", "search_text", "_score"]).limit(depth)
         if where:
             q = q.where(where, prefilter=True)
         rows = q.to_arrow()
         ids = rows.column("path").to_pylist() if rows.num_rows else []
+        bodies = rows.column("search_text").to_pylist() if rows.num_rows else []
         scores = [float(x) for x in rows.column("_score").to_pylist()] if rows.num_rows else []
     else:
-        ids, scores = _keyword_scan(searcher, text, where, depth)
+        ids, scores, bodies = _keyword_scan(searcher, text, where, depth)
     if not ids:
         return ModeList([], [], population=population)
-    ids, scores, coverage = rescore_keyword(searcher, text, ids, scores)
+    ids, scores, coverage = rescore_keyword(text, ids, scores, bodies)
     # Documents without a match score 0: the mean and spread are over the whole collection.
     arr = np.asarray(scores, np.float64)
     n = max(population, len(arr))
@@ -137,7 +139,7 @@ def keyword_list(searcher: "Searcher", text: str, where: str | None, depth: int)
     return ModeList(ids, scores, mean=mean, std=std, population=n, conf=coverage ** 2)
 
 
-def rescore_keyword(searcher: "Searcher", text: str, ids: Sequence[str], scores: Sequence[float]
+def rescore_keyword(text: str, ids: Sequence[str], scores: Sequence[float], bodies: Sequence[str | None]
                     ) -> tuple[list[str], list[float], float]:
     """BM25 scores weighed by how much of the query each document holds, best first, and the
     largest share of the query's words that one document contains.
@@ -153,11 +155,10 @@ def rescore_keyword(searcher: "Searcher", text: str, ids: Sequence[str], scores:
     phrase = textmatch.tokens(text)
     if not terms:
         return list(ids), list(scores), 0.0
-    rows = searcher.store.rows(list(ids), ["path", "search_text"])
     out = []
     best = 0.0
-    for i, (path, score) in enumerate(zip(ids, scores)):
-        body = (rows.get(path) or {}).get("search_text") or ""
+    for i, (path, score, body) in enumerate(zip(ids, scores, bodies)):
+        body = body or ""
         # The index matched at least one word even where this simpler stemmer finds none.
         cov = max(1, len(textmatch.matching_terms(body, terms))) / len(terms)
         whole = len(phrase) > 1 and textmatch.contains_phrase(body, phrase)
@@ -167,11 +168,12 @@ def rescore_keyword(searcher: "Searcher", text: str, ids: Sequence[str], scores:
     return [p for _, _, p in out], [s for s, _, _ in out], best
 
 
-def _keyword_scan(searcher: "Searcher", text: str, where: str | None, depth: int) -> tuple[list[str], list[float]]:
+def _keyword_scan(searcher: "Searcher", text: str, where: str | None, depth: int
+                  ) -> tuple[list[str], list[float], list[str]]:
     """Before the full-text index exists: rows containing query words, by words matched."""
     terms = sorted(textmatch.query_terms(text))[:16]
     if not terms:
-        return [], []
+        return [], [], []
     likes = " OR ".join(f"lower(search_text) LIKE {sql_str('%' + t + '%')}" for t in terms)
     cond = f"({where}) AND ({likes})" if where else f"({likes})"
     tbl = searcher.store.query(cond, ["path", "search_text"])
@@ -179,10 +181,10 @@ def _keyword_scan(searcher: "Searcher", text: str, where: str | None, depth: int
     for path, st in zip(tbl.column("path").to_pylist(), tbl.column("search_text").to_pylist()):
         n = len(textmatch.matching_terms(st or "", set(terms)))
         if n:
-            scored.append((float(n), path))
+            scored.append((float(n), path, st or ""))
     scored.sort(key=lambda x: (-x[0], x[1]))
     scored = scored[:depth]
-    return [p for _, p in scored], [s for s, _ in scored]
+    return [p for _, p, _ in scored], [s for s, _, _ in scored], [b for _, _, b in scored]
 
 
 # Search --------------------------------------------------------------------------------------
