@@ -27,6 +27,7 @@ class Services:
         self._clip: ClipEncoder | None = None
         self._text: Any = None
         self._searcher: Searcher | None = None
+        self._vlm: Any = None
 
     @classmethod
     def from_args(cls, data_dir: str | None = None, profile: str | None = None) -> "Services":
@@ -67,10 +68,37 @@ class Services:
     def searcher(self) -> "Searcher":
         with self._lock:
             if self._searcher is None:
+                from imgrag_desktop.calibration import CalibrationBook
                 from imgrag_desktop.search import Searcher
 
-                self._searcher = Searcher(self.store, self.clip, text_encoder_factory=lambda: self.text)
+                s = self.cfg.settings
+                self._searcher = Searcher(self.store, self.clip, text_encoder_factory=lambda: self.text,
+                                          calibration=CalibrationBook(self.cfg.data_dir), settings=s,
+                                          default_weights=lambda: {"visual": s.weight_visual,
+                                                                   "textual": s.weight_textual,
+                                                                   "keyword": s.weight_keyword})
             return self._searcher
+
+    @property
+    def vlm(self) -> Any:
+        """The one local-VLM slot (captions and Ask share the weights in memory)."""
+        with self._lock:
+            if self._vlm is None:
+                from imgrag_desktop.models.registry import VlmSlot
+
+                self._vlm = VlmSlot(self.cfg)
+            return self._vlm
+
+    def answerer(self, where: str | None = None, **kwargs: Any) -> Any:
+        """An Answerer that retrieves with this instance's searcher (hybrid when available)."""
+        from imgrag_desktop.answer import Answerer
+
+        def retrieve(question: str, k: int) -> list[Any]:
+            # Questions get the best images even when they are weak matches: the model says when
+            # the images do not hold the answer.
+            return self.searcher.search(question, k=k, where=where, min_score="off")
+
+        return Answerer(self.store, self.vlm.get(), retrieve, **kwargs)
 
     def indexer(self, on_progress: "Callable[[Progress], None] | None" = None) -> "Indexer":
         from imgrag_desktop.indexing.pipeline import Indexer
@@ -82,5 +110,7 @@ class Services:
         with self._lock:
             if self._clip is not None:
                 self._clip.unload()
+            if self._vlm is not None:
+                self._vlm.unload()
             self._clip = None
             self._searcher = None

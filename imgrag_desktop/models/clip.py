@@ -9,6 +9,7 @@ window can start before torch is imported.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -91,11 +92,68 @@ def write_tiny_checkpoint(path: str | os.PathLike[str], model_name: str = "imgra
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    model = open_clip.create_model(model_name, pretrained=None, device="cpu")
+    logging.getLogger().disabled, was = True, logging.getLogger().disabled  # "initialized randomly" is the point
+    try:
+        model = open_clip.create_model(model_name, pretrained=None, device="cpu")
+    finally:
+        logging.getLogger().disabled = was
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     torch.save({"state_dict": model.state_dict()}, tmp)
     os.replace(tmp, dest)
     return dest
+
+
+_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+
+def _hub_location(model_name: str, pretrained: str) -> tuple[str, list[str]] | None:
+    """(repo id, candidate file names) of a pretrained tag on the Hugging Face hub."""
+    import open_clip
+
+    cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
+    hub = (cfg or {}).get("hf_hub", "")
+    if not hub:
+        return None
+    repo, filename = os.path.split(hub.rstrip("/")) if not hub.endswith("/") else (hub.rstrip("/"), "")
+    names = [filename] if filename else list(_WEIGHT_FILES)
+    if filename.endswith(".bin"):
+        names.insert(0, filename[:-4] + ".safetensors")
+    return repo, names
+
+
+def cached_weights(model_name: str, pretrained: str) -> str | None:
+    """The local file of a pretrained tag when it is already downloaded; never touches the network."""
+    loc = _hub_location(model_name, pretrained)
+    if loc is None:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    repo, names = loc
+    for name in names:
+        found = try_to_load_from_cache(repo, name)
+        if isinstance(found, str) and os.path.exists(found):
+            return found
+    return None
+
+
+def download_weights(model_name: str, pretrained: str) -> str:
+    """Download a pretrained tag's weights into the Hugging Face cache (explicit user action;
+    the only place CLIP weights touch the network). Shows huggingface_hub's progress bar."""
+    loc = _hub_location(model_name, pretrained)
+    if loc is None:
+        raise ModelUnavailable(f"no download is known for {model_name}/{pretrained}: pick a local checkpoint instead")
+    from huggingface_hub import hf_hub_download
+
+    repo, names = loc
+    last: Exception | None = None
+    for name in names:
+        try:
+            return hf_hub_download(repo, name)
+        except Exception as exc:  # try the next file name, then explain
+            last = exc
+    raise ModelUnavailable(
+        f"could not download {model_name}/{pretrained} from {repo}: {str(last).splitlines()[0] if last else 'unknown'}"
+    )
 
 
 def _is_offline_error(exc: BaseException) -> bool:
@@ -159,13 +217,24 @@ class ClipEncoder:
                 raise ModelUnavailable(
                     f"unknown CLIP model {self.model_name!r}: pick one of `open_clip.list_models()` in Settings"
                 )
-            source = self.checkpoint or self.pretrained or None
             if self.checkpoint:
                 self.model_id  # creates the tiny checkpoint when allowed, else explains what is missing
+                source: str | None = self.checkpoint
+            elif self.pretrained:
+                # Local files only: indexing and search never open a network connection.
+                source = cached_weights(self.model_name, self.pretrained)
+                if source is None:
+                    raise ModelUnavailable(self._missing_message())
+            else:
+                source = None
             precision = "fp16" if device.startswith("cuda") else "fp32"
+            # Loading a tag's file by path loses the tag's preprocessing settings: pass them on.
+            pre_cfg = open_clip.get_pretrained_cfg(self.model_name, self.pretrained) if self.pretrained and not self.checkpoint else {}
+            pre_kwargs = {k: pre_cfg[src] for k, src in (("image_mean", "mean"), ("image_std", "std"),
+                          ("image_interpolation", "interpolation"), ("image_resize_mode", "resize_mode")) if src in (pre_cfg or {})}
             try:
                 model, _, preprocess = open_clip.create_model_and_transforms(
-                    self.model_name, pretrained=source, device=device, precision=precision
+                    self.model_name, pretrained=source, device=device, precision=precision, **pre_kwargs
                 )
             except RuntimeError as exc:
                 if self.checkpoint:
@@ -201,8 +270,8 @@ class ClipEncoder:
 
     def _missing_message(self) -> str:
         return (
-            f"CLIP weights {self.model_name}/{self.pretrained} are not on this computer and cannot be downloaded "
-            "(offline?): connect once so they download, or set a local checkpoint file in Settings (clip_checkpoint)"
+            f"CLIP weights {self.model_name}/{self.pretrained} are not downloaded: run `imgrag doctor --download` "
+            "while online, or set a local checkpoint file in Settings (clip_checkpoint)"
         )
 
     def unload(self) -> None:

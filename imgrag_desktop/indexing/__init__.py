@@ -1,0 +1,1 @@
+"""Scanning, the indexing pipeline and the folder watcher. No Qt here."""

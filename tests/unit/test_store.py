@@ -1,0 +1,85 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from imgrag_desktop import store as store_mod
+from imgrag_desktop.store import Store, WriterLock, compose_search_text
+from imgrag_desktop.types import Failure, ImgragError
+
+
+def _row(path, vec, **kw):
+    row = {"path": path, "folder": "/f", "name": path.rsplit("/", 1)[-1], "size": 10, "mtime_ns": 1,
+           "content_hash": "h" + path, "width": 4, "height": 3, "kind": "photo", "clip_model": "m", "visual": vec,
+           "ocr_status": "skipped", "caption_status": "skipped", "search_text": ""}
+    row.update(kw)
+    return row
+
+
+def test_upsert_is_keyed_by_path(tmp_path):
+    s = Store(tmp_path / "db")
+    v = np.eye(8, dtype=np.float32)
+    s.upsert([_row("/f/a.jpg", v[0]), _row("/f/b.jpg", v[1])])
+    s.upsert([_row("/f/a.jpg", v[2], size=99)])
+    assert s.count() == 2
+    rows = s.rows(["/f/a.jpg"])
+    assert rows["/f/a.jpg"]["size"] == 99
+    assert np.allclose(rows["/f/a.jpg"]["visual"], v[2])
+    assert rows["/f/a.jpg"]["textual"] is None
+
+
+def test_update_rows_and_delete(tmp_path):
+    s = Store(tmp_path / "db")
+    v = np.eye(8, dtype=np.float32)
+    s.upsert([_row("/f/a.jpg", v[0]), _row("/f/it's.jpg", v[1])])
+    n = s.update_rows({"/f/it's.jpg": {"ocr_text": "hello", "ocr_status": "done"}, "/f/gone.jpg": {"ocr_text": "x"}})
+    assert n == 1 and s.count() == 2  # the vanished row is not re-created
+    assert s.rows(["/f/it's.jpg"])["/f/it's.jpg"]["ocr_text"] == "hello"
+    s.delete_paths(["/f/it's.jpg"])
+    assert s.count() == 1
+
+
+def test_vectors_and_filters(tmp_path):
+    s = Store(tmp_path / "db")
+    v = np.eye(8, dtype=np.float32)
+    s.upsert([_row(f"/f/{i}.jpg", v[i], kind="screenshot" if i % 2 else "photo") for i in range(6)])
+    tbl, mat = s.vectors("visual", "kind = 'photo'")
+    assert mat.shape == (3, 8)
+    assert set(tbl.column("path").to_pylist()) == {"/f/0.jpg", "/f/2.jpg", "/f/4.jpg"}
+    tbl, mat = s.vectors("textual")
+    assert mat.shape[0] == 0
+
+
+def test_failures_recorded_and_cleared(tmp_path):
+    s = Store(tmp_path / "db")
+    s.record_failures([(Failure("/f/bad.jpg", "empty file (0 bytes)"), "/f", 0, 5)])
+    s.record_failures([(Failure("/f/bad.jpg", "empty file (0 bytes)"), "/f", 0, 6)])
+    assert s.failure_count() == 1
+    assert s.failure_states()["/f/bad.jpg"] == (0, 6, "empty file (0 bytes)")
+    s.clear_failures(["/f/bad.jpg"])
+    assert s.failure_count() == 0
+
+
+def test_newer_schema_is_refused(tmp_path):
+    import lancedb
+
+    db = lancedb.connect(str(tmp_path / "db"))
+    schema = store_mod.images_schema(8).with_metadata({store_mod.META_KEY: b"99"})
+    db.create_table("images", schema=schema)
+    with pytest.raises(ImgragError, match="newer imgrag"):
+        Store(tmp_path / "db").count()
+
+
+def test_writer_lock_is_exclusive(tmp_path):
+    a = WriterLock(tmp_path / "writer.lock")
+    a.acquire()
+    b = WriterLock(tmp_path / "writer.lock")
+    with pytest.raises(ImgragError, match="another imgrag instance"):
+        b.acquire()
+    a.release()
+    b.acquire()
+    b.release()
+
+
+def test_compose_search_text():
+    assert compose_search_text("my_holiday-photo.jpg", "OCR words", "a beach") == "my holiday photo\na beach\nOCR words"
+    assert compose_search_text("x.png", None, None) == "x"
