@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    from imgrag_desktop import resources_util
     from imgrag_desktop.config import AppConfig
     from imgrag_desktop.gui import style
     from imgrag_desktop.gui.messages import MessageBridge
@@ -78,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("imgrag-desktop")
     app.setApplicationDisplayName("imgrag-desktop")
     app.setApplicationVersion(__version__)
-    app.setDesktopFileName("imgrag-desktop")
+    # The Wayland app id: it must name the installed .desktop file for the desktop to show the
+    # window under the menu entry's icon and name.
+    app.setDesktopFileName(resources_util.APP_ID)
     app.setWindowIcon(style.app_icon())
     app.setStyleSheet(style.stylesheet())
 
