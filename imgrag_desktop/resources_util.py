@@ -176,6 +176,9 @@ def install_desktop_entry(prefix: Path | None = None, exec_path: str | None = No
     `exec_path` is written as given (a packager staging files for /usr may name a launcher that
     is not installed yet); without it the launcher of this installation is looked up.
     """
+    if sys.platform in ("win32", "darwin"):
+        raise ImgragError("install-desktop writes freedesktop menu files (Linux, BSD); on Windows and macOS "
+                          "start the app from its bundle or pin imgrag-desktop (see packaging/README.md)")
     base = _data_home(prefix)
     exec_path = exec_path or find_gui_executable()
     written = []

@@ -179,3 +179,13 @@ def test_cli_install_desktop_and_uninstall(tmp_path):
     assert sorted(Path(p) for p in json.loads(proc.stdout)["removed"]) == sorted(installed)
     assert not any(p.exists() for p in installed)
     assert not (tmp_path / "home" / ".local").exists()  # nothing went to the real menu
+
+
+@pytest.mark.parametrize("platform", ["win32", "darwin"])
+def test_install_desktop_says_it_is_for_freedesktop_systems(tmp_path, monkeypatch, platform):
+    from imgrag_desktop.types import ImgragError
+
+    monkeypatch.setattr(sys, "platform", platform)
+    with pytest.raises(ImgragError, match="freedesktop"):
+        res.install_desktop_entry(tmp_path, exec_path="/x/imgrag-desktop", refresh=False)
+    assert not any(tmp_path.iterdir())
