@@ -81,3 +81,23 @@ def test_bundled_window_starts_and_quits(bundle, tmp_path):
              "--report", str(report), tmp=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(report.read_text())["start_to_shown_s"] > 0
+
+
+def test_bundle_answers_with_the_local_vision_model(bundle, tmp_path):
+    """llama.cpp's native libraries and the multimodal handler work frozen (test profile: a tiny
+    random LLaVA-style pair, so the words are gibberish but image → tokens → text runs)."""
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, c in enumerate([(200, 30, 30), (30, 200, 30)]):
+        Image.new("RGB", (96, 64), c).save(photos / f"p{i}.png")
+    common = ("--profile", "test", "--data-dir", str(tmp_path / "data"))
+    idx = _run(bundle / "imgrag", *common, "index", str(photos), "--json", tmp=tmp_path)
+    assert idx.returncode == 0, idx.stderr[-2000:]
+    ask = _run(bundle / "imgrag", *common, "ask", "what is in these pictures?", "-k", "2", "--max-tokens", "8",
+               "--json", tmp=tmp_path)
+    assert ask.returncode == 0, ask.stderr[-2000:]
+    out = json.loads(ask.stdout)
+    assert out["looked_at_images"] and out["answer"]
+    assert sorted(out["citations"]) == sorted(str(p) for p in photos.iterdir())
