@@ -242,3 +242,17 @@ class WatchController(QObject):
                     self.writes.release()
             self.stopped.emit()
         return ok
+
+
+def watch_roots(folders: list[str]) -> list[str]:
+    """The folders one observer each should watch: de-duplicated, and a folder inside another
+    listed one left out (the outer observer already sees it). Pure path logic: no engine import
+    on the GUI thread."""
+    import os
+
+    roots = list(dict.fromkeys(os.path.abspath(os.path.expanduser(f)) for f in folders))
+
+    def inside(a: str, b: str) -> bool:
+        return a != b and a.startswith(b.rstrip(os.sep) + os.sep)
+
+    return [r for r in roots if not any(inside(r, o) for o in roots)]

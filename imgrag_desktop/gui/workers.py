@@ -139,6 +139,15 @@ def accepts_mode(searcher: Any) -> bool:
         return False
 
 
+def takes_keyword(fn: Any, name: str) -> bool:
+    """Whether `fn` can be called with keyword `name` (a searcher of another shape may not)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def _calibrated_cutoffs(searcher: Any) -> dict[str, float | None]:
     """The model's calibrated relevance cut-offs (for the cut-off control's "Auto" label)."""
     try:
@@ -233,7 +242,8 @@ class QueryWorker(QObject):
             else:
                 raise ImgragError(f"unknown request kind {req.kind!r}")
             hidden = False
-            if not items and req.kind != "browse" and svc.searcher.resolve_min_score(req.min_score) is not None:
+            resolve = getattr(svc.searcher, "resolve_min_score", None)
+            if not items and req.kind != "browse" and resolve is not None and resolve(req.min_score) is not None:
                 # Nothing passed: say whether the cut-off hid weaker matches (one more look, k=1).
                 probe = replace(req, k=1, min_score="off")
                 hidden = bool(self._search(svc, probe) if req.kind == "text" else self._similar(svc, probe, req.image))
@@ -255,7 +265,9 @@ class QueryWorker(QObject):
     @staticmethod
     def _search(svc: "Services", req: Request) -> list[Hit]:
         searcher = svc.searcher
-        kwargs: dict[str, Any] = {"where": req.where(), "min_score": req.min_score}
+        kwargs: dict[str, Any] = {"where": req.where()}
+        if takes_keyword(searcher.search, "min_score"):
+            kwargs["min_score"] = req.min_score
         if accepts_mode(searcher):
             kwargs["mode"] = req.mode
         return searcher.search(req.text, k=req.k, **kwargs)
