@@ -121,6 +121,7 @@ def reveal_in_file_manager(path: str, open_url: Callable[[QUrl], Any], parent: A
 
 
 class MainWindow(QMainWindow):
+    watch_retry_ms = WATCH_RETRY_MS  # another process writes: try to watch again after this long
     # Requests to the workers (queued across threads).
     searchRequested = Signal(int, object)
     warmUpRequested = Signal()
