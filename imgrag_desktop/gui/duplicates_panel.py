@@ -60,7 +60,7 @@ class DuplicatesWorker(QObject):
             svc = self.host.services
             store = svc.store
             store.refresh()
-            images = store.count()
+            images = store.query(where, ["path"]).num_rows if where else store.count()
             self.progress.emit(req_id, f"Comparing {images:,} pictures…")
             finder = finder_for(svc)
             # Rows indexed before fingerprints existed get them now (a write to a side table):
