@@ -1257,7 +1257,7 @@ class MainWindow(QMainWindow):
         self.folders_panel.clear_status()
         self.bridge.warning(f"folders are not watched for changes: {text}", details)
         if retry:  # another instance writes: watch once it is done
-            QTimer.singleShot(WATCH_RETRY_MS, self._retry_watch)
+            QTimer.singleShot(self.watch_retry_ms, self._retry_watch)
 
     def _retry_watch(self) -> None:
         if self._watch_state == "failed" and not self._closing:
