@@ -32,8 +32,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DETAIL_COLUMNS = ["path", "size", "width", "height", "mtime_ns", "taken_at", "content_hash", "kind"]
 PAGE = 30  # groups laid out at a time ("Show more" adds the next ones)
-TILE = 150  # thumbnail side in the cards
+TILE = 164  # thumbnail side in the cards
 PER_ROW = 6
+PLACEHOLDER_STYLE = "background: rgba(128,128,128,40); border-radius: 4px;"
 
 
 class DuplicatesWorker(QObject):
@@ -100,20 +101,22 @@ class DuplicatesWorker(QObject):
 class ImageTile(QFrame):
     """One picture of a group: thumbnail, facts, and what can be done with it (nothing destructive)."""
 
-    def __init__(self, member: dict[str, Any], keeper: bool, panel: "DuplicatesPanel") -> None:
+    def __init__(self, member: dict[str, Any], keeper: bool, panel: "DuplicatesPanel", exact: bool = False) -> None:
         super().__init__(panel)
         self.setObjectName("dup-keeper" if keeper else "dup-copy")
         self.path = member["path"]
         self.panel = panel
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setFixedWidth(TILE + 22)
+        self.setFixedWidth(TILE + 30)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 6)
         lay.setSpacing(3)
-        self.badge = QLabel("Keep" if keeper else "Copy", self)
+        self.badge = QLabel("Keep" if keeper else "Identical file" if exact else "Copy", self)
         self.badge.setObjectName("dup-badge-keep" if keeper else "dup-badge-copy")
         self.badge.setToolTip("The one to keep: the largest picture (then the largest file, then the oldest)"
-                              if keeper else "A near-identical copy of the first picture of this group")
+                              if keeper else "The same bytes as the first picture of this group" if exact else
+                              "A near-identical copy of the first picture of this group (resized, recompressed, "
+                              "cropped or retouched)")
         f = QFont(self.font())
         f.setBold(True)
         f.setPointSizeF(f.pointSizeF() * 0.9)
@@ -122,7 +125,7 @@ class ImageTile(QFrame):
         self.thumb = QLabel(self)
         self.thumb.setFixedSize(QSize(TILE, TILE))
         self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.thumb.setStyleSheet("background: rgba(128,128,128,40); border-radius: 4px;")
+        self.thumb.setStyleSheet(PLACEHOLDER_STYLE)
         self.thumb.setToolTip(self.path)
         name = QLabel(self)
         name.setText(name.fontMetrics().elidedText(os.path.basename(self.path), Qt.TextElideMode.ElideMiddle, TILE))
@@ -142,6 +145,7 @@ class ImageTile(QFrame):
         folder.setStyleSheet("color: palette(placeholder-text);")
         buttons = QHBoxLayout()
         buttons.setSpacing(0)
+        buttons.setContentsMargins(0, 0, 0, 0)
         self.open_button = self._button("Open", "Open in the default viewer", lambda: panel.openRequested.emit(self.path))
         self.reveal_button = self._button("Show", "Show in folder (the file manager, with the file selected)",
                                           lambda: panel.revealRequested.emit(self.path))
@@ -163,6 +167,7 @@ class ImageTile(QFrame):
         b.setText(text)
         b.setToolTip(tip)
         b.setAutoRaise(True)
+        b.setStyleSheet("QToolButton { padding: 2px 3px; }")  # three fit under one thumbnail
         b.clicked.connect(slot)
         return b
 
@@ -185,6 +190,7 @@ class ImageTile(QFrame):
     def set_thumbnail(self, pix: QPixmap | None) -> None:
         if pix is None or pix.isNull():
             return
+        self.thumb.setStyleSheet("")
         self.thumb.setPixmap(pix.scaled(TILE, TILE, Qt.AspectRatioMode.KeepAspectRatio,
                                         Qt.TransformationMode.SmoothTransformation))
 
@@ -213,7 +219,9 @@ class GroupCard(QFrame):
         grid = QGridLayout()
         grid.setHorizontalSpacing(8)
         grid.setVerticalSpacing(8)
-        self.tiles = [ImageTile(m, i == 0, panel) for i, m in enumerate(members)]
+        keeper_hash = members[0]["chash"]
+        self.tiles = [ImageTile(m, i == 0, panel, exact=bool(keeper_hash) and m["chash"] == keeper_hash)
+                      for i, m in enumerate(members)]
         for i, t in enumerate(self.tiles):
             grid.addWidget(t, i // PER_ROW, i % PER_ROW)
         grid.setColumnStretch(PER_ROW, 1)
@@ -377,7 +385,7 @@ class DuplicatesPanel(QWidget):
         where = f" in {os.path.basename(scope.rstrip(os.sep)) or scope}" if scope else ""
         if groups:
             self.summary.setText(f"{len(groups)} group{'s' if len(groups) != 1 else ''}, {copies} extra "
-                                 f"cop{'ies' if copies != 1 else 'y'} ({human_size(space)}) among {images:,} "
+                                 f"cop{'ies' if copies != 1 else 'y'} taking {human_size(space)}, among {images:,} "
                                  f"images{where}")
             self.empty.hide()
         else:

@@ -689,7 +689,7 @@ class MainWindow(QMainWindow):
         else:
             self.similar_icon.hide()
         self.similar_chip.show()
-        self.search_edit.setPlaceholderText("Add words to steer the look-alikes, e.g. “at night” or “-people”")
+        self.search_edit.setPlaceholderText("Refine with words: “at night”, “-people”")
 
     def _hide_chip(self) -> None:
         self.similar_chip.hide()

@@ -240,7 +240,7 @@ def test_words_typed_while_looking_alike_steer_the_lookalikes(qtbot: Any, make_w
     w = make_window(data)
     wait_kind(qtbot, w, "similar", lambda: w.find_similar(photo))
     assert w.model.item(0).hit.path == photo
-    assert "steer" in w.search_edit.placeholderText()
+    assert "Refine with words" in w.search_edit.placeholderText()
     info = wait_kind(qtbot, w, "similar", lambda: qtbot.keyClicks(w.search_edit, "at night -people"))
     assert info["label"] == f"images like {Path(photo).name} + “at night -people”"
     assert w.similar_chip.isVisible()  # the image stays part of the query
@@ -252,4 +252,4 @@ def test_words_typed_while_looking_alike_steer_the_lookalikes(qtbot: Any, make_w
     info = wait_kind(qtbot, w, "similar", w.search_now)
     assert info["label"] == f"images like {Path(photo).name}" and w.model.item(0).hit.path == photo
     wait_kind(qtbot, w, "browse", w.clear_search)
-    assert not w.similar_chip.isVisible() and "steer" not in w.search_edit.placeholderText()
+    assert not w.similar_chip.isVisible() and "Refine" not in w.search_edit.placeholderText()
