@@ -43,12 +43,13 @@ class YieldingLock:
         self._stages: dict[int, list[threading.Event]] = {}
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        me = threading.get_ident()
-        with self._mutex:
-            for tid, events in self._stages.items():
-                if tid != me:
-                    for ev in events:
-                        ev.set()
+        if blocking:  # a mere try (the Duplicates tab's) never interrupts anyone
+            me = threading.get_ident()
+            with self._mutex:
+                for tid, events in self._stages.items():
+                    if tid != me:
+                        for ev in events:
+                            ev.set()
         return self._lock.acquire(blocking, timeout)
 
     def release(self) -> None:

@@ -1151,6 +1151,8 @@ class MainWindow(QMainWindow):
         self.indexFinished.emit(report)
         self._after_job()
         self.rerun()
+        if self._watch_state == "failed":
+            self._retry_watch()  # e.g. the index was rebuilt for the new model: watching can start now
 
     @Slot(object, str, str, bool)
     def _on_index_failed(self, job: IndexJob, text: str, details: str, rebuild: bool) -> None:

@@ -197,3 +197,40 @@ def test_quitting_stops_the_watcher_and_frees_the_writer_lock(qtbot: Any, make_w
     assert w.shutdown() and not service.running
     lock.acquire()  # free now: `imgrag index` can run
     lock.release()
+
+
+def test_one_writer_lock_per_process_and_slow_stages_give_way(tmp_path: Path) -> None:
+    """The window's indexing and its watcher share one file lock (a second flock from the same
+    process would fail) and one in-process lock; a stage running under it stops when the other
+    writer asks for the lock, and a mere try (the Duplicates tab's) interrupts nothing."""
+    import threading
+
+    from imgrag_desktop.gui.watching import DataDirWriter
+    from imgrag_desktop.store import WriterLock
+
+    writes = DataDirWriter(tmp_path / "writer.lock")
+    writes.hold()  # the watcher, for its whole run
+    with writes.writing():  # an indexing job meanwhile: no "another instance" error
+        assert writes.held
+    with pytest.raises(ImgragError, match="another imgrag instance"):
+        WriterLock(tmp_path / "writer.lock").acquire()  # another process is refused
+    stage_cancel = threading.Event()
+    inside = threading.Event()
+
+    def watcher_stage() -> None:
+        with writes.lock, writes.lock.yielding(stage_cancel):
+            inside.set()
+            stage_cancel.wait(30)  # a caption queue, returning at its next check
+
+    t = threading.Thread(target=watcher_stage)
+    t.start()
+    assert inside.wait(10)
+    assert not writes.lock.acquire(blocking=False) and not stage_cancel.is_set()
+    with writes.writing():  # the indexing job asks: the stage yields, the job gets the lock
+        assert stage_cancel.is_set()
+    t.join(10)
+    writes.release()
+    assert not writes.held
+    other = WriterLock(tmp_path / "writer.lock")
+    other.acquire()  # free for other processes once the window lets go
+    other.release()
