@@ -144,7 +144,7 @@ class FoldersPanel(QWidget):
             item.setForeground(QBrush(self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)))
             item.setIcon(QIcon(self._folder_icon.pixmap(16, 16, QIcon.Mode.Disabled)))
         else:
-            item.setData(Qt.ItemDataRole.ForegroundRole, None)
+            item.setForeground(QBrush(self.palette().color(QPalette.ColorGroup.Active, QPalette.ColorRole.Text)))
             item.setIcon(self._folder_icon)
         tip = folder
         if state:

@@ -43,7 +43,7 @@ from imgrag_desktop.gui.workers import EngineHost, IndexJob, IndexWorker, QueryW
 
 SEARCH_DELAY_MS = 350
 SEARCH_PLACEHOLDER = "Search your images: describe what you see, or drop / paste an image"
-WATCH_REFRESH_MS = 1200  # changes found by the watcher refresh the results at most this often
+WATCH_REFRESH_MS = 600  # changes found by the watcher refresh the results at most this often
 WATCH_POLL_MS = 1000  # how often the folder list and the status bar ask the watcher how it is doing
 WATCH_RETRY_MS = 15_000  # another process holds the writer lock: try to watch again this often
 MODE_LABELS = {"hybrid": "Hybrid", "visual": "Visual", "textual": "Text in image", "keyword": "Keyword"}
