@@ -85,6 +85,7 @@ class FilterBar(QFrame):
         self.camera.setToolTip("Only pictures from a camera whose make or model contains this text (EXIF)")
         self.camera.setClearButtonEnabled(True)
         self.camera.setMaximumWidth(150)
+        self.camera.setMinimumWidth(70)
         self.clear_button = QToolButton(self)
         self.clear_button.setText("Clear")
         self.clear_button.setAutoRaise(True)
