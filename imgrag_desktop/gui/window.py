@@ -1538,6 +1538,7 @@ class MainWindow(QMainWindow):
                 ("Ctrl+O", "add a folder"), ("F5", "rescan folders"), ("Double-click, Ctrl+Enter", "open in the default viewer"),
                 ("Ctrl+Shift+C", "copy the selected paths"), ("Ctrl++, Ctrl+-", "thumbnail size"),
                 ("F3", "show or hide the preview"), ("Ctrl+K, Ctrl+Shift+A", "ask a question (Enter asks, Esc cancels)"),
+                ("Ctrl+Shift+F", "show or hide the filters"), ("Ctrl+D", "near-duplicates"),
                 ("Ctrl+E", "problems"), ("Ctrl+,", "settings"), ("Ctrl+Q", "quit")]
         table = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
         dialogs.show_message(self, "Keyboard shortcuts", level="info", informative=f"<table>{table}</table>")
