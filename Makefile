@@ -40,10 +40,10 @@ run: setup
 	$(VENV)/bin/imgrag-desktop
 
 test: setup
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not bundle" $(PYTEST_ARGS)
 
 test-fast: setup
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow" -x $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not bundle and not slow" -x $(PYTEST_ARGS)
 
 bench: setup
 	$(VENV)/bin/imgrag bench
@@ -52,7 +52,7 @@ bench: setup
 package: setup
 	$(PY) -m pip install -q "pyinstaller>=6.10"
 	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/imgrag-desktop.spec
-	IMGRAG_BUNDLE_DIST=dist QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m slow tests/packaging -p no:cacheprovider
+	IMGRAG_BUNDLE_DIST=dist QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m bundle tests/packaging -p no:cacheprovider
 
 # Re-render the PNG icons from the SVG (needs Debian's librsvg2-bin).
 icons:

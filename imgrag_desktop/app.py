@@ -71,8 +71,12 @@ class Services:
                 from imgrag_desktop.calibration import CalibrationBook
                 from imgrag_desktop.search import Searcher
 
+                s = self.cfg.settings
                 self._searcher = Searcher(self.store, self.clip, text_encoder_factory=lambda: self.text,
-                                          calibration=CalibrationBook(self.cfg.data_dir), settings=self.cfg.settings)
+                                          calibration=CalibrationBook(self.cfg.data_dir), settings=s,
+                                          default_weights=lambda: {"visual": s.weight_visual,
+                                                                   "textual": s.weight_textual,
+                                                                   "keyword": s.weight_keyword})
             return self._searcher
 
     @property

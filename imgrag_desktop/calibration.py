@@ -218,9 +218,12 @@ def calibrate_library(store: "Store", clip: "ClipEncoder", sample: int = SAMPLE_
             return None
         try:
             dec, _ = imaging.decode_path(paths[i], max_side=max(clip.image_size * 2, 256))
-        except Exception:  # a vanished or unreadable file just leaves the sample
+            if min(dec.image.size) < 16:  # a 1×1 or a sliver has no meaningful crop
+                continue
+            variants = copy_variants(dec.image)
+        except Exception:  # a vanished, unreadable or odd file just leaves the sample
             continue
-        for v in copy_variants(dec.image):
+        for v in variants:
             originals.append(int(i))
             copies.append(v)
     if copies:

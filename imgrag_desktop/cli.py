@@ -97,7 +97,7 @@ def _hits_text(hits: list[Any]) -> str:
     lines = []
     for i, h in enumerate(hits, 1):
         why = ",".join(h.reasons)
-        lines.append(f"{i:3d}. {h.score:7.4f}  {h.path}  ({h.width}×{h.height}, {_fmt_time(h.taken_at or h.mtime)}, {why})")
+        lines.append(f"{i:3d}. {h.score:7.4f}  {_printable(h.path)}  ({h.width}×{h.height}, {_fmt_time(h.taken_at or h.mtime)}, {why})")
     return "\n".join(lines)
 
 
@@ -172,31 +172,75 @@ def run_after_index_stages(ctx: Context, cancel: Any) -> dict[str, Any]:
 AFTER_INDEX_STAGES: list[Callable[[Context, Any], dict[str, Any] | None]] = []
 
 
+def _stop_on_signals(cancel: Any) -> tuple[dict[str, int], Callable[[], None]]:
+    """SIGINT/SIGTERM ask the run to stop after the batch in flight (committed, nothing half
+    written); a second signal stops at once. Returns (what was received, restore)."""
+    import signal
+    import threading
+
+    got: dict[str, int] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return got, lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        got["signal"] = signum
+        cancel.set()
+        print("imgrag: stopping after the batch in flight (signal again to stop at once)", file=sys.stderr, flush=True)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+    return got, restore
+
+
+def _printable(text: str) -> str:
+    """A path on one line of human output (a newline is legal in a file name)."""
+    import re
+
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
+
+
 def cmd_index(ctx: Context) -> int:
     import threading
 
+    from imgrag_desktop.indexing.scanner import storable
     from imgrag_desktop.store import writer
 
     args = ctx.args
     roots = []
     for raw in args.paths:
         path = os.path.abspath(os.path.expanduser(raw))
+        if not storable(path):
+            raise ImgragError(f"the path {os.fsencode(path)!r} is not valid UTF-8: rename it to index it")
         if not os.path.exists(path):
             raise ImgragError(f"no such file or folder: {path}")
         roots.append(path)
     svc = ctx.services
     cancel = threading.Event()
-    with writer(svc.store, svc.cfg.lock_file):
-        _check_vector_size(svc, args.rebuild)
-        if not args.no_remember:
-            folders = svc.cfg.settings.folders
-            added = [r for r in roots if os.path.isdir(r) and r not in folders]
-            if added:
-                folders.extend(added)
-                svc.cfg.save()
-        report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
-            roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed)
-        extra = run_after_index_stages(ctx, cancel)
+    got, restore = _stop_on_signals(cancel)
+    try:
+        with writer(svc.store, svc.cfg.lock_file):
+            if args.rebuild:
+                svc.store.check_droppable()
+                svc.store.drop_images()
+                svc.store.drop_failures()
+            _check_vector_size(svc, args.rebuild)
+            if not args.no_remember:
+                folders = svc.cfg.settings.folders
+                added = [r for r in roots if os.path.isdir(r) and r not in folders]
+                if added:
+                    folders.extend(added)
+                    svc.cfg.save()
+            report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
+                roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed)
+            extra = run_after_index_stages(ctx, cancel) if not cancel.is_set() else {}
+    finally:
+        restore()
     data = report.to_json()
     data.update(getattr(report, "extra", None) or {})  # tiles, calibration (pipeline._after_visual_pass)
     data.update(extra)
@@ -209,12 +253,19 @@ def cmd_index(ctx: Context) -> int:
             f"in {report.seconds:.1f} s ({data['images']} images in the index)"
         ]
         for f in report.failures[:50]:
-            lines.append(f"  skipped {f.path}: {f.reason}")
+            lines.append(f"  skipped {_printable(f.path)}: {f.reason}")
         if len(report.failures) > 50:
             lines.append(f"  … and {len(report.failures) - 50} more (see `imgrag status --failures`)")
         return "\n".join(lines)
 
     ctx.out(data, human)
+    if got:
+        import signal
+
+        name = signal.Signals(got["signal"]).name
+        print(f"imgrag: indexing stopped by {name} after committing the batch in flight "
+              f"({data['images']} images in the index); run the same command again to finish", file=sys.stderr)
+        return 128 + got["signal"]
     return 0
 
 
@@ -343,13 +394,23 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", metavar="TEXT", help="what to look for: words, \"-word\" to avoid, \"word:2\" to weigh")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--like", metavar="IMAGE", help="combine the text with an image (\"like this, but …\")")
+    p.add_argument("--mode", choices=["hybrid", "visual", "textual", "keyword"], default=None,
+                   help="hybrid (default: all three fused), visual (what the image looks like), textual (meaning "
+                        "of the text read from it), keyword (exact words in OCR text, captions, file names)")
+    g = p.add_argument_group("hybrid weights (default: the weights in settings, 1 each)")
+    for m in ("visual", "textual", "keyword"):
+        g.add_argument(f"--weight-{m}", type=float, default=None, metavar="W", help=f"weight of the {m} list, 0 or more")
     add_filter_arguments(p)
     add_result_arguments(p)
 
 
 def cmd_search(ctx: Context) -> int:
     args = ctx.args
+    s = ctx.services.cfg.settings
+    weights = {m: (getattr(args, f"weight_{m}") if getattr(args, f"weight_{m}") is not None else getattr(s, f"weight_{m}"))
+               for m in ("visual", "textual", "keyword")}
     hits = ctx.services.searcher.search(args.text, k=args.limit, where=filter_from_args(args),
+                                        mode=args.mode or s.search_mode or "hybrid", weights=weights,
                                         like=_image_arg(args.like), min_score=args.min_score,
                                         collapse=not args.no_collapse)
     _hits_out(ctx, hits)
@@ -426,7 +487,7 @@ def cmd_status(ctx: Context) -> int:
                          f"image {cut.get('image')} ({cut.get('source', 'not calibrated')})")
         lines.append("folders: " + (", ".join(data["folders"]) or "none"))
         for f in data.get("failures", []):
-            lines.append(f"  {f['path']}: {f['reason']}")
+            lines.append(f"  {_printable(f['path'])}: {f['reason']}")
         return "\n".join(lines)
 
     ctx.out(data, human)
@@ -524,6 +585,11 @@ from imgrag_desktop.cli_vlm import register as _register_vlm  # noqa: E402
 
 _register_vlm(COMMANDS, AFTER_INDEX_STAGES)
 
+# Text inside images (commands ocr and eval; OCR before captions, text vectors after them).
+from imgrag_desktop.cli_text import register as _register_text  # noqa: E402
+
+_register_text(COMMANDS, AFTER_INDEX_STAGES)
+
 # Near-duplicates, calibration and the labelled evaluation live in cli_power.py (registered
 # last: it extends an `eval` registered before it).
 from imgrag_desktop.cli_power import register as _register_power  # noqa: E402
@@ -570,6 +636,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a one-line reason, the traceback only on request
         if os.environ.get("IMGRAG_DEBUG"):
             raise
+        from imgrag_desktop.types import DiskFull, is_disk_full
+
+        if is_disk_full(exc):
+            print(f"imgrag: {DiskFull(getattr(args, 'data_dir', None) or 'the data dir')}", file=sys.stderr)
+            return 1
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"imgrag: unexpected error: {type(exc).__name__}: {first[:300]} (set IMGRAG_DEBUG=1 for details)",
               file=sys.stderr)

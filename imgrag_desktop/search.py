@@ -42,7 +42,8 @@ class _Loaded:
 
 class Searcher:
     def __init__(self, store: Store, clip: "ClipEncoder", text_encoder_factory: Callable[[], Any] | None = None,
-                 calibration: "CalibrationBook | None" = None, settings: "Settings | None" = None) -> None:
+                 calibration: "CalibrationBook | None" = None, settings: "Settings | None" = None,
+                 default_weights: Callable[[], dict[str, float]] | None = None) -> None:
         from imgrag_desktop.tiles import TileMatcher, TileTable
 
         self.store = store
@@ -50,6 +51,7 @@ class Searcher:
         self.text_encoder_factory = text_encoder_factory
         self.calibration = calibration  # per-model relevance thresholds (calibration.py)
         self.settings = settings  # min_score: None = calibrated cut-off, a number = fixed, -1 = none
+        self.default_weights = default_weights  # the user's fusion weights (Settings), read per query
         self.tile_matcher = TileMatcher(TileTable(store.db_dir))
         self._lock = threading.Lock()
         self._cache: dict[str, _Loaded] = {}
@@ -117,20 +119,41 @@ class Searcher:
             mask[loaded.row_of[exclude]] = False
         return rank_visual(self, loaded, query_vec, k, mask, reason, min_score, collapse, tiles, first)
 
-    def search(self, text: str, k: int = 10, where: str | None = None, like: "str | os.PathLike[str] | Image.Image | None" = None,
+    def search(self, text: str, k: int = 10, where: str | None = None, mode: str = "hybrid",
+               weights: dict[str, float] | None = None, like: "str | os.PathLike[str] | Image.Image | None" = None,
                min_score: float | str | None = AUTO, collapse: bool = True, **_: Any) -> list[Hit]:
-        """Text → images by CLIP similarity. The text may combine terms ("beach -people",
-        "sunset:2 beach"; see query.py) and `like` adds an image to the query."""
+        """Text → images. Modes: visual (CLIP), textual (meaning of OCR/caption/name text),
+        keyword (full-text index) and hybrid (score-aware weighted RRF of the three; see
+        fusion.py). The text may combine terms ("beach -people", "sunset:2 beach"; query.py)
+        and `like` adds an image: such a query is one vector in CLIP space, which is the visual
+        list; the text lists read its positive words. The relevance cut-off applies to the
+        visual list; near-duplicates fold into one hit."""
+        from imgrag_desktop import hybrid
         from imgrag_desktop.query import parse
+        from imgrag_desktop.ranking import collapse_hits, fetch_size
 
-        parsed = parse(text)
+        text = (text or "").strip()
+        if not text and like is None:
+            raise ImgragError("empty query: type some words to search for")
+        if mode not in hybrid.SEARCH_MODES:
+            raise ImgragError(f"unknown search mode {mode!r}: use one of {', '.join(hybrid.SEARCH_MODES)}")
+        parsed = parse(text, allow_empty=like is not None)
         if like is not None:
             parsed = parsed.with_image(like)
         if self.store.count() == 0:
             return []
-        vec, threshold = self.query_vector(parsed, min_score)
-        reason = "visual" if parsed.simple_text is not None else "combined"
-        return self.visual_search(vec, k, where, reason=reason, min_score=threshold, collapse=collapse)
+        words = parsed.simple_text or _positive_words(parsed)
+        if mode == "visual" or not words:
+            vec, threshold = self.query_vector(parsed, min_score)
+            reason = "visual" if parsed.simple_text is not None else "combined"
+            return self.visual_search(vec, k, where, reason=reason, min_score=threshold, collapse=collapse)
+        if weights is None and self.default_weights is not None:
+            weights = self.default_weights()
+        visual = self.query_vector(parsed, min_score) if mode == "hybrid" else None
+        hits = hybrid.search(self, words, k, where, mode, weights, visual=visual, fetch=fetch_size(k, collapse))
+        if collapse:
+            hits = collapse_hits(self, hits)
+        return hits[:k]
 
     # Combined queries and the relevance cut-off -------------------------------------------------
     def model_calibration(self) -> "ModelCalibration | None":
@@ -178,6 +201,18 @@ class Searcher:
             self._finder = (key, DuplicateFinder(self.store, FingerprintTable(self.store.db_dir), self.clip.model_id,
                                                  calibration=cal))
         return self._finder[1]
+
+    def textual(self) -> _Loaded:
+        enc = self.text_encoder()
+        return self._loaded("textual", "text_model", enc.model_id)
+
+    def text_encoder(self) -> Any:
+        from imgrag_desktop.types import ModelUnavailable
+
+        enc = self.text_encoder_factory() if self.text_encoder_factory is not None else None
+        if enc is None:
+            raise ModelUnavailable("no text model is configured: textual search is unavailable")
+        return enc
 
     def image_vector(self, image: "str | os.PathLike[str] | Image.Image") -> np.ndarray:
         """The visual vector of a query image: the stored one when this exact file is indexed."""
@@ -248,3 +283,8 @@ def build_filter(folder: str | None = None, kind: str | None = None, date_from: 
     elif orientation == "square":
         parts.append("width = height")
     return " AND ".join(f"({p})" for p in parts) or None
+
+
+def _positive_words(parsed: "ParsedQuery") -> str:
+    """The words of a query's positive text terms (what the textual and keyword lists read)."""
+    return " ".join(p.text for p in parsed.positives if p.kind == "text").strip()

@@ -25,11 +25,12 @@ from imgrag_desktop.duplicates import FingerprintTable
 from imgrag_desktop.fingerprint import fingerprint
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.store import Store, compose_search_text, sql_str
-from imgrag_desktop.types import DecodeError, Failure, IndexReport, Progress
+from imgrag_desktop.types import DecodeError, DiskFull, Failure, IndexReport, Progress, is_disk_full
 
 log = logging.getLogger(__name__)
 
 OPTIMIZE_AFTER_ROWS = 2000
+PRELOAD_HASHES_FROM = 256
 WRITE_EVERY_ROWS = 256
 WRITE_EVERY_S = 2.0
 
@@ -43,6 +44,26 @@ class _Item:
     reuse_from: str | None = None
     failure: Failure | None = None
     fingerprint: Any = None  # for near-duplicate detection (duplicates.py)
+
+
+class _KnownHashes:
+    """Looks up which path already holds a content hash (for the current model)."""
+
+    def __init__(self, store: Store, model_id: str, preload: bool) -> None:
+        self.store = store
+        self.model_id = model_id
+        self._map: dict[str, str] | None = None
+        if preload:
+            tbl = store.query(f"clip_model = {sql_str(model_id)}", ["path", "content_hash"])
+            self._map = dict(zip(tbl.column("content_hash").to_pylist(), tbl.column("path").to_pylist())) \
+                if tbl.num_rows else {}
+
+    def get(self, chash: str) -> str | None:
+        if self._map is not None:
+            return self._map.get(chash)
+        tbl = self.store.query(f"content_hash = {sql_str(chash)} AND clip_model = {sql_str(self.model_id)}",
+                               ["path"], limit=1)
+        return tbl.column("path")[0].as_py() if tbl.num_rows else None
 
 
 def default_workers() -> int:
@@ -145,7 +166,9 @@ class Indexer:
         if todo:
             from imgrag_desktop.store import sql_in
 
-            self._after_visual_pass(cancel, report, sql_in("path", [e.path for e in todo]))
+            # No calibration here: the watcher's small batches would redo it as the library grows;
+            # the next full scan (start-up, rescan, `imgrag index`) does it.
+            self._after_visual_pass(cancel, report, sql_in("path", [e.path for e in todo]), calibrate=False)
         report.failed = len(report.failures)
         report.cancelled = cancel.is_set()
         report.seconds = time.monotonic() - t0
@@ -208,7 +231,8 @@ class Indexer:
         self.store.delete_paths(list(paths))
         self.store.clear_failures(list(paths))
 
-    def _after_visual_pass(self, cancel: threading.Event, report: IndexReport, where: str | None) -> None:
+    def _after_visual_pass(self, cancel: threading.Event, report: IndexReport, where: str | None,
+                           calibrate: bool = True) -> None:
         """Slower stages on what is now searchable: tiles of large images (tiles.py) and the
         model's relevance calibration (calibration.py). Their summary goes to `report.extra`."""
         from imgrag_desktop.tiles import TileIndexer, TileTable
@@ -228,7 +252,7 @@ class Indexer:
             from imgrag_desktop.sidetables import live_hashes
 
             extra["fingerprints_pruned"] = self.fingerprints.side.prune("content_hash", live_hashes(self.store))
-        if self.cfg is not None and self.auto_calibrate and not cancel.is_set():
+        if calibrate and self.cfg is not None and self.auto_calibrate and not cancel.is_set():
             from imgrag_desktop.calibration import CalibrationBook, ensure_calibrated
 
             self._emit(Progress("calibrate"))
@@ -254,14 +278,15 @@ class Indexer:
             except Exception:  # a broken listener must not stop indexing
                 log.exception("progress listener failed")
 
-    def _known_hashes(self, model_id: str) -> dict[str, str]:
-        """content hash → a path whose row holds vectors made by the current model."""
-        tbl = self.store.query(f"clip_model = {sql_str(model_id)}", ["path", "content_hash"])
-        if not tbl.num_rows:
-            return {}
-        return dict(zip(tbl.column("content_hash").to_pylist(), tbl.column("path").to_pylist()))
+    def _known_hashes(self, model_id: str, n_files: int) -> "_KnownHashes":
+        """content hash → a path whose row holds vectors made by the current model.
 
-    def _prepare(self, entry: scanner.FileEntry, known: dict[str, str], max_side: int) -> _Item:
+        A large run reads every hash once; a small one (the watcher's batches) asks the store
+        per file, so its cost does not grow with the size of the index.
+        """
+        return _KnownHashes(self.store, model_id, preload=n_files > PRELOAD_HASHES_FROM)
+
+    def _prepare(self, entry: scanner.FileEntry, known: "_KnownHashes", max_side: int) -> _Item:
         item = _Item(entry)
         try:
             data = imaging.read_file(entry.path)
@@ -275,7 +300,9 @@ class Indexer:
             item.tensor = self.encoder.preprocess(dec.image)
             item.fingerprint = fingerprint(dec.image)
             if self.make_thumbnails and self.thumbs_dir is not None:
-                imaging.save_thumbnail(dec.image, self.thumbs_dir, item.chash)
+                self._save_thumbnail(dec.image, item.chash)
+        except DiskFull:
+            raise  # stops the run: the file is fine, the data dir's disk is not
         except DecodeError as exc:
             item.failure = Failure(entry.path, str(exc), "decode")
         except MemoryError:
@@ -284,6 +311,16 @@ class Indexer:
             item.failure = Failure(entry.path, f"unexpected error: {type(exc).__name__}: {exc}", "decode")
         return item
 
+    def _save_thumbnail(self, image: Any, chash: str) -> None:
+        """Thumbnails are a cache (rebuilt on demand), so failing to write one never fails the
+        image; a full disk, though, stops the run before every file is marked failed."""
+        try:
+            imaging.save_thumbnail(image, self.thumbs_dir, chash)
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise DiskFull(self.thumbs_dir.parent if self.thumbs_dir is not None else "") from exc
+            log.warning("thumbnail not saved (%s): %s", chash, exc)
+
     def _run(self, todo: list[scanner.FileEntry], updated_paths: set[str],
              report: IndexReport, cancel: threading.Event) -> None:
         total = len(todo)
@@ -291,7 +328,7 @@ class Indexer:
             return
         self.encoder.load()
         model_id = self.encoder.model_id
-        known = self._known_hashes(model_id)
+        known = self._known_hashes(model_id, total)
         max_side = max(self.encoder.image_size * 2, imaging.THUMB_SIZE)
         bs = self.batch_size
         write_pool = ThreadPoolExecutor(1, thread_name_prefix="imgrag-writer")
@@ -315,8 +352,9 @@ class Indexer:
             last_write = time.monotonic()
             pending_write = write_pool.submit(self._write, batch_rows, batch_fail)
 
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="imgrag-decode") as pool:
-            queue: deque[Future[_Item]] = deque()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="imgrag-decode")
+        queue: deque[Future[_Item]] = deque()
+        try:
             it = iter(todo)
             ahead = bs * 3
 
@@ -372,13 +410,17 @@ class Indexer:
                                     failed=len(report.failures), reused=report.reused))
                 flush()
                 if cancel.is_set():
-                    for f in queue:
-                        f.cancel()
-                    queue.clear()
+                    break
             flush(force=True)
             if pending_write is not None:
                 pending_write.result()
-        write_pool.shutdown(wait=True)
+        finally:
+            # On cancel or error: drop the decodes not started, and never return while a write
+            # is still running (the caller may close the store or exit next).
+            for f in queue:
+                f.cancel()
+            pool.shutdown(wait=True)
+            write_pool.shutdown(wait=True)
 
     def _write(self, rows: list[dict[str, Any]], failures: list[tuple[Failure, str, int, int]]) -> None:
         if rows:

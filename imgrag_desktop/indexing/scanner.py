@@ -10,6 +10,7 @@ app's own data dir: indexing its thumbnails would feed on itself).
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
@@ -53,6 +54,26 @@ class ScanResult:
     unreadable: list[str] = field(default_factory=list)  # folders skipped for an error: rows below are kept
 
 
+TOO_LONG = "path longer than the system allows (File name too long): skipped"
+NOT_UTF8 = "file name is not valid UTF-8: skipped (rename it to index it)"
+NOT_UTF8_FOLDER = "folder name is not valid UTF-8: folder skipped (rename it to index its images)"
+
+
+def storable(path: str) -> bool:
+    """A path the index can hold as text. Linux allows any bytes in a name; a name that is not
+    UTF-8 arrives with surrogate escapes, which Arrow and JSON cannot carry."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_path(path: str) -> str:
+    """A path fit for the failures table and the screen (undecodable bytes become U+FFFD)."""
+    return path if storable(path) else os.fsencode(path).decode("utf-8", "replace")
+
+
 def normalize_root(path: str | os.PathLike[str]) -> str:
     return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
@@ -68,6 +89,10 @@ def scan(roots: Iterable[str | os.PathLike[str]], ignore_hidden: bool = True,
     excluded_keys = frozenset(_dir_key(e) for e in excluded) - {None}
     for raw in roots:
         root = normalize_root(raw)
+        if not storable(root):
+            shown = shown_path(root)
+            result.problems.append((Failure(shown, NOT_UTF8_FOLDER if os.path.isdir(root) else NOT_UTF8, "scan"), shown))
+            continue
         result.roots.append(root)
         if excluded and is_within(root, excluded):
             continue
@@ -96,7 +121,9 @@ def _dir_key(path: str) -> tuple[int, int] | None:
 
 
 def _add_file(path: str, root: str, st: os.stat_result, result: ScanResult) -> None:
-    if stat.S_ISREG(st.st_mode):
+    if not storable(path):
+        result.problems.append((Failure(shown_path(path), NOT_UTF8, "scan"), root))
+    elif stat.S_ISREG(st.st_mode):
         result.files.append(FileEntry(path, root, st.st_size, st.st_mtime_ns))
     else:
         result.problems.append(
@@ -122,7 +149,8 @@ def _walk(root: str, folder: str, ignore_hidden: bool, result: ScanResult, seen:
         except FileNotFoundError:
             continue  # vanished while walking
         except OSError as exc:
-            result.problems.append((Failure(current, f"cannot read folder: {exc.strerror or exc}", "scan"), root))
+            reason = TOO_LONG if exc.errno == errno.ENAMETOOLONG else f"cannot read folder: {exc.strerror or exc}"
+            result.problems.append((Failure(current, reason, "scan"), root))
             result.unreadable.append(current)
             continue
         subdirs = []
@@ -144,12 +172,19 @@ def _walk(root: str, folder: str, ignore_hidden: bool, result: ScanResult, seen:
                     result.problems.append((Failure(entry.path, "broken symbolic link", "scan"), root))
                 continue
             except OSError as exc:
-                if is_image_name(entry.name):
+                if exc.errno == errno.ENAMETOOLONG:
+                    result.problems.append((Failure(entry.path, TOO_LONG, "scan"), root))
+                elif is_image_name(entry.name):
                     result.problems.append((Failure(entry.path, f"cannot stat: {exc.strerror or exc}", "scan"), root))
+                elif entry.is_dir(follow_symlinks=False):
+                    result.problems.append((Failure(entry.path, f"cannot open folder: {exc.strerror or exc}", "scan"), root))
                 continue
             if ignore_hidden and is_hidden_stat(st):
                 continue
             if stat.S_ISDIR(st.st_mode):
+                if not storable(entry.name):
+                    result.problems.append((Failure(shown_path(entry.path), NOT_UTF8_FOLDER, "scan"), root))
+                    continue
                 key = (st.st_dev, st.st_ino)
                 if key in excluded:
                     continue  # compared by inode: a path through a symlink is excluded too

@@ -102,13 +102,13 @@ def _oracle(svc, parts: list[Part]) -> list[str]:
 
 def test_negative_and_weighted_terms_rank_as_computed(indexed, capsys):
     svc, photos, root = indexed
-    hits = svc.searcher.search("dog -cat", k=10, min_score="off", collapse=False)
+    hits = svc.searcher.search("dog -cat", k=10, min_score="off", collapse=False, mode="visual")
     assert [h.path for h in hits] == _oracle(svc, [Part("text", "dog"), Part("text", "cat", negative=True)])[:10]
-    assert all(h.reasons == ["combined"] for h in hits)
-    hits = svc.searcher.search("sunset:2 beach", k=8, min_score="off", collapse=False)
+    assert all(h.reasons == ["combined"] for h in hits), [h.reasons for h in hits]
+    hits = svc.searcher.search("sunset:2 beach", k=8, min_score="off", collapse=False, mode="visual")
     assert [h.path for h in hits] == _oracle(svc, [Part("text", "beach"), Part("text", "sunset", weight=2)])[:8]
     code = cli_main(["--data-dir", str(root / "data"), "--profile", "test", "search", "dog -cat", "-k", "10",
-                     "--min-score", "off", "--no-collapse", "--json"])
+                     "--min-score", "off", "--no-collapse", "--mode", "visual", "--json"])
     assert code == 0
     assert [h["path"] for h in json.loads(capsys.readouterr().out)] == _oracle(
         svc, [Part("text", "dog"), Part("text", "cat", negative=True)])[:10]
@@ -130,7 +130,7 @@ def test_image_plus_text_in_both_directions(indexed, capsys):
     svc, photos, root = indexed
     a = sorted(photos.iterdir())[4]
     expected = _oracle(svc, [Part("image", image=str(a)), Part("text", "at night")])[:6]
-    by_text = svc.searcher.search("at night", k=6, like=str(a), min_score="off", collapse=False)
+    by_text = svc.searcher.search("at night", k=6, like=str(a), min_score="off", collapse=False, mode="visual")
     by_image = svc.searcher.similar(str(a), k=6, text="at night", min_score="off", collapse=False)
     assert [h.path for h in by_text] == [h.path for h in by_image] == expected
     code = cli_main(["--data-dir", str(root / "data"), "--profile", "test", "similar", str(a), "--text", "at night",
@@ -150,25 +150,27 @@ def test_cutoff_hides_weak_matches_and_no_match_is_an_answer(indexed, capsys):
     assert cal is not None and cal.source == "library"
     assert cal.threshold("text") is None and cal.threshold("image") is None
     assert len(searcher.search("a dog", k=5)) == 5
-    scores = [h.score for h in searcher.search("a dog", k=30, min_score="off", collapse=False)]
+    # Scores below are CLIP cosines: visual mode. (In hybrid mode the cut-off filters the visual
+    # list and keeps only relevant text matches; "no good matches" is checked there too.)
+    scores = [h.score for h in searcher.search("a dog", k=30, min_score="off", collapse=False, mode="visual")]
     middle = float(np.median(scores))
     try:
         # A calibrated model (as a labelled evaluation would store) hides what falls below.
         book.put(ModelCalibration(model, source="labelled", text_threshold=middle, text_informative=True,
                                   image_threshold=0.99, image_informative=True))
-        hits = searcher.search("a dog", k=30, collapse=False)
+        hits = searcher.search("a dog", k=30, collapse=False, mode="visual")
         assert hits and all(h.score >= middle - 1e-6 for h in hits) and len(hits) < 30
-        assert len(searcher.search("a dog", k=30, min_score="off", collapse=False)) == 30
+        assert len(searcher.search("a dog", k=30, min_score="off", collapse=False, mode="visual")) == 30
         book.put(ModelCalibration(model, source="labelled", text_threshold=max(scores) + 0.01, text_informative=True))
         assert searcher.search("a dog", k=10) == []
         code = cli_main(["--data-dir", str(root / "data"), "--profile", "test", "search", "a dog"])
         assert code == 0 and "no good matches" in capsys.readouterr().out
         # A fixed minimum from the user wins over the calibration, both ways.
-        assert len(searcher.search("a dog", k=30, min_score=min(scores) - 0.01, collapse=False)) == 30
+        assert len(searcher.search("a dog", k=30, min_score=min(scores) - 0.01, collapse=False, mode="visual")) == 30
         svc.cfg.settings.min_score = -1.0  # "show everything"
         assert len(searcher.search("a dog", k=10)) == 10
         svc.cfg.settings.min_score = middle
-        assert all(h.score >= middle - 1e-6 for h in searcher.search("a dog", k=30, collapse=False))
+        assert all(h.score >= middle - 1e-6 for h in searcher.search("a dog", k=30, collapse=False, mode="visual"))
     finally:
         svc.cfg.settings.min_score = None
         book.put(cal)

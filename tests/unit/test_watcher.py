@@ -81,6 +81,9 @@ class Env:
         kw.setdefault("settle_s", SETTLE)
         kw.setdefault("root_poll_s", 0.3)
         self.watcher = WatchService.from_services(self.svc, **kw)
+        # `encoded` counts file embeddings; the relevance calibration's probe encodes (run after
+        # full scans, see calibration.py) are another feature, tested in its own files.
+        self.watcher.indexer.auto_calibrate = False
         self.watcher.add_listener(self.events.append)
         self.watcher.start([self.root])
         assert wait_for(lambda: self.watcher.status()[str(self.root)].state in (WATCHING, POLLING, OFFLINE), 60)
