@@ -235,7 +235,7 @@ def _text_mode(searcher: Any, clip: Any, paths: list[str], lab: list[set[str]], 
     for li, label in enumerate(all_labels):
         if cancelled():
             break
-        hits = searcher.search(label_query(label), k=k, min_score=None, collapse=False)
+        hits = searcher.search(label_query(label), k=k, min_score=None, collapse=False, mode="visual")
         relevant = {paths[i] for i in np.nonzero(member[li])[0]}
         got = sum(1 for h in hits if h.path in relevant)
         precs.append(got / k)
