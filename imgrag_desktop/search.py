@@ -128,7 +128,7 @@ class Searcher:
             if row.num_rows:
                 i = loaded.row_of.get(row.column("path")[0].as_py())
                 if i is not None:
-                    return loaded.index.matrix[i]
+                    return loaded.index.vector(i)
             pil = dec.image
         else:
             pil = image.convert("RGB")
