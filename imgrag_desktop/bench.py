@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -215,19 +216,37 @@ def bench_encoder(model: str = DEFAULT_MODEL, device: str = "auto", seed: int = 
 
 
 def _coco_images(limit: int | None = None) -> list[Path]:
-    """Real photos to build query images and generated JPEGs from (shared test data)."""
-    roots = [os.environ.get("IMGRAG_BENCH_PHOTOS", ""), str(Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-mini"),
-             "/work/shared/data/coco-mini"]
-    for r in roots:
+    """Real photos to build query images and generated JPEGs from: IMGRAG_BENCH_PHOTOS, else
+    the project's shared test data (COCO) beside the checkout; none is fine (see make_jpegs)."""
+    shared = os.environ.get("IMGRAG_SHARED_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    for r in (os.environ.get("IMGRAG_BENCH_PHOTOS", ""), str(Path(shared) / "coco-mini")):
         if r and Path(r).is_dir():
-            files = sorted(p for p in Path(r).rglob("*.jpg"))
+            files = sorted(Path(r).rglob("*.jpg"))
             if files:
                 return files[:limit] if limit else files
     return []
 
 
+def _drawn_photo(rng: np.random.Generator, w: int, h: int) -> Any:
+    """A stand-in photo when no real ones are at hand: smooth gradients and soft shapes, which
+    compress and decode like a photo (random noise would not)."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    sw, sh = max(8, w // 8), max(8, h // 8)
+    yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float32)
+    base = np.stack([(xx / sw * rng.uniform(80, 255)), (yy / sh * rng.uniform(80, 255)),
+                     np.full_like(xx, rng.uniform(0, 255))], axis=-1)
+    img = Image.fromarray(base.clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for _ in range(12):
+        x0, y0 = int(rng.integers(0, sw)), int(rng.integers(0, sh))
+        draw.ellipse([x0, y0, x0 + int(rng.integers(2, sw // 2 + 3)), y0 + int(rng.integers(2, sh // 2 + 3))],
+                     fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+    return img.filter(ImageFilter.GaussianBlur(1)).resize((w, h), Image.BICUBIC)
+
+
 def _query_images(count: int) -> list[Any]:
-    """Decoded query images: real photos when available, else generated ones."""
+    """Decoded query images: real photos when available, else drawn ones."""
     from PIL import Image
 
     out = []
@@ -236,7 +255,7 @@ def _query_images(count: int) -> list[Any]:
             out.append(im.convert("RGB"))
     rng = np.random.default_rng(7)
     while len(out) < count:
-        out.append(Image.fromarray(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)))
+        out.append(_drawn_photo(rng, 640, 480))
     return out
 
 
@@ -244,8 +263,8 @@ def _query_images(count: int) -> list[Any]:
 def _synthetic_store(db_dir: Path, vectors: np.ndarray, clip_model: str, chunk: int = 100_000) -> Any:
     """A real LanceDB `images` table holding `vectors` with plausible light metadata.
 
-    Bulk `add` in large chunks stands for the state after an indexing run and `optimize()`
-    (few fragments); the metadata is what hits are built from.
+    Bulk `add` in large chunks, then `optimize()`, as after an indexing run; the metadata is
+    what hits are built from.
     """
     import pyarrow as pa
 
@@ -301,6 +320,9 @@ def _synthetic_store(db_dir: Path, vectors: np.ndarray, clip_model: str, chunk: 
                 cols[name] = pa.nulls(m, f.type)
         table.add(pa.table(cols, schema=schema))
     store.writes += 1
+    with warnings.catch_warnings():  # LanceDB warns that optimize() prunes old versions at once
+        warnings.filterwarnings("ignore", message=r"optimize\(cleanup_older_than=0\)", category=UserWarning)
+        store.optimize()  # what the indexer does after a large run (compaction, path index)
     return store
 
 
@@ -320,12 +342,12 @@ def _recall(index: Any, exact: list[set[int]], queries: np.ndarray, k: int) -> f
     return round(hits / (len(exact) * k), 4)
 
 
-def bench_vectors(n: int, queries: int = 200, k: int = 10, seed: int = 0,
+def bench_vectors(n: int, queries: int = 200, k: int = 10, seed: int = 0, dim: int = 512,
                   progress: Progress | None = None) -> dict[str, Any]:
     """Exact vs IVF on n synthetic vectors: latency of the search alone, IVF build and recall."""
     from imgrag_desktop.vectors import ANN_MIN_ROWS, VectorIndex
 
-    gen = SyntheticClip(n, seed=seed)
+    gen = SyntheticClip(n, dim=dim, seed=seed)
     _say(progress, f"search {n:,}: generating vectors")
     x = gen.images(n)
     q_img = gen.images(queries, seed=11)  # held out: never in the index
@@ -362,7 +384,7 @@ def bench_searcher(n: int, encoder: Any, work_dir: Path, texts: Sequence[str], i
     """
     from imgrag_desktop.search import Searcher
 
-    gen = SyntheticClip(n, seed=seed)
+    gen = SyntheticClip(n, dim=encoder.dim, seed=seed)
     _say(progress, f"search {n:,}: writing a LanceDB table")
     x = gen.images(n)
     t = time.perf_counter()
@@ -405,7 +427,7 @@ def bench_search(sizes: Sequence[int], encoder: Any, work_dir: Path, queries: in
     out["image_encode_ms"] = _stats_ms(_time_queries(lambda im: encoder.encode_images([im]), images))
     out["sizes"] = []
     for n in sizes:
-        entry = {"vectors": bench_vectors(n, queries, progress=progress)}
+        entry = {"vectors": bench_vectors(n, queries, dim=encoder.dim, progress=progress)}
         gc.collect()
         entry["searcher"] = bench_searcher(n, encoder, work_dir, texts, images, progress=progress)
         gc.collect()
@@ -433,7 +455,7 @@ def make_jpegs(dest: Path, count: int, size: tuple[int, int], seed: int = 0, qua
                     tile = im.convert("RGB").resize((w - w // 2 if x0 else w // 2, h - h // 2 if y0 else h // 2),
                                                     Image.BILINEAR)
             else:
-                tile = Image.fromarray(rng.integers(0, 255, (h // 2, w // 2, 3), dtype=np.uint8))
+                tile = _drawn_photo(rng, w - w // 2 if x0 else w // 2, h - h // 2 if y0 else h // 2)
             canvas.paste(tile, (x0, y0))
         arr = np.asarray(canvas, dtype=np.int16)
         gy, gx = grain.shape[:2]
@@ -590,56 +612,51 @@ def bench_memory(work_dir: Path, images: int, model: str, size: tuple[int, int] 
     out["index_peak_rss_mb"] = round(peak, 1)
     out["index_wall_s"] = round(wall, 2)
     out["doctor_peak_rss_mb"] = round(peak0, 1)
-    out["window_cold_start_s"], out["window_note"] = window_cold_start(env, work_dir / "data-gui")
+    _say(progress, "memory: window cold start")
+    out["window"], out["window_note"] = window_cold_start(env, work_dir / "data-gui")
     shutil.rmtree(folder, ignore_errors=True)
     return out
 
 
-WINDOW_SHOWN_MARK = "IMGRAG_WINDOW_SHOWN"
+def window_cold_start(env: dict[str, str], data_dir: Path, timeout: float = 180) -> tuple[dict[str, Any] | None, str]:
+    """Seconds from starting the window's process to its main window being shown.
 
-
-def window_cold_start(env: dict[str, str], data_dir: Path, timeout: float = 120) -> tuple[float | None, str]:
-    """Seconds from process start to the main window shown.
-
-    The window, started with IMGRAG_REPORT_SHOWN=1, prints WINDOW_SHOWN_MARK on stdout once its
-    main window has been shown and painted, then quits. Without a display, Qt's offscreen
-    platform is used (no compositor: a real desktop adds its own few ms).
+    Runs `python -m imgrag_desktop --report R --quit-after` (the window's test automation,
+    which records the wall-clock time its main window was first shown and when the engine
+    was ready) and measures from just before the process is started, so interpreter start-up
+    and imports count. Without a display, Qt's offscreen platform is used.
     """
-    try:
-        import importlib.util
+    import importlib.util
 
+    try:
         if importlib.util.find_spec("imgrag_desktop.gui.app") is None:
             return None, "the window (imgrag_desktop.gui) is not part of this build"
     except (ImportError, ValueError):
         return None, "the window (imgrag_desktop.gui) is not part of this build"
-    env = {**env, "IMGRAG_REPORT_SHOWN": "1"}
+    env = dict(env)
     if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
-    cmd = [sys.executable, "-m", "imgrag_desktop.cli", "--data-dir", str(data_dir), "--profile", "test", "gui"]
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    shown: float | None = None
+    report = data_dir.parent / "window-report.json"
+    cmd = [sys.executable, "-m", "imgrag_desktop", "--data-dir", str(data_dir), "--profile", "test",
+           "--report", str(report), "--quit-after", "--automation-timeout", str(int(timeout))]
+    t0 = time.time()
     try:
-        assert proc.stdout is not None
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        for line in proc.stdout:
-            if WINDOW_SHOWN_MARK in line:
-                shown = time.perf_counter() - t
-                break
-        timer.cancel()
-    finally:
-        if proc.poll() is None:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    if shown is None:
-        err = (proc.stderr.read() if proc.stderr else "").strip().splitlines()
-        return None, "the window did not report being shown (IMGRAG_REPORT_SHOWN=1 unsupported?)" + \
-            (f": {err[-1][:200]}" if err else "")
-    return round(shown, 3), "offscreen Qt platform" if env.get("QT_QPA_PLATFORM") == "offscreen" else "on the desktop"
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout + 30)
+    except subprocess.TimeoutExpired:
+        return None, f"the window did not quit within {timeout + 30:.0f} s"
+    try:
+        data = json.loads(report.read_text("utf-8"))
+    except (OSError, ValueError):
+        err = proc.stderr.strip().splitlines()
+        return None, "the window wrote no timing report (--report unsupported?)" + (f": {err[-1][:200]}" if err else "")
+    if not data.get("shown_at"):
+        return None, "the window's report has no shown time"
+    out = {"process_start_to_shown_s": round(float(data["shown_at"]) - t0, 3),
+           "app_start_to_shown_s": data.get("start_to_shown_s"),
+           "engine_ready_s": round(float(data["shown_at"]) - t0 - float(data.get("start_to_shown_s") or 0)
+                                   + float(data["engine_ready_s"]), 3) if data.get("engine_ready_s") else None,
+           "torch_loaded_when_shown": (data.get("modules_when_shown") or {}).get("torch")}
+    return out, "offscreen Qt platform" if env.get("QT_QPA_PLATFORM") == "offscreen" else "on the desktop"
 
 
 # Driver ------------------------------------------------------------------------------------------
@@ -738,8 +755,8 @@ def format_report(r: dict[str, Any]) -> str:
         mm = r["memory"]
         lines.append(f"memory: `imgrag index` of {mm['index_images']} images peak RSS {mm['index_peak_rss_mb']:.0f} MB "
                      f"({mm['index_wall_s']:.1f} s); window cold start: "
-                     + (f"{mm['window_cold_start_s']:.2f} s ({mm['window_note']})" if mm["window_cold_start_s"] is not None
-                        else mm["window_note"]))
+                     + (f"{mm['window']['process_start_to_shown_s']:.2f} s to shown ({mm['window_note']})"
+                        if mm["window"] else mm["window_note"]))
     for name, g in r.get("goals", {}).items():
         lines.append(f"goal {name}: {g['value']} (target {g['target']}) {'met' if g['met'] else 'NOT met'}")
     return "\n".join(lines)

@@ -229,12 +229,12 @@ class VectorIndex:
         self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self._centroids = cent
 
-    def _calibration_queries(self, count: int = 200) -> list[np.ndarray]:
-        """Two query sets, each of which must reach the target recall.
+    def _calibration_queries(self, count: int = 300) -> list[np.ndarray]:
+        """Three query sets, each of which must reach the target recall.
 
         Image-like: stored rows moved off their spot by noise (a query photo like one already
-        indexed). Text-like: random directions drawn from the rows' own covariance around
-        their mean. A CLIP text vector sits apart from the image vectors (the modality gap)
+        indexed). Text-like, twice: random directions drawn from the rows' own covariance,
+        alone and added to the rows' mean direction. A CLIP text vector sits apart from the image vectors (the modality gap)
         and matches them weakly (cosine ~0.3 against ~0.8 between similar photos), so within
         the image space it behaves much like such a direction: its ten best rows are spread
         over many clusters. These are the hard queries; calibrating on them keeps typical
@@ -243,17 +243,16 @@ class VectorIndex:
         rng = np.random.default_rng(self.seed + 1)
         x = self._data
         n, d = x.shape
-        half = count // 2
-        near = x[rng.integers(0, n, half)] + rng.standard_normal((half, d)).astype(np.float32) * (0.5 / np.sqrt(d))
+        third = count // 3
+        near = x[rng.integers(0, n, third)] + rng.standard_normal((third, d)).astype(np.float32) * (0.5 / np.sqrt(d))
         sample = x[rng.choice(n, min(n, 1024), replace=False)]
         mean = sample.mean(axis=0)
-        spread = rng.standard_normal((count - half, sample.shape[0])).astype(np.float32) @ (sample - mean)
-        spread /= np.maximum(np.linalg.norm(spread, axis=1, keepdims=True), 1e-12)
-        far = mean + spread * np.linalg.norm(mean)
-        out = []
-        for q in (near, far):
-            out.append((q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)).astype(np.float32))
-        return out
+        out = [near]
+        for mean_weight in (0.0, 1.0):  # with and without the images' common direction
+            spread = rng.standard_normal((third, sample.shape[0])).astype(np.float32) @ (sample - mean)
+            spread /= np.maximum(np.linalg.norm(spread, axis=1, keepdims=True), 1e-12)
+            out.append(mean_weight * mean + spread * np.linalg.norm(mean))
+        return [(q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)).astype(np.float32) for q in out]
 
     def _calibrate(self, k: int = 10) -> None:
         """Smallest nprobe whose recall@k reaches the target on every calibration set.
