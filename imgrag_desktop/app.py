@@ -27,6 +27,7 @@ class Services:
         self._clip: ClipEncoder | None = None
         self._text: Any = None
         self._searcher: Searcher | None = None
+        self._vlm: Any = None
 
     @classmethod
     def from_args(cls, data_dir: str | None = None, profile: str | None = None) -> "Services":
@@ -72,6 +73,25 @@ class Services:
                 self._searcher = Searcher(self.store, self.clip, text_encoder_factory=lambda: self.text)
             return self._searcher
 
+    @property
+    def vlm(self) -> Any:
+        """The one local-VLM slot (captions and Ask share the weights in memory)."""
+        with self._lock:
+            if self._vlm is None:
+                from imgrag_desktop.models.registry import VlmSlot
+
+                self._vlm = VlmSlot(self.cfg)
+            return self._vlm
+
+    def answerer(self, where: str | None = None, **kwargs: Any) -> Any:
+        """An Answerer that retrieves with this instance's searcher (hybrid when available)."""
+        from imgrag_desktop.answer import Answerer
+
+        def retrieve(question: str, k: int) -> list[Any]:
+            return self.searcher.search(question, k=k, where=where)
+
+        return Answerer(self.store, self.vlm.get(), retrieve, **kwargs)
+
     def indexer(self, on_progress: "Callable[[Progress], None] | None" = None) -> "Indexer":
         from imgrag_desktop.indexing.pipeline import Indexer
 
@@ -82,5 +102,7 @@ class Services:
         with self._lock:
             if self._clip is not None:
                 self._clip.unload()
+            if self._vlm is not None:
+                self._vlm.unload()
             self._clip = None
             self._searcher = None

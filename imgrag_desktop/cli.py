@@ -11,10 +11,8 @@ import argparse
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable
 
 from imgrag_desktop import __version__
@@ -386,6 +384,12 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "gui": ("open the window", _no_args, cmd_gui),
     "bench": ("measure indexing speed, search latency and memory on generated data", _bench_args, cmd_bench),
 }
+
+
+# The local VLM's commands (ask, models, captions) live in cli_vlm.py.
+from imgrag_desktop.cli_vlm import register as _register_vlm  # noqa: E402
+
+_register_vlm(COMMANDS, AFTER_INDEX_STAGES)
 
 
 def build_parser() -> argparse.ArgumentParser:

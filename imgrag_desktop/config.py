@@ -75,6 +75,45 @@ def default_data_dir(profile: str = "default") -> Path:
     return base if profile == "default" else base / f"profile-{profile}"
 
 
+def location_file() -> Path:
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_NAME, appauthor=False)) / "gui.json"
+
+
+def remembered_data_dir(profile: str) -> str | None:
+    """The data dir chosen in the window's Settings for this profile, if any (the CLI follows it)."""
+    try:
+        data = json.loads(location_file().read_text("utf-8"))
+        value = data.get("data_dir", {}).get(profile)
+        return str(value) if value else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def remember_data_dir(profile: str, data_dir: str | None) -> Path:
+    """Record (or with None, forget) the data dir to use from the next start."""
+    path = location_file()
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        if not isinstance(data, dict):
+            data = {}
+    except (OSError, ValueError):
+        data = {}
+    dirs = data.setdefault("data_dir", {})
+    if data_dir:
+        dirs[profile] = str(data_dir)
+    else:
+        dirs.pop(profile, None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".gui-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+    os.replace(tmp, path)
+    return path
+
+
+
 @dataclass
 class AppConfig:
     """Where this instance keeps its data, which profile it runs, and its settings."""
@@ -91,7 +130,7 @@ class AppConfig:
 
             raise ImgragError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
         if data_dir is None:
-            data_dir = os.environ.get("IMGRAG_DATA_DIR") or default_data_dir(profile)
+            data_dir = os.environ.get("IMGRAG_DATA_DIR") or remembered_data_dir(profile) or default_data_dir(profile)
         cfg = cls(data_dir=Path(data_dir).expanduser().resolve(), profile=profile)
         if cfg.settings_file.exists():
             try:

@@ -87,13 +87,10 @@ def run_checks(cfg: AppConfig) -> list[dict[str, Any]]:
                              "not installed: text inside images is not read (Debian/Ubuntu: apt install tesseract-ocr)"))
     # Local VLM.
     has_llama = importlib.util.find_spec("llama_cpp") is not None
-    vlm = cfg.settings.vlm_model
     if not has_llama:
         checks.append(_check("local VLM", False, "llama-cpp-python is not installed: captions and `ask` are unavailable"))
-    elif vlm:
-        checks.append(_check("local VLM", os.path.exists(vlm), f"{vlm}" + ("" if os.path.exists(vlm) else " (missing file)")))
     else:
-        checks.append(_check("local VLM", cfg.profile == "test",
-                             "test profile: tiny generated model" if cfg.profile == "test" else
-                             "no model chosen: set vlm_model (and vlm_mmproj) in Settings for captions and `ask`"))
+        from imgrag_desktop.models.registry import vlm_check
+
+        checks.append(_check("local VLM", *vlm_check(cfg)))
     return checks

@@ -1,0 +1,301 @@
+"""Question -> retrieved images -> local model -> streamed answer that cites its images.
+
+The Answerer retrieves the best images for the question (the retrieval function is injected:
+the app passes its hybrid Searcher), gives the model up to N of them as numbered sources
+[1]..[N] (file name, date, OCR text, caption, and the picture itself when the model has
+vision), and streams the model's answer. The answer is expected to cite sources as [n];
+`Answer.sources[n-1]` is the image behind [n]. When the model cites nothing, the citations are
+all the images it was given (`AnswerStream.cited_explicitly` is then False), so the user can
+still check the answer against them.
+
+No Qt here: the Ask panel runs `Answerer.stream` on a worker thread and forwards the chunks.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from imgrag_desktop.types import Answer, DecodeError, Hit, ImgragError
+
+Retrieve = Callable[[str, int], Sequence[Hit]]
+
+SYSTEM_PROMPT = (
+    "You answer questions about the user's own pictures (photos and screenshots). Use only the numbered "
+    "sources below; each source is one picture with its file name, its date, the text read from it (OCR) "
+    "and a caption{images_clause}. Cite every source you use by its number in square brackets, like [1] or "
+    "[2][3]. If the sources do not contain the answer, say plainly that the pictures do not show it. "
+    "Answer briefly."
+)
+IMAGES_CLAUSE = ", and the picture itself"
+TEXT_ONLY_NOTE = ("\n\n(Answered from the text read from the images and their captions only: the images "
+                  "themselves were not looked at, because {model} is a text-only model.)")
+NOTHING_FOUND = "No indexed picture matches this question, so the pictures cannot answer it."
+_CITE = re.compile(r"\[(\s*\d+(?:\s*(?:,|;|-|–|and)\s*\d+)*\s*)\]")
+
+
+@dataclass
+class Source:
+    """One numbered source as the model sees it."""
+
+    n: int
+    hit: Hit
+    name: str
+    date: str
+    kind: str
+    ocr_text: str
+    caption: str
+    image_uri: str = ""
+    note: str = ""
+
+    def block(self, ocr_chars: int | None = None) -> str:
+        ocr = self.ocr_text if ocr_chars is None else _clip(self.ocr_text, ocr_chars)
+        meta = ", ".join(x for x in (self.kind, self.date) if x)
+        lines = [f"[{self.n}] {self.name}" + (f" ({meta})" if meta else "")]
+        if self.caption:
+            lines.append(f"Caption: {self.caption}")
+        lines.append(f"Text in the picture: {ocr}" if ocr.strip() else "Text in the picture: (none)")
+        if self.note:
+            lines.append(self.note)
+        return "\n".join(lines) + "\n"
+
+
+def _clip(text: str, chars: int) -> str:
+    text = " ".join((text or "").split())
+    if len(text) <= chars:
+        return text
+    return text[: max(0, chars - 1)].rstrip() + "…"
+
+
+def parse_citations(text: str, n_sources: int) -> list[int]:
+    """Source numbers cited as [n], [n, m], [n-m] or [n][m], in order of first mention."""
+    seen: list[int] = []
+    for match in _CITE.finditer(text):
+        body = match.group(1)
+        nums: list[int] = []
+        for part in re.split(r"\s*(?:,|;|and)\s*", body.strip()):
+            if re.fullmatch(r"\d+\s*[-–]\s*\d+", part):
+                a, b = (int(x) for x in re.split(r"\s*[-–]\s*", part))
+                if 0 < b - a < 20:
+                    nums.extend(range(a, b + 1))
+                    continue
+            if part.strip().isdigit():
+                nums.append(int(part))
+        for n in nums:
+            if 1 <= n <= n_sources and n not in seen:
+                seen.append(n)
+    return seen
+
+
+def cite(text: str, source_paths: Sequence[str]) -> tuple[list[str], bool]:
+    """(cited paths, whether the answer cited them by number). An answer that cites no source
+    by number is attributed to every picture it was given."""
+    numbers = parse_citations(text, len(source_paths))
+    if numbers:
+        return [source_paths[n - 1] for n in numbers], True
+    return list(source_paths), False
+
+
+class AnswerStream:
+    """Iterate for the answer's text chunks; `answer` is set once iteration has finished.
+
+    `cancel()` (or setting the Event passed to Answerer.stream) stops generation after the
+    current token; the partial answer is kept and `cancelled` is True.
+    """
+
+    def __init__(self, gen_factory: Callable[["AnswerStream"], Iterator[str]], cancel: threading.Event) -> None:
+        self._cancel = cancel
+        self.answer: Answer | None = None
+        self.cancelled = False
+        self.cited_explicitly = False
+        self.stats: Any = None
+        self._gen = gen_factory(self)
+
+    def __iter__(self) -> "AnswerStream":
+        return self
+
+    def __next__(self) -> str:
+        return next(self._gen)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def close(self) -> None:
+        self._gen.close()
+
+    def result(self) -> Answer:
+        """Run to the end (if not done yet) and return the final Answer."""
+        for _ in self:
+            pass
+        assert self.answer is not None
+        return self.answer
+
+
+class Answerer:
+    """Answers questions from the indexed images with a local model.
+
+    `vlm` is a LocalVLM, or a zero-argument callable returning one (so a missing model is only
+    reported when a question is asked). `retrieve(question, k)` returns ranked hits.
+    """
+
+    def __init__(self, store: Any, vlm: Any, retrieve: Retrieve, *, images: int = 4, image_side: int = 512,
+                 max_tokens: int = 320, temperature: float = 0.1, ocr_chars: int = 1200) -> None:
+        self.store = store
+        self._vlm = vlm
+        self.retrieve = retrieve
+        self.images = images
+        self.image_side = image_side
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.ocr_chars = ocr_chars
+
+    def model(self) -> Any:
+        vlm = self._vlm
+        if callable(vlm) and not hasattr(vlm, "stream"):
+            vlm = vlm()
+        return vlm
+
+    # Public API ---------------------------------------------------------------------------
+    def stream(self, question: str, *, images: int | None = None, cancel: threading.Event | None = None) -> AnswerStream:
+        """Start answering; raises ImgragError/ModelUnavailable now for problems known upfront
+        (empty question, nothing indexed, no model)."""
+        question = " ".join((question or "").split())
+        if not question:
+            raise ImgragError("the question is empty: ask something, e.g. imgrag ask \"which e-mail addresses are shown?\"")
+        n_images = max(1, int(images if images is not None else self.images))
+        vlm = self.model()
+        vlm.inspect()  # header check: a missing or broken model fails before any work
+        if self.store.count() == 0:
+            raise ImgragError("nothing is indexed yet: run `imgrag index FOLDER` first")
+        cancel = cancel or threading.Event()
+        return AnswerStream(lambda s: self._run(s, vlm, question, n_images, cancel), cancel)
+
+    def ask(self, question: str, *, images: int | None = None, cancel: threading.Event | None = None,
+            on_text: Callable[[str], None] | None = None) -> Answer:
+        s = self.stream(question, images=images, cancel=cancel)
+        for chunk in s:
+            if on_text is not None:
+                on_text(chunk)
+        assert s.answer is not None
+        return s.answer
+
+    # Work ---------------------------------------------------------------------------------
+    def _sources(self, hits: Sequence[Hit], vision: bool, cancel: threading.Event) -> list[Source]:
+        rows = self.store.rows([h.path for h in hits],
+                               ["path", "name", "kind", "date", "taken_at", "ocr_text", "caption", "mtime_ns"])
+        out: list[Source] = []
+        for hit in hits:
+            if cancel.is_set():
+                break
+            row = rows.get(hit.path, {})
+            when = row.get("taken_at") or row.get("date") or hit.taken_at or hit.mtime or None
+            date = _dt.datetime.fromtimestamp(float(when)).strftime("%Y-%m-%d %H:%M") if when else ""
+            src = Source(n=len(out) + 1, hit=hit, name=row.get("name") or Path(hit.path).name, date=date,
+                         kind=row.get("kind") or hit.kind or "", ocr_text=row.get("ocr_text") or hit.ocr_text or "",
+                         caption=row.get("caption") or hit.caption or "")
+            if vision:
+                try:
+                    from imgrag_desktop.imaging import decode_path
+                    from imgrag_desktop.models.vlm import image_data_uri
+
+                    decoded, _ = decode_path(hit.path, max_side=self.image_side)
+                    src.image_uri = image_data_uri(decoded.image, self.image_side)
+                except (DecodeError, OSError) as exc:
+                    src.note = f"(The picture file cannot be read now: {exc}.)"
+            out.append(src)
+        return out
+
+    def _fit(self, vlm: Any, sources: list[Source], question: str, system: str) -> tuple[list[Source], int, int]:
+        """Trim OCR text (and, if need be, drop images) so the prompt fits the context window."""
+        fixed = vlm.count_tokens(system + "\nQuestion: " + question) + 16  # loads the model
+        n_ctx = int(vlm.n_ctx)
+        per_image = vlm.image_tokens() if vlm.has_vision else 0
+        answer_room = min(self.max_tokens, max(32, n_ctx // 4))
+        budget = n_ctx - answer_room - fixed
+        if budget < 48:
+            raise ImgragError(f"the model's context ({n_ctx} tokens) is too small for a question with sources: "
+                              "raise vlm_n_ctx in settings.json")
+        while any(s.image_uri for s in sources) and sum(1 for s in sources if s.image_uri) * per_image > budget * 0.7:
+            # Too many pictures for this context: drop the lowest-ranked image (its text stays).
+            last = max(i for i, s in enumerate(sources) if s.image_uri)
+            sources[last].image_uri = ""
+            sources[last].note = "(Picture not attached: the model's context is too small for more pictures.)"
+        budget -= sum(1 for s in sources if s.image_uri) * per_image
+        chars = self.ocr_chars
+        while chars > 40:
+            used = sum(vlm.count_tokens(s.block(chars)) for s in sources)
+            if used <= budget:
+                break
+            chars = int(chars * 0.7)
+        while len(sources) > 1 and sum(vlm.count_tokens(s.block(chars)) for s in sources) > budget:
+            sources = sources[:-1]
+        return sources, chars, answer_room
+
+    def _messages(self, sources: list[Source], question: str, system: str, chars: int) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        for s in sources:
+            parts.append({"type": "text", "text": s.block(chars)})
+            if s.image_uri:
+                parts.append({"type": "image_url", "image_url": {"url": s.image_uri}})
+        parts.append({"type": "text", "text": f"\nQuestion: {question}"})
+        if not any(p["type"] == "image_url" for p in parts):
+            # Text-only chat templates expect a string, not a list of parts.
+            return [{"role": "system", "content": system},
+                    {"role": "user", "content": "".join(p["text"] for p in parts)}]
+        return [{"role": "system", "content": system}, {"role": "user", "content": parts}]
+
+    def _run(self, stream: AnswerStream, vlm: Any, question: str, n_images: int, cancel: threading.Event) -> Iterator[str]:
+        hits = list(self.retrieve(question, max(n_images, 1)))[:n_images]
+        if not hits:
+            stream.answer = Answer(text=NOTHING_FOUND, citations=[], model=vlm.spec.display_name,
+                                   looked_at_images=False, sources=[])
+            yield NOTHING_FOUND
+            return
+        vision = bool(vlm.has_vision)
+        sources = self._sources(hits, vision, cancel)
+        system = SYSTEM_PROMPT.format(images_clause=IMAGES_CLAUSE if vision else "")
+        sources, chars, answer_room = self._fit(vlm, sources, question, system)
+        messages = self._messages(sources, question, system, chars)
+        looked = any(s.image_uri for s in sources)
+        text = ""
+        if not cancel.is_set():
+            for chunk in vlm.stream(messages, max_tokens=answer_room, temperature=self.temperature, cancel=cancel):
+                text += chunk
+                yield chunk
+        stream.stats = vlm.last_stats
+        stream.cancelled = cancel.is_set()
+        citations, stream.cited_explicitly = cite(text, [s.hit.path for s in sources])
+        if not vision:
+            note = TEXT_ONLY_NOTE.format(model=vlm.spec.display_name)
+            text += note
+            yield note
+        stream.answer = Answer(
+            text=text.strip() or "(The model gave an empty answer.)",
+            citations=citations,
+            model=vlm.spec.display_name,
+            looked_at_images=looked,
+            sources=[s.hit for s in sources],
+        )
+
+
+def answer_to_json(answer: Answer, stream: AnswerStream | None = None) -> dict[str, Any]:
+    """What `imgrag ask --json` prints."""
+    out: dict[str, Any] = {
+        "answer": answer.text,
+        "citations": list(answer.citations),
+        "model": answer.model,
+        "looked_at_images": answer.looked_at_images,
+        "sources": [{"n": i + 1, "path": h.path, "score": round(float(h.score), 6)} for i, h in enumerate(answer.sources)],
+    }
+    if stream is not None:
+        out["cited_explicitly"] = stream.cited_explicitly
+        out["cancelled"] = stream.cancelled
+        st = stream.stats
+        if st is not None:
+            out["stats"] = {"prompt_tokens": st.prompt_tokens, "tokens": st.tokens, "seconds": round(st.seconds, 3),
+                            "first_token_s": round(st.first_token_s, 3), "tokens_per_s": round(st.tokens_per_s, 2)}
+    return out

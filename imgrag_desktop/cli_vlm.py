@@ -1,0 +1,309 @@
+"""CLI commands of the local vision-language model: `ask`, `models`, `captions`.
+
+Kept apart from cli.py so the model code stays in one place; `register` adds them to the
+COMMANDS table (and the caption stage to the after-index stages) following cli.py's pattern.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, Callable
+
+from imgrag_desktop.types import ImgragError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from imgrag_desktop.cli import Context
+    from imgrag_desktop.models.registry import VlmSlot
+
+
+def vlm_slot(ctx: "Context") -> "VlmSlot":
+    """One model slot per process (the window keeps its own in its services)."""
+    return ctx.services.vlm
+
+
+# --- ask ------------------------------------------------------------------------------------
+def _ask_args(p: argparse.ArgumentParser) -> None:
+    from imgrag_desktop.cli import add_filter_arguments
+
+    p.add_argument("question", metavar="QUESTION", help="a question about your pictures")
+    p.add_argument("-k", "--images", type=int, default=4,
+                   help="how many of the best-matching pictures the model gets (default 4)")
+    p.add_argument("--max-tokens", type=int, default=320, help="longest answer, in tokens (default 320)")
+    add_filter_arguments(p)
+
+
+def cmd_ask(ctx: "Context") -> int:
+    from imgrag_desktop.answer import answer_to_json
+    from imgrag_desktop.cli import filter_from_args
+
+    args = ctx.args
+    if args.images < 1:
+        raise ImgragError("-k/--images must be at least 1")
+    svc = ctx.services
+    answerer = svc.answerer(filter_from_args(args), images=args.images, max_tokens=args.max_tokens)
+    cancel = threading.Event()
+    stream = answerer.stream(args.question, cancel=cancel)
+    interrupted = False
+    try:
+        for chunk in stream:
+            if not ctx.json:
+                sys.stdout.write(chunk)
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        cancel.set()
+        interrupted = True
+        stream.close()
+    finally:
+        svc.vlm.unload()
+    if interrupted or stream.answer is None:
+        if not ctx.json:
+            sys.stdout.write("\n")
+        print("imgrag: answer cancelled", file=sys.stderr)
+        return 130
+    answer = stream.answer
+    if ctx.json:
+        ctx.out(answer_to_json(answer, stream), "")
+        return 0
+    lines = ["", ""]
+    cited = set(answer.citations)
+    for i, hit in enumerate(answer.sources, 1):
+        mark = "*" if hit.path in cited else " "
+        lines.append(f"{mark}[{i}] {hit.path}")
+    if not stream.cited_explicitly and answer.sources:
+        lines.append("(the answer cites no source by number: all the pictures it was given are listed)")
+    st = stream.stats
+    if st is not None and st.tokens:
+        lines.append(f"({answer.model}: {st.tokens} tokens in {st.seconds:.1f} s, {st.tokens_per_s:.1f} tokens/s)")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+# --- models ---------------------------------------------------------------------------------
+def _common_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The global options, accepted after a sub-action too (`imgrag models list --json`)."""
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output on stdout")
+    p.add_argument("--data-dir", default=argparse.SUPPRESS, help="where the index, thumbnails and settings live")
+    p.add_argument("--profile", choices=["default", "test"], default=argparse.SUPPRESS, help="model profile")
+    return p
+
+
+def _models_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="models_action", metavar="ACTION")
+    _common_options(sub.add_parser("list", help="the recommended models, their sizes, and which are downloaded"))
+    d = _common_options(sub.add_parser("download", help="download a catalogue model into the data dir (resumable)"))
+    d.add_argument("name", metavar="NAME")
+    d.add_argument("--use", action="store_true", help="also make it the model in use")
+    u = _common_options(sub.add_parser("use", help="use a downloaded catalogue model, or local GGUF files"))
+    u.add_argument("name", metavar="NAME_OR_FILE", help="a catalogue name, or a language-model .gguf file")
+    u.add_argument("--mmproj", help="the vision projector .gguf that belongs to the model file")
+    u.add_argument("--handler", choices=["auto", "llava15", "llava16", "mtmd", "qwen25vl", "text"], default=None,
+                   help="chat handler (default: auto, from the files)")
+    _common_options(sub.add_parser("check", help="load the model in use and run one tiny prompt"))
+
+
+def cmd_models(ctx: "Context") -> int:
+    from imgrag_desktop.models import registry
+
+    action = getattr(ctx.args, "models_action", None) or "list"
+    cfg = ctx.services.cfg
+    if action == "list":
+        current = str(getattr(cfg.settings, "vlm_model", "") or "")
+        rows = []
+        for e in registry.CATALOGUE:
+            row = e.to_json()
+            row["installed"] = registry.entry_installed(cfg, e)
+            row["in_use"] = current == e.name
+            rows.append(row)
+
+        def human() -> str:
+            out = [f"{'name':14} {'size':>8}  {'vision':6} {'state':10} description"]
+            for r in rows:
+                state = "in use" if r["in_use"] else ("installed" if r["installed"] else "-")
+                out.append(f"{r['name']:14} {r['size_mb']:>6} MB  {'yes' if r['vision'] else 'no':6} {state:10} "
+                           f"{r['title']}: {r['notes']} [{r['licence']}]")
+            if current and not any(r["in_use"] for r in rows):
+                out.append(f"in use: local files {current} {getattr(cfg.settings, 'vlm_mmproj', '')}".rstrip())
+            out.append("download with `imgrag models download NAME --use`")
+            return "\n".join(out)
+
+        ctx.out({"models": rows, "vlm_model": current,
+                 "vlm_mmproj": str(getattr(cfg.settings, "vlm_mmproj", "") or "")}, human)
+        return 0
+    if action == "download":
+        entry = _entry(ctx.args.name)
+        bar = _download_bar(ctx)
+        cancel = threading.Event()
+        try:
+            model, mmproj = registry.install_entry(cfg, entry, progress=bar, cancel=cancel)
+        except KeyboardInterrupt:
+            cancel.set()
+            raise ImgragError(f"download of {entry.name} interrupted; run the command again to resume")
+        finally:
+            bar(None, 0, 0)
+        if ctx.args.use:
+            registry.use_entry(cfg, entry)
+        ctx.out({"name": entry.name, "model": str(model), "mmproj": str(mmproj or ""), "in_use": bool(ctx.args.use)},
+                f"{entry.name} is ready in {model.parent}" + (" and in use" if ctx.args.use else
+                                                               f"; use it with `imgrag models use {entry.name}`"))
+        return 0
+    if action == "use":
+        return _use(ctx)
+    if action == "check":
+        import time
+
+        vlm = vlm_slot(ctx).get()
+        t0 = time.perf_counter()
+        vlm.load()
+        msgs: list[dict[str, Any]] = [{"role": "user", "content": "Say hello."}]
+        if vlm.has_vision:
+            from PIL import Image
+
+            from imgrag_desktop.models.vlm import image_data_uri
+
+            msgs = [{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": image_data_uri(Image.new("RGB", (64, 64), (40, 90, 200)), 64)}},
+                {"type": "text", "text": "What colour is this?"}]}]
+        text = vlm.generate(msgs, max_tokens=24)
+        st = vlm.last_stats
+        data = {"model": vlm.model_id, "handler": vlm.handler_name, "vision": vlm.has_vision,
+                "load_s": round(vlm.load_seconds, 3), "n_ctx": vlm.n_ctx, "reply": text,
+                "tokens_per_s": round(st.tokens_per_s, 2), "total_s": round(time.perf_counter() - t0, 3)}
+        vlm.unload()
+        ctx.out(data, lambda: (f"{data['model']} ({data['handler']}, vision: {'yes' if data['vision'] else 'no'}) "
+                               f"loaded in {data['load_s']} s; reply: {text.strip()!r}; {data['tokens_per_s']} tokens/s"))
+        return 0
+    raise ImgragError(f"unknown models action {action!r}: use list, download, use or check")
+
+
+def _entry(name: str) -> Any:
+    from imgrag_desktop.models import registry
+
+    entry = registry.catalogue_entry(name)
+    if entry is None:
+        raise ImgragError(f"no model named {name!r} in the catalogue: "
+                          f"choose one of {', '.join(e.name for e in registry.CATALOGUE)}")
+    return entry
+
+
+def _use(ctx: "Context") -> int:
+    from imgrag_desktop.models import registry
+    from imgrag_desktop.models.gguf_info import check_pair, read_gguf
+
+    cfg = ctx.services.cfg
+    args = ctx.args
+    entry = registry.catalogue_entry(args.name) if not args.name.endswith(".gguf") else None
+    if entry is not None:
+        if not registry.entry_installed(cfg, entry):
+            raise ImgragError(f"{entry.name} is not downloaded yet: run `imgrag models download {entry.name} --use`")
+        registry.use_entry(cfg, entry)
+        ctx.out({"vlm_model": entry.name, "vlm_mmproj": ""}, f"now using {entry.name}")
+        return 0
+    model = os.path.abspath(os.path.expanduser(args.name))
+    mmproj = os.path.abspath(os.path.expanduser(args.mmproj)) if args.mmproj else ""
+    check_pair(read_gguf(model), read_gguf(mmproj) if mmproj else None)
+    s = cfg.settings
+    s.vlm_model, s.vlm_mmproj = model, mmproj
+    if args.handler:
+        s.vlm_handler = args.handler
+    cfg.save()
+    ctx.out({"vlm_model": model, "vlm_mmproj": mmproj},
+            f"now using {model}" + (f" with {mmproj}" if mmproj else " (text only: no vision projector)"))
+    return 0
+
+
+def _download_bar(ctx: "Context") -> Callable[[Any, int, int], None]:
+    from tqdm import tqdm
+
+    state: dict[str, Any] = {}
+
+    def update(name: Any, done: int, total: int) -> None:
+        bar = state.get("bar")
+        if name is None or (bar is not None and state.get("name") != name):
+            if bar is not None:
+                bar.close()
+            state.clear()
+            if name is None:
+                return
+        if "bar" not in state:
+            state["name"] = name
+            state["bar"] = tqdm(total=total or None, desc=str(name), unit="B", unit_scale=True, unit_divisor=1024,
+                                file=sys.stderr, mininterval=0.5, dynamic_ncols=True, initial=done)
+        b = state["bar"]
+        if total and b.total != total:
+            b.total = total
+        b.update(done - b.n)
+
+    return update
+
+
+# --- captions -------------------------------------------------------------------------------
+def _captions_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=int, help="caption at most this many pictures")
+    p.add_argument("--requeue", action="store_true",
+                   help="queue pictures that were skipped (captions off when indexed) or failed")
+    p.add_argument("--redo", action="store_true", help="also redo captions written by another model")
+    p.add_argument("--duty", type=float, default=1.0,
+                   help="share of the time spent working, 0.1-1 (lower pauses between pictures; default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_captions(ctx: "Context", cancel: threading.Event, *, limit: int | None = None, requeue: bool = False,
+                 redo: bool = False, duty: float = 1.0) -> dict[str, Any]:
+    from imgrag_desktop.indexing.captions import CaptionQueue
+
+    slot = vlm_slot(ctx)
+    queue = CaptionQueue(ctx.services.store, slot.get, duty=duty, on_progress=ctx.progress_bar("captions"))
+    requeued = 0
+    if requeue or redo:
+        requeued = queue.requeue(("skipped", "failed") if requeue else (),
+                                 other_models_than=slot.get().model_id if redo else None)
+    try:
+        report = queue.run(cancel, limit)
+    finally:
+        slot.unload()
+    data = report.to_json()
+    data["requeued"] = requeued
+    return data
+
+
+def cmd_captions(ctx: "Context") -> int:
+    from imgrag_desktop.store import writer
+
+    args = ctx.args
+    if not 0.05 <= args.duty <= 1:
+        raise ImgragError("--duty must be between 0.05 and 1")
+    svc = ctx.services
+    cancel = threading.Event()
+    try:
+        with writer(svc.store, svc.cfg.lock_file):
+            data = run_captions(ctx, cancel, limit=args.limit, requeue=args.requeue, redo=args.redo, duty=args.duty)
+    except KeyboardInterrupt:
+        raise ImgragError("captioning interrupted; finished captions are kept, run the command again to go on")
+    ctx.out(data, lambda: (f"captioned {data['captioned']} pictures, {data['failed']} failed, {data['remaining']} "
+                           f"still waiting ({data['seconds_per_image']} s per picture)"
+                           + "".join(f"\n  {f['path']}: {f['reason']}" for f in data["failures"][:20])))
+    return 0
+
+
+def caption_stage(ctx: "Context", cancel: Any) -> dict[str, Any] | None:
+    """After `imgrag index`: caption what waits, when the user switched captions on."""
+    if not getattr(ctx.services.cfg.settings, "captions_enabled", False):
+        return None
+    try:
+        return {"captions": run_captions(ctx, cancel)}
+    except ImgragError as exc:
+        print(f"imgrag: captions skipped: {exc}", file=sys.stderr)
+        return {"captions": {"error": str(exc)}}
+
+
+def register(commands: dict[str, Any], after_index: list[Any]) -> None:
+    commands.setdefault("ask", ("answer a question from your pictures with the local model", _ask_args, cmd_ask))
+    commands.setdefault("models", ("list, download and choose the local vision-language model", _models_args,
+                                   cmd_models))
+    commands.setdefault("captions", ("describe pictures with the local model (resumable)", _captions_args,
+                                     cmd_captions))
+    if caption_stage not in after_index:
+        after_index.append(caption_stage)

@@ -1,0 +1,414 @@
+"""Workers that run the engine off the GUI thread.
+
+Two QThreads: one for queries (model warm-up, search, look-alikes, browsing, details) and one
+for indexing, so a search answers while a folder is being indexed. Widgets talk to workers
+only through queued signals; workers answer with signals. `imgrag_desktop.app` (and through it
+torch, open_clip and lancedb) is imported on the first request, inside a worker thread.
+
+Requests carry increasing ids; a query worker drops a request that a newer one has replaced
+before it started, so typing fast never builds a queue of stale searches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QImage
+
+from imgrag_desktop.config import AppConfig
+from imgrag_desktop.gui.messages import describe_exception
+from imgrag_desktop.types import Hit, ImgragError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from imgrag_desktop.app import Services
+
+log = logging.getLogger(__name__)
+
+SEARCH_MODES = ("hybrid", "visual", "textual", "keyword")
+BROWSE_COLUMNS = ["path", "size", "mtime_ns", "width", "height", "taken_at", "date", "kind", "content_hash"]
+
+
+@dataclass
+class ResultItem:
+    """One cell of the grid: a hit plus the content hash that names its cached thumbnail."""
+
+    hit: Hit
+    chash: str = ""
+
+
+@dataclass
+class Request:
+    """A query for the results grid."""
+
+    kind: str  # text | similar | browse
+    text: str = ""
+    image: Any = None  # for "similar": a path, or a QImage (pasted pixels)
+    k: int = 500
+    mode: str = "hybrid"
+    folder: str = ""  # only images in this indexed folder ("" for all)
+    label: str = ""  # how the window names this query to the user
+
+    def where(self) -> str | None:
+        if not self.folder:
+            return None
+        from imgrag_desktop.store import folder_filter
+
+        return folder_filter(self.folder)
+
+
+@dataclass
+class IndexJob:
+    """One indexing (or folder removal) job; `cancel` is set from the GUI thread."""
+
+    roots: list[str] = field(default_factory=list)
+    rebuild: bool = False
+    remove: str | None = None  # a folder whose rows are dropped (instead of indexing)
+    keep: list[str] = field(default_factory=list)  # folders still indexed (nested ones survive a removal)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class RequestGate:
+    """The id of the newest request; older ones are stale."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest = 0
+
+    def next(self) -> int:
+        with self._lock:
+            self._latest += 1
+            return self._latest
+
+    def stale(self, req_id: int) -> bool:
+        with self._lock:
+            return req_id < self._latest
+
+
+class EngineHost:
+    """Owns the lazily built Services shared by the workers (Services is thread-safe)."""
+
+    def __init__(self, cfg: AppConfig, services_factory: Callable[[AppConfig], "Services"] | None = None) -> None:
+        self.cfg = cfg
+        self._factory = services_factory
+        self._lock = threading.Lock()
+        self._services: Services | None = None
+
+    @property
+    def services(self) -> "Services":
+        with self._lock:
+            if self._services is None:
+                if self._factory is not None:
+                    self._services = self._factory(self.cfg)
+                else:
+                    from imgrag_desktop.app import Services
+
+                    self._services = Services(self.cfg)
+            return self._services
+
+
+def accepts_mode(searcher: Any) -> bool:
+    """Whether Searcher.search takes a `mode` (it does once hybrid search has landed)."""
+    try:
+        return "mode" in inspect.signature(searcher.search).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def qimage_to_pil(image: QImage) -> Any:
+    """Pasted pixels → a PIL image, in the worker thread (QImage is safe to read there)."""
+    from PIL import Image
+
+    img = image.convertToFormat(QImage.Format.Format_RGB888)
+    w, h, bpl = img.width(), img.height(), img.bytesPerLine()
+    data = bytes(img.constBits())[: bpl * h]
+    return Image.frombuffer("RGB", (w, h), data, "raw", "RGB", bpl, 1).copy()
+
+
+class QueryWorker(QObject):
+    stats = Signal(object)  # {"images", "failed"}
+    ready = Signal(object)  # {"model", "modes", "seconds"}: the CLIP model is loaded
+    modelFailed = Signal(str, str)  # one line, details
+    results = Signal(int, object, object)  # request id, list[ResultItem], info dict
+    failed = Signal(int, str, str)  # request id, one line, details
+    details = Signal(str, object)  # path, full row (minus vectors) for the preview
+    failures = Signal(object)  # list of {"path", "reason", "stage", "at"}
+
+    def __init__(self, host: EngineHost, gate: RequestGate) -> None:
+        super().__init__()
+        self.host = host
+        self.gate = gate
+
+    def _svc(self) -> "Services":
+        return self.host.services
+
+    @Slot()
+    def warm_up(self) -> None:
+        """Open the index, report what it holds, then load the model in the background."""
+        t0 = time.monotonic()
+        try:
+            self._emit_stats()
+        except Exception as exc:
+            self.modelFailed.emit(*describe_exception(exc))
+            return
+        try:
+            svc = self._svc()
+            svc.clip.load()
+            searcher = svc.searcher
+            modes = list(SEARCH_MODES) if accepts_mode(searcher) else ["visual"]
+            self.ready.emit({"model": svc.clip.model_id, "modes": modes, "seconds": time.monotonic() - t0})
+        except Exception as exc:
+            self.modelFailed.emit(*describe_exception(exc))
+
+    @Slot()
+    def refresh_stats(self) -> None:
+        try:
+            self._emit_stats()
+        except Exception as exc:
+            log.debug("stats failed: %s", exc)
+
+    def _emit_stats(self) -> None:
+        store = self._svc().store
+        store.refresh()
+        self.stats.emit({"images": store.count(), "failed": store.failure_count()})
+
+    @Slot()
+    def reset_models(self) -> None:
+        self._svc().reset_models()
+        self.warm_up()
+
+    @Slot(int, object)
+    def run(self, req_id: int, req: Request) -> None:
+        if self.gate.stale(req_id):
+            return
+        t0 = time.monotonic()
+        try:
+            svc = self._svc()
+            if req.kind == "browse":
+                items = self._browse(svc, req)
+            elif req.kind == "text":
+                items = self._with_hashes(svc, self._search(svc, req))
+            elif req.kind == "similar":
+                image = req.image
+                if isinstance(image, QImage):
+                    image = qimage_to_pil(image)
+                items = self._with_hashes(svc, svc.searcher.similar(image, k=req.k, where=req.where()))
+            else:
+                raise ImgragError(f"unknown request kind {req.kind!r}")
+        except Exception as exc:
+            if not self.gate.stale(req_id):
+                self.failed.emit(req_id, *describe_exception(exc))
+            return
+        if self.gate.stale(req_id):
+            return
+        self.results.emit(req_id, items, {"kind": req.kind, "label": req.label, "seconds": time.monotonic() - t0,
+                                          "mode": req.mode})
+
+    @staticmethod
+    def _search(svc: "Services", req: Request) -> list[Hit]:
+        searcher = svc.searcher
+        kwargs: dict[str, Any] = {"where": req.where()}
+        if accepts_mode(searcher):
+            kwargs["mode"] = req.mode
+        return searcher.search(req.text, k=req.k, **kwargs)
+
+    @staticmethod
+    def _with_hashes(svc: "Services", hits: list[Hit]) -> list[ResultItem]:
+        """Attach content hashes (they name the cached thumbnails) from the in-RAM table."""
+        hashes: dict[str, str] = {}
+        try:
+            loaded = svc.searcher.visual()
+            col = loaded.table.column("content_hash")
+            for h in hits:
+                i = loaded.row_of.get(h.path)
+                if i is not None:
+                    hashes[h.path] = col[i].as_py() or ""
+        except Exception:  # hashes only speed up thumbnails; the grid works without them
+            pass
+        missing = [h.path for h in hits if h.path not in hashes]
+        if missing:
+            try:
+                for p, row in svc.store.rows(missing, ["content_hash"]).items():
+                    hashes[p] = row.get("content_hash") or ""
+            except Exception:
+                pass
+        return [ResultItem(h, hashes.get(h.path, "")) for h in hits]
+
+    @staticmethod
+    def _browse(svc: "Services", req: Request) -> list[ResultItem]:
+        """Every indexed image (under the folder filter), newest first."""
+        store = svc.store
+        store.refresh()
+        tbl = store.query(req.where(), BROWSE_COLUMNS)
+        if tbl.num_rows == 0:
+            return []
+        rows = tbl.to_pylist()
+        rows.sort(key=lambda r: (r.get("date") or 0.0, r["path"]), reverse=True)
+        items = []
+        for r in rows[: req.k]:
+            hit = Hit(path=r["path"], score=0.0, size=int(r["size"] or 0), width=int(r["width"] or 0),
+                      height=int(r["height"] or 0), mtime=(r["mtime_ns"] or 0) / 1e9, taken_at=r.get("taken_at"),
+                      kind=r.get("kind") or "", reasons=[])
+            items.append(ResultItem(hit, r.get("content_hash") or ""))
+        return items
+
+    @Slot(str)
+    def load_details(self, path: str) -> None:
+        try:
+            rows = self._svc().store.rows([path])
+        except Exception as exc:
+            log.debug("details of %s failed: %s", path, exc)
+            return
+        row = rows.get(path)
+        if row is not None:
+            row.pop("visual", None)
+            row.pop("textual", None)
+            self.details.emit(path, row)
+
+    @Slot()
+    def load_failures(self) -> None:
+        try:
+            rows = self._svc().store.list_failures()
+        except Exception as exc:
+            self.failures.emit([{"path": "", "reason": describe_exception(exc)[0], "stage": "store", "at": time.time()}])
+            return
+        rows.sort(key=lambda r: r.get("at") or 0, reverse=True)
+        self.failures.emit(rows)
+
+
+class IndexWorker(QObject):
+    """Indexes folders while holding the data dir's writer lock, like `imgrag index`."""
+
+    started = Signal(object)  # IndexJob
+    progress = Signal(object)  # types.Progress
+    finished = Signal(object, object)  # IndexJob, report dict
+    failed = Signal(object, str, str, bool)  # IndexJob, one line, details, a rebuild would fix it
+
+    def __init__(self, host: EngineHost, min_interval_s: float = 0.05) -> None:
+        super().__init__()
+        self.host = host
+        self.pause_event = threading.Event()  # shared with the running Indexer; set = paused
+        self.min_interval_s = min_interval_s
+        self._last_emit = (0.0, "")
+
+    def _report(self, p: Any) -> None:
+        """Forward progress, at most every 50 ms per stage: a stage reporting per file must
+        not flood the GUI thread with signals (changes of stage and the last step always pass)."""
+        now = time.monotonic()
+        last_t, last_stage = self._last_emit
+        if p.stage == last_stage and now - last_t < self.min_interval_s and not (p.total and p.done >= p.total):
+            return
+        self._last_emit = (now, p.stage)
+        self.progress.emit(p)
+
+    def set_paused(self, paused: bool) -> None:
+        """Thread-safe: called from the GUI thread while a job runs."""
+        if paused:
+            self.pause_event.set()
+        else:
+            self.pause_event.clear()
+
+    @Slot(object)
+    def run(self, job: IndexJob) -> None:
+        if job.cancel.is_set():
+            self.finished.emit(job, {"cancelled": True, "skipped": True})
+            return
+        self.started.emit(job)
+        try:
+            svc = self.host.services
+            from imgrag_desktop.store import writer
+
+            with writer(svc.store, svc.cfg.lock_file):
+                if job.remove is not None:
+                    report = self._remove(svc, job)
+                else:
+                    report = self._index(svc, job)
+            report["images"] = svc.store.count()
+            report["failed_total"] = svc.store.failure_count()
+        except _NeedsRebuild as exc:
+            self.failed.emit(job, str(exc), "", True)
+            return
+        except Exception as exc:
+            self.failed.emit(job, *describe_exception(exc), False)
+            return
+        self.finished.emit(job, report)
+
+    def _index(self, svc: "Services", job: IndexJob) -> dict[str, Any]:
+        store, clip = svc.store, svc.clip
+        self._report(_progress("load", current="loading the CLIP model"))
+        clip.load()
+        dim = store.visual_dim
+        if dim is not None and dim != clip.dim:
+            if not job.rebuild:
+                raise _NeedsRebuild(
+                    f"the index holds {dim}-dimensional vectors but model {clip.model_id} makes {clip.dim}: "
+                    "rebuild the index to use this model"
+                )
+            store.drop_images()
+        indexer = svc.indexer(on_progress=self._report)
+        indexer.pause = self.pause_event
+        report = indexer.index_paths(job.roots, cancel=job.cancel)
+        data = report.to_json()
+        if not job.cancel.is_set():
+            data.update(self._after_stages(svc, job.cancel))
+        return data
+
+    def _after_stages(self, svc: "Services", cancel: threading.Event) -> dict[str, Any]:
+        """The later stages (OCR, text vectors, captions) the CLI runs after `index`, when
+        their modules have registered them."""
+        from imgrag_desktop import cli
+
+        if not getattr(cli, "AFTER_INDEX_STAGES", None):
+            return {}
+        emit = self._report
+
+        class GuiContext(cli.Context):
+            def progress_bar(self, desc: str = "indexing") -> Callable[[Any], None]:
+                def update(p: Any) -> None:
+                    emit(p if p.stage not in ("index", "") else _progress(desc, p.done, p.total, p.current))
+
+                return update
+
+        ctx = GuiContext(argparse.Namespace(data_dir=str(svc.cfg.data_dir), profile=svc.cfg.profile,
+                                            json=False, quiet=True))
+        ctx._services = svc  # type: ignore[attr-defined]
+        return dict(cli.run_after_index_stages(ctx, cancel) or {})
+
+    @staticmethod
+    def _remove(svc: "Services", job: IndexJob) -> dict[str, Any]:
+        from imgrag_desktop.indexing.scanner import is_within
+        from imgrag_desktop.store import folder_filter
+
+        folder = job.remove or ""
+        if any(is_within(folder, [k]) for k in job.keep if k != folder):
+            return {"removed_folder": folder, "removed": 0}  # still covered by a parent folder
+        where = folder_filter(folder)
+        nested = [k for k in job.keep if k != folder and is_within(k, [folder])]
+        if nested:
+            where = f"({where}) AND NOT ({' OR '.join(folder_filter(k) for k in nested)})"
+        store = svc.store
+        before = store.count()
+        store.delete_where(where)
+        store.clear_failures_where(where)
+        return {"removed_folder": folder, "removed": before - store.count()}
+
+
+class _NeedsRebuild(ImgragError):
+    pass
+
+
+def _progress(stage: str, done: int = 0, total: int = 0, current: str = "") -> Any:
+    from imgrag_desktop.types import Progress
+
+    return Progress(stage, done, total, current=current)
+
+
+def default_threads() -> int:
+    return max(1, min(4, (os.cpu_count() or 2)))

