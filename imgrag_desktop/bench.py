@@ -571,41 +571,44 @@ def bench_index(encoder: Any, work_dir: Path, counts: dict[str, int], sizes: dic
 
 
 # Memory and start-up -----------------------------------------------------------------------------
-def _rss_mb_of(pid: int) -> float | None:
+def _peak_rss_mb_of(pid: int) -> float | None:
+    """The process's own high-water mark of resident memory (VmHWM, Linux).
+
+    Not getrusage(): on Linux a child's ru_maxrss keeps the maximum of the process it was
+    forked from, so a child of a benchmark that held a million vectors would report that.
+    """
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
-    except OSError:
+    except (OSError, ValueError, IndexError):
         return None
     return None
 
 
-def _run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[int, float, float, str]:
-    """Run a child; return (exit code, wall seconds, peak RSS in MB, stderr tail)."""
+def _run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[int, float, float | None, str]:
+    """Run a child; return (exit code, wall seconds, peak RSS in MB or None, stderr tail).
+
+    The peak is polled every 20 ms; VmHWM only grows, so the last reading before the child
+    exits is its peak unless it grew in its last 20 ms.
+    """
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.append(proc.stderr.read() if proc.stderr else ""), daemon=True)
     reader.start()
-    peak = 0.0
+    peak: float | None = None
+    deadline = time.monotonic() + timeout
     try:
-        if hasattr(os, "wait4"):
-            deadline = time.monotonic() + timeout
-            while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    proc.returncode = os.waitstatus_to_exitcode(status)
-                    # ru_maxrss is in KiB on Linux, bytes on macOS.
-                    peak = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
-                    break
-                if time.monotonic() > deadline:
-                    proc.kill()
-                    raise ImgragError(f"benchmark child {' '.join(cmd[:4])} took more than {timeout:.0f} s")
-                peak = max(peak, _rss_mb_of(proc.pid) or 0.0)
-                time.sleep(0.05)
-        else:  # pragma: no cover - Windows
-            proc.wait(timeout)
+        while proc.poll() is None:
+            hwm = _peak_rss_mb_of(proc.pid)
+            if hwm is not None:
+                peak = max(peak or 0.0, hwm)
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                raise ImgragError(f"benchmark child {' '.join(cmd[2:5])} took more than {timeout:.0f} s")
+            time.sleep(0.02)
     finally:
         reader.join(5)
     return proc.returncode or 0, time.perf_counter() - t, peak, (err[0] if err else "")[-2000:]
@@ -637,9 +640,11 @@ def bench_memory(work_dir: Path, images: int, model: str, size: tuple[int, int] 
         raise ImgragError(f"`imgrag index` failed in the memory benchmark: {err.strip().splitlines()[-1] if err.strip() else rc}")
     out["index_images"] = images
     out["index_image_size"] = list(size)
-    out["index_peak_rss_mb"] = round(peak, 1)
+    out["index_peak_rss_mb"] = None if peak is None else round(peak, 1)
     out["index_wall_s"] = round(wall, 2)
-    out["doctor_peak_rss_mb"] = round(peak0, 1)
+    out["doctor_peak_rss_mb"] = None if peak0 is None else round(peak0, 1)
+    if peak is None:
+        out["rss_note"] = "peak memory is read from /proc (Linux only)"
     _say(progress, "memory: window cold start")
     out["window"], out["window_note"] = window_cold_start(env, work_dir / "data-gui")
     shutil.rmtree(folder, ignore_errors=True)
@@ -783,7 +788,7 @@ def format_report(r: dict[str, Any]) -> str:
                 f"image query p50 {q['image_query_ms']['p50']:.1f} / p95 {q['image_query_ms']['p95']:.1f} ms")
     if "memory" in r:
         mm = r["memory"]
-        lines.append(f"memory: `imgrag index` of {mm['index_images']} images peak RSS {mm['index_peak_rss_mb']:.0f} MB "
+        lines.append(f"memory: `imgrag index` of {mm['index_images']} images peak RSS {mm['index_peak_rss_mb']} MB "
                      f"({mm['index_wall_s']:.1f} s); window cold start: "
                      + (f"{mm['window']['process_start_to_shown_s']:.2f} s to shown ({mm['window_note']})"
                         if mm["window"] else mm["window_note"]))
