@@ -348,7 +348,14 @@ class Store:
         vec = tbl.column(column).combine_chunks()
         dim = vec.type.list_size
         mat = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, dim)
-        return tbl.drop_columns([column]), mat
+        # One chunk per column: LanceDB returns ~1,000-row batches, and taking the 10 rows of a
+        # search's hits from 977 chunks cost 5-18 ms at 1M rows (0.02 ms from one chunk).
+        light = tbl.drop_columns([column])
+        try:
+            light = light.combine_chunks()
+        except (pa.ArrowInvalid, pa.ArrowCapacityError):  # over 2 GB of text in a column: keep chunks
+            pass
+        return light, mat
 
     # Writes ----------------------------------------------------------------------------------
     def _table_from_rows(self, rows: Sequence[dict[str, Any]], schema: pa.Schema) -> pa.Table:
