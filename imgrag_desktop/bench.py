@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -356,7 +357,7 @@ def bench_vectors(n: int, queries: int = 200, k: int = 10, seed: int = 0, dim: i
     exact = VectorIndex(x, ann=False)
     _say(progress, f"search {n:,}: exact")
     truth = {name: [set(exact.search(v, k)[0].tolist()) for v in q] for name, q in (("text", q_txt), ("image", q_img))}
-    out["exact_ms"] = _stats_ms(_time_queries(lambda v: exact.search(v, k), np.vstack([q_txt, q_img])))
+    out["exact_ms"] = _stats_ms(_time_queries(partial(exact.search, k=k), np.vstack([q_txt, q_img])))
     _say(progress, f"search {n:,}: building IVF")
     ann = VectorIndex(x, ann=True, seed=seed)
     del exact, x
@@ -366,11 +367,15 @@ def bench_vectors(n: int, queries: int = 200, k: int = 10, seed: int = 0, dim: i
     out["ivf"] = {
         "build_s": round(info.build_s, 2), "nlist": info.nlist, "nprobe": info.nprobe,
         "calibrated_recall": round(info.calibrated_recall, 4),
-        "search_ms": _stats_ms(_time_queries(lambda v: ann.search(v, k), np.vstack([q_txt, q_img]))),
+        "search_ms": _stats_ms(_time_queries(partial(ann.search, k=k), np.vstack([q_txt, q_img]))),
         "recall_at_10": {"text": _recall(ann, truth["text"], q_txt, k), "image": _recall(ann, truth["image"], q_img, k)},
     }
     out["product_uses"] = "ivf" if n >= ANN_MIN_ROWS else "exact"
     return out
+
+
+def _make_hits(searcher: Any, loaded: Any, found: tuple[np.ndarray, np.ndarray]) -> Any:
+    return searcher.make_hits(loaded, found[0], found[1])
 
 
 def bench_searcher(n: int, encoder: Any, work_dir: Path, texts: Sequence[str], images: Sequence[Any],
@@ -403,13 +408,13 @@ def bench_searcher(n: int, encoder: Any, work_dir: Path, texts: Sequence[str], i
         "store_write_s": round(write_s, 2), "load_s": round(load_s, 2),
     }
     _say(progress, f"search {n:,}: text queries")
-    out["text_query_ms"] = _stats_ms(_time_queries(lambda s: searcher.search(s, k), texts))
-    out["image_query_ms"] = _stats_ms(_time_queries(lambda im: searcher.similar(im, k), images))
+    out["text_query_ms"] = _stats_ms(_time_queries(partial(searcher.search, k=k), texts))
+    out["image_query_ms"] = _stats_ms(_time_queries(partial(searcher.similar, k=k), images))
     # Split of a text query: where the time goes.
     vecs = encoder.encode_texts(texts)
-    out["vector_search_ms"] = _stats_ms(_time_queries(lambda v: loaded.index.search(v, k), vecs))
+    out["vector_search_ms"] = _stats_ms(_time_queries(partial(loaded.index.search, k=k), vecs))
     idx = [loaded.index.search(v, k) for v in vecs]
-    out["hits_ms"] = _stats_ms(_time_queries(lambda r: searcher.make_hits(loaded, r[0], r[1]), idx))
+    out["hits_ms"] = _stats_ms(_time_queries(partial(_make_hits, searcher, loaded), idx))
     del searcher, loaded, store
     gc.collect()
     shutil.rmtree(work_dir / f"db-{n}", ignore_errors=True)

@@ -264,7 +264,7 @@ class VectorIndex:
         assert self.info is not None
         worst = np.minimum.reduce([self.recall_curve(q, k) for q in self._calibration_queries()])
         ok = np.flatnonzero(worst >= self.target_recall)
-        p = int(ok[0]) if ok.size else nlist
+        p = int(ok[0]) if ok.size else self.info.nlist
         self.info.nprobe = max(1, p)
         self.info.calibrated_recall = float(worst[max(1, p)])
 
