@@ -154,7 +154,8 @@ class VectorIndex:
         self._blas: Any = None
         use_ann = (len(self._data) >= ann_min_rows) if ann == "auto" else bool(ann)
         if use_ann and len(self._data) >= 2:
-            reuse = like if like is not None and like.is_ann and like.dim == self.dim else None
+            reuse = like if (like is not None and like.is_ann and like.dim == self.dim and like.info is not None
+                             and like.info.rows / 2 <= len(self._data) <= like.info.rows * 2) else None
             self._build(nlist, nprobe, reuse)
 
     # Shape ----------------------------------------------------------------------------------
@@ -197,8 +198,9 @@ class VectorIndex:
     # Building -------------------------------------------------------------------------------
     def _build(self, nlist: int | None, nprobe: int | None, like: "VectorIndex | None") -> None:
         """Cluster, file every row, calibrate nprobe. With `like` (the index this one replaces,
-        after the library changed) its centroids and nprobe are kept: the clusters of a photo
-        library drift slowly, and this skips k-means and calibration, over half the build."""
+        after the library changed, by at most a factor of two in size) its centroids and nprobe
+        are kept: the clusters of a photo library drift slowly, and this skips k-means and
+        calibration, over half the build."""
         t0 = time.perf_counter()
         x = self._data
         n = x.shape[0]

@@ -127,3 +127,6 @@ def test_rebuild_like_reuses_clusters(clustered):
     second = VectorIndex(x, ann=True, like=first)
     assert second.info.nlist == first.info.nlist and second.nprobe == first.nprobe
     assert second.search(x[5500], 1)[0][0] == 5500
+    assert np.array_equal(second._centroids, first._centroids)  # reused, not retrained
+    small = VectorIndex(x[:2000], ann=True, like=first)  # shrank by more than half: retrained
+    assert small.info.nlist == 64 and not np.array_equal(small._centroids, first._centroids)
