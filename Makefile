@@ -13,7 +13,7 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-eng xvfb xauth libxcb-cursor0 libxkb
 	libfontconfig1 libdbus-1-3 desktop-file-utils appstream
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps run test test-fast bench package clean
+.PHONY: setup system-deps run test test-fast bench package icons clean
 
 setup: system-deps $(STAMP)
 
@@ -40,13 +40,24 @@ run: setup
 	$(VENV)/bin/imgrag-desktop
 
 test: setup
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not bundle" $(PYTEST_ARGS)
 
 test-fast: setup
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not slow" -x $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not bundle and not slow" -x $(PYTEST_ARGS)
 
 bench: setup
 	$(VENV)/bin/imgrag bench
+
+# A one-folder PyInstaller bundle in dist/imgrag-desktop/, then its smoke test (slow).
+package: setup
+	$(PY) -m pip install -q "pyinstaller>=6.10"
+	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller packaging/imgrag-desktop.spec
+	IMGRAG_BUNDLE_DIST=dist QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m bundle tests/packaging -p no:cacheprovider
+
+# Re-render the PNG icons from the SVG (needs Debian's librsvg2-bin).
+icons:
+	for s in 16 32 48 64 128 256 512; do rsvg-convert -w $$s -h $$s resources/icons/imgrag-desktop.svg \
+		-o resources/icons/png/imgrag-desktop-$$s.png; done
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

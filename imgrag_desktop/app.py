@@ -68,9 +68,15 @@ class Services:
     def searcher(self) -> "Searcher":
         with self._lock:
             if self._searcher is None:
+                from imgrag_desktop.calibration import CalibrationBook
                 from imgrag_desktop.search import Searcher
 
-                self._searcher = Searcher(self.store, self.clip, text_encoder_factory=lambda: self.text)
+                s = self.cfg.settings
+                self._searcher = Searcher(self.store, self.clip, text_encoder_factory=lambda: self.text,
+                                          calibration=CalibrationBook(self.cfg.data_dir), settings=s,
+                                          default_weights=lambda: {"visual": s.weight_visual,
+                                                                   "textual": s.weight_textual,
+                                                                   "keyword": s.weight_keyword})
             return self._searcher
 
     @property
@@ -88,7 +94,9 @@ class Services:
         from imgrag_desktop.answer import Answerer
 
         def retrieve(question: str, k: int) -> list[Any]:
-            return self.searcher.search(question, k=k, where=where)
+            # Questions get the best images even when they are weak matches: the model says when
+            # the images do not hold the answer.
+            return self.searcher.search(question, k=k, where=where, min_score="off")
 
         return Answerer(self.store, self.vlm.get(), retrieve, **kwargs)
 

@@ -13,6 +13,7 @@ import os
 import sys
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Callable
 
 from imgrag_desktop import __version__
@@ -96,7 +97,7 @@ def _hits_text(hits: list[Any]) -> str:
     lines = []
     for i, h in enumerate(hits, 1):
         why = ",".join(h.reasons)
-        lines.append(f"{i:3d}. {h.score:7.4f}  {h.path}  ({h.width}×{h.height}, {_fmt_time(h.taken_at or h.mtime)}, {why})")
+        lines.append(f"{i:3d}. {h.score:7.4f}  {_printable(h.path)}  ({h.width}×{h.height}, {_fmt_time(h.taken_at or h.mtime)}, {why})")
     return "\n".join(lines)
 
 
@@ -171,32 +172,77 @@ def run_after_index_stages(ctx: Context, cancel: Any) -> dict[str, Any]:
 AFTER_INDEX_STAGES: list[Callable[[Context, Any], dict[str, Any] | None]] = []
 
 
+def _stop_on_signals(cancel: Any) -> tuple[dict[str, int], Callable[[], None]]:
+    """SIGINT/SIGTERM ask the run to stop after the batch in flight (committed, nothing half
+    written); a second signal stops at once. Returns (what was received, restore)."""
+    import signal
+    import threading
+
+    got: dict[str, int] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return got, lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        got["signal"] = signum
+        cancel.set()
+        print("imgrag: stopping after the batch in flight (signal again to stop at once)", file=sys.stderr, flush=True)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+    return got, restore
+
+
+def _printable(text: str) -> str:
+    """A path on one line of human output (a newline is legal in a file name)."""
+    import re
+
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
+
+
 def cmd_index(ctx: Context) -> int:
     import threading
 
+    from imgrag_desktop.indexing.scanner import storable
     from imgrag_desktop.store import writer
 
     args = ctx.args
     roots = []
     for raw in args.paths:
         path = os.path.abspath(os.path.expanduser(raw))
+        if not storable(path):
+            raise ImgragError(f"the path {os.fsencode(path)!r} is not valid UTF-8: rename it to index it")
         if not os.path.exists(path):
             raise ImgragError(f"no such file or folder: {path}")
         roots.append(path)
     svc = ctx.services
     cancel = threading.Event()
-    with writer(svc.store, svc.cfg.lock_file):
-        _check_vector_size(svc, args.rebuild)
-        if not args.no_remember:
-            folders = svc.cfg.settings.folders
-            added = [r for r in roots if os.path.isdir(r) and r not in folders]
-            if added:
-                folders.extend(added)
-                svc.cfg.save()
-        report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
-            roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed)
-        extra = run_after_index_stages(ctx, cancel)
+    got, restore = _stop_on_signals(cancel)
+    try:
+        with writer(svc.store, svc.cfg.lock_file):
+            if args.rebuild:
+                svc.store.check_droppable()
+                svc.store.drop_images()
+                svc.store.drop_failures()
+            _check_vector_size(svc, args.rebuild)
+            if not args.no_remember:
+                folders = svc.cfg.settings.folders
+                added = [r for r in roots if os.path.isdir(r) and r not in folders]
+                if added:
+                    folders.extend(added)
+                    svc.cfg.save()
+            report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
+                roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed)
+            extra = run_after_index_stages(ctx, cancel) if not cancel.is_set() else {}
+    finally:
+        restore()
     data = report.to_json()
+    data.update(getattr(report, "extra", None) or {})  # tiles, calibration (pipeline._after_visual_pass)
     data.update(extra)
     data["images"] = svc.store.count()
 
@@ -207,42 +253,184 @@ def cmd_index(ctx: Context) -> int:
             f"in {report.seconds:.1f} s ({data['images']} images in the index)"
         ]
         for f in report.failures[:50]:
-            lines.append(f"  skipped {f.path}: {f.reason}")
+            lines.append(f"  skipped {_printable(f.path)}: {f.reason}")
         if len(report.failures) > 50:
             lines.append(f"  … and {len(report.failures) - 50} more (see `imgrag status --failures`)")
         return "\n".join(lines)
 
     ctx.out(data, human)
+    if got:
+        import signal
+
+        name = signal.Signals(got["signal"]).name
+        print(f"imgrag: indexing stopped by {name} after committing the batch in flight "
+              f"({data['images']} images in the index); run the same command again to finish", file=sys.stderr)
+        return 128 + got["signal"]
+    return 0
+
+
+# --- watch ----------------------------------------------------------------------------------
+def _watch_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="folders to watch recursively (default: the app's remembered folders)")
+    p.add_argument("--settle", type=float, default=1.0, metavar="SECONDS",
+                   help="how long a file must stay unchanged before it is indexed (default 1.0)")
+    p.add_argument("--rescan", type=float, default=30.0, metavar="MINUTES",
+                   help="full reconciliation scan this often, to catch missed events (default 30, 0: never)")
+    p.add_argument("--no-remember", action="store_true", help="do not add the folders to the app's folder list")
+    p.add_argument("--quiet", action="store_true", help="no per-change lines on stderr")
+
+
+def cmd_watch(ctx: Context) -> int:
+    """Runs until Ctrl+C or SIGTERM, then finishes the batch in flight and exits 0."""
+    import signal
+    import threading
+
+    from imgrag_desktop.indexing.watcher import WatchService, watch_roots
+    from imgrag_desktop.store import writer
+
+    args = ctx.args
+    svc = ctx.services
+    remembered = svc.cfg.settings.folders
+    raw = args.paths or list(remembered)
+    if not raw:
+        raise ImgragError("no folders to watch: name them (`imgrag watch PATH...`) or add them with `imgrag index PATH`")
+    roots = watch_roots(raw)
+    for r in roots:
+        if os.path.isfile(r):
+            raise ImgragError(f"watch takes folders, and {r} is a file: watch its folder instead")
+        if not os.path.exists(r) and r not in remembered:
+            raise ImgragError(f"no such folder: {r}")
+    if args.settle <= 0:
+        raise ImgragError("--settle must be a positive number of seconds")
+
+    stop = threading.Event()
+    previous: dict[int, Any] = {}
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set():  # a second Ctrl+C: stop waiting (the index is safe at any point)
+            raise KeyboardInterrupt
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not the main thread (embedded use): Ctrl+C handling stays as it is
+            pass
+
+    def on_event(ev: Any) -> None:
+        if ctx.json:
+            sys.stdout.write(json.dumps(ev.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        if not args.quiet:
+            print(ev.describe(), file=sys.stderr, flush=True)
+
+    try:
+        with writer(svc.store, svc.cfg.lock_file):
+            _check_vector_size(svc, False)
+            if not args.no_remember:
+                added = [r for r in roots if os.path.isdir(r) and r not in remembered]
+                if added:
+                    remembered.extend(added)
+                    svc.cfg.save()
+            service = WatchService.from_services(
+                svc, settle_s=args.settle, rescan_s=args.rescan * 60,
+                after_batch=(lambda cancel: run_after_index_stages(ctx, cancel)) if AFTER_INDEX_STAGES else None)
+            service.add_listener(on_event)
+            if not args.quiet:
+                print(f"watching {len(roots)} folder{'s' if len(roots) != 1 else ''} (Ctrl+C to stop)",
+                      file=sys.stderr, flush=True)
+            service.start(roots)
+            try:
+                while not stop.wait(0.5):
+                    if not service.running:
+                        break
+            finally:
+                if not args.quiet:
+                    print("stopping after the batch in flight…", file=sys.stderr, flush=True)
+                service.stop()
+            if service.error is not None:
+                raise ImgragError(f"the watcher stopped: {service.error}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 
 # --- search / similar -----------------------------------------------------------------------
+def add_result_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("results")
+    g.add_argument("--min-score", default="auto", metavar="X|auto|off",
+                   help="hide hits scoring below X; 'auto' (default): the model's calibrated cut-off, "
+                        "or Settings.min_score; 'off': show the k best whatever their score")
+    g.add_argument("--no-collapse", action="store_true", help="list near-duplicates separately instead of "
+                                                              "folding them into one hit (group_size)")
+
+
+def _image_arg(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    path = os.path.abspath(os.path.expanduser(raw))
+    if not os.path.isfile(path):
+        raise ImgragError(f"no such image: {path}")
+    return path
+
+
+def _hits_out(ctx: Context, hits: list[Any]) -> None:
+    def human() -> str:
+        if not hits:
+            if str(getattr(ctx.args, "min_score", "off")).lower() in ("off", "none", "all"):
+                return "no results"
+            return "no good matches (lower --min-score, or --min-score off, to see weaker ones)"
+        text = _hits_text(hits)
+        extra = [f"     {h.path}: {h.group_size} near-identical copies" for h in hits if h.group_size > 1]
+        extra += [f"     {h.path}: matched region {[int(v) for v in h.region]}" for h in hits if h.region]
+        return "\n".join([text, *extra])
+
+    ctx.out([h.to_json() for h in hits], human)
+
+
 def _search_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("text", metavar="TEXT", help="what to look for")
+    p.add_argument("text", metavar="TEXT", help="what to look for: words, \"-word\" to avoid, \"word:2\" to weigh")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--like", metavar="IMAGE", help="combine the text with an image (\"like this, but …\")")
+    p.add_argument("--mode", choices=["hybrid", "visual", "textual", "keyword"], default=None,
+                   help="hybrid (default: all three fused), visual (what the image looks like), textual (meaning "
+                        "of the text read from it), keyword (exact words in OCR text, captions, file names)")
+    g = p.add_argument_group("hybrid weights (default: the weights in settings, 1 each)")
+    for m in ("visual", "textual", "keyword"):
+        g.add_argument(f"--weight-{m}", type=float, default=None, metavar="W", help=f"weight of the {m} list, 0 or more")
     add_filter_arguments(p)
+    add_result_arguments(p)
 
 
 def cmd_search(ctx: Context) -> int:
     args = ctx.args
-    hits = ctx.services.searcher.search(args.text, k=args.limit, where=filter_from_args(args))
-    ctx.out([h.to_json() for h in hits], lambda: _hits_text(hits))
+    s = ctx.services.cfg.settings
+    weights = {m: (getattr(args, f"weight_{m}") if getattr(args, f"weight_{m}") is not None else getattr(s, f"weight_{m}"))
+               for m in ("visual", "textual", "keyword")}
+    hits = ctx.services.searcher.search(args.text, k=args.limit, where=filter_from_args(args),
+                                        mode=args.mode or s.search_mode or "hybrid", weights=weights,
+                                        like=_image_arg(args.like), min_score=args.min_score,
+                                        collapse=not args.no_collapse)
+    _hits_out(ctx, hits)
     return 0
 
 
 def _similar_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", metavar="IMAGE", help="an image file (indexed or not)")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--text", help="steer the look-alikes with words (\"at night\", \"-people\")")
     add_filter_arguments(p)
+    add_result_arguments(p)
 
 
 def cmd_similar(ctx: Context) -> int:
     args = ctx.args
-    path = os.path.abspath(os.path.expanduser(args.image))
-    if not os.path.exists(path):
-        raise ImgragError(f"no such image: {path}")
-    hits = ctx.services.searcher.similar(path, k=args.limit, where=filter_from_args(args))
-    ctx.out([h.to_json() for h in hits], lambda: _hits_text(hits))
+    path = _image_arg(args.image)
+    hits = ctx.services.searcher.similar(path, k=args.limit, where=filter_from_args(args), text=args.text,
+                                         min_score=args.min_score, collapse=not args.no_collapse)
+    _hits_out(ctx, hits)
     return 0
 
 
@@ -271,6 +459,17 @@ def cmd_status(ctx: Context) -> int:
         data["ocr_pending"] = kinds.column("ocr_status").to_pylist().count("pending")
         data["caption_pending"] = kinds.column("caption_status").to_pylist().count("pending")
         data["text_vectors"] = n - kinds.column("textual").null_count
+        try:  # tiles and the relevance cut-off of the configured model (power features)
+            from imgrag_desktop.calibration import CalibrationBook
+            from imgrag_desktop.tiles import TileTable
+
+            model_id = svc.clip.model_id
+            data["tiles"] = TileTable(svc.cfg.db_dir).count(model_id)
+            cal = CalibrationBook(svc.cfg.data_dir).get(model_id)
+            data["cutoff"] = {"text": cal.threshold("text"), "image": cal.threshold("image"),
+                              "source": cal.source} if cal is not None else None
+        except ImgragError:  # the model is not available: status still works
+            pass
     if ctx.args.failures:
         data["failures"] = [{"path": f["path"], "reason": f["reason"], "stage": f["stage"]} for f in store.list_failures()]
 
@@ -282,9 +481,13 @@ def cmd_status(ctx: Context) -> int:
         if "ocr_pending" in data:
             lines.append(f"text still to read: OCR {data['ocr_pending']}, captions {data['caption_pending']}; "
                          f"text vectors {data['text_vectors']}")
+        if "tiles" in data:
+            cut = data.get("cutoff") or {}
+            lines.append(f"tiles of large images: {data['tiles']}; relevance cut-off: text {cut.get('text')}, "
+                         f"image {cut.get('image')} ({cut.get('source', 'not calibrated')})")
         lines.append("folders: " + (", ".join(data["folders"]) or "none"))
         for f in data.get("failures", []):
-            lines.append(f"  {f['path']}: {f['reason']}")
+            lines.append(f"  {_printable(f['path'])}: {f['reason']}")
         return "\n".join(lines)
 
     ctx.out(data, human)
@@ -374,14 +577,38 @@ def _no_args(p: argparse.ArgumentParser) -> None:
     pass
 
 
+# --- desktop integration --------------------------------------------------------------------
+def _install_desktop_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--uninstall", action="store_true", help="remove the menu entry and icons again")
+    p.add_argument("--prefix", help="XDG data dir to install into (default ~/.local/share)")
+
+
+def cmd_install_desktop(ctx: Context) -> int:
+    from imgrag_desktop import resources_util
+
+    prefix = Path(ctx.args.prefix).expanduser() if ctx.args.prefix else None
+    if ctx.args.uninstall:
+        files = resources_util.uninstall_desktop_entry(prefix)
+        verb = "removed"
+    else:
+        files = resources_util.install_desktop_entry(prefix)
+        verb = "installed"
+    ctx.out({verb: [str(f) for f in files]},
+            f"{verb} {len(files)} files (menu entry {resources_util.APP_ID}, icons, metainfo)")
+    return 0
+
+
 # name → (help, add_arguments, run)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[Context], int]]] = {
     "index": ("index folders or image files", _index_args, cmd_index),
+    "watch": ("keep the index in line with folders as files change (until Ctrl+C)", _watch_args, cmd_watch),
     "search": ("find images matching a text", _search_args, cmd_search),
     "similar": ("find images that look like an image", _similar_args, cmd_similar),
     "status": ("what is indexed, and what was skipped", _status_args, cmd_status),
     "doctor": ("check the installation: Python, torch device, models, Tesseract, data dir", _doctor_args, cmd_doctor),
     "gui": ("open the window", _no_args, cmd_gui),
+    "install-desktop": ("add the app to the desktop menu (Linux, current user)", _install_desktop_args,
+                        cmd_install_desktop),
     "bench": ("measure indexing speed, search latency and memory on generated data", _bench_args, cmd_bench),
 }
 
@@ -390,6 +617,17 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 from imgrag_desktop.cli_vlm import register as _register_vlm  # noqa: E402
 
 _register_vlm(COMMANDS, AFTER_INDEX_STAGES)
+
+# Text inside images (commands ocr and eval; OCR before captions, text vectors after them).
+from imgrag_desktop.cli_text import register as _register_text  # noqa: E402
+
+_register_text(COMMANDS, AFTER_INDEX_STAGES)
+
+# Near-duplicates, calibration and the labelled evaluation live in cli_power.py (registered
+# last: it extends an `eval` registered before it).
+from imgrag_desktop.cli_power import register as _register_power  # noqa: E402
+
+_register_power(COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -431,6 +669,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a one-line reason, the traceback only on request
         if os.environ.get("IMGRAG_DEBUG"):
             raise
+        from imgrag_desktop.types import DiskFull, is_disk_full
+
+        if is_disk_full(exc):
+            print(f"imgrag: {DiskFull(getattr(args, 'data_dir', None) or 'the data dir')}", file=sys.stderr)
+            return 1
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"imgrag: unexpected error: {type(exc).__name__}: {first[:300]} (set IMGRAG_DEBUG=1 for details)",
               file=sys.stderr)

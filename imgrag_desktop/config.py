@@ -170,9 +170,16 @@ class AppConfig:
         """Atomic write: a crash mid-save leaves the previous settings intact."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".settings-", dir=self.data_dir)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(self.settings.to_dict(), fh, indent=2, sort_keys=True)
-        os.replace(tmp, self.settings_file)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(self.settings.to_dict(), fh, indent=2, sort_keys=True)
+            os.replace(tmp, self.settings_file)
+        except BaseException:  # a full disk must not leave a stray temp file behind
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
 
     # Effective model choices: the test profile swaps in models that can exist offline.
     def clip_spec(self) -> tuple[str, str, str]:

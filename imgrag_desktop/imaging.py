@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from imgrag_desktop.types import DecodeError
 
@@ -167,12 +167,38 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+TEXT_TRANSITIONS = 15.0  # ink/paper changes per inked row (256 px wide) above which rows look like type
+
+
+def text_transitions(img: Image.Image) -> float:
+    """How much the image's dark-on-light marks look like lines of type: the mean number of
+    ink/background changes along each row that has ink, at 256 px wide.
+
+    A row through printed text crosses dozens of letter strokes (about 35-60 here); a row
+    through a skier on snow or a banana on a white table crosses the object's edges a few
+    times (about 5). Cheap: one reduced grey image and a few numpy passes.
+    """
+    import numpy as np
+
+    g = img.convert("L")
+    w = 256
+    h = max(8, round(g.height * w / max(1, g.width)))
+    a = np.asarray(g.resize((w, h), Image.Resampling.BILINEAR), np.int16)
+    ink = np.abs(a - int(np.median(a))) > 50
+    rows = ink.any(axis=1)
+    if not rows.any():
+        return 0.0
+    changes = (np.diff(ink.astype(np.int8), axis=1) != 0).sum(axis=1)
+    return float(changes[rows].mean())
+
+
 def detect_kind(img: Image.Image, fmt: str, camera: str, width: int, height: int, name: str = "") -> str:
     """photo / screenshot / document, from cheap signals.
 
     Camera EXIF means photo. Otherwise, a file named like a screenshot, a lossless image with a
     screen's dimensions, or an image of flat colours is a screenshot; a mostly white, nearly
-    colourless page is a document. Everything else is a photo.
+    colourless page whose marks look like lines of type is a document (a white page without
+    type, such as snow or a studio backdrop, stays a photo). Everything else is a photo.
     """
     lname = name.lower()
     if camera:
@@ -189,12 +215,16 @@ def detect_kind(img: Image.Image, fmt: str, camera: str, width: int, height: int
     colours = len(set(small.quantize(colors=256, method=Image.Quantize.FASTOCTREE).getdata()))
     flat = len(set(small.getdata())) / n
     lossless = fmt in ("PNG", "BMP", "GIF", "TIFF", "WEBP")
-    if white > 0.6 and colourless > 0.9 and (height >= width or fmt in ("TIFF", "PNG")):
+    pagelike = white > 0.6 and colourless > 0.9 and (height >= width or fmt in ("TIFF", "PNG"))
+    if pagelike and (lossless or text_transitions(img) >= TEXT_TRANSITIONS):
         return "document"
     if lossless and ((width, height) in _SCREEN_SIZES or flat < 0.35 or colours < 48):
         return "screenshot"
     if white > 0.45 and colourless > 0.85 and flat < 0.5:
-        return "screenshot" if lossless else "document"
+        if lossless:
+            return "screenshot"
+        if text_transitions(img) >= TEXT_TRANSITIONS:
+            return "document"
     return "photo"
 
 
@@ -214,7 +244,9 @@ def decode_bytes(data: bytes, max_side: int = 512, name: str = "") -> Decoded:
                 raise DecodeError("image has no pixels")
             limit = MAX_PIXELS_JPEG if fmt in ("JPEG", "MPO") else MAX_PIXELS_FULL_DECODE
             if w0 * h0 > limit:
-                raise DecodeError(f"declared size {w0}×{h0} exceeds the {limit / 1e6:.0f} MP limit (decompression bomb?)")
+                raise DecodeError(
+                    f"declared size {w0}×{h0} ({w0 * h0 / 1e6:.0f} MP) is over the {limit / 1e6:.0f} MP limit for "
+                    f"{fmt or 'this format'}: too large to decode safely (or a decompression bomb)")
             if getattr(img, "is_animated", False):
                 img.seek(0)
             taken, camera = _exif_facts(img)
@@ -223,7 +255,7 @@ def decode_bytes(data: bytes, max_side: int = 512, name: str = "") -> Decoded:
             if fmt in ("JPEG", "MPO") and (img.size[0] * img.size[1]) > MAX_PIXELS_FULL_DECODE:
                 raise DecodeError(f"declared size {w0}×{h0} is too large to decode")
             img.load()
-            img = ImageOps.exif_transpose(img) or img
+            img = _apply_orientation(img)
             img = _to_rgb(img)
             if max(img.size) > max_side:
                 img.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
@@ -240,6 +272,8 @@ def decode_bytes(data: bytes, max_side: int = 512, name: str = "") -> Decoded:
         raise DecodeError(f"damaged image data ({msg})") from exc
     except MemoryError as exc:
         raise DecodeError("image too large to decode in memory") from exc
+    except Exception as exc:  # Pillow's plugins raise many types (struct.error...) on hostile data
+        raise DecodeError(f"damaged image data ({type(exc).__name__}: {str(exc)[:200]})") from exc
     width, height = (h0, w0) if _rotated(img, w0, h0) else (w0, h0)
     return Decoded(
         image=img,
@@ -250,6 +284,28 @@ def decode_bytes(data: bytes, max_side: int = 512, name: str = "") -> Decoded:
         camera=camera,
         kind=detect_kind(img, fmt, camera, width, height, name),
     )
+
+
+_ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _apply_orientation(img: Image.Image) -> Image.Image:
+    """Turn the pixels upright as the EXIF (or XMP) orientation says.
+
+    Not ImageOps.exif_transpose: it re-serialises the whole EXIF block, which raises on garbage
+    values in unrelated tags, and a photo must not be refused for its metadata. An unreadable or
+    impossible orientation leaves the image as stored.
+    """
+    try:
+        value = img.getexif().get(0x0112)
+    except Exception:
+        return img
+    method = _ORIENTATIONS.get(value) if isinstance(value, int) else None
+    return img.transpose(method) if method is not None else img
 
 
 def _rotated(img: Image.Image, w0: int, h0: int) -> bool:

@@ -22,7 +22,13 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
     from PIL import Image
 
+    from imgrag_desktop.calibration import CalibrationBook, ModelCalibration
+    from imgrag_desktop.config import Settings
+    from imgrag_desktop.duplicates import DuplicateFinder
     from imgrag_desktop.models.clip import ClipEncoder
+    from imgrag_desktop.query import ParsedQuery
+
+AUTO = "auto"
 
 
 @dataclass
@@ -35,12 +41,21 @@ class _Loaded:
 
 
 class Searcher:
-    def __init__(self, store: Store, clip: "ClipEncoder", text_encoder_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, store: Store, clip: "ClipEncoder", text_encoder_factory: Callable[[], Any] | None = None,
+                 calibration: "CalibrationBook | None" = None, settings: "Settings | None" = None,
+                 default_weights: Callable[[], dict[str, float]] | None = None) -> None:
+        from imgrag_desktop.tiles import TileMatcher, TileTable
+
         self.store = store
         self.clip = clip
         self.text_encoder_factory = text_encoder_factory
+        self.calibration = calibration  # per-model relevance thresholds (calibration.py)
+        self.settings = settings  # min_score: None = calibrated cut-off, a number = fixed, -1 = none
+        self.default_weights = default_weights  # the user's fusion weights (Settings), read per query
+        self.tile_matcher = TileMatcher(TileTable(store.db_dir))
         self._lock = threading.Lock()
         self._cache: dict[str, _Loaded] = {}
+        self._finder: tuple[Any, Any] | None = None
 
     # Vector matrices ---------------------------------------------------------------------------
     def _loaded(self, column: str, model_col: str, model_id: str) -> _Loaded:
@@ -93,24 +108,113 @@ class Searcher:
 
     # Queries -----------------------------------------------------------------------------------
     def visual_search(self, query_vec: np.ndarray, k: int = 10, where: str | None = None,
-                      reason: str = "visual", exclude: str | None = None) -> list[Hit]:
+                      reason: str = "visual", exclude: str | None = None, min_score: float | None = None,
+                      collapse: bool = True, tiles: bool = True, first: str | None = None) -> list[Hit]:
+        """Top hits by cosine to `query_vec` (a large image scores by its best tile when that is
+        better), hiding scores below `min_score` and folding near-duplicates together."""
+        from imgrag_desktop.ranking import rank_visual
+
         loaded = self.visual()
         mask = self.allowed_mask(loaded, where)
         if exclude is not None and exclude in loaded.row_of:
             mask = np.ones(len(loaded.paths), bool) if mask is None else mask
             mask[loaded.row_of[exclude]] = False
-        idx, scores = loaded.index.search(query_vec, k, mask)
-        return self.make_hits(loaded, idx, scores, reason)
+        return rank_visual(self, loaded, query_vec, k, mask, reason, min_score, collapse, tiles, first)
 
-    def search(self, text: str, k: int = 10, where: str | None = None, **_: Any) -> list[Hit]:
-        """Text → images by CLIP similarity."""
+    def search(self, text: str, k: int = 10, where: str | None = None, mode: str = "hybrid",
+               weights: dict[str, float] | None = None, like: "str | os.PathLike[str] | Image.Image | None" = None,
+               min_score: float | str | None = AUTO, collapse: bool = True, **_: Any) -> list[Hit]:
+        """Text → images. Modes: visual (CLIP), textual (meaning of OCR/caption/name text),
+        keyword (full-text index) and hybrid (score-aware weighted RRF of the three; see
+        fusion.py). The text may combine terms ("beach -people", "sunset:2 beach"; query.py)
+        and `like` adds an image: such a query is one vector in CLIP space, which is the visual
+        list; the text lists read its positive words. The relevance cut-off applies to the
+        visual list; near-duplicates fold into one hit."""
+        from imgrag_desktop import hybrid
+        from imgrag_desktop.query import parse
+        from imgrag_desktop.ranking import collapse_hits, fetch_size
+
         text = (text or "").strip()
-        if not text:
+        if not text and like is None:
             raise ImgragError("empty query: type some words to search for")
+        if mode not in hybrid.SEARCH_MODES:
+            raise ImgragError(f"unknown search mode {mode!r}: use one of {', '.join(hybrid.SEARCH_MODES)}")
+        parsed = parse(text, allow_empty=like is not None)
+        if like is not None:
+            parsed = parsed.with_image(like)
         if self.store.count() == 0:
             return []
-        q = self.clip.encode_texts([text])[0]
-        return self.visual_search(q, k, where)
+        words = parsed.simple_text or _positive_words(parsed)
+        if mode == "visual" or not words:
+            vec, threshold = self.query_vector(parsed, min_score)
+            reason = "visual" if parsed.simple_text is not None else "combined"
+            return self.visual_search(vec, k, where, reason=reason, min_score=threshold, collapse=collapse)
+        if weights is None and self.default_weights is not None:
+            weights = self.default_weights()
+        visual = self.query_vector(parsed, min_score) if mode == "hybrid" else None
+        hits = hybrid.search(self, words, k, where, mode, weights, visual=visual, fetch=fetch_size(k, collapse))
+        if collapse:
+            hits = collapse_hits(self, hits)
+        return hits[:k]
+
+    # Combined queries and the relevance cut-off -------------------------------------------------
+    def model_calibration(self) -> "ModelCalibration | None":
+        return self.calibration.get(self.clip.model_id) if self.calibration is not None else None
+
+    def resolve_min_score(self, min_score: float | str | None) -> float | str | None:
+        """AUTO (the setting, else calibrated), None/'off' (no cut-off) or a fixed number."""
+        if isinstance(min_score, str):
+            low = min_score.strip().lower()
+            if low == AUTO:
+                setting = self.settings.min_score if self.settings is not None else None
+                if setting is None:
+                    return AUTO
+                return None if setting <= -1 else float(setting)
+            if low in ("off", "none", "all"):
+                return None
+            try:
+                return float(low)
+            except ValueError:
+                raise ImgragError(f"minimum score {min_score!r}: use a number, 'auto' or 'off'") from None
+        return None if min_score is None else float(min_score)
+
+    def query_vector(self, parsed: "ParsedQuery", min_score: float | str | None = AUTO) -> tuple[np.ndarray, float | None]:
+        """One search vector for all the query's terms, and the cut-off that goes with it."""
+        from imgrag_desktop.query import combine
+
+        mode = self.resolve_min_score(min_score)
+        texts = [p.text for p in parsed.parts if p.kind == "text"]
+        tvecs = iter(self.clip.encode_texts(texts)) if texts else iter(())
+        vecs = [next(tvecs) if p.kind == "text" else self.image_vector(p.image) for p in parsed.parts]
+        cal = self.model_calibration() if mode == AUTO else None
+        thresholds = [cal.threshold(p.kind) if cal is not None else None for p in parsed.parts]
+        library = self.visual().index.matrix if len(parsed.parts) > 1 else np.zeros((0, 1), np.float32)
+        combined = combine(np.stack(vecs), parsed.parts, library, thresholds)
+        threshold = combined.threshold if mode == AUTO else mode
+        return combined.vector, threshold  # type: ignore[return-value]
+
+    def duplicate_finder(self) -> "DuplicateFinder":
+        """Folds near-identical pictures in results (cached per model and calibration)."""
+        from imgrag_desktop.duplicates import DuplicateFinder, FingerprintTable
+
+        cal = self.model_calibration()
+        key = (self.clip.model_id, cal.at if cal is not None else None)
+        if self._finder is None or self._finder[0] != key:
+            self._finder = (key, DuplicateFinder(self.store, FingerprintTable(self.store.db_dir), self.clip.model_id,
+                                                 calibration=cal))
+        return self._finder[1]
+
+    def textual(self) -> _Loaded:
+        enc = self.text_encoder()
+        return self._loaded("textual", "text_model", enc.model_id)
+
+    def text_encoder(self) -> Any:
+        from imgrag_desktop.types import ModelUnavailable
+
+        enc = self.text_encoder_factory() if self.text_encoder_factory is not None else None
+        if enc is None:
+            raise ModelUnavailable("no text model is configured: textual search is unavailable")
+        return enc
 
     def image_vector(self, image: "str | os.PathLike[str] | Image.Image") -> np.ndarray:
         """The visual vector of a query image: the stored one when this exact file is indexed."""
@@ -136,11 +240,20 @@ class Searcher:
             pil = image.convert("RGB")
         return self.clip.encode_images([pil])[0]
 
-    def similar(self, image: "str | os.PathLike[str] | Image.Image", k: int = 10, where: str | None = None) -> list[Hit]:
-        """Image → look-alikes. The query image itself, when indexed, comes first (score 1)."""
+    def similar(self, image: "str | os.PathLike[str] | Image.Image", k: int = 10, where: str | None = None,
+                text: str | None = None, min_score: float | str | None = AUTO, collapse: bool = True) -> list[Hit]:
+        """Image → look-alikes. The query image itself, when indexed, comes first (score 1).
+        `text` steers the look-alikes ("at night", "-people"; see query.py)."""
+        from imgrag_desktop.query import parse
+
+        parsed = parse(text, allow_empty=True).with_image(image)
         if self.store.count() == 0:
             return []
-        return self.visual_search(self.image_vector(image), k, where, reason="similar image")
+        vec, threshold = self.query_vector(parsed, min_score)
+        plain = len(parsed.parts) == 1
+        first = os.path.abspath(os.fspath(image)) if plain and isinstance(image, (str, os.PathLike)) else None
+        reason = "similar image" if plain else "combined"
+        return self.visual_search(vec, k, where, reason=reason, min_score=threshold, collapse=collapse, first=first)
 
 
 def build_filter(folder: str | None = None, kind: str | None = None, date_from: float | None = None,
@@ -172,3 +285,8 @@ def build_filter(folder: str | None = None, kind: str | None = None, date_from: 
     elif orientation == "square":
         parts.append("width = height")
     return " AND ".join(f"({p})" for p in parts) or None
+
+
+def _positive_words(parsed: "ParsedQuery") -> str:
+    """The words of a query's positive text terms (what the textual and keyword lists read)."""
+    return " ".join(p.text for p in parsed.positives if p.kind == "text").strip()

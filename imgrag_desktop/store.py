@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
-from imgrag_desktop.types import Failure, ImgragError
+from imgrag_desktop.types import DiskFull, Failure, ImgragError, is_disk_full
 
 SCHEMA_VERSION = 1
 IMAGES = "images"
@@ -30,6 +30,10 @@ IN_CHUNK = 400
 
 # Columns that are cheap to keep in memory next to a vector matrix (for hits and filters).
 LIGHT_COLUMNS = ["path", "folder", "size", "mtime_ns", "width", "height", "taken_at", "date", "kind", "content_hash"]
+
+
+class SchemaTooNew(ImgragError):
+    """The index was written by a newer version: refuse to read it, and never drop it."""
 
 
 def images_schema(visual_dim: int, text_dim: int = DEFAULT_TEXT_DIM) -> pa.Schema:
@@ -192,10 +196,41 @@ class Store:
         raw = meta.get(META_KEY)
         version = int(raw) if raw else 0
         if version > SCHEMA_VERSION:
-            raise ImgragError(
+            raise SchemaTooNew(
                 f"the index was written by a newer imgrag-desktop (schema {version}, this one reads {SCHEMA_VERSION}); "
                 "upgrade the app, or use another data dir"
             )
+
+    def _damaged(self, name: str, exc: BaseException) -> ImgragError:
+        import re
+
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = re.sub(r",\s*/\S+\.rs:\d+:\d+", "", first)[:200]  # drop the Rust source location
+        return ImgragError(
+            f"the index table {name!r} in {self.db_dir} is damaged ({first}); "
+            "rebuild it with `imgrag index --rebuild PATH` or delete the data dir's index.lancedb folder"
+        )
+
+    @staticmethod
+    def _looks_damaged(exc: BaseException) -> bool:
+        """Storage-engine I/O errors (a data file missing or unreadable), as opposed to a bad
+        filter (ValueError 'Invalid input, ... parsing/planning/Schema error'), which is a bug
+        to report as it is."""
+        text = str(exc)
+        if any(k in text for k in ("metadata region", "Protobuf", "file size is too small", "corrupt", "Not found:")):
+            return True
+        return isinstance(exc, (RuntimeError, OSError)) and "lance" in text.lower()
+
+    @contextmanager
+    def _reading(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except ImgragError:
+            raise
+        except Exception as exc:
+            if self._looks_damaged(exc) and not is_disk_full(exc):
+                raise self._damaged(name, exc) from exc
+            raise
 
     def _open_table(self, name: str) -> Any:
         db = self._connect()
@@ -206,16 +241,41 @@ class Store:
         except ImgragError:
             raise
         except Exception as exc:
-            raise ImgragError(
-                f"the index table {name!r} in {self.db_dir} is damaged ({str(exc).splitlines()[0][:200]}); "
-                "rebuild it with `imgrag index --rebuild PATH` or delete the data dir's index.lancedb folder"
-            ) from exc
+            raise self._damaged(name, exc) from exc
+
+    def _unborn(self, name: str) -> bool:
+        """A table folder without a single committed version: its creation was cut short (a
+        kill or a full disk during the first write). It holds nothing, so it counts as absent,
+        and create_table(exist_ok=True) commits version 1 into it."""
+        folder = self.db_dir / f"{name}.lance"
+        try:
+            return folder.is_dir() and not any((folder / "_versions").glob("*.manifest"))
+        except OSError:
+            return False
+
+    def _exists(self, name: str) -> bool:
+        return name in self._table_names() and not self._unborn(name)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A full disk during a write becomes DiskFull (one clear line; the failed transaction
+        was never committed, so the table is as it was)."""
+        try:
+            yield
+        except ImgragError:
+            raise
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise DiskFull(self.db_dir.parent) from exc
+            if self._looks_damaged(exc):
+                raise self._damaged(IMAGES, exc) from exc
+            raise
 
     @property
     def images(self) -> Any | None:
         """The images table, or None before the first image was indexed."""
         with self._lock:
-            if self._images is None and IMAGES in self._table_names():
+            if self._images is None and self._exists(IMAGES):
                 self._images = self._open_table(IMAGES)
             return self._images
 
@@ -223,10 +283,11 @@ class Store:
     def failures(self) -> Any:
         with self._lock:
             if self._failures is None:
-                if FAILURES in self._table_names():
+                if self._exists(FAILURES):
                     self._failures = self._open_table(FAILURES)
                 else:
-                    self._failures = self._connect().create_table(FAILURES, schema=failures_schema(), exist_ok=True)
+                    with self._writing():
+                        self._failures = self._connect().create_table(FAILURES, schema=failures_schema(), exist_ok=True)
             return self._failures
 
     def ensure_images(self, visual_dim: int) -> Any:
@@ -234,9 +295,10 @@ class Store:
         with self._lock:
             table = self.images
             if table is None:
-                table = self._connect().create_table(
-                    IMAGES, schema=images_schema(visual_dim, self.text_dim), exist_ok=True
-                )
+                with self._writing():
+                    table = self._connect().create_table(
+                        IMAGES, schema=images_schema(visual_dim, self.text_dim), exist_ok=True
+                    )
                 self._images = table
             return table
 
@@ -261,6 +323,18 @@ class Store:
         t = self.images
         return -1 if t is None else int(t.version)
 
+    def check_droppable(self) -> None:
+        """Before a rebuild: a damaged table may be dropped, one from a newer version may not
+        (the user may go back to that version)."""
+        for name in (IMAGES, FAILURES):
+            if self._exists(name):
+                try:
+                    self._open_table(name)
+                except SchemaTooNew:
+                    raise
+                except ImgragError:
+                    pass  # damaged: dropping it is what the rebuild is for
+
     def drop_images(self) -> None:
         """Drop the images table (model change to another vector size, or a rebuild)."""
         with self._lock:
@@ -269,28 +343,39 @@ class Store:
             self._images = None
             self.writes += 1
 
+    def drop_failures(self) -> None:
+        """Forget every recorded failure (a rebuild retries everything)."""
+        with self._lock:
+            if FAILURES in self._table_names():
+                self._connect().drop_table(FAILURES)
+            self._failures = None
+            self.writes += 1
+
     # Reads -----------------------------------------------------------------------------------
     def count(self, where: str | None = None) -> int:
         t = self.images
         if t is None:
             return 0
-        return int(t.count_rows(where) if where else t.count_rows())
+        with self._reading(IMAGES):
+            return int(t.count_rows(where) if where else t.count_rows())
 
     def failure_count(self, where: str | None = None) -> int:
         f = self.failures
-        return int(f.count_rows(where) if where else f.count_rows())
+        with self._reading(FAILURES):
+            return int(f.count_rows(where) if where else f.count_rows())
 
     def query(self, where: str | None = None, columns: Sequence[str] | None = None, limit: int | None = None) -> pa.Table:
         t = self.images
         if t is None:
             return pa.table({c: [] for c in (columns or ["path"])})
-        q = t.search()
-        if where:
-            q = q.where(where)
-        if columns:
-            q = q.select(list(columns))
-        q = q.limit(limit if limit is not None else max(1, t.count_rows()))
-        return q.to_arrow()
+        with self._reading(IMAGES):
+            q = t.search()
+            if where:
+                q = q.where(where)
+            if columns:
+                q = q.select(list(columns))
+            q = q.limit(limit if limit is not None else max(1, t.count_rows()))
+            return q.to_arrow()
 
     def rows(self, paths: Sequence[str], columns: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
         """Rows by path (chunked IN filters)."""
@@ -313,16 +398,18 @@ class Store:
 
     def failure_states(self, where: str | None = None) -> dict[str, tuple[int, int, str]]:
         f = self.failures
-        tbl = f.search().where(where).limit(max(1, f.count_rows())) if where else f.search().limit(max(1, f.count_rows()))
-        rows = tbl.select(["path", "size", "mtime_ns", "reason"]).to_arrow().to_pylist()
+        with self._reading(FAILURES):
+            tbl = f.search().where(where).limit(max(1, f.count_rows())) if where else f.search().limit(max(1, f.count_rows()))
+            rows = tbl.select(["path", "size", "mtime_ns", "reason"]).to_arrow().to_pylist()
         return {r["path"]: (r["size"], r["mtime_ns"], r["reason"]) for r in rows}
 
     def list_failures(self, where: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:
         f = self.failures
-        q = f.search()
-        if where:
-            q = q.where(where)
-        return q.limit(limit).to_arrow().to_pylist()
+        with self._reading(FAILURES):
+            q = f.search()
+            if where:
+                q = q.where(where)
+            return q.limit(limit).to_arrow().to_pylist()
 
     def rows_by_hash(self, hashes: Iterable[str], clip_model: str) -> dict[str, dict[str, Any]]:
         """One existing row per content hash made by `clip_model`: its vectors and text can be
@@ -376,8 +463,9 @@ class Store:
             dim = len(rows[0]["visual"])
             table = self.ensure_images(dim)
             data = self._table_from_rows(rows, table.schema)
-            table.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(
-                data, on_bad_vectors="null")
+            with self._writing():
+                table.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(
+                    data, on_bad_vectors="null")
             self.writes += 1
 
     def update_rows(self, changes: dict[str, dict[str, Any]]) -> int:
@@ -399,7 +487,8 @@ class Store:
                 return 0
             table = self.images
             data = self._table_from_rows(merged, table.schema)
-            table.merge_insert("path").when_matched_update_all().execute(data, on_bad_vectors="null")
+            with self._writing():
+                table.merge_insert("path").when_matched_update_all().execute(data, on_bad_vectors="null")
             self.writes += 1
             return len(merged)
 
@@ -407,7 +496,7 @@ class Store:
         t = self.images
         if t is None or not paths:
             return
-        with self._lock:
+        with self._lock, self._writing():
             for i in range(0, len(paths), IN_CHUNK):
                 t.delete(sql_in("path", paths[i : i + IN_CHUNK]))
             self.writes += 1
@@ -416,7 +505,7 @@ class Store:
         t = self.images
         if t is None:
             return
-        with self._lock:
+        with self._lock, self._writing():
             t.delete(where)
             self.writes += 1
 
@@ -431,20 +520,21 @@ class Store:
         ]
         with self._lock:
             data = self._table_from_rows(rows, failures_schema())
-            self.failures.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(data)
+            with self._writing():
+                self.failures.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(data)
             self.writes += 1
 
     def clear_failures(self, paths: Sequence[str]) -> None:
         if not paths:
             return
-        with self._lock:
+        with self._lock, self._writing():
             f = self.failures
             for i in range(0, len(paths), IN_CHUNK):
                 f.delete(sql_in("path", paths[i : i + IN_CHUNK]))
             self.writes += 1
 
     def clear_failures_where(self, where: str) -> None:
-        with self._lock:
+        with self._lock, self._writing():
             self.failures.delete(where)
             self.writes += 1
 
@@ -452,7 +542,7 @@ class Store:
         """Compact fragments and prune old versions (after large runs)."""
         from datetime import timedelta
 
-        with self._lock:
+        with self._lock, self._writing():
             for t in (self.images, self.failures):
                 if t is None:
                     continue

@@ -20,6 +20,28 @@ class DecodeError(ImgragError):
     """A file that cannot be read as an image; the message is the reason shown to the user."""
 
 
+class DiskFull(ImgragError):
+    """The data dir's disk (or quota) is full: the run stops, nothing committed is lost, and the
+    same command resumes once there is space. Never a per-file failure: the files are fine."""
+
+    def __init__(self, where: object = "") -> None:
+        at = f" holding {where}" if where else ""
+        super().__init__(
+            f"no space left on the disk{at}: free some space and run the same command again "
+            "(everything committed so far is kept; indexing resumes where it stopped)"
+        )
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT, whether as an OSError or wrapped in a storage engine's own error text."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return "no space left on device" in text or "os error 28" in text or "disk quota exceeded" in text
+
+
 @dataclass
 class Hit:
     """One search result. `score` is higher-is-better; its scale depends on the mode."""
@@ -38,6 +60,7 @@ class Hit:
     matched_words: list[dict[str, Any]] = field(default_factory=list)
     region: list[float] | None = None
     group_size: int = 1
+    group: list[str] = field(default_factory=list)  # paths of the near-identical copies folded into this hit
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +78,7 @@ class Hit:
             "matched_words": self.matched_words,
             "region": self.region,
             "group_size": self.group_size,
+            "group": self.group,
         }
 
 

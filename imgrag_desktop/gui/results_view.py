@@ -106,6 +106,7 @@ class ResultsView(QListView):
 
     def __init__(self, parent: QWidget | None = None, thumb_size: int = 180) -> None:
         super().__init__(parent)
+        self.setObjectName("results")
         self._target = thumb_size
         self._last_width = -1
         self.empty_text = ""

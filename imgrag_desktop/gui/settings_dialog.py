@@ -1,5 +1,6 @@
-"""Settings: the CLIP model (name + tag, or a local checkpoint), device, data dir and view
-choices. Values are checked before the dialog closes; nothing is applied half-way."""
+"""Settings: the CLIP model (name + tag, or a local checkpoint), device, the local model for
+answers and captions, data dir and view choices. Values are checked before the dialog closes;
+nothing is applied half-way."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
@@ -28,9 +30,51 @@ class SettingsValues:
     data_dir: str
     results_limit: int
     rescan_on_start: bool
+    vlm_model: str = ""  # a catalogue name or a language-model .gguf ("" for none)
+    vlm_mmproj: str = ""  # the vision projector .gguf of a file in vlm_model ("" for text only)
+    captions_enabled: bool = False
 
 
-def validate(values: SettingsValues) -> str:
+def is_model_file(value: str) -> bool:
+    """A vlm_model value naming a file rather than a catalogue entry (as the registry reads it)."""
+    return os.sep in value or "/" in value or value.lower().endswith(".gguf")
+
+
+def validate_vlm(values: SettingsValues, cfg: AppConfig | None = None) -> str:
+    """'' when the local-model choice can be used (headers checked, nothing loaded)."""
+    from imgrag_desktop.models import registry
+    from imgrag_desktop.types import ImgragError
+
+    model, mmproj = values.vlm_model.strip(), values.vlm_mmproj.strip()
+    if not model:
+        return "Choose the language model (.gguf) that belongs to the vision projector, or clear the projector." \
+            if mmproj else ""
+    if not is_model_file(model):
+        entry = registry.catalogue_entry(model)
+        if entry is None:
+            names = ", ".join(e.name for e in registry.CATALOGUE)
+            return f"{model!r} is neither a model file nor a catalogue name ({names})."
+        if mmproj:
+            return f"{entry.name} comes with its own projector: clear the vision projector field."
+        if cfg is not None and not registry.entry_installed(cfg, entry):
+            return f"Model {entry.name} is not downloaded yet: run `imgrag models download {entry.name}` first."
+        return ""
+    p = Path(model).expanduser()
+    if not p.is_file():
+        return f"The model file {p} does not exist."
+    if mmproj and not Path(mmproj).expanduser().is_file():
+        return f"The vision projector file {Path(mmproj).expanduser()} does not exist."
+    try:
+        from imgrag_desktop.models.gguf_info import check_pair, read_gguf
+
+        check_pair(read_gguf(p), read_gguf(Path(mmproj).expanduser()) if mmproj else None)
+    except ImgragError as exc:
+        text = str(exc).strip()
+        return (text[:1].upper() + text[1:]).rstrip(".") + "."
+    return ""
+
+
+def validate(values: SettingsValues, cfg: AppConfig | None = None) -> str:
     """'' when the values can be applied, else one line saying what to fix."""
     if not values.clip_model.strip():
         return "Enter a CLIP model name (for example ViT-B-32-256)."
@@ -50,7 +94,9 @@ def validate(values: SettingsValues) -> str:
     parent = d if d.exists() else next((q for q in d.parents if q.exists()), None)
     if parent is None or not os.access(parent, os.W_OK):
         return f"{d} cannot be written to."
-    return ""
+    if cfg is not None and (values.vlm_model, values.vlm_mmproj) == (cfg.settings.vlm_model, cfg.settings.vlm_mmproj):
+        return ""  # unchanged: a model gone since is reported when asking, not a reason to block other settings
+    return validate_vlm(values, cfg)
 
 
 class SettingsDialog(QDialog):
@@ -93,6 +139,7 @@ class SettingsDialog(QDialog):
             note.setWordWrap(True)
             form.addRow(note)
         outer.addWidget(model_box)
+        outer.addWidget(self._build_vlm_box(cfg))
 
         data_box = QGroupBox("Storage", self)
         dform = QFormLayout(data_box)
@@ -135,6 +182,7 @@ class SettingsDialog(QDialog):
 
     def values(self) -> SettingsValues:
         ckpt = self.checkpoint.text().strip()
+        mmproj = self.vlm_mmproj.text().strip()
         return SettingsValues(
             clip_model=self.model.currentText().strip(),
             clip_pretrained=self.pretrained.text().strip(),
@@ -143,10 +191,70 @@ class SettingsDialog(QDialog):
             data_dir=str(Path(self.data_dir.text().strip()).expanduser().resolve()) if self.data_dir.text().strip() else "",
             results_limit=self.results_limit.value(),
             rescan_on_start=self.rescan.isChecked(),
+            vlm_model=_file_or_name(self.vlm_model.currentText().strip()),
+            vlm_mmproj=str(Path(mmproj).expanduser().resolve()) if mmproj else "",
+            captions_enabled=self.captions.isChecked(),
         )
 
+    def _build_vlm_box(self, cfg: AppConfig) -> QGroupBox:
+        from imgrag_desktop.models import registry
+
+        s = cfg.settings
+        box = QGroupBox("Local model for answers and captions", self)
+        form = QFormLayout(box)
+        self.vlm_model = QComboBox(self)
+        self.vlm_model.setEditable(True)
+        self.vlm_model.addItem("")
+        for e in registry.CATALOGUE:
+            state = "downloaded" if registry.entry_installed(cfg, e) else "not downloaded"
+            self.vlm_model.addItem(e.name)
+            self.vlm_model.setItemData(self.vlm_model.count() - 1, f"{e.title}, about {e.size_mb} MB ({state}): {e.notes}",
+                                       Qt.ItemDataRole.ToolTipRole)
+        self.vlm_model.setCurrentText(s.vlm_model)
+        self.vlm_model.lineEdit().setPlaceholderText("a catalogue name, or a language-model .gguf file")
+        browse_model = QPushButton("Browse…", self)
+        browse_model.clicked.connect(self._browse_vlm_model)
+        m_row = QHBoxLayout()
+        m_row.addWidget(self.vlm_model, 1)
+        m_row.addWidget(browse_model)
+        self.vlm_mmproj = QLineEdit(s.vlm_mmproj, self)
+        self.vlm_mmproj.setPlaceholderText("its vision projector (mmproj-….gguf); empty: text only")
+        browse_mmproj = QPushButton("Browse…", self)
+        browse_mmproj.clicked.connect(self._browse_vlm_mmproj)
+        p_row = QHBoxLayout()
+        p_row.addWidget(self.vlm_mmproj, 1)
+        p_row.addWidget(browse_mmproj)
+        self.captions = QCheckBox("Caption new pictures with this model (slow without a GPU)", self)
+        self.captions.setChecked(bool(s.captions_enabled))
+        form.addRow("Model", m_row)
+        form.addRow("Vision projector", p_row)
+        form.addRow(self.captions)
+        hint = QLabel("Download one once with `imgrag models download NAME`, or pick local GGUF files. "
+                      "No projector: answers from the text in the pictures only.", self)
+        hint.setWordWrap(True)
+        hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        form.addRow(hint)
+        if cfg.profile == "test":
+            note = QLabel("Test profile: with no model set, a tiny random test model answers.", self)
+            note.setWordWrap(True)
+            form.addRow(note)
+        return box
+
+    def _browse_vlm_model(self) -> None:
+        start = self.vlm_model.currentText() if is_model_file(self.vlm_model.currentText()) else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Language model", start, "GGUF models (*.gguf);;All files (*)")
+        if path:
+            self.vlm_model.setCurrentText(path)
+
+    def _browse_vlm_mmproj(self) -> None:
+        start = self.vlm_mmproj.text() or (os.path.dirname(self.vlm_model.currentText())
+                                           if is_model_file(self.vlm_model.currentText()) else str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Vision projector", start, "GGUF projectors (*.gguf);;All files (*)")
+        if path:
+            self.vlm_mmproj.setText(path)
+
     def accept(self) -> None:
-        problem = validate(self.values())
+        problem = validate(self.values(), self.cfg)
         if problem:
             self.error.setText(problem)
             self.error.show()
@@ -163,3 +271,10 @@ class SettingsDialog(QDialog):
         path = QFileDialog.getExistingDirectory(self, "Data directory", self.data_dir.text() or str(Path.home()))
         if path:
             self.data_dir.setText(path)
+
+
+def _file_or_name(value: str) -> str:
+    """A model file as an absolute path; a catalogue name as typed (lower case)."""
+    if not value:
+        return ""
+    return str(Path(value).expanduser().resolve()) if is_model_file(value) else value.lower()

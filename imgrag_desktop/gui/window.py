@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.gui import dialogs
+from imgrag_desktop.gui.ask_panel import AskPanel, ask_shortcuts
 from imgrag_desktop.gui.errors_panel import ErrorsPanel
 from imgrag_desktop.gui.folders import FoldersPanel
 from imgrag_desktop.gui.messages import Message, MessageBridge
@@ -165,6 +166,7 @@ class MainWindow(QMainWindow):
         self.loader = ImageLoader(cfg.thumbs_dir, threads=2, parent=self)
         self.model = ResultsModel(self.loader, self)
         self._build_ui()
+        self._build_ask_panel()
         self._build_actions()
         self._build_workers()
         self.bridge.message.connect(self._on_message)
@@ -346,6 +348,24 @@ class MainWindow(QMainWindow):
         outer.addStretch(3)
         return w
 
+    def _build_ask_panel(self) -> None:
+        """The Ask tab: questions answered by the local model, with the pictures it cites."""
+        self.ask_panel = AskPanel(self.host, self.loader, self.bridge, self.state, folder=self._folder, parent=self)
+        self.ask_index = self.add_panel(self.ask_panel, "Ask")
+        self.tabs.setTabToolTip(self.ask_index, "Ask the local model about your pictures (Ctrl+K)")
+        self.ask_panel.openRequested.connect(self.open_path)
+        self.ask_panel.revealRequested.connect(self.reveal_path)
+        self.ask_panel.similarRequested.connect(self._similar_from_panel)
+        self.ask_panel.settingsRequested.connect(self.open_settings)
+
+    def _similar_from_panel(self, path: str) -> None:
+        self.tabs.setCurrentWidget(self.search_page)
+        self.find_similar(path)
+
+    def focus_ask(self) -> None:
+        self.tabs.setCurrentWidget(self.ask_panel)
+        self.ask_panel.focus_question()
+
     def _action(self, menu: QMenu, text: str, slot: Callable[..., Any], shortcuts: list[Any] | None = None,
                 tip: str = "", checkable: bool = False) -> QAction:
         act = QAction(text, self)
@@ -383,6 +403,9 @@ class MainWindow(QMainWindow):
         self.act_clear = self._action(e, "&Clear search", self.clear_search, ["Esc"])
         self.act_copy_path = self._action(e, "Copy &path", self.copy_selected_paths, ["Ctrl+Shift+C"])
         self.act_open = self._action(e, "&Open in viewer", lambda: self.open_path(self._current_path()), ["Ctrl+Return"])
+        e.addSeparator()
+        self.act_ask = self._action(e, "&Ask a question…", self.focus_ask, ask_shortcuts(),
+                                    "Ask the local model about your pictures")
         v = mb.addMenu("&View")
         self.act_preview = self._action(v, "&Preview panel", self._set_preview_visible, ["F3"], checkable=True)
         self.act_folders = self.folders_dock.toggleViewAction()
@@ -1047,6 +1070,8 @@ class MainWindow(QMainWindow):
         before = (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device)
         s.clip_model, s.clip_pretrained = values.clip_model, values.clip_pretrained
         s.clip_checkpoint, s.device = values.clip_checkpoint, values.device
+        # The VLM slot picks up a changed model at the next question or caption (no reload here).
+        s.vlm_model, s.vlm_mmproj, s.captions_enabled = values.vlm_model, values.vlm_mmproj, values.captions_enabled
         self.state["results_limit"] = int(values.results_limit)
         self.state["rescan_on_start"] = bool(values.rescan_on_start)
         self._save_settings()
@@ -1070,7 +1095,8 @@ class MainWindow(QMainWindow):
                 ("Drag and drop", "an image: find look-alikes; a folder: index it"),
                 ("Ctrl+O", "add a folder"), ("F5", "rescan folders"), ("Double-click, Ctrl+Enter", "open in the default viewer"),
                 ("Ctrl+Shift+C", "copy the selected paths"), ("Ctrl++, Ctrl+-", "thumbnail size"),
-                ("F3", "show or hide the preview"), ("Ctrl+E", "problems"), ("Ctrl+,", "settings"), ("Ctrl+Q", "quit")]
+                ("F3", "show or hide the preview"), ("Ctrl+K, Ctrl+Shift+A", "ask a question (Enter asks, Esc cancels)"),
+                ("Ctrl+E", "problems"), ("Ctrl+,", "settings"), ("Ctrl+Q", "quit")]
         table = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
         dialogs.show_message(self, "Keyboard shortcuts", level="info", informative=f"<table>{table}</table>")
 
@@ -1127,14 +1153,16 @@ class MainWindow(QMainWindow):
     def shutdown(self, wait_ms: int = 60_000) -> bool:
         """Stop the workers (indexing stops after its current batch). True when all stopped."""
         if self._closing:
-            return not (self.query_thread.isRunning() or self.index_thread.isRunning())
+            return not (self.query_thread.isRunning() or self.index_thread.isRunning()
+                        or self.ask_panel.ask_thread.isRunning())
         self._closing = True
         self.cancel_indexing()
         self.gate.next()  # queued searches become stale
         self.loader.shutdown()
         self.query_thread.quit()
         self.index_thread.quit()
-        ok = self.index_thread.wait(wait_ms)
+        ok = self.ask_panel.shutdown(wait_ms)
+        ok = self.index_thread.wait(wait_ms) and ok
         ok = self.query_thread.wait(wait_ms) and ok
         return bool(ok)
 

@@ -21,13 +21,16 @@ from typing import Any, Callable, Iterable, Sequence
 
 
 from imgrag_desktop import imaging
+from imgrag_desktop.duplicates import FingerprintTable
+from imgrag_desktop.fingerprint import fingerprint
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.store import Store, compose_search_text, sql_str
-from imgrag_desktop.types import DecodeError, Failure, IndexReport, Progress
+from imgrag_desktop.types import DecodeError, DiskFull, Failure, IndexReport, Progress, is_disk_full
 
 log = logging.getLogger(__name__)
 
 OPTIMIZE_AFTER_ROWS = 2000
+PRELOAD_HASHES_FROM = 256
 WRITE_EVERY_ROWS = 256
 WRITE_EVERY_S = 2.0
 
@@ -40,6 +43,27 @@ class _Item:
     decoded: imaging.Decoded | None = None
     reuse_from: str | None = None
     failure: Failure | None = None
+    fingerprint: Any = None  # for near-duplicate detection (duplicates.py)
+
+
+class _KnownHashes:
+    """Looks up which path already holds a content hash (for the current model)."""
+
+    def __init__(self, store: Store, model_id: str, preload: bool) -> None:
+        self.store = store
+        self.model_id = model_id
+        self._map: dict[str, str] | None = None
+        if preload:
+            tbl = store.query(f"clip_model = {sql_str(model_id)}", ["path", "content_hash"])
+            self._map = dict(zip(tbl.column("content_hash").to_pylist(), tbl.column("path").to_pylist())) \
+                if tbl.num_rows else {}
+
+    def get(self, chash: str) -> str | None:
+        if self._map is not None:
+            return self._map.get(chash)
+        tbl = self.store.query(f"content_hash = {sql_str(chash)} AND clip_model = {sql_str(self.model_id)}",
+                               ["path"], limit=1)
+        return tbl.column("path")[0].as_py() if tbl.num_rows else None
 
 
 def default_workers() -> int:
@@ -58,6 +82,8 @@ class Indexer:
         self.cfg = cfg
         self.store = store
         self.encoder = encoder
+        self.fingerprints = FingerprintTable(store.db_dir)
+        self.auto_calibrate = True  # off for throw-away indexes (eval_labelled)
         self.on_progress = on_progress
         self._batch_size = batch_size or (cfg.settings.batch_size if cfg is not None else 0) or 0
         self.workers = workers or (cfg.settings.decode_workers if cfg is not None else 0) or default_workers()
@@ -65,6 +91,8 @@ class Indexer:
         self.thumbs_dir = cfg.thumbs_dir if cfg is not None else None
         self.pause = threading.Event()  # set = paused
         self.ignore_hidden = cfg.settings.ignore_hidden if cfg is not None else True
+        # The data dir holds JPEG thumbnails: indexing them would make thumbnails of thumbnails.
+        self.exclude: list[str] = [str(cfg.data_dir)] if cfg is not None else []
 
     # Public API ------------------------------------------------------------------------------
     def index_paths(self, roots: Sequence[str], cancel: threading.Event | None = None,
@@ -74,7 +102,7 @@ class Indexer:
         t0 = time.monotonic()
         report = IndexReport()
         self._emit(Progress("scan", current=", ".join(roots)))
-        result = scanner.scan(roots, self.ignore_hidden, cancelled=cancel.is_set)
+        result = scanner.scan(roots, self.ignore_hidden, cancelled=cancel.is_set, exclude=self.exclude)
         report.scanned = len(result.files)
         where = " OR ".join(self._root_filter(r) for r in result.roots)
         indexed = self.store.file_states(f"({where})" if where else None) if where else {}
@@ -93,6 +121,7 @@ class Indexer:
                 report.removed = len(plan.gone)
             if plan.gone_failures:
                 self.store.clear_failures(plan.gone_failures)
+        self._after_visual_pass(cancel, report, f"({where})" if where else None)
         report.failed = len(report.failures)
         report.cancelled = cancel.is_set()
         if report.added + report.updated + report.removed >= OPTIMIZE_AFTER_ROWS:
@@ -110,8 +139,11 @@ class Indexer:
         t0 = time.monotonic()
         report = IndexReport()
         entries: list[scanner.FileEntry] = []
-        for p in paths:
+        excluded = [scanner.normalize_root(e) for e in self.exclude]
+        for p in dict.fromkeys(paths):
             p = scanner.normalize_root(p)
+            if excluded and scanner.is_within(p, excluded):
+                continue
             folder = root or os.path.dirname(p)
             try:
                 st = os.stat(p)
@@ -131,6 +163,12 @@ class Indexer:
                                            and known[e.path][3] == model_id)]
         report.unchanged = len(entries) - len(todo)
         self._run(todo, {e.path for e in todo if e.path in known}, report, cancel)
+        if todo:
+            from imgrag_desktop.store import sql_in
+
+            # No calibration here: the watcher's small batches would redo it as the library grows;
+            # the next full scan (start-up, rescan, `imgrag index`) does it.
+            self._after_visual_pass(cancel, report, sql_in("path", [e.path for e in todo]), calibrate=False)
         report.failed = len(report.failures)
         report.cancelled = cancel.is_set()
         report.seconds = time.monotonic() - t0
@@ -158,9 +196,69 @@ class Indexer:
             self.store.delete_paths([old for old in rows if moves[old] in written and moves[old] != old])
         return len(out)
 
+    def move_folder(self, old: str, new: str, root: str | None = None, chunk: int = 1000) -> int:
+        """Rows of every file below a moved folder follow it (no decode, no embedding).
+
+        Works in chunks, each written before its old rows are deleted: a crash in between leaves
+        stale rows (removed by the next scan), never a lost or doubled one.
+        """
+        old = scanner.normalize_root(old).rstrip(os.sep)
+        new = scanner.normalize_root(new).rstrip(os.sep)
+        prefix = old + os.sep
+        where = f"starts_with(path, {sql_str(prefix)})"
+        paths = self.store.query(where, ["path"]).column("path").to_pylist()
+        moved = 0
+        for i in range(0, len(paths), chunk):
+            part = paths[i : i + chunk]
+            moved += self.move_paths({p: new + os.sep + p[len(prefix):] for p in part}, root)
+        failed = self.store.failure_states(where)
+        if failed:
+            self.store.clear_failures(list(failed))
+        return moved
+
+    def remove_folder(self, folder: str) -> int:
+        """Forget every row and failure below a deleted folder, in one transaction each."""
+        prefix = scanner.normalize_root(folder).rstrip(os.sep) + os.sep
+        where = f"starts_with(path, {sql_str(prefix)})"
+        n = self.store.count(where)
+        if n:
+            self.store.delete_where(where)
+        if self.store.failure_count(where):
+            self.store.clear_failures_where(where)
+        return n
+
     def remove_paths(self, paths: Sequence[str]) -> None:
         self.store.delete_paths(list(paths))
         self.store.clear_failures(list(paths))
+
+    def _after_visual_pass(self, cancel: threading.Event, report: IndexReport, where: str | None,
+                           calibrate: bool = True) -> None:
+        """Slower stages on what is now searchable: tiles of large images (tiles.py) and the
+        model's relevance calibration (calibration.py). Their summary goes to `report.extra`."""
+        from imgrag_desktop.tiles import TileIndexer, TileTable
+
+        extra: dict[str, Any] = getattr(report, "extra", None) or {}
+        report.extra = extra  # type: ignore[attr-defined]
+        if cancel.is_set() or self.store.images is None:
+            return
+        policy = "auto"
+        if self.cfg is not None:
+            policy = getattr(self.cfg.settings, "tiles", None) or self.cfg.settings.extra.get("tiles", "auto")
+        changed = report.removed + report.updated > 0
+        tiles = TileIndexer(self.store, self.encoder, TileTable(self.store.db_dir), policy=policy,
+                            on_progress=self.on_progress).run(cancel.is_set, where=where, prune=changed)
+        extra.update(tiles.to_json())
+        if changed:
+            from imgrag_desktop.sidetables import live_hashes
+
+            extra["fingerprints_pruned"] = self.fingerprints.side.prune("content_hash", live_hashes(self.store))
+        if calibrate and self.cfg is not None and self.auto_calibrate and not cancel.is_set():
+            from imgrag_desktop.calibration import CalibrationBook, ensure_calibrated
+
+            self._emit(Progress("calibrate"))
+            cal = ensure_calibrated(CalibrationBook(self.cfg.data_dir), self.store, self.encoder, cancel.is_set)
+            if cal is not None:
+                extra["calibration"] = {"text_cutoff": cal.threshold("text"), "image_cutoff": cal.threshold("image")}
 
     # Internals -------------------------------------------------------------------------------
     @staticmethod
@@ -180,14 +278,15 @@ class Indexer:
             except Exception:  # a broken listener must not stop indexing
                 log.exception("progress listener failed")
 
-    def _known_hashes(self, model_id: str) -> dict[str, str]:
-        """content hash → a path whose row holds vectors made by the current model."""
-        tbl = self.store.query(f"clip_model = {sql_str(model_id)}", ["path", "content_hash"])
-        if not tbl.num_rows:
-            return {}
-        return dict(zip(tbl.column("content_hash").to_pylist(), tbl.column("path").to_pylist()))
+    def _known_hashes(self, model_id: str, n_files: int) -> "_KnownHashes":
+        """content hash → a path whose row holds vectors made by the current model.
 
-    def _prepare(self, entry: scanner.FileEntry, known: dict[str, str], max_side: int) -> _Item:
+        A large run reads every hash once; a small one (the watcher's batches) asks the store
+        per file, so its cost does not grow with the size of the index.
+        """
+        return _KnownHashes(self.store, model_id, preload=n_files > PRELOAD_HASHES_FROM)
+
+    def _prepare(self, entry: scanner.FileEntry, known: "_KnownHashes", max_side: int) -> _Item:
         item = _Item(entry)
         try:
             data = imaging.read_file(entry.path)
@@ -199,8 +298,11 @@ class Indexer:
             dec = imaging.decode_bytes(data, max_side=max_side, name=os.path.basename(entry.path))
             item.decoded = dec
             item.tensor = self.encoder.preprocess(dec.image)
+            item.fingerprint = fingerprint(dec.image)
             if self.make_thumbnails and self.thumbs_dir is not None:
-                imaging.save_thumbnail(dec.image, self.thumbs_dir, item.chash)
+                self._save_thumbnail(dec.image, item.chash)
+        except DiskFull:
+            raise  # stops the run: the file is fine, the data dir's disk is not
         except DecodeError as exc:
             item.failure = Failure(entry.path, str(exc), "decode")
         except MemoryError:
@@ -209,6 +311,16 @@ class Indexer:
             item.failure = Failure(entry.path, f"unexpected error: {type(exc).__name__}: {exc}", "decode")
         return item
 
+    def _save_thumbnail(self, image: Any, chash: str) -> None:
+        """Thumbnails are a cache (rebuilt on demand), so failing to write one never fails the
+        image; a full disk, though, stops the run before every file is marked failed."""
+        try:
+            imaging.save_thumbnail(image, self.thumbs_dir, chash)
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise DiskFull(self.thumbs_dir.parent if self.thumbs_dir is not None else "") from exc
+            log.warning("thumbnail not saved (%s): %s", chash, exc)
+
     def _run(self, todo: list[scanner.FileEntry], updated_paths: set[str],
              report: IndexReport, cancel: threading.Event) -> None:
         total = len(todo)
@@ -216,7 +328,7 @@ class Indexer:
             return
         self.encoder.load()
         model_id = self.encoder.model_id
-        known = self._known_hashes(model_id)
+        known = self._known_hashes(model_id, total)
         max_side = max(self.encoder.image_size * 2, imaging.THUMB_SIZE)
         bs = self.batch_size
         write_pool = ThreadPoolExecutor(1, thread_name_prefix="imgrag-writer")
@@ -240,8 +352,9 @@ class Indexer:
             last_write = time.monotonic()
             pending_write = write_pool.submit(self._write, batch_rows, batch_fail)
 
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="imgrag-decode") as pool:
-            queue: deque[Future[_Item]] = deque()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="imgrag-decode")
+        queue: deque[Future[_Item]] = deque()
+        try:
             it = iter(todo)
             ahead = bs * 3
 
@@ -297,18 +410,25 @@ class Indexer:
                                     failed=len(report.failures), reused=report.reused))
                 flush()
                 if cancel.is_set():
-                    for f in queue:
-                        f.cancel()
-                    queue.clear()
+                    break
             flush(force=True)
             if pending_write is not None:
                 pending_write.result()
-        write_pool.shutdown(wait=True)
+        finally:
+            # On cancel or error: drop the decodes not started, and never return while a write
+            # is still running (the caller may close the store or exit next).
+            for f in queue:
+                f.cancel()
+            pool.shutdown(wait=True)
+            write_pool.shutdown(wait=True)
 
     def _write(self, rows: list[dict[str, Any]], failures: list[tuple[Failure, str, int, int]]) -> None:
         if rows:
+            prints = [(r["content_hash"], r.pop("_fingerprint")) for r in rows if r.get("_fingerprint") is not None]
             self.store.upsert(rows)
             self.store.clear_failures([r["path"] for r in rows])
+            if prints:  # after the rows: a crash in between leaves a gap that backfill() fills
+                self.fingerprints.put(prints)
         if failures:
             self.store.record_failures(failures)
 
@@ -349,6 +469,7 @@ class Indexer:
             "search_text": compose_search_text(name, "", ""),
             "error": "",
             "indexed_at": now,
+            "_fingerprint": b.fingerprint,  # not a column: _write stores it beside the row
         }
 
     @staticmethod

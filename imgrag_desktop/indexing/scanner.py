@@ -2,12 +2,15 @@
 
 Unchanged files (same size and mtime, indexed by the current model) are skipped without being
 read. Symlinked folders are followed once (a loop is cut where a folder is met again), folders
-that cannot be read are reported, and non-regular files with image names (FIFOs, devices) are
-reported without ever being opened.
+that cannot be read are reported (and the rows below them kept: an unreadable folder is not an
+empty one), and non-regular files with image names (FIFOs, devices) are reported without ever
+being opened. Hidden and system entries are skipped by default, and so are excluded folders (the
+app's own data dir: indexing its thumbnails would feed on itself).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
@@ -16,6 +19,22 @@ from typing import Callable, Iterable
 
 from imgrag_desktop.imaging import is_image_name
 from imgrag_desktop.types import Failure
+
+# Folders that operating systems and NAS boxes create for themselves; some hold JPEG thumbnails
+# (Synology's @eaDir) that would otherwise show up as duplicates of the user's photos.
+SYSTEM_NAMES = frozenset({"$recycle.bin", "system volume information", "@eadir", "#recycle", "#snapshot",
+                          "lost+found", ".trashes", ".spotlight-v100", ".fseventsd"})
+_WIN_HIDDEN = getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 2) | getattr(stat, "FILE_ATTRIBUTE_SYSTEM", 4)
+
+
+def is_ignored_name(name: str) -> bool:
+    """A hidden (dot) or system name: skipped when `ignore_hidden` is on (the default)."""
+    return name.startswith(".") or name.lower() in SYSTEM_NAMES
+
+
+def is_hidden_stat(st: os.stat_result) -> bool:
+    """Windows' hidden/system attributes (always False elsewhere)."""
+    return bool(getattr(st, "st_file_attributes", 0) & _WIN_HIDDEN)
 
 
 @dataclass(frozen=True)
@@ -32,6 +51,27 @@ class ScanResult:
     problems: list[tuple[Failure, str]] = field(default_factory=list)  # (failure, root)
     roots: list[str] = field(default_factory=list)
     missing_roots: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # folders skipped for an error: rows below are kept
+
+
+TOO_LONG = "path longer than the system allows (File name too long): skipped"
+NOT_UTF8 = "file name is not valid UTF-8: skipped (rename it to index it)"
+NOT_UTF8_FOLDER = "folder name is not valid UTF-8: folder skipped (rename it to index its images)"
+
+
+def storable(path: str) -> bool:
+    """A path the index can hold as text. Linux allows any bytes in a name; a name that is not
+    UTF-8 arrives with surrogate escapes, which Arrow and JSON cannot carry."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_path(path: str) -> str:
+    """A path fit for the failures table and the screen (undecodable bytes become U+FFFD)."""
+    return path if storable(path) else os.fsencode(path).decode("utf-8", "replace")
 
 
 def normalize_root(path: str | os.PathLike[str]) -> str:
@@ -39,12 +79,23 @@ def normalize_root(path: str | os.PathLike[str]) -> str:
 
 
 def scan(roots: Iterable[str | os.PathLike[str]], ignore_hidden: bool = True,
-         cancelled: Callable[[], bool] = lambda: False) -> ScanResult:
-    """Every image-named regular file below the roots (a root may also be a single file)."""
+         cancelled: Callable[[], bool] = lambda: False,
+         exclude: Iterable[str | os.PathLike[str]] = ()) -> ScanResult:
+    """Every image-named regular file below the roots (a root may also be a single file).
+
+    Folders in `exclude` (and everything below them) are never entered."""
     result = ScanResult()
+    excluded = frozenset(normalize_root(e) for e in exclude)
+    excluded_keys = frozenset(_dir_key(e) for e in excluded) - {None}
     for raw in roots:
         root = normalize_root(raw)
+        if not storable(root):
+            shown = shown_path(root)
+            result.problems.append((Failure(shown, NOT_UTF8_FOLDER if os.path.isdir(root) else NOT_UTF8, "scan"), shown))
+            continue
         result.roots.append(root)
+        if excluded and is_within(root, excluded):
+            continue
         try:
             st = os.stat(root)
         except FileNotFoundError:
@@ -52,16 +103,27 @@ def scan(roots: Iterable[str | os.PathLike[str]], ignore_hidden: bool = True,
             continue
         except OSError as exc:
             result.problems.append((Failure(root, f"cannot open folder: {exc.strerror or exc}", "scan"), root))
+            result.unreadable.append(root)  # a dead network share: keep its rows
             continue
         if stat.S_ISDIR(st.st_mode):
-            _walk(root, root, ignore_hidden, result, {(st.st_dev, st.st_ino)}, cancelled)
+            _walk(root, root, ignore_hidden, result, {(st.st_dev, st.st_ino)}, cancelled, excluded_keys)
         elif is_image_name(root):
             _add_file(root, os.path.dirname(root), st, result)
     return result
 
 
+def _dir_key(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 def _add_file(path: str, root: str, st: os.stat_result, result: ScanResult) -> None:
-    if stat.S_ISREG(st.st_mode):
+    if not storable(path):
+        result.problems.append((Failure(shown_path(path), NOT_UTF8, "scan"), root))
+    elif stat.S_ISREG(st.st_mode):
         result.files.append(FileEntry(path, root, st.st_size, st.st_mtime_ns))
     else:
         result.problems.append(
@@ -70,7 +132,7 @@ def _add_file(path: str, root: str, st: os.stat_result, result: ScanResult) -> N
 
 
 def _walk(root: str, folder: str, ignore_hidden: bool, result: ScanResult, seen: set[tuple[int, int]],
-          cancelled: Callable[[], bool]) -> None:
+          cancelled: Callable[[], bool], excluded: frozenset[tuple[int, int]] = frozenset()) -> None:
     # Iterative depth-first walk: deep trees cannot overflow the stack.
     stack = [folder]
     while stack:
@@ -82,16 +144,27 @@ def _walk(root: str, folder: str, ignore_hidden: bool, result: ScanResult, seen:
                 entries = sorted(it, key=lambda e: e.name)
         except PermissionError:
             result.problems.append((Failure(current, "permission denied: folder skipped", "scan"), root))
+            result.unreadable.append(current)
             continue
         except FileNotFoundError:
             continue  # vanished while walking
         except OSError as exc:
-            result.problems.append((Failure(current, f"cannot read folder: {exc.strerror or exc}", "scan"), root))
+            reason = TOO_LONG if exc.errno == errno.ENAMETOOLONG else f"cannot read folder: {exc.strerror or exc}"
+            result.problems.append((Failure(current, reason, "scan"), root))
+            result.unreadable.append(current)
             continue
         subdirs = []
         for entry in entries:
-            if ignore_hidden and entry.name.startswith("."):
+            if ignore_hidden and is_ignored_name(entry.name):
                 continue
+            if not is_image_name(entry.name):
+                # Most entries of a big tree are other files: the directory listing's type says
+                # so without a stat() per file (a symlink or an unknown type is still checked).
+                try:
+                    if not entry.is_dir(follow_symlinks=True):
+                        continue
+                except OSError:
+                    continue
             try:
                 st = entry.stat(follow_symlinks=True)
             except FileNotFoundError:
@@ -99,11 +172,22 @@ def _walk(root: str, folder: str, ignore_hidden: bool, result: ScanResult, seen:
                     result.problems.append((Failure(entry.path, "broken symbolic link", "scan"), root))
                 continue
             except OSError as exc:
-                if is_image_name(entry.name):
+                if exc.errno == errno.ENAMETOOLONG:
+                    result.problems.append((Failure(entry.path, TOO_LONG, "scan"), root))
+                elif is_image_name(entry.name):
                     result.problems.append((Failure(entry.path, f"cannot stat: {exc.strerror or exc}", "scan"), root))
+                elif entry.is_dir(follow_symlinks=False):
+                    result.problems.append((Failure(entry.path, f"cannot open folder: {exc.strerror or exc}", "scan"), root))
+                continue
+            if ignore_hidden and is_hidden_stat(st):
                 continue
             if stat.S_ISDIR(st.st_mode):
+                if not storable(entry.name):
+                    result.problems.append((Failure(shown_path(entry.path), NOT_UTF8_FOLDER, "scan"), root))
+                    continue
                 key = (st.st_dev, st.st_ino)
+                if key in excluded:
+                    continue  # compared by inode: a path through a symlink is excluded too
                 if key in seen:
                     continue  # a symlink loop or a folder linked twice
                 seen.add(key)
@@ -144,7 +228,8 @@ def plan(result: ScanResult, indexed: dict[str, tuple[int, int, str, str]],
             p.updated_paths.add(f.path)
         p.todo.append(f)
     problem_paths = {fl.path for fl, _ in result.problems}
-    offline = tuple(r.rstrip(os.sep) + os.sep for r in result.missing_roots)
+    # Rows below a missing root (an unplugged drive) or an unreadable folder are kept.
+    offline = tuple(r.rstrip(os.sep) + os.sep for r in (*result.missing_roots, *result.unreadable))
     p.gone = [path for path in indexed if path not in on_disk and not path.startswith(offline)]
     p.gone_failures = [path for path in failed if path not in on_disk and path not in problem_paths
                        and not path.startswith(offline)]

