@@ -133,7 +133,7 @@ class VectorIndex:
     briefly needs two copies and then one.
     """
 
-    def __init__(self, matrix: np.ndarray, *, ann: bool | str = "auto", ann_min_rows: int = ANN_MIN_ROWS,
+    def __init__(self, matrix: np.ndarray, *, ann: bool | str = "auto", ann_min_rows: int | None = None,
                  nlist: int | None = None, nprobe: int | None = None, target_recall: float = TARGET_RECALL,
                  seed: int = 0, like: "VectorIndex | None" = None, blas_threads: int | None = 1) -> None:
         m = np.asarray(matrix, dtype=np.float32)
@@ -147,12 +147,12 @@ class VectorIndex:
         self._tail = np.zeros((0, self.dim), np.float32)  # appended rows not yet filed
         self._lock = threading.RLock()
         self.target_recall = target_recall
-        self.ann_min_rows = ann_min_rows
+        self.ann_min_rows = ann_min_rows if ann_min_rows is not None else ANN_MIN_ROWS
         self.seed = seed
         self.info: AnnInfo | None = None
         self.blas_threads = blas_threads
         self._blas: Any = None
-        use_ann = (len(self._data) >= ann_min_rows) if ann == "auto" else bool(ann)
+        use_ann = (len(self._data) >= self.ann_min_rows) if ann == "auto" else bool(ann)
         if use_ann and len(self._data) >= 2:
             reuse = like if (like is not None and like.is_ann and like.dim == self.dim and like.info is not None
                              and like.info.rows / 2 <= len(self._data) <= like.info.rows * 2) else None
@@ -334,10 +334,36 @@ class VectorIndex:
 
     # Search ---------------------------------------------------------------------------------
     def scores(self, query: np.ndarray) -> np.ndarray:
-        """Exact dot products of one query (d,) or several (m, d) with every row, in row order."""
+        """Exact dot products of one query (d,) or several (m, d) with every row, in row order.
+
+        A full scan whatever the size (use `search` for the top rows); with the clustered
+        layout the scores are put back in row order, without copying the vectors.
+        """
         q = np.asarray(query, dtype=np.float32)
-        m = self.matrix
-        return m @ q.T if q.ndim == 1 else q @ m.T
+        with self._lock:
+            s = self._data @ q if q.ndim == 1 else q @ self._data.T
+            if self._order is not None:
+                out = np.empty_like(s)
+                out[..., self._order] = s
+                s = out
+            if self._tail.shape[0]:
+                t = self._tail @ q if q.ndim == 1 else q @ self._tail.T
+                s = np.concatenate([s, t], axis=-1)
+            return s
+
+    def scores_of(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Exact scores of one query with the given rows (gathered: cheap for a few rows)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        with self._lock:
+            base = self._data.shape[0]
+            out = np.empty(rows.shape[0], np.float32)
+            main = rows < base
+            pos = rows[main] if self._inverse is None else self._inverse[rows[main]]
+            out[main] = self._data[pos] @ q
+            if (~main).any():
+                out[~main] = self._tail[rows[~main] - base] @ q
+            return out
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
                nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -92,6 +92,9 @@ def test_ivf_keeps_row_numbers_masks_and_vectors(clustered):
         idx, s = ann.search(x[i], 1)
         assert idx[0] == i and s[0] == pytest.approx(1.0, abs=1e-5)
     assert np.array_equal(ann.matrix, x)
+    assert np.allclose(ann.scores(x[3]), x @ x[3], atol=1e-5)  # row order, every row
+    assert np.allclose(ann.scores(x[:2]), x[:2] @ x.T, atol=1e-5)
+
     allowed = np.zeros(len(x), bool)
     allowed[::97] = True  # few rows: exact over the allowed subset
     q = x[5]
@@ -99,6 +102,8 @@ def test_ivf_keeps_row_numbers_masks_and_vectors(clustered):
     half = np.arange(len(x)) % 2 == 0  # many rows: IVF scans more clusters, results stay allowed
     idx, _ = ann.search(q, 10, half)
     assert len(idx) == 10 and half[idx].all()
+    ann.append(x[:5])  # the tail's scores follow the clustered rows'
+    assert np.allclose(ann.scores(x[7]), np.concatenate([x, x[:5]]) @ x[7], atol=1e-5)
 
 
 def test_append_to_exact_and_ivf(clustered):
