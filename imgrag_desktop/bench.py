@@ -533,7 +533,7 @@ def bench_index(encoder: Any, work_dir: Path, counts: dict[str, int], sizes: dic
     programs, the wall-clock ratio tends to the CPU-time ratio, because overlapping decode with
     the model only helps when there is a free core to overlap on.
     """
-    from imgrag_desktop.indexing.pipeline import Indexer
+    from imgrag_desktop.indexing.pipeline import default_batch_size, default_workers
     from imgrag_desktop.store import Store
 
     out: dict[str, Any] = {"model": encoder.model_name, "device": encoder.device,
@@ -564,9 +564,8 @@ def bench_index(encoder: Any, work_dir: Path, counts: dict[str, int], sizes: dic
         }
         for d in (folder, work_dir / f"naive-{name}", work_dir / f"pipe-{name}"):
             shutil.rmtree(d, ignore_errors=True)
-    probe = Indexer(None, None, encoder, **indexer_kw)  # type: ignore[arg-type]
-    out["batch_size"] = probe.batch_size
-    out["decode_workers"] = probe.workers
+    out["batch_size"] = indexer_kw.get("batch_size") or default_batch_size(encoder.device)
+    out["decode_workers"] = indexer_kw.get("workers") or default_workers()
     try:
         import torch
 
