@@ -66,7 +66,9 @@ class Searcher:
                 return cached
             table, matrix = self.store.vectors(column, f"{model_col} = {sql_str(model_id)}")
             paths = table.column("path").to_pylist() if table.num_rows else []
-            loaded = _Loaded(key, table, VectorIndex(matrix if len(paths) else np.zeros((0, 1), np.float32)),
+            # The previous index lends its clusters to the new one (no k-means at >= 250k rows).
+            like = cached.index if cached is not None else None
+            loaded = _Loaded(key, table, VectorIndex(matrix if len(paths) else np.zeros((0, 1), np.float32), like=like),
                              paths, {p: i for i, p in enumerate(paths)})
             self._cache[column] = loaded
             return loaded
@@ -232,7 +234,7 @@ class Searcher:
             if row.num_rows:
                 i = loaded.row_of.get(row.column("path")[0].as_py())
                 if i is not None:
-                    return loaded.index.matrix[i]
+                    return loaded.index.vector(i)
             pil = dec.image
         else:
             pil = image.convert("RGB")
