@@ -26,6 +26,9 @@ IMAGES = "images"
 FAILURES = "failures"
 META_KEY = b"imgrag.schema_version"
 DEFAULT_TEXT_DIM = 384
+# optimize() prunes table versions older than this: a reader (the window's searcher, a CLI
+# search) may still be reading one, so recent versions stay.
+OLD_VERSIONS_KEPT_MIN = 10
 IN_CHUNK = 400
 
 # Columns that are cheap to keep in memory next to a vector matrix (for hits and filters).
@@ -547,7 +550,7 @@ class Store:
                 if t is None:
                     continue
                 try:
-                    t.optimize(cleanup_older_than=timedelta(seconds=0))
+                    t.optimize(cleanup_older_than=timedelta(minutes=OLD_VERSIONS_KEPT_MIN))
                 except TypeError:  # older LanceDB without the argument
                     t.optimize()
             self.ensure_path_index()
