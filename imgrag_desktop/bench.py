@@ -726,7 +726,7 @@ def run_bench(parts: Sequence[str] = PARTS, quick: bool = False, sizes: Sequence
               images: int | None = None, queries: int | None = None, model: str = DEFAULT_MODEL,
               device: str = "auto", work_dir: str | os.PathLike[str] | None = None,
               progress: Progress | None = None, **indexer_kw: Any) -> dict[str, Any]:
-    """Run the selected parts; returns one JSON-able dict (see docs/readme/bench.md)."""
+    """Run the selected parts; returns one JSON-able dict (see the README, "Performance")."""
     parts = list(PARTS) if not parts or "all" in parts else list(parts)
     unknown = [p for p in parts if p not in PARTS]
     if unknown:

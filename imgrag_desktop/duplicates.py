@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.types import Hit, Progress
 
 FINGERPRINTS = "fingerprints"
-# Measured on 239 COCO photos and 21 screenshots (docs/readme/power.md): copies (resize to
+# Measured on 239 COCO photos and 21 screenshots (README, "Search power features"): copies (resize to
 # 25 %, JPEG q10, crops up to 15 % of a side, brightness +15 %) scored 0.49-1.0; the closest
 # distinct photo pairs 0.28.
 MATCH_THRESHOLD = 0.42
