@@ -66,10 +66,19 @@ def test_every_subpackage_is_declared():
 
 
 def test_wheel_contains_resources_and_entry_points(tmp_path):
+    """Built from a copy of what a clean checkout has (pip builds in the source folder, and
+    its build/ and egg-info must not leak into, or race on, the working tree)."""
+    src = tmp_path / "src"
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    shutil.copytree(REPO / "imgrag_desktop", src / "imgrag_desktop", ignore=skip)
+    shutil.copytree(REPO / "resources", src / "resources", ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    out = tmp_path / "wheel"
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path), str(REPO)], capture_output=True, text=True, timeout=600)
+                           "-w", str(out), str(src)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    wheel = next(tmp_path.glob("imgrag_desktop-*.whl"))
+    wheel = next(out.glob("imgrag_desktop-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         ep = next(n for n in names if n.endswith("entry_points.txt"))
