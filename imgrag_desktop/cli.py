@@ -541,6 +541,38 @@ def cmd_gui(ctx: Context) -> int:
     return int(gui_main(argv) or 0)
 
 
+# --- bench ----------------------------------------------------------------------------------
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--part", action="append", choices=["index", "search", "memory", "all"],
+                   help="what to measure (repeatable; default all)")
+    p.add_argument("--quick", action="store_true", help="a small, fast smoke run (numbers not meaningful)")
+    p.add_argument("--sizes", help="search sizes in rows, comma-separated (default 10000,100000,1000000)")
+    p.add_argument("--images", type=int, help="JPEGs per indexing set (default 64; 12 MP set gets half)")
+    p.add_argument("--queries", type=int, help="queries per measurement (default 200)")
+    p.add_argument("--model", default=None, help="open_clip architecture, random weights (default ViT-B-32)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--batch-size", type=int, help="indexing batch size (default: chosen for the device)")
+    p.add_argument("--workers", type=int, help="decode workers (default: chosen for the machine)")
+    p.add_argument("--work-dir", help="where to put the generated files (default: the system temp dir)")
+
+
+def cmd_bench(ctx: Context) -> int:
+    from imgrag_desktop.bench import DEFAULT_MODEL, format_report, run_bench
+
+    args = ctx.args
+    try:
+        sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()] if args.sizes else None
+    except ValueError:
+        raise ImgragError(f"cannot read --sizes {args.sizes!r}: give row counts like 10000,100000") from None
+    kw = {k: v for k, v in (("batch_size", args.batch_size), ("workers", args.workers)) if v}
+    result = run_bench(parts=args.part or ["all"], quick=args.quick, sizes=sizes, images=args.images,
+                       queries=args.queries, model=args.model or DEFAULT_MODEL, device=args.device,
+                       work_dir=args.work_dir, progress=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True),
+                       **kw)
+    ctx.out(result, lambda: format_report(result))
+    return 0
+
+
 def _no_args(p: argparse.ArgumentParser) -> None:
     pass
 
@@ -549,6 +581,8 @@ def _no_args(p: argparse.ArgumentParser) -> None:
 def _install_desktop_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uninstall", action="store_true", help="remove the menu entry and icons again")
     p.add_argument("--prefix", help="XDG data dir to install into (default ~/.local/share)")
+    p.add_argument("--exec", dest="exec_path", metavar="PATH",
+                   help="launcher the menu entry starts (default: the imgrag-desktop of this installation)")
 
 
 def cmd_install_desktop(ctx: Context) -> int:
@@ -559,7 +593,8 @@ def cmd_install_desktop(ctx: Context) -> int:
         files = resources_util.uninstall_desktop_entry(prefix)
         verb = "removed"
     else:
-        files = resources_util.install_desktop_entry(prefix)
+        exec_path = str(Path(ctx.args.exec_path).expanduser().absolute()) if ctx.args.exec_path else None
+        files = resources_util.install_desktop_entry(prefix, exec_path)
         verb = "installed"
     ctx.out({verb: [str(f) for f in files]},
             f"{verb} {len(files)} files (menu entry {resources_util.APP_ID}, icons, metainfo)")
@@ -577,6 +612,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "gui": ("open the window", _no_args, cmd_gui),
     "install-desktop": ("add the app to the desktop menu (Linux, current user)", _install_desktop_args,
                         cmd_install_desktop),
+    "bench": ("measure indexing speed, search latency and memory on generated data", _bench_args, cmd_bench),
 }
 
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.types import Hit, Progress
 
 FINGERPRINTS = "fingerprints"
-# Measured on 239 COCO photos and 21 screenshots (docs/readme/power.md): copies (resize to
+# Measured on 239 COCO photos and 21 screenshots (README, "Search power features"): copies (resize to
 # 25 %, JPEG q10, crops up to 15 % of a side, brightness +15 %) scored 0.49-1.0; the closest
 # distinct photo pairs 0.28.
 MATCH_THRESHOLD = 0.42
@@ -345,6 +345,7 @@ class DuplicateFinder:
             for p, it in by_path.items():
                 if it.vec is None and p in vectors:
                     it.vec = vectors[p]
+        proposed = self._proposals(list({id(it): it for it in by_path.values()}.values()))
         kept: list[tuple["Hit", _Item | None]] = []
         for h in hits:
             it = by_path.get(h.path)
@@ -353,7 +354,7 @@ class DuplicateFinder:
                 for k, (kh, kit) in enumerate(kept):
                     if kit is None:
                         continue
-                    if kit is it or self._near(kit, it):
+                    if kit is it or (proposed(kit, it) and self.match(kit, it) is not None):
                         home = k
                         break
             if home is None:
@@ -364,14 +365,30 @@ class DuplicateFinder:
                 keeper.group.extend([h.path, *h.group])
         return [h for h, _ in kept]
 
-    def _near(self, a: _Item, b: _Item) -> bool:
-        if a.fp is None or b.fp is None:
-            return False
-        proposed = (2.0 - 2.0 * float(a.fp.hist @ b.fp.hist) <= HIST_MAX_DIST
-                    or int(fpmod.hamming(a.fp.phash, b.fp.phash)) <= PHASH_MAX_BITS)
-        if not proposed and self.clip_threshold is not None and a.vec is not None and b.vec is not None:
-            proposed = float(a.vec @ b.vec) >= self.clip_threshold
-        return proposed and self.match(a, b) is not None
+    def _proposals(self, items: list[_Item]) -> "Callable[[_Item, _Item], bool]":
+        """Which pairs of `items` are worth verifying, for all pairs at once (colour histogram,
+        pHash, CLIP when trusted), so folding a result
+        list costs one matrix product instead of a Python loop over its pairs."""
+        with_fp = [it for it in items if it.fp is not None]
+        pos = {id(it): i for i, it in enumerate(with_fp)}
+        if len(with_fp) < 2:
+            return lambda a, b: False
+        hist = np.stack([it.fp.hist for it in with_fp]).astype(np.float32)
+        ph = np.array([int(it.fp.phash) for it in with_fp], np.int64)
+        near = (2.0 - 2.0 * (hist @ hist.T)) <= HIST_MAX_DIST
+        near |= fpmod.hamming(ph[:, None], ph[None, :]) <= PHASH_MAX_BITS
+        if self.clip_threshold is not None:
+            has = np.array([it.vec is not None for it in with_fp])
+            if has.sum() >= 2:
+                dim = next(it.vec for it in with_fp if it.vec is not None).shape[0]
+                vec = np.stack([it.vec if it.vec is not None else np.zeros(dim, np.float32) for it in with_fp])
+                near |= ((vec @ vec.T) >= self.clip_threshold) & has[:, None] & has[None, :]
+
+        def proposed(a: _Item, b: _Item) -> bool:
+            i, j = pos.get(id(a)), pos.get(id(b))
+            return i is not None and j is not None and bool(near[i, j])
+
+        return proposed
 
 
 def finder_for(services: Any, match_threshold: float | None = None, clip_threshold: float | None = None) -> DuplicateFinder:

@@ -235,7 +235,7 @@ def _text_mode(searcher: Any, clip: Any, paths: list[str], lab: list[set[str]], 
     for li, label in enumerate(all_labels):
         if cancelled():
             break
-        hits = searcher.search(label_query(label), k=k, min_score=None, collapse=False)
+        hits = searcher.search(label_query(label), k=k, min_score=None, collapse=False, mode="visual")
         relevant = {paths[i] for i in np.nonzero(member[li])[0]}
         got = sum(1 for h in hits if h.path in relevant)
         precs.append(got / k)
@@ -352,15 +352,6 @@ def draw_histograms(modes: dict[str, ModeResult], dest: str | os.PathLike[str], 
                f"(F1 {f1:.2f})", fill="black", font=small)
     dest = Path(dest).expanduser().resolve()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".hist-", suffix=".png", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, "PNG")
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return dest
+    from imgrag_desktop.imaging import save_image_atomic
+
+    return save_image_atomic(img, dest, "PNG", prefix=".hist-")

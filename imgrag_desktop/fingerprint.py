@@ -13,7 +13,7 @@ So a pair is judged in two steps, both independent of the CLIP model:
 - verification: the small grey images are aligned over a range of scales and offsets, so
   that one may be a crop of the other (down to 75 % of the long side), and their high-pass
   structure is compared by normalised cross-correlation. Copies score 0.6-1.0, distinct
-  COCO photos at most ~0.35 (see docs/readme/power.md for the measurements).
+  COCO photos at most ~0.35 (see the README, "Search power features", for the measurements).
 Text-heavy images (screenshots, documents) are harder: at this scale two screenshots of one
 app with different text look alike (measured up to 0.71) while a cropped copy of a screenshot
 can score 0.25. duplicates.py therefore also compares their OCR text when there is some.

@@ -31,6 +31,8 @@ HIT_COLUMNS = ["path", "name", "size", "width", "height", "mtime_ns", "taken_at"
                "ocr_words"]
 
 
+PHRASE_CANDIDATES = 50  # keyword hits checked for the whole query phrase
+
 # MiniLM cosine above which a text is about the query (unrelated texts score about 0-0.2).
 TEXTUAL_RELEVANT = 0.3
 
@@ -220,12 +222,13 @@ def search(searcher: "Searcher", text: str, k: int, where: str | None, mode: str
         ml = lists[mode]
         order = [(p, s, {mode}) for p, s in zip(ml.ids[:k], ml.scores[:k])]
     else:
-        fused = fuse(lists, w)[:k]
+        fused = fuse(lists, w)
         order = []
         for f in fused:
             best = max(f.votes.values(), default=0.0)
             modes = {m for m, v in f.votes.items() if v > 0 and v >= REASON_SHARE * best} or set(f.votes)
             order.append((f.id, f.score, modes))
+        order = phrase_first(searcher, text, order, lists.get("keyword"))[:k]
     hits = make_hits(searcher, text, order)
     regions = lists["visual"].regions if "visual" in lists else {}
     for h in hits:
@@ -233,6 +236,33 @@ def search(searcher: "Searcher", text: str, k: int, where: str | None, mode: str
             h.region = regions[h.path]
             h.reasons.append("tile")
     return hits
+
+
+def _phrase_key(text: str) -> str:
+    return " ".join(textmatch.tokens(text))
+
+
+def phrase_first(searcher: "Searcher", text: str, order: list[tuple[str, float, set[str]]],
+                 keyword: ModeList | None) -> list[tuple[str, float, set[str]]]:
+    """Images whose text holds the whole query, word for word, before all others.
+
+    Someone typing a phrase read off a screenshot ("https://dynobo.github.io/normcap/",
+    "invoice 2024-113") wants the image that says exactly that, even when another image's
+    text means nearly the same. Only candidates the keyword list found are checked (they
+    contain the query's words); a one-word query is left to the fusion.
+    """
+    phrase = _phrase_key(text)
+    if keyword is None or not keyword.ids or len(phrase.split()) < 2:
+        return order
+    rows = searcher.store.rows(keyword.ids[:PHRASE_CANDIDATES], ["path", "search_text"])
+    exact = [p for p in keyword.ids[:PHRASE_CANDIDATES]
+             if phrase in _phrase_key((rows.get(p) or {}).get("search_text") or "")]
+    if not exact:
+        return order
+    modes = {p: m for p, _, m in order}
+    top = max((sc for _, sc, _ in order), default=0.0)
+    first = [(p, top, modes.get(p, set()) | {"keyword"}) for p in exact]
+    return first + [o for o in order if o[0] not in set(exact)]
 
 
 def make_hits(searcher: "Searcher", text: str, order: list[tuple[str, float, set[str]]]) -> list[Hit]:

@@ -331,10 +331,15 @@ def save_thumbnail(img: Image.Image, thumbs_dir: str | os.PathLike[str], chash: 
     dest.parent.mkdir(parents=True, exist_ok=True)
     thumb = img.copy()
     thumb.thumbnail((size, size), Image.Resampling.BICUBIC)
-    fd, tmp = tempfile.mkstemp(prefix=".thumb-", suffix=".jpg", dir=dest.parent)
+    return save_image_atomic(thumb, dest, "JPEG", prefix=".thumb-", quality=85)
+
+
+def save_image_atomic(img: Image.Image, dest: Path, fmt: str, prefix: str = ".tmp-", **params: object) -> Path:
+    """Write an image so that readers see the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=dest.suffix, dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            thumb.save(fh, "JPEG", quality=85)
+            img.save(fh, fmt, **params)
         os.replace(tmp, dest)
     except BaseException:
         try:

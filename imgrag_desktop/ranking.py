@@ -35,14 +35,36 @@ def rows_by_hash(loaded: "_Loaded") -> dict[str, list[int]]:
     return cached
 
 
-def scored_rows(searcher: "Searcher", loaded: "_Loaded", query: np.ndarray,
-                use_tiles: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """(score per row, tile index per row or None): the whole image, or its best tile."""
-    whole = loaded.index.scores(query).astype(np.float32) if len(loaded.index) else np.zeros(0, np.float32)
+def scored_rows(searcher: "Searcher", loaded: "_Loaded", query: np.ndarray, use_tiles: bool = True,
+                candidates: int = 0, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(score per row, tile index per row or None): the whole image, or its best tile.
+
+    With `candidates` and a clustered (IVF) index, whole-image scores are computed only for
+    the index's best `candidates` rows and for the rows that have tiles (exactly, so the tile
+    bias stays right); every other row scores -inf. Without, every row is scored exactly.
+    """
+    index = loaded.index
+    n = len(index)
+    if n == 0:
+        return np.zeros(0, np.float32), None
+    approximate = bool(candidates) and getattr(index, "is_ann", False)
+    if approximate:
+        idx, s = index.search(query, candidates, mask)
+        whole = np.full(n, -np.inf, np.float32)
+        whole[idx] = s
+    else:
+        whole = index.scores(query).astype(np.float32)
     matcher = getattr(searcher, "tile_matcher", None)
-    if not use_tiles or matcher is None or len(whole) == 0:
+    if not use_tiles or matcher is None:
         return whole, None
-    best, which = matcher.best(query, len(whole), whole, searcher.clip.model_id, rows_by_hash(loaded), loaded.key)
+    if approximate:  # exact whole-image scores for the tiled rows, which the tile bias reads
+        _, probe = matcher.best(query, n, np.zeros(n, np.float32), searcher.clip.model_id, rows_by_hash(loaded),
+                                loaded.key)
+        tiled = np.flatnonzero(probe >= 0)
+        missing = tiled[~np.isfinite(whole[tiled])]
+        if missing.size:
+            whole[missing] = index.scores_of(query, missing)
+    best, which = matcher.best(query, n, whole, searcher.clip.model_id, rows_by_hash(loaded), loaded.key)
     better = best > whole
     if not better.any():
         return whole, None
@@ -68,8 +90,11 @@ def top_rows(scores: np.ndarray, k: int, mask: np.ndarray | None, min_score: flo
 def rank_visual(searcher: "Searcher", loaded: "_Loaded", query: np.ndarray, k: int, mask: np.ndarray | None,
                 reason: str = "visual", min_score: float | None = None, collapse: bool = True,
                 use_tiles: bool = True, first: str | None = None) -> "list[Hit]":
-    scores, tile_of = scored_rows(searcher, loaded, query, use_tiles)
-    idx, top = top_rows(scores, fetch_size(k, collapse), mask, min_score)
+    fetch = fetch_size(k, collapse)
+    # A large library's IVF index proposes the candidates (see VectorIndex); a margin of rows
+    # beyond `fetch` keeps the cut-off and tile re-ordering from running short.
+    scores, tile_of = scored_rows(searcher, loaded, query, use_tiles, candidates=max(4 * fetch, 100), mask=mask)
+    idx, top = top_rows(scores, fetch, mask, min_score)
     hits = searcher.make_hits(loaded, idx, top, reason)
     if tile_of is not None:
         for h, i in zip(hits, idx.tolist()):
@@ -89,5 +114,5 @@ def collapse_hits(searcher: "Searcher", hits: "list[Hit]", loaded: "_Loaded | No
         return hits
     vectors: dict[str, Any] | None = None
     if loaded is not None and finder.clip_threshold is not None:
-        vectors = {h.path: loaded.index.matrix[loaded.row_of[h.path]] for h in hits if h.path in loaded.row_of}
+        vectors = {h.path: loaded.index.vector(loaded.row_of[h.path]) for h in hits if h.path in loaded.row_of}
     return finder.collapse(hits, vectors)

@@ -66,7 +66,9 @@ class Searcher:
                 return cached
             table, matrix = self.store.vectors(column, f"{model_col} = {sql_str(model_id)}")
             paths = table.column("path").to_pylist() if table.num_rows else []
-            loaded = _Loaded(key, table, VectorIndex(matrix if len(paths) else np.zeros((0, 1), np.float32)),
+            # The previous index lends its clusters to the new one (no k-means at >= 250k rows).
+            like = cached.index if cached is not None else None
+            loaded = _Loaded(key, table, VectorIndex(matrix if len(paths) else np.zeros((0, 1), np.float32), like=like),
                              paths, {p: i for i, p in enumerate(paths)})
             self._cache[column] = loaded
             return loaded
@@ -186,10 +188,23 @@ class Searcher:
         vecs = [next(tvecs) if p.kind == "text" else self.image_vector(p.image) for p in parsed.parts]
         cal = self.model_calibration() if mode == AUTO else None
         thresholds = [cal.threshold(p.kind) if cal is not None else None for p in parsed.parts]
-        library = self.visual().index.matrix if len(parsed.parts) > 1 else np.zeros((0, 1), np.float32)
+        library = self._library_sample() if len(parsed.parts) > 1 else np.zeros((0, 1), np.float32)
         combined = combine(np.stack(vecs), parsed.parts, library, thresholds)
         threshold = combined.threshold if mode == AUTO else mode
         return combined.vector, threshold  # type: ignore[return-value]
+
+    def _library_sample(self) -> np.ndarray:
+        """Rows spread over the library (what combine() measures each term's spread on), read
+        one by one: the whole matrix would be copied out of a clustered index."""
+        from imgrag_desktop.query import SPREAD_SAMPLE
+
+        index = self.visual().index
+        n = len(index)
+        if n == 0:
+            return np.zeros((0, 1), np.float32)
+        # 4,096 spread rows estimate a term's spread as well as 20,000, at a fifth of the reads.
+        rows = np.unique(np.linspace(0, n - 1, min(n, SPREAD_SAMPLE, 4096)).astype(np.int64))
+        return np.stack([index.vector(int(r)) for r in rows])
 
     def duplicate_finder(self) -> "DuplicateFinder":
         """Folds near-identical pictures in results (cached per model and calibration)."""
@@ -232,7 +247,7 @@ class Searcher:
             if row.num_rows:
                 i = loaded.row_of.get(row.column("path")[0].as_py())
                 if i is not None:
-                    return loaded.index.matrix[i]
+                    return loaded.index.vector(i)
             pil = dec.image
         else:
             pil = image.convert("RGB")

@@ -26,6 +26,9 @@ IMAGES = "images"
 FAILURES = "failures"
 META_KEY = b"imgrag.schema_version"
 DEFAULT_TEXT_DIM = 384
+# optimize() prunes table versions older than this: a reader (the window's searcher, a CLI
+# search) may still be reading one, so recent versions stay.
+OLD_VERSIONS_KEPT_MIN = 10
 IN_CHUNK = 400
 
 # Columns that are cheap to keep in memory next to a vector matrix (for hits and filters).
@@ -435,7 +438,14 @@ class Store:
         vec = tbl.column(column).combine_chunks()
         dim = vec.type.list_size
         mat = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, dim)
-        return tbl.drop_columns([column]), mat
+        # One chunk per column: LanceDB returns ~1,000-row batches, and taking the 10 rows of a
+        # search's hits from 977 chunks cost 5-18 ms at 1M rows (0.02 ms from one chunk).
+        light = tbl.drop_columns([column])
+        try:
+            light = light.combine_chunks()
+        except (pa.ArrowInvalid, pa.ArrowCapacityError):  # over 2 GB of text in a column: keep chunks
+            pass
+        return light, mat
 
     # Writes ----------------------------------------------------------------------------------
     def _table_from_rows(self, rows: Sequence[dict[str, Any]], schema: pa.Schema) -> pa.Table:
@@ -540,9 +550,34 @@ class Store:
                 if t is None:
                     continue
                 try:
-                    t.optimize(cleanup_older_than=timedelta(seconds=0))
+                    t.optimize(cleanup_older_than=timedelta(minutes=OLD_VERSIONS_KEPT_MIN))
                 except TypeError:  # older LanceDB without the argument
                     t.optimize()
+            self.ensure_path_index()
+
+    def ensure_path_index(self) -> None:
+        """A BTREE index on `images.path`, created once; optimize() keeps it up to date.
+
+        Every search looks its hits up by path, and every upsert matches on it: at 1M rows the
+        look-up of 10 hits took 29 ms as a scan and 4 ms with the index (built in 0.3 s).
+        An index is only an optimisation, so failing to build one never fails the caller.
+        """
+        t = self.images
+        if t is None:
+            return
+        try:
+            if any("path" in (getattr(i, "columns", None) or []) for i in t.list_indices()):
+                return
+            try:
+                from lancedb.index import BTree
+
+                t.create_index("path", config=BTree())
+            except (ImportError, TypeError):  # older LanceDB
+                t.create_scalar_index("path")
+        except Exception as exc:
+            import logging
+
+            logging.getLogger(__name__).warning("could not index the path column: %s", exc)
 
     def dump_words(self, words: list[dict[str, Any]]) -> str:
         return json.dumps(words, separators=(",", ":"))

@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("test automation", "drive the window for tests, benchmarks and screenshots")
     g.add_argument("--add-folder", action="append", default=[], metavar="PATH", help="add and index this folder")
     g.add_argument("--query", metavar="TEXT", help="search for TEXT once the engine is ready (and indexing is done)")
+    g.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a filter of the filter bar and show it (kind, orientation, when, min_size, camera; "
+                        "repeatable)")
+    g.add_argument("--tab", metavar="TITLE", help="switch to this tab (e.g. Duplicates) before the screenshot")
     g.add_argument("--screenshot", metavar="PNG", help="save a picture of the window when the results are shown")
     g.add_argument("--report", metavar="JSON", help="write timings (start → shown, event-loop stalls) as JSON")
     g.add_argument("--quit-after", action="store_true", help="quit once the steps above are done")
@@ -68,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    from imgrag_desktop import resources_util
     from imgrag_desktop.config import AppConfig
     from imgrag_desktop.gui import style
     from imgrag_desktop.gui.messages import MessageBridge
@@ -78,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("imgrag-desktop")
     app.setApplicationDisplayName("imgrag-desktop")
     app.setApplicationVersion(__version__)
-    app.setDesktopFileName("imgrag-desktop")
+    # The Wayland app id: it must name the installed .desktop file for the desktop to show the
+    # window under the menu entry's icon and name.
+    app.setDesktopFileName(resources_util.APP_ID)
     app.setWindowIcon(style.app_icon())
     app.setStyleSheet(style.stylesheet())
 
@@ -105,12 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             print(f"imgrag-desktop: ignoring --window-size {args.window_size!r} (use WxH)", file=sys.stderr)
     automation = None
-    if args.add_folder or args.query or args.screenshot or args.report or args.quit_after:
-        from imgrag_desktop.gui.automation import Automation
+    if args.add_folder or args.query or args.screenshot or args.report or args.quit_after or args.filter or args.tab:
+        from imgrag_desktop.gui.automation import Automation, parse_filters
 
+        try:
+            filters = parse_filters(args.filter)
+        except ValueError as exc:
+            print(f"imgrag-desktop: {exc}", file=sys.stderr)
+            return 2
         automation = Automation(window, STARTED_AT, add_folders=args.add_folder, query=args.query,
                                 expect_results=bool(args.images), screenshot=args.screenshot, report=args.report,
-                                quit_after=args.quit_after, timeout_s=args.automation_timeout)
+                                quit_after=args.quit_after, timeout_s=args.automation_timeout, filters=filters,
+                                tab=args.tab)
     if args.images:
         first = os.path.abspath(args.images[0])
         window.shown.connect(lambda: QTimer.singleShot(0, lambda: window.find_similar(first)))

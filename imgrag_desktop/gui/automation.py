@@ -26,6 +26,22 @@ from PySide6.QtWidgets import QApplication
 from imgrag_desktop.gui.window import MainWindow
 
 HEARTBEAT_MS = 10
+FILTER_KEYS = {"kind": str, "orientation": str, "when": str, "min_size": int, "camera": str}
+
+
+def parse_filters(items: list[str]) -> dict[str, Any]:
+    """--filter KEY=VALUE options → FilterBar.set_filters arguments (ValueError: one line)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in FILTER_KEYS:
+            raise ValueError(f"--filter {item!r}: use KEY=VALUE with KEY one of {', '.join(FILTER_KEYS)}")
+        try:
+            out[key] = FILTER_KEYS[key](value.strip())
+        except ValueError:
+            raise ValueError(f"--filter {item!r}: {key} takes a whole number") from None
+    return out
 
 
 class Heartbeat(QObject):
@@ -67,7 +83,8 @@ class Heartbeat(QObject):
 class Automation(QObject):
     def __init__(self, window: MainWindow, started_at: float, add_folders: list[str] | None = None,
                  query: str | None = None, expect_results: bool = False, screenshot: str | None = None,
-                 report: str | None = None, quit_after: bool = False, timeout_s: float = 600.0) -> None:
+                 report: str | None = None, quit_after: bool = False, timeout_s: float = 600.0,
+                 filters: dict[str, Any] | None = None, tab: str | None = None) -> None:
         super().__init__(window)
         self.window = window
         self.started_at = started_at
@@ -77,6 +94,8 @@ class Automation(QObject):
         self.screenshot = screenshot
         self.report_path = report
         self.quit_after = quit_after
+        self.filters = dict(filters or {})
+        self.tab = tab
         self.exit_code = 0
         self.report: dict[str, Any] = {"started_at": started_at, "pid": os.getpid(), "steps": []}
         self._ready = False
@@ -149,18 +168,41 @@ class Automation(QObject):
                 return True
 
             self._steps.append(("index folders", start_index, index_done))
+        if self.filters:
+            def set_filters() -> None:
+                self._results = None  # results from before the filters do not count
+                w.filters_button.setChecked(True)
+                w.set_filters(**self.filters)
+
+            self._steps.append(("filters", set_filters, lambda: True))
         if self.query:
             q = self.query
             self._steps.append(("search", lambda: w.search(q), lambda: self._results is not None or bool(self._search_error)))
         elif self.expect_results:
             self._steps.append(("wait for results", lambda: None,
                                 lambda: self._results is not None or bool(self._search_error)))
+        if self.tab:
+            self._steps.append(("open tab", self._open_tab, self._tab_ready))
         if self.screenshot:
             self._steps.append(("wait for thumbnails", lambda: None, self._thumbnails_settled))
             self._steps.append(("screenshot", self._take_screenshot, lambda: True))
 
+    def _open_tab(self) -> None:
+        tabs = self.window.tabs
+        titles = [tabs.tabText(i).replace("&", "") for i in range(tabs.count())]
+        if self.tab not in titles:
+            self.report["error"] = f"no tab {self.tab!r} (tabs: {', '.join(titles)})"
+            self.exit_code = 4
+            return
+        tabs.setCurrentIndex(titles.index(self.tab))
+
+    def _tab_ready(self) -> bool:
+        panel = self.window.tabs.currentWidget()
+        return not bool(getattr(panel, "busy", False))
+
     def _thumbnails_settled(self) -> bool:
-        if self.window.loader.busy:
+        panel_busy = bool(getattr(self.window.tabs.currentWidget(), "busy", False))
+        if self.window.loader.busy or panel_busy:
             self._quiet_since = 0.0
             return False
         now = time.monotonic()

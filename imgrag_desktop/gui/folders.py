@@ -1,15 +1,34 @@
-"""The Folders panel: which folders are indexed, and a filter to one of them."""
+"""The Folders panel: which folders are indexed, whether each is watched, and a filter to one.
+
+A folder the watcher reports offline (an unplugged drive, a folder renamed away) keeps its row
+here and its images in the index: it is greyed, with the reason in the tooltip, and comes back
+to normal when the watcher re-attaches it.
+"""
 
 from __future__ import annotations
 
 import os
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QIcon, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout, QListWidget, QListWidgetItem, QStyle, QToolButton, QVBoxLayout, QWidget,
 )
 
 ALL = ""
+StateRole = Qt.ItemDataRole.UserRole + 1
+
+# What each watcher state (indexing.watcher.FolderStatus.state) means to the user.
+STATE_TIPS = {
+    "starting": "Starting to watch…",
+    "scanning": "Checking for new, changed and deleted images…",
+    "watching": "Watched: new and changed images are indexed as they appear",
+    "polling": "Not watched live{detail}: checked for changes every minute",
+    "offline": "Offline{detail}. Its images stay in the index and can still be found; "
+               "watching resumes when the folder is back",
+    "stopped": "Not watched",
+}
+STATE_SUFFIX = {"scanning": "scanning…", "offline": "offline", "polling": "polling", "starting": "starting…"}
 
 
 class FoldersPanel(QWidget):
@@ -56,6 +75,7 @@ class FoldersPanel(QWidget):
         self.remove_button.clicked.connect(self._remove_clicked)
         self.rescan_button.clicked.connect(self.rescanRequested)
         self.list.currentItemChanged.connect(self._current_changed)
+        self._status: dict[str, tuple[str, str, int]] = {}
         self.set_folders([])
 
     def set_folders(self, folders: list[str]) -> None:
@@ -71,6 +91,7 @@ class FoldersPanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, f)
             item.setToolTip(f)
             self.list.addItem(item)
+            self._decorate(item)
             if f == current:
                 select = item
         self.list.setCurrentItem(select)
@@ -78,6 +99,61 @@ class FoldersPanel(QWidget):
         self._update_buttons()
         if self.selected() != current:
             self.folderSelected.emit(self.selected())
+
+    # Watcher status -------------------------------------------------------------------------
+    def set_status(self, folder: str, state: str, detail: str = "", pending: int | None = None) -> None:
+        """Show what the watcher does with a folder (see STATE_TIPS; `pending` None keeps the last
+        count); rows are never removed here."""
+        if pending is None:
+            pending = self._status.get(folder, ("", "", 0))[2]
+        if self._status.get(folder) == (state, detail, pending):
+            return
+        self._status[folder] = (state, detail, pending)
+        item = self._item(folder)
+        if item is not None:
+            self._decorate(item)
+
+    def clear_status(self) -> None:
+        self._status.clear()
+        for i in range(1, self.list.count()):
+            self._decorate(self.list.item(i))
+
+    def status_of(self, folder: str) -> str:
+        """The watcher state shown for a folder ("" when it is not watched)."""
+        return self._status.get(folder, ("", "", 0))[0]
+
+    def _item(self, folder: str) -> QListWidgetItem | None:
+        for i in range(1, self.list.count()):
+            item = self.list.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == folder:
+                return item
+        return None
+
+    def _decorate(self, item: QListWidgetItem) -> None:
+        folder = item.data(Qt.ItemDataRole.UserRole)
+        state, detail, pending = self._status.get(folder, ("", "", 0))
+        name = os.path.basename(folder.rstrip(os.sep)) or folder
+        suffix = STATE_SUFFIX.get(state, "")
+        item.setText(f"{name} — {suffix}" if suffix else name)
+        item.setData(StateRole, state)
+        offline = state == "offline"
+        font = item.font()
+        font.setItalic(offline)
+        item.setFont(font)
+        if offline:
+            item.setForeground(QBrush(self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)))
+            item.setIcon(QIcon(self._folder_icon.pixmap(16, 16, QIcon.Mode.Disabled)))
+        else:
+            item.setForeground(QBrush(self.palette().color(QPalette.ColorGroup.Active, QPalette.ColorRole.Text)))
+            item.setIcon(self._folder_icon)
+        tip = folder
+        if state:
+            tip += "\n" + STATE_TIPS.get(state, state).format(detail=f" ({detail})" if detail else "")
+            if state not in ("polling", "offline") and detail and state != "stopped":
+                tip += f" ({detail})"
+        if pending:
+            tip += f"\n{pending} new or changed file{'s' if pending != 1 else ''} waiting to be indexed"
+        item.setToolTip(tip)
 
     def folders(self) -> list[str]:
         return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(1, self.list.count())]

@@ -21,6 +21,7 @@ PathRole = Qt.ItemDataRole.UserRole + 2
 ScoreRole = Qt.ItemDataRole.UserRole + 3
 BrokenRole = Qt.ItemDataRole.UserRole + 4
 ShowScoreRole = Qt.ItemDataRole.UserRole + 5
+GroupRole = Qt.ItemDataRole.UserRole + 6  # how many near-identical pictures this hit stands for (itself included)
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -107,6 +108,8 @@ class ResultsModel(QAbstractListModel):
             return self.show_scores
         if role == BrokenRole:
             return self.loader.broken(hit.path)
+        if role == GroupRole:
+            return max(1, int(hit.group_size or 1))
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
@@ -125,7 +128,13 @@ class ResultsModel(QAbstractListModel):
             facts.append(human_size(h.size))
         facts.append(human_date(h.taken_at or h.mtime))
         why = f"<br>matched by: {html.escape(', '.join(h.reasons))}" if h.reasons else ""
-        return (f"<b>{html.escape(os.path.basename(h.path))}</b><br>{html.escape(' · '.join(facts))}{why}"
+        copies = ""
+        if h.group_size > 1:
+            n = h.group_size - 1
+            names = ", ".join(os.path.basename(p) for p in h.group[:5]) + (", …" if len(h.group) > 5 else "")
+            copies = (f"<br>+{n} near-identical cop{'ies' if n != 1 else 'y'} folded into this result"
+                      + (f": {html.escape(names)}" if names else ""))
+        return (f"<b>{html.escape(os.path.basename(h.path))}</b><br>{html.escape(' · '.join(facts))}{why}{copies}"
                 f"<br><span style='color:gray'>{html.escape(h.path)}</span>")
 
     def _on_thumbnail(self, path: str) -> None:

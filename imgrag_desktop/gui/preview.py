@@ -1,7 +1,8 @@
 """The preview panel: a larger image, the facts about it, and the text found in it.
 
 Words that matched a query (Hit.matched_words: boxes in original-image pixels) are drawn over
-the image, scaled to the displayed size. The full image is decoded by the ImageLoader's pool;
+the image, scaled to the displayed size; so is the part of a large image that matched best
+(Hit.region, a tile match), framed with the rest dimmed. The full image is decoded by the ImageLoader's pool;
 until it arrives the thumbnail stands in.
 """
 
@@ -11,7 +12,7 @@ import os
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QFormLayout, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout,
     QWidget,
@@ -22,6 +23,8 @@ from imgrag_desktop.gui.workers import ResultItem
 
 BOX_FILL = QColor(255, 200, 0, 70)
 BOX_EDGE = QColor(255, 140, 0)
+REGION_EDGE = QColor(40, 110, 200)
+REGION_SHADE = QColor(0, 0, 0, 95)
 
 
 def map_box(box: dict[str, Any], orig_w: int, orig_h: int, target: QRectF) -> QRectF:
@@ -38,6 +41,7 @@ class ImageCanvas(QWidget):
         self._pix: QPixmap | None = None
         self._orig = (0, 0)
         self._boxes: list[dict[str, Any]] = []
+        self._region: list[float] | None = None
         self.placeholder = "Select an image to see it here"
         self.setMinimumSize(QSize(160, 120))
         policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -68,6 +72,25 @@ class ImageCanvas(QWidget):
     @property
     def boxes(self) -> list[dict[str, Any]]:
         return list(self._boxes)
+
+    def set_region(self, region: list[float] | None) -> None:
+        """[x0, y0, x1, y1] in original pixels (None: no frame)."""
+        ok = isinstance(region, (list, tuple)) and len(region) == 4 and region[2] > region[0] and region[3] > region[1]
+        self._region = [float(v) for v in region] if ok else None  # type: ignore[union-attr]
+        self.update()
+
+    @property
+    def region(self) -> list[float] | None:
+        return list(self._region) if self._region else None
+
+    def region_rect(self) -> QRectF:
+        """Where the matched region is framed, in widget coordinates (empty when none)."""
+        target = self.image_rect()
+        if self._region is None or target.isEmpty():
+            return QRectF()
+        x0, y0, x1, y1 = self._region
+        return map_box({"x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0}, self._orig[0], self._orig[1],
+                       target).intersected(target)
 
     def image_rect(self) -> QRectF:
         """Where the image is drawn: fitted into the widget and centred (tiny images grow at most 2×)."""
@@ -101,6 +124,16 @@ class ImageCanvas(QWidget):
         p.setPen(QPen(frame, 1))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRect(target.adjusted(-0.5, -0.5, 0.5, 0.5))
+        region = self.region_rect()
+        if not region.isEmpty():
+            shade = QPainterPath()
+            shade.addRect(target)
+            inner = QPainterPath()
+            inner.addRect(region)
+            p.fillPath(shade.subtracted(inner), REGION_SHADE)
+            p.setPen(QPen(REGION_EDGE, 3))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRect(region.adjusted(1.5, 1.5, -1.5, -1.5))
         if self._boxes:
             p.setPen(QPen(BOX_EDGE, 2))
             p.setBrush(BOX_FILL)
@@ -171,8 +204,8 @@ class PreviewPanel(QWidget):
         form.setHorizontalSpacing(10)
         form.setVerticalSpacing(3)
         self.facts: dict[str, QLabel] = {}
-        for key, label in (("score", "Score"), ("why", "Matched by"), ("dimensions", "Dimensions"), ("size", "File size"),
-                           ("date", "Date"), ("kind", "Kind"), ("camera", "Camera")):
+        for key, label in (("score", "Score"), ("why", "Matched by"), ("copies", "Copies"), ("dimensions", "Dimensions"),
+                           ("size", "File size"), ("date", "Date"), ("kind", "Kind"), ("camera", "Camera")):
             value = QLabel(self)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setWordWrap(True)
@@ -235,6 +268,7 @@ class PreviewPanel(QWidget):
         if item is None:
             self.canvas.set_image(None)
             self.canvas.set_boxes([])
+            self.canvas.set_region(None)
             self.name.setText("")
             self.path.setText("")
             for v in self.facts.values():
@@ -244,12 +278,25 @@ class PreviewPanel(QWidget):
         h = item.hit
         self.canvas.set_image(thumb, h.width, h.height)
         self.canvas.set_boxes(h.matched_words)
+        self.canvas.set_region(h.region if show_score else None)
         self.name.setText(os.path.basename(h.path))
         self.path.setText(h.path)
         self.facts["score"].setText(f"{h.score:.4f}")
         self._set_row_visible("score", show_score)
-        self.facts["why"].setText(", ".join(h.reasons))
+        why = ", ".join(h.reasons)
+        if self.canvas.region:
+            why += " (the framed part matched best)"
+        self.facts["why"].setText(why)
         self._set_row_visible("why", show_score and bool(h.reasons))
+        extra = max(0, int(h.group_size or 1) - 1)
+        if extra:
+            names = [os.path.basename(p) for p in h.group]
+            self.facts["copies"].setText(f"+{extra} near-identical: " + ", ".join(names[:4]) + (", …" if len(names) > 4 else ""))
+            self.facts["copies"].setToolTip("\n".join(h.group))
+        else:
+            self.facts["copies"].setText("")
+            self.facts["copies"].setToolTip("")
+        self._set_row_visible("copies", bool(extra))
         self.facts["dimensions"].setText(f"{h.width} × {h.height}" if h.width and h.height else "unknown")
         self.facts["size"].setText(human_size(h.size) if h.size else "unknown")
         date = human_date(h.taken_at or h.mtime)

@@ -8,7 +8,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QS
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from imgrag_desktop.gui.models import BrokenRole, ScoreRole, ShowScoreRole
+from imgrag_desktop.gui.models import BrokenRole, GroupRole, ScoreRole, ShowScoreRole
 
 PAD = 5
 RADIUS = 6.0
@@ -62,6 +62,10 @@ class ThumbDelegate(QStyledItemDelegate):
             painter.setPen(pen_color)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(QRectF(img).adjusted(0.5, 0.5, -0.5, -0.5), RADIUS, RADIUS)
+        # Folded near-duplicates: a "+N" badge, always shown (the tooltip lists them).
+        group = index.data(GroupRole)
+        if isinstance(group, int) and group > 1:
+            self.paint_group_badge(painter, option, img, group - 1)
         # File name.
         font = QFont(option.font)
         painter.setFont(font)
@@ -88,6 +92,29 @@ class ThumbDelegate(QStyledItemDelegate):
                 painter.setPen(QColor("white"))
                 painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, label)
         painter.restore()
+
+
+    @staticmethod
+    def group_badge_rect(option: QStyleOptionViewItem, img: QRect, extra: int) -> tuple[QRect, str, QFont]:
+        small = QFont(option.font)
+        small.setPointSizeF(max(7.0, option.font.pointSizeF() * 0.85))
+        small.setBold(True)
+        label = f"+{extra}"
+        fm = QFontMetrics(small)
+        w, h = fm.horizontalAdvance(label) + 12, fm.height() + 4
+        return QRect(img.right() - 6 - w, img.top() + 6, w, h), label, small
+
+    def paint_group_badge(self, painter: QPainter, option: QStyleOptionViewItem, img: QRect, extra: int) -> None:
+        rect, label, font = self.group_badge_rect(option, img, extra)
+        painter.setFont(font)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(GROUP_BADGE)
+        painter.drawRoundedRect(QRectF(rect), rect.height() / 2, rect.height() / 2)
+        painter.setPen(QColor("white"))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, label)
+
+
+GROUP_BADGE = QColor(40, 110, 200, 225)
 
 
 def _cover(sw: int, sh: int, tw: int, th: int) -> QRect:

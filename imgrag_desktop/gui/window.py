@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any, Callable
 
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QMimeData, QModelIndex, QProcess, Qt, QThread, QTimer, QUrl, Signal, Slot
@@ -25,7 +26,9 @@ from PySide6.QtWidgets import (
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.gui import dialogs
 from imgrag_desktop.gui.ask_panel import AskPanel, ask_shortcuts
+from imgrag_desktop.gui.duplicates_panel import DuplicatesPanel
 from imgrag_desktop.gui.errors_panel import ErrorsPanel
+from imgrag_desktop.gui.filters import FilterBar
 from imgrag_desktop.gui.folders import FoldersPanel
 from imgrag_desktop.gui.messages import Message, MessageBridge
 from imgrag_desktop.gui.models import ResultsModel
@@ -35,9 +38,14 @@ from imgrag_desktop.gui.settings_dialog import SettingsDialog
 from imgrag_desktop.config import remember_data_dir
 from imgrag_desktop.gui.state import gui_state, save_settings
 from imgrag_desktop.gui.thumbnails import ImageLoader
+from imgrag_desktop.gui.watching import DataDirWriter, WatchController, watch_roots
 from imgrag_desktop.gui.workers import EngineHost, IndexJob, IndexWorker, QueryWorker, Request, RequestGate, ResultItem
 
 SEARCH_DELAY_MS = 350
+SEARCH_PLACEHOLDER = "Search your images: describe what you see, or drop / paste an image"
+WATCH_REFRESH_MS = 600  # changes found by the watcher refresh the results at most this often
+WATCH_POLL_MS = 1000  # how often the folder list and the status bar ask the watcher how it is doing
+WATCH_RETRY_MS = 15_000  # another process holds the writer lock: try to watch again this often
 MODE_LABELS = {"hybrid": "Hybrid", "visual": "Visual", "textual": "Text in image", "keyword": "Keyword"}
 MODE_TIPS = {
     "hybrid": "Combine what the image looks like with the text read from it",
@@ -113,6 +121,7 @@ def reveal_in_file_manager(path: str, open_url: Callable[[QUrl], Any], parent: A
 
 
 class MainWindow(QMainWindow):
+    watch_retry_ms = WATCH_RETRY_MS  # another process writes: try to watch again after this long
     # Requests to the workers (queued across threads).
     searchRequested = Signal(int, object)
     warmUpRequested = Signal()
@@ -130,12 +139,18 @@ class MainWindow(QMainWindow):
     indexProgress = Signal(object)
     indexFinished = Signal(object)
     indexFailed = Signal(str)
+    watchStartRequested = Signal(object, bool)
+    watchStopRequested = Signal()
+    watchEvent = Signal(object)  # a WatchEvent the window handled (tests and automation listen)
+    watchStateChanged = Signal(str)  # off | starting | running | failed
 
     def __init__(self, cfg: AppConfig, bridge: MessageBridge | None = None, host: EngineHost | None = None,
                  open_url: Callable[[QUrl], Any] | None = None, reveal: Callable[[str], Any] | None = None,
-                 start_engine: bool = True) -> None:
+                 start_engine: bool = True, watch_options: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.cfg = cfg
+        self.writes = DataDirWriter(cfg.lock_file)  # shared by indexing jobs and the folder watcher
+        self.watch_options = dict(watch_options or {})  # WatchService timing options (tests shorten them)
         self.state = gui_state(cfg)
         self.bridge = bridge or MessageBridge(self)
         self.host = host or EngineHost(cfg)
@@ -159,14 +174,31 @@ class MainWindow(QMainWindow):
         self._open_boxes: dict[str, Any] = {}
         self._closing = False
         self._chip_path = ""
+        self._similar_image: Any = None  # the image of the "Looks like" chip: a path or a QImage
+        self._similar_name = ""
+        self._no_match: tuple[str, str, bool, bool] | None = None  # title, text, show-weaker, clear-filters
         self.errors_panel: ErrorsPanel | None = None
+        # Folder watching.
+        self.watcher: Any = None  # the running WatchService
+        self._watch_state = "off"
+        self._watch_error = ""
+        self._watched: set[str] = set()
+        self._pending_removals: dict[str, IndexJob] = {}
+        self._watch_user_paused = False
+        self._watch_counts: dict[str, int] = {}
+        self._watch_stage: tuple[float, str] = (0.0, "")
 
         self.setWindowTitle("imgrag-desktop" + (" — test profile" if cfg.profile == "test" else ""))
         self.setAcceptDrops(True)
         self.loader = ImageLoader(cfg.thumbs_dir, threads=2, parent=self)
         self.model = ResultsModel(self.loader, self)
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(150)
+        self._filter_timer.timeout.connect(self._apply_filters)
         self._build_ui()
         self._build_ask_panel()
+        self._build_duplicates_panel()
         self._build_actions()
         self._build_workers()
         self.bridge.message.connect(self._on_message)
@@ -174,6 +206,13 @@ class MainWindow(QMainWindow):
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(self.search_now)
+        self._watch_refresh = QTimer(self)
+        self._watch_refresh.setSingleShot(True)
+        self._watch_refresh.setInterval(WATCH_REFRESH_MS)
+        self._watch_refresh.timeout.connect(self._refresh_after_watch)
+        self._watch_poll = QTimer(self)
+        self._watch_poll.setInterval(WATCH_POLL_MS)
+        self._watch_poll.timeout.connect(self._poll_watcher)
         self._restore_state()
         self.folders_panel.set_folders(self.cfg.settings.folders)
         self._update_page()
@@ -195,7 +234,7 @@ class MainWindow(QMainWindow):
         self.search_edit = SearchEdit(page)
         self.search_edit.setObjectName("search")
         self.search_edit.setAccessibleName("Search")
-        self.search_edit.setPlaceholderText("Search your images: describe what you see, or drop / paste an image")
+        self.search_edit.setPlaceholderText(SEARCH_PLACEHOLDER)
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.setAcceptDrops(False)  # a dropped file means "find look-alikes", handled by the window
         self.search_edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -223,6 +262,12 @@ class MainWindow(QMainWindow):
         self.mode_combo.setEnabled(False)
         self.mode_combo.setMinimumContentsLength(12)
         row.addWidget(self.mode_combo)
+        self.filters_button = QToolButton(page)
+        self.filters_button.setObjectName("filters-toggle")
+        self.filters_button.setText("Filters")
+        self.filters_button.setCheckable(True)
+        self.filters_button.setToolTip("Show the filters: kind, shape, date, size, camera, relevance (Ctrl+Shift+F)")
+        row.addWidget(self.filters_button)
         self.size_slider = QSlider(Qt.Orientation.Horizontal, page)
         self.size_slider.setRange(100, 360)
         self.size_slider.setSingleStep(20)
@@ -232,6 +277,10 @@ class MainWindow(QMainWindow):
         self.size_slider.setAccessibleName("Thumbnail size")
         row.addWidget(self.size_slider)
         v.addLayout(row)
+        self.filter_bar = FilterBar(page)
+        self.filter_bar.setVisible(False)
+        self.filter_bar.set_cutoff(self.cfg.settings.min_score)
+        v.addWidget(self.filter_bar)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, page)
         self.splitter.setChildrenCollapsible(False)
@@ -243,6 +292,8 @@ class MainWindow(QMainWindow):
         self.view.setAccessibleName("Results")
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.stack.addWidget(self.view)
+        self.no_match = self._build_no_match()
+        self.stack.addWidget(self.no_match)
         self.preview = PreviewPanel(self.splitter)
         self.splitter.addWidget(self.stack)
         self.splitter.addWidget(self.preview)
@@ -290,6 +341,10 @@ class MainWindow(QMainWindow):
         self.problems_button.setToolTip("Files that could not be indexed, and errors (Ctrl+E)")
         self.problems_button.hide()
         sb.addPermanentWidget(self.problems_button)
+        self.watch_label = QLabel(self)
+        self.watch_label.setObjectName("watch-status")
+        self.watch_label.hide()
+        sb.addPermanentWidget(self.watch_label)
         self.count_label = QLabel(self)
         sb.addPermanentWidget(self.count_label)
 
@@ -317,6 +372,9 @@ class MainWindow(QMainWindow):
         self.pause_button.clicked.connect(self.toggle_pause)
         self.cancel_button.clicked.connect(self.cancel_indexing)
         self.problems_button.clicked.connect(self.show_errors_panel)
+        self.filters_button.toggled.connect(self._set_filters_visible)
+        self.filter_bar.changed.connect(self._filter_timer.start)
+        self.filter_bar.cutoffChanged.connect(self.set_min_score)
 
     def _build_welcome(self) -> QWidget:
         w = QWidget(self)
@@ -347,6 +405,59 @@ class MainWindow(QMainWindow):
         outer.addLayout(row)
         outer.addStretch(3)
         return w
+
+    def _build_no_match(self) -> QWidget:
+        """The friendly empty state when the cut-off or the filters hid every result."""
+        w = QWidget(self)
+        w.setObjectName("no-match")
+        w.setMinimumWidth(110)  # never widens the window (the stack takes its pages' largest minimum)
+        outer = QVBoxLayout(w)
+        outer.addStretch(2)
+        self.no_match_title = QLabel(w)
+        self.no_match_title.setObjectName("welcome-title")
+        self.no_match_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_match_title.setWordWrap(True)
+        self.no_match_text = QLabel(w)
+        self.no_match_text.setObjectName("welcome-text")
+        self.no_match_text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_match_text.setWordWrap(True)
+        self.show_weaker_button = QPushButton("Show weaker matches", w)
+        self.show_weaker_button.setToolTip("Run this search once more without the relevance cut-off")
+        self.show_weaker_button.clicked.connect(self.show_weaker_matches)
+        self.clear_filters_button = QPushButton("Clear filters", w)
+        self.clear_filters_button.clicked.connect(self.filter_bar.clear)
+        outer.addWidget(self.no_match_title)
+        outer.addSpacing(8)
+        outer.addWidget(self.no_match_text)
+        outer.addSpacing(14)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.show_weaker_button)
+        row.addWidget(self.clear_filters_button)
+        row.addStretch(1)
+        outer.addLayout(row)
+        outer.addStretch(3)
+        return w
+
+    def _build_duplicates_panel(self) -> None:
+        """The Duplicates tab: near-identical pictures, grouped, keeper first (read-only)."""
+        self.dups_panel = DuplicatesPanel(self.host, self.cfg.thumbs_dir, self.bridge, where=self._folder_where,
+                                          scope=self._folder, writes=self.writes, parent=self)
+        self.dups_index = self.add_panel(self.dups_panel, "Duplicates")
+        self.tabs.setTabToolTip(self.dups_index, "Near-identical copies of the same picture (Ctrl+D)")
+        self.dups_panel.openRequested.connect(self.open_path)
+        self.dups_panel.revealRequested.connect(self.reveal_path)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+
+    def _folder_where(self) -> str | None:
+        return Request("browse", folder=self._folder()).where()
+
+    def _on_tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.dups_panel:
+            self.dups_panel.ensure_computed()
+
+    def show_duplicates(self) -> None:
+        self.tabs.setCurrentWidget(self.dups_panel)
 
     def _build_ask_panel(self) -> None:
         """The Ask tab: questions answered by the local model, with the pictures it cites."""
@@ -394,6 +505,8 @@ class MainWindow(QMainWindow):
         self.act_paste = self._action(f, "&Paste image", self.paste, [QKeySequence.StandardKey.Paste],
                                       "Find images that look like the image on the clipboard")
         self.act_rescan = self._action(f, "&Rescan folders", self.rescan, ["F5"])
+        self.act_pause_watch = self._action(f, "Pause &watching folders", self.set_watch_paused, checkable=True,
+                                            tip="Stop indexing changes in the folders until unchecked")
         f.addSeparator()
         self.act_settings = self._action(f, "&Settings…", self.open_settings, [QKeySequence.StandardKey.Preferences, "Ctrl+,"])
         f.addSeparator()
@@ -412,6 +525,10 @@ class MainWindow(QMainWindow):
         self.act_folders.setText("&Folders panel")
         v.addAction(self.act_folders)
         self.act_errors = self._action(v, "P&roblems…", self.show_errors_panel, ["Ctrl+E"])
+        self.act_filters = self._action(v, "F&ilters", self.filters_button.setChecked, ["Ctrl+Shift+F"], checkable=True,
+                                        tip="Show or hide the filter bar")
+        self.act_duplicates = self._action(v, "&Duplicates", self.show_duplicates, ["Ctrl+D"],
+                                           "Near-identical copies of the same picture")
         v.addSeparator()
         self._action(v, "&Larger thumbnails", lambda: self.size_slider.setValue(self.size_slider.value() + 30),
                      [QKeySequence.StandardKey.ZoomIn, "Ctrl+="])
@@ -436,7 +553,7 @@ class MainWindow(QMainWindow):
         self.query_thread.finished.connect(self.query_worker.deleteLater)
         self.index_thread = QThread(self)
         self.index_thread.setObjectName("imgrag-index")
-        self.index_worker = IndexWorker(self.host)
+        self.index_worker = IndexWorker(self.host, writes=self.writes)
         self.index_worker.moveToThread(self.index_thread)
         self.index_thread.finished.connect(self.index_worker.deleteLater)
 
@@ -461,6 +578,19 @@ class MainWindow(QMainWindow):
         iw.failed.connect(self._on_index_failed)
         self.query_thread.start()
         self.index_thread.start()
+
+        self.watch_thread = QThread(self)
+        self.watch_thread.setObjectName("imgrag-watch-control")
+        self.watch_ctl = WatchController(self.host, self.writes, self.watch_options)
+        self.watch_ctl.moveToThread(self.watch_thread)
+        # No deleteLater on finish: shutdown() still calls the controller's stop() after its thread ended.
+        self.watchStartRequested.connect(self.watch_ctl.start_service)
+        self.watchStopRequested.connect(self.watch_ctl.stop_service)
+        self.watch_ctl.started.connect(self._on_watch_started)
+        self.watch_ctl.startFailed.connect(self._on_watch_failed)
+        self.watch_ctl.event.connect(self._on_watch_event)
+        self.watch_ctl.progress.connect(self._on_watch_progress)
+        self.watch_thread.start()
 
     def start(self) -> None:
         """Begin background work: open the index, load the model, bring folders up to date."""
@@ -496,16 +626,21 @@ class MainWindow(QMainWindow):
         return self.folders_panel.selected()
 
     def _on_text_edited(self, text: str) -> None:
-        self.similar_chip.hide()
+        # With a "Looks like" image active, typed words steer its look-alikes (a combined query).
         self._search_timer.start()
 
     def search_now(self) -> None:
         self._search_timer.stop()
         text = self.search_edit.text().strip()
+        if self._similar_image is not None and not self.similar_chip.isHidden():
+            label = f"images like {self._similar_name}" + (f" + “{text}”" if text else "")
+            self._submit(Request("similar", image=self._similar_image, text=text,
+                                 k=int(self.state.get("results_limit", 500)), folder=self._folder(), label=label))
+            return
         if not text:
             self.browse()
             return
-        self.similar_chip.hide()
+        self._hide_chip()
         self._submit(Request("text", text=text, k=int(self.state.get("results_limit", 500)), mode=self._mode(),
                              folder=self._folder(), label=f"“{text}”"))
 
@@ -525,6 +660,7 @@ class MainWindow(QMainWindow):
         self._search_timer.stop()
         self.search_edit.clear()
         self._chip_path = path
+        self._similar_image, self._similar_name = path, os.path.basename(path)
         self._show_chip(os.path.basename(path), self.loader.thumbnail(path))
         if self.loader.thumbnail(path) is None:
             self.loader.request_thumbnail(path)
@@ -538,6 +674,7 @@ class MainWindow(QMainWindow):
         self._search_timer.stop()
         self.search_edit.clear()
         self._chip_path = ""
+        self._similar_image, self._similar_name = image, label
         self._show_chip(label, QPixmap.fromImage(image.scaled(64, 64, Qt.AspectRatioMode.KeepAspectRatio,
                                                                Qt.TransformationMode.FastTransformation)))
         self._submit(Request("similar", image=image, k=int(self.state.get("results_limit", 500)), folder=self._folder(),
@@ -552,24 +689,39 @@ class MainWindow(QMainWindow):
         else:
             self.similar_icon.hide()
         self.similar_chip.show()
+        self.search_edit.setPlaceholderText("Refine with words: “at night”, “-people”")
+
+    def _hide_chip(self) -> None:
+        self.similar_chip.hide()
+        self._similar_image = None
+        self._similar_name = ""
+        self.search_edit.setPlaceholderText(SEARCH_PLACEHOLDER)
 
     def clear_search(self) -> None:
         self._search_timer.stop()
         self.search_edit.clear()
-        self.similar_chip.hide()
+        self._hide_chip()
         self.browse()
         self.search_edit.setFocus()
 
-    def rerun(self) -> None:
-        """Run the current query again (the index changed)."""
+    def rerun(self, refresh: bool = False) -> None:
+        """Run the current query again: the index, the folder or the filters changed. With
+        `refresh` (the index changed under the same query) the selection stays where it was."""
         req = self._current
-        if req is None or req.kind == "browse":
+        if req is None:
             self.browse()
-        else:
-            req.folder = self._folder()
-            self._submit(req)
+            return
+        self._submit(replace(req, folder=self._folder(), refresh=refresh,
+                             min_score=req.min_score if refresh else "auto"))
+
+    def show_weaker_matches(self) -> None:
+        """The empty state's button: this query once more, without the relevance cut-off."""
+        req = self._current
+        if req is not None and req.kind != "browse":
+            self._submit(replace(req, min_score="off", refresh=False))
 
     def _submit(self, req: Request) -> None:
+        req.filters = self.filter_bar.filters()
         self._current = req
         self._pending_id = self.gate.next()
         if req.kind != "browse":
@@ -586,9 +738,12 @@ class MainWindow(QMainWindow):
             return
         self._shown_id = req_id
         kind = info.get("kind")
-        keep = self.preview.current_path() if kind == "browse" else ""
+        keep = self.preview.current_path() if kind == "browse" or info.get("refresh") else ""
         self.model.set_items(items, show_scores=kind != "browse")
         n = len(items)
+        self._no_match = None
+        if n == 0 and (info.get("hidden_by_cutoff") or info.get("filtered")):
+            self._no_match = self._no_match_texts(info)
         if kind == "browse":
             folder = self.folders_panel.selected()
             if n == 0:
@@ -606,17 +761,38 @@ class MainWindow(QMainWindow):
                                          f"({info.get('seconds', 0):.2f} s)", 8000)
         if n:
             row = self.model.row_of(keep) if keep else -1
-            self._select(self.model.index(max(0, row)))
-            self.view.scrollTo(self.model.index(max(0, row)))
+            if info.get("refresh") and row >= 0:
+                self._select(self.model.index(row))  # the user's place survives a live refresh
+                self.view.scrollTo(self.model.index(row), GridView.ScrollHint.PositionAtCenter)
+                if self.preview.item is not None:
+                    self.preview.item = self.model.item(row)
+            else:
+                self._select(self.model.index(max(0, row)))
+                self.view.scrollTo(self.model.index(max(0, row)))
         else:
             self.preview.show_item(None)
         self._update_page()
         self.resultsShown.emit({**info, "count": n, "paths": [it.hit.path for it in items[:50]]})
 
+    def _no_match_texts(self, info: dict[str, Any]) -> tuple[str, str, bool, bool]:
+        label = info.get("label", "")
+        filtered = bool(info.get("filtered"))
+        if info.get("hidden_by_cutoff"):
+            ms = self.cfg.settings.min_score
+            level = "Auto" if ms is None else f"{ms:.2f}"
+            text = (f"Nothing matched {label} well enough: weaker matches are hidden by the relevance cut-off "
+                    f"({level}). Show them anyway, or lower the cut-off in the filter bar.")
+            if filtered:
+                text += " Filters are on too."
+            return "No good matches", text, True, filtered
+        what = "images" if info.get("kind") == "browse" else label
+        return "Nothing passes the filters", f"No indexed images match {what} with the filters that are on.", False, True
+
     @Slot(int, str, str)
     def _on_search_failed(self, req_id: int, text: str, details: str) -> None:
         if req_id != self._pending_id:
             return
+        self._no_match = None
         self.model.clear()
         self.view.set_empty_text(text[:1].upper() + text[1:])
         self._update_page(force_results=True)
@@ -825,6 +1001,7 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self.folders_panel.set_folders(folders)
         self._enqueue(IndexJob(roots=new))
+        self._sync_watcher()
         self._update_page()
 
     def rescan(self) -> None:
@@ -840,7 +1017,16 @@ class MainWindow(QMainWindow):
             self._removed_folders.add(folder)
             self._save_settings()
             self.folders_panel.set_folders(self.cfg.settings.folders)
-            self._enqueue(IndexJob(remove=folder, keep=list(self.cfg.settings.folders)))
+            job = IndexJob(remove=folder, keep=list(self.cfg.settings.folders))
+            if self.watcher is not None and folder in self._watched:
+                # Its rows go once the watcher has let go of it: a batch of the watcher's in flight
+                # could otherwise write rows of the folder after they were removed.
+                self._pending_removals[folder] = job
+                QTimer.singleShot(10_000, lambda: self._flush_removal(folder))
+                self._sync_watcher()
+            else:
+                self._sync_watcher()
+                self._enqueue(job)
 
         if not confirm:
             do_remove()
@@ -875,13 +1061,20 @@ class MainWindow(QMainWindow):
         self.pause_button.setText("Resume" if self._paused else "Pause")
         if self._paused:
             self.progress_label.setText("Paused")
+        self._apply_watch_pause()  # Pause means "stop using the computer": the watcher waits too
 
     def cancel_indexing(self) -> None:
+        """Stop the indexing job (and those queued); the watcher goes on watching (File → Pause
+        watching folders stops it too)."""
         for job in [self._job, *self._jobs]:
             if job is not None:
                 job.cancel.set()
+                job.stop_stages.set()
         self._jobs.clear()
         self.index_worker.set_paused(False)
+        self._paused = False
+        self.pause_button.setText("Pause")
+        self._apply_watch_pause()
         if self._job is not None:
             self.progress_label.setText("Cancelling…")
 
@@ -958,6 +1151,8 @@ class MainWindow(QMainWindow):
         self.indexFinished.emit(report)
         self._after_job()
         self.rerun()
+        if self._watch_state == "failed":
+            self._retry_watch()  # e.g. the index was rebuilt for the new model: watching can start now
 
     @Slot(object, str, str, bool)
     def _on_index_failed(self, job: IndexJob, text: str, details: str, rebuild: bool) -> None:
@@ -975,8 +1170,245 @@ class MainWindow(QMainWindow):
         if not self._jobs:
             self.progress_box.hide()
             self.folders_panel.set_busy(False)
+        if self._paused:
+            self._paused = False
+            self._apply_watch_pause()
         self._next_job()
         self._update_page()
+        self.dups_panel.mark_stale()
+
+    # Filters and the relevance cut-off -------------------------------------------------------
+    def _set_filters_visible(self, visible: bool) -> None:
+        self.filter_bar.setVisible(visible)
+        self.state["show_filters"] = bool(visible)
+        if self.act_filters.isChecked() != visible:
+            self.act_filters.setChecked(visible)
+        self._update_filters_button()
+
+    def _update_filters_button(self) -> None:
+        n = self.filter_bar.active_count()
+        self.filters_button.setText(f"Filters ({n})" if n else "Filters")
+
+    def _apply_filters(self) -> None:
+        self._update_filters_button()
+        self.rerun()
+
+    def set_filters(self, **filters: Any) -> None:
+        """Set the filter bar (see FilterBar.set_filters) and search again; automation and tests."""
+        self.filter_bar.set_filters(**filters)
+        self._filter_timer.stop()
+        self._apply_filters()
+
+    def set_min_score(self, value: float | None) -> None:
+        """The relevance cut-off (Settings.min_score: None = calibrated, -1 = off, else a score):
+        remembered, and the current search runs again with it."""
+        if value is not None and float(value) <= -1:
+            value = -1.0
+        if self.filter_bar.cutoff_setting() != value:
+            self.filter_bar.set_cutoff(value)
+        if self.cfg.settings.min_score == value:
+            return
+        self.cfg.settings.min_score = value
+        self._save_settings()
+        if self._current is not None and self._current.kind != "browse":
+            self._search_timer.stop()
+            self.rerun()
+
+    # Folder watching --------------------------------------------------------------------------
+    def _ensure_watcher(self) -> None:
+        """Watch the indexed folders (once the image model is ready, in the background)."""
+        if self._closing or not self._ready or self._watch_state in ("starting", "running"):
+            return
+        roots = watch_roots(self.cfg.settings.folders)
+        if not roots:
+            return
+        self._set_watch_state("starting")
+        self._watched = set(roots)
+        reconcile = bool(self.watch_options.get("reconcile_on_start", False))
+        self.watchStartRequested.emit(roots, reconcile)
+
+    def _set_watch_state(self, state: str) -> None:
+        if state != self._watch_state:
+            self._watch_state = state
+            self.watchStateChanged.emit(state)
+        self._update_watch_label()
+
+    @property
+    def watch_state(self) -> str:
+        return self._watch_state
+
+    @Slot(object)
+    def _on_watch_started(self, service: Any) -> None:
+        if self._closing or self._watch_state != "starting":
+            return  # stopped meanwhile: the controller stops this one next
+        self.watcher = service
+        self._watch_error = ""
+        self._set_watch_state("running")
+        self._sync_watcher()
+        self._apply_watch_pause()
+        self._watch_poll.start()
+        self._poll_watcher()
+
+    @Slot(str, str, bool)
+    def _on_watch_failed(self, text: str, details: str, retry: bool) -> None:
+        if self._closing:
+            return
+        self._watch_error = text
+        self._watched = set()
+        self._set_watch_state("failed")
+        self.folders_panel.clear_status()
+        self.bridge.warning(f"folders are not watched for changes: {text}", details)
+        if retry:  # another instance writes: watch once it is done
+            QTimer.singleShot(self.watch_retry_ms, self._retry_watch)
+
+    def _retry_watch(self) -> None:
+        if self._watch_state == "failed" and not self._closing:
+            self._set_watch_state("off")
+            self._ensure_watcher()
+
+    def _stop_watcher(self) -> None:
+        """Stop watching (model change); _ensure_watcher starts a new watcher later."""
+        if self._watch_state in ("starting", "running"):
+            self.watcher = None
+            self._watched = set()
+            self._watch_poll.stop()
+            self._set_watch_state("off")
+            self.folders_panel.clear_status()
+            for folder in list(self._pending_removals):
+                self._flush_removal(folder)
+            self.watchStopRequested.emit()
+
+    def _sync_watcher(self) -> None:
+        """Make the watcher's folders follow the folder list."""
+        if self.watcher is None:
+            self._ensure_watcher()
+            return
+        wanted = set(watch_roots(self.cfg.settings.folders))
+        for root in sorted(wanted - self._watched):
+            self.watcher.add_folder(root)
+        for root in sorted(self._watched - wanted):
+            self.watcher.remove_folder(root)
+        self._watched = wanted
+
+    def set_watch_paused(self, paused: bool) -> None:
+        """File → Pause watching folders: events are still collected, nothing is indexed."""
+        self._watch_user_paused = bool(paused)
+        if self.act_pause_watch.isChecked() != paused:
+            self.act_pause_watch.setChecked(paused)
+        self._apply_watch_pause()
+
+    def _apply_watch_pause(self) -> None:
+        if self.watcher is not None:
+            if self._watch_user_paused or self._paused:
+                self.watcher.pause()
+            else:
+                self.watcher.resume()
+        self._update_watch_label()
+
+    @Slot(object)
+    def _on_watch_event(self, ev: Any) -> None:
+        if self._closing:
+            return
+        if ev.action == "state":
+            state, _, detail = ev.detail.partition(": ")
+            if ev.path in self._pending_removals and state == "stopped":
+                self._flush_removal(ev.path)
+            elif self.watcher is not None and ev.path in self._watched:
+                self.folders_panel.set_status(ev.path, state, detail)
+            self._update_watch_label()
+        elif ev.action in ("added", "updated", "moved", "removed") or (ev.action == "reconciled" and ev.count):
+            key = "changed" if ev.action == "reconciled" else ev.action
+            self._watch_counts[key] = self._watch_counts.get(key, 0) + max(1, ev.count)
+            if ev.action in ("updated", "moved"):
+                self.loader.invalidate([ev.path])
+            if not self._watch_refresh.isActive():
+                self._watch_refresh.start()
+        elif ev.action == "failed":
+            self._watch_counts["skipped"] = self._watch_counts.get("skipped", 0) + 1
+            if not self._watch_refresh.isActive():
+                self._watch_refresh.start()
+        elif ev.action == "error":
+            self.statusBar().showMessage(f"Watching {ev.path or 'folders'}: {ev.detail}", 10000)
+        self.watchEvent.emit(ev)
+
+    @Slot(object)
+    def _on_watch_progress(self, p: Any) -> None:
+        label = f"{p.stage.capitalize()} {p.done}/{p.total}" if p.total else p.stage.capitalize()
+        self._watch_stage = (time.monotonic(), label)
+        self._update_watch_label()
+
+    def _refresh_after_watch(self) -> None:
+        """Changes the watcher indexed: refresh the results (keeping the user's place), counts
+        and the duplicates list's staleness."""
+        counts, self._watch_counts = self._watch_counts, {}
+        names = {"added": "new", "updated": "changed", "moved": "moved", "removed": "removed",
+                 "changed": "changed", "skipped": "skipped"}
+        parts = [f"{n} {names[k]}" for k, n in counts.items() if n]
+        if parts:
+            self.statusBar().showMessage("Folder changes indexed: " + ", ".join(parts), 6000)
+        self.statsRequested.emit()
+        self.dups_panel.mark_stale()
+        if self._closing:
+            return
+        self.rerun(refresh=True)
+
+    def _poll_watcher(self) -> None:
+        w = self.watcher
+        if w is None:
+            self._watch_poll.stop()
+            return
+        if not w.running:  # stopped on an error (the index is safe): say so, watch again later
+            self.watcher = None
+            self._watch_poll.stop()
+            self._on_watch_failed(f"the folder watcher stopped: {w.error or 'unknown error'}", "", True)
+            return
+        for root, st in w.status().items():
+            if root in self._watched:
+                self.folders_panel.set_status(root, st.state, st.detail, st.pending)
+        self._update_watch_label()
+
+    def _update_watch_label(self) -> None:
+        state = self._watch_state
+        label = self.watch_label
+        if state == "off":
+            label.hide()
+            return
+        label.show()
+        if state == "failed":
+            label.setText("Not watching folders")
+            label.setToolTip(self._watch_error + "\nChanges are picked up by the next rescan (F5).")
+            return
+        if state == "starting":
+            label.setText("Starting to watch folders…")
+            label.setToolTip("")
+            return
+        w = self.watcher
+        statuses = list(w.status().values()) if w is not None else []
+        offline = sum(1 for st in statuses if st.state == "offline")
+        pending = sum(st.pending for st in statuses)
+        scanning = any(st.state == "scanning" for st in statuses)
+        n = len(statuses)
+        if self._watch_user_paused or self._paused:
+            text = "Watching paused"
+        elif pending:
+            text = f"Watching: {pending} change{'s' if pending != 1 else ''} to index…"
+        elif scanning:
+            text = "Watching: checking folders…"
+        elif time.monotonic() - self._watch_stage[0] < 3 and self._watch_stage[1]:
+            text = f"Watching: {self._watch_stage[1]}"
+        else:
+            text = f"Watching {n} folder{'s' if n != 1 else ''}"
+        if offline:
+            text += f" · {offline} offline"
+        label.setText(text)
+        tips = [f"{st.root}: {st.state}" + (f" ({st.detail})" if st.detail else "") for st in statuses]
+        label.setToolTip("New, changed, moved and deleted images in these folders are indexed as they happen:\n"
+                         + "\n".join(tips))
+
+    def _flush_removal(self, folder: str) -> None:
+        job = self._pending_removals.pop(folder, None)
+        if job is not None:
+            self._enqueue(job)
 
     # Engine state ---------------------------------------------------------------------------
     @Slot(object)
@@ -1009,8 +1441,10 @@ class MainWindow(QMainWindow):
         self.mode_combo.setToolTip("Search mode" if len(modes) > 1 else
                                    "Visual search (text and keyword search are not installed)")
         self.mode_combo.blockSignals(False)
+        self.filter_bar.set_calibrated(info.get("cutoff") or {})
         self.statusBar().showMessage(f"Ready: image model {info.get('model', '')} loaded in {info.get('seconds', 0):.1f} s", 6000)
         self.engineReady.emit(info)
+        self._ensure_watcher()
 
     @Slot(str, str)
     def _on_model_failed(self, text: str, details: str) -> None:
@@ -1021,8 +1455,15 @@ class MainWindow(QMainWindow):
     def _update_page(self, force_results: bool = False) -> None:
         empty = (self._stats.get("images", 0) == 0 and not self.cfg.settings.folders and self.model.rowCount() == 0
                  and not self.indexing and not force_results)
-        self.stack.setCurrentWidget(self.welcome if empty else self.view)
-        self.preview.setVisible(not empty and bool(self.state.get("show_preview", True)))
+        no_match = not empty and self._no_match is not None and self.model.rowCount() == 0
+        if no_match:
+            title, text, weaker, clear = self._no_match  # type: ignore[misc]
+            self.no_match_title.setText(title)
+            self.no_match_text.setText(text)
+            self.show_weaker_button.setVisible(weaker)
+            self.clear_filters_button.setVisible(clear)
+        self.stack.setCurrentWidget(self.welcome if empty else self.no_match if no_match else self.view)
+        self.preview.setVisible(not empty and not no_match and bool(self.state.get("show_preview", True)))
 
     # Messages and panels --------------------------------------------------------------------
     @Slot(object)
@@ -1079,6 +1520,7 @@ class MainWindow(QMainWindow):
             remember_data_dir(self.cfg.profile, values.data_dir)
             self.bridge.info(f"the data directory {values.data_dir} is used from the next start")
         if before != (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device):
+            self._stop_watcher()  # its indexer holds the old model: a new watcher starts once the new one is ready
             self._ready = False
             self.mode_combo.setEnabled(False)
             self.statusBar().showMessage("Loading the new image model…")
@@ -1096,6 +1538,7 @@ class MainWindow(QMainWindow):
                 ("Ctrl+O", "add a folder"), ("F5", "rescan folders"), ("Double-click, Ctrl+Enter", "open in the default viewer"),
                 ("Ctrl+Shift+C", "copy the selected paths"), ("Ctrl++, Ctrl+-", "thumbnail size"),
                 ("F3", "show or hide the preview"), ("Ctrl+K, Ctrl+Shift+A", "ask a question (Enter asks, Esc cancels)"),
+                ("Ctrl+Shift+F", "show or hide the filters"), ("Ctrl+D", "near-duplicates"),
                 ("Ctrl+E", "problems"), ("Ctrl+,", "settings"), ("Ctrl+Q", "quit")]
         table = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
         dialogs.show_message(self, "Keyboard shortcuts", level="info", informative=f"<table>{table}</table>")
@@ -1121,6 +1564,7 @@ class MainWindow(QMainWindow):
         if isinstance(split, str) and split:
             self.splitter.restoreState(QByteArray.fromBase64(split.encode("ascii")))
         self.preview.setVisible(bool(st.get("show_preview", True)))
+        self.filters_button.setChecked(bool(st.get("show_filters", False)))
 
     def _restore_geometry(self) -> bool:
         geo = self.state.get("geometry")
@@ -1154,17 +1598,33 @@ class MainWindow(QMainWindow):
         """Stop the workers (indexing stops after its current batch). True when all stopped."""
         if self._closing:
             return not (self.query_thread.isRunning() or self.index_thread.isRunning()
-                        or self.ask_panel.ask_thread.isRunning())
+                        or self.ask_panel.ask_thread.isRunning() or self.watch_thread.isRunning()
+                        or self.dups_panel.thread.isRunning() or self.watch_ctl.service is not None)
         self._closing = True
+        self._watch_poll.stop()
+        self._watch_refresh.stop()
         self.cancel_indexing()
         self.gate.next()  # queued searches become stale
         self.loader.shutdown()
         self.query_thread.quit()
         self.index_thread.quit()
+        self.watch_thread.quit()
         ok = self.ask_panel.shutdown(wait_ms)
+        ok = self.dups_panel.shutdown(wait_ms) and ok
         ok = self.index_thread.wait(wait_ms) and ok
+        ok = self.watch_thread.wait(wait_ms) and ok  # a start in flight finishes first
+        ok = self.watch_ctl_stop(wait_ms / 1000) and ok
         ok = self.query_thread.wait(wait_ms) and ok
         return bool(ok)
+
+    def watch_ctl_stop(self, timeout_s: float) -> bool:
+        """Stop the watcher (the batch in flight is finished) and give the writer lock back."""
+        self.watcher = None
+        stopped = self.watch_ctl.stop(timeout_s)
+        if stopped and self._watch_state != "off":
+            self._watch_state = "off"
+            self.watch_label.hide()
+        return stopped
 
 
 def _elide_path(path: str, n: int) -> str:

@@ -11,13 +11,12 @@ before it started, so typing fast never builds a queue of stale searches.
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -55,13 +54,29 @@ class Request:
     mode: str = "hybrid"
     folder: str = ""  # only images in this indexed folder ("" for all)
     label: str = ""  # how the window names this query to the user
+    filters: dict[str, Any] = field(default_factory=dict)  # search.build_filter's keyword arguments
+    min_score: Any = "auto"  # "auto" (Settings.min_score, else calibrated), "off" or a number
+    refresh: bool = False  # the index changed under the same query: keep the user's place
+
+    def has_filters(self) -> bool:
+        return any(v not in (None, "", 0) for v in self.filters.values())
 
     def where(self) -> str | None:
-        if not self.folder:
-            return None
-        from imgrag_desktop.store import folder_filter
+        """The folder and the filter bar's choices, as one LanceDB filter."""
+        parts = []
+        if self.folder:
+            from imgrag_desktop.store import folder_filter
 
-        return folder_filter(self.folder)
+            parts.append(folder_filter(self.folder))
+        if self.has_filters():
+            from imgrag_desktop.search import build_filter
+
+            built = build_filter(**self.filters)
+            if built:
+                parts.append(built)
+        if len(parts) <= 1:
+            return parts[0] if parts else None
+        return " AND ".join(f"({p})" for p in parts)
 
 
 @dataclass
@@ -73,6 +88,8 @@ class IndexJob:
     remove: str | None = None  # a folder whose rows are dropped (instead of indexing)
     keep: list[str] = field(default_factory=list)  # folders still indexed (nested ones survive a removal)
     cancel: threading.Event = field(default_factory=threading.Event)
+    # Set with `cancel`, and by the watcher when it needs the lock: later stages (OCR, captions) stop.
+    stop_stages: threading.Event = field(default_factory=threading.Event)
 
 
 class RequestGate:
@@ -122,6 +139,26 @@ def accepts_mode(searcher: Any) -> bool:
         return False
 
 
+def takes_keyword(fn: Any, name: str) -> bool:
+    """Whether `fn` can be called with keyword `name` (a searcher of another shape may not)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _calibrated_cutoffs(searcher: Any) -> dict[str, float | None]:
+    """The model's calibrated relevance cut-offs (for the cut-off control's "Auto" label)."""
+    try:
+        cal = searcher.model_calibration()
+    except Exception:
+        return {}
+    if cal is None:
+        return {}
+    return {kind: cal.threshold(kind) for kind in ("text", "image")}
+
+
 def qimage_to_pil(image: QImage) -> Any:
     """Pasted pixels → a PIL image, in the worker thread (QImage is safe to read there)."""
     from PIL import Image
@@ -163,7 +200,8 @@ class QueryWorker(QObject):
             svc.clip.load()
             searcher = svc.searcher
             modes = list(SEARCH_MODES) if accepts_mode(searcher) else ["visual"]
-            self.ready.emit({"model": svc.clip.model_id, "modes": modes, "seconds": time.monotonic() - t0})
+            self.ready.emit({"model": svc.clip.model_id, "modes": modes, "seconds": time.monotonic() - t0,
+                             "cutoff": _calibrated_cutoffs(searcher)})
         except Exception as exc:
             self.modelFailed.emit(*describe_exception(exc))
 
@@ -199,9 +237,16 @@ class QueryWorker(QObject):
                 image = req.image
                 if isinstance(image, QImage):
                     image = qimage_to_pil(image)
-                items = self._with_hashes(svc, svc.searcher.similar(image, k=req.k, where=req.where()))
+                    req.image = image  # a refresh of the same query needs no second conversion
+                items = self._with_hashes(svc, self._similar(svc, req, image))
             else:
                 raise ImgragError(f"unknown request kind {req.kind!r}")
+            hidden = False
+            resolve = getattr(svc.searcher, "resolve_min_score", None)
+            if not items and req.kind != "browse" and resolve is not None and resolve(req.min_score) is not None:
+                # Nothing passed: say whether the cut-off hid weaker matches (one more look, k=1).
+                probe = replace(req, k=1, min_score="off")
+                hidden = bool(self._search(svc, probe) if req.kind == "text" else self._similar(svc, probe, req.image))
         except Exception as exc:
             if not self.gate.stale(req_id):
                 self.failed.emit(req_id, *describe_exception(exc))
@@ -209,12 +254,20 @@ class QueryWorker(QObject):
         if self.gate.stale(req_id):
             return
         self.results.emit(req_id, items, {"kind": req.kind, "label": req.label, "seconds": time.monotonic() - t0,
-                                          "mode": req.mode})
+                                          "mode": req.mode, "hidden_by_cutoff": hidden, "refresh": req.refresh,
+                                          "filtered": req.has_filters()})
+
+    @staticmethod
+    def _similar(svc: "Services", req: Request, image: Any) -> list[Hit]:
+        return svc.searcher.similar(image, k=req.k, where=req.where(), text=req.text.strip() or None,
+                                    min_score=req.min_score)
 
     @staticmethod
     def _search(svc: "Services", req: Request) -> list[Hit]:
         searcher = svc.searcher
         kwargs: dict[str, Any] = {"where": req.where()}
+        if takes_keyword(searcher.search, "min_score"):
+            kwargs["min_score"] = req.min_score
         if accepts_mode(searcher):
             kwargs["mode"] = req.mode
         return searcher.search(req.text, k=req.k, **kwargs)
@@ -291,9 +344,14 @@ class IndexWorker(QObject):
     finished = Signal(object, object)  # IndexJob, report dict
     failed = Signal(object, str, str, bool)  # IndexJob, one line, details, a rebuild would fix it
 
-    def __init__(self, host: EngineHost, min_interval_s: float = 0.05) -> None:
+    def __init__(self, host: EngineHost, min_interval_s: float = 0.05, writes: Any = None) -> None:
         super().__init__()
         self.host = host
+        if writes is None:
+            from imgrag_desktop.gui.watching import DataDirWriter
+
+            writes = DataDirWriter(host.cfg.lock_file)
+        self.writes = writes  # the data dir's writer lock, shared with the window's folder watcher
         self.pause_event = threading.Event()  # shared with the running Indexer; set = paused
         self.min_interval_s = min_interval_s
         self._last_emit = (0.0, "")
@@ -323,9 +381,7 @@ class IndexWorker(QObject):
         self.started.emit(job)
         try:
             svc = self.host.services
-            from imgrag_desktop.store import writer
-
-            with writer(svc.store, svc.cfg.lock_file):
+            with self.writes.writing():
                 if job.remove is not None:
                     report = self._remove(svc, job)
                 else:
@@ -357,29 +413,16 @@ class IndexWorker(QObject):
         report = indexer.index_paths(job.roots, cancel=job.cancel)
         data = report.to_json()
         if not job.cancel.is_set():
-            data.update(self._after_stages(svc, job.cancel))
+            data.update(self._after_stages(svc, job))
         return data
 
-    def _after_stages(self, svc: "Services", cancel: threading.Event) -> dict[str, Any]:
-        """The later stages (OCR, text vectors, captions) the CLI runs after `index`, when
-        their modules have registered them."""
-        from imgrag_desktop import cli
+    def _after_stages(self, svc: "Services", job: IndexJob) -> dict[str, Any]:
+        """The later stages (OCR, text vectors, captions) the CLI runs after `index`; they stop
+        on Cancel, and when the folder watcher needs the lock (it runs them again afterwards)."""
+        from imgrag_desktop.gui.watching import after_index_stages
 
-        if not getattr(cli, "AFTER_INDEX_STAGES", None):
-            return {}
-        emit = self._report
-
-        class GuiContext(cli.Context):
-            def progress_bar(self, desc: str = "indexing") -> Callable[[Any], None]:
-                def update(p: Any) -> None:
-                    emit(p if p.stage not in ("index", "") else _progress(desc, p.done, p.total, p.current))
-
-                return update
-
-        ctx = GuiContext(argparse.Namespace(data_dir=str(svc.cfg.data_dir), profile=svc.cfg.profile,
-                                            json=False, quiet=True))
-        ctx._services = svc  # type: ignore[attr-defined]
-        return dict(cli.run_after_index_stages(ctx, cancel) or {})
+        with self.writes.lock.yielding(job.stop_stages):
+            return after_index_stages(svc, job.stop_stages, self._report)
 
     @staticmethod
     def _remove(svc: "Services", job: IndexJob) -> dict[str, Any]:

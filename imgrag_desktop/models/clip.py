@@ -66,8 +66,23 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
+_CHECKPOINT_IDS: dict[tuple[str, int, int], str] = {}
+
+
 def checkpoint_id(path: str | os.PathLike[str]) -> str:
-    """A short, stable id for a checkpoint file: hash of its size and first and last MiB."""
+    """A short, stable id for a checkpoint file: hash of its size and first and last MiB.
+
+    Asked on every query (vectors are matched to the model that made them), so it is cached by
+    the file's path, size and mtime."""
+    st = os.stat(path)
+    key = (os.fspath(path), st.st_size, st.st_mtime_ns)
+    cached = _CHECKPOINT_IDS.get(key)
+    if cached is None:
+        cached = _CHECKPOINT_IDS[key] = _hash_checkpoint(path)
+    return cached
+
+
+def _hash_checkpoint(path: str | os.PathLike[str]) -> str:
     p = Path(path)
     h = hashlib.blake2b(digest_size=6)
     size = p.stat().st_size

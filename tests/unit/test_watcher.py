@@ -432,7 +432,7 @@ def test_listener_errors_do_not_stop_the_watcher(env: Env) -> None:
 
 def test_large_tree_is_watched_without_hanging(env: Env) -> None:
     """10,000 non-image files in 100 folders plus a few images: start-up stays quick and the
-    live watch works. (The 100,000-file figure is in the benchmark, docs/readme/watch.md.)"""
+    live watch works. (The 100,000-file figure is in the benchmark, the README, "Watching folders".)"""
     for d in range(100):
         sub = env.root / f"d{d:03d}"
         sub.mkdir()

@@ -1,0 +1,259 @@
+"""The window's folder watcher, and the one writer lock it shares with the window's indexing.
+
+Only one process may write to a data dir (store.WriterLock, an advisory file lock), and inside
+the window two threads write: the index worker (Add folder, Rescan) and the watcher. A second
+flock on the same file from the same process would fail, so the window takes the file lock once
+(`DataDirWriter.hold`, reference-counted) and serialises its own writers with one in-process
+lock (`YieldingLock`). That lock also tells slow later stages (OCR, captions) running under it
+that the other writer is waiting, so neither the watcher nor an indexing job stalls behind a
+caption queue.
+
+The WatchService itself has no Qt; `WatchController` builds it on its own QThread (building
+it imports the engine and opens the store) and turns its listener calls into Qt signals.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from imgrag_desktop.gui.messages import describe_exception
+
+if TYPE_CHECKING:  # pragma: no cover
+    from imgrag_desktop.gui.workers import EngineHost
+
+log = logging.getLogger(__name__)
+
+
+class YieldingLock:
+    """A re-entrant lock whose holders can be asked to hurry.
+
+    A thread running an interruptible stage under the lock registers that stage's cancel event
+    (`yielding`); another thread that then wants the lock sets it, and the stage returns at its
+    next check instead of making the other writer wait for a whole caption queue."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._mutex = threading.Lock()
+        self._stages: dict[int, list[threading.Event]] = {}
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if blocking:  # a mere try (the Duplicates tab's) never interrupts anyone
+            me = threading.get_ident()
+            with self._mutex:
+                for tid, events in self._stages.items():
+                    if tid != me:
+                        for ev in events:
+                            ev.set()
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> "YieldingLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    @contextmanager
+    def yielding(self, cancel: threading.Event) -> Iterator[threading.Event]:
+        """Run a stage that returns when `cancel` is set; another writer may set it."""
+        me = threading.get_ident()
+        with self._mutex:
+            self._stages.setdefault(me, []).append(cancel)
+        try:
+            yield cancel
+        finally:
+            with self._mutex:
+                events = self._stages.get(me, [])
+                if cancel in events:
+                    events.remove(cancel)
+                if not events:
+                    self._stages.pop(me, None)
+
+
+class DataDirWriter:
+    """This process's hold on the data dir's writer lock, shared by the watcher and indexing."""
+
+    def __init__(self, lock_path: str | Path) -> None:
+        self.lock_path = Path(lock_path)
+        self.lock = YieldingLock()
+        self._mutex = threading.Lock()
+        self._file: Any = None
+        self._holders = 0
+
+    def hold(self) -> None:
+        """Take the file lock unless this process holds it already; ImgragError (one line,
+        naming the other process) when another instance is writing."""
+        with self._mutex:
+            if self._holders == 0:
+                from imgrag_desktop.store import WriterLock
+
+                lock = WriterLock(self.lock_path)
+                lock.acquire()
+                self._file = lock
+            self._holders += 1
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._holders <= 0:
+                return
+            self._holders -= 1
+            if self._holders == 0 and self._file is not None:
+                self._file.release()
+                self._file = None
+
+    @property
+    def held(self) -> bool:
+        with self._mutex:
+            return self._holders > 0
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """One write job: the file lock (shared with a running watcher) and the in-process lock."""
+        self.hold()
+        try:
+            with self.lock:
+                yield
+        finally:
+            self.release()
+
+
+def after_index_stages(services: Any, cancel: threading.Event, report: Any = None) -> dict[str, Any]:
+    """The later stages (OCR, text vectors, captions) that `imgrag index` runs after the visual
+    pass, when their modules registered them with the CLI; `report(Progress)` gets their progress."""
+    import argparse
+
+    from imgrag_desktop import cli
+
+    if not getattr(cli, "AFTER_INDEX_STAGES", None):
+        return {}
+
+    class GuiContext(cli.Context):
+        def progress_bar(self, desc: str = "indexing") -> Any:
+            def update(p: Any) -> None:
+                if report is None:
+                    return
+                if p.stage in ("index", ""):
+                    from imgrag_desktop.types import Progress
+
+                    p = Progress(desc, p.done, p.total, current=p.current)
+                report(p)
+
+            return update
+
+    ctx = GuiContext(argparse.Namespace(data_dir=str(services.cfg.data_dir), profile=services.cfg.profile,
+                                        json=False, quiet=True))
+    ctx._services = services  # type: ignore[attr-defined]
+    return dict(cli.run_after_index_stages(ctx, cancel) or {})
+
+
+class WatchController(QObject):
+    """Builds, starts and stops the window's WatchService off the GUI thread.
+
+    Lives on its own QThread. Once `started` has been emitted, the service's own methods
+    (add_folder, remove_folder, pause, resume, rescan, status) are safe to call from the GUI
+    thread: they only queue work for the watcher's thread."""
+
+    started = Signal(object)  # the running WatchService
+    startFailed = Signal(str, str, bool)  # one line, details, True when another process holds the lock
+    stopped = Signal()
+    event = Signal(object)  # WatchEvent, emitted on the watcher's thread (queued to the receiver's)
+    progress = Signal(object)  # Progress of the watcher's later stages
+
+    def __init__(self, host: "EngineHost", writes: DataDirWriter, options: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.host = host
+        self.writes = writes
+        self.options = dict(options or {})
+        self._service: Any = None
+        self._mutex = threading.Lock()
+
+    @property
+    def service(self) -> Any:
+        with self._mutex:
+            return self._service
+
+    @Slot(object, bool)
+    def start_service(self, roots: list[str], reconcile: bool = False) -> None:
+        if self.service is not None and self.service.running:
+            return
+        from imgrag_desktop.types import ImgragError
+
+        try:
+            svc = self.host.services
+            self.writes.hold()
+        except ImgragError as exc:
+            self.startFailed.emit(*describe_exception(exc), True)
+            return
+        except Exception as exc:
+            self.startFailed.emit(*describe_exception(exc), False)
+            return
+        try:
+            from imgrag_desktop.indexing.watcher import WatchService
+
+            svc.clip.load()
+            dim = svc.store.visual_dim
+            if dim is not None and dim != svc.clip.dim:
+                raise ImgragError(f"the index holds {dim}-dimensional vectors but model {svc.clip.model_id} makes "
+                                  f"{svc.clip.dim}: rebuild the index to watch folders with this model")
+            opts = dict(self.options)
+            opts.setdefault("reconcile_on_start", reconcile)
+            service = WatchService.from_services(svc, write_lock=self.writes.lock,
+                                                 after_batch=self._after_batch, **opts)
+            service.add_listener(self.event.emit)
+            service.start(roots)
+        except Exception as exc:
+            self.writes.release()
+            self.startFailed.emit(*describe_exception(exc), False)
+            return
+        with self._mutex:
+            self._service = service
+        self.started.emit(service)
+
+    def _after_batch(self, cancel: threading.Event) -> None:
+        """Later stages after the watcher's rows changed; they give way to new files (the
+        watcher sets `cancel`) and to the window's own indexing (the shared lock sets it)."""
+        with self.writes.lock.yielding(cancel):
+            after_index_stages(self.host.services, cancel, self.progress.emit)
+
+    @Slot()
+    def stop_service(self) -> None:
+        self.stop(60.0)
+
+    def stop(self, timeout: float) -> bool:
+        """Stop the service (finishing the batch in flight) and let go of the file lock.
+        Safe from any thread; True once stopped."""
+        with self._mutex:
+            service = self._service
+        if service is None:
+            return True
+        ok = service.stop(timeout)
+        if ok:
+            with self._mutex:
+                if self._service is service:
+                    self._service = None
+                    self.writes.release()
+            self.stopped.emit()
+        return ok
+
+
+def watch_roots(folders: list[str]) -> list[str]:
+    """The folders one observer each should watch: de-duplicated, and a folder inside another
+    listed one left out (the outer observer already sees it). Pure path logic: no engine import
+    on the GUI thread."""
+    import os
+
+    roots = list(dict.fromkeys(os.path.abspath(os.path.expanduser(f)) for f in folders))
+
+    def inside(a: str, b: str) -> bool:
+        return a != b and a.startswith(b.rstrip(os.sep) + os.sep)
+
+    return [r for r in roots if not any(inside(r, o) for o in roots)]
