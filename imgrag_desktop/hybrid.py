@@ -132,19 +132,22 @@ def keyword_list(searcher: "Searcher", text: str, where: str | None, depth: int)
         ids, scores, bodies = _keyword_scan(searcher, text, where, depth)
     if not ids:
         return ModeList([], [], population=population)
-    ids, scores, coverage = rescore_keyword(text, ids, scores, bodies)
+    ids, scores, coverage, exact = rescore_keyword(text, ids, scores, bodies)
     # Documents without a match score 0: the mean and spread are over the whole collection.
     arr = np.asarray(scores, np.float64)
     n = max(population, len(arr))
     mean = float(arr.sum() / n)
     std = float(np.sqrt(max(0.0, (arr ** 2).sum() / n - mean ** 2)))
-    return ModeList(ids, scores, mean=mean, std=std, population=n, conf=coverage ** 2)
+    ml = ModeList(ids, scores, mean=mean, std=std, population=n, conf=coverage ** 2)
+    ml.exact = exact
+    return ml
 
 
 def rescore_keyword(text: str, ids: Sequence[str], scores: Sequence[float], bodies: Sequence[str | None]
-                    ) -> tuple[list[str], list[float], float]:
-    """BM25 scores weighed by how much of the query each document holds, best first, and the
-    largest share of the query's words that one document contains.
+                    ) -> tuple[list[str], list[float], float, list[str]]:
+    """BM25 scores weighed by how much of the query each document holds, best first; the
+    largest share of the query's words that one document contains; and the documents that
+    hold the whole query as a phrase (two words or more), in the new order.
 
     BM25 adds up per-word evidence, so a short text holding four of five query words can
     outscore the text that holds all five in the order typed (a URL or a sentence seen in a
@@ -156,18 +159,22 @@ def rescore_keyword(text: str, ids: Sequence[str], scores: Sequence[float], bodi
     terms = textmatch.query_terms(text)
     phrase = textmatch.tokens(text)
     if not terms:
-        return list(ids), list(scores), 0.0
+        return list(ids), list(scores), 0.0, []
     out = []
     best = 0.0
+    exact = set()
     for i, (path, score, body) in enumerate(zip(ids, scores, bodies)):
         body = body or ""
         # The index matched at least one word even where this simpler stemmer finds none.
         cov = max(1, len(textmatch.matching_terms(body, terms))) / len(terms)
         whole = len(phrase) > 1 and textmatch.contains_phrase(body, phrase)
         best = max(best, cov)
+        if whole:
+            exact.add(path)
         out.append((float(score) * cov * cov * (2.0 if whole else 1.0), i, path))
     out.sort(key=lambda t: (-t[0], t[1]))
-    return [p for _, _, p in out], [s for s, _, _ in out], best
+    order = [p for _, _, p in out]
+    return order, [s for s, _, _ in out], best, [p for p in order if p in exact]
 
 
 def _keyword_scan(searcher: "Searcher", text: str, where: str | None, depth: int
@@ -238,10 +245,6 @@ def search(searcher: "Searcher", text: str, k: int, where: str | None, mode: str
     return hits
 
 
-def _phrase_key(text: str) -> str:
-    return " ".join(textmatch.tokens(text))
-
-
 def phrase_first(searcher: "Searcher", text: str, order: list[tuple[str, float, set[str]]],
                  keyword: ModeList | None) -> list[tuple[str, float, set[str]]]:
     """Images whose text holds the whole query, word for word, before all others.
@@ -249,14 +252,10 @@ def phrase_first(searcher: "Searcher", text: str, order: list[tuple[str, float, 
     Someone typing a phrase read off a screenshot ("https://dynobo.github.io/normcap/",
     "invoice 2024-113") wants the image that says exactly that, even when another image's
     text means nearly the same. Only candidates the keyword list found are checked (they
-    contain the query's words); a one-word query is left to the fusion.
+    contain the query's words; keyword_list marks those holding the whole phrase, token for
+    token, so "the key" is not found in "the keyboard"); a one-word query is left to the fusion.
     """
-    phrase = _phrase_key(text)
-    if keyword is None or not keyword.ids or len(phrase.split()) < 2:
-        return order
-    rows = searcher.store.rows(keyword.ids[:PHRASE_CANDIDATES], ["path", "search_text"])
-    exact = [p for p in keyword.ids[:PHRASE_CANDIDATES]
-             if phrase in _phrase_key((rows.get(p) or {}).get("search_text") or "")]
+    exact = keyword.exact[:PHRASE_CANDIDATES] if keyword is not None else []
     if not exact:
         return order
     modes = {p: m for p, _, m in order}

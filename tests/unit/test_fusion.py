@@ -130,3 +130,22 @@ def test_a_list_that_knows_nothing_only_breaks_near_ties() -> None:
     assert [f.id for f in fuse({"textual": textual, "keyword": keyword})[:2]] == ["right", "close"]
     tie = ModeList.from_scores(*zip(*sorted({**docs, "close": 0.599}.items(), key=lambda x: -x[1])))
     assert fuse({"textual": tie, "keyword": keyword})[0].id == "close"
+
+
+def test_keyword_rescoring_by_coverage_and_phrase() -> None:
+    from imgrag_desktop.hybrid import rescore_keyword
+
+    ids = ["lookalike", "exact", "scattered", "one-word"]
+    bm25 = [9.6, 11.3, 8.0, 12.0]
+    bodies = ["https://github.com/dynobo/normcap",
+              "see https://dynobo.github.io/normcap/ now",
+              "normcap io github https dynobo",  # every word, not in order
+              "github github github"]
+    order, scores, coverage, exact = rescore_keyword("https://dynobo.github.io/normcap/", ids, bm25, bodies)
+    assert order == ["exact", "scattered", "lookalike", "one-word"]
+    assert scores == pytest.approx([11.3 * 2, 8.0, 9.6 * 0.8 ** 2, 12.0 * 0.2 ** 2])
+    assert coverage == 1.0 and exact == ["exact"]
+    # A body the simple stemmer cannot match still counts as one word (the index matched it).
+    order, scores, coverage, exact = rescore_keyword("running shoes", ["a"], [3.0], ["ran"])
+    assert scores == [3.0 * 0.5 ** 2] and coverage == 0.5 and exact == []
+    assert rescore_keyword("the", ["a"], [1.0], ["the"])[3] == []  # one word: no phrase rule
