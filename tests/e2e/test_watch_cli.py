@@ -202,6 +202,11 @@ def test_kill_9_during_indexing_leaves_a_consistent_index_and_a_rerun_completes(
         try:
             until(p, counts[-1])
             time.sleep(delay)
+        except AssertionError:
+            # On a fast machine an earlier run may have finished everything: this run then has
+            # nothing to index and exits cleanly before the kill point. Only that is allowed.
+            if p.p.poll() != 0 or counts[-1] != n:
+                raise
         finally:
             p.p.send_signal(signal.SIGKILL)
             p.finish(30)
