@@ -139,10 +139,8 @@ class TesseractOcr:
         rgb = image.convert("RGB")
         ow, oh = orig_size or rgb.size
         gray = rgb.convert("L")
-        scale = 1.0
         long_side = max(gray.size)
         if long_side < UPSCALE_BELOW and gray.size[0] * gray.size[1] * 4 <= MAX_UPSCALED_PIXELS:
-            scale = 2.0
             gray = gray.resize((gray.size[0] * 2, gray.size[1] * 2), Image.Resampling.LANCZOS)
         # Factor from the pixels Tesseract sees back to original-image pixels.
         fx, fy = ow / gray.size[0], oh / gray.size[1]

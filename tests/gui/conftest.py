@@ -43,19 +43,24 @@ def indexed_dir(tmp_path_factory: pytest.TempPathFactory, gui_photos: Path) -> P
 
     Windows opened on it must not write to it (no rescan at start), so tests can share it.
     """
+    return index_into_data_dir(gui_photos, tmp_path_factory.mktemp("indexed-data"), expect=20)
+
+
+def index_into_data_dir(photos: Path, data: Path, expect: int) -> Path:
+    """Index `photos` into a new test-profile data dir, as `imgrag index` does (writer lock
+    held), with the window's start-up rescan off so windows opened on it never write to it."""
     from imgrag_desktop.app import Services
     from imgrag_desktop.config import AppConfig
     from imgrag_desktop.store import writer
 
-    data = tmp_path_factory.mktemp("indexed-data")
     cfg = AppConfig.load(data, "test")
-    cfg.settings.folders = [str(gui_photos)]
+    cfg.settings.folders = [str(photos)]
     cfg.settings.extra["gui"] = {"rescan_on_start": False}
     cfg.save()
     svc = Services(cfg)
     with writer(svc.store, cfg.lock_file):
-        report = svc.indexer().index_paths([str(gui_photos)])
-    assert report.added == 20 and report.failed == 0
+        report = svc.indexer().index_paths([str(photos)])
+    assert report.added == expect and report.failed == 0
     return data
 
 

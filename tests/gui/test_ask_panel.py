@@ -15,27 +15,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from imgrag_desktop.gui.ask_panel import STREAM_INTERVAL_S
-from tests.gui.conftest import copy_images, wait_results
+from tests.gui.conftest import copy_images, index_into_data_dir, wait_results
 
 
 @pytest.fixture(scope="module")
 def ask_data(tmp_path_factory: pytest.TempPathFactory, coco_jpegs: list[Path]) -> Path:
     """A test-profile data dir with 10 real photos indexed (as `imgrag index` does)."""
-    from imgrag_desktop.app import Services
-    from imgrag_desktop.config import AppConfig
-    from imgrag_desktop.store import writer
-
     photos = copy_images(coco_jpegs[20:30], tmp_path_factory.mktemp("ask-photos") / "trip")
-    data = tmp_path_factory.mktemp("ask-data")
-    cfg = AppConfig.load(data, "test")
-    cfg.settings.folders = [str(photos)]
-    cfg.settings.extra["gui"] = {"rescan_on_start": False}
-    cfg.save()
-    svc = Services(cfg)
-    with writer(svc.store, cfg.lock_file):
-        report = svc.indexer().index_paths([str(photos)])
-    assert report.added == 10 and report.failed == 0
-    return data
+    return index_into_data_dir(photos, tmp_path_factory.mktemp("ask-data"), expect=10)
 
 
 def indexed_paths(data: Path) -> set[str]:
