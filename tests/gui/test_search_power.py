@@ -170,9 +170,14 @@ def mixed_lib(tmp_path_factory: pytest.TempPathFactory, coco_jpegs: list[Path]) 
     landscape = [p for p in coco_jpegs if size_of(str(p))[0] > size_of(str(p))[1]][:4]
     copy_images(portrait + landscape, lib)
     _with_exif(landscape[0], lib / "canon.jpg", "Canon", "Canon EOS 80D")
-    os.utime(lib / landscape[1].name, None)  # changed today (the rest keep COCO's old times)
     for s in (shots[1], shots[5], shots[12], shots[14], shots[9]):  # four screenshots and a document
         shutil.copy2(s, lib / s.name)
+    # Explicit times: the shared data's own may be today's (a fresh checkout), so every file gets an
+    # old time and exactly one photo is changed today.
+    old = datetime(2021, 6, 1, 12, 0).timestamp()
+    for f in lib.iterdir():
+        os.utime(f, (old, old))
+    os.utime(lib / landscape[1].name, None)
     cfg = AppConfig.load(base / "data", "test")
     cfg.settings.folders = [str(lib)]
     cfg.settings.extra["gui"] = {"rescan_on_start": False}
