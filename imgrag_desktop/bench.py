@@ -204,14 +204,15 @@ class SyntheticClip:
 
 
 # Models ------------------------------------------------------------------------------------------
-def bench_encoder(model: str = DEFAULT_MODEL, device: str = "auto", seed: int = 0) -> Any:
-    """The real architecture with random weights (same compute as trained ones; no download)."""
+def bench_encoder(model: str = DEFAULT_MODEL, device: str = "auto", seed: int = 0, precision: str = "auto") -> Any:
+    """The real architecture with random weights (same compute as trained ones; no download).
+    The same seed gives the same weights at any precision."""
     import torch
 
     from imgrag_desktop.models.clip import ClipEncoder
 
     torch.manual_seed(seed)
-    enc = ClipEncoder(model, pretrained="", device=device)
+    enc = ClipEncoder(model, pretrained="", device=device, precision=precision)
     enc.load()
     return enc
 
@@ -471,7 +472,11 @@ def make_jpegs(dest: Path, count: int, size: tuple[int, int], seed: int = 0, qua
                 sub += grain[: sub.shape[0], : sub.shape[1]]
         canvas = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
         p = dest / f"IMG_{i:05d}.jpg"
-        canvas.save(p, "JPEG", quality=quality)
+        # Camera EXIF, as on the phone and camera files these stand for (the tile policy
+        # leaves ordinary camera photos whole; see tiles.py).
+        exif = Image.Exif()
+        exif[0x010F], exif[0x0110] = "BenchCam", "BenchCam X1"  # Make, Model
+        canvas.save(p, "JPEG", quality=quality, exif=exif.tobytes())
         out.append(p)
     return out
 
@@ -523,10 +528,16 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
 
 
 def bench_index(encoder: Any, work_dir: Path, counts: dict[str, int], sizes: dict[str, tuple[int, int]],
-                progress: Progress | None = None, **indexer_kw: Any) -> dict[str, Any]:
+                progress: Progress | None = None, naive_encoder: Any = None, **indexer_kw: Any) -> dict[str, Any]:
     """Pipeline vs naive loop on the same JPEGs, in the same run.
 
-    The naive loop runs on the first half of the files before the pipeline and on the second
+    The naive loop is what a script using open_clip's defaults does: fp32 weights
+    (`naive_encoder`, the same weights as `encoder`). When the product runs at another
+    precision (bf16 on CPUs with native bf16, fp16 on CUDA), the naive loop is also run at that
+    precision (`naive_same_precision_*`), so the ratio splits into what the precision gives and
+    what the pipeline gives.
+
+    The naive loops run on the first half of the files before the pipeline and on the second
     half after it (the pipeline indexes them all), so a machine that gets busier or quieter
     during the run does not favour either side. Besides wall-clock rates, CPU time per image
     (all threads of this process) is reported: on a machine whose cores are taken by other
@@ -536,8 +547,11 @@ def bench_index(encoder: Any, work_dir: Path, counts: dict[str, int], sizes: dic
     from imgrag_desktop.indexing.pipeline import default_batch_size, default_workers
     from imgrag_desktop.store import Store
 
+    naive_encoder = naive_encoder if naive_encoder is not None else encoder
+    same = naive_encoder is not encoder and naive_encoder.dtype != encoder.dtype
     out: dict[str, Any] = {"model": encoder.model_name, "device": encoder.device,
-                           "dtype": str(encoder.dtype).replace("torch.", ""), "sets": {}}
+                           "dtype": str(encoder.dtype).replace("torch.", ""),
+                           "naive_dtype": str(naive_encoder.dtype).replace("torch.", ""), "sets": {}}
     for name, size in sizes.items():
         n = counts[name]
         folder = work_dir / f"jpeg-{name}"
@@ -545,24 +559,35 @@ def bench_index(encoder: Any, work_dir: Path, counts: dict[str, int], sizes: dic
         paths = make_jpegs(folder, n, size)
         mb = sum(p.stat().st_size for p in paths) / len(paths) / 2**20
         naive_store = Store(work_dir / f"naive-{name}")
+        same_store = Store(work_dir / f"naive-same-{name}")
         half = len(paths) // 2
         _say(progress, f"index {name}: naive loop (first half)")
-        n1, w1, c1 = _timed(lambda: naive_index(paths[:half], encoder, naive_store))
+        n1, w1, c1 = _timed(lambda: naive_index(paths[:half], naive_encoder, naive_store))
+        if same:
+            s1, _, sc1 = _timed(lambda: naive_index(paths[:half], encoder, same_store))
         _say(progress, f"index {name}: pipeline")
         (pipe_s, report), pw, pc = _timed(lambda: pipeline_index(folder, encoder, work_dir / f"pipe-{name}", **indexer_kw))
         _say(progress, f"index {name}: naive loop (second half)")
-        n2, w2, c2 = _timed(lambda: naive_index(paths[half:], encoder, naive_store))
+        if same:
+            s2, _, sc2 = _timed(lambda: naive_index(paths[half:], encoder, same_store))
+        n2, w2, c2 = _timed(lambda: naive_index(paths[half:], naive_encoder, naive_store))
         if report.failed or report.added != n or naive_store.count() != n:
             raise ImgragError(f"benchmark indexing went wrong: {report.added} of {n} added, {report.failed} failed")
         naive_s = n1 + n2
-        out["sets"][name] = {
+        entry = out["sets"][name] = {
             "images": n, "width": size[0], "height": size[1], "mean_file_mb": round(mb, 2),
             "naive_images_per_s": round(n / naive_s, 2), "pipeline_images_per_s": round(n / pipe_s, 2),
             "speedup": round(naive_s / pipe_s, 2),
             "naive_cpu_ms_per_image": round((c1 + c2) / n * 1e3, 1), "pipeline_cpu_ms_per_image": round(pc / n * 1e3, 1),
             "cpu_ratio": round((c1 + c2) / max(pc, 1e-9), 2),
         }
-        for d in (folder, work_dir / f"naive-{name}", work_dir / f"pipe-{name}"):
+        if same:
+            entry.update({
+                "naive_same_precision_images_per_s": round(n / (s1 + s2), 2),
+                "speedup_same_precision": round((s1 + s2) / pipe_s, 2),
+                "naive_same_precision_cpu_ms_per_image": round((sc1 + sc2) / n * 1e3, 1),
+            })
+        for d in (folder, work_dir / f"naive-{name}", work_dir / f"naive-same-{name}", work_dir / f"pipe-{name}"):
             shutil.rmtree(d, ignore_errors=True)
     out["batch_size"] = indexer_kw.get("batch_size") or default_batch_size(encoder.device)
     out["decode_workers"] = indexer_kw.get("workers") or default_workers()
@@ -725,7 +750,7 @@ def _goals(result: dict[str, Any]) -> dict[str, Any]:
 def run_bench(parts: Sequence[str] = PARTS, quick: bool = False, sizes: Sequence[int] | None = None,
               images: int | None = None, queries: int | None = None, model: str = DEFAULT_MODEL,
               device: str = "auto", work_dir: str | os.PathLike[str] | None = None,
-              progress: Progress | None = None, **indexer_kw: Any) -> dict[str, Any]:
+              progress: Progress | None = None, precision: str = "auto", **indexer_kw: Any) -> dict[str, Any]:
     """Run the selected parts; returns one JSON-able dict (see the README, "Performance")."""
     parts = list(PARTS) if not parts or "all" in parts else list(parts)
     unknown = [p for p in parts if p not in PARTS]
@@ -735,7 +760,10 @@ def run_bench(parts: Sequence[str] = PARTS, quick: bool = False, sizes: Sequence
     if any(n < 2 for n in sizes):
         raise ImgragError("search sizes must be at least 2 rows")
     queries = queries or (20 if quick else 200)
-    n_img = images or (6 if quick else 64)
+    # 256 + 64 by default: enough that one-time costs of a run (opening the store, calibrating
+    # the relevance cut-off, optimize) weigh as little as they do on a real library.
+    n_img = images or (6 if quick else 256)
+    n_big = max(2, n_img // (2 if quick else 4))
     result: dict[str, Any] = {"machine": machine_info(), "quick": quick, "parts": parts,
                               "started_at": time.strftime("%Y-%m-%d %H:%M:%S")}
     tmp = Path(tempfile.mkdtemp(prefix="imgrag-bench-", dir=work_dir))
@@ -744,20 +772,23 @@ def run_bench(parts: Sequence[str] = PARTS, quick: bool = False, sizes: Sequence
         if "index" in parts or "search" in parts:
             _say(progress, f"loading {model} (random weights)")
             t = time.perf_counter()
-            encoder = bench_encoder(model, device)
+            encoder = bench_encoder(model, device, precision=precision)
             result["model"] = {"name": model, "weights": "random (same compute as trained)", "device": encoder.device,
                                "dtype": str(encoder.dtype).replace("torch.", ""), "load_s": round(time.perf_counter() - t, 2)}
         if "search" in parts:
             result["search"] = bench_search(sizes, encoder, tmp, queries, progress)
         if "index" in parts:
             big = (1600, 1200) if quick else (4000, 3000)
+            assert encoder is not None
+            # The baseline uses open_clip's default precision (fp32), with the same weights.
+            naive = encoder if encoder.precision == "fp32" else bench_encoder(model, encoder.device, precision="fp32")
             result["index"] = bench_index(
-                encoder, tmp, {"12mp": max(2, n_img // 2), "640x480": n_img},
-                {"12mp": big, "640x480": (640, 480)}, progress, **indexer_kw)
+                encoder, tmp, {"12mp": n_big, "640x480": n_img},
+                {"12mp": big, "640x480": (640, 480)}, progress, naive_encoder=naive, **indexer_kw)
             if quick:
                 result["index"]["note"] = "quick run: the '12mp' set is 1600x1200"
         if "memory" in parts:
-            result["memory"] = bench_memory(tmp, max(4, n_img // 2 if quick else n_img), model,
+            result["memory"] = bench_memory(tmp, max(4, n_big), model,
                                             (1600, 1200) if quick else (4000, 3000), progress)
         result["goals"] = _goals(result)
     finally:
@@ -779,7 +810,9 @@ def format_report(r: dict[str, Any]) -> str:
             lines.append(f"  {name:8s} {s['images']:4d} JPEGs {s['width']}x{s['height']}: pipeline "
                          f"{s['pipeline_images_per_s']:.1f}/s, naive {s['naive_images_per_s']:.1f}/s, x{s['speedup']:.2f} "
                          f"(CPU per image {s['pipeline_cpu_ms_per_image']:.0f} vs {s['naive_cpu_ms_per_image']:.0f} ms, "
-                         f"x{s['cpu_ratio']:.2f})")
+                         f"x{s['cpu_ratio']:.2f})"
+                         + (f"; naive at {ix['dtype']} {s['naive_same_precision_images_per_s']:.1f}/s, "
+                            f"x{s['speedup_same_precision']:.2f}" if "speedup_same_precision" in s else ""))
     if "search" in r:
         s = r["search"]
         lines.append(f"CLIP text encode p50 {s['text_encode_ms']['p50']:.1f} ms, image encode p50 {s['image_encode_ms']['p50']:.1f} ms")

@@ -547,10 +547,12 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
                    help="what to measure (repeatable; default all)")
     p.add_argument("--quick", action="store_true", help="a small, fast smoke run (numbers not meaningful)")
     p.add_argument("--sizes", help="search sizes in rows, comma-separated (default 10000,100000,1000000)")
-    p.add_argument("--images", type=int, help="JPEGs per indexing set (default 64; 12 MP set gets half)")
+    p.add_argument("--images", type=int, help="640x480 JPEGs to index (default 256; the 12 MP set and the memory run get a quarter)")
     p.add_argument("--queries", type=int, help="queries per measurement (default 200)")
     p.add_argument("--model", default=None, help="open_clip architecture, random weights (default ViT-B-32)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="the product's CLIP precision (default auto: fp16 on CUDA, bf16 on CPUs with native bf16)")
     p.add_argument("--batch-size", type=int, help="indexing batch size (default: chosen for the device)")
     p.add_argument("--workers", type=int, help="decode workers (default: chosen for the machine)")
     p.add_argument("--work-dir", help="where to put the generated files (default: the system temp dir)")
@@ -567,7 +569,7 @@ def cmd_bench(ctx: Context) -> int:
     kw = {k: v for k, v in (("batch_size", args.batch_size), ("workers", args.workers)) if v}
     result = run_bench(parts=args.part or ["all"], quick=args.quick, sizes=sizes, images=args.images,
                        queries=args.queries, model=args.model or DEFAULT_MODEL, device=args.device,
-                       work_dir=args.work_dir, progress=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True),
+                       precision=args.precision, work_dir=args.work_dir, progress=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True),
                        **kw)
     ctx.out(result, lambda: format_report(result))
     return 0

@@ -31,6 +31,7 @@ class Settings:
     clip_pretrained: str = "datacomp_s34b_b86k"
     clip_checkpoint: str = ""
     device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "auto"  # auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32) | fp32 | bf16 | fp16
     batch_size: int = 0  # 0: chosen for the device
     decode_workers: int = 0  # 0: chosen for the machine
     ignore_hidden: bool = True

@@ -76,3 +76,51 @@ def test_checkpoint_id_changes_with_content(tmp_path):
     first = checkpoint_id(p)
     p.write_bytes(b"b" * 100)
     assert checkpoint_id(p) != first
+
+
+def test_precision_follows_the_device_and_the_cpu(tmp_path):
+    from imgrag_desktop.models.clip import cpu_has_native_bf16, pick_precision
+    from imgrag_desktop.types import ImgragError
+
+    with_bf16, without = tmp_path / "zen4", tmp_path / "old"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 avx512_vnni\n\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw\n\n")
+    assert cpu_has_native_bf16(str(with_bf16)) and not cpu_has_native_bf16(str(without))
+    assert not cpu_has_native_bf16(str(tmp_path / "missing"))
+    assert pick_precision("cuda") == "fp16" and pick_precision("mps") == "fp32"
+    assert pick_precision("cpu") == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert pick_precision("cpu", "FP32") == "fp32" and pick_precision("cpu", "bf16") == "bf16"
+    with pytest.raises(ImgragError, match="needs a GPU"):
+        pick_precision("cpu", "fp16")
+    with pytest.raises(ImgragError, match="unknown precision"):
+        pick_precision("cpu", "int4")
+
+
+def test_bf16_vectors_match_fp32_ones(tiny):
+    """bf16 weights (forced: emulated where the CPU lacks it) give the fp32 vectors to ~1e-4."""
+    import torch
+
+    ckpt = tiny.checkpoint
+    fp32 = ClipEncoder("imgrag-tiny", checkpoint=ckpt, device="cpu", precision="fp32").load()
+    bf16 = ClipEncoder("imgrag-tiny", checkpoint=ckpt, device="cpu", precision="bf16").load()
+    assert fp32.dtype == torch.float32 and bf16.dtype == torch.bfloat16 and bf16.precision == "bf16"
+    assert fp32.model_id == bf16.model_id  # vectors of either precision are comparable
+    assert bf16._model.visual.conv1.weight.dtype == torch.bfloat16
+    imgs = _distinct_images()
+    a, b = fp32.encode_images(imgs), bf16.encode_images(imgs)
+    assert b.dtype == np.float32 and np.allclose(np.linalg.norm(b, axis=1), 1, atol=1e-5)
+    same = (a * b).sum(1)
+    others = (a @ a.T)[~np.eye(len(imgs), dtype=bool)]
+    # An image moves by far less between precisions than to any other image.
+    assert same.min() > 0.9995 and others.max() < 0.99 and not np.array_equal(a, b)
+    texts = ["a dog on the beach", "error code 0x80070005"]
+    ta, tb = fp32.encode_texts(texts), bf16.encode_texts(texts)
+    assert (ta * tb).sum(1).min() > 0.9995 and not np.array_equal(ta, tb)
+
+
+def _distinct_images():
+    y, x = np.mgrid[0:70, 0:90]
+    flat = [Image.new("RGB", (90, 70), c) for c in ((220, 30, 30), (20, 200, 40), (30, 40, 210))]
+    checker = Image.fromarray((((x // 10 + y // 10) % 2) * 255).astype(np.uint8)).convert("RGB")
+    ramp = Image.fromarray(np.dstack([x * 2.8, y * 3.6, 255 - x * 2.8]).astype(np.uint8))
+    return flat + [checker, ramp]
