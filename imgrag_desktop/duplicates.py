@@ -210,7 +210,7 @@ class DuplicateFinder:
     def _items(self, where: str | None = None, paths: Sequence[str] | None = None) -> list[_Item]:
         cols = ["path", "content_hash", "kind", "width", "height", "size", "mtime_ns", "ocr_text", "clip_model"]
         if paths is not None:
-            rows = list(self.store.rows(list(paths), cols).values())
+            rows = list(self.store.hit_rows(list(paths)).values())  # the hits' rows, cached
         else:
             rows = self.store.query(where, cols).to_pylist()
         by_hash: dict[str, _Item] = {}

@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 SEARCH_MODES = ("hybrid", "visual", "textual", "keyword")
 MIN_DEPTH = 100  # candidates taken from each list before fusion
 REASON_SHARE = 0.15  # a mode is named as a reason when it gave at least this share of the best vote
-HIT_COLUMNS = ["path", "name", "size", "width", "height", "mtime_ns", "taken_at", "kind", "ocr_text", "caption",
-               "ocr_words"]
 
 
 PHRASE_CANDIDATES = 50  # keyword hits checked for the whole query phrase
@@ -265,7 +263,7 @@ def phrase_first(searcher: "Searcher", text: str, order: list[tuple[str, float, 
 
 
 def make_hits(searcher: "Searcher", text: str, order: list[tuple[str, float, set[str]]]) -> list[Hit]:
-    rows = searcher.store.rows([p for p, _, _ in order], HIT_COLUMNS)
+    rows = searcher.store.hit_rows([p for p, _, _ in order])
     terms = textmatch.query_terms(text)
     hits = []
     for path, score, modes in order:

@@ -94,7 +94,7 @@ class Searcher:
         if len(idx) == 0:
             return []
         sub = loaded.table.take(idx.tolist()).to_pylist()
-        extra = self.store.rows([r["path"] for r in sub], ["ocr_text", "caption"]) if with_text else {}
+        extra = self.store.hit_rows([r["path"] for r in sub]) if with_text else {}
         hits = []
         for r, s in zip(sub, scores.tolist()):
             x = extra.get(r["path"], {})

@@ -64,6 +64,10 @@ def test_quick_bench_all_parts(coco_dir, tmp_path):
         assert st["images"] >= 2 and st["mean_file_mb"] > 0
         assert st["naive_images_per_s"] > 0 and st["pipeline_images_per_s"] > 0
         assert st["speedup"] == pytest.approx(st["pipeline_images_per_s"] / st["naive_images_per_s"], rel=0.05)
+        # The baseline is open_clip's default fp32; at another product precision the naive loop
+        # also runs at that one, so the two gains can be told apart.
+        assert ix["naive_dtype"] == "float32" and ix["dtype"] == r["model"]["dtype"]
+        assert ("speedup_same_precision" in st) == (ix["dtype"] != "float32")
 
     m = r["memory"]
     assert m["index_peak_rss_mb"] > m["doctor_peak_rss_mb"] * 0.5 > 0
@@ -98,3 +102,18 @@ def test_cli_bench_json(tmp_path):
     assert "bench:" in out.stderr  # progress on stderr
     bad = run_cli("bench", "--sizes", "ten", data_dir=tmp_path / "data", check=False)
     assert bad.returncode == 1 and "cannot read --sizes" in bad.stderr
+
+
+def test_generated_photos_carry_camera_exif(tmp_path):
+    """Like camera files, so the tile policy treats the 12 MP set as ordinary photos."""
+    from PIL import Image
+
+    from imgrag_desktop.bench import make_jpegs
+    from imgrag_desktop.imaging import decode_path
+    from imgrag_desktop.tiles import wants_tiles
+
+    (p,) = make_jpegs(tmp_path, 1, (4000, 3000))
+    with Image.open(p) as im:
+        assert im.getexif()[0x010F] == "BenchCam"
+    dec, _ = decode_path(str(p), max_side=448)
+    assert dec.camera and not wants_tiles(4000, 3000, dec.camera, 224)

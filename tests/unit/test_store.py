@@ -83,3 +83,23 @@ def test_writer_lock_is_exclusive(tmp_path):
 def test_compose_search_text():
     assert compose_search_text("my_holiday-photo.jpg", "OCR words", "a beach") == "my holiday photo\na beach\nOCR words"
     assert compose_search_text("x.png", None, None) == "x"
+
+
+def test_hit_rows_are_read_once_until_the_table_changes(tmp_path):
+    s = Store(tmp_path / "db")
+    v = np.eye(8, dtype=np.float32)
+    s.upsert([_row(f"/f/{i}.jpg", v[i], ocr_text=f"text {i}") for i in range(4)])
+    reads = []
+    real_rows = s.rows
+    s.rows = lambda paths, columns=None: reads.append(list(paths)) or real_rows(paths, columns)  # type: ignore[method-assign]
+    first = s.hit_rows(["/f/1.jpg", "/f/2.jpg", "/f/nope.jpg"])
+    assert set(first) == {"/f/1.jpg", "/f/2.jpg"} and first["/f/1.jpg"]["ocr_text"] == "text 1"
+    assert first["/f/2.jpg"]["content_hash"] == "h/f/2.jpg" and first["/f/2.jpg"]["width"] == 4
+    again = s.hit_rows(["/f/2.jpg", "/f/1.jpg"])
+    assert list(again) == ["/f/2.jpg", "/f/1.jpg"] and len(reads) == 1  # served from the cache
+    s.hit_rows(["/f/1.jpg", "/f/3.jpg"])
+    assert reads[-1] == ["/f/3.jpg"]  # only what was not read yet
+    s.update_rows({"/f/1.jpg": {"ocr_text": "changed"}})
+    assert s.hit_rows(["/f/1.jpg"])["/f/1.jpg"]["ocr_text"] == "changed"  # a write empties the cache
+    s.delete_paths(["/f/3.jpg"])
+    assert s.hit_rows(["/f/3.jpg"]) == {}
