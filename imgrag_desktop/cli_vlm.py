@@ -253,9 +253,14 @@ def _captions_args(p: argparse.ArgumentParser) -> None:
 def run_captions(ctx: "Context", cancel: threading.Event, *, limit: int | None = None, requeue: bool = False,
                  redo: bool = False, duty: float = 1.0) -> dict[str, Any]:
     from imgrag_desktop.indexing.captions import CaptionQueue
+    from imgrag_desktop.models import ocr
 
     slot = vlm_slot(ctx)
-    queue = CaptionQueue(ctx.services.store, slot.get, duty=duty, on_progress=ctx.progress_bar("captions"))
+    cfg = ctx.services.cfg
+    # Without Tesseract, pictures waiting for OCR would wait for ever: caption them now.
+    wait_for_ocr = bool(cfg.settings.ocr_enabled) and ocr.availability(cfg)[0]
+    queue = CaptionQueue(ctx.services.store, slot.get, duty=duty, on_progress=ctx.progress_bar("captions"),
+                         wait_for_ocr=wait_for_ocr)
     requeued = 0
     if requeue or redo:
         requeued = queue.requeue(("skipped", "failed") if requeue else (),
@@ -275,16 +280,28 @@ def cmd_captions(ctx: "Context") -> int:
     args = ctx.args
     if not 0.05 <= args.duty <= 1:
         raise ImgragError("--duty must be between 0.05 and 1")
+    from imgrag_desktop.cli import _stop_on_signals
+
     svc = ctx.services
     cancel = threading.Event()
+    # SIGINT/SIGTERM: finish the picture in flight, keep every caption written, exit 128+signal.
+    got, restore = _stop_on_signals(cancel)
     try:
         with writer(svc.store, svc.cfg.lock_file):
             data = run_captions(ctx, cancel, limit=args.limit, requeue=args.requeue, redo=args.redo, duty=args.duty)
     except KeyboardInterrupt:
         raise ImgragError("captioning interrupted; finished captions are kept, run the command again to go on")
+    finally:
+        restore()
     ctx.out(data, lambda: (f"captioned {data['captioned']} pictures, {data['failed']} failed, {data['remaining']} "
                            f"still waiting ({data['seconds_per_image']} s per picture)"
                            + "".join(f"\n  {f['path']}: {f['reason']}" for f in data["failures"][:20])))
+    if got:
+        import signal
+
+        print(f"imgrag: captioning stopped by {signal.Signals(got['signal']).name}; {data['captioned']} captions "
+              "kept, run the command again to go on", file=sys.stderr)
+        return 128 + got["signal"]
     return 0
 
 

@@ -35,11 +35,12 @@ def run_checks(cfg: AppConfig) -> list[dict[str, Any]]:
     try:
         import torch
 
-        from imgrag_desktop.models.clip import pick_device
+        from imgrag_desktop.models.clip import pick_device, pick_precision
 
         dev = pick_device(cfg.settings.device)
         extra = f", GPU {torch.cuda.get_device_name(0)}" if dev.startswith("cuda") else ""
-        checks.append(_check("torch", True, f"torch {torch.__version__}, device {dev}{extra}", True))
+        precision = pick_precision(dev, cfg.settings.precision)
+        checks.append(_check("torch", True, f"torch {torch.__version__}, device {dev}{extra}, CLIP in {precision}", True))
     except Exception as exc:
         checks.append(_check("torch", False, f"torch unusable: {exc}", True))
     # CLIP weights.

@@ -19,6 +19,7 @@ from imgrag_desktop.config import AppConfig
 
 MODEL_SUGGESTIONS = ["ViT-B-32-256", "ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-H-14", "MobileCLIP-S2", "RN50"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
+PRECISIONS = ["auto", "fp32", "bf16", "fp16"]  # models/clip.py PRECISIONS
 
 
 @dataclass
@@ -33,6 +34,7 @@ class SettingsValues:
     vlm_model: str = ""  # a catalogue name or a language-model .gguf ("" for none)
     vlm_mmproj: str = ""  # the vision projector .gguf of a file in vlm_model ("" for text only)
     captions_enabled: bool = False
+    precision: str = "auto"
 
 
 def is_model_file(value: str) -> bool:
@@ -86,6 +88,10 @@ def validate(values: SettingsValues, cfg: AppConfig | None = None) -> str:
         return "Enter a pretrained tag, or choose a local checkpoint file."
     if values.device not in DEVICES:
         return f"Unknown device {values.device!r}."
+    if values.precision not in PRECISIONS:
+        return f"Unknown precision {values.precision!r}."
+    if values.precision == "fp16" and values.device not in ("auto", "cuda", "mps"):
+        return "fp16 needs a GPU: choose auto, bf16 or fp32 for the CPU."
     d = Path(values.data_dir).expanduser()
     if not values.data_dir.strip():
         return "Choose a data directory."
@@ -130,6 +136,12 @@ class SettingsDialog(QDialog):
         form.addRow("Pretrained tag", self.pretrained)
         form.addRow("Local checkpoint", ck_row)
         form.addRow("Device", self.device)
+        self.precision = QComboBox(self)
+        self.precision.addItems(PRECISIONS)
+        self.precision.setCurrentText(s.precision if s.precision in PRECISIONS else "auto")
+        self.precision.setToolTip("auto: fp16 on a GPU, bf16 on CPUs that compute it natively (about 3x faster "
+                                  "than fp32), else fp32. Vectors stay comparable: no re-indexing needed.")
+        form.addRow("Precision", self.precision)
         hint = QLabel("Changing the model means re-indexing: vectors of different models are never compared.", self)
         hint.setWordWrap(True)
         hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
@@ -188,6 +200,7 @@ class SettingsDialog(QDialog):
             clip_pretrained=self.pretrained.text().strip(),
             clip_checkpoint=str(Path(ckpt).expanduser().resolve()) if ckpt else "",
             device=self.device.currentText(),
+            precision=self.precision.currentText(),
             data_dir=str(Path(self.data_dir.text().strip()).expanduser().resolve()) if self.data_dir.text().strip() else "",
             results_limit=self.results_limit.value(),
             rescan_on_start=self.rescan.isChecked(),

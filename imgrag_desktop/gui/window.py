@@ -1509,8 +1509,10 @@ class MainWindow(QMainWindow):
     def apply_settings(self, values: Any) -> None:
         s = self.cfg.settings
         before = (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device)
+        precision_before = s.precision
         s.clip_model, s.clip_pretrained = values.clip_model, values.clip_pretrained
         s.clip_checkpoint, s.device = values.clip_checkpoint, values.device
+        s.precision = getattr(values, "precision", s.precision)
         # The VLM slot picks up a changed model at the next question or caption (no reload here).
         s.vlm_model, s.vlm_mmproj, s.captions_enabled = values.vlm_model, values.vlm_mmproj, values.captions_enabled
         self.state["results_limit"] = int(values.results_limit)
@@ -1519,13 +1521,15 @@ class MainWindow(QMainWindow):
         if values.data_dir and os.path.abspath(values.data_dir) != str(self.cfg.data_dir):
             remember_data_dir(self.cfg.profile, values.data_dir)
             self.bridge.info(f"the data directory {values.data_dir} is used from the next start")
-        if before != (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device):
+        model_changed = before != (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device)
+        if model_changed or precision_before != s.precision:
             self._stop_watcher()  # its indexer holds the old model: a new watcher starts once the new one is ready
             self._ready = False
             self.mode_combo.setEnabled(False)
             self.statusBar().showMessage("Loading the new image model…")
             self.resetModelsRequested.emit()
-            if self.cfg.settings.folders and self.cfg.profile != "test":
+            # Another precision gives the same vectors to ~1e-4: nothing to re-index.
+            if model_changed and self.cfg.settings.folders and self.cfg.profile != "test":
                 folders = list(self.cfg.settings.folders)
                 dialogs.ask(self, "Re-index with the new model?",
                             "Images indexed with the previous model are not found by the new one until they are "

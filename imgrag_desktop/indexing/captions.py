@@ -104,6 +104,7 @@ def lower_thread_priority(step: int = 10) -> None:
 
 
 PENDING = "caption_status = 'pending' AND (ocr_status IS NULL OR ocr_status != 'pending')"
+PENDING_ANY = "caption_status = 'pending'"
 
 
 class CaptionQueue:
@@ -111,12 +112,14 @@ class CaptionQueue:
 
     `vlm` is a LocalVLM or a zero-argument callable returning one (resolved when work starts,
     so a missing model is reported then). Rows whose OCR is still pending wait: their text is
-    not final yet, and the caption's search_text must include it.
+    not final yet, and the caption's search_text must include it. Where no OCR will run
+    (Tesseract missing), `wait_for_ocr=False` captions them now; the OCR stage, once it runs,
+    composes the search text again with the caption in it.
     """
 
     def __init__(self, store: Store, vlm: Any, *, duty: float = 1.0, pause_s: float = 0.0, flush_every: int = 8,
                  flush_s: float = 10.0, max_side: int = 672, max_tokens: int = 96, prompt: str = CAPTION_PROMPT,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
+                 on_progress: Callable[[Progress], None] | None = None, wait_for_ocr: bool = True) -> None:
         if not 0 < duty <= 1:
             raise ValueError("duty must be in (0, 1]")
         self.store = store
@@ -129,6 +132,7 @@ class CaptionQueue:
         self.max_tokens = max_tokens
         self.prompt = prompt
         self.on_progress = on_progress
+        self.ready = PENDING if wait_for_ocr else PENDING_ANY
 
     def model(self) -> Any:
         vlm = self._vlm
@@ -141,7 +145,7 @@ class CaptionQueue:
         """Pending paths, newest first."""
         if self.store.images is None:
             return []
-        tbl = self.store.query(PENDING, ["path", "date"])
+        tbl = self.store.query(self.ready, ["path", "date"])
         rows = sorted(zip(tbl.column("path").to_pylist(), tbl.column("date").to_pylist()),
                       key=lambda r: -(r[1] or 0.0))
         return [p for p, _ in rows]
@@ -150,7 +154,7 @@ class CaptionQueue:
         """Rows waiting for a caption (by default only those whose OCR is finished)."""
         if self.store.images is None:
             return 0
-        return self.store.count(PENDING if ready_only else "caption_status = 'pending'")
+        return self.store.count(self.ready if ready_only else PENDING_ANY)
 
     def requeue(self, statuses: tuple[str, ...] = ("skipped", "failed"), other_models_than: str | None = None) -> int:
         """Queue rows again: after captions were switched on (skipped rows), to retry failures,

@@ -26,6 +26,7 @@ def test_settings_and_window_state_survive_a_restart(qtbot: Any, make_window: An
     dlg.model.setCurrentText("ViT-B-16")
     dlg.pretrained.setText("laion2b_s34b_b88k")
     dlg.device.setCurrentText("cpu")
+    dlg.precision.setCurrentText("fp32")
     dlg.results_limit.setValue(123)
     dlg.rescan.setChecked(False)
     elsewhere = tmp_path / "elsewhere"
@@ -41,6 +42,7 @@ def test_settings_and_window_state_survive_a_restart(qtbot: Any, make_window: An
     w2 = make_window(data)
     s = w2.cfg.settings
     assert (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device) == ("ViT-B-16", "laion2b_s34b_b88k", "", "cpu")
+    assert s.precision == "fp32"
     assert w2.state["results_limit"] == 123 and w2.state["rescan_on_start"] is False
     assert w2.size() == QSize(760, 560)
     assert w2.view.thumb_size == 240 and w2.size_slider.value() == 240
@@ -67,6 +69,11 @@ def test_invalid_settings_are_refused_in_the_dialog(qtbot: Any, make_window: Any
     dlg.data_dir.setText(str(tmp_path / "a-file"))
     dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
     assert dlg.isVisible() and "is a file" in dlg.error.text()
+    dlg.data_dir.setText(str(data))
+    dlg.device.setCurrentText("cpu")
+    dlg.precision.setCurrentText("fp16")
+    dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert dlg.isVisible() and "fp16 needs a GPU" in dlg.error.text()
     dlg.reject()
     assert json.loads((data / "settings.json").read_text())["clip_checkpoint"] == ""
 
@@ -89,3 +96,24 @@ def test_saving_keeps_other_settings_and_folders_added_by_the_cli(qtbot: Any, ma
     assert saved["folders"] == [str(tmp_path / "added-by-cli")]
     assert saved["ocr_languages"] == "deu+eng" and saved["some_future_setting"] == {"x": 1}
     assert saved["gui"]["thumb_size"] == 200
+
+
+def test_changing_precision_reloads_the_model_without_reindexing(qtbot: Any, make_window: Any, tmp_path: Path,
+                                                                  coco_jpegs: list[Path]) -> None:
+    import torch
+
+    photos = copy_images(coco_jpegs[:2], tmp_path / "photos")
+    data = fresh_data(tmp_path)
+    w = make_window(data)
+    with qtbot.waitSignal(w.indexFinished, timeout=120_000):
+        w.add_folders([str(photos)])
+    dlg = w.open_settings()
+    dlg.precision.setCurrentText("bf16")
+    with qtbot.waitSignal(w.engineReady, timeout=120_000):
+        dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    clip = w.host.services.clip
+    assert clip.precision == "bf16" and clip.dtype == torch.bfloat16
+    assert json.loads((data / "settings.json").read_text())["precision"] == "bf16"
+    # The vectors indexed before still match: an indexed photo finds itself first.
+    hits = w.host.services.searcher.similar(str(photos / coco_jpegs[0].name), k=2)
+    assert hits[0].path == str(photos / coco_jpegs[0].name)

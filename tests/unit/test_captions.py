@@ -93,6 +93,12 @@ def test_rows_still_waiting_for_ocr_are_not_captioned_yet(tmp_path, vlm):
     rows = store.rows([str(a), str(b)])
     assert rows[str(a)]["caption_status"] == "pending"
     assert "EXIT 12" in rows[str(b)]["search_text"] and rows[str(b)]["caption"] in rows[str(b)]["search_text"]
+    # Where no OCR will ever run (Tesseract missing), the waiting row is captioned too.
+    later = CaptionQueue(store, vlm, max_tokens=6, wait_for_ocr=False)
+    assert later.pending() == [str(a)]
+    assert later.run().captioned == 1
+    row = store.rows([str(a)])[str(a)]
+    assert row["caption_status"] == "done" and row["ocr_status"] == "pending" and row["caption"] in row["search_text"]
 
 
 def test_cancel_stops_between_pictures_and_the_next_run_resumes(photo_store, vlm):

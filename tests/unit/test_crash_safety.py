@@ -267,3 +267,34 @@ def test_kill_loop_during_captioning(tmp_path: Path, tiny_ckpt: Path) -> None:
     assert (json.loads(out)["added"], json.loads(out)["updated"]) == (0, 0)
     assert tree_state(photos) == before
     print(f"\ncaption kill loop: {log}; final {counts}")
+
+
+@pytest.mark.slow
+def test_sigterm_stops_captioning_after_the_picture_in_flight(tmp_path: Path, tiny_ckpt: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    n = 80
+    for i in range(n):
+        (photos / f"t{i:03d}.jpg").write_bytes(_jpeg(_noise((96, 72), 9000 + i)))
+    data = _data_dir(tmp_path, tiny_ckpt)
+    db = data / "index.lancedb"
+    indexed = _start(data, "index", str(photos), "--json", "--quiet")
+    assert indexed.communicate(timeout=600)[0] and indexed.returncode == 0
+    proc = _start(data, "captions", "--requeue", "--json", "--quiet")
+    deadline = time.monotonic() + 300
+    while _poll_done(db) < 8 and proc.poll() is None:
+        assert time.monotonic() < deadline, "captioning made no progress"
+        time.sleep(0.02)
+    assert proc.poll() is None, "captioning finished before the signal could be sent"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, (proc.returncode, err[-2000:])
+    last = err.strip().splitlines()[-1]
+    assert "captioning stopped by SIGTERM" in last and "run the command again" in last, last
+    report = json.loads(out)
+    counts = _caption_state(db)
+    assert 8 <= counts["done"] < n and report["remaining"] == counts.get("pending", 0) > 0, (report, counts)
+    final = _start(data, "captions", "--json", "--quiet")
+    out, err = final.communicate(timeout=600)
+    assert final.returncode == 0, err[-2000:]
+    assert json.loads(out)["remaining"] == 0 and _caption_state(db).get("pending", 0) == 0
