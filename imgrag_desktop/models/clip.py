@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from PIL import Image
 
+log = logging.getLogger(__name__)
 TINY_SEED = 1234
 _CONFIG_LOCK = threading.Lock()
 _CONFIGS_ADDED = False
@@ -101,6 +102,19 @@ def pick_precision(device: str, requested: str = "auto") -> str:
     if device == "cpu" and cpu_has_native_bf16():
         return "bf16"
     return "fp32"
+
+
+def _respect_omp_thread_limit() -> None:
+    """OMP_THREAD_LIMIT below torch's thread count makes its CPU bf16 kernels leave part of
+    their output unwritten (NaN vectors; torch 2.15, oneDNN): run that many threads."""
+    import torch
+
+    try:
+        limit = int(os.environ.get("OMP_THREAD_LIMIT", "0") or 0)
+    except ValueError:
+        return
+    if 0 < limit < torch.get_num_threads():
+        torch.set_num_threads(limit)
 
 
 _CHECKPOINT_IDS: dict[tuple[str, int, int], str] = {}
@@ -226,6 +240,7 @@ class ClipEncoder:
         self.requested_device = device
         self.requested_precision = precision
         self.precision = ""
+        self.fallbacks: list[str] = []  # precisions given up at run time (see _low_precision_failed)
         self.create_missing_tiny = create_missing_tiny
         self._lock = threading.RLock()
         self._model: Any = None
@@ -284,6 +299,8 @@ class ClipEncoder:
             # Linear and convolution weights in low precision, layer norms in fp32 (open_clip's
             # mixed "fp16"/"bf16" modes).
             precision = pick_precision(device, self.requested_precision)
+            if device == "cpu":
+                _respect_omp_thread_limit()
             # Loading a tag's file by path loses the tag's preprocessing settings: pass them on.
             pre_cfg = open_clip.get_pretrained_cfg(self.model_name, self.pretrained) if self.pretrained and not self.checkpoint else {}
             pre_kwargs = {k: pre_cfg[src] for k, src in (("image_mean", "mean"), ("image_std", "std"),
@@ -358,7 +375,10 @@ class ClipEncoder:
             feats = self._model.encode_image(x)
             feats = torch.nn.functional.normalize(feats.float(), dim=-1)
             self.last_used = time.monotonic()
-            return feats.cpu().numpy().astype(np.float32, copy=False)
+            out = feats.cpu().numpy().astype(np.float32, copy=False)
+        if self._low_precision_failed(out, bool(torch.isfinite(batch).all())):
+            return self.encode_tensors(batch)
+        return out
 
     def encode_images(self, images: Sequence["Image.Image"]) -> np.ndarray:
         import torch
@@ -383,7 +403,26 @@ class ClipEncoder:
                 feats = self._model.encode_text(tokens)
             feats = torch.nn.functional.normalize(feats.float(), dim=-1)
             self.last_used = time.monotonic()
-            return feats.cpu().numpy().astype(np.float32, copy=False)
+            out = feats.cpu().numpy().astype(np.float32, copy=False)
+        if self._low_precision_failed(out, True):
+            return self.encode_texts(texts)
+        return out
+
+    def _low_precision_failed(self, out: np.ndarray, finite_input: bool) -> bool:
+        """A non-finite vector from finite input in bf16/fp16 means the low-precision kernels
+        failed on this machine: reload in fp32 (once, with a warning) and encode again. (Such a
+        vector would be stored as "no vector" and the picture could never be found.)"""
+        if self.precision in ("", "fp32") or not finite_input or np.isfinite(out).all():
+            return False
+        with self._lock:
+            if self.precision in ("", "fp32"):
+                return True  # another thread already switched: encode again in fp32
+            log.warning("CLIP in %s on %s gave non-finite vectors: using fp32 from now on", self.precision, self.device)
+            self.fallbacks.append(self.precision)
+            self._model = None
+            self.requested_precision = "fp32"
+            self.load()
+        return True
 
     def _encode_text_trimmed(self, tokens: "torch.Tensor") -> "torch.Tensor | None":
         """open_clip's CLIP.encode_text, on tokens cut after the last end-of-text token.

@@ -161,7 +161,10 @@ class TesseractOcr:
     def _tesseract(self, gray: "Image.Image", fx: float, fy: float) -> tuple[list[str], list[dict[str, Any]]]:
         import pytesseract
 
-        os.environ["OMP_THREAD_LIMIT"] = "1"  # pytesseract passes os.environ to the tesseract process
+        # One OpenMP thread for tesseract (it runs several at once), set in the environment
+        # pytesseract hands its child, never in this process's: torch reads OMP_THREAD_LIMIT
+        # too, and its bf16 kernels return garbage when the limit is below its thread count.
+        pytesseract.pytesseract.environ = {**os.environ, "OMP_THREAD_LIMIT": "1"}
         pytesseract.pytesseract.tesseract_cmd = self._cmd()
         try:
             data = pytesseract.image_to_data(gray, lang=self.languages, config=f"--psm {self.psm}",

@@ -13,15 +13,21 @@ from tests.gui.conftest import copy_images
 from tests.gui.test_indexing import fresh_data
 
 
-def test_settings_and_window_state_survive_a_restart(qtbot: Any, make_window: Any, tmp_path: Path,
-                                                     monkeypatch: Any, coco_jpegs: list[Path]) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # where the data-dir choice is kept
-    monkeypatch.delenv("IMGRAG_DATA_DIR", raising=False)
-    photos = copy_images(coco_jpegs[:3], tmp_path / "photos")
+def _indexed_window(qtbot: Any, make_window: Any, tmp_path: Path, images: list[Path]) -> tuple[Path, Path, Any]:
+    """(photos folder, data dir, window) with the photos indexed through the window."""
+    photos = copy_images(images, tmp_path / "photos")
     data = fresh_data(tmp_path)
     w = make_window(data)
     with qtbot.waitSignal(w.indexFinished, timeout=120_000):
         w.add_folders([str(photos)])
+    return photos, data, w
+
+
+def test_settings_and_window_state_survive_a_restart(qtbot: Any, make_window: Any, tmp_path: Path,
+                                                     monkeypatch: Any, coco_jpegs: list[Path]) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # where the data-dir choice is kept
+    monkeypatch.delenv("IMGRAG_DATA_DIR", raising=False)
+    photos, data, w = _indexed_window(qtbot, make_window, tmp_path, coco_jpegs[:3])
     dlg = w.open_settings()
     dlg.model.setCurrentText("ViT-B-16")
     dlg.pretrained.setText("laion2b_s34b_b88k")
@@ -102,11 +108,7 @@ def test_changing_precision_reloads_the_model_without_reindexing(qtbot: Any, mak
                                                                   coco_jpegs: list[Path]) -> None:
     import torch
 
-    photos = copy_images(coco_jpegs[:2], tmp_path / "photos")
-    data = fresh_data(tmp_path)
-    w = make_window(data)
-    with qtbot.waitSignal(w.indexFinished, timeout=120_000):
-        w.add_folders([str(photos)])
+    photos, data, w = _indexed_window(qtbot, make_window, tmp_path, coco_jpegs[:2])
     dlg = w.open_settings()
     dlg.precision.setCurrentText("bf16")
     with qtbot.waitSignal(w.engineReady, timeout=120_000):

@@ -124,3 +124,61 @@ def _distinct_images():
     checker = Image.fromarray((((x // 10 + y // 10) % 2) * 255).astype(np.uint8)).convert("RGB")
     ramp = Image.fromarray(np.dstack([x * 2.8, y * 3.6, 255 - x * 2.8]).astype(np.uint8))
     return flat + [checker, ramp]
+
+
+_THREAD_LIMIT_PROBE = """
+import json, sys
+import numpy as np, torch
+from imgrag_desktop.models.clip import ClipEncoder
+enc = ClipEncoder("imgrag-tiny", checkpoint=sys.argv[1], device="cpu", precision="bf16").load()
+out = {"threads_after_load": torch.get_num_threads()}
+x = torch.randn(6, 3, enc.image_size, enc.image_size, generator=torch.Generator().manual_seed(0))
+out["finite_after_load"] = bool(np.isfinite(enc.encode_tensors(x)).all())
+torch.set_num_threads(2)  # what a caller may do behind the encoder's back: the kernels fail again
+v, t = enc.encode_tensors(x), enc.encode_texts(["a dog on the beach"])
+out.update(finite=bool(np.isfinite(v).all() and np.isfinite(t).all()), precision=enc.precision,
+           fallbacks=enc.fallbacks, norms=np.linalg.norm(v, axis=1).round(4).tolist())
+print(json.dumps(out))
+"""
+
+
+def test_bf16_survives_an_openmp_thread_limit(tiny):
+    """OMP_THREAD_LIMIT below torch's thread count breaks torch's CPU bf16 kernels (NaN
+    vectors). The encoder runs as many threads as the limit allows and, should the kernels
+    fail anyway, falls back to fp32 instead of returning vectors that would be stored as none."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", _THREAD_LIMIT_PROBE, tiny.checkpoint], capture_output=True,
+                          text=True, env=env, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["threads_after_load"] == 1 and out["finite_after_load"]
+    assert out["finite"] and out["norms"] == [1.0] * 6
+    assert out["fallbacks"] == ["bf16"] and out["precision"] == "fp32"
+    assert "using fp32 from now on" in proc.stderr
+
+
+def test_ocr_leaves_the_process_environment_alone(tmp_path):
+    """Tesseract gets OMP_THREAD_LIMIT=1 in its own environment; this process (and torch, and
+    every program it starts) never sees it."""
+    import os
+    import shutil
+
+    from PIL import ImageDraw
+
+    from imgrag_desktop.models.ocr import TesseractOcr
+
+    if shutil.which("tesseract") is None:
+        pytest.skip("Tesseract is not installed")
+    before = os.environ.get("OMP_THREAD_LIMIT")
+    img = Image.new("RGB", (400, 80), "white")
+    ImageDraw.Draw(img).text((10, 30), "HELLO OCR 42", fill="black")
+    img.save(tmp_path / "t.png")
+    TesseractOcr().read_path(tmp_path / "t.png")
+    assert os.environ.get("OMP_THREAD_LIMIT") == before
