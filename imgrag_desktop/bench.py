@@ -650,6 +650,8 @@ def _run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[
             time.sleep(0.02)
     finally:
         reader.join(5)
+        if proc.stderr is not None and not reader.is_alive():
+            proc.stderr.close()
     return proc.returncode or 0, time.perf_counter() - t, peak, (err[0] if err else "")[-2000:]
 
 
