@@ -59,7 +59,9 @@ class Searcher:
 
     # Vector matrices ---------------------------------------------------------------------------
     def _loaded(self, column: str, model_col: str, model_id: str) -> _Loaded:
-        key = (self.store.writes, self.store.version(), model_id)
+        # Visual vectors survive writes of text (OCR, captions); textual ones do not.
+        key = (self.store.visual_token(), model_id) if column == "visual" else \
+            (self.store.writes, self.store.version(), model_id)
         with self._lock:
             cached = self._cache.get(column)
             if cached is not None and cached.key == key:

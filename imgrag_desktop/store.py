@@ -171,6 +171,9 @@ class WriterLock:
 HIT_COLUMNS = ["path", "name", "size", "width", "height", "mtime_ns", "taken_at", "kind", "ocr_text", "caption",
                "ocr_words", "content_hash", "clip_model"]
 HIT_CACHE_ROWS = 4096
+# Columns a visual search holds in memory (Store.vectors): a write that touches none of them
+# (OCR text, captions, text vectors) leaves the loaded vectors valid (Store.visual_token).
+VISUAL_SIDE = frozenset([*LIGHT_COLUMNS, "visual", "clip_model"])
 
 
 class Store:
@@ -185,6 +188,8 @@ class Store:
         self._lock = threading.RLock()
         self.writes = 0  # bumped on every committed write; caches compare it
         self._hit_cache: tuple[tuple[int, int], dict[str, dict[str, Any]]] = ((-1, -1), {})
+        self._visual_token = 0
+        self._visual_seen: int | None = None  # images version that _visual_token stands for
 
     # Opening ---------------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -332,6 +337,24 @@ class Store:
     def version(self) -> int:
         t = self.images
         return -1 if t is None else int(t.version)
+
+    def visual_token(self) -> int:
+        """Changes whenever vectors or light columns may have changed: any new version of the
+        images table except those this process wrote without touching them (OCR text, captions,
+        text vectors, compaction). A searcher keys its loaded vectors on it, so a library whose
+        text is being read does not reload every vector after each flush."""
+        with self._lock:
+            v = self.version()
+            if v != self._visual_seen:
+                self._visual_token += 1
+                self._visual_seen = v
+            return self._visual_token
+
+    def _kept_visual(self, before: int) -> None:
+        """After a write that changed no vector nor light column: when nothing else had
+        changed the table since the token was taken, the new version stands for the same."""
+        if before == self._visual_seen:
+            self._visual_seen = self.version()
 
     def check_droppable(self) -> None:
         """Before a rebuild: a damaged table may be dropped, one from a newer version may not
@@ -523,9 +546,12 @@ class Store:
                 return 0
             table = self.images
             data = self._table_from_rows(merged, table.schema)
+            before = int(table.version)
             with self._writing():
                 table.merge_insert("path").when_matched_update_all().execute(data, on_bad_vectors="null")
             self.writes += 1
+            if not any(VISUAL_SIDE.intersection(c) for c in changes.values()):
+                self._kept_visual(before)
             return len(merged)
 
     def delete_paths(self, paths: Sequence[str]) -> None:
@@ -579,6 +605,7 @@ class Store:
         from datetime import timedelta
 
         with self._lock, self._writing():
+            before = self.version()
             for t in (self.images, self.failures):
                 if t is None:
                     continue
@@ -587,6 +614,7 @@ class Store:
                 except TypeError:  # older LanceDB without the argument
                     t.optimize()
             self.ensure_path_index()
+            self._kept_visual(before)  # same rows, compacted
 
     def ensure_path_index(self) -> None:
         """A BTREE index on `images.path`, created once; optimize() keeps it up to date.

@@ -103,3 +103,47 @@ def test_hit_rows_are_read_once_until_the_table_changes(tmp_path):
     assert s.hit_rows(["/f/1.jpg"])["/f/1.jpg"]["ocr_text"] == "changed"  # a write empties the cache
     s.delete_paths(["/f/3.jpg"])
     assert s.hit_rows(["/f/3.jpg"]) == {}
+
+
+def test_visual_token_ignores_writes_of_text_only(tmp_path):
+    s = Store(tmp_path / "db")
+    v = np.eye(8, dtype=np.float32)
+    s.upsert([_row(f"/f/{i}.jpg", v[i]) for i in range(4)])
+    t0 = s.visual_token()
+    assert s.visual_token() == t0  # nothing changed
+    s.update_rows({"/f/1.jpg": {"ocr_text": "hello", "ocr_status": "done", "search_text": "hello"}})
+    s.record_failures([(Failure("/f/bad.jpg", "empty file (0 bytes)"), "/f", 0, 5)])
+    s.optimize()
+    assert s.visual_token() == t0  # text, failures and compaction keep the vectors valid
+    s.update_rows({"/f/1.jpg": {"kind": "screenshot"}})  # a light column a search holds
+    t1 = s.visual_token()
+    assert t1 != t0
+    s.upsert([_row("/f/9.jpg", v[5])])
+    s.update_rows({"/f/2.jpg": {"ocr_text": "x"}})  # text after a vector change: still a change
+    t2 = s.visual_token()
+    assert t2 != t1
+    s.delete_paths(["/f/9.jpg"])
+    assert s.visual_token() != t2
+    # Another process's write (seen after refresh) always counts.
+    t3 = s.visual_token()
+    Store(tmp_path / "db").update_rows({"/f/3.jpg": {"ocr_text": "elsewhere"}})
+    s.refresh()
+    assert s.visual_token() != t3
+
+
+def test_searcher_keeps_its_vectors_while_text_is_written(tmp_path):
+    from imgrag_desktop.models.clip import ClipEncoder, write_tiny_checkpoint
+    from imgrag_desktop.search import Searcher
+
+    clip = ClipEncoder("imgrag-tiny", checkpoint=str(write_tiny_checkpoint(tmp_path / "tiny.pt")), device="cpu")
+    s = Store(tmp_path / "db")
+    v = np.eye(8, dtype=np.float32)
+    s.upsert([_row(f"/f/{i}.jpg", v[i], clip_model=clip.model_id) for i in range(4)])
+    searcher = Searcher(s, clip)
+    first = searcher.visual()
+    assert len(first.index) == 4
+    s.update_rows({"/f/0.jpg": {"ocr_text": "EXIT 12", "ocr_status": "done"}})
+    assert searcher.visual() is first
+    s.upsert([_row("/f/7.jpg", v[7], clip_model=clip.model_id)])
+    again = searcher.visual()
+    assert again is not first and "/f/7.jpg" in again.row_of and len(again.index) == 5
