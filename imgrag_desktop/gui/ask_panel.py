@@ -60,6 +60,7 @@ class AskRequest:
     images: int = DEFAULT_IMAGES
     max_tokens: int = DEFAULT_MAX_TOKENS
     folder: str = ""  # only pictures in this indexed folder ("" for all)
+    filters: dict[str, Any] = field(default_factory=dict)  # the window's filter bar (search.build_filter)
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -111,11 +112,10 @@ class AskWorker(QObject):
         stream = None
         try:
             svc = self.host.services
-            where = None
-            if req.folder:
-                from imgrag_desktop.store import folder_filter
+            from imgrag_desktop.gui.workers import Request
 
-                where = folder_filter(req.folder)
+            # The same pictures the window's search would look at: folder and filter bar.
+            where = Request("browse", folder=req.folder, filters=req.filters).where()
             answerer = svc.answerer(where, images=req.images, max_tokens=req.max_tokens)
             stream = answerer.stream(req.question, cancel=req.cancel)
             pending: list[str] = []
@@ -301,7 +301,7 @@ class AskPanel(QWidget):
 
     def __init__(self, host: EngineHost, loader: ImageLoader, bridge: MessageBridge | None = None,
                  state: dict[str, Any] | None = None, folder: Callable[[], str] | None = None,
-                 max_tokens: int | None = None, stream_interval_s: float = STREAM_INTERVAL_S,
+                 filters: Callable[[], dict[str, Any]] | None = None, max_tokens: int | None = None, stream_interval_s: float = STREAM_INTERVAL_S,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.host = host
@@ -309,6 +309,7 @@ class AskPanel(QWidget):
         self.bridge = bridge
         self.state = state if state is not None else {}
         self.folder = folder or (lambda: "")
+        self.filters = filters or (lambda: {})
         self.max_tokens = int(max_tokens or self.state.get("ask_max_tokens", DEFAULT_MAX_TOKENS))
         self._next_id = 0
         self._current_id = 0  # the question whose answer is shown (0: none yet)
@@ -466,7 +467,8 @@ class AskPanel(QWidget):
         self._cancel_all()
         self._next_id += 1
         ask_id = self._next_id
-        req = AskRequest(text, images=self.images.value(), max_tokens=self.max_tokens, folder=self.folder())
+        req = AskRequest(text, images=self.images.value(), max_tokens=self.max_tokens, folder=self.folder(),
+                         filters=self.filters())
         self._requests[ask_id] = req
         self._current_id = ask_id
         self._running = True
@@ -479,6 +481,9 @@ class AskPanel(QWidget):
         self.cited_label.hide()
         self.preview.show_item(None)
         where = f" in {self.folder()}" if self.folder() else ""
+        n_filters = sum(1 for v in req.filters.values() if v not in (None, "", 0))
+        if n_filters:
+            where += " that pass the filters"
         self._show_status(f"Finding the best-matching pictures{where} and preparing the model…")
         self._update_button()
         self.askRequested.emit(ask_id, req)

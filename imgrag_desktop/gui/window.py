@@ -461,7 +461,8 @@ class MainWindow(QMainWindow):
 
     def _build_ask_panel(self) -> None:
         """The Ask tab: questions answered by the local model, with the pictures it cites."""
-        self.ask_panel = AskPanel(self.host, self.loader, self.bridge, self.state, folder=self._folder, parent=self)
+        self.ask_panel = AskPanel(self.host, self.loader, self.bridge, self.state, folder=self._folder,
+                                  filters=lambda: self.filter_bar.filters(), parent=self)
         self.ask_index = self.add_panel(self.ask_panel, "Ask")
         self.tabs.setTabToolTip(self.ask_index, "Ask the local model about your pictures (Ctrl+K)")
         self.ask_panel.openRequested.connect(self.open_path)

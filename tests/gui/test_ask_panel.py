@@ -223,3 +223,30 @@ def test_cited_numbers_link_to_their_pictures(qtbot: Any, make_window: Any, ask_
     panel.answer_view.anchorClicked.emit(QUrl("cite:1"))
     assert panel.strip.currentRow() == 1 and panel.preview.current_path() == paths[0]
     assert panel.answer_view.toPlainText() == answer.text
+
+
+def test_ask_looks_only_at_pictures_that_pass_the_filters(qtbot: Any, make_window: Any, ask_data: Path) -> None:
+    """The filter bar narrows the pictures a question is answered from, as it narrows a search."""
+    from PIL import Image
+
+    sizes = {}
+    for p in indexed_paths(ask_data):
+        with Image.open(p) as im:
+            sizes[p] = im.size
+    portrait = {p for p, (width, height) in sizes.items() if height > width}
+    shape, wanted = ("portrait", portrait) if 0 < len(portrait) < len(sizes) else ("landscape", set(sizes) - portrait)
+    assert 0 < len(wanted) < len(sizes)
+    w = make_window(ask_data)
+    w.filter_bar.set_filters(orientation=shape)
+    panel = w.ask_panel
+    w.tabs.setCurrentWidget(panel)
+    panel.images.setValue(4)
+    panel.max_tokens = 8
+    results: list[Any] = []
+    panel.answerFinished.connect(results.append)
+    qtbot.keyClicks(panel.question, "what is in these pictures?")
+    qtbot.keyClick(panel.question, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(results), timeout=60_000)
+    sources = {it.hit.path for it in results[0].sources}
+    assert sources and sources <= wanted, (shape, sources - wanted)
+    assert len(sources) == min(4, len(wanted))
