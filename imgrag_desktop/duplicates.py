@@ -207,14 +207,17 @@ class DuplicateFinder:
         return done
 
     # Items ----------------------------------------------------------------------------------
-    def _items(self, where: str | None = None, paths: Sequence[str] | None = None) -> list[_Item]:
+    def _items(self, where: str | None = None, paths: Sequence[str] | None = None,
+               rows: dict[str, dict[str, Any]] | None = None) -> list[_Item]:
         cols = ["path", "content_hash", "kind", "width", "height", "size", "mtime_ns", "ocr_text", "clip_model"]
         if paths is not None:
-            rows = list(self.store.hit_rows(list(paths)).values())  # the hits' rows, cached
+            if rows is None:
+                rows = self.store.hit_rows(list(paths))  # the hits' rows, cached
+            found = [rows[p] for p in dict.fromkeys(paths) if p in rows]
         else:
-            rows = self.store.query(where, cols).to_pylist()
+            found = self.store.query(where, cols).to_pylist()
         by_hash: dict[str, _Item] = {}
-        for r in rows:
+        for r in found:
             it = by_hash.get(r["content_hash"])
             if it is None:
                 it = by_hash[r["content_hash"]] = _Item(r["content_hash"], [], r["kind"] or "")
@@ -334,13 +337,15 @@ class DuplicateFinder:
         out.sort(key=lambda g: (-g.size, g.paths[0]))
         return out
 
-    def collapse(self, hits: "list[Hit]", vectors: dict[str, np.ndarray] | None = None) -> "list[Hit]":
+    def collapse(self, hits: "list[Hit]", vectors: dict[str, np.ndarray] | None = None,
+                 rows: dict[str, dict[str, Any]] | None = None) -> "list[Hit]":
         """Results with each group of near-identical pictures folded into its best hit, whose
         `group_size` counts the pictures folded into it (itself included) and `group` lists the
-        others."""
+        others. `rows`: the hits' rows when the caller has them (Searcher.hit_rows)."""
         if len(hits) < 2:
             return hits
-        by_path = {p: it for it in self._items(paths=[h.path for h in hits]) for p in it.paths}
+        paths = [h.path for h in hits]
+        by_path = {p: it for it in self._items(paths=paths, rows=rows) for p in it.paths}
         if vectors and self.clip_threshold is not None:
             for p, it in by_path.items():
                 if it.vec is None and p in vectors:

@@ -263,7 +263,7 @@ def phrase_first(searcher: "Searcher", text: str, order: list[tuple[str, float, 
 
 
 def make_hits(searcher: "Searcher", text: str, order: list[tuple[str, float, set[str]]]) -> list[Hit]:
-    rows = searcher.store.hit_rows([p for p, _, _ in order])
+    rows = searcher.hit_rows([p for p, _, _ in order])
     terms = textmatch.query_terms(text)
     hits = []
     for path, score, modes in order:

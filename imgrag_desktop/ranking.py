@@ -115,4 +115,5 @@ def collapse_hits(searcher: "Searcher", hits: "list[Hit]", loaded: "_Loaded | No
     vectors: dict[str, Any] | None = None
     if loaded is not None and finder.clip_threshold is not None:
         vectors = {h.path: loaded.index.vector(loaded.row_of[h.path]) for h in hits if h.path in loaded.row_of}
-    return finder.collapse(hits, vectors)
+    rows = searcher.hit_rows([h.path for h in hits]) if hasattr(searcher, "hit_rows") else None
+    return finder.collapse(hits, vectors, rows)

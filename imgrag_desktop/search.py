@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from imgrag_desktop.store import Store, sql_str
+from imgrag_desktop.store import HIT_TEXT_COLUMNS, Store, sql_str
 from imgrag_desktop.types import Hit, ImgragError
 from imgrag_desktop.vectors import VectorIndex
 
@@ -96,7 +96,7 @@ class Searcher:
         if len(idx) == 0:
             return []
         sub = loaded.table.take(idx.tolist()).to_pylist()
-        extra = self.store.hit_rows([r["path"] for r in sub]) if with_text else {}
+        extra = self.store.hit_rows([r["path"] for r in sub], HIT_TEXT_COLUMNS) if with_text else {}
         hits = []
         for r, s in zip(sub, scores.tolist()):
             x = extra.get(r["path"], {})
@@ -107,6 +107,21 @@ class Searcher:
                 reasons=[reason],
             ))
         return hits
+
+    def hit_rows(self, paths: list[str]) -> dict[str, dict[str, Any]]:
+        """Store.HIT_COLUMNS of these rows: the light ones from the loaded table (memory), the
+        text ones from LanceDB (cached per query; see Store.hit_rows)."""
+        from imgrag_desktop.store import HIT_COLUMNS
+
+        text = self.store.hit_rows(paths, HIT_TEXT_COLUMNS)
+        loaded = self.visual()
+        known = [p for p in text if p in loaded.row_of]
+        light = loaded.table.take([loaded.row_of[p] for p in known]).to_pylist() if known else []
+        out = {p: {**row, **text[p]} for p, row in zip(known, light)}
+        others = [p for p in text if p not in out]  # no visual vector for this model: read it all
+        if others:
+            out.update(self.store.rows(others, HIT_COLUMNS))
+        return {p: out[p] for p in paths if p in out}
 
     # Queries -----------------------------------------------------------------------------------
     def visual_search(self, query_vec: np.ndarray, k: int = 10, where: str | None = None,

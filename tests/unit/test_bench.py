@@ -56,6 +56,7 @@ def test_quick_bench_all_parts(coco_dir, tmp_path):
         for key in ("text_query_ms", "image_query_ms", "vector_search_ms", "hits_ms"):
             _ms(q[key])
         assert q["load_s"] >= 0 and q["store_write_s"] > 0
+        assert q["first_query_after_text_write_ms"] > 0 and q["first_query_after_new_picture_ms"] > 0
 
     ix = r["index"]
     assert ix["batch_size"] >= 1 and ix["decode_workers"] >= 1

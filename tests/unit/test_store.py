@@ -147,3 +147,31 @@ def test_searcher_keeps_its_vectors_while_text_is_written(tmp_path):
     s.upsert([_row("/f/7.jpg", v[7], clip_model=clip.model_id)])
     again = searcher.visual()
     assert again is not first and "/f/7.jpg" in again.row_of and len(again.index) == 5
+
+
+def test_searcher_hit_rows_read_only_text_columns_from_lancedb(tmp_path):
+    from imgrag_desktop.models.clip import ClipEncoder, write_tiny_checkpoint
+    from imgrag_desktop.search import Searcher
+    from imgrag_desktop.store import HIT_COLUMNS, HIT_TEXT_COLUMNS
+
+    clip = ClipEncoder("imgrag-tiny", checkpoint=str(write_tiny_checkpoint(tmp_path / "tiny.pt")), device="cpu")
+    s = Store(tmp_path / "db")
+    v = np.eye(8, dtype=np.float32)
+    s.upsert([_row("/f/0.jpg", v[0], clip_model=clip.model_id, width=640, ocr_text="EXIT 12", kind="screenshot"),
+              _row("/f/1.jpg", v[1], clip_model="another-model", width=33, caption="a cat")])
+    searcher = Searcher(s, clip)
+    searcher.visual()
+    reads = []
+    real_rows = s.rows
+    s.rows = lambda paths, columns=None: reads.append((list(paths), list(columns or []))) or real_rows(paths, columns)  # type: ignore[method-assign]
+    rows = searcher.hit_rows(["/f/1.jpg", "/f/0.jpg", "/f/gone.jpg"])
+    assert list(rows) == ["/f/1.jpg", "/f/0.jpg"]
+    assert set(rows["/f/0.jpg"]) >= set(HIT_COLUMNS) and set(rows["/f/1.jpg"]) >= set(HIT_COLUMNS)
+    a, b = rows["/f/0.jpg"], rows["/f/1.jpg"]
+    assert (a["width"], a["kind"], a["ocr_text"], a["content_hash"]) == (640, "screenshot", "EXIT 12", "h/f/0.jpg")
+    assert (b["width"], b["caption"], b["clip_model"]) == (33, "a cat", "another-model")
+    # One look-up of the text columns for all; the full row only for the one the searcher does
+    # not hold (no vector of its model).
+    assert reads[0][1] == HIT_TEXT_COLUMNS and reads[1] == (["/f/1.jpg"], HIT_COLUMNS)
+    searcher.hit_rows(["/f/0.jpg"])
+    assert len(reads) == 2  # cached
