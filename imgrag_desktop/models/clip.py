@@ -409,15 +409,21 @@ class ClipEncoder:
         return out
 
     def _low_precision_failed(self, out: np.ndarray, finite_input: bool) -> bool:
-        """A non-finite vector from finite input in bf16/fp16 means the low-precision kernels
-        failed on this machine: reload in fp32 (once, with a warning) and encode again. (Such a
-        vector would be stored as "no vector" and the picture could never be found.)"""
-        if self.precision in ("", "fp32") or not finite_input or np.isfinite(out).all():
+        """A non-finite or zero vector from finite input in bf16/fp16 means the low-precision
+        kernels failed on this machine (both were seen: NaN, or output left zero): reload in
+        fp32 (once, with a warning) and encode again. (Such a vector would be stored as "no
+        vector", or match nothing, and the picture could never be found.)"""
+        if self.precision in ("", "fp32") or not finite_input or len(out) == 0:
+            return False
+        with np.errstate(invalid="ignore"):
+            norms = np.linalg.norm(out, axis=1)
+        if np.isfinite(out).all() and bool((np.abs(norms - 1) < 1e-3).all()):
             return False
         with self._lock:
             if self.precision in ("", "fp32"):
                 return True  # another thread already switched: encode again in fp32
-            log.warning("CLIP in %s on %s gave non-finite vectors: using fp32 from now on", self.precision, self.device)
+            log.warning("CLIP in %s on %s gave broken vectors (not finite, or zero): using fp32 from now on",
+                        self.precision, self.device)
             self.fallbacks.append(self.precision)
             self._model = None
             self.requested_precision = "fp32"

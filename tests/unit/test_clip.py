@@ -133,7 +133,8 @@ from imgrag_desktop.models.clip import ClipEncoder
 enc = ClipEncoder("imgrag-tiny", checkpoint=sys.argv[1], device="cpu", precision="bf16").load()
 out = {"threads_after_load": torch.get_num_threads()}
 x = torch.randn(6, 3, enc.image_size, enc.image_size, generator=torch.Generator().manual_seed(0))
-out["finite_after_load"] = bool(np.isfinite(enc.encode_tensors(x)).all())
+v0 = enc.encode_tensors(x)
+out["whole_after_load"] = bool(np.isfinite(v0).all() and np.allclose(np.linalg.norm(v0, axis=1), 1, atol=1e-3))
 torch.set_num_threads(2)  # what a caller may do behind the encoder's back: the kernels fail again
 v, t = enc.encode_tensors(x), enc.encode_texts(["a dog on the beach"])
 out.update(finite=bool(np.isfinite(v).all() and np.isfinite(t).all()), precision=enc.precision,
@@ -158,10 +159,16 @@ def test_bf16_survives_an_openmp_thread_limit(tiny):
                           text=True, env=env, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["threads_after_load"] == 1 and out["finite_after_load"]
+    assert out["threads_after_load"] == 1 and out["whole_after_load"]
+    # Whatever the kernels do under the bad thread count, the vectors handed out are whole.
     assert out["finite"] and out["norms"] == [1.0] * 6
-    assert out["fallbacks"] == ["bf16"] and out["precision"] == "fp32"
-    assert "using fp32 from now on" in proc.stderr
+    # On this machine's kind (AVX512-BF16) they fail every time seen (NaN, or output left zero)
+    # and the encoder falls back; a CPU whose bf16 path survives keeps bf16.
+    if out["fallbacks"]:
+        assert out["fallbacks"] == ["bf16"] and out["precision"] == "fp32"
+        assert "using fp32 from now on" in proc.stderr
+    else:
+        assert out["precision"] == "bf16"
 
 
 def test_ocr_leaves_the_process_environment_alone(tmp_path):
