@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from imgrag_desktop.gui.messages import MessageBridge, describe_exception
 from imgrag_desktop.gui.preview import PreviewPanel
 from imgrag_desktop.gui.thumbnails import ImageLoader
-from imgrag_desktop.gui.workers import EngineHost, ResultItem
+from imgrag_desktop.gui.workers import EngineHost, Request, ResultItem
 from imgrag_desktop.types import Answer, Hit, ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,8 +112,6 @@ class AskWorker(QObject):
         stream = None
         try:
             svc = self.host.services
-            from imgrag_desktop.gui.workers import Request
-
             # The same pictures the window's search would look at: folder and filter bar.
             where = Request("browse", folder=req.folder, filters=req.filters).where()
             answerer = svc.answerer(where, images=req.images, max_tokens=req.max_tokens)
@@ -301,8 +299,8 @@ class AskPanel(QWidget):
 
     def __init__(self, host: EngineHost, loader: ImageLoader, bridge: MessageBridge | None = None,
                  state: dict[str, Any] | None = None, folder: Callable[[], str] | None = None,
-                 filters: Callable[[], dict[str, Any]] | None = None, max_tokens: int | None = None, stream_interval_s: float = STREAM_INTERVAL_S,
-                 parent: QWidget | None = None) -> None:
+                 filters: Callable[[], dict[str, Any]] | None = None, max_tokens: int | None = None,
+                 stream_interval_s: float = STREAM_INTERVAL_S, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.host = host
         self.loader = loader
@@ -481,8 +479,7 @@ class AskPanel(QWidget):
         self.cited_label.hide()
         self.preview.show_item(None)
         where = f" in {self.folder()}" if self.folder() else ""
-        n_filters = sum(1 for v in req.filters.values() if v not in (None, "", 0))
-        if n_filters:
+        if Request("browse", filters=req.filters).has_filters():
             where += " that pass the filters"
         self._show_status(f"Finding the best-matching pictures{where} and preparing the model…")
         self._update_button()

@@ -1513,7 +1513,7 @@ class MainWindow(QMainWindow):
         precision_before = s.precision
         s.clip_model, s.clip_pretrained = values.clip_model, values.clip_pretrained
         s.clip_checkpoint, s.device = values.clip_checkpoint, values.device
-        s.precision = getattr(values, "precision", s.precision)
+        s.precision = values.precision
         # The VLM slot picks up a changed model at the next question or caption (no reload here).
         s.vlm_model, s.vlm_mmproj, s.captions_enabled = values.vlm_model, values.vlm_mmproj, values.captions_enabled
         self.state["results_limit"] = int(values.results_limit)

@@ -95,7 +95,7 @@ def pick_precision(device: str, requested: str = "auto") -> str:
         raise ImgragError(f"unknown precision {requested!r}: use {', '.join(PRECISIONS)}")
     if requested != "auto":
         if requested == "fp16" and not (device.startswith("cuda") or device == "mps"):
-            raise ImgragError("precision 'fp16' needs a GPU (CUDA or Apple MPS); use 'auto', 'bf16' or 'fp32'")
+            raise ImgragError("precision fp16 needs a GPU (CUDA or Apple MPS): use auto, bf16 or fp32")
         return requested
     if device.startswith("cuda"):
         return "fp16"
@@ -376,7 +376,7 @@ class ClipEncoder:
             feats = torch.nn.functional.normalize(feats.float(), dim=-1)
             self.last_used = time.monotonic()
             out = feats.cpu().numpy().astype(np.float32, copy=False)
-        if self._low_precision_failed(out, bool(torch.isfinite(batch).all())):
+        if self._low_precision_failed(out, batch):
             return self.encode_tensors(batch)
         return out
 
@@ -404,20 +404,25 @@ class ClipEncoder:
             feats = torch.nn.functional.normalize(feats.float(), dim=-1)
             self.last_used = time.monotonic()
             out = feats.cpu().numpy().astype(np.float32, copy=False)
-        if self._low_precision_failed(out, True):
+        if self._low_precision_failed(out):
             return self.encode_texts(texts)
         return out
 
-    def _low_precision_failed(self, out: np.ndarray, finite_input: bool) -> bool:
+    def _low_precision_failed(self, out: np.ndarray, inputs: "torch.Tensor | None" = None) -> bool:
         """A non-finite or zero vector from finite input in bf16/fp16 means the low-precision
         kernels failed on this machine (both were seen: NaN, or output left zero): reload in
         fp32 (once, with a warning) and encode again. (Such a vector would be stored as "no
-        vector", or match nothing, and the picture could never be found.)"""
-        if self.precision in ("", "fp32") or not finite_input or len(out) == 0:
+        vector", or match nothing, and the picture could never be found.) `inputs` (image
+        tensors) are checked only then: broken input explains broken output."""
+        import torch
+
+        if self.precision in ("", "fp32") or len(out) == 0:
             return False
         with np.errstate(invalid="ignore"):
             norms = np.linalg.norm(out, axis=1)
         if np.isfinite(out).all() and bool((np.abs(norms - 1) < 1e-3).all()):
+            return False
+        if inputs is not None and not bool(torch.isfinite(inputs).all()):
             return False
         with self._lock:
             if self.precision in ("", "fp32"):
@@ -425,7 +430,7 @@ class ClipEncoder:
             log.warning("CLIP in %s on %s gave broken vectors (not finite, or zero): using fp32 from now on",
                         self.precision, self.device)
             self.fallbacks.append(self.precision)
-            self._model = None
+            self.unload()
             self.requested_precision = "fp32"
             self.load()
         return True
