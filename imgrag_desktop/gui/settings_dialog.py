@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
@@ -16,10 +17,10 @@ from PySide6.QtWidgets import (
 )
 
 from imgrag_desktop.config import AppConfig
+from imgrag_desktop.models.clip import PRECISIONS, pick_precision
 
 MODEL_SUGGESTIONS = ["ViT-B-32-256", "ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-H-14", "MobileCLIP-S2", "RN50"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
-PRECISIONS = ["auto", "fp32", "bf16", "fp16"]  # models/clip.py PRECISIONS
 
 
 @dataclass
@@ -90,8 +91,13 @@ def validate(values: SettingsValues, cfg: AppConfig | None = None) -> str:
         return f"Unknown device {values.device!r}."
     if values.precision not in PRECISIONS:
         return f"Unknown precision {values.precision!r}."
-    if values.precision == "fp16" and values.device not in ("auto", "cuda", "mps"):
-        return "fp16 needs a GPU: choose auto, bf16 or fp32 for the CPU."
+    if values.device != "auto":  # "auto" may find a GPU: any precision can apply
+        from imgrag_desktop.types import ImgragError
+
+        try:
+            pick_precision(values.device, values.precision)
+        except ImgragError as exc:
+            return f"{str(exc)[:1].upper()}{str(exc)[1:]}."
     d = Path(values.data_dir).expanduser()
     if not values.data_dir.strip():
         return "Choose a data directory."
@@ -124,11 +130,7 @@ class SettingsDialog(QDialog):
         self.pretrained.setPlaceholderText("e.g. datacomp_s34b_b86k")
         self.checkpoint = QLineEdit(s.clip_checkpoint, self)
         self.checkpoint.setPlaceholderText("optional: a local .pt / .safetensors file instead of a tag")
-        browse_ckpt = QPushButton("Browse…", self)
-        browse_ckpt.clicked.connect(self._browse_checkpoint)
-        ck_row = QHBoxLayout()
-        ck_row.addWidget(self.checkpoint, 1)
-        ck_row.addWidget(browse_ckpt)
+        ck_row = self._with_browse(self.checkpoint, self._browse_checkpoint)
         self.device = QComboBox(self)
         self.device.addItems(DEVICES)
         self.device.setCurrentText(s.device if s.device in DEVICES else "auto")
@@ -156,11 +158,7 @@ class SettingsDialog(QDialog):
         data_box = QGroupBox("Storage", self)
         dform = QFormLayout(data_box)
         self.data_dir = QLineEdit(str(cfg.data_dir), self)
-        browse_dir = QPushButton("Browse…", self)
-        browse_dir.clicked.connect(self._browse_data_dir)
-        d_row = QHBoxLayout()
-        d_row.addWidget(self.data_dir, 1)
-        d_row.addWidget(browse_dir)
+        d_row = self._with_browse(self.data_dir, self._browse_data_dir)
         dform.addRow("Data directory", d_row)
         dnote = QLabel("Holds the index, thumbnails and settings. A new location is used from the next start.", self)
         dnote.setWordWrap(True)
@@ -191,6 +189,15 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         outer.addWidget(buttons)
         self.buttons = buttons
+
+    def _with_browse(self, field: QWidget, browse: Callable[[], None]) -> QHBoxLayout:
+        """A field with a Browse… button beside it."""
+        button = QPushButton("Browse…", self)
+        button.clicked.connect(browse)
+        row = QHBoxLayout()
+        row.addWidget(field, 1)
+        row.addWidget(button)
+        return row
 
     def values(self) -> SettingsValues:
         ckpt = self.checkpoint.text().strip()
@@ -225,18 +232,10 @@ class SettingsDialog(QDialog):
                                        Qt.ItemDataRole.ToolTipRole)
         self.vlm_model.setCurrentText(s.vlm_model)
         self.vlm_model.lineEdit().setPlaceholderText("a catalogue name, or a language-model .gguf file")
-        browse_model = QPushButton("Browse…", self)
-        browse_model.clicked.connect(self._browse_vlm_model)
-        m_row = QHBoxLayout()
-        m_row.addWidget(self.vlm_model, 1)
-        m_row.addWidget(browse_model)
+        m_row = self._with_browse(self.vlm_model, self._browse_vlm_model)
         self.vlm_mmproj = QLineEdit(s.vlm_mmproj, self)
         self.vlm_mmproj.setPlaceholderText("its vision projector (mmproj-….gguf); empty: text only")
-        browse_mmproj = QPushButton("Browse…", self)
-        browse_mmproj.clicked.connect(self._browse_vlm_mmproj)
-        p_row = QHBoxLayout()
-        p_row.addWidget(self.vlm_mmproj, 1)
-        p_row.addWidget(browse_mmproj)
+        p_row = self._with_browse(self.vlm_mmproj, self._browse_vlm_mmproj)
         self.captions = QCheckBox("Caption new pictures with this model (slow without a GPU)", self)
         self.captions.setChecked(bool(s.captions_enabled))
         form.addRow("Model", m_row)
