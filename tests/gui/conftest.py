@@ -46,9 +46,10 @@ def indexed_dir(tmp_path_factory: pytest.TempPathFactory, gui_photos: Path) -> P
     return index_into_data_dir(gui_photos, tmp_path_factory.mktemp("indexed-data"), expect=20)
 
 
-def index_into_data_dir(photos: Path, data: Path, expect: int) -> Path:
+def index_folder(photos: Path, data: Path) -> Any:
     """Index `photos` into a new test-profile data dir, as `imgrag index` does (writer lock
-    held), with the window's start-up rescan off so windows opened on it never write to it."""
+    held), with the window's start-up rescan off so windows opened on it never write to it.
+    Returns the indexing report."""
     from imgrag_desktop.app import Services
     from imgrag_desktop.config import AppConfig
     from imgrag_desktop.store import writer
@@ -59,7 +60,12 @@ def index_into_data_dir(photos: Path, data: Path, expect: int) -> Path:
     cfg.save()
     svc = Services(cfg)
     with writer(svc.store, cfg.lock_file):
-        report = svc.indexer().index_paths([str(photos)])
+        return svc.indexer().index_paths([str(photos)])
+
+
+def index_into_data_dir(photos: Path, data: Path, expect: int) -> Path:
+    """index_folder, checked: `expect` files added, none failed."""
+    report = index_folder(photos, data)
     assert report.added == expect and report.failed == 0
     return data
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QAbstractButton
 
-from tests.gui.conftest import copy_images
+from tests.gui.conftest import copy_images, index_folder
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -25,10 +25,6 @@ def digest(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory: pytest.TempPathFactory, coco_jpegs: list[Path]) -> tuple[Path, Path, list[Path]]:
     """8 photos + a byte copy and a half-size re-encoded copy of the first, indexed by the engine."""
-    from imgrag_desktop.app import Services
-    from imgrag_desktop.config import AppConfig
-    from imgrag_desktop.store import writer
-
     base = tmp_path_factory.mktemp("dups")
     photos = copy_images(coco_jpegs[20:28], base / "photos")
     original = photos / coco_jpegs[20].name
@@ -38,15 +34,9 @@ def planted(tmp_path_factory: pytest.TempPathFactory, coco_jpegs: list[Path]) ->
     resized = photos / "small.jpg"
     with Image.open(original) as im:
         im.convert("RGB").resize((im.width // 2, im.height // 2)).save(resized, "JPEG", quality=80)
-    cfg = AppConfig.load(base / "data", "test")
-    cfg.settings.folders = [str(photos)]
-    cfg.settings.extra["gui"] = {"rescan_on_start": False}
-    cfg.save()
-    svc = Services(cfg)
-    with writer(svc.store, cfg.lock_file):
-        report = svc.indexer().index_paths([str(photos)])
+    report = index_folder(photos, base / "data")
     assert report.added == 10
-    return cfg.data_dir, photos, [original, byte_copy, resized]
+    return base / "data", photos, [original, byte_copy, resized]
 
 
 def test_the_duplicates_tab_lists_the_planted_group(qtbot: Any, make_window: Any, planted: Any) -> None:

@@ -88,6 +88,19 @@ def test_event_loop_keeps_running_while_a_folder_is_indexed(qtbot: Any, make_win
     assert summary["max_gap_ms"] < 200, summary
 
 
+def index_and_hold(qtbot: Any, make_window: Any, tmp_path: Path, images: list[Path], n: int) -> tuple[Any, list[int]]:
+    """A window indexing `images` in batches of 4, held by its indexer once n are done; returns
+    the window and the progress counts seen so far."""
+    photos = copy_images(images, tmp_path / "photos")
+    w = make_window(fresh_data(tmp_path, batch_size=4))
+    done: list[int] = []
+    w.indexProgress.connect(lambda p: p.stage == "index" and done.append(p.done))
+    hold_after(w, n)
+    w.add_folders([str(photos)])
+    qtbot.waitUntil(lambda: bool(done) and done[-1] >= n, timeout=60_000)
+    return w, done
+
+
 def hold_after(w: Any, n: int) -> None:
     """Pause the indexer from its own thread once n images are done, so the test catches it
     mid-way on any machine (a fast one could otherwise finish 48 tiny images before a click)."""
@@ -103,13 +116,7 @@ def hold_after(w: Any, n: int) -> None:
 
 def test_pause_stops_indexing_and_resume_finishes_it(qtbot: Any, make_window: Any, tmp_path: Path,
                                                      coco_jpegs: list[Path]) -> None:
-    photos = copy_images(coco_jpegs[:48], tmp_path / "photos")
-    w = make_window(fresh_data(tmp_path, batch_size=4))
-    done: list[int] = []
-    w.indexProgress.connect(lambda p: p.stage == "index" and done.append(p.done))
-    hold_after(w, 8)
-    w.add_folders([str(photos)])
-    qtbot.waitUntil(lambda: bool(done) and done[-1] >= 8, timeout=60_000)
+    w, done = index_and_hold(qtbot, make_window, tmp_path, coco_jpegs[:48], 8)
     w.pause_button.click()  # the user's pause (the hook only made sure it lands mid-way)
     assert w.pause_button.text() == "Resume" and w.progress_label.text() == "Paused"
     qtbot.wait(1000)
@@ -123,13 +130,7 @@ def test_pause_stops_indexing_and_resume_finishes_it(qtbot: Any, make_window: An
 
 
 def test_cancel_keeps_what_was_indexed(qtbot: Any, make_window: Any, tmp_path: Path, coco_jpegs: list[Path]) -> None:
-    photos = copy_images(coco_jpegs[:48], tmp_path / "photos")
-    w = make_window(fresh_data(tmp_path, batch_size=4))
-    done: list[int] = []
-    w.indexProgress.connect(lambda p: p.stage == "index" and done.append(p.done))
-    hold_after(w, 8)
-    w.add_folders([str(photos)])
-    qtbot.waitUntil(lambda: bool(done) and done[-1] >= 8, timeout=60_000)
+    w, _ = index_and_hold(qtbot, make_window, tmp_path, coco_jpegs[:48], 8)
     w.pause_button.click()  # held mid-way; the cancel must not wait for a resume
     with qtbot.waitSignal(w.indexFinished, timeout=60_000) as blocker:
         w.cancel_button.click()

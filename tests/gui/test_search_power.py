@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from PySide6.QtGui import QColor
 
 from tests.conftest import SCREENSHOTS
-from tests.gui.conftest import copy_images
+from tests.gui.conftest import copy_images, index_folder
 
 
 def size_of(path: str) -> tuple[int, int]:
@@ -42,10 +42,6 @@ OBJ_BOX = (920, 1290, 1480, 1710)
 @pytest.fixture(scope="module")
 def canvas_lib(tmp_path_factory: pytest.TempPathFactory, coco_jpegs: list[Path]) -> tuple[Path, Path, Path]:
     """A large plan-like canvas with a COCO photo pasted small into it, among a few photos."""
-    from imgrag_desktop.app import Services
-    from imgrag_desktop.config import AppConfig
-    from imgrag_desktop.store import writer
-
     base = tmp_path_factory.mktemp("tiles")
     lib = copy_images(coco_jpegs[:6], base / "lib")
     img = Image.new("RGB", (CANVAS, CANVAS), "white")
@@ -63,15 +59,9 @@ def canvas_lib(tmp_path_factory: pytest.TempPathFactory, coco_jpegs: list[Path])
     img.save(canvas)
     query = base / "query.jpg"  # not indexed: found only inside the canvas
     target.save(query, quality=95)
-    cfg = AppConfig.load(base / "data", "test")
-    cfg.settings.folders = [str(lib)]
-    cfg.settings.extra["gui"] = {"rescan_on_start": False}
-    cfg.save()
-    svc = Services(cfg)
-    with writer(svc.store, cfg.lock_file):
-        report = svc.indexer().index_paths([str(lib)])
+    report = index_folder(lib, base / "data")
     assert report.extra["tiled_images"] == 1  # type: ignore[attr-defined]
-    return cfg.data_dir, canvas, query
+    return base / "data", canvas, query
 
 
 def test_the_matching_region_of_a_large_image_is_framed_in_the_preview(qtbot: Any, make_window: Any,
@@ -157,10 +147,6 @@ def _with_exif(src: Path, dest: Path, make: str, model: str) -> Path:
 @pytest.fixture(scope="module")
 def mixed_lib(tmp_path_factory: pytest.TempPathFactory, coco_jpegs: list[Path]) -> tuple[Path, Path]:
     """Landscape and portrait photos, a camera photo, one photo changed today, and screenshots."""
-    from imgrag_desktop.app import Services
-    from imgrag_desktop.config import AppConfig
-    from imgrag_desktop.store import writer
-
     shots = sorted(SCREENSHOTS.glob("*.png"))
     if len(shots) < 4:
         pytest.skip(f"the screenshots are not available in {SCREENSHOTS}")
@@ -178,14 +164,8 @@ def mixed_lib(tmp_path_factory: pytest.TempPathFactory, coco_jpegs: list[Path]) 
     for f in lib.iterdir():
         os.utime(f, (old, old))
     os.utime(lib / landscape[1].name, None)
-    cfg = AppConfig.load(base / "data", "test")
-    cfg.settings.folders = [str(lib)]
-    cfg.settings.extra["gui"] = {"rescan_on_start": False}
-    cfg.save()
-    svc = Services(cfg)
-    with writer(svc.store, cfg.lock_file):
-        assert svc.indexer().index_paths([str(lib)]).added == 13
-    return cfg.data_dir, lib
+    assert index_folder(lib, base / "data").added == 13
+    return base / "data", lib
 
 
 def test_filters_change_what_is_shown(qtbot: Any, make_window: Any, mixed_lib: Any, tmp_path: Path) -> None:
