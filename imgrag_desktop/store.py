@@ -557,6 +557,16 @@ class Store:
                 self._kept_visual(before)
             return len(merged)
 
+    def mark_pending(self, where: str, status_column: str) -> int:
+        """Queue the rows matching `where` again for a later stage (`ocr_status`,
+        `caption_status`): status 'pending', error cleared, in transactions of 500 rows.
+        Returns the number of rows queued."""
+        paths = self.query(where, ["path"]).column("path").to_pylist()
+        n = 0
+        for i in range(0, len(paths), 500):
+            n += self.update_rows({p: {status_column: "pending", "error": ""} for p in paths[i:i + 500]})
+        return n
+
     def delete_paths(self, paths: Sequence[str]) -> None:
         t = self.images
         if t is None or not paths:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from imgrag_desktop.store import Store, compose_search_text, sql_in
+from imgrag_desktop.store import Store, compose_search_text, sql_in, sql_str
 from imgrag_desktop.types import DecodeError, ImgragError, ModelUnavailable, Progress
 
 CAPTION_PROMPT = (
@@ -163,14 +163,10 @@ class CaptionQueue:
             return 0
         conds = [sql_in("caption_status", list(statuses))] if statuses else []
         if other_models_than:
-            conds.append(f"(caption_status = 'done' AND caption_model != '{other_models_than.replace(chr(39), chr(39) * 2)}')")
+            conds.append(f"(caption_status = 'done' AND caption_model != {sql_str(other_models_than)})")
         if not conds:
             return 0
-        paths = self.store.query(" OR ".join(f"({c})" for c in conds), ["path"]).column("path").to_pylist()
-        n = 0
-        for i in range(0, len(paths), 500):
-            n += self.store.update_rows({p: {"caption_status": "pending", "error": ""} for p in paths[i:i + 500]})
-        return n
+        return self.store.mark_pending(" OR ".join(f"({c})" for c in conds), "caption_status")
 
     # Work -------------------------------------------------------------------------------------
     def run(self, cancel: threading.Event | None = None, limit: int | None = None) -> CaptionReport:

@@ -103,11 +103,7 @@ class OcrStage:
         where = sql_in("ocr_status", list(statuses))
         if kinds:
             where = f"({where}) AND {sql_in('kind', list(kinds))}"
-        paths = self.store.query(where, ["path"]).column("path").to_pylist()
-        n = 0
-        for i in range(0, len(paths), 500):
-            n += self.store.update_rows({p: {"ocr_status": "pending", "error": ""} for p in paths[i:i + 500]})
-        return n
+        return self.store.mark_pending(where, "ocr_status")
 
     def run(self, cancel: threading.Event | None = None, limit: int | None = None) -> OcrReport:
         from imgrag_desktop.models.ocr import OcrPool
