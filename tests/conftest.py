@@ -39,7 +39,7 @@ def photo_dir(tmp_path: Path, coco_dir: Path) -> Path:
 
 @pytest.fixture
 def services(tmp_path: Path):
-    from imgrag_desktop.app import Services
+    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
 
     return Services(AppConfig.load(tmp_path / "data", "test"))

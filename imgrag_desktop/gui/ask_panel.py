@@ -36,7 +36,7 @@ from imgrag_desktop.gui.workers import EngineHost, Request, ResultItem
 from imgrag_desktop.types import Answer, Hit, ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from imgrag_desktop.app import Services
+    from imgrag_desktop.services import Services
 
 DEFAULT_IMAGES = 4
 MAX_IMAGES = 16

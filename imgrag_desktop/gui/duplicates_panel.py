@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from imgrag_desktop.gui.messages import MessageBridge, describe_exception
-from imgrag_desktop.gui.models import human_date, human_size
+from imgrag_desktop.gui.result_model import human_date, human_size
 from imgrag_desktop.gui.thumbnails import ImageLoader
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,7 +56,7 @@ class DuplicatesWorker(QObject):
         t0 = time.monotonic()
         notes: list[str] = []
         try:
-            from imgrag_desktop.duplicates import finder_for
+            from imgrag_desktop.search.duplicates import finder_for
 
             svc = self.host.services
             store = svc.store

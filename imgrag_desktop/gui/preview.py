@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgrag_desktop.gui.models import human_date, human_size
+from imgrag_desktop.gui.result_model import human_date, human_size
 from imgrag_desktop.gui.workers import ResultItem
 
 BOX_FILL = QColor(255, 200, 0, 70)

@@ -8,7 +8,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QS
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from imgrag_desktop.gui.models import BrokenRole, GroupRole, ScoreRole, ShowScoreRole
+from imgrag_desktop.gui.result_model import BrokenRole, GroupRole, ScoreRole, ShowScoreRole
 
 PAD = 5
 RADIUS = 6.0

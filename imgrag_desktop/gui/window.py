@@ -31,7 +31,7 @@ from imgrag_desktop.gui.errors_panel import ErrorsPanel
 from imgrag_desktop.gui.filters import FilterBar
 from imgrag_desktop.gui.folders import FoldersPanel
 from imgrag_desktop.gui.messages import Message, MessageBridge
-from imgrag_desktop.gui.models import ResultsModel
+from imgrag_desktop.gui.result_model import ResultsModel
 from imgrag_desktop.gui.preview import PreviewPanel
 from imgrag_desktop.gui.results_view import ResultsView
 from imgrag_desktop.gui.settings_dialog import SettingsDialog

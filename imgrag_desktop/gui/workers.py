@@ -2,7 +2,7 @@
 
 Two QThreads: one for queries (model warm-up, search, look-alikes, browsing, details) and one
 for indexing, so a search answers while a folder is being indexed. Widgets talk to workers
-only through queued signals; workers answer with signals. `imgrag_desktop.app` (and through it
+only through queued signals; workers answer with signals. `imgrag_desktop.services` (and through it
 torch, open_clip and lancedb) is imported on the first request, inside a worker thread.
 
 Requests carry increasing ids; a query worker drops a request that a newer one has replaced
@@ -27,7 +27,7 @@ from imgrag_desktop.gui.messages import describe_exception
 from imgrag_desktop.types import Hit, ImgragError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from imgrag_desktop.app import Services
+    from imgrag_desktop.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class EngineHost:
                 if self._factory is not None:
                     self._services = self._factory(self.cfg)
                 else:
-                    from imgrag_desktop.app import Services
+                    from imgrag_desktop.services import Services
 
                     self._services = Services(self.cfg)
             return self._services
@@ -213,9 +213,11 @@ class QueryWorker(QObject):
             log.debug("stats failed: %s", exc)
 
     def _emit_stats(self) -> None:
+        from imgrag_desktop.library import counts
+
         store = self._svc().store
         store.refresh()
-        self.stats.emit({"images": store.count(), "failed": store.failure_count()})
+        self.stats.emit(counts(store))
 
     @Slot()
     def reset_models(self) -> None:
@@ -426,21 +428,10 @@ class IndexWorker(QObject):
 
     @staticmethod
     def _remove(svc: "Services", job: IndexJob) -> dict[str, Any]:
-        from imgrag_desktop.indexing.scanner import is_within
-        from imgrag_desktop.store import folder_filter
+        from imgrag_desktop.library import remove_folder_rows
 
         folder = job.remove or ""
-        if any(is_within(folder, [k]) for k in job.keep if k != folder):
-            return {"removed_folder": folder, "removed": 0}  # still covered by a parent folder
-        where = folder_filter(folder)
-        nested = [k for k in job.keep if k != folder and is_within(k, [folder])]
-        if nested:
-            where = f"({where}) AND NOT ({' OR '.join(folder_filter(k) for k in nested)})"
-        store = svc.store
-        before = store.count()
-        store.delete_where(where)
-        store.clear_failures_where(where)
-        return {"removed_folder": folder, "removed": before - store.count()}
+        return {"removed_folder": folder, "removed": remove_folder_rows(svc.store, folder, job.keep)}
 
 
 class _NeedsRebuild(ImgragError):

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 
 from imgrag_desktop import imaging
-from imgrag_desktop.duplicates import FingerprintTable
+from imgrag_desktop.search.duplicates import FingerprintTable
 from imgrag_desktop.fingerprint import fingerprint
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.store import Store, compose_search_text, sql_str
@@ -235,7 +235,7 @@ class Indexer:
                            calibrate: bool = True) -> None:
         """Slower stages on what is now searchable: tiles of large images (tiles.py) and the
         model's relevance calibration (calibration.py). Their summary goes to `report.extra`."""
-        from imgrag_desktop.tiles import TileIndexer, TileTable
+        from imgrag_desktop.search.tiles import TileIndexer, TileTable
 
         extra: dict[str, Any] = getattr(report, "extra", None) or {}
         report.extra = extra  # type: ignore[attr-defined]
@@ -249,11 +249,11 @@ class Indexer:
                             on_progress=self.on_progress).run(cancel.is_set, where=where, prune=changed)
         extra.update(tiles.to_json())
         if changed:
-            from imgrag_desktop.sidetables import live_hashes
+            from imgrag_desktop.store.sidetables import live_hashes
 
             extra["fingerprints_pruned"] = self.fingerprints.side.prune("content_hash", live_hashes(self.store))
         if calibrate and self.cfg is not None and self.auto_calibrate and not cancel.is_set():
-            from imgrag_desktop.calibration import CalibrationBook, ensure_calibrated
+            from imgrag_desktop.search.calibration import CalibrationBook, ensure_calibrated
 
             self._emit(Progress("calibrate"))
             cal = ensure_calibrated(CalibrationBook(self.cfg.data_dir), self.store, self.encoder, cancel.is_set)

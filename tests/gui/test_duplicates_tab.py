@@ -114,7 +114,7 @@ def test_the_list_follows_the_folder_selected_on_the_left(qtbot: Any, make_windo
 def test_search_results_fold_the_copies_and_show_a_badge(qtbot: Any, make_window: Any, planted: Any) -> None:
     from PySide6.QtGui import QColor
 
-    from imgrag_desktop.gui.models import GroupRole
+    from imgrag_desktop.gui.result_model import GroupRole
     from imgrag_desktop.gui.results_view import GROUP_BADGE
 
     data, photos, group = planted

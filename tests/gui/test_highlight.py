@@ -19,9 +19,9 @@ pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesse
 def text_indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Screenshots and photos indexed with OCR, text vectors and the keyword index, as
     `imgrag index` leaves them."""
-    from imgrag_desktop.app import Services
+    from imgrag_desktop.services import Services
     from imgrag_desktop.cli import Context
-    from imgrag_desktop.cli_text import run_ocr, run_text_vectors
+    from imgrag_desktop.cli.commands.text import run_ocr, run_text_vectors
     from imgrag_desktop.config import AppConfig
 
     if not SCREENSHOTS.is_dir() or len(coco_images()) < 3:

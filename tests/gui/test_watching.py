@@ -33,7 +33,7 @@ def watched_window(qtbot: Any, make_window: Any, tmp_path: Path, folders: list[P
 
 
 def indexed_paths(w: Any) -> set[str]:
-    from imgrag_desktop.app import Services
+    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
 
     store = Services(AppConfig.load(w.cfg.data_dir, "test")).store
@@ -86,7 +86,7 @@ def test_live_changes_refresh_a_search_and_fold_a_new_copy(qtbot: Any, make_wind
     assert top.path == target and top.group_size == 2 and top.group == [str(copy)]
     assert str(copy) not in w.model.paths()  # folded, not listed twice
     assert w.similar_chip.isVisible()  # still the same query
-    from imgrag_desktop.gui.models import GroupRole
+    from imgrag_desktop.gui.result_model import GroupRole
 
     assert w.model.data(w.model.index(0), GroupRole) == 2
     assert "+1 near-identical copy" in w.model.data(w.model.index(0), Qt.ItemDataRole.ToolTipRole)

@@ -111,7 +111,7 @@ def test_generated_photos_carry_camera_exif(tmp_path):
 
     from imgrag_desktop.bench import make_jpegs
     from imgrag_desktop.imaging import decode_path
-    from imgrag_desktop.tiles import wants_tiles
+    from imgrag_desktop.search.tiles import wants_tiles
 
     (p,) = make_jpegs(tmp_path, 1, (4000, 3000))
     with Image.open(p) as im:

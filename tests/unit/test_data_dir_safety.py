@@ -68,7 +68,7 @@ def _manifests(data: Path, table: str = "images") -> int:
 
 
 def _index_in_process(data: Path, photos: Path) -> int:
-    from imgrag_desktop.app import Services
+    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
 
     svc = Services(AppConfig.load(data, "test"))

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgrag_desktop.app import Services
+from imgrag_desktop.services import Services
 from imgrag_desktop.cli import main as cli_main
 from imgrag_desktop.config import AppConfig
-from imgrag_desktop.duplicates import FINGERPRINTS, finder_for
+from imgrag_desktop.search.duplicates import FINGERPRINTS, finder_for
 from tests.conftest import coco_images
 
 
@@ -147,7 +147,7 @@ def test_groups_follow_moves_deletions_and_missing_fingerprints(tmp_path, coco_d
 
 def test_screenshots_need_shared_text_or_near_identity(tmp_path):
     """Two different screenshots of one layout are not copies; a recompressed one is."""
-    from imgrag_desktop.duplicates import DuplicateFinder, FingerprintTable, _Item
+    from imgrag_desktop.search.duplicates import DuplicateFinder, FingerprintTable, _Item
     from imgrag_desktop.fingerprint import fingerprint
     from imgrag_desktop.store import Store
 
@@ -159,7 +159,7 @@ def test_screenshots_need_shared_text_or_near_identity(tmp_path):
     finder = DuplicateFinder(Store(tmp_path / "db"), FingerprintTable(tmp_path / "db"))
 
     def item(img: Image.Image, words: str, name: str) -> _Item:
-        from imgrag_desktop.duplicates import ocr_words
+        from imgrag_desktop.search.duplicates import ocr_words
 
         return _Item(name, [name], "screenshot", ocr_words(words), fingerprint(img))
 

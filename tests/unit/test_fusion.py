@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from imgrag_desktop.fusion import CONFIDENCE_FLOOR, ModeList, fuse, list_weights, rrf
+from imgrag_desktop.search.fusion import CONFIDENCE_FLOOR, ModeList, fuse, list_weights, rrf
 
 
 def test_plain_rrf_known_values() -> None:
@@ -107,7 +107,7 @@ def test_fused_scores_are_finite_and_sorted() -> None:
 
 
 def test_phrase_containment_follows_the_index_tokens() -> None:
-    from imgrag_desktop.textmatch import contains_phrase, tokens
+    from imgrag_desktop.search.textmatch import contains_phrase, tokens
 
     text = "Visit https://dynobo.github.io/normcap/ today"
     assert contains_phrase(text, tokens("dynobo.github.io"))
@@ -133,7 +133,7 @@ def test_a_list_that_knows_nothing_only_breaks_near_ties() -> None:
 
 
 def test_keyword_rescoring_by_coverage_and_phrase() -> None:
-    from imgrag_desktop.hybrid import rescore_keyword
+    from imgrag_desktop.search.hybrid import rescore_keyword
 
     ids = ["lookalike", "exact", "scattered", "one-word"]
     bm25 = [9.6, 11.3, 8.0, 12.0]

@@ -75,7 +75,7 @@ def _check_rows_and_failures(c: Corpus, rows: dict[str, dict], failures: dict[st
 
 def test_indexer_indexes_every_good_file_and_explains_every_bad_one(corpus: Corpus, tmp_path: Path) -> None:
     global _OPENS
-    from imgrag_desktop.app import Services
+    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
 
     permissions = permissions_apply(tmp_path, drop=False)
@@ -205,7 +205,7 @@ def test_unreadable_file_and_folder_are_explained_when_permissions_apply(tmp_pat
 
 def test_files_that_vanish_or_change_while_indexing(tmp_path: Path) -> None:
     global _OPENS
-    from imgrag_desktop.app import Services
+    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
     from imgrag_desktop.imaging import content_hash
 

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesse
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, Path]:
-    from imgrag_desktop.app import Services
+    from imgrag_desktop.services import Services
     from imgrag_desktop.cli import Context
-    from imgrag_desktop.cli_text import run_ocr, run_text_vectors
+    from imgrag_desktop.cli.commands.text import run_ocr, run_text_vectors
     from imgrag_desktop.config import AppConfig
 
     if not (SCREENSHOTS / "expected.json").is_file() or len(coco_images()) < 20:
@@ -99,7 +99,7 @@ def test_the_image_holding_the_whole_query_beats_one_holding_most_of_it(engine: 
         assert "16_qrcode_url.png" in got[1:], (mode, got)
     # BM25 alone gives the look-alike two thirds of the exact holder's vote, enough for a
     # confident MiniLM list to turn the order in a larger collection; it must get under half.
-    from imgrag_desktop.hybrid import keyword_list
+    from imgrag_desktop.search.hybrid import keyword_list
 
     kl = keyword_list(svc.searcher, query, None, 100)
     look_alike = kl.scores[[os.path.basename(p) for p in kl.ids].index("16_qrcode_url.png")]

@@ -4,7 +4,7 @@ from the index, scores stay exact, results match exact search (forced here at 3,
 import numpy as np
 import pytest
 
-import imgrag_desktop.vectors as vectors
+import imgrag_desktop.search.vectors as vectors
 from imgrag_desktop.bench import SyntheticClip, _synthetic_store, bench_encoder
 from imgrag_desktop.search import Searcher
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from imgrag_desktop.bench import SyntheticClip
-from imgrag_desktop.vectors import VectorIndex, default_nlist, spherical_kmeans
+from imgrag_desktop.search.vectors import VectorIndex, default_nlist, spherical_kmeans
 
 
 def unit_rows(n: int, d: int = 32, seed: int = 0) -> np.ndarray:

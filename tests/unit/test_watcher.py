@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgrag_desktop.app import Services
+from imgrag_desktop.services import Services
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.indexing.watcher import OFFLINE, POLLING, WATCHING, WatchEvent, WatchService, is_partial_name

@@ -16,17 +16,17 @@ import numpy as np
 
 from imgrag_desktop.store import HIT_TEXT_COLUMNS, Store, sql_str
 from imgrag_desktop.types import Hit, ImgragError
-from imgrag_desktop.vectors import VectorIndex
+from imgrag_desktop.search.vectors import VectorIndex
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
     from PIL import Image
 
-    from imgrag_desktop.calibration import CalibrationBook, ModelCalibration
+    from imgrag_desktop.search.calibration import CalibrationBook, ModelCalibration
     from imgrag_desktop.config import Settings
-    from imgrag_desktop.duplicates import DuplicateFinder
+    from imgrag_desktop.search.duplicates import DuplicateFinder
     from imgrag_desktop.models.clip import ClipEncoder
-    from imgrag_desktop.query import ParsedQuery
+    from imgrag_desktop.search.query import ParsedQuery
 
 AUTO = "auto"
 
@@ -44,7 +44,7 @@ class Searcher:
     def __init__(self, store: Store, clip: "ClipEncoder", text_encoder_factory: Callable[[], Any] | None = None,
                  calibration: "CalibrationBook | None" = None, settings: "Settings | None" = None,
                  default_weights: Callable[[], dict[str, float]] | None = None) -> None:
-        from imgrag_desktop.tiles import TileMatcher, TileTable
+        from imgrag_desktop.search.tiles import TileMatcher, TileTable
 
         self.store = store
         self.clip = clip
@@ -129,7 +129,7 @@ class Searcher:
                       collapse: bool = True, tiles: bool = True, first: str | None = None) -> list[Hit]:
         """Top hits by cosine to `query_vec` (a large image scores by its best tile when that is
         better), hiding scores below `min_score` and folding near-duplicates together."""
-        from imgrag_desktop.ranking import rank_visual
+        from imgrag_desktop.search.ranking import rank_visual
 
         loaded = self.visual()
         mask = self.allowed_mask(loaded, where)
@@ -147,9 +147,9 @@ class Searcher:
         and `like` adds an image: such a query is one vector in CLIP space, which is the visual
         list; the text lists read its positive words. The relevance cut-off applies to the
         visual list; near-duplicates fold into one hit."""
-        from imgrag_desktop import hybrid
-        from imgrag_desktop.query import parse
-        from imgrag_desktop.ranking import collapse_hits, fetch_size
+        from imgrag_desktop.search import hybrid
+        from imgrag_desktop.search.query import parse
+        from imgrag_desktop.search.ranking import collapse_hits, fetch_size
 
         text = (text or "").strip()
         if not text and like is None:
@@ -197,7 +197,7 @@ class Searcher:
 
     def query_vector(self, parsed: "ParsedQuery", min_score: float | str | None = AUTO) -> tuple[np.ndarray, float | None]:
         """One search vector for all the query's terms, and the cut-off that goes with it."""
-        from imgrag_desktop.query import combine
+        from imgrag_desktop.search.query import combine
 
         mode = self.resolve_min_score(min_score)
         texts = [p.text for p in parsed.parts if p.kind == "text"]
@@ -213,7 +213,7 @@ class Searcher:
     def _library_sample(self) -> np.ndarray:
         """Rows spread over the library (what combine() measures each term's spread on), read
         one by one: the whole matrix would be copied out of a clustered index."""
-        from imgrag_desktop.query import SPREAD_SAMPLE
+        from imgrag_desktop.search.query import SPREAD_SAMPLE
 
         index = self.visual().index
         n = len(index)
@@ -225,7 +225,7 @@ class Searcher:
 
     def duplicate_finder(self) -> "DuplicateFinder":
         """Folds near-identical pictures in results (cached per model and calibration)."""
-        from imgrag_desktop.duplicates import DuplicateFinder, FingerprintTable
+        from imgrag_desktop.search.duplicates import DuplicateFinder, FingerprintTable
 
         cal = self.model_calibration()
         key = (self.clip.model_id, cal.at if cal is not None else None)
@@ -274,7 +274,7 @@ class Searcher:
                 text: str | None = None, min_score: float | str | None = AUTO, collapse: bool = True) -> list[Hit]:
         """Image → look-alikes. The query image itself, when indexed, comes first (score 1).
         `text` steers the look-alikes ("at night", "-people"; see query.py)."""
-        from imgrag_desktop.query import parse
+        from imgrag_desktop.search.query import parse
 
         parsed = parse(text, allow_empty=True).with_image(image)
         if self.store.count() == 0:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from imgrag_desktop import textmatch
-from imgrag_desktop.fusion import ModeList, fuse
+from imgrag_desktop.search import textmatch
+from imgrag_desktop.search.fusion import ModeList, fuse
 from imgrag_desktop.store import sql_str
 from imgrag_desktop.types import Hit, ImgragError, ModelUnavailable
 
@@ -72,7 +72,7 @@ def visual_list(searcher: "Searcher", query: "str | np.ndarray", where: str | No
                 min_score: float | None = None) -> ModeList:
     """CLIP's list: each image scored whole or by its best tile (tiles.py); entries under the
     relevance cut-off are left out (the collection statistics still count them)."""
-    from imgrag_desktop.ranking import scored_rows
+    from imgrag_desktop.search.ranking import scored_rows
 
     loaded = searcher.visual()
     if not loaded.paths:

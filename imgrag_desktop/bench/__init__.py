@@ -220,7 +220,7 @@ def bench_encoder(model: str = DEFAULT_MODEL, device: str = "auto", seed: int = 
 def _coco_images(limit: int | None = None) -> list[Path]:
     """Real photos to build query images and generated JPEGs from: IMGRAG_BENCH_PHOTOS, else
     the project's shared test data (COCO) beside the checkout; none is fine (see make_jpegs)."""
-    shared = os.environ.get("IMGRAG_SHARED_DATA") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    shared = os.environ.get("IMGRAG_SHARED_DATA") or str(Path(__file__).resolve().parents[3] / "shared" / "data")
     for r in (os.environ.get("IMGRAG_BENCH_PHOTOS", ""), str(Path(shared) / "coco-mini")):
         if r and Path(r).is_dir():
             files = sorted(Path(r).rglob("*.jpg"))
@@ -347,7 +347,7 @@ def _recall(index: Any, exact: list[set[int]], queries: np.ndarray, k: int) -> f
 def bench_vectors(n: int, queries: int = 200, k: int = 10, seed: int = 0, dim: int = 512,
                   progress: Progress | None = None) -> dict[str, Any]:
     """Exact vs IVF on n synthetic vectors: latency of the search alone, IVF build and recall."""
-    from imgrag_desktop.vectors import ANN_MIN_ROWS, VectorIndex
+    from imgrag_desktop.search.vectors import ANN_MIN_ROWS, VectorIndex
 
     gen = SyntheticClip(n, dim=dim, seed=seed)
     _say(progress, f"search {n:,}: generating vectors")
@@ -683,7 +683,7 @@ def bench_memory(work_dir: Path, images: int, model: str, size: tuple[int, int] 
     cfg.settings.clip_pretrained = ""  # random weights: same architecture, no download
     cfg.settings.ocr_enabled = False
     cfg.save()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                                       os.environ.get("PYTHONPATH", "")]))}
     base_cmd = [sys.executable, "-m", "imgrag_desktop.cli", "--data-dir", str(data_dir)]
     _say(progress, "memory: baseline process (imports, model load)")

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from imgrag_desktop.sidetables import SideTable
+from imgrag_desktop.store.sidetables import SideTable
 from imgrag_desktop.store import Store, sql_str
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -219,7 +219,7 @@ class TileIndexer:
         report = TileReport()
         todo = self.pending(where)
         if prune and self.tiles.side.table is not None:
-            from imgrag_desktop.sidetables import live_hashes
+            from imgrag_desktop.store.sidetables import live_hashes
 
             report.pruned = self.tiles.side.prune("content_hash", live_hashes(self.store))
         for n, row in enumerate(todo):

@@ -100,7 +100,7 @@ def cer(ocr: dict[str, str], expected: dict[str, str]) -> dict[str, Any]:
 def read_text(ocr_text: str | None, ocr_words: Any) -> str:
     """What was read from the image: the OCR text less the notes describing QR payloads
     (words the app wrote, not read; expected.json holds the payloads themselves)."""
-    from imgrag_desktop.textmatch import parse_words
+    from imgrag_desktop.search.textmatch import parse_words
 
     notes = {str(w.get("note")) for w in parse_words(ocr_words) if w.get("note")}
     return "\n".join(line for line in (ocr_text or "").splitlines() if line not in notes)
@@ -226,9 +226,9 @@ def _default_dir(arg: str | None, sub: str) -> Path:
 
 def run_screenshot_eval(ctx: "Context", screenshots: str | None, distractors: str | None,
                         modes: Sequence[str]) -> dict[str, Any]:
-    from imgrag_desktop.app import Services
+    from imgrag_desktop.services import Services
     from imgrag_desktop.cli import Context as Ctx
-    from imgrag_desktop.cli_text import run_ocr, run_text_vectors
+    from imgrag_desktop.cli.commands.text import run_ocr, run_text_vectors
     from imgrag_desktop.config import AppConfig, Settings
 
     shots = _default_dir(screenshots, "screenshots")

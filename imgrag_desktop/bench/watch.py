@@ -1,7 +1,7 @@
 """Folder watcher benchmark: latency from a file's last write to searchable, idle CPU of
 `imgrag watch`, and a 100,000-file tree.
 
-    PYTHONPATH=. python benchmarks/bench_watch.py [--files 200] [--big 100000] [--idle 30] [--model tiny|ViT-B-32]
+    PYTHONPATH=. python imgrag_desktop/bench/watch.py [--files 200] [--big 100000] [--idle 30] [--model tiny|ViT-B-32]
 
 "Searchable" means committed to LanceDB: the watcher reports a file after its row is written,
 and the benchmark checks, for a sample, that a separate reader sees the row at that moment.
@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from imgrag_desktop.app import Services  # noqa: E402
+from imgrag_desktop.services import Services  # noqa: E402
 from imgrag_desktop.config import AppConfig  # noqa: E402
 from imgrag_desktop.indexing import scanner  # noqa: E402
 from imgrag_desktop.indexing.pipeline import Indexer  # noqa: E402

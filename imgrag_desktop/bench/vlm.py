@@ -4,7 +4,7 @@ Models that run offline: the tiny random pair (plumbing cost only), a random LLa
 the size of SmolVLM-256M (random weights cost the same compute as trained ones), and the real
 Gemma 3 270M (text only). Thread counts are compared within the same run, as a ratio.
 
-    python -m imgrag_desktop.bench_vlm [WORK_DIR] [--images N]
+    python -m imgrag_desktop.bench.vlm [WORK_DIR] [--images N]
 """
 
 from __future__ import annotations

@@ -28,11 +28,11 @@ from PIL import Image
 
 from imgrag_desktop import fingerprint as fpmod
 from imgrag_desktop.fingerprint import Fingerprint
-from imgrag_desktop.sidetables import SideTable
+from imgrag_desktop.store.sidetables import SideTable
 from imgrag_desktop.store import Store, sql_str
 
 if TYPE_CHECKING:  # pragma: no cover
-    from imgrag_desktop.calibration import ModelCalibration
+    from imgrag_desktop.search.calibration import ModelCalibration
     from imgrag_desktop.types import Hit, Progress
 
 FINGERPRINTS = "fingerprints"
@@ -398,7 +398,7 @@ class DuplicateFinder:
 
 def finder_for(services: Any, match_threshold: float | None = None, clip_threshold: float | None = None) -> DuplicateFinder:
     """The finder for an app's services (store, thumbnails, the current model's calibration)."""
-    from imgrag_desktop.calibration import CalibrationBook
+    from imgrag_desktop.search.calibration import CalibrationBook
 
     cfg = services.cfg
     model_id = services.clip.model_id

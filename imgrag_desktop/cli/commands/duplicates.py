@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def _duplicates_args(p: argparse.ArgumentParser) -> None:
     from imgrag_desktop.cli import add_filter_arguments
-    from imgrag_desktop.duplicates import MATCH_THRESHOLD
+    from imgrag_desktop.search.duplicates import MATCH_THRESHOLD
 
     p.add_argument("--threshold", type=float, default=None, metavar="T",
                    help=f"minimum match score (aligned structure correlation, 0-1) of two pictures to count as "
@@ -29,7 +29,7 @@ def _duplicates_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_duplicates(ctx: "Context") -> int:
     from imgrag_desktop.cli import filter_from_args
-    from imgrag_desktop.duplicates import finder_for
+    from imgrag_desktop.search.duplicates import finder_for
 
     args = ctx.args
     if args.threshold is not None and not 0 < args.threshold <= 1:
@@ -68,7 +68,7 @@ def _calibrate_args(p: argparse.ArgumentParser) -> None:
 def cmd_calibrate(ctx: "Context") -> int:
     from dataclasses import asdict
 
-    from imgrag_desktop.calibration import CalibrationBook, ensure_calibrated, fmt
+    from imgrag_desktop.search.calibration import CalibrationBook, ensure_calibrated, fmt
 
     svc = ctx.services
     book = CalibrationBook(svc.cfg.data_dir)
@@ -113,7 +113,7 @@ def _eval_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def cmd_eval(ctx: "Context") -> int:
-    from imgrag_desktop.eval_labelled import evaluate
+    from imgrag_desktop.evaluation.labelled import evaluate
 
     args = ctx.args
     report = evaluate(ctx.services, args.labelled, getattr(args, "labels", None), k=getattr(args, "k", 5) or 5,

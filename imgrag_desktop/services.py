@@ -68,7 +68,7 @@ class Services:
     def searcher(self) -> "Searcher":
         with self._lock:
             if self._searcher is None:
-                from imgrag_desktop.calibration import CalibrationBook
+                from imgrag_desktop.search.calibration import CalibrationBook
                 from imgrag_desktop.search import Searcher
 
                 s = self.cfg.settings

@@ -30,7 +30,7 @@ class Context:
     def services(self) -> Any:
         svc = getattr(self, "_services", None)
         if svc is None:
-            from imgrag_desktop.app import Services
+            from imgrag_desktop.services import Services
 
             svc = Services.from_args(self.args.data_dir, self.args.profile)
             self._services = svc
@@ -440,38 +440,10 @@ def _status_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_status(ctx: Context) -> int:
-    svc = ctx.services
-    store = svc.store
-    n = store.count()
-    data: dict[str, Any] = {
-        "images": n,
-        "failed": store.failure_count(),
-        "folders": svc.cfg.settings.folders,
-        "data_dir": str(svc.cfg.data_dir),
-        "profile": svc.cfg.profile,
-    }
-    if n:
-        kinds = store.query(None, ["kind", "clip_model", "ocr_status", "caption_status", "textual"])
-        import collections
+    from imgrag_desktop.library import library_stats
 
-        data["kinds"] = dict(collections.Counter(kinds.column("kind").to_pylist()))
-        data["clip_models"] = dict(collections.Counter(kinds.column("clip_model").to_pylist()))
-        data["ocr_pending"] = kinds.column("ocr_status").to_pylist().count("pending")
-        data["caption_pending"] = kinds.column("caption_status").to_pylist().count("pending")
-        data["text_vectors"] = n - kinds.column("textual").null_count
-        try:  # tiles and the relevance cut-off of the configured model (power features)
-            from imgrag_desktop.calibration import CalibrationBook
-            from imgrag_desktop.tiles import TileTable
-
-            model_id = svc.clip.model_id
-            data["tiles"] = TileTable(svc.cfg.db_dir).count(model_id)
-            cal = CalibrationBook(svc.cfg.data_dir).get(model_id)
-            data["cutoff"] = {"text": cal.threshold("text"), "image": cal.threshold("image"),
-                              "source": cal.source} if cal is not None else None
-        except ImgragError:  # the model is not available: status still works
-            pass
-    if ctx.args.failures:
-        data["failures"] = [{"path": f["path"], "reason": f["reason"], "stage": f["stage"]} for f in store.list_failures()]
+    data = library_stats(ctx.services, failures=ctx.args.failures)
+    n = data["images"]
 
     def human() -> str:
         lines = [f"{n} images indexed, {data['failed']} files skipped (data dir {data['data_dir']})"]
@@ -619,18 +591,18 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 
 
 # The local VLM's commands (ask, models, captions) live in cli_vlm.py.
-from imgrag_desktop.cli_vlm import register as _register_vlm  # noqa: E402
+from imgrag_desktop.cli.commands.vlm import register as _register_vlm  # noqa: E402
 
 _register_vlm(COMMANDS, AFTER_INDEX_STAGES)
 
 # Text inside images (commands ocr and eval; OCR before captions, text vectors after them).
-from imgrag_desktop.cli_text import register as _register_text  # noqa: E402
+from imgrag_desktop.cli.commands.text import register as _register_text  # noqa: E402
 
 _register_text(COMMANDS, AFTER_INDEX_STAGES)
 
 # Near-duplicates, calibration and the labelled evaluation live in cli_power.py (registered
 # last: it extends an `eval` registered before it).
-from imgrag_desktop.cli_power import register as _register_power  # noqa: E402
+from imgrag_desktop.cli.commands.duplicates import register as _register_power  # noqa: E402
 
 _register_power(COMMANDS)
 

@@ -7,7 +7,7 @@
   measured in the same run);
 - the Duplicates tab: time to list the groups of the indexed folder.
 
-    PYTHONPATH=. QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_watch.py [--files 20] [--burst 80]
+    PYTHONPATH=. QT_QPA_PLATFORM=offscreen python imgrag_desktop/bench/gui_watch.py [--files 20] [--burst 80]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402

@@ -1,6 +1,6 @@
 """Cost of the power features, as ratios against a baseline measured in the same run.
 
-    python -m imgrag_desktop.bench_power COCO_DIR [--model ViT-B-32] [--images 48]
+    python -m imgrag_desktop.bench.features COCO_DIR [--model ViT-B-32] [--images 48]
 
 Indexes the photos into a temporary data dir with the given open_clip architecture (random
 weights unless the tag's weights are cached: the compute is the same), then times: the
@@ -33,14 +33,14 @@ def run(coco: Path, model: str, n: int) -> dict[str, Any]:
     import numpy as np
     from PIL import Image
 
-    from imgrag_desktop.calibration import CalibrationBook, calibrate_library
+    from imgrag_desktop.search.calibration import CalibrationBook, calibrate_library
     from imgrag_desktop.config import AppConfig
-    from imgrag_desktop.duplicates import DuplicateFinder, FingerprintTable
+    from imgrag_desktop.search.duplicates import DuplicateFinder, FingerprintTable
     from imgrag_desktop.indexing.pipeline import Indexer
     from imgrag_desktop.models.clip import ClipEncoder, encoder_from_config
     from imgrag_desktop.search import Searcher
     from imgrag_desktop.store import Store
-    from imgrag_desktop.tiles import TileIndexer, TileTable
+    from imgrag_desktop.search.tiles import TileIndexer, TileTable
 
     photos = sorted(coco.glob("*/*.jpg"))[:n]
     with tempfile.TemporaryDirectory(prefix="imgrag-bench-power-") as tmp:

@@ -277,7 +277,7 @@ def _image_mode(searcher: Any, paths: list[str], lab: list[set[str]], matrix: np
 
 def save_calibration(services: Any, report: EvalReport) -> None:
     """Make the labelled thresholds the model's cut-off (replacing a library calibration)."""
-    from imgrag_desktop.calibration import CalibrationBook, ModelCalibration
+    from imgrag_desktop.search.calibration import CalibrationBook, ModelCalibration
 
     book = CalibrationBook(services.cfg.data_dir)
     cal = book.get(report.model_id) or ModelCalibration(report.model_id)

@@ -1,0 +1,85 @@
+"""What the library holds, and the rules for taking a folder out of it.
+
+Computed here once for `imgrag status`, `imgrag folders` and the window alike, so the numbers a
+user sees in the status bar and on the command line are the same numbers.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import TYPE_CHECKING, Any, Sequence
+
+from imgrag_desktop.types import ImgragError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from imgrag_desktop.services import Services
+    from imgrag_desktop.store import Store
+
+
+def counts(store: "Store") -> dict[str, int]:
+    """The two numbers the window's status bar shows: rows indexed and files skipped."""
+    return {"images": store.count(), "failed": store.failure_count()}
+
+
+def library_stats(svc: "Services", failures: bool = False) -> dict[str, Any]:
+    """Everything `imgrag status` reports: counts, kinds, models, pending later stages, tiles and
+    the relevance cut-off of the configured model (left out when that model cannot load)."""
+    store = svc.store
+    data: dict[str, Any] = {
+        **counts(store),
+        "folders": svc.cfg.settings.folders,
+        "data_dir": str(svc.cfg.data_dir),
+        "profile": svc.cfg.profile,
+    }
+    n = data["images"]
+    if n:
+        cols = store.query(None, ["kind", "clip_model", "ocr_status", "caption_status", "textual"])
+        data["kinds"] = dict(collections.Counter(cols.column("kind").to_pylist()))
+        data["clip_models"] = dict(collections.Counter(cols.column("clip_model").to_pylist()))
+        data["ocr_pending"] = cols.column("ocr_status").to_pylist().count("pending")
+        data["caption_pending"] = cols.column("caption_status").to_pylist().count("pending")
+        data["text_vectors"] = n - cols.column("textual").null_count
+        try:
+            from imgrag_desktop.search.calibration import CalibrationBook
+            from imgrag_desktop.search.tiles import TileTable
+
+            model_id = svc.clip.model_id
+            data["tiles"] = TileTable(svc.cfg.db_dir).count(model_id)
+            cal = CalibrationBook(svc.cfg.data_dir).get(model_id)
+            data["cutoff"] = {"text": cal.threshold("text"), "image": cal.threshold("image"),
+                              "source": cal.source} if cal is not None else None
+        except ImgragError:  # the model is not available: status still works
+            pass
+    if failures:
+        data["failures"] = [{"path": f["path"], "reason": f["reason"], "stage": f["stage"]}
+                            for f in store.list_failures()]
+    return data
+
+
+def removal_filter(folder: str, keep: Sequence[str]) -> str | None:
+    """The rows that go when `folder` leaves the library while `keep` stay in it.
+
+    None when a folder that stays covers `folder` (its images are still wanted); a folder that
+    stays inside `folder` keeps its rows."""
+    from imgrag_desktop.indexing.scanner import is_within
+    from imgrag_desktop.store import folder_filter
+
+    if any(is_within(folder, [k]) for k in keep if k != folder):
+        return None
+    where = folder_filter(folder)
+    nested = [k for k in keep if k != folder and is_within(k, [folder])]
+    if nested:
+        where = f"({where}) AND NOT ({' OR '.join(folder_filter(k) for k in nested)})"
+    return where
+
+
+def remove_folder_rows(store: "Store", folder: str, keep: Sequence[str]) -> int:
+    """Drop the rows (and skip records) of `folder`; the photos themselves are never touched.
+    Returns how many rows went. The caller holds the writer lock."""
+    where = removal_filter(folder, keep)
+    if where is None:
+        return 0
+    before = store.count()
+    store.delete_where(where)
+    store.clear_failures_where(where)
+    return before - store.count()
