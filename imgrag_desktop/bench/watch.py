@@ -34,7 +34,7 @@ from imgrag_desktop.services import Services  # noqa: E402
 from imgrag_desktop.config import AppConfig  # noqa: E402
 from imgrag_desktop.indexing import scanner  # noqa: E402
 from imgrag_desktop.indexing.pipeline import Indexer  # noqa: E402
-from imgrag_desktop.indexing.watcher import WatchService  # noqa: E402
+from imgrag_desktop.indexing.watch.service import WatchService  # noqa: E402
 from imgrag_desktop.models.clip import ClipEncoder  # noqa: E402
 from imgrag_desktop.store import Store  # noqa: E402
 

@@ -286,7 +286,8 @@ def cmd_watch(ctx: Context) -> int:
     import signal
     import threading
 
-    from imgrag_desktop.indexing.watcher import WatchService, watch_roots
+    from imgrag_desktop.indexing.watch.roots import watch_roots
+    from imgrag_desktop.indexing.watch.service import WatchService
     from imgrag_desktop.store import writer
 
     args = ctx.args

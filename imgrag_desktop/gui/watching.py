@@ -197,7 +197,7 @@ class WatchController(QObject):
             self.startFailed.emit(*describe_exception(exc), False)
             return
         try:
-            from imgrag_desktop.indexing.watcher import WatchService
+            from imgrag_desktop.indexing.watch.service import WatchService
 
             svc.clip.load()
             dim = svc.store.visual_dim
