@@ -72,13 +72,6 @@ def is_image_name(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def is_hidden(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> bool:
-    """A dot-file, or a file inside a dot-folder below `root`."""
-    p = Path(path)
-    parts = p.relative_to(root).parts if root is not None else (p.name,)
-    return any(part.startswith(".") for part in parts)
-
-
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=HASH_BYTES).hexdigest()
 

@@ -236,12 +236,6 @@ def plan(result: ScanResult, indexed: dict[str, tuple[int, int, str, str]],
     return p
 
 
-def under_roots_filter(roots: Iterable[str]) -> str:
-    from imgrag_desktop.store import folder_filter
-
-    return " OR ".join(folder_filter(r) for r in roots) or "false"
-
-
 def is_within(path: str, roots: Iterable[str]) -> bool:
     p = Path(path)
     return any(p == Path(r) or Path(r) in p.parents for r in roots)

@@ -35,7 +35,7 @@ from imgrag_desktop.indexing.watch.observer import (Forwarder, OverflowSpy, defa
                                                     start_observer, stop_observer)
 from imgrag_desktop.indexing.watch.roots import (OFFLINE, POLLING, SCANNING, STARTING, STOPPED, WATCHING, Folder,
                                                  FolderStatus, probe_root)
-from imgrag_desktop.indexing.watch.settle import SettleRules, Settler
+from imgrag_desktop.indexing.watch.settle import Settler, SettleRules
 from imgrag_desktop.types import ImgragError
 
 log = logging.getLogger(__name__)
