@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from imgrag_desktop.models.vlm import DEFAULT_N_CTX, LocalVLM, VerifiedCache, VlmSpec
+from imgrag_desktop.models.vlm import DEFAULT_N_CTX, LocalVLM, VlmSpec
+from imgrag_desktop.models.vlm_probe import VerifiedCache
 from imgrag_desktop.types import ImgragError, ModelUnavailable
 
 NO_MODEL_MESSAGE = (
@@ -155,7 +156,7 @@ def resolve_vlm(cfg: Any) -> VlmSpec:
 def vlm_check(cfg: Any) -> tuple[bool, str]:
     """(usable, one line) for `imgrag doctor`: reads the model headers, loads nothing, writes nothing."""
     from imgrag_desktop.models.gguf_info import check_pair, read_gguf
-    from imgrag_desktop.models.vlm import gpu_offload_available
+    from imgrag_desktop.models.llama_native import gpu_offload_available
 
     gpu = "GPU offload available" if gpu_offload_available() else "CPU build of llama.cpp (no GPU offload)"
     if getattr(cfg, "profile", "default") == "test" and not str(_setting(cfg, "vlm_model", "") or "").strip():

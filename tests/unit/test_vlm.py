@@ -18,7 +18,8 @@ from imgrag_desktop.config import AppConfig
 from imgrag_desktop.models import registry
 from imgrag_desktop.models.gguf_info import check_pair, read_gguf
 from imgrag_desktop.models.tiny_vlm import write_tiny_vlm
-from imgrag_desktop.models.vlm import LocalVLM, VerifiedCache, VlmSpec, image_data_uri, pick_handler
+from imgrag_desktop.models.vlm import LocalVLM, VlmSpec, image_data_uri, pick_handler
+from imgrag_desktop.models.vlm_probe import VerifiedCache
 from imgrag_desktop.types import ImgragError, ModelUnavailable
 
 from .vlm_fixtures import gemma_path, tiny_pair, tiny_spec  # noqa: F401 - fixtures
