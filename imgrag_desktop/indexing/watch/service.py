@@ -249,11 +249,15 @@ class WatchService:
             except queue.Empty:
                 item = None
             self._draining = True  # idle() must not see the gap between taking an event and queueing its work
+            published = time.monotonic()
             try:
                 while item is not None:
                     self._handle(item)
                     if self._stop.is_set():
                         return
+                    if time.monotonic() - published > 0.25:  # a long burst: keep the pending counts fresh
+                        self._publish()
+                        published = time.monotonic()
                     try:
                         item = self._inbox.get_nowait()
                     except queue.Empty:
