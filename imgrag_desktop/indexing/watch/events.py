@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from imgrag_desktop import imaging
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.indexing.watch.roots import OFFLINE, STOPPED, Folder
-from imgrag_desktop.indexing.watch.settle import Settler
+from imgrag_desktop.indexing.watch.settle import Settler, Settling
 
 # Names a browser or copier gives a file while it is still arriving; the finished file appears by
 # a rename, which the watcher sees as a move from an ignored name (indexed as new).
@@ -181,7 +181,7 @@ class WorkQueue:
                            closed=isinstance(ev, e.FileClosedEvent))
 
     def touch(self, path: str, root: str, at: float, writing: bool = False, closed: bool = False,
-              base: Any = None) -> None:
+              base: Settling | None = None) -> None:
         """A file changed: (re)start its settling, and cancel a deletion queued for it."""
         if self.settling.touch(path, root, at, writing=writing, closed=closed, base=base):
             self.deletes.pop(path, None)
