@@ -44,7 +44,8 @@ class WindowSettings:
     layout there (geometry, splitter sizes, the Ask panel's choices).
     """
 
-    thumb_size: int = _setting(160, "target width of a result cell, in pixels", "Thumbnail size slider beside the search bar (Ctrl++ / Ctrl+-)")
+    thumb_size: int = _setting(160, "target width of a result cell, in pixels",
+                               "Thumbnail size slider beside the search bar (Ctrl++ / Ctrl+-)")
     results_limit: int = _setting(500, "hits listed per search or look-alike query",
                                   "Settings › Searching › Results per search")
     browse_limit: int = _setting(10_000, "images listed when no query is typed")
@@ -90,12 +91,14 @@ class Settings:
                               ".gguf; empty: none", "Settings › Local model › Model",
                               "`imgrag models use NAME_OR_FILE`, `imgrag models download NAME --use`")
     vlm_mmproj: str = _setting("", "the vision projector .gguf of a vlm_model file; empty: text only",
-                               "Settings › Local model › Vision projector", "`imgrag models use FILE --mmproj MMPROJ`")
+                               "Settings › Local model › Vision projector",
+                               "`imgrag models use FILE --mmproj MMPROJ`")
     vlm_handler: str = _setting("auto", "llama.cpp chat handler: auto | llava15 | llava16 | mtmd | qwen25vl | text",
                                 cli="`imgrag models use FILE --handler H`")
     vlm_n_ctx: int = _setting(0, "context length of the local model, in tokens; 0: the catalogue entry's, else 4096")
     vlm_threads: int = _setting(0, "CPU threads of the local model; 0: about the physical cores, at most 8")
-    vlm_idle_unload_s: float = _setting(300.0, "seconds without use after which the local model leaves memory; 0: never")
+    vlm_idle_unload_s: float = _setting(300.0, "seconds without use after which the local model leaves memory; "
+                                        "0: never")
     captions_enabled: bool = _setting(False, "caption new pictures with the local model (slow without a GPU)",
                                       "Settings › Local model › Caption new pictures")
     search_mode: str = _setting("hybrid", "how a text query is answered: hybrid | visual | textual | keyword",
@@ -107,7 +110,8 @@ class Settings:
     weight_keyword: float = _setting(1.0, "weight of the keyword list in hybrid search",
                                      cli="`imgrag search --weight-keyword W`")
     min_score: float | None = _setting(None, "relevance cut-off: null: the model's calibrated one; -1 or less: off; "
-                                       "else hits scoring below it are hidden", "filter bar › Relevance (Auto / Off / At least)",
+                                       "else hits scoring below it are hidden",
+                                       "filter bar › Relevance (Auto / Off / At least)",
                                        "`imgrag search --min-score X|auto|off` (auto reads this setting)")
     tiles: str = _setting("auto", "embed large images also as tiles: auto (long diagrams, plans, screenshots) | all | "
                           "off")
@@ -130,7 +134,10 @@ class Settings:
         nested = data.get("extra", {}) or {}
         if not isinstance(nested, dict):
             raise TypeError("'extra' is not a JSON object")
-        raw = {**{k: v for k, v in data.items() if k != "extra"}, **nested}
+        top = {k: v for k, v in data.items() if k != "extra"}
+        # A hand-written nested "extra" block: its unknown keys win (as they always did), a field
+        # set at the top level wins over the same key nested.
+        raw = {**top, **{k: v for k, v in nested.items() if k not in _FIELD_TYPES or k not in top}}
         known = {k: _checked(k, v, _FIELD_TYPES[k], _field_default(k)) for k, v in raw.items() if k in _FIELD_TYPES}
         extra = {k: v for k, v in raw.items() if k not in _FIELD_TYPES}
         return cls(**known, extra=extra)

@@ -37,6 +37,12 @@ def test_settings_that_lived_in_extra_load_as_fields(tmp_path: Path) -> None:
     assert s.extra == {}
 
 
+def test_a_nested_extra_block_reads_as_before() -> None:
+    """Top-level fields win over the same key nested; nested unknown keys win over top-level ones."""
+    s = Settings.from_dict({"device": "cuda", "future": 1, "extra": {"device": "cpu", "future": 2, "ocr_photos": True}})
+    assert (s.device, s.ocr_photos, s.extra) == ("cuda", True, {"future": 2})
+
+
 def test_unknown_keys_are_kept_on_save(tmp_path: Path) -> None:
     future = {"some_future_setting": {"x": 1}, "renamed_in_v9": [1, 2]}
     (tmp_path / "settings.json").write_text(json.dumps({**future, "ocr_languages": "deu+eng"}))
