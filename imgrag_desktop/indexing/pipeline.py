@@ -243,7 +243,7 @@ class Indexer:
             return
         policy = "auto"
         if self.cfg is not None:
-            policy = getattr(self.cfg.settings, "tiles", None) or self.cfg.settings.extra.get("tiles", "auto")
+            policy = self.cfg.settings.tiles
         changed = report.removed + report.updated > 0
         tiles = TileIndexer(self.store, self.encoder, TileTable(self.store.db_dir), policy=policy,
                             on_progress=self.on_progress).run(cancel.is_set, where=where, prune=changed)

@@ -332,6 +332,6 @@ class TileMatcher:
 
 def tile_indexer_for(services: Any, on_progress: "Callable[[Progress], None] | None" = None) -> TileIndexer:
     s = services.cfg.settings
-    policy = getattr(s, "tiles", None) or s.extra.get("tiles", "auto")
+    policy = s.tiles
     return TileIndexer(services.store, services.clip, TileTable(services.cfg.db_dir), policy=policy,
                        on_progress=on_progress)

@@ -222,7 +222,7 @@ def test_slot_keeps_one_model_in_memory(tmp_path, tiny_pair, gemma_path):
     first.generate(image_message(), max_tokens=2)
     assert first.loaded
     cfg.settings.vlm_model = str(gemma_path)
-    cfg.settings.extra["vlm_n_ctx"] = 512
+    cfg.settings.vlm_n_ctx = 512
     second = slot.get()
     assert second is not first and not first.loaded
     slot.unload()
