@@ -69,8 +69,6 @@ class Filters:
             parts.append(f"lower(camera) LIKE {sql_str('%' + self.camera.lower() + '%')}")
         if self.orientation in _SHAPE_SQL:
             parts.append(_SHAPE_SQL[self.orientation])
-        if len(parts) == 1 and self.folder:
-            return parts[0]  # folder_filter is parenthesised already
         return " AND ".join(f"({p})" for p in parts) or None
 
 
