@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 ORIENTATIONS = ("landscape", "portrait", "square")
 _SHAPE_SQL = {"landscape": "width > height", "portrait": "height > width", "square": "width = height"}
@@ -32,11 +31,6 @@ class Filters:
     min_height: int | None = None
     camera: str | None = None  # make or model contains this text, any case
     orientation: str | None = None  # one of ORIENTATIONS
-
-    @classmethod
-    def of(cls, values: dict[str, Any] | None = None, **more: Any) -> "Filters":
-        """From keyword values (a filter bar's, a request's), None for missing fields."""
-        return cls(**{**(values or {}), **more})
 
     def with_folder(self, folder: str | None) -> "Filters":
         return dataclasses.replace(self, folder=folder or None)

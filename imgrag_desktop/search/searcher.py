@@ -59,9 +59,10 @@ class Searcher:
 
     def textual(self) -> LoadedVectors:
         """The current snapshot of the text model's vectors (ModelUnavailable without one)."""
-        return self._vectors.get("textual", "text_model", self.text_encoder().model_id)
+        return self._textual_side()[0]
 
     def _textual_side(self) -> tuple[LoadedVectors, Any]:
+        """The textual snapshot with the encoder that made it (what the textual mode reads)."""
         enc = self.text_encoder()
         return self._vectors.get("textual", "text_model", enc.model_id), enc
 
