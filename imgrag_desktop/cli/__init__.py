@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from imgrag_desktop import __version__
+from imgrag_desktop.search.filters import ORIENTATIONS
+from imgrag_desktop.search.modes import MODE_NAMES, modes_help
 from imgrag_desktop.types import ImgragError
 
 
@@ -119,20 +121,20 @@ def add_filter_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--after", help="taken (or modified) on/after this date, YYYY-MM-DD")
     g.add_argument("--before", help="taken (or modified) before this date, YYYY-MM-DD")
     g.add_argument("--camera", help="camera make/model contains this text")
-    g.add_argument("--orientation", choices=["landscape", "portrait", "square"])
+    g.add_argument("--orientation", choices=ORIENTATIONS)
     g.add_argument("--min-width", type=int)
     g.add_argument("--min-height", type=int)
 
 
 def filter_from_args(args: argparse.Namespace) -> str | None:
-    from imgrag_desktop.search import build_filter
+    from imgrag_desktop.search import Filters, user_folder
 
-    return build_filter(
-        folder=getattr(args, "folder", None), kind=getattr(args, "kind", None),
+    return Filters(
+        folder=user_folder(getattr(args, "folder", None)), kind=getattr(args, "kind", None),
         date_from=_parse_date(getattr(args, "after", None)), date_to=_parse_date(getattr(args, "before", None)),
         min_width=getattr(args, "min_width", None), min_height=getattr(args, "min_height", None),
         camera=getattr(args, "camera", None), orientation=getattr(args, "orientation", None),
-    )
+    ).where()
 
 
 def _check_vector_size(svc: Any, rebuild: bool) -> None:
@@ -395,9 +397,7 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", metavar="TEXT", help="what to look for: words, \"-word\" to avoid, \"word:2\" to weigh")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--like", metavar="IMAGE", help="combine the text with an image (\"like this, but …\")")
-    p.add_argument("--mode", choices=["hybrid", "visual", "textual", "keyword"], default=None,
-                   help="hybrid (default: all three fused), visual (what the image looks like), textual (meaning "
-                        "of the text read from it), keyword (exact words in OCR text, captions, file names)")
+    p.add_argument("--mode", choices=MODE_NAMES, default=None, help=modes_help())
     g = p.add_argument_group("hybrid weights (default: the weights in settings, 1 each)")
     for m in ("visual", "textual", "keyword"):
         g.add_argument(f"--weight-{m}", type=float, default=None, metavar="W", help=f"weight of the {m} list, 0 or more")

@@ -33,6 +33,7 @@ from imgrag_desktop.gui.messages import MessageBridge, describe_exception
 from imgrag_desktop.gui.preview import PreviewPanel
 from imgrag_desktop.gui.thumbnails import ImageLoader
 from imgrag_desktop.gui.workers import EngineHost, Request, ResultItem
+from imgrag_desktop.search.filters import Filters
 from imgrag_desktop.types import Answer, Hit, ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,7 +61,7 @@ class AskRequest:
     images: int = DEFAULT_IMAGES
     max_tokens: int = DEFAULT_MAX_TOKENS
     folder: str = ""  # only pictures in this indexed folder ("" for all)
-    filters: dict[str, Any] = field(default_factory=dict)  # the window's filter bar (search.build_filter)
+    filters: Filters = field(default_factory=Filters)  # the window's filter bar
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -299,7 +300,7 @@ class AskPanel(QWidget):
 
     def __init__(self, host: EngineHost, loader: ImageLoader, bridge: MessageBridge | None = None,
                  state: dict[str, Any] | None = None, folder: Callable[[], str] | None = None,
-                 filters: Callable[[], dict[str, Any]] | None = None, max_tokens: int | None = None,
+                 filters: Callable[[], Filters] | None = None, max_tokens: int | None = None,
                  stream_interval_s: float = STREAM_INTERVAL_S, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.host = host
@@ -307,7 +308,7 @@ class AskPanel(QWidget):
         self.bridge = bridge
         self.state = state if state is not None else {}
         self.folder = folder or (lambda: "")
-        self.filters = filters or (lambda: {})
+        self.filters = filters or Filters
         self.max_tokens = int(max_tokens or self.state.get("ask_max_tokens", DEFAULT_MAX_TOKENS))
         self._next_id = 0
         self._current_id = 0  # the question whose answer is shown (0: none yet)

@@ -40,19 +40,13 @@ from imgrag_desktop.gui.state import gui_state, save_settings
 from imgrag_desktop.gui.thumbnails import ImageLoader
 from imgrag_desktop.gui.watching import DataDirWriter, WatchController, watch_roots
 from imgrag_desktop.gui.workers import EngineHost, IndexJob, IndexWorker, QueryWorker, Request, RequestGate, ResultItem
+from imgrag_desktop.search.modes import mode_named
 
 SEARCH_DELAY_MS = 350
 SEARCH_PLACEHOLDER = "Search your images: describe what you see, or drop / paste an image"
 WATCH_REFRESH_MS = 600  # changes found by the watcher refresh the results at most this often
 WATCH_POLL_MS = 1000  # how often the folder list and the status bar ask the watcher how it is doing
 WATCH_RETRY_MS = 15_000  # another process holds the writer lock: try to watch again this often
-MODE_LABELS = {"hybrid": "Hybrid", "visual": "Visual", "textual": "Text in image", "keyword": "Keyword"}
-MODE_TIPS = {
-    "hybrid": "Combine what the image looks like with the text read from it",
-    "visual": "Match what the image looks like (CLIP)",
-    "textual": "Match the meaning of text read from the image (OCR, captions)",
-    "keyword": "Match exact words in file names, OCR text and captions",
-}
 
 
 def _clipboard_has_image(mime: QMimeData | None) -> bool:
@@ -1433,9 +1427,9 @@ class MainWindow(QMainWindow):
         self._modes = modes
         self.mode_combo.blockSignals(True)
         self.mode_combo.clear()
-        for m in modes:
-            self.mode_combo.addItem(MODE_LABELS.get(m, m.capitalize()), m)
-            self.mode_combo.setItemData(self.mode_combo.count() - 1, MODE_TIPS.get(m, ""), Qt.ItemDataRole.ToolTipRole)
+        for m in map(mode_named, modes):
+            self.mode_combo.addItem(m.label, m.name)
+            self.mode_combo.setItemData(self.mode_combo.count() - 1, m.description, Qt.ItemDataRole.ToolTipRole)
         want = self.cfg.settings.search_mode if self.cfg.settings.search_mode in modes else modes[0]
         self.mode_combo.setCurrentIndex(max(0, modes.index(want)))
         self.mode_combo.setEnabled(len(modes) > 1)

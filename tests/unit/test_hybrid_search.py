@@ -101,7 +101,7 @@ def test_the_image_holding_the_whole_query_beats_one_holding_most_of_it(engine: 
     # confident MiniLM list to turn the order in a larger collection; it must get under half.
     from imgrag_desktop.search.hybrid import keyword_list
 
-    kl = keyword_list(svc.searcher, query, None, 100)
+    kl = keyword_list(svc.store, query, None, 100)
     look_alike = kl.scores[[os.path.basename(p) for p in kl.ids].index("16_qrcode_url.png")]
     assert kl.relative(look_alike) < 0.5
 
