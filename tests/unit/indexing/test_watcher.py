@@ -18,14 +18,8 @@ from imgrag_desktop.services import Services
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.indexing.watcher import OFFLINE, POLLING, WATCHING, WatchEvent, WatchService, is_partial_name
-from imgrag_desktop.models.clip import write_tiny_checkpoint
 
 SETTLE = 0.4
-
-
-@pytest.fixture(scope="session")
-def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("tinyclip") / "imgrag-tiny.pt")
 
 
 def jpeg_bytes(seed: int, size: int = 64) -> bytes:

@@ -21,7 +21,7 @@ from imgrag_desktop.models.tiny_vlm import write_tiny_vlm
 from imgrag_desktop.models.vlm import LocalVLM, VerifiedCache, VlmSpec, image_data_uri, pick_handler
 from imgrag_desktop.types import ImgragError, ModelUnavailable
 
-from .vlm_fixtures import gemma_path, tiny_pair, tiny_spec  # noqa: F401 - fixtures
+from tests.support.vlm_fixtures import tiny_spec
 
 PICTURE = Image.new("RGB", (320, 200), (200, 40, 40))
 
