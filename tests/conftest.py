@@ -26,6 +26,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                     "or set IMGRAG_SHARED_DATA", returncode=pytest.ExitCode.TESTS_FAILED)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that collected nothing tested nothing: CI must not read that as a pass."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="session")
 def coco_dir() -> Path:
     if not COCO.is_dir():

@@ -197,7 +197,7 @@ def test_kill_9_during_indexing_leaves_a_consistent_index_and_a_rerun_completes(
         ("a moment into the run", lambda p, rows: p.wait_line(lambda x: x.startswith("indexing:")), rng.uniform(0.1, 0.5)),
     ]
     counts = [0]
-    for name, until, delay in kill_points:
+    for _name, until, delay in kill_points:
         p = Proc(imgrag(data, "index", str(photos)))
         try:
             until(p, counts[-1])
