@@ -110,7 +110,7 @@ class FilterBar(QFrame):
                   self.camera, self.clear_button):
             lay.addWidget(w)
         lay.addStretch(1)
-        for w in (sep, self.cutoff_label, self.cutoff, self.cutoff_value):
+        for w in (sep, self.cutoff_label, self.cutoff, self.cutoff_value):  # type: ignore[assignment]
             lay.addWidget(w)
         self.cutoff_value.setEnabled(False)
         self._update_cutoff_tip()
@@ -154,8 +154,8 @@ class FilterBar(QFrame):
     # Filters --------------------------------------------------------------------------------
     def filters(self) -> dict[str, Any]:
         """Keyword arguments for search.build_filter (without the folder)."""
-        lo, hi = date_range(str(self.when.currentData() or ""), self.date_from.date().toPython(),
-                            self.date_to.date().toPython(), self._today())
+        lo, hi = date_range(str(self.when.currentData() or ""), self.date_from.date().toPython(),  # type: ignore[arg-type]
+                            self.date_to.date().toPython(), self._today())  # type: ignore[arg-type]
         side = int(self.min_size.value())
         return {"kind": self.kind.currentData() or None, "orientation": self.shape.currentData() or None,
                 "date_from": lo, "date_to": hi, "min_width": side or None, "min_height": side or None,
@@ -259,7 +259,7 @@ class FilterBar(QFrame):
         key = self.cutoff.currentData()
         if key == CUTOFF_FIXED and not self.cutoff_value.isEnabled() and self._calibrated.get("text") is not None:
             self.cutoff_value.blockSignals(True)
-            self.cutoff_value.setValue(float(self._calibrated["text"]))  # start from what Auto used
+            self.cutoff_value.setValue(float(self._calibrated["text"]))  # type: ignore[arg-type]  # start from what Auto used
             self.cutoff_value.blockSignals(False)
         self.cutoff_value.setEnabled(key == CUTOFF_FIXED)
         self._update_cutoff_tip()

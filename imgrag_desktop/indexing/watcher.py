@@ -547,13 +547,13 @@ class WatchService:
                 self._go_offline(f, value)
             return
         if f.state == OFFLINE or f.state == STARTING:
-            self._attach(f, value)
+            self._attach(f, value)  # type: ignore[arg-type]  # value is the ident when ok
         elif value != f.ident or f.dead or (not f.polling and not f.observer_alive()):
             # Deleted and re-created (a new inode may even reuse the old number, hence `dead`),
             # another drive mounted there, or the observer died.
             log.info("folder %s was replaced: re-attaching", f.root)
             self._detach(f)
-            self._attach(f, value)
+            self._attach(f, value)  # type: ignore[arg-type]  # value is the ident when ok
 
     def _attach(self, f: _Folder, ident: tuple[int, int]) -> None:
         f.ident = ident

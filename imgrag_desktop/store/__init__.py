@@ -144,7 +144,7 @@ class WriterLock:
                     raise ImgragError(
                         f"another imgrag instance{who} is indexing into {self.path.parent}; "
                         "wait for it to finish or close it (searching still works)"
-                    )
+                    ) from None
                 time.sleep(0.1)
         fh.seek(0)
         fh.truncate()
@@ -547,7 +547,7 @@ class Store:
                 merged.append(row)
             if not merged:
                 return 0
-            table = self.images
+            table: Any = self.images  # not None: the rows merged above were read from it
             data = self._table_from_rows(merged, table.schema)
             before = int(table.version)
             with self._writing():
