@@ -59,8 +59,8 @@ def photo_dir(tmp_path: Path, coco_dir: Path) -> Path:
 
 @pytest.fixture
 def services(tmp_path: Path):
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.services import Services
 
     return Services(AppConfig.load(tmp_path / "data", "test"))
 

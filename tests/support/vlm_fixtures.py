@@ -14,7 +14,6 @@ import pytest
 
 from imgrag_desktop.store import Store, compose_search_text
 from imgrag_desktop.types import Hit
-
 from tests.support.data import COCO, SCREENSHOTS  # noqa: F401 - one place says where the shared data is
 
 
