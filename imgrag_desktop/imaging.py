@@ -230,7 +230,7 @@ def decode_bytes(data: bytes, max_side: int = 512, name: str = "") -> Decoded:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             fmt = (img.format or "").upper()
             w0, h0 = img.size
             if w0 <= 0 or h0 <= 0:

@@ -244,7 +244,7 @@ def _drawn_photo(rng: np.random.Generator, w: int, h: int) -> Any:
         x0, y0 = int(rng.integers(0, sw)), int(rng.integers(0, sh))
         draw.ellipse([x0, y0, x0 + int(rng.integers(2, sw // 2 + 3)), y0 + int(rng.integers(2, sh // 2 + 3))],
                      fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
-    return img.filter(ImageFilter.GaussianBlur(1)).resize((w, h), Image.BICUBIC)
+    return img.filter(ImageFilter.GaussianBlur(1)).resize((w, h), Image.Resampling.BICUBIC)
 
 
 def _query_images(count: int) -> list[Any]:
@@ -358,7 +358,7 @@ def bench_vectors(n: int, queries: int = 200, k: int = 10, seed: int = 0, dim: i
     exact = VectorIndex(x, ann=False)
     _say(progress, f"search {n:,}: exact")
     truth = {name: [set(exact.search(v, k)[0].tolist()) for v in q] for name, q in (("text", q_txt), ("image", q_img))}
-    out["exact_ms"] = _stats_ms(_time_queries(partial(exact.search, k=k), np.vstack([q_txt, q_img])))
+    out["exact_ms"] = _stats_ms(_time_queries(partial(exact.search, k=k), list(np.vstack([q_txt, q_img]))))
     _say(progress, f"search {n:,}: building IVF")
     ann = VectorIndex(x, ann=True, seed=seed)
     del exact, x
@@ -368,7 +368,7 @@ def bench_vectors(n: int, queries: int = 200, k: int = 10, seed: int = 0, dim: i
     out["ivf"] = {
         "build_s": round(info.build_s, 2), "nlist": info.nlist, "nprobe": info.nprobe,
         "calibrated_recall": round(info.calibrated_recall, 4),
-        "search_ms": _stats_ms(_time_queries(partial(ann.search, k=k), np.vstack([q_txt, q_img]))),
+        "search_ms": _stats_ms(_time_queries(partial(ann.search, k=k), list(np.vstack([q_txt, q_img])))),
         "recall_at_10": {"text": _recall(ann, truth["text"], q_txt, k), "image": _recall(ann, truth["image"], q_img, k)},
     }
     out["product_uses"] = "ivf" if n >= ANN_MIN_ROWS else "exact"
@@ -412,12 +412,12 @@ def bench_searcher(n: int, encoder: Any, work_dir: Path, texts: Sequence[str], i
     _say(progress, f"search {n:,}: text queries")
     # Each query starts with its hits' rows unread (Store.hit_rows caches them between queries).
     def text_query(q: str) -> Any:
-        store.forget_hits()
-        return searcher.search(q, k=k, mode="visual")
+        store.forget_hits()  # noqa: F821 - bound until the del at the end
+        return searcher.search(q, k=k, mode="visual")  # noqa: F821
 
     def image_query(im: Any) -> Any:
-        store.forget_hits()
-        return searcher.similar(im, k=k)
+        store.forget_hits()  # noqa: F821
+        return searcher.similar(im, k=k)  # noqa: F821
 
     out["text_query_ms"] = _stats_ms(_time_queries(text_query, texts))
     out["image_query_ms"] = _stats_ms(_time_queries(image_query, images))
@@ -482,7 +482,7 @@ def make_jpegs(dest: Path, count: int, size: tuple[int, int], seed: int = 0, qua
             if photos:
                 with Image.open(photos[(i * 4 + j) % len(photos)]) as im:
                     tile = im.convert("RGB").resize((w - w // 2 if x0 else w // 2, h - h // 2 if y0 else h // 2),
-                                                    Image.BILINEAR)
+                                                    Image.Resampling.BILINEAR)
             else:
                 tile = _drawn_photo(rng, w - w // 2 if x0 else w // 2, h - h // 2 if y0 else h // 2)
             canvas.paste(tile, (x0, y0))

@@ -61,7 +61,7 @@ def main() -> int:
     if len(photos) < need:
         print(f"need {need} COCO photos in {SHARED}", file=sys.stderr)
         return 1
-    app = QApplication.instance() or QApplication([])
+    _app = QApplication.instance() or QApplication([])
     tmp = Path(tempfile.mkdtemp(prefix="bench-gui-watch-"))
     try:
         folder = tmp / "photos"

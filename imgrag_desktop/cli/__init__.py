@@ -355,7 +355,7 @@ def cmd_watch(ctx: Context) -> int:
             if service.error is not None:
                 raise ImgragError(f"the watcher stopped: {service.error}")
     finally:
-        for sig, handler in previous.items():
+        for sig, handler in previous.items():  # type: ignore[assignment]
             signal.signal(sig, handler)
     return 0
 

@@ -112,7 +112,7 @@ class FilterBar(QFrame):
                   self.camera, self.clear_button):
             lay.addWidget(w)
         lay.addStretch(1)
-        for w in (sep, self.cutoff_label, self.cutoff, self.cutoff_value):
+        for w in (sep, self.cutoff_label, self.cutoff, self.cutoff_value):  # type: ignore[assignment]
             lay.addWidget(w)
         self.cutoff_value.setEnabled(False)
         self._update_cutoff_tip()
@@ -261,7 +261,7 @@ class FilterBar(QFrame):
         key = self.cutoff.currentData()
         if key == CUTOFF_FIXED and not self.cutoff_value.isEnabled() and self._calibrated.get("text") is not None:
             self.cutoff_value.blockSignals(True)
-            self.cutoff_value.setValue(float(self._calibrated["text"]))  # start from what Auto used
+            self.cutoff_value.setValue(float(self._calibrated["text"]))  # type: ignore[arg-type]  # start from what Auto used
             self.cutoff_value.blockSignals(False)
         self.cutoff_value.setEnabled(key == CUTOFF_FIXED)
         self._update_cutoff_tip()

@@ -165,7 +165,7 @@ class WatchController(QObject):
     started = Signal(object)  # the running WatchService
     startFailed = Signal(str, str, bool)  # one line, details, True when another process holds the lock
     stopped = Signal()
-    event = Signal(object)  # WatchEvent, emitted on the watcher's thread (queued to the receiver's)
+    event = Signal(object)  # type: ignore[assignment]  # WatchEvent, emitted on the watcher's thread (queued to the receiver's)
     progress = Signal(object)  # Progress of the watcher's later stages
 
     def __init__(self, host: "EngineHost", writes: DataDirWriter, options: dict[str, Any] | None = None) -> None:

@@ -86,7 +86,7 @@ def scan(roots: Iterable[str | os.PathLike[str]], ignore_hidden: bool = True,
     Folders in `exclude` (and everything below them) are never entered."""
     result = ScanResult()
     excluded = frozenset(normalize_root(e) for e in exclude)
-    excluded_keys = frozenset(_dir_key(e) for e in excluded) - {None}
+    excluded_keys = frozenset(k for k in (_dir_key(e) for e in excluded) if k is not None)
     for raw in roots:
         root = normalize_root(raw)
         if not storable(root):

@@ -129,7 +129,7 @@ class TextEncoder:
                 except Exception as exc:
                     raise ModelUnavailable(f"text model at {path} cannot be loaded: {str(exc).splitlines()[0][:200]}") from exc
                 model.eval()
-                self._dim = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
+                self._dim = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")  # type: ignore[arg-type]
                                 else model.get_sentence_embedding_dimension())
                 self._model = model
             return self._model

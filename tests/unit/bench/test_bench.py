@@ -55,7 +55,7 @@ def test_quick_bench_all_parts(coco_dir, tmp_path):
         assert q["rows"] == v["rows"] and q["method"] == "exact"
         for key in ("text_query_ms", "image_query_ms", "vector_search_ms", "hits_ms"):
             _ms(q[key])
-        assert q["load_s"] >= 0 and q["store_write_s"] > 0
+        assert 0 <= q["load_s"] < 600 and q["store_write_s"] > 0  # load_s is rounded to 0.01 s: 0.0 is a real reading
         assert q["first_query_after_text_write_ms"] > 0 and q["first_query_after_new_picture_ms"] > 0
 
     ix = r["index"]

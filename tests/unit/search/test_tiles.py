@@ -4,7 +4,6 @@ the region that matched), and tiles kept right through moves and deletions."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -25,11 +25,6 @@ from imgrag_desktop.models.clip import write_tiny_checkpoint
 SETTLE = 0.4
 
 
-@pytest.fixture(scope="session")
-def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("tinyclip") / "imgrag-tiny.pt")
-
-
 def jpeg_bytes(seed: int, size: int = 64) -> bytes:
     """A small JPEG whose content (and hash) differs per seed."""
     import io

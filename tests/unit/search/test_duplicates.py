@@ -155,7 +155,7 @@ def test_screenshots_need_shared_text_or_near_identity(tmp_path):
 
     shots = sorted(SCREENSHOTS.glob("*.png"))
     if len(shots) < 10:
-        pytest.skip("shared screenshots not found")
+        pytest.fail("shared screenshots not found")
     finder = DuplicateFinder(Store(tmp_path / "db"), FingerprintTable(tmp_path / "db"))
 
     def item(img: Image.Image, words: str, name: str) -> _Item:

@@ -1,6 +1,6 @@
 """Hostile files: every good file indexed, every bad one skipped with a reason, photos untouched.
 
-The corpus comes from tests/hostile_corpus.py (built fresh in a temp folder). It is indexed by
+The corpus comes from tests/support/hostile_corpus.py (built fresh in a temp folder). It is indexed by
 the real Indexer in-process and by the `imgrag` command in a subprocess; both runs must leave
 the corpus byte-for-byte, mode-for-mode, time-for-time as it was.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.hostile_corpus import (
+from tests.support.hostile_corpus import (
     Corpus,
     _jpeg,
     _noise,

@@ -21,18 +21,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.hostile_corpus import _jpeg, _noise, tree_state
+from tests.support.hostile_corpus import _jpeg, _noise, tree_state
 
 N_UNIQUE = 560
 N_COPIES = 40  # same bytes under other names: exercises the reuse path (rows copied from rows)
 BAD = {"empty.jpg": b"", "random.jpg": bytes(random.Random(1).randbytes(3000)), "text.png": b"not a png\n" * 40}
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from imgrag_desktop.models.clip import write_tiny_checkpoint
-
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "imgrag-tiny.pt")
 
 
 @pytest.fixture(scope="module")

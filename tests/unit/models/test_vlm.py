@@ -22,7 +22,7 @@ from imgrag_desktop.models.vlm import LocalVLM, VlmSpec, image_data_uri, pick_ha
 from imgrag_desktop.models.vlm_probe import VerifiedCache
 from imgrag_desktop.types import ImgragError, ModelUnavailable
 
-from .vlm_fixtures import gemma_path, tiny_pair, tiny_spec  # noqa: F401 - fixtures
+from tests.support.vlm_fixtures import tiny_spec
 
 PICTURE = Image.new("RGB", (320, 200), (200, 40, 40))
 

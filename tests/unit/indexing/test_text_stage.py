@@ -24,7 +24,7 @@ SHOTS = ["05_detect_text_with_low_contrast.png", "07_parse_paragraphs_of_text.pn
 @pytest.fixture
 def indexed(tmp_path: Path, services: Any) -> tuple[Any, Path]:
     if not SCREENSHOTS.is_dir() or len(coco_images()) < 3:
-        pytest.skip("shared test data not found")
+        pytest.fail("shared test data not found")
     d = tmp_path / "pics"
     d.mkdir()
     for name in SHOTS:

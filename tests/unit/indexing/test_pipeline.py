@@ -5,7 +5,6 @@ import shutil
 import threading
 
 import numpy as np
-import pytest
 
 from imgrag_desktop.types import Progress
 
