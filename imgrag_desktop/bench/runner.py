@@ -134,7 +134,10 @@ def run_bench(parts: Sequence[str] = ALL, quick: bool = False, sizes: Sequence[i
                                     if quick else {})
             result["watch"] = bench_watch(tmp, model=model or SMALL_MODEL, progress=progress, **opts)
         if "gui" in parts:
-            from imgrag_desktop.bench.gui_watch import bench_gui_watch  # PySide6 and the window: only here
+            try:
+                from imgrag_desktop.bench.gui_watch import bench_gui_watch  # PySide6 and the window: only here
+            except ImportError as exc:
+                raise ImgragError(f"the gui benchmark needs the window, which cannot start: {exc}") from exc
 
             result["gui"] = bench_gui_watch(tmp, **(dict(files=3, burst=8, interval=0.3, idle_s=2.0) if quick else {}),
                                             progress=progress)
