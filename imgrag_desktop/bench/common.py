@@ -33,7 +33,6 @@ def stats_ms(seconds: Sequence[float]) -> dict[str, float]:
             "n": int(a.size)}
 
 
-
 def time_queries(fn: Callable[[Any], Any], queries: Sequence[Any], warmup: int = 3) -> list[float]:
     for q in list(queries)[:warmup]:
         fn(q)
@@ -43,7 +42,6 @@ def time_queries(fn: Callable[[Any], Any], queries: Sequence[Any], warmup: int =
         fn(q)
         times.append(time.perf_counter() - t)
     return times
-
 
 
 def machine_info() -> dict[str, Any]:
@@ -79,7 +77,6 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-
 def bench_encoder(model: str = DEFAULT_MODEL, device: str = "auto", seed: int = 0, precision: str = "auto") -> Any:
     """The real architecture with random weights (same compute as trained ones; no download).
     The same seed gives the same weights at any precision."""
@@ -91,7 +88,6 @@ def bench_encoder(model: str = DEFAULT_MODEL, device: str = "auto", seed: int = 
     enc = ClipEncoder(model, pretrained="", device=device, precision=precision)
     enc.load()
     return enc
-
 
 
 def coco_images(limit: int | None = None) -> list[Path]:

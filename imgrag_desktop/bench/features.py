@@ -93,4 +93,3 @@ def bench_features(work_dir: Path, n: int = 48, model: str = "tiny", device: str
             "duplicate_scan_s": round(t_dups, 3), "duplicate_groups": len(groups),
             "numpy": np.__version__,
         }
-

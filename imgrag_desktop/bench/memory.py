@@ -60,7 +60,7 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[i
             if time.monotonic() > deadline:
                 proc.kill()
                 proc.wait()
-                raise ImgragError(f"benchmark child {' '.join(cmd[2:5])} took more than {timeout:.0f} s")
+                raise ImgragError(f"benchmark child {' '.join(cmd[3:4])} took more than {timeout:.0f} s")
             time.sleep(0.02)
     finally:
         reader.join(5)

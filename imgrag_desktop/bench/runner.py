@@ -139,10 +139,9 @@ def run_bench(parts: Sequence[str] = ALL, quick: bool = False, sizes: Sequence[i
             except ImportError as exc:
                 raise ImgragError(f"the gui benchmark needs the window, which cannot start: {exc}") from exc
 
-            result["gui"] = bench_gui_watch(tmp, **(dict(files=3, burst=8, interval=0.3, idle_s=2.0) if quick else {}),
-                                            progress=progress)
+            gui_opts: dict[str, Any] = dict(files=3, burst=8, interval=0.3, idle_s=2.0) if quick else {}
+            result["gui"] = bench_gui_watch(tmp, progress=progress, **gui_opts)
         result["goals"] = _goals(result)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return result
-

@@ -110,6 +110,7 @@ def bench_searcher(n: int, encoder: Any, work_dir: Path, texts: Sequence[str], i
     }
     say(progress, f"search {n:,}: text queries")
     # Each query starts with its hits' rows unread (Store.hit_rows caches them between queries).
+
     def text_query(q: str) -> Any:
         store.forget_hits()
         return searcher.search(q, k=k, mode="visual")

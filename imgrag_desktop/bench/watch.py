@@ -185,7 +185,6 @@ def big_tree(base: Path, total: int, images: int) -> dict:
             "unchanged_rescan_s": round(t_rescan, 2), "new_file_latency_s": round(t_late, 2)}
 
 
-
 def bench_watch(work_dir: Path, files: int = 200, interval: float = 0.25, settle: float = 1.0,
                 model: str = "tiny", big: int = 100_000, big_images: int = 100, idle: float = 30.0,
                 idle_images: int = 200, batch_max: tuple[int, ...] = (0,), progress: Progress | None = None) -> dict[str, Any]:
