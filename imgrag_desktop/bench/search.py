@@ -112,12 +112,12 @@ def bench_searcher(n: int, encoder: Any, work_dir: Path, texts: Sequence[str], i
     # Each query starts with its hits' rows unread (Store.hit_rows caches them between queries).
 
     def text_query(q: str) -> Any:
-        store.forget_hits()
-        return searcher.search(q, k=k, mode="visual")
+        store.forget_hits()  # noqa: F821 - bound until the del at the end
+        return searcher.search(q, k=k, mode="visual")  # noqa: F821
 
     def image_query(im: Any) -> Any:
-        store.forget_hits()
-        return searcher.similar(im, k=k)
+        store.forget_hits()  # noqa: F821
+        return searcher.similar(im, k=k)  # noqa: F821
 
     out["text_query_ms"] = stats_ms(time_queries(text_query, texts))
     out["image_query_ms"] = stats_ms(time_queries(image_query, images))
