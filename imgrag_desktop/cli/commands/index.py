@@ -38,22 +38,21 @@ def cmd_index(ctx: Context) -> int:
         roots.append(path)
     svc = ctx.services
     cancel = threading.Event()
-    with stop_on_signals(cancel) as got:
-        with writer(svc.store, svc.cfg.lock_file):
-            if args.rebuild:
-                svc.store.check_droppable()
-                svc.store.drop_images()
-                svc.store.drop_failures()
-            check_vector_size(svc, args.rebuild)
-            if not args.no_remember:
-                folders = svc.cfg.settings.folders
-                added = [r for r in roots if os.path.isdir(r) and r not in folders]
-                if added:
-                    folders.extend(added)
-                    svc.cfg.save()
-            report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
-                roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed)
-            extra = run_later_stages(svc, cancel, ctx.progress_bar(), ctx.warn) if not cancel.is_set() else {}
+    with stop_on_signals(cancel) as got, writer(svc.store, svc.cfg.lock_file):
+        if args.rebuild:
+            svc.store.check_droppable()
+            svc.store.drop_images()
+            svc.store.drop_failures()
+        check_vector_size(svc, args.rebuild)
+        if not args.no_remember:
+            folders = svc.cfg.settings.folders
+            added = [r for r in roots if os.path.isdir(r) and r not in folders]
+            if added:
+                folders.extend(added)
+                svc.cfg.save()
+        report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
+            roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed)
+        extra = run_later_stages(svc, cancel, ctx.progress_bar(), ctx.warn) if not cancel.is_set() else {}
     data = report.to_json()
     data.update(getattr(report, "extra", None) or {})  # the stages of part "pass": tiles, calibration
     data.update(extra)

@@ -59,29 +59,28 @@ def cmd_watch(ctx: Context) -> int:
     stop = threading.Event()
     # A first signal stops waiting (the batch in flight finishes); a second stops at once (the
     # index is safe at any point).
-    with stop_on_signals(stop, announce=None):
-        with writer(svc.store, svc.cfg.lock_file):
-            check_vector_size(svc)
-            if not args.no_remember:
-                added = [r for r in roots if os.path.isdir(r) and r not in remembered]
-                if added:
-                    remembered.extend(added)
-                    svc.cfg.save()
-            service = WatchService.from_services(svc, settle_s=args.settle, rescan_s=args.rescan * 60,
-                                                 after_batch=after_batch)
-            service.add_listener(on_event)
+    with stop_on_signals(stop, announce=None), writer(svc.store, svc.cfg.lock_file):
+        check_vector_size(svc)
+        if not args.no_remember:
+            added = [r for r in roots if os.path.isdir(r) and r not in remembered]
+            if added:
+                remembered.extend(added)
+                svc.cfg.save()
+        service = WatchService.from_services(svc, settle_s=args.settle, rescan_s=args.rescan * 60,
+                                             after_batch=after_batch)
+        service.add_listener(on_event)
+        if not args.quiet:
+            print(f"watching {len(roots)} folder{'s' if len(roots) != 1 else ''} (Ctrl+C to stop)",
+                  file=sys.stderr, flush=True)
+        service.start(roots)
+        try:
+            while not stop.wait(0.5):
+                if not service.running:
+                    break
+        finally:
             if not args.quiet:
-                print(f"watching {len(roots)} folder{'s' if len(roots) != 1 else ''} (Ctrl+C to stop)",
-                      file=sys.stderr, flush=True)
-            service.start(roots)
-            try:
-                while not stop.wait(0.5):
-                    if not service.running:
-                        break
-            finally:
-                if not args.quiet:
-                    print("stopping after the batch in flight…", file=sys.stderr, flush=True)
-                service.stop()
-            if service.error is not None:
-                raise ImgragError(f"the watcher stopped: {service.error}")
+                print("stopping after the batch in flight…", file=sys.stderr, flush=True)
+            service.stop()
+        if service.error is not None:
+            raise ImgragError(f"the watcher stopped: {service.error}")
     return 0
