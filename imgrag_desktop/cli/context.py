@@ -118,8 +118,8 @@ def stop_on_signals(event: threading.Event, announce: str | None = STOPPING) -> 
     try:
         yield got
     finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)
+        for num, h in old.items():
+            signal.signal(num, h)
 
 
 # --- output ---------------------------------------------------------------------------------
