@@ -83,3 +83,25 @@ def remove_folder_rows(store: "Store", folder: str, keep: Sequence[str]) -> int:
     store.delete_where(where)
     store.clear_failures_where(where)
     return before - store.count()
+
+
+class VectorSizeMismatch(ImgragError):
+    """The index was built by a CLIP model whose vectors have another size: a rebuild fixes it."""
+
+
+def check_vector_size(svc: "Services", rebuild: bool = False) -> None:
+    """Vectors of different models are never compared: before anything writes or watches, the
+    configured model must make vectors of the size the index holds. With `rebuild`, a mismatch
+    drops the images table instead (the caller holds the writer lock)."""
+    store, clip = svc.store, svc.clip
+    dim = store.visual_dim
+    if dim is None:
+        return
+    clip.load()
+    if dim != clip.dim:
+        if not rebuild:
+            raise VectorSizeMismatch(
+                f"the index holds {dim}-dimensional vectors but model {clip.model_id} makes {clip.dim}: "
+                "re-index with `imgrag index --rebuild PATH...` (in the window: rebuild the index)"
+            )
+        store.drop_images()

@@ -27,12 +27,12 @@ import time
 from collections import Counter
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from imgrag_desktop.types import ImgragError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from imgrag_desktop.cli import Context
+    from imgrag_desktop.services import Services
 
 PARAPHRASES = "screenshot_paraphrases.json"
 MAX_RANK = 100  # MRR counts a relevant image found within this many results
@@ -199,9 +199,8 @@ def measure(searcher: Any, queries: Sequence[dict[str, Any]], modes: Sequence[st
             "queries": details}
 
 
-def run_query_file(ctx: "Context", path: str, modes: Sequence[str]) -> dict[str, Any]:
+def run_query_file(svc: "Services", path: str, modes: Sequence[str]) -> dict[str, Any]:
     queries = load_query_file(path)
-    svc = ctx.services
     if svc.store.count() == 0:
         raise ImgragError("the index is empty: index the images first (imgrag index PATH)")
     out = measure(svc.searcher, queries, modes, _weights(svc))
@@ -224,12 +223,15 @@ def _default_dir(arg: str | None, sub: str) -> Path:
     return Path(base).expanduser().resolve() / sub
 
 
-def run_screenshot_eval(ctx: "Context", screenshots: str | None, distractors: str | None,
-                        modes: Sequence[str]) -> dict[str, Any]:
-    from imgrag_desktop.services import Services
-    from imgrag_desktop.cli import Context as Ctx
-    from imgrag_desktop.cli.commands.text import run_ocr, run_text_vectors
+def run_screenshot_eval(services: "Services", screenshots: str | None, distractors: str | None,
+                        modes: Sequence[str], on_progress: Callable[[Any], None] | None = None,
+                        on_warning: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Index into a throw-away data dir with this instance's settings (the later stages as
+    `imgrag index` runs them, captions off), then measure. OCR is what is measured: when it
+    cannot run, the evaluation fails with its reason rather than reporting a made-up rate."""
     from imgrag_desktop.config import AppConfig, Settings
+    from imgrag_desktop.indexing.stages import run_later_stages
+    from imgrag_desktop.services import Services
 
     shots = _default_dir(screenshots, "screenshots")
     exp_file = shots / "expected.json"
@@ -239,7 +241,7 @@ def run_screenshot_eval(ctx: "Context", screenshots: str | None, distractors: st
         raise ImgragError(f"cannot read {exp_file} (a list of {{file, expected_text}}): {exc}") from exc
     extra = _default_dir(distractors, "coco-mini") if distractors or os.environ.get("IMGRAG_SHARED_DATA") else None
     roots = [str(shots)] + ([str(extra)] if extra and extra.is_dir() else [])
-    base_cfg = ctx.services.cfg
+    base_cfg = services.cfg
     tmp = Path(tempfile.mkdtemp(prefix="imgrag-eval-"))
     try:
         cfg = AppConfig(data_dir=tmp, profile=base_cfg.profile,
@@ -252,13 +254,16 @@ def run_screenshot_eval(ctx: "Context", screenshots: str | None, distractors: st
             if src.is_dir():
                 shutil.copytree(src, cfg.models_dir, dirs_exist_ok=True)
         svc = Services(cfg)
-        sub = Ctx(ctx.args)
-        sub._services = svc  # type: ignore[attr-defined]
         cancel = threading.Event()
         t0 = time.perf_counter()
-        report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(roots, cancel=cancel)
-        ocr = run_ocr(sub, cancel)
-        text = run_text_vectors(sub, cancel)
+        report = svc.indexer(on_progress=on_progress).index_paths(roots, cancel=cancel)
+        warnings: list[str] = []
+        later = run_later_stages(svc, cancel, on_progress, warnings.append)
+        ocr, text = later.get("ocr") or {}, later.get("text") or {}
+        if "error" in ocr:
+            raise ImgragError(ocr["error"])
+        for w in warnings:
+            (on_warning or (lambda _t: None))(w)
         index_s = time.perf_counter() - t0
         rows = svc.store.query(None, ["path", "ocr_text", "ocr_words", "kind"]).to_pylist()
         ocr_by_name = {os.path.basename(r["path"]): read_text(r["ocr_text"], r["ocr_words"]) for r in rows

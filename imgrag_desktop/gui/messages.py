@@ -11,7 +11,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Signal, Slot
 
 
 @dataclass
@@ -20,6 +20,7 @@ class Message:
     text: str  # one line, readable by anyone
     details: str = ""  # what a developer needs (traceback, paths); shown only on request
     at: datetime = field(default_factory=datetime.now)
+    listed: bool = False  # a warning that the errors panel lists too (see MessageBridge.problem)
 
 
 class MessageBridge(QObject):
@@ -45,9 +46,18 @@ class MessageBridge(QObject):
     def error(self, text: str, details: str = "") -> None:
         self.message.emit(Message("error", text, details))
 
+    @Slot(str)
+    @Slot(str, str)
+    def problem(self, text: str, details: str = "") -> None:
+        """A warning that also belongs in the errors panel: work that could not be done (a later
+        indexing stage skipped). Listed once however often it repeats (the watcher meets it
+        again after every batch); the status bar shows it every time."""
+        listed = not any(m.listed and m.text == text for m in self.history)
+        self.message.emit(Message("warning", text, details, listed=listed))
+
     @property
     def errors(self) -> list[Message]:
-        return [m for m in self.history if m.level == "error"]
+        return [m for m in self.history if m.level == "error" or m.listed]
 
 
 def describe_exception(exc: BaseException) -> tuple[str, str]:

@@ -126,35 +126,6 @@ class DataDirWriter:
             self.release()
 
 
-def after_index_stages(services: Any, cancel: threading.Event, report: Any = None) -> dict[str, Any]:
-    """The later stages (OCR, text vectors, captions) that `imgrag index` runs after the visual
-    pass, when their modules registered them with the CLI; `report(Progress)` gets their progress."""
-    import argparse
-
-    from imgrag_desktop import cli
-
-    if not getattr(cli, "AFTER_INDEX_STAGES", None):
-        return {}
-
-    class GuiContext(cli.Context):
-        def progress_bar(self, desc: str = "indexing") -> Any:
-            def update(p: Any) -> None:
-                if report is None:
-                    return
-                if p.stage in ("index", ""):
-                    from imgrag_desktop.types import Progress
-
-                    p = Progress(desc, p.done, p.total, current=p.current)
-                report(p)
-
-            return update
-
-    ctx = GuiContext(argparse.Namespace(data_dir=str(services.cfg.data_dir), profile=services.cfg.profile,
-                                        json=False, quiet=True))
-    ctx._services = services  # type: ignore[attr-defined]
-    return dict(cli.run_after_index_stages(ctx, cancel) or {})
-
-
 class WatchController(QObject):
     """Builds, starts and stops the window's WatchService off the GUI thread.
 
@@ -167,6 +138,7 @@ class WatchController(QObject):
     stopped = Signal()
     event = Signal(object)  # type: ignore[assignment]  # WatchEvent, emitted on the watcher's thread (queued to the receiver's)
     progress = Signal(object)  # Progress of the watcher's later stages
+    stageWarning = Signal(str)  # one line: a later stage could not run (e.g. "OCR skipped: …")
 
     def __init__(self, host: "EngineHost", writes: DataDirWriter, options: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -198,12 +170,10 @@ class WatchController(QObject):
             return
         try:
             from imgrag_desktop.indexing.watch.service import WatchService
+            from imgrag_desktop.library import check_vector_size
 
             svc.clip.load()
-            dim = svc.store.visual_dim
-            if dim is not None and dim != svc.clip.dim:
-                raise ImgragError(f"the index holds {dim}-dimensional vectors but model {svc.clip.model_id} makes "
-                                  f"{svc.clip.dim}: rebuild the index to watch folders with this model")
+            check_vector_size(svc)
             opts = dict(self.options)
             opts.setdefault("reconcile_on_start", reconcile)
             service = WatchService.from_services(svc, write_lock=self.writes.lock,
@@ -221,8 +191,10 @@ class WatchController(QObject):
     def _after_batch(self, cancel: threading.Event) -> None:
         """Later stages after the watcher's rows changed; they give way to new files (the
         watcher sets `cancel`) and to the window's own indexing (the shared lock sets it)."""
+        from imgrag_desktop.indexing.stages import run_later_stages
+
         with self.writes.lock.yielding(cancel):
-            after_index_stages(self.host.services, cancel, self.progress.emit)
+            run_later_stages(self.host.services, cancel, self.progress.emit, self.stageWarning.emit)
 
     @Slot()
     def stop_service(self) -> None:

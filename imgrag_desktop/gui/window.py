@@ -571,6 +571,7 @@ class MainWindow(QMainWindow):
         iw.progress.connect(self._on_index_progress)
         iw.finished.connect(self._on_index_finished)
         iw.failed.connect(self._on_index_failed)
+        iw.stageWarning.connect(self.bridge.problem)
         self.query_thread.start()
         self.index_thread.start()
 
@@ -585,6 +586,7 @@ class MainWindow(QMainWindow):
         self.watch_ctl.startFailed.connect(self._on_watch_failed)
         self.watch_ctl.event.connect(self._on_watch_event)
         self.watch_ctl.progress.connect(self._on_watch_progress)
+        self.watch_ctl.stageWarning.connect(self.bridge.problem)
         self.watch_thread.start()
 
     def start(self) -> None:

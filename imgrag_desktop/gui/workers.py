@@ -303,6 +303,7 @@ class IndexWorker(QObject):
     progress = Signal(object)  # types.Progress
     finished = Signal(object, object)  # IndexJob, report dict
     failed = Signal(object, str, str, bool)  # IndexJob, one line, details, a rebuild would fix it
+    stageWarning = Signal(str)  # one line: a later stage could not run (e.g. "OCR skipped: …")
 
     def __init__(self, host: EngineHost, min_interval_s: float = 0.05, writes: Any = None) -> None:
         super().__init__()
@@ -339,6 +340,8 @@ class IndexWorker(QObject):
             self.finished.emit(job, {"cancelled": True, "skipped": True})
             return
         self.started.emit(job)
+        from imgrag_desktop.library import VectorSizeMismatch
+
         try:
             svc = self.host.services
             with self.writes.writing():
@@ -348,7 +351,7 @@ class IndexWorker(QObject):
                     report = self._index(svc, job)
             report["images"] = svc.store.count()
             report["failed_total"] = svc.store.failure_count()
-        except _NeedsRebuild as exc:
+        except VectorSizeMismatch as exc:
             self.failed.emit(job, str(exc), "", True)
             return
         except Exception as exc:
@@ -357,17 +360,11 @@ class IndexWorker(QObject):
         self.finished.emit(job, report)
 
     def _index(self, svc: "Services", job: IndexJob) -> dict[str, Any]:
-        store, clip = svc.store, svc.clip
+        from imgrag_desktop.library import check_vector_size
+
         self._report(_progress("load", current="loading the CLIP model"))
-        clip.load()
-        dim = store.visual_dim
-        if dim is not None and dim != clip.dim:
-            if not job.rebuild:
-                raise _NeedsRebuild(
-                    f"the index holds {dim}-dimensional vectors but model {clip.model_id} makes {clip.dim}: "
-                    "rebuild the index to use this model"
-                )
-            store.drop_images()
+        svc.clip.load()
+        check_vector_size(svc, job.rebuild)
         indexer = svc.indexer(on_progress=self._report)
         indexer.pause = self.pause_event
         report = indexer.index_paths(job.roots, cancel=job.cancel)
@@ -377,12 +374,13 @@ class IndexWorker(QObject):
         return data
 
     def _after_stages(self, svc: "Services", job: IndexJob) -> dict[str, Any]:
-        """The later stages (OCR, text vectors, captions) the CLI runs after `index`; they stop
-        on Cancel, and when the folder watcher needs the lock (it runs them again afterwards)."""
-        from imgrag_desktop.gui.watching import after_index_stages
+        """The later stages (OCR, captions, text vectors) `imgrag index` runs; they stop on Cancel,
+        and when the folder watcher needs the lock (it runs them again afterwards). A stage that
+        cannot run reaches the window as `stageWarning`."""
+        from imgrag_desktop.indexing.stages import run_later_stages
 
         with self.writes.lock.yielding(job.stop_stages):
-            return after_index_stages(svc, job.stop_stages, self._report)
+            return run_later_stages(svc, job.stop_stages, self._report, self.stageWarning.emit)
 
     @staticmethod
     def _remove(svc: "Services", job: IndexJob) -> dict[str, Any]:
@@ -390,10 +388,6 @@ class IndexWorker(QObject):
 
         folder = job.remove or ""
         return {"removed_folder": folder, "removed": remove_folder_rows(svc.store, folder, job.keep)}
-
-
-class _NeedsRebuild(ImgragError):
-    pass
 
 
 def _progress(stage: str, done: int = 0, total: int = 0, current: str = "") -> Any:

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 
 from imgrag_desktop import imaging
@@ -233,32 +233,21 @@ class Indexer:
 
     def _after_visual_pass(self, cancel: threading.Event, report: IndexReport, where: str | None,
                            calibrate: bool = True) -> None:
-        """Slower stages on what is now searchable: tiles of large images (tiles.py) and the
-        model's relevance calibration (calibration.py). Their summary goes to `report.extra`."""
-        from imgrag_desktop.search.tiles import TileIndexer, TileTable
+        """The stages of part "pass" (stages.py: tiles, fingerprints, calibration) on what is now
+        searchable; their summary goes to `report.extra`."""
+        from imgrag_desktop.indexing.stages import PassScope, run_later_stages
 
         extra: dict[str, Any] = getattr(report, "extra", None) or {}
         report.extra = extra  # type: ignore[attr-defined]
         if cancel.is_set() or self.store.images is None:
             return
-        policy = "auto"
-        if self.cfg is not None:
-            policy = self.cfg.settings.tiles
-        changed = report.removed + report.updated > 0
-        tiles = TileIndexer(self.store, self.encoder, TileTable(self.store.db_dir), policy=policy,
-                            on_progress=self.on_progress).run(cancel.is_set, where=where, prune=changed)
-        extra.update(tiles.to_json())
-        if changed:
-            from imgrag_desktop.store.sidetables import live_hashes
+        scope = PassScope(where=where, changed=report.removed + report.updated > 0,
+                          calibrate=calibrate and self.auto_calibrate)
+        from imgrag_desktop.services import Services
 
-            extra["fingerprints_pruned"] = self.fingerprints.side.prune("content_hash", live_hashes(self.store))
-        if calibrate and self.cfg is not None and self.auto_calibrate and not cancel.is_set():
-            from imgrag_desktop.search.calibration import CalibrationBook, ensure_calibrated
-
-            self._emit(Progress("calibrate"))
-            cal = ensure_calibrated(CalibrationBook(self.cfg.data_dir), self.store, self.encoder, cancel.is_set)
-            if cal is not None:
-                extra["calibration"] = {"text_cutoff": cal.threshold("text"), "image_cutoff": cal.threshold("image")}
+        # Exactly this indexer's store and encoder (a benchmark's or a throw-away index's too).
+        svc = Services(self.cfg, store=self.store, clip=self.encoder)
+        extra.update(run_later_stages(svc, cancel, self._emit, part="pass", scope=scope))
 
     # Internals -------------------------------------------------------------------------------
     @staticmethod
@@ -485,13 +474,3 @@ class Indexer:
             row["textual"] = None  # the file name is part of the text: re-embed (cheap), never re-OCR
         return row
 
-
-def iter_batches(seq: Iterable[Any], n: int) -> Iterable[list[Any]]:
-    batch: list[Any] = []
-    for x in seq:
-        batch.append(x)
-        if len(batch) == n:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

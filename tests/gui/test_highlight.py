@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import threading
 from pathlib import Path
@@ -20,8 +19,7 @@ def text_indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Screenshots and photos indexed with OCR, text vectors and the keyword index, as
     `imgrag index` leaves them."""
     from imgrag_desktop.services import Services
-    from imgrag_desktop.cli import Context
-    from imgrag_desktop.cli.commands.text import run_ocr, run_text_vectors
+    from imgrag_desktop.indexing.stages import run_later_stages
     from imgrag_desktop.config import AppConfig
 
     if not SCREENSHOTS.is_dir() or len(coco_images()) < 3:
@@ -39,10 +37,7 @@ def text_indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg.save()
     svc = Services(cfg)
     svc.indexer().index_paths([str(pics)])
-    ctx = Context(argparse.Namespace(quiet=True, json=False, data_dir=str(data), profile="test"))
-    ctx._services = svc  # type: ignore[attr-defined]
-    assert run_ocr(ctx, threading.Event())["read"] == 3
-    run_text_vectors(ctx, threading.Event())
+    assert run_later_stages(svc, threading.Event())["ocr"]["read"] == 3
     return data
 
 

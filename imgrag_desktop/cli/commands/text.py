@@ -1,78 +1,20 @@
-"""CLI of text inside images: the `ocr` and `eval` commands and the after-index text stages.
+"""`imgrag ocr` (read the text inside images now) and `imgrag eval` (how well search finds it).
 
-`register` adds them following cli.py's pattern. Stage order after `imgrag index` (and after
-indexing in the window): OCR first (captions wait for a screenshot's OCR text), captions, then
-textual vectors and the keyword index (they must see both OCR text and captions).
+The OCR run after `imgrag index` is a later stage (indexing/stages.py); this is the same work on
+request, with --requeue and --limit.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
-from typing import TYPE_CHECKING, Any
 
+from imgrag_desktop.cli.context import Context
 from imgrag_desktop.types import ImgragError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from imgrag_desktop.cli import Context
-
-
-# --- stages ---------------------------------------------------------------------------------
-def run_ocr(ctx: "Context", cancel: threading.Event, limit: int | None = None) -> dict[str, Any]:
-    from imgrag_desktop.indexing.text_stage import OcrStage
-    from imgrag_desktop.models.ocr import ocr_from_config
-
-    cfg = ctx.services.cfg
-    stage = OcrStage(ctx.services.store, ocr_from_config(cfg), workers=cfg.settings.ocr_workers,
-                     on_progress=ctx.progress_bar("ocr"))
-    return stage.run(cancel, limit).to_json()
-
-
-def run_text_vectors(ctx: "Context", cancel: threading.Event, include_ocr_pending: bool = False) -> dict[str, Any]:
-    from imgrag_desktop.indexing.text_stage import EmbedStage, ensure_fts_index
-
-    svc = ctx.services
-    data: dict[str, Any] = {}
-    try:
-        enc = svc.text
-        if enc is None:
-            raise ImgragError("no text model module")
-        data = EmbedStage(svc.store, enc, on_progress=ctx.progress_bar("text vectors")).run(
-            cancel, include_ocr_pending=include_ocr_pending).to_json()
-    except ImgragError as exc:
-        print(f"imgrag: text vectors skipped: {exc}", file=sys.stderr)
-        data = {"error": str(exc)}
-    if not cancel.is_set():
-        data["keyword_index"] = ensure_fts_index(svc.store)
-    return data
-
-
-def ocr_stage(ctx: "Context", cancel: Any) -> dict[str, Any] | None:
-    """After `imgrag index`: read the text of what waits for OCR."""
-    s = ctx.services.cfg.settings
-    if not s.ocr_enabled or cancel.is_set():
-        return None
-    try:
-        return {"ocr": run_ocr(ctx, cancel)}
-    except ImgragError as exc:
-        print(f"imgrag: OCR skipped: {exc}", file=sys.stderr)
-        return {"ocr": {"error": str(exc)}}
-
-
-def text_stage(ctx: "Context", cancel: Any) -> dict[str, Any] | None:
-    """After OCR and captions: textual vectors for new text, and the keyword index."""
-    if cancel.is_set():
-        return None
-    from imgrag_desktop.models.ocr import availability
-
-    ocr_ok = ctx.services.cfg.settings.ocr_enabled and availability(ctx.services.cfg)[0]
-    # When OCR cannot run, rows waiting for it still get a vector of their name and caption.
-    return {"text": run_text_vectors(ctx, cancel, include_ocr_pending=not ocr_ok)}
 
 
 # --- ocr command ------------------------------------------------------------------------------
-def _ocr_args(p: argparse.ArgumentParser) -> None:
+def ocr_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--requeue", action="store_true",
                    help="read again screenshots and documents that were skipped (OCR off when indexed) or failed")
     p.add_argument("--photos", action="store_true", help="with --requeue: photos too (as with ocr_photos on)")
@@ -80,7 +22,8 @@ def _ocr_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def cmd_ocr(ctx: "Context") -> int:
+def cmd_ocr(ctx: Context) -> int:
+    from imgrag_desktop.indexing.stages import embed_text, read_text
     from imgrag_desktop.indexing.text_stage import OcrStage
     from imgrag_desktop.models.ocr import ocr_from_config
     from imgrag_desktop.store import writer
@@ -94,9 +37,9 @@ def cmd_ocr(ctx: "Context") -> int:
             if args.requeue:
                 kinds = None if (args.photos or svc.cfg.settings.ocr_photos) else ("screenshot", "document")
                 requeued = OcrStage(svc.store, ocr_from_config(svc.cfg)).requeue(kinds)
-            data = run_ocr(ctx, cancel, args.limit)
+            data = read_text(svc, cancel, ctx.progress_bar("ocr"), args.limit)
             data["requeued"] = requeued
-            data["text"] = run_text_vectors(ctx, cancel)
+            data["text"] = embed_text(svc, cancel, ctx.progress_bar("text vectors"), ctx.warn)
     except KeyboardInterrupt:
         raise ImgragError("OCR interrupted; text read so far is kept, run the command again to go on") from None
     ctx.out(data, lambda: (f"read the text of {data['read']} images, {data['failed']} failed, {data['remaining']} "
@@ -106,7 +49,7 @@ def cmd_ocr(ctx: "Context") -> int:
 
 
 # --- eval command -----------------------------------------------------------------------------
-def _eval_args(p: argparse.ArgumentParser) -> None:
+def eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("queries", nargs="?", metavar="QUERIES",
                    help="a JSON/JSONL query file ({query, expected: [paths]}); without it, the built-in "
                         "screenshot evaluation runs")
@@ -119,28 +62,52 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-index", action="store_true",
                    help="with a query file: measure the current index as it is (no indexing)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--labelled", metavar="DIR",
+                   help="folder of labelled images: one sub-folder per label, or with --labels")
+    p.add_argument("--labels", metavar="CSV", help="labels as 'path,label' rows (paths relative to DIR)")
+    p.add_argument("-k", type=int, default=5, help="cut-off rank for precision@k and recall@k (default 5)")
+    p.add_argument("--histogram", metavar="PNG", help="where to write the score histograms "
+                                                      "(default: eval-histogram.png in the current folder)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="use the measured thresholds as this model's relevance cut-off")
 
 
-def cmd_eval(ctx: "Context") -> int:
+def cmd_eval(ctx: Context) -> int:
     from imgrag_desktop import evaluation
 
     args = ctx.args
+    if getattr(args, "labelled", None):
+        return _eval_labelled(ctx)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if args.queries:
-        report = evaluation.run_query_file(ctx, args.queries, modes)
+        report = evaluation.run_query_file(ctx.services, args.queries, modes)
     else:
-        report = evaluation.run_screenshot_eval(ctx, args.screenshots, args.distractors, modes)
+        report = evaluation.run_screenshot_eval(ctx.services, args.screenshots, args.distractors, modes,
+                                                on_progress=ctx.progress_bar(), on_warning=ctx.warn)
     ctx.out(report, lambda: evaluation.report_text(report))
     return 0
 
 
-def register(commands: dict[str, Any], after_index: list[Any]) -> None:
-    commands.setdefault("ocr", ("read the text inside images now (resumable)", _ocr_args, cmd_ocr))
-    commands.setdefault("eval", ("measure search quality: recall@1/5 and MRR per mode, OCR error rate",
-                                 _eval_args, cmd_eval))
-    if ocr_stage not in after_index:
-        pos = next((i for i, f in enumerate(after_index) if getattr(f, "__name__", "") == "caption_stage"),
-                   len(after_index))
-        after_index.insert(pos, ocr_stage)
-    if text_stage not in after_index:
-        after_index.append(text_stage)
+def _eval_labelled(ctx: Context) -> int:
+    """`eval --labelled DIR`: precision/recall on a labelled folder, with score histograms."""
+    from imgrag_desktop.evaluation.labelled import evaluate
+
+    args = ctx.args
+    report = evaluate(ctx.services, args.labelled, getattr(args, "labels", None), k=getattr(args, "k", 5) or 5,
+                      histogram=getattr(args, "histogram", None) or "eval-histogram.png",
+                      calibrate=bool(getattr(args, "calibrate", False)),
+                      on_progress=ctx.progress_bar("indexing"))
+    data = report.to_json()
+
+    def human() -> str:
+        lines = [f"{report.images} images, {report.labels} labels, model {report.model_id}"]
+        for name, m in data["modes"].items():
+            lines.append(f"{name:6s} precision@{report.k} {m['precision_at_k']:.3f}  recall@{report.k} "
+                         f"{m['recall_at_k']:.3f}  AUC {m['auc']}  best threshold {m['best_threshold']}")
+        lines.append(f"histogram: {report.histogram}")
+        if report.calibrated:
+            lines.append("saved as this model's relevance cut-off")
+        return "\n".join(lines)
+
+    ctx.out(data, human)
+    return 0

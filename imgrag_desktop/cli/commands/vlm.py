@@ -1,7 +1,7 @@
-"""CLI commands of the local vision-language model: `ask`, `models`, `captions`.
+"""The local vision-language model's commands: `ask`, `models`, `captions`.
 
-Kept apart from cli.py so the model code stays in one place; `register` adds them to the
-COMMANDS table (and the caption stage to the after-index stages) following cli.py's pattern.
+The captions run after `imgrag index` is a later stage (indexing/stages.py); `imgrag captions`
+is the same work on request, with --limit, --requeue, --redo and --duty.
 """
 
 from __future__ import annotations
@@ -12,22 +12,22 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
+from imgrag_desktop.cli.context import (
+    Context, add_filter_arguments, common_options, filter_from_args, stop_on_signals,
+)
 from imgrag_desktop.types import ImgragError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from imgrag_desktop.cli import Context
     from imgrag_desktop.models.registry import VlmSlot
 
 
-def vlm_slot(ctx: "Context") -> "VlmSlot":
+def vlm_slot(ctx: Context) -> "VlmSlot":
     """One model slot per process (the window keeps its own in its services)."""
     return ctx.services.vlm
 
 
 # --- ask ------------------------------------------------------------------------------------
-def _ask_args(p: argparse.ArgumentParser) -> None:
-    from imgrag_desktop.cli import add_filter_arguments
-
+def ask_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("question", metavar="QUESTION", help="a question about your pictures")
     p.add_argument("-k", "--images", type=int, default=4,
                    help="how many of the best-matching pictures the model gets (default 4)")
@@ -35,9 +35,8 @@ def _ask_args(p: argparse.ArgumentParser) -> None:
     add_filter_arguments(p)
 
 
-def cmd_ask(ctx: "Context") -> int:
+def cmd_ask(ctx: Context) -> int:
     from imgrag_desktop.answer import answer_to_json
-    from imgrag_desktop.cli import filter_from_args
 
     args = ctx.args
     if args.images < 1:
@@ -82,29 +81,21 @@ def cmd_ask(ctx: "Context") -> int:
 
 
 # --- models ---------------------------------------------------------------------------------
-def _common_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The global options, accepted after a sub-action too (`imgrag models list --json`)."""
-    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output on stdout")
-    p.add_argument("--data-dir", default=argparse.SUPPRESS, help="where the index, thumbnails and settings live")
-    p.add_argument("--profile", choices=["default", "test"], default=argparse.SUPPRESS, help="model profile")
-    return p
-
-
-def _models_args(p: argparse.ArgumentParser) -> None:
+def models_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="models_action", metavar="ACTION")
-    _common_options(sub.add_parser("list", help="the recommended models, their sizes, and which are downloaded"))
-    d = _common_options(sub.add_parser("download", help="download a catalogue model into the data dir (resumable)"))
+    common_options(sub.add_parser("list", help="the recommended models, their sizes, and which are downloaded"))
+    d = common_options(sub.add_parser("download", help="download a catalogue model into the data dir (resumable)"))
     d.add_argument("name", metavar="NAME")
     d.add_argument("--use", action="store_true", help="also make it the model in use")
-    u = _common_options(sub.add_parser("use", help="use a downloaded catalogue model, or local GGUF files"))
+    u = common_options(sub.add_parser("use", help="use a downloaded catalogue model, or local GGUF files"))
     u.add_argument("name", metavar="NAME_OR_FILE", help="a catalogue name, or a language-model .gguf file")
     u.add_argument("--mmproj", help="the vision projector .gguf that belongs to the model file")
     u.add_argument("--handler", choices=["auto", "llava15", "llava16", "mtmd", "qwen25vl", "text"], default=None,
                    help="chat handler (default: auto, from the files)")
-    _common_options(sub.add_parser("check", help="load the model in use and run one tiny prompt"))
+    common_options(sub.add_parser("check", help="load the model in use and run one tiny prompt"))
 
 
-def cmd_models(ctx: "Context") -> int:
+def cmd_models(ctx: Context) -> int:
     from imgrag_desktop.models import registry
 
     action = getattr(ctx.args, "models_action", None) or "list"
@@ -188,7 +179,7 @@ def _entry(name: str) -> Any:
     return entry
 
 
-def _use(ctx: "Context") -> int:
+def _use(ctx: Context) -> int:
     from imgrag_desktop.models import registry
     from imgrag_desktop.models.gguf_info import check_pair, read_gguf
 
@@ -214,7 +205,7 @@ def _use(ctx: "Context") -> int:
     return 0
 
 
-def _download_bar(ctx: "Context") -> Callable[[Any, int, int], None]:
+def _download_bar(ctx: Context) -> Callable[[Any, int, int], None]:
     from tqdm import tqdm
 
     state: dict[str, Any] = {}
@@ -240,7 +231,7 @@ def _download_bar(ctx: "Context") -> Callable[[Any, int, int], None]:
 
 
 # --- captions -------------------------------------------------------------------------------
-def _captions_args(p: argparse.ArgumentParser) -> None:
+def captions_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="caption at most this many pictures")
     p.add_argument("--requeue", action="store_true",
                    help="queue pictures that were skipped (captions off when indexed) or failed")
@@ -250,49 +241,23 @@ def _captions_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def run_captions(ctx: "Context", cancel: threading.Event, *, limit: int | None = None, requeue: bool = False,
-                 redo: bool = False, duty: float = 1.0) -> dict[str, Any]:
-    from imgrag_desktop.indexing.captions import CaptionQueue
-    from imgrag_desktop.models import ocr
-
-    slot = vlm_slot(ctx)
-    cfg = ctx.services.cfg
-    # Without Tesseract, pictures waiting for OCR would wait for ever: caption them now.
-    wait_for_ocr = bool(cfg.settings.ocr_enabled) and ocr.availability(cfg)[0]
-    queue = CaptionQueue(ctx.services.store, slot.get, duty=duty, on_progress=ctx.progress_bar("captions"),
-                         wait_for_ocr=wait_for_ocr)
-    requeued = 0
-    if requeue or redo:
-        requeued = queue.requeue(("skipped", "failed") if requeue else (),
-                                 other_models_than=slot.get().model_id if redo else None)
-    try:
-        report = queue.run(cancel, limit)
-    finally:
-        slot.unload()
-    data = report.to_json()
-    data["requeued"] = requeued
-    return data
-
-
-def cmd_captions(ctx: "Context") -> int:
+def cmd_captions(ctx: Context) -> int:
     from imgrag_desktop.store import writer
 
     args = ctx.args
     if not 0.05 <= args.duty <= 1:
         raise ImgragError("--duty must be between 0.05 and 1")
-    from imgrag_desktop.cli import _stop_on_signals
+    from imgrag_desktop.indexing.stages import write_captions
 
     svc = ctx.services
     cancel = threading.Event()
     # SIGINT/SIGTERM: finish the picture in flight, keep every caption written, exit 128+signal.
-    got, restore = _stop_on_signals(cancel)
     try:
-        with writer(svc.store, svc.cfg.lock_file):
-            data = run_captions(ctx, cancel, limit=args.limit, requeue=args.requeue, redo=args.redo, duty=args.duty)
+        with stop_on_signals(cancel) as got, writer(svc.store, svc.cfg.lock_file):
+            data = write_captions(svc, cancel, ctx.progress_bar("captions"), limit=args.limit,
+                                  requeue=args.requeue, redo=args.redo, duty=args.duty)
     except KeyboardInterrupt:
         raise ImgragError("captioning interrupted; finished captions are kept, run the command again to go on") from None
-    finally:
-        restore()
     ctx.out(data, lambda: (f"captioned {data['captioned']} pictures, {data['failed']} failed, {data['remaining']} "
                            f"still waiting ({data['seconds_per_image']} s per picture)"
                            + "".join(f"\n  {f['path']}: {f['reason']}" for f in data["failures"][:20])))
@@ -303,24 +268,3 @@ def cmd_captions(ctx: "Context") -> int:
               "kept, run the command again to go on", file=sys.stderr)
         return 128 + got["signal"]
     return 0
-
-
-def caption_stage(ctx: "Context", cancel: Any) -> dict[str, Any] | None:
-    """After `imgrag index`: caption what waits, when the user switched captions on."""
-    if not ctx.services.cfg.settings.captions_enabled:
-        return None
-    try:
-        return {"captions": run_captions(ctx, cancel)}
-    except ImgragError as exc:
-        print(f"imgrag: captions skipped: {exc}", file=sys.stderr)
-        return {"captions": {"error": str(exc)}}
-
-
-def register(commands: dict[str, Any], after_index: list[Any]) -> None:
-    commands.setdefault("ask", ("answer a question from your pictures with the local model", _ask_args, cmd_ask))
-    commands.setdefault("models", ("list, download and choose the local vision-language model", _models_args,
-                                   cmd_models))
-    commands.setdefault("captions", ("describe pictures with the local model (resumable)", _captions_args,
-                                     cmd_captions))
-    if caption_stage not in after_index:
-        after_index.append(caption_stage)

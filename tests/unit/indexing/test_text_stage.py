@@ -121,7 +121,7 @@ def test_embedding_waits_for_ocr_unless_ocr_cannot_run(indexed: tuple[Any, Path]
 
 
 def test_after_index_stage_order() -> None:
-    from imgrag_desktop import cli
+    from imgrag_desktop.indexing.stages import STAGES
 
-    names = [f.__name__ for f in cli.AFTER_INDEX_STAGES]
-    assert names.index("ocr_stage") < names.index("caption_stage") < names.index("text_stage")
+    names = [s.name for s in STAGES]
+    assert names.index("ocr") < names.index("captions") < names.index("text")

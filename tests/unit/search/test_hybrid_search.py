@@ -21,8 +21,7 @@ pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesse
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, Path]:
     from imgrag_desktop.services import Services
-    from imgrag_desktop.cli import Context
-    from imgrag_desktop.cli.commands.text import run_ocr, run_text_vectors
+    from imgrag_desktop.indexing.stages import run_later_stages
     from imgrag_desktop.config import AppConfig
 
     if not (SCREENSHOTS / "expected.json").is_file() or len(coco_images()) < 20:
@@ -39,12 +38,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, Path]:
     data = tmp_path_factory.mktemp("data")
     svc = Services(AppConfig.load(data, "test"))
     svc.indexer().index_paths([str(pics)])
-    import argparse
-
-    ctx = Context(argparse.Namespace(quiet=True, json=False, data_dir=str(data), profile="test"))
-    ctx._services = svc  # type: ignore[attr-defined]
-    assert run_ocr(ctx, threading.Event())["read"] == 21
-    assert run_text_vectors(ctx, threading.Event())["keyword_index"] == "created"
+    later = run_later_stages(svc, threading.Event())
+    assert later["ocr"]["read"] == 21
+    assert later["text"]["keyword_index"] == "created"
     return svc, shots, data
 
 

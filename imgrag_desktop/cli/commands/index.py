@@ -1,0 +1,79 @@
+"""`imgrag index`: the visual pass over folders or files, then the later stages (stages.py)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from imgrag_desktop.cli.context import Context, printable, stop_on_signals
+from imgrag_desktop.types import ImgragError
+
+
+def index_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="folders (indexed recursively) or image files")
+    p.add_argument("--rebuild", action="store_true", help="drop the index first (after a model change)")
+    p.add_argument("--keep-missing", action="store_true", help="keep rows of files no longer on disk")
+    p.add_argument("--retry-failed", action="store_true", help="retry files that failed before even if unchanged")
+    p.add_argument("--no-remember", action="store_true", help="do not add the folders to the app's folder list")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_index(ctx: Context) -> int:
+    from imgrag_desktop.indexing.scanner import storable
+    from imgrag_desktop.indexing.stages import run_later_stages
+    from imgrag_desktop.library import check_vector_size
+    from imgrag_desktop.store import writer
+
+    args = ctx.args
+    roots = []
+    for raw in args.paths:
+        path = os.path.abspath(os.path.expanduser(raw))
+        if not storable(path):
+            raise ImgragError(f"the path {os.fsencode(path)!r} is not valid UTF-8: rename it to index it")
+        if not os.path.exists(path):
+            raise ImgragError(f"no such file or folder: {path}")
+        roots.append(path)
+    svc = ctx.services
+    cancel = threading.Event()
+    with stop_on_signals(cancel) as got, writer(svc.store, svc.cfg.lock_file):
+        if args.rebuild:
+            svc.store.check_droppable()
+            svc.store.drop_images()
+            svc.store.drop_failures()
+        check_vector_size(svc, args.rebuild)
+        if not args.no_remember:
+            folders = svc.cfg.settings.folders
+            added = [r for r in roots if os.path.isdir(r) and r not in folders]
+            if added:
+                folders.extend(added)
+                svc.cfg.save()
+        report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
+            roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed)
+        extra = run_later_stages(svc, cancel, ctx.progress_bar(), ctx.warn) if not cancel.is_set() else {}
+    data = report.to_json()
+    data.update(getattr(report, "extra", None) or {})  # the stages of part "pass": tiles, calibration
+    data.update(extra)
+    data["images"] = svc.store.count()
+
+    def human() -> str:
+        lines = [
+            f"indexed {report.added} new, {report.updated} changed, {report.unchanged} unchanged, "
+            f"{report.removed} removed, {report.reused} reused without embedding, {report.failed} failed "
+            f"in {report.seconds:.1f} s ({data['images']} images in the index)"
+        ]
+        for f in report.failures[:50]:
+            lines.append(f"  skipped {printable(f.path)}: {f.reason}")
+        if len(report.failures) > 50:
+            lines.append(f"  … and {len(report.failures) - 50} more (see `imgrag status --failures`)")
+        return "\n".join(lines)
+
+    ctx.out(data, human)
+    if got:
+        name = signal.Signals(got["signal"]).name
+        print(f"imgrag: indexing stopped by {name} after committing the batch in flight "
+              f"({data['images']} images in the index); run the same command again to finish", file=sys.stderr)
+        return 128 + got["signal"]
+    return 0

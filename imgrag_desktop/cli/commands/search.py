@@ -1,0 +1,85 @@
+"""`imgrag search` and `imgrag similar`: hits for a text, or for an image."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from imgrag_desktop.cli.context import Context, add_filter_arguments, filter_from_args, hits_text
+from imgrag_desktop.search.modes import MODE_NAMES, modes_help
+from imgrag_desktop.types import ImgragError
+
+
+def add_result_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("results")
+    g.add_argument("--min-score", default="auto", metavar="X|auto|off",
+                   help="hide hits scoring below X; 'auto' (default): the model's calibrated cut-off, "
+                        "or Settings.min_score; 'off': show the k best whatever their score")
+    g.add_argument("--no-collapse", action="store_true", help="list near-duplicates separately instead of "
+                                                              "folding them into one hit (group_size)")
+
+
+def _image_arg(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    path = os.path.abspath(os.path.expanduser(raw))
+    if not os.path.isfile(path):
+        raise ImgragError(f"no such image: {path}")
+    return path
+
+
+def _hits_out(ctx: Context, hits: list[Any]) -> None:
+    def human() -> str:
+        if not hits:
+            if str(getattr(ctx.args, "min_score", "off")).lower() in ("off", "none", "all"):
+                return "no results"
+            return "no good matches (lower --min-score, or --min-score off, to see weaker ones)"
+        text = hits_text(hits)
+        extra = [f"     {h.path}: {h.group_size} near-identical copies" for h in hits if h.group_size > 1]
+        extra += [f"     {h.path}: matched region {[int(v) for v in h.region]}" for h in hits if h.region]
+        return "\n".join([text, *extra])
+
+    ctx.out([h.to_json() for h in hits], human)
+
+
+def search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", metavar="TEXT", help="what to look for: words, \"-word\" to avoid, \"word:2\" to weigh")
+    p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--like", metavar="IMAGE", help="combine the text with an image (\"like this, but …\")")
+    p.add_argument("--mode", choices=MODE_NAMES, default=None, help=modes_help())
+    g = p.add_argument_group("hybrid weights (default: the weights in settings, 1 each)")
+    for m in ("visual", "textual", "keyword"):
+        g.add_argument(f"--weight-{m}", type=float, default=None, metavar="W", help=f"weight of the {m} list, 0 or more")
+    add_filter_arguments(p)
+    add_result_arguments(p)
+
+
+def cmd_search(ctx: Context) -> int:
+    args = ctx.args
+    s = ctx.services.cfg.settings
+    weights = {m: (getattr(args, f"weight_{m}") if getattr(args, f"weight_{m}") is not None else getattr(s, f"weight_{m}"))
+               for m in ("visual", "textual", "keyword")}
+    hits = ctx.services.searcher.search(args.text, k=args.limit, where=filter_from_args(args),
+                                        mode=args.mode or s.search_mode or "hybrid", weights=weights,
+                                        like=_image_arg(args.like), min_score=args.min_score,
+                                        collapse=not args.no_collapse)
+    _hits_out(ctx, hits)
+    return 0
+
+
+def similar_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", metavar="IMAGE", help="an image file (indexed or not)")
+    p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--text", help="steer the look-alikes with words (\"at night\", \"-people\")")
+    add_filter_arguments(p)
+    add_result_arguments(p)
+
+
+def cmd_similar(ctx: Context) -> int:
+    args = ctx.args
+    path = _image_arg(args.image)
+    hits = ctx.services.searcher.similar(path, k=args.limit, where=filter_from_args(args), text=args.text,
+                                         min_score=args.min_score, collapse=not args.no_collapse)
+    _hits_out(ctx, hits)
+    return 0

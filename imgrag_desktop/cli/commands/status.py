@@ -1,0 +1,38 @@
+"""`imgrag status`: what is indexed, what waits for a later stage, and what was skipped."""
+
+from __future__ import annotations
+
+import argparse
+
+from imgrag_desktop.cli.context import Context, printable
+
+
+def status_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--failures", action="store_true", help="list every skipped file with its reason")
+
+
+def cmd_status(ctx: Context) -> int:
+    from imgrag_desktop.library import library_stats
+
+    data = library_stats(ctx.services, failures=ctx.args.failures)
+    n = data["images"]
+
+    def human() -> str:
+        lines = [f"{n} images indexed, {data['failed']} files skipped (data dir {data['data_dir']})"]
+        for k in ("kinds", "clip_models"):
+            if k in data:
+                lines.append(f"{k}: " + ", ".join(f"{a}={b}" for a, b in data[k].items()))
+        if "ocr_pending" in data:
+            lines.append(f"text still to read: OCR {data['ocr_pending']}, captions {data['caption_pending']}; "
+                         f"text vectors {data['text_vectors']}")
+        if "tiles" in data:
+            cut = data.get("cutoff") or {}
+            lines.append(f"tiles of large images: {data['tiles']}; relevance cut-off: text {cut.get('text')}, "
+                         f"image {cut.get('image')} ({cut.get('source', 'not calibrated')})")
+        lines.append("folders: " + (", ".join(data["folders"]) or "none"))
+        for f in data.get("failures", []):
+            lines.append(f"  {printable(f['path'])}: {f['reason']}")
+        return "\n".join(lines)
+
+    ctx.out(data, human)
+    return 0

@@ -1,0 +1,249 @@
+"""The later stages: everything that fills in after the visual pass, in ONE ordered list.
+
+An image is searchable by its visual vector as soon as the visual pass has written it; the
+stages below add to it without blocking that. `STAGES` is the only place their order and their
+conditions live, and `run_later_stages` the only way they run, so `imgrag index`, `imgrag
+watch`, the window's indexing and its folder watcher, and `imgrag eval` cannot drift apart.
+
+Two parts of the list run at two moments:
+
+* part "pass" runs inside the Indexer, right after its visual pass, on what that pass just wrote
+  (`PassScope`): tiles of large images, the prune of stale fingerprints, and the model's relevance
+  calibration (full index runs only: the watcher's small batches would redo it as the library
+  grows). Their summary lands in `IndexReport.extra`.
+* part "library" runs after that, over whatever waits in the whole table (every row remembers its
+  own state, so each stage resumes after a quit): OCR first (captions wait for a screenshot's OCR
+  text), captions, then text vectors and the keyword index (they must see both texts).
+
+A stage that cannot run at all (an ImgragError: Tesseract missing, no caption model) does not stop
+the others: it gives a one-line warning through `on_warning` and an `{"error": ...}` entry under
+its key. Adding a stage is one `Stage(...)` entry in `STAGES`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from imgrag_desktop.types import ImgragError, Progress
+
+if TYPE_CHECKING:  # pragma: no cover
+    from imgrag_desktop.services import Services
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[Progress], None]
+WarningFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PassScope:
+    """What the visual pass just did, for the stages of part "pass"."""
+
+    where: str | None = None  # the rows it covered (None: the whole table)
+    changed: bool = False  # rows were removed or replaced: side tables have stale entries
+    calibrate: bool = True  # a full index run (not a watcher batch)
+
+
+@dataclass
+class StageRun:
+    """What every stage gets: the engine, a cancel event, and where to report."""
+
+    services: "Services"
+    cancel: threading.Event
+    on_progress: ProgressFn
+    on_warning: WarningFn
+    scope: PassScope | None = None
+
+    def progress(self, p: Progress) -> None:
+        self.on_progress(p)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[StageRun], "dict[str, Any] | None"]
+    part: str = "library"  # "pass" | "library"
+    # An ImgragError of this stage becomes the warning "<skipped> skipped: …" and {key: {"error": …}};
+    # None: it propagates (the run fails, as a failed visual pass does).
+    skipped: str | None = None
+    key: str | None = None
+
+
+# --- the engine work behind the stages (also what `imgrag ocr` / `imgrag captions` run) -------
+def ocr_available(services: "Services") -> bool:
+    """OCR is switched on and Tesseract (with the configured languages) can run."""
+    from imgrag_desktop.models.ocr import availability
+
+    return bool(services.cfg.settings.ocr_enabled) and availability(services.cfg)[0]
+
+
+def read_text(services: "Services", cancel: threading.Event, on_progress: ProgressFn | None = None,
+              limit: int | None = None) -> dict[str, Any]:
+    """OCR of what waits for it; ModelUnavailable when Tesseract cannot run."""
+    from imgrag_desktop.indexing.text_stage import OcrStage
+    from imgrag_desktop.models.ocr import ocr_from_config
+
+    cfg = services.cfg
+    stage = OcrStage(services.store, ocr_from_config(cfg), workers=cfg.settings.ocr_workers, on_progress=on_progress)
+    return stage.run(cancel, limit).to_json()
+
+
+def embed_text(services: "Services", cancel: threading.Event, on_progress: ProgressFn | None = None,
+               on_warning: WarningFn | None = None, include_ocr_pending: bool = False) -> dict[str, Any]:
+    """Text vectors of new text, then the keyword index (built even when no text model runs:
+    keyword search needs no model)."""
+    from imgrag_desktop.indexing.text_stage import EmbedStage, ensure_fts_index
+
+    data: dict[str, Any] = {}
+    try:
+        enc = services.text
+        if enc is None:
+            raise ImgragError("no text model module")
+        data = EmbedStage(services.store, enc, on_progress=on_progress).run(
+            cancel, include_ocr_pending=include_ocr_pending).to_json()
+    except ImgragError as exc:
+        _warn(on_warning, f"text vectors skipped: {exc}")
+        data = {"error": str(exc)}
+    if not cancel.is_set():
+        data["keyword_index"] = ensure_fts_index(services.store)
+    return data
+
+
+def write_captions(services: "Services", cancel: threading.Event, on_progress: ProgressFn | None = None, *,
+                   limit: int | None = None, requeue: bool = False, redo: bool = False,
+                   duty: float = 1.0) -> dict[str, Any]:
+    """Captions of what waits for one, with the one local-VLM slot (unloaded afterwards)."""
+    from imgrag_desktop.indexing.captions import CaptionQueue
+    from imgrag_desktop.models import ocr
+
+    slot = services.vlm
+    cfg = services.cfg
+    # Without Tesseract, pictures waiting for OCR would wait for ever: caption them now.
+    wait_for_ocr = bool(cfg.settings.ocr_enabled) and ocr.availability(cfg)[0]
+    queue = CaptionQueue(services.store, slot.get, duty=duty, on_progress=on_progress, wait_for_ocr=wait_for_ocr)
+    requeued = 0
+    if requeue or redo:
+        requeued = queue.requeue(("skipped", "failed") if requeue else (),
+                                 other_models_than=slot.get().model_id if redo else None)
+    try:
+        report = queue.run(cancel, limit)
+    finally:
+        slot.unload()
+    data = report.to_json()
+    data["requeued"] = requeued
+    return data
+
+
+# --- the stages ---------------------------------------------------------------------------------
+def _tiles(run: StageRun) -> dict[str, Any]:
+    """Tiles of large images, so a small object in a big canvas is found (search/tiles.py)."""
+    from imgrag_desktop.search.tiles import TileIndexer, TileTable
+
+    svc, scope = run.services, run.scope or PassScope()
+    policy = "auto"
+    if svc.cfg is not None:
+        policy = svc.cfg.settings.tiles
+    tiles = TileIndexer(svc.store, svc.clip, TileTable(svc.store.db_dir), policy=policy,
+                        on_progress=run.on_progress).run(run.cancel.is_set, where=scope.where, prune=scope.changed)
+    return tiles.to_json()
+
+
+def _fingerprints(run: StageRun) -> dict[str, Any] | None:
+    """Forget the perceptual prints of content no row holds any more (near-duplicates)."""
+    if not (run.scope and run.scope.changed):
+        return None
+    from imgrag_desktop.search.duplicates import FingerprintTable
+    from imgrag_desktop.store.sidetables import live_hashes
+
+    store = run.services.store
+    return {"fingerprints_pruned": FingerprintTable(store.db_dir).side.prune("content_hash", live_hashes(store))}
+
+
+def _calibration(run: StageRun) -> dict[str, Any] | None:
+    """The model's relevance cut-off, measured on the library once it is big enough."""
+    svc = run.services
+    if not (run.scope and run.scope.calibrate) or svc.cfg is None or run.cancel.is_set():
+        return None
+    from imgrag_desktop.search.calibration import CalibrationBook, ensure_calibrated
+
+    run.progress(Progress("calibrate"))
+    cal = ensure_calibrated(CalibrationBook(svc.cfg.data_dir), svc.store, svc.clip, run.cancel.is_set)
+    if cal is None:
+        return None
+    return {"calibration": {"text_cutoff": cal.threshold("text"), "image_cutoff": cal.threshold("image")}}
+
+
+def _ocr(run: StageRun) -> dict[str, Any] | None:
+    if not run.services.cfg.settings.ocr_enabled or run.cancel.is_set():
+        return None
+    return {"ocr": read_text(run.services, run.cancel, run.on_progress)}
+
+
+def _captions(run: StageRun) -> dict[str, Any] | None:
+    """Only when the user switched captions on (minutes per picture on a CPU)."""
+    if not run.services.cfg.settings.captions_enabled:
+        return None
+    return {"captions": write_captions(run.services, run.cancel, run.on_progress)}
+
+
+def _text(run: StageRun) -> dict[str, Any] | None:
+    if run.cancel.is_set():
+        return None
+    # When OCR cannot run, rows waiting for it still get a vector of their name and caption.
+    return {"text": embed_text(run.services, run.cancel, run.on_progress, run.on_warning,
+                               include_ocr_pending=not ocr_available(run.services))}
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("tiles", _tiles, part="pass"),
+    Stage("fingerprints", _fingerprints, part="pass"),
+    Stage("calibration", _calibration, part="pass"),
+    Stage("ocr", _ocr, skipped="OCR", key="ocr"),
+    Stage("captions", _captions, skipped="captions", key="captions"),
+    Stage("text", _text),  # text vectors, then the keyword index
+)
+
+
+def run_later_stages(services: "Services", cancel: threading.Event | None = None,
+                     on_progress: ProgressFn | None = None, on_warning: WarningFn | None = None, *,
+                     part: str = "library", scope: PassScope | None = None,
+                     stages: Sequence[Stage] | None = None) -> dict[str, Any]:
+    """Run the stages of `part` in their order; their results merged into one dict (what
+    `imgrag index --json` prints). Each stage checks `cancel` itself."""
+    run = StageRun(services, cancel or threading.Event(), _guarded(on_progress), on_warning or _log_warning, scope)
+    results: dict[str, Any] = {}
+    for stage in (STAGES if stages is None else stages):
+        if stage.part != part:
+            continue
+        try:
+            out = stage.run(run)
+        except ImgragError as exc:
+            if stage.skipped is None:
+                raise
+            _warn(run.on_warning, f"{stage.skipped} skipped: {exc}")
+            out = {stage.key or stage.name: {"error": str(exc)}}
+        results.update(out or {})
+    return results
+
+
+def _guarded(cb: ProgressFn | None) -> ProgressFn:
+    def emit(p: Progress) -> None:
+        if cb is None:
+            return
+        try:
+            cb(p)
+        except Exception:  # a broken listener never stops the work
+            log.exception("progress listener failed")
+
+    return emit
+
+
+def _log_warning(text: str) -> None:
+    log.warning("%s", text)
+
+
+def _warn(cb: WarningFn | None, text: str) -> None:
+    (cb or _log_warning)(text)

@@ -1,0 +1,110 @@
+"""The one ordered list of later stages and its runner (indexing/stages.py)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imgrag_desktop.indexing.stages import STAGES, PassScope, Stage, StageRun, run_later_stages
+from imgrag_desktop.types import ImgragError, ModelUnavailable
+from tests.conftest import SCREENSHOTS, coco_images
+
+
+def test_the_list_keeps_the_order_the_stages_depend_on() -> None:
+    names = [s.name for s in STAGES]
+    assert names == ["tiles", "fingerprints", "calibration", "ocr", "captions", "text"]
+    assert [s.name for s in STAGES if s.part == "pass"] == ["tiles", "fingerprints", "calibration"]
+
+
+def _recording(log: list[str], name: str, *, fail: bool = False, cancel_after: bool = False,
+               part: str = "library") -> Stage:
+    def run(r: StageRun) -> dict[str, Any] | None:
+        if r.cancel.is_set():
+            return None
+        log.append(name)
+        if cancel_after:
+            r.cancel.set()
+        if fail:
+            raise ModelUnavailable(f"{name} cannot run here")
+        return {name: {"done": True}}
+
+    return Stage(name, run, part=part, skipped=name, key=name)
+
+
+def test_runner_runs_in_order_and_merges(services: Any) -> None:
+    log: list[str] = []
+    stages = [_recording(log, n) for n in ("a", "b", "c")] + [_recording(log, "p", part="pass")]
+    out = run_later_stages(services, threading.Event(), stages=stages)
+    assert log == ["a", "b", "c"]
+    assert list(out) == ["a", "b", "c"]
+    assert run_later_stages(services, threading.Event(), part="pass", scope=PassScope(), stages=stages) == \
+        {"p": {"done": True}}
+
+
+def test_a_failing_stage_warns_and_the_others_still_run(services: Any) -> None:
+    log: list[str] = []
+    warnings: list[str] = []
+    stages = [_recording(log, "a"), _recording(log, "b", fail=True), _recording(log, "c")]
+    out = run_later_stages(services, threading.Event(), on_warning=warnings.append, stages=stages)
+    assert log == ["a", "b", "c"]
+    assert warnings == ["b skipped: b cannot run here"]
+    assert out["b"] == {"error": "b cannot run here"} and out["c"] == {"done": True}
+
+
+def test_a_stage_without_a_skip_rule_fails_the_run(services: Any) -> None:
+    def boom(r: StageRun) -> None:
+        raise ImgragError("disk full")
+
+    with pytest.raises(ImgragError, match="disk full"):
+        run_later_stages(services, threading.Event(), stages=[Stage("boom", boom)])
+
+
+def test_cancel_stops_the_stages_that_follow(services: Any) -> None:
+    log: list[str] = []
+    stages = [_recording(log, "a", cancel_after=True), _recording(log, "b"), _recording(log, "c")]
+    cancel = threading.Event()
+    assert run_later_stages(services, cancel, stages=stages) == {"a": {"done": True}}
+    assert log == ["a"] and cancel.is_set()
+    assert run_later_stages(services, cancel) == {}  # the real list: every library stage honours cancel
+    log.clear()
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesseract is not installed")
+def test_real_ocr_failure_is_a_warning_and_text_vectors_still_run(tmp_path: Path, services: Any) -> None:
+    """OCR made to fail for real (a language Tesseract has no data for): the warning reads as the
+    CLI prints it, and the rows waiting for OCR still get a vector of their name."""
+    if not SCREENSHOTS.is_dir():
+        pytest.skip("shared test data not found")
+    d = tmp_path / "pics"
+    d.mkdir()
+    for name in ("05_detect_text_with_low_contrast.png", "07_parse_paragraphs_of_text.png"):
+        shutil.copy2(SCREENSHOTS / name, d / name)
+    services.indexer().index_paths([str(d)])
+    services.cfg.settings.ocr_languages = "qqq"
+    warnings: list[str] = []
+    progress: list[Any] = []
+    out = run_later_stages(services, threading.Event(), progress.append, warnings.append)
+    assert len(warnings) == 1 and warnings[0].startswith("OCR skipped: Tesseract has no data for language(s) qqq")
+    assert out["ocr"] == {"error": warnings[0][len("OCR skipped: "):]}
+    assert "captions" not in out  # captions are off by default
+    assert out["text"]["embedded"] == 2 and "keyword_index" in out["text"]
+    assert any(p.stage == "text vectors" for p in progress)
+
+
+def test_the_visual_pass_runs_the_pass_part(tmp_path: Path, services: Any) -> None:
+    if len(coco_images()) < 4:
+        pytest.skip("shared test data not found")
+    d = tmp_path / "pics"
+    d.mkdir()
+    for p in coco_images()[:4]:
+        shutil.copy2(p, d / p.name)
+    report = services.indexer().index_paths([str(d)])
+    extra = report.extra  # type: ignore[attr-defined]
+    assert {"tiles", "tiled_images"} <= set(extra)
+    (d / coco_images()[0].name).unlink()
+    again = services.indexer().index_paths([str(d)])
+    assert again.removed == 1 and again.extra["fingerprints_pruned"] >= 0  # type: ignore[attr-defined]
