@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 from typing import TYPE_CHECKING, Any, Sequence
 
-from imgrag_desktop.types import ImgragError
+from imgrag_desktop.types import Hit, ImgragError
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.services import Services
@@ -83,3 +83,25 @@ def remove_folder_rows(store: "Store", folder: str, keep: Sequence[str]) -> int:
     store.delete_where(where)
     store.clear_failures_where(where)
     return before - store.count()
+
+
+BROWSE_COLUMNS = ["path", "size", "mtime_ns", "width", "height", "taken_at", "date", "kind", "content_hash"]
+
+
+def browse(store: "Store", where: str | None, limit: int) -> list[tuple[Hit, str]]:
+    """Every indexed image under `where`, newest first, with the content hash that names its
+    cached thumbnail: the window's grid before anything is searched, and the same rows for any
+    other front end that lists the library."""
+    store.refresh()
+    tbl = store.query(where, BROWSE_COLUMNS)
+    if tbl.num_rows == 0:
+        return []
+    rows = tbl.to_pylist()
+    rows.sort(key=lambda r: (r.get("date") or 0.0, r["path"]), reverse=True)
+    out = []
+    for r in rows[:limit]:
+        hit = Hit(path=r["path"], score=0.0, size=int(r["size"] or 0), width=int(r["width"] or 0),
+                  height=int(r["height"] or 0), mtime=(r["mtime_ns"] or 0) / 1e9, taken_at=r.get("taken_at"),
+                  kind=r.get("kind") or "", reasons=[])
+        out.append((hit, r.get("content_hash") or ""))
+    return out

@@ -867,11 +867,6 @@ class MainWindow(QMainWindow):
         self._last_menu = menu
         menu.popup(self.view.viewport().mapToGlobal(pos))
 
-    def context_actions(self, path: str) -> dict[str, Callable[[], None]]:
-        """What the right-click menu offers for a result (tests call these directly)."""
-        return {"Open": lambda: self.open_path(path), "Show in folder": lambda: self.reveal_path(path),
-                "Copy path": self.copy_selected_paths, "Find similar": lambda: self.find_similar(path)}
-
     def open_path(self, path: str) -> None:
         if not path:
             return

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -32,7 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 SEARCH_MODES = ("hybrid", "visual", "textual", "keyword")
-BROWSE_COLUMNS = ["path", "size", "mtime_ns", "width", "height", "taken_at", "date", "kind", "content_hash"]
 
 
 @dataclass
@@ -298,21 +296,9 @@ class QueryWorker(QObject):
 
     @staticmethod
     def _browse(svc: "Services", req: Request) -> list[ResultItem]:
-        """Every indexed image (under the folder filter), newest first."""
-        store = svc.store
-        store.refresh()
-        tbl = store.query(req.where(), BROWSE_COLUMNS)
-        if tbl.num_rows == 0:
-            return []
-        rows = tbl.to_pylist()
-        rows.sort(key=lambda r: (r.get("date") or 0.0, r["path"]), reverse=True)
-        items = []
-        for r in rows[: req.k]:
-            hit = Hit(path=r["path"], score=0.0, size=int(r["size"] or 0), width=int(r["width"] or 0),
-                      height=int(r["height"] or 0), mtime=(r["mtime_ns"] or 0) / 1e9, taken_at=r.get("taken_at"),
-                      kind=r.get("kind") or "", reasons=[])
-            items.append(ResultItem(hit, r.get("content_hash") or ""))
-        return items
+        from imgrag_desktop.library import browse
+
+        return [ResultItem(hit, chash) for hit, chash in browse(svc.store, req.where(), req.k)]
 
     @Slot(str)
     def load_details(self, path: str) -> None:
@@ -443,6 +429,3 @@ def _progress(stage: str, done: int = 0, total: int = 0, current: str = "") -> A
 
     return Progress(stage, done, total, current=current)
 
-
-def default_threads() -> int:
-    return max(1, min(4, (os.cpu_count() or 2)))
