@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QMimeData, QModelIndex, QProcess, Qt, QThread, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import (
-    QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeyEvent,
+    QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeyEvent,
     QKeySequence, QPixmap,
 )
 from PySide6.QtWidgets import (
@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.gui import dialogs
-from imgrag_desktop.gui.ask_panel import AskPanel, ask_shortcuts
+from imgrag_desktop.gui.actions import build_actions, show_shortcuts as shortcuts_dialog
+from imgrag_desktop.gui.ask_panel import AskPanel
 from imgrag_desktop.gui.duplicates_panel import DuplicatesPanel
 from imgrag_desktop.gui.errors_panel import ErrorsPanel
 from imgrag_desktop.gui.filters import FilterBar
@@ -478,68 +479,19 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.ask_panel)
         self.ask_panel.focus_question()
 
-    def _action(self, menu: QMenu, text: str, slot: Callable[..., Any], shortcuts: list[Any] | None = None,
-                tip: str = "", checkable: bool = False) -> QAction:
-        act = QAction(text, self)
-        if shortcuts:
-            seqs: dict[str, QKeySequence] = {}
-            for sc in shortcuts:  # a standard key may equal the explicit one: register it once
-                for seq in (QKeySequence.keyBindings(sc) if isinstance(sc, QKeySequence.StandardKey) else [QKeySequence(sc)]):
-                    if not seq.isEmpty():
-                        seqs.setdefault(seq.toString(), seq)
-            act.setShortcuts(list(seqs.values()))
-        if tip:
-            act.setStatusTip(tip)
-            act.setToolTip(tip)
-        act.setCheckable(checkable)
-        (act.toggled if checkable else act.triggered).connect(slot)
-        menu.addAction(act)
-        self.addAction(act)  # shortcuts work while the menu bar is hidden or unfocused
-        return act
-
     def _build_actions(self) -> None:
-        mb = self.menuBar()
-        f = mb.addMenu("&File")
-        self.act_add = self._action(f, "&Add folder…", self.add_folder_dialog, [QKeySequence.StandardKey.Open],
-                                    "Add a folder to the index")
-        self.act_similar_file = self._action(f, "Find images like a &file…", self.similar_file_dialog, ["Ctrl+Shift+O"])
-        self.act_paste = self._action(f, "&Paste image", self.paste, [QKeySequence.StandardKey.Paste],
-                                      "Find images that look like the image on the clipboard")
-        self.act_rescan = self._action(f, "&Rescan folders", self.rescan, ["F5"])
-        self.act_pause_watch = self._action(f, "Pause &watching folders", self.set_watch_paused, checkable=True,
-                                            tip="Stop indexing changes in the folders until unchecked")
-        f.addSeparator()
-        self.act_settings = self._action(f, "&Settings…", self.open_settings, [QKeySequence.StandardKey.Preferences, "Ctrl+,"])
-        f.addSeparator()
-        self.act_quit = self._action(f, "&Quit", self.close, [QKeySequence.StandardKey.Quit, "Ctrl+Q"])
-        e = mb.addMenu("&Edit")
-        self.act_find = self._action(e, "&Find", self.focus_search, [QKeySequence.StandardKey.Find, "Ctrl+L"])
-        self.act_clear = self._action(e, "&Clear search", self.clear_search, ["Esc"])
-        self.act_copy_path = self._action(e, "Copy &path", self.copy_selected_paths, ["Ctrl+Shift+C"])
-        self.act_open = self._action(e, "&Open in viewer", lambda: self.open_path(self._current_path()), ["Ctrl+Return"])
-        e.addSeparator()
-        self.act_ask = self._action(e, "&Ask a question…", self.focus_ask, ask_shortcuts(),
-                                    "Ask the local model about your pictures")
-        v = mb.addMenu("&View")
-        self.act_preview = self._action(v, "&Preview panel", self._set_preview_visible, ["F3"], checkable=True)
-        self.act_folders = self.folders_dock.toggleViewAction()
-        self.act_folders.setText("&Folders panel")
-        v.addAction(self.act_folders)
-        self.act_errors = self._action(v, "P&roblems…", self.show_errors_panel, ["Ctrl+E"])
-        self.act_filters = self._action(v, "F&ilters", self.filters_button.setChecked, ["Ctrl+Shift+F"], checkable=True,
-                                        tip="Show or hide the filter bar")
-        self.act_duplicates = self._action(v, "&Duplicates", self.show_duplicates, ["Ctrl+D"],
-                                           "Near-identical copies of the same picture")
-        v.addSeparator()
-        self._action(v, "&Larger thumbnails", lambda: self.size_slider.setValue(self.size_slider.value() + 30),
-                     [QKeySequence.StandardKey.ZoomIn, "Ctrl+="])
-        self._action(v, "&Smaller thumbnails", lambda: self.size_slider.setValue(self.size_slider.value() - 30),
-                     [QKeySequence.StandardKey.ZoomOut])
-        h = mb.addMenu("&Help")
-        self._action(h, "&Keyboard shortcuts", self.show_shortcuts)
-        self._action(h, "&About imgrag-desktop", self.show_about)
+        self.actions_by_name = build_actions(self, self.folders_dock.toggleViewAction())
         self.act_preview.setChecked(bool(self.state.get("show_preview", True)))
         self.act_clear.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+
+    def open_current(self) -> None:
+        self.open_path(self._current_path())
+
+    def larger_thumbnails(self) -> None:
+        self.size_slider.setValue(self.size_slider.value() + 30)
+
+    def smaller_thumbnails(self) -> None:
+        self.size_slider.setValue(self.size_slider.value() - 30)
 
     def add_panel(self, widget: QWidget, title: str) -> int:
         """Add a panel beside Search (the tab bar appears once there are two)."""
@@ -897,7 +849,7 @@ class MainWindow(QMainWindow):
         self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search_edit.selectAll()
 
-    def _set_preview_visible(self, visible: bool) -> None:
+    def set_preview_visible(self, visible: bool) -> None:
         self.preview.setVisible(visible)
         self.state["show_preview"] = bool(visible)
         if visible and self._current_path():
@@ -1532,16 +1484,7 @@ class MainWindow(QMainWindow):
                             "indexed again.", "Re-index now", lambda: self._enqueue(IndexJob(roots=folders, rebuild=True)))
 
     def show_shortcuts(self) -> None:
-        rows = [("Ctrl+F, Ctrl+L", "search"), ("Enter", "search now (search bar) or preview (grid)"),
-                ("Esc", "clear the search"), ("Ctrl+V", "find images like the one on the clipboard"),
-                ("Drag and drop", "an image: find look-alikes; a folder: index it"),
-                ("Ctrl+O", "add a folder"), ("F5", "rescan folders"), ("Double-click, Ctrl+Enter", "open in the default viewer"),
-                ("Ctrl+Shift+C", "copy the selected paths"), ("Ctrl++, Ctrl+-", "thumbnail size"),
-                ("F3", "show or hide the preview"), ("Ctrl+K, Ctrl+Shift+A", "ask a question (Enter asks, Esc cancels)"),
-                ("Ctrl+Shift+F", "show or hide the filters"), ("Ctrl+D", "near-duplicates"),
-                ("Ctrl+E", "problems"), ("Ctrl+,", "settings"), ("Ctrl+Q", "quit")]
-        table = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
-        dialogs.show_message(self, "Keyboard shortcuts", level="info", informative=f"<table>{table}</table>")
+        shortcuts_dialog(self, self.actions_by_name)
 
     def show_about(self) -> None:
         from imgrag_desktop import __version__
