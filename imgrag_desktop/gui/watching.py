@@ -158,15 +158,18 @@ def after_index_stages(services: Any, cancel: threading.Event, report: Any = Non
 class WatchController(QObject):
     """Builds, starts and stops the window's WatchService off the GUI thread.
 
-    Lives on its own QThread. Once `started` has been emitted, the service's own methods
-    (add_folder, remove_folder, pause, resume, rescan, status) are safe to call from the GUI
-    thread: they only queue work for the watcher's thread."""
+    Lives on its own QThread, and the window reaches the running service only through this
+    object's slots (queued to that thread): `status()` waits on a lock the watcher holds while it
+    checks settling files, which on a hung network share can take as long as the share hangs,
+    and the window must keep painting meanwhile. `poll` answers with `statusChanged`."""
 
     started = Signal(object)  # the running WatchService
     startFailed = Signal(str, str, bool)  # one line, details, True when another process holds the lock
     stopped = Signal()
     event = Signal(object)  # WatchEvent, emitted on the watcher's thread (queued to the receiver's)
     progress = Signal(object)  # Progress of the watcher's later stages
+    statusChanged = Signal(object, object)  # the service polled, {root: FolderStatus}
+    serviceDied = Signal(object, str)  # the service, why it stopped on its own (the index is safe)
 
     def __init__(self, host: "EngineHost", writes: DataDirWriter, options: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -223,6 +226,35 @@ class WatchController(QObject):
         watcher sets `cancel`) and to the window's own indexing (the shared lock sets it)."""
         with self.writes.lock.yielding(cancel):
             after_index_stages(self.host.services, cancel, self.progress.emit)
+
+    @Slot()
+    def poll(self) -> None:
+        """Ask the running service how its folders are doing (may wait on the watcher's lock)."""
+        service = self.service
+        if service is None:
+            self.statusChanged.emit(None, {})
+        elif not service.running:
+            self.serviceDied.emit(service, str(service.error or "unknown error"))
+        else:
+            self.statusChanged.emit(service, service.status())
+
+    @Slot(str)
+    def add_folder(self, root: str) -> None:
+        service = self.service
+        if service is not None:
+            service.add_folder(root)
+
+    @Slot(str)
+    def remove_folder(self, root: str) -> None:
+        service = self.service
+        if service is not None:
+            service.remove_folder(root)
+
+    @Slot(bool)
+    def set_paused(self, paused: bool) -> None:
+        service = self.service
+        if service is not None:
+            (service.pause if paused else service.resume)()
 
     @Slot()
     def stop_service(self) -> None:

@@ -39,13 +39,12 @@ from imgrag_desktop.gui.settings_dialog import SettingsDialog
 from imgrag_desktop.config import remember_data_dir
 from imgrag_desktop.gui.state import gui_state, save_settings
 from imgrag_desktop.gui.thumbnails import ImageLoader
-from imgrag_desktop.gui.watching import DataDirWriter, WatchController, watch_roots
+from imgrag_desktop.gui.watch_status import WatchStatus
+from imgrag_desktop.gui.watching import DataDirWriter
 from imgrag_desktop.gui.workers import EngineHost, IndexJob, IndexWorker, QueryWorker, Request, RequestGate, ResultItem
 
 SEARCH_DELAY_MS = 350
 SEARCH_PLACEHOLDER = "Search your images: describe what you see, or drop / paste an image"
-WATCH_REFRESH_MS = 600  # changes found by the watcher refresh the results at most this often
-WATCH_POLL_MS = 1000  # how often the folder list and the status bar ask the watcher how it is doing
 WATCH_RETRY_MS = 15_000  # another process holds the writer lock: try to watch again this often
 MODE_LABELS = {"hybrid": "Hybrid", "visual": "Visual", "textual": "Text in image", "keyword": "Keyword"}
 MODE_TIPS = {
@@ -140,8 +139,6 @@ class MainWindow(QMainWindow):
     indexProgress = Signal(object)
     indexFinished = Signal(object)
     indexFailed = Signal(str)
-    watchStartRequested = Signal(object, bool)
-    watchStopRequested = Signal()
     watchEvent = Signal(object)  # a WatchEvent the window handled (tests and automation listen)
     watchStateChanged = Signal(str)  # off | starting | running | failed
 
@@ -179,16 +176,6 @@ class MainWindow(QMainWindow):
         self._similar_name = ""
         self._no_match: tuple[str, str, bool, bool] | None = None  # title, text, show-weaker, clear-filters
         self.errors_panel: ErrorsPanel | None = None
-        # Folder watching.
-        self.watcher: Any = None  # the running WatchService
-        self._watch_state = "off"
-        self._watch_error = ""
-        self._watched: set[str] = set()
-        self._pending_removals: dict[str, IndexJob] = {}
-        self._watch_user_paused = False
-        self._watch_counts: dict[str, int] = {}
-        self._watch_stage: tuple[float, str] = (0.0, "")
-
         self.setWindowTitle("imgrag-desktop" + (" — test profile" if cfg.profile == "test" else ""))
         self.setAcceptDrops(True)
         self.loader = ImageLoader(cfg.thumbs_dir, threads=2, parent=self)
@@ -207,13 +194,6 @@ class MainWindow(QMainWindow):
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(self.search_now)
-        self._watch_refresh = QTimer(self)
-        self._watch_refresh.setSingleShot(True)
-        self._watch_refresh.setInterval(WATCH_REFRESH_MS)
-        self._watch_refresh.timeout.connect(self._refresh_after_watch)
-        self._watch_poll = QTimer(self)
-        self._watch_poll.setInterval(WATCH_POLL_MS)
-        self._watch_poll.timeout.connect(self._poll_watcher)
         self._restore_state()
         self.folders_panel.set_folders(self.cfg.settings.folders)
         self._update_page()
@@ -342,9 +322,10 @@ class MainWindow(QMainWindow):
         self.problems_button.setToolTip("Files that could not be indexed, and errors (Ctrl+E)")
         self.problems_button.hide()
         sb.addPermanentWidget(self.problems_button)
-        self.watch_label = QLabel(self)
-        self.watch_label.setObjectName("watch-status")
-        self.watch_label.hide()
+        self.watching = WatchStatus(self.host, self.writes, self.watch_options, folders=lambda: self.cfg.settings.folders,
+                                    panel=self.folders_panel, bridge=self.bridge, status_bar=sb, loader=self.loader,
+                                    retry_ms=lambda: self.watch_retry_ms, parent=self)
+        self.watch_label = self.watching.label
         sb.addPermanentWidget(self.watch_label)
         self.count_label = QLabel(self)
         sb.addPermanentWidget(self.count_label)
@@ -532,18 +513,12 @@ class MainWindow(QMainWindow):
         self.query_thread.start()
         self.index_thread.start()
 
-        self.watch_thread = QThread(self)
-        self.watch_thread.setObjectName("imgrag-watch-control")
-        self.watch_ctl = WatchController(self.host, self.writes, self.watch_options)
-        self.watch_ctl.moveToThread(self.watch_thread)
-        # No deleteLater on finish: shutdown() still calls the controller's stop() after its thread ended.
-        self.watchStartRequested.connect(self.watch_ctl.start_service)
-        self.watchStopRequested.connect(self.watch_ctl.stop_service)
-        self.watch_ctl.started.connect(self._on_watch_started)
-        self.watch_ctl.startFailed.connect(self._on_watch_failed)
-        self.watch_ctl.event.connect(self._on_watch_event)
-        self.watch_ctl.progress.connect(self._on_watch_progress)
-        self.watch_thread.start()
+        w = self.watching
+        self.watch_thread, self.watch_ctl = w.thread, w.ctl
+        w.stateChanged.connect(self.watchStateChanged)
+        w.eventHandled.connect(self.watchEvent)
+        w.changesIndexed.connect(self._after_watch_changes)
+        w.removalReady.connect(self._enqueue)
 
     def start(self) -> None:
         """Begin background work: open the index, load the model, bring folders up to date."""
@@ -949,7 +924,7 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self.folders_panel.set_folders(folders)
         self._enqueue(IndexJob(roots=new))
-        self._sync_watcher()
+        self.watching.sync()
         self._update_page()
 
     def rescan(self) -> None:
@@ -966,14 +941,7 @@ class MainWindow(QMainWindow):
             self._save_settings()
             self.folders_panel.set_folders(self.cfg.settings.folders)
             job = IndexJob(remove=folder, keep=list(self.cfg.settings.folders))
-            if self.watcher is not None and folder in self._watched:
-                # Its rows go once the watcher has let go of it: a batch of the watcher's in flight
-                # could otherwise write rows of the folder after they were removed.
-                self._pending_removals[folder] = job
-                QTimer.singleShot(10_000, lambda: self._flush_removal(folder))
-                self._sync_watcher()
-            else:
-                self._sync_watcher()
+            if not self.watching.remove_after_release(folder, job):
                 self._enqueue(job)
 
         if not confirm:
@@ -1009,7 +977,7 @@ class MainWindow(QMainWindow):
         self.pause_button.setText("Resume" if self._paused else "Pause")
         if self._paused:
             self.progress_label.setText("Paused")
-        self._apply_watch_pause()  # Pause means "stop using the computer": the watcher waits too
+        self.watching.set_index_paused(self._paused)  # Pause means "stop using the computer": the watcher waits too
 
     def cancel_indexing(self) -> None:
         """Stop the indexing job (and those queued); the watcher goes on watching (File → Pause
@@ -1022,7 +990,7 @@ class MainWindow(QMainWindow):
         self.index_worker.set_paused(False)
         self._paused = False
         self.pause_button.setText("Pause")
-        self._apply_watch_pause()
+        self.watching.set_index_paused(self._paused)
         if self._job is not None:
             self.progress_label.setText("Cancelling…")
 
@@ -1099,8 +1067,8 @@ class MainWindow(QMainWindow):
         self.indexFinished.emit(report)
         self._after_job()
         self.rerun()
-        if self._watch_state == "failed":
-            self._retry_watch()  # e.g. the index was rebuilt for the new model: watching can start now
+        if self.watching.state == "failed":
+            self.watching.retry()  # e.g. the index was rebuilt for the new model: watching can start now
 
     @Slot(object, str, str, bool)
     def _on_index_failed(self, job: IndexJob, text: str, details: str, rebuild: bool) -> None:
@@ -1120,7 +1088,7 @@ class MainWindow(QMainWindow):
             self.folders_panel.set_busy(False)
         if self._paused:
             self._paused = False
-            self._apply_watch_pause()
+            self.watching.set_index_paused(self._paused)
         self._next_job()
         self._update_page()
         self.dups_panel.mark_stale()
@@ -1162,201 +1130,34 @@ class MainWindow(QMainWindow):
             self._search_timer.stop()
             self.rerun()
 
-    # Folder watching --------------------------------------------------------------------------
-    def _ensure_watcher(self) -> None:
-        """Watch the indexed folders (once the image model is ready, in the background)."""
-        if self._closing or not self._ready or self._watch_state in ("starting", "running"):
-            return
-        roots = watch_roots(self.cfg.settings.folders)
-        if not roots:
-            return
-        self._set_watch_state("starting")
-        self._watched = set(roots)
-        reconcile = bool(self.watch_options.get("reconcile_on_start", False))
-        self.watchStartRequested.emit(roots, reconcile)
-
-    def _set_watch_state(self, state: str) -> None:
-        if state != self._watch_state:
-            self._watch_state = state
-            self.watchStateChanged.emit(state)
-        self._update_watch_label()
+    # Folder watching (the WatchStatus part) -------------------------------------------------------
+    @property
+    def watcher(self) -> Any:
+        """The running WatchService (tests look at it; the window itself only talks to the
+        controller)."""
+        return self.watching.service
 
     @property
     def watch_state(self) -> str:
-        return self._watch_state
-
-    @Slot(object)
-    def _on_watch_started(self, service: Any) -> None:
-        if self._closing or self._watch_state != "starting":
-            return  # stopped meanwhile: the controller stops this one next
-        self.watcher = service
-        self._watch_error = ""
-        self._set_watch_state("running")
-        self._sync_watcher()
-        self._apply_watch_pause()
-        self._watch_poll.start()
-        self._poll_watcher()
-
-    @Slot(str, str, bool)
-    def _on_watch_failed(self, text: str, details: str, retry: bool) -> None:
-        if self._closing:
-            return
-        self._watch_error = text
-        self._watched = set()
-        self._set_watch_state("failed")
-        self.folders_panel.clear_status()
-        self.bridge.warning(f"folders are not watched for changes: {text}", details)
-        if retry:  # another instance writes: watch once it is done
-            QTimer.singleShot(self.watch_retry_ms, self._retry_watch)
-
-    def _retry_watch(self) -> None:
-        if self._watch_state == "failed" and not self._closing:
-            self._set_watch_state("off")
-            self._ensure_watcher()
-
-    def _stop_watcher(self) -> None:
-        """Stop watching (model change); _ensure_watcher starts a new watcher later."""
-        if self._watch_state in ("starting", "running"):
-            self.watcher = None
-            self._watched = set()
-            self._watch_poll.stop()
-            self._set_watch_state("off")
-            self.folders_panel.clear_status()
-            for folder in list(self._pending_removals):
-                self._flush_removal(folder)
-            self.watchStopRequested.emit()
-
-    def _sync_watcher(self) -> None:
-        """Make the watcher's folders follow the folder list."""
-        if self.watcher is None:
-            self._ensure_watcher()
-            return
-        wanted = set(watch_roots(self.cfg.settings.folders))
-        for root in sorted(wanted - self._watched):
-            self.watcher.add_folder(root)
-        for root in sorted(self._watched - wanted):
-            self.watcher.remove_folder(root)
-        self._watched = wanted
+        return self.watching.state
 
     def set_watch_paused(self, paused: bool) -> None:
         """File → Pause watching folders: events are still collected, nothing is indexed."""
-        self._watch_user_paused = bool(paused)
         if self.act_pause_watch.isChecked() != paused:
             self.act_pause_watch.setChecked(paused)
-        self._apply_watch_pause()
+        self.watching.set_user_paused(paused)
 
-    def _apply_watch_pause(self) -> None:
-        if self.watcher is not None:
-            if self._watch_user_paused or self._paused:
-                self.watcher.pause()
-            else:
-                self.watcher.resume()
-        self._update_watch_label()
-
-    @Slot(object)
-    def _on_watch_event(self, ev: Any) -> None:
-        if self._closing:
-            return
-        if ev.action == "state":
-            state, _, detail = ev.detail.partition(": ")
-            if ev.path in self._pending_removals and state == "stopped":
-                self._flush_removal(ev.path)
-            elif self.watcher is not None and ev.path in self._watched:
-                self.folders_panel.set_status(ev.path, state, detail)
-            self._update_watch_label()
-        elif ev.action in ("added", "updated", "moved", "removed") or (ev.action == "reconciled" and ev.count):
-            key = "changed" if ev.action == "reconciled" else ev.action
-            self._watch_counts[key] = self._watch_counts.get(key, 0) + max(1, ev.count)
-            if ev.action in ("updated", "moved"):
-                self.loader.invalidate([ev.path])
-            if not self._watch_refresh.isActive():
-                self._watch_refresh.start()
-        elif ev.action == "failed":
-            self._watch_counts["skipped"] = self._watch_counts.get("skipped", 0) + 1
-            if not self._watch_refresh.isActive():
-                self._watch_refresh.start()
-        elif ev.action == "error":
-            self.statusBar().showMessage(f"Watching {ev.path or 'folders'}: {ev.detail}", 10000)
-        self.watchEvent.emit(ev)
-
-    @Slot(object)
-    def _on_watch_progress(self, p: Any) -> None:
-        label = f"{p.stage.capitalize()} {p.done}/{p.total}" if p.total else p.stage.capitalize()
-        self._watch_stage = (time.monotonic(), label)
-        self._update_watch_label()
-
-    def _refresh_after_watch(self) -> None:
+    def _after_watch_changes(self) -> None:
         """Changes the watcher indexed: refresh the results (keeping the user's place), counts
         and the duplicates list's staleness."""
-        counts, self._watch_counts = self._watch_counts, {}
-        names = {"added": "new", "updated": "changed", "moved": "moved", "removed": "removed",
-                 "changed": "changed", "skipped": "skipped"}
-        parts = [f"{n} {names[k]}" for k, n in counts.items() if n]
-        if parts:
-            self.statusBar().showMessage("Folder changes indexed: " + ", ".join(parts), 6000)
         self.statsRequested.emit()
         self.dups_panel.mark_stale()
-        if self._closing:
-            return
-        self.rerun(refresh=True)
+        if not self._closing:
+            self.rerun(refresh=True)
 
-    def _poll_watcher(self) -> None:
-        w = self.watcher
-        if w is None:
-            self._watch_poll.stop()
-            return
-        if not w.running:  # stopped on an error (the index is safe): say so, watch again later
-            self.watcher = None
-            self._watch_poll.stop()
-            self._on_watch_failed(f"the folder watcher stopped: {w.error or 'unknown error'}", "", True)
-            return
-        for root, st in w.status().items():
-            if root in self._watched:
-                self.folders_panel.set_status(root, st.state, st.detail, st.pending)
-        self._update_watch_label()
-
-    def _update_watch_label(self) -> None:
-        state = self._watch_state
-        label = self.watch_label
-        if state == "off":
-            label.hide()
-            return
-        label.show()
-        if state == "failed":
-            label.setText("Not watching folders")
-            label.setToolTip(self._watch_error + "\nChanges are picked up by the next rescan (F5).")
-            return
-        if state == "starting":
-            label.setText("Starting to watch folders…")
-            label.setToolTip("")
-            return
-        w = self.watcher
-        statuses = list(w.status().values()) if w is not None else []
-        offline = sum(1 for st in statuses if st.state == "offline")
-        pending = sum(st.pending for st in statuses)
-        scanning = any(st.state == "scanning" for st in statuses)
-        n = len(statuses)
-        if self._watch_user_paused or self._paused:
-            text = "Watching paused"
-        elif pending:
-            text = f"Watching: {pending} change{'s' if pending != 1 else ''} to index…"
-        elif scanning:
-            text = "Watching: checking folders…"
-        elif time.monotonic() - self._watch_stage[0] < 3 and self._watch_stage[1]:
-            text = f"Watching: {self._watch_stage[1]}"
-        else:
-            text = f"Watching {n} folder{'s' if n != 1 else ''}"
-        if offline:
-            text += f" · {offline} offline"
-        label.setText(text)
-        tips = [f"{st.root}: {st.state}" + (f" ({st.detail})" if st.detail else "") for st in statuses]
-        label.setToolTip("New, changed, moved and deleted images in these folders are indexed as they happen:\n"
-                         + "\n".join(tips))
-
-    def _flush_removal(self, folder: str) -> None:
-        job = self._pending_removals.pop(folder, None)
-        if job is not None:
-            self._enqueue(job)
+    def watch_ctl_stop(self, timeout_s: float) -> bool:
+        """Stop the watcher (the batch in flight is finished) and give the writer lock back."""
+        return self.watching.stop_controller(timeout_s)
 
     # Engine state ---------------------------------------------------------------------------
     @Slot(object)
@@ -1392,7 +1193,8 @@ class MainWindow(QMainWindow):
         self.filter_bar.set_calibrated(info.get("cutoff") or {})
         self.statusBar().showMessage(f"Ready: image model {info.get('model', '')} loaded in {info.get('seconds', 0):.1f} s", 6000)
         self.engineReady.emit(info)
-        self._ensure_watcher()
+        self.watching.ready = True
+        self.watching.ensure()
 
     @Slot(str, str)
     def _on_model_failed(self, text: str, details: str) -> None:
@@ -1446,9 +1248,11 @@ class MainWindow(QMainWindow):
             self.errors_panel.set_failures(rows)
 
     def open_settings(self) -> SettingsDialog:
+        old = getattr(self, "_settings_dialog", None)
+        if old is not None:  # kept until now: a header check may still answer to it after it closed
+            old.deleteLater()
         dlg = SettingsDialog(self.cfg, int(self.state.get("results_limit", 500)),
                              bool(self.state.get("rescan_on_start", True)), self)
-        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         dlg.accepted.connect(lambda: self.apply_settings(dlg.values()))
         dlg.open()
         self._settings_dialog = dlg
@@ -1471,8 +1275,8 @@ class MainWindow(QMainWindow):
             self.bridge.info(f"the data directory {values.data_dir} is used from the next start")
         model_changed = before != (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device)
         if model_changed or precision_before != s.precision:
-            self._stop_watcher()  # its indexer holds the old model: a new watcher starts once the new one is ready
-            self._ready = False
+            self.watching.stop()  # its indexer holds the old model: a new watcher starts once the new one is ready
+            self._ready = self.watching.ready = False
             self.mode_combo.setEnabled(False)
             self.statusBar().showMessage("Loading the new image model…")
             self.resetModelsRequested.emit()
@@ -1544,14 +1348,12 @@ class MainWindow(QMainWindow):
                         or self.ask_panel.ask_thread.isRunning() or self.watch_thread.isRunning()
                         or self.dups_panel.thread.isRunning() or self.watch_ctl.service is not None)
         self._closing = True
-        self._watch_poll.stop()
-        self._watch_refresh.stop()
+        self.watching.shutdown()
         self.cancel_indexing()
         self.gate.next()  # queued searches become stale
         self.loader.shutdown()
         self.query_thread.quit()
         self.index_thread.quit()
-        self.watch_thread.quit()
         ok = self.ask_panel.shutdown(wait_ms)
         ok = self.dups_panel.shutdown(wait_ms) and ok
         ok = self.index_thread.wait(wait_ms) and ok
@@ -1559,15 +1361,6 @@ class MainWindow(QMainWindow):
         ok = self.watch_ctl_stop(wait_ms / 1000) and ok
         ok = self.query_thread.wait(wait_ms) and ok
         return bool(ok)
-
-    def watch_ctl_stop(self, timeout_s: float) -> bool:
-        """Stop the watcher (the batch in flight is finished) and give the writer lock back."""
-        self.watcher = None
-        stopped = self.watch_ctl.stop(timeout_s)
-        if stopped and self._watch_state != "off":
-            self._watch_state = "off"
-            self.watch_label.hide()
-        return stopped
 
 
 def _elide_path(path: str, n: int) -> str:
