@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal
 from PySide6.QtGui import QPalette
@@ -119,6 +119,24 @@ def validate(values: SettingsValues, cfg: AppConfig | None = None, read_headers:
     if cfg is not None and (values.vlm_model, values.vlm_mmproj) == (cfg.settings.vlm_model, cfg.settings.vlm_mmproj):
         return ""  # unchanged: a model gone since is reported when asking, not a reason to block other settings
     return validate_vlm(values, cfg, read_headers)
+
+
+def apply_values(cfg: AppConfig, state: dict[str, Any], values: SettingsValues) -> tuple[bool, bool]:
+    """Copy accepted values into the settings and the window's state. Returns (the CLIP model
+    changed: re-index, the model must be reloaded); another precision gives the same vectors
+    to ~1e-4, so it reloads without re-indexing."""
+    s = cfg.settings
+    before = (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device)
+    precision_before = s.precision
+    s.clip_model, s.clip_pretrained = values.clip_model, values.clip_pretrained
+    s.clip_checkpoint, s.device = values.clip_checkpoint, values.device
+    s.precision = values.precision
+    # The VLM slot picks up a changed model at the next question or caption (no reload here).
+    s.vlm_model, s.vlm_mmproj, s.captions_enabled = values.vlm_model, values.vlm_mmproj, values.captions_enabled
+    state["results_limit"] = int(values.results_limit)
+    state["rescan_on_start"] = bool(values.rescan_on_start)
+    model_changed = before != (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device)
+    return model_changed, model_changed or precision_before != s.precision
 
 
 def needs_header_check(values: SettingsValues, cfg: AppConfig | None = None) -> bool:
