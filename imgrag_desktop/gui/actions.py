@@ -137,7 +137,7 @@ def build_actions(window: QMainWindow, folders_toggle: QAction) -> dict[str, QAc
 def _typed(seq: QKeySequence) -> bool:
     """A key a user types: with a modifier, or a function / Esc / Return key; not the bare
     media keys (Open, Paste, Zoom In) that some platforms' standard bindings add."""
-    combo = seq[0]
+    combo = seq[0]  # type: ignore[index]  # PySide6's stubs miss QKeySequence.__getitem__
     key = combo.key()
     return combo.keyboardModifiers() != Qt.KeyboardModifier.NoModifier or key in _BARE_KEYS \
         or Qt.Key.Key_F1.value <= key.value <= Qt.Key.Key_F35.value
@@ -153,13 +153,13 @@ def shortcut_rows(actions: dict[str, QAction]) -> list[tuple[str, str]]:
     before = {name: (keys, text) for keys, text, name in GESTURES}
     for spec in ACTIONS:
         if spec.name in before:
-            keys, text = before[spec.name]
-            rows.setdefault(text, []).append(keys)
+            gesture, text = before[spec.name]
+            rows.setdefault(text, []).append(gesture)
         act = actions.get(spec.name)
         if not spec.help or act is None:
             continue
-        keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in act.shortcuts() if _typed(k)]
-        rows.setdefault(spec.help, []).extend(([spec.also] if spec.also else []) + keys)
+        typed = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in act.shortcuts() if _typed(k)]
+        rows.setdefault(spec.help, []).extend(([spec.also] if spec.also else []) + typed)
     return [(", ".join(keys), text) for text, keys in rows.items() if keys]
 
 

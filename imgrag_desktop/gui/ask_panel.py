@@ -19,15 +19,31 @@ from typing import Any, Callable
 from PySide6.QtCore import Qt, QThread, QUrl, Signal, Slot
 from PySide6.QtGui import QKeySequence, QPalette, QTextOption
 from PySide6.QtWidgets import (
-    QFrame, QHBoxLayout, QLabel, QListWidgetItem, QMenu, QPushButton, QSizePolicy, QSpinBox, QSplitter, QTextBrowser,
-    QVBoxLayout, QWidget,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
 )
 
 from imgrag_desktop.gui.ask_widgets import CitationStrip, PathRole, QuestionEdit, answer_html
 from imgrag_desktop.gui.ask_worker import (
-    DEFAULT_IMAGES, DEFAULT_MAX_TOKENS, MAX_IMAGES, MODEL_HINT, STREAM_INTERVAL_S, AskRequest, AskResult, AskWorker,
+    DEFAULT_IMAGES,
+    DEFAULT_MAX_TOKENS,
+    MAX_IMAGES,
+    MODEL_HINT,
+    STREAM_INTERVAL_S,
+    AskRequest,
+    AskResult,
+    AskWorker,
 )
-
 from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.preview import PreviewPanel
 from imgrag_desktop.gui.thumbnails import ImageLoader

@@ -35,11 +35,11 @@ class IndexQueue(QObject):
         self.paused = False
         self.closing = False
         self._build_widgets(parent)
-        self.thread = QThread(self)
-        self.thread.setObjectName("imgrag-index")
+        self.index_thread = QThread(self)
+        self.index_thread.setObjectName("imgrag-index")
         self.worker = IndexWorker(host, writes=writes)
-        self.worker.moveToThread(self.thread)
-        self.thread.finished.connect(self.worker.deleteLater)
+        self.worker.moveToThread(self.index_thread)
+        self.index_thread.finished.connect(self.worker.deleteLater)
         self.runRequested.connect(self.worker.run)
         self.worker.started.connect(self.started)
         self.worker.progress.connect(self._on_progress)
@@ -47,7 +47,7 @@ class IndexQueue(QObject):
         self.worker.failed.connect(self._on_failed)
         self.pause_button.clicked.connect(self.toggle_pause)
         self.cancel_button.clicked.connect(self.cancel)
-        self.thread.start()
+        self.index_thread.start()
 
     def _build_widgets(self, parent: QWidget) -> None:
         self.box = QWidget(parent)
@@ -172,7 +172,7 @@ class IndexQueue(QObject):
         """Cancel what runs and is queued; the thread ends after the job's current batch."""
         self.closing = True
         self.cancel()
-        self.thread.quit()
+        self.index_thread.quit()
 
 
 def finished_text(job: IndexJob, report: dict[str, Any]) -> str:

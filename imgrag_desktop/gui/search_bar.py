@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QPixmap
-from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QSizePolicy, QSlider, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSizePolicy,
+    QSlider,
+    QToolButton,
+    QWidget,
+)
 
 SEARCH_PLACEHOLDER = "Search your images: describe what you see, or drop / paste an image"
 MODE_LABELS = {"hybrid": "Hybrid", "visual": "Visual", "textual": "Text in image", "keyword": "Keyword"}

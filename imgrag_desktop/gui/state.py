@@ -70,8 +70,8 @@ def restore_layout(state: dict[str, Any], window: Any, splitter: Any) -> None:
     """The window's geometry, docks and the results/preview split as the user left them."""
     from PySide6.QtCore import QByteArray
 
-    for key, widget, restore in (("geometry", window, window.restoreGeometry), ("window_state", window, window.restoreState),
-                                 ("splitter", splitter, splitter.restoreState)):
+    for key, restore in (("geometry", window.restoreGeometry), ("window_state", window.restoreState),
+                         ("splitter", splitter.restoreState)):
         value = state.get(key)
         if isinstance(value, str) and value:
             restore(QByteArray.fromBase64(value.encode("ascii")))

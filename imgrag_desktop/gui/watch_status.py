@@ -85,10 +85,10 @@ class WatchStatus(QObject):
         self._poll.setInterval(WATCH_POLL_MS)
         self._poll.timeout.connect(self._request_poll)
 
-        self.thread = QThread(self)
-        self.thread.setObjectName("imgrag-watch-control")
+        self.ctl_thread = QThread(self)
+        self.ctl_thread.setObjectName("imgrag-watch-control")
         self.ctl = WatchController(host, writes, options)
-        self.ctl.moveToThread(self.thread)
+        self.ctl.moveToThread(self.ctl_thread)
         # No deleteLater on finish: shutdown still calls the controller's stop() after its thread ended.
         for request, slot in ((self.startRequested, self.ctl.start_service), (self.stopRequested, self.ctl.stop_service),
                               (self.addRequested, self.ctl.add_folder), (self.removeRequested, self.ctl.remove_folder),
@@ -100,7 +100,7 @@ class WatchStatus(QObject):
         self.ctl.progress.connect(self._on_progress)
         self.ctl.statusChanged.connect(self._on_status)
         self.ctl.serviceDied.connect(self._on_died)
-        self.thread.start()
+        self.ctl_thread.start()
 
     # Starting and stopping ----------------------------------------------------------------------
     def ensure(self) -> None:
@@ -209,7 +209,7 @@ class WatchStatus(QObject):
         self.closing = True
         self._poll.stop()
         self._refresh.stop()
-        self.thread.quit()
+        self.ctl_thread.quit()
 
     def stop_controller(self, timeout_s: float) -> bool:
         """Stop the watcher (the batch in flight is finished) and give the writer lock back."""

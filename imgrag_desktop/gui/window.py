@@ -14,24 +14,25 @@ import os
 from typing import Any, Callable
 
 from PySide6.QtCore import QModelIndex, Qt, QThread, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QDesktopServices
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QWidget
 
 from imgrag_desktop.config import AppConfig, remember_data_dir
 from imgrag_desktop.gui import dialogs
-from imgrag_desktop.gui.actions import build_actions, show_shortcuts as shortcuts_dialog
+from imgrag_desktop.gui.actions import build_actions
+from imgrag_desktop.gui.actions import show_shortcuts as shortcuts_dialog
 from imgrag_desktop.gui.ask_panel import AskPanel
 from imgrag_desktop.gui.desktop import reveal_in_file_manager
-from imgrag_desktop.gui.duplicates_panel import DuplicatesPanel
 from imgrag_desktop.gui.drops import DropTarget
+from imgrag_desktop.gui.duplicates_panel import DuplicatesPanel
 from imgrag_desktop.gui.folder_library import FolderLibrary
 from imgrag_desktop.gui.folders import FoldersPanel
 from imgrag_desktop.gui.index_queue import IndexQueue, finished_text
 from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.search_page import SearchPage
 from imgrag_desktop.gui.settings_dialog import SettingsDialog, apply_values
-from imgrag_desktop.gui.status_report import StatusReport
 from imgrag_desktop.gui.state import gui_state, remember_layout, restore_layout, save_settings
+from imgrag_desktop.gui.status_report import StatusReport
 from imgrag_desktop.gui.thumbnails import ImageLoader
 from imgrag_desktop.gui.watch_status import WatchStatus
 from imgrag_desktop.gui.watching import DataDirWriter
@@ -40,13 +41,14 @@ from imgrag_desktop.gui.workers import EngineHost, IndexJob, QueryWorker, Reques
 __all__ = ["MainWindow", "reveal_in_file_manager"]
 
 WATCH_RETRY_MS = 15_000  # another process holds the writer lock: try to watch again this often
-# The search page's widgets, also reachable on the window (automation, tests, screenshots).
-PAGE_WIDGETS = ("model", "view", "search_edit", "similar_chip", "similar_label", "mode_combo", "filters_button",
-                "size_slider", "filter_bar", "splitter", "stack", "welcome", "welcome_button", "no_match",
-                "no_match_title", "no_match_text", "show_weaker_button", "clear_filters_button", "preview")
 
 
 class MainWindow(QMainWindow):
+    # Made by actions.build_actions from the one list of commands (the others are used only there).
+    act_preview: QAction
+    act_clear: QAction
+    act_filters: QAction
+    act_pause_watch: QAction
     watch_retry_ms = WATCH_RETRY_MS  # another process writes: try to watch again after this long
     # Requests to the workers (queued across threads).
     warmUpRequested = Signal()
@@ -115,15 +117,21 @@ class MainWindow(QMainWindow):
             self.cfg, self.state, self.bridge, self.loader, self.gate, sb, folder=self._folder,
             indexing=lambda: self.indexing, images=lambda: self.report.stats.get("images", 0),
             save_settings=self._save_settings, parent=self)
-        for name in PAGE_WIDGETS:
-            setattr(self, name, getattr(self.page, name))
+        # The page's widgets, also reachable on the window (automation, tests, screenshots).
+        p = self.page
+        self.model, self.view, self.preview, self.stack, self.splitter = p.model, p.view, p.preview, p.stack, p.splitter
+        self.search_edit, self.similar_chip, self.similar_label = p.search_edit, p.similar_chip, p.similar_label
+        self.mode_combo, self.filters_button, self.size_slider = p.mode_combo, p.filters_button, p.size_slider
+        self.filter_bar, self.welcome, self.welcome_button = p.filter_bar, p.welcome, p.welcome_button
+        self.no_match, self.no_match_title, self.no_match_text = p.no_match, p.no_match_title, p.no_match_text
+        self.show_weaker_button, self.clear_filters_button = p.show_weaker_button, p.clear_filters_button
         self.tabs.addTab(self.page, "Search")
 
         self.queue = IndexQueue(self.host, self.writes, parent=self)
         q = self.queue
         self.progress_box, self.progress_label, self.progress_current = q.box, q.label, q.current
         self.progress_bar, self.pause_button, self.cancel_button = q.bar, q.pause_button, q.cancel_button
-        self.index_thread, self.index_worker = q.thread, q.worker
+        self.index_thread, self.index_worker = q.index_thread, q.worker
         sb.addPermanentWidget(self.progress_box)
         self.report = StatusReport(self.bridge, sb, self)
         self.problems_button, self.count_label = self.report.problems_button, self.report.count_label
@@ -139,7 +147,6 @@ class MainWindow(QMainWindow):
         self.installEventFilter(DropTarget(self.page.handle_mime, sb, self))
         sb.addPermanentWidget(self.count_label)
 
-        p = self.page
         p.openRequested.connect(self.open_path)
         p.revealRequested.connect(self.reveal_path)
         p.foldersDropped.connect(self.add_folders)
@@ -232,7 +239,7 @@ class MainWindow(QMainWindow):
         q.pausedChanged.connect(self.watching.set_index_paused)  # Pause means "stop using the computer"
 
         w = self.watching
-        self.watch_thread, self.watch_ctl = w.thread, w.ctl
+        self.watch_thread, self.watch_ctl = w.ctl_thread, w.ctl
         w.stateChanged.connect(self.watchStateChanged)
         w.eventHandled.connect(self.watchEvent)
         w.changesIndexed.connect(self._after_watch_changes)
