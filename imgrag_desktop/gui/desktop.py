@@ -1,4 +1,4 @@
-"""Handing files to the rest of the desktop: the file manager."""
+"""Handing files to the rest of the desktop: the default viewer and the file manager."""
 
 from __future__ import annotations
 
@@ -7,6 +7,18 @@ import sys
 from typing import Any, Callable
 
 from PySide6.QtCore import QProcess, QUrl
+
+
+def open_file(path: str, open_url: Callable[[QUrl], Any], bridge: Any) -> None:
+    """Open a result in its default application; a file gone since it was indexed, or one no
+    application opens, is said in one line."""
+    if not path:
+        return
+    if not os.path.exists(path):
+        bridge.error(f"{path} no longer exists (moved or deleted since it was indexed)")
+        return
+    if not open_url(QUrl.fromLocalFile(path)):
+        bridge.error(f"no application is set up to open {os.path.basename(path)}")
 
 
 def reveal_in_file_manager(path: str, open_url: Callable[[QUrl], Any], parent: Any = None) -> None:

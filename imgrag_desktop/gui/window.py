@@ -15,18 +15,18 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QModelIndex, Qt, QThread, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QTabWidget, QWidget
+from PySide6.QtWidgets import QMainWindow, QMenu, QTabWidget, QWidget
 
 from imgrag_desktop.config import AppConfig, remember_data_dir
 from imgrag_desktop.gui import dialogs
 from imgrag_desktop.gui.actions import build_actions
 from imgrag_desktop.gui.actions import show_shortcuts as shortcuts_dialog
 from imgrag_desktop.gui.ask_panel import AskPanel
-from imgrag_desktop.gui.desktop import reveal_in_file_manager
+from imgrag_desktop.gui.desktop import open_file, reveal_in_file_manager
 from imgrag_desktop.gui.drops import DropTarget
 from imgrag_desktop.gui.duplicates_panel import DuplicatesPanel
 from imgrag_desktop.gui.folder_library import FolderLibrary
-from imgrag_desktop.gui.folders import FoldersPanel
+from imgrag_desktop.gui.folders import FoldersPanel, folders_dock
 from imgrag_desktop.gui.index_queue import IndexQueue, finished_text
 from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.search_page import SearchPage
@@ -104,11 +104,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
 
         self.folders_panel = FoldersPanel(self)
-        self.folders_dock = QDockWidget("Folders", self)
-        self.folders_dock.setObjectName("folders-dock")
-        self.folders_dock.setWidget(self.folders_panel)
-        self.folders_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
-                                      | QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.folders_dock = folders_dock(self.folders_panel, self)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.folders_dock)
 
         sb = self.statusBar()
@@ -160,16 +156,13 @@ class MainWindow(QMainWindow):
 
     def _build_duplicates_panel(self) -> None:
         """The Duplicates tab: near-identical pictures, grouped, keeper first (read-only)."""
-        self.dups_panel = DuplicatesPanel(self.host, self.cfg.thumbs_dir, self.bridge, where=self._folder_where,
+        self.dups_panel = DuplicatesPanel(self.host, self.cfg.thumbs_dir, self.bridge,
+                                          where=lambda: Request("browse", folder=self._folder()).where(),
                                           scope=self._folder, writes=self.writes, parent=self)
-        self.dups_index = self.add_panel(self.dups_panel, "Duplicates")
-        self.tabs.setTabToolTip(self.dups_index, "Near-identical copies of the same picture (Ctrl+D)")
+        self.dups_index = self.add_panel(self.dups_panel, "Duplicates", "Near-identical copies of the same picture (Ctrl+D)")
         self.dups_panel.openRequested.connect(self.open_path)
         self.dups_panel.revealRequested.connect(self.reveal_path)
         self.tabs.currentChanged.connect(self._on_tab_changed)
-
-    def _folder_where(self) -> str | None:
-        return Request("browse", folder=self._folder()).where()
 
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.dups_panel:
@@ -182,8 +175,7 @@ class MainWindow(QMainWindow):
         """The Ask tab: questions answered by the local model, with the pictures it cites."""
         self.ask_panel = AskPanel(self.host, self.loader, self.bridge, self.state, folder=self._folder,
                                   filters=lambda: self.filter_bar.filters(), parent=self)
-        self.ask_index = self.add_panel(self.ask_panel, "Ask")
-        self.tabs.setTabToolTip(self.ask_index, "Ask the local model about your pictures (Ctrl+K)")
+        self.ask_index = self.add_panel(self.ask_panel, "Ask", "Ask the local model about your pictures (Ctrl+K)")
         self.ask_panel.openRequested.connect(self.open_path)
         self.ask_panel.revealRequested.connect(self.reveal_path)
         self.ask_panel.similarRequested.connect(self._similar_from_panel)
@@ -203,9 +195,11 @@ class MainWindow(QMainWindow):
         self.act_clear.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         self.page.preview_toggle, self.page.filters_toggle = self.act_preview, self.act_filters
 
-    def add_panel(self, widget: QWidget, title: str) -> int:
+    def add_panel(self, widget: QWidget, title: str, tip: str = "") -> int:
         """Add a panel beside Search (the tab bar appears once there are two)."""
-        return self.tabs.addTab(widget, title)
+        index = self.tabs.addTab(widget, title)
+        self.tabs.setTabToolTip(index, tip)
+        return index
 
     def _build_workers(self) -> None:
         self.query_thread = QThread(self)
@@ -314,13 +308,7 @@ class MainWindow(QMainWindow):
         self.open_path(self.page.current_path())
 
     def open_path(self, path: str) -> None:
-        if not path:
-            return
-        if not os.path.exists(path):
-            self.bridge.error(f"{path} no longer exists (moved or deleted since it was indexed)")
-            return
-        if not self.open_url(QUrl.fromLocalFile(path)):
-            self.bridge.error(f"no application is set up to open {os.path.basename(path)}")
+        open_file(path, self.open_url, self.bridge)
 
     def reveal_path(self, path: str) -> None:
         if path:
@@ -367,9 +355,8 @@ class MainWindow(QMainWindow):
     def _on_index_failed(self, job: IndexJob, text: str, details: str, rebuild: bool) -> None:
         self.indexFailed.emit(text)
         if rebuild:
-            folders = list(self.cfg.settings.folders)
-            dialogs.ask(self, "The index was built with another image model.", text[:1].upper() + text[1:] + ".",
-                        "Rebuild index", lambda: self._enqueue(IndexJob(roots=folders, rebuild=True)))
+            self._offer_rebuild("The index was built with another image model.", text[:1].upper() + text[1:] + ".",
+                                "Rebuild index")
         else:
             self.bridge.error(text, details)
         self._after_job()
@@ -403,10 +390,6 @@ class MainWindow(QMainWindow):
         self.dups_panel.mark_stale()
         if not self._closing:
             self.rerun(refresh=True)
-
-    def watch_ctl_stop(self, timeout_s: float) -> bool:
-        """Stop the watcher (the batch in flight is finished) and give the writer lock back."""
-        return self.watching.stop_controller(timeout_s)
 
     # Engine state ---------------------------------------------------------------------------
     @Slot(object)
@@ -465,20 +448,18 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Loading the new image model…")
             self.resetModelsRequested.emit()
             if model_changed and self.cfg.settings.folders and self.cfg.profile != "test":
-                folders = list(self.cfg.settings.folders)
-                dialogs.ask(self, "Re-index with the new model?",
-                            "Images indexed with the previous model are not found by the new one until they are "
-                            "indexed again.", "Re-index now", lambda: self._enqueue(IndexJob(roots=folders, rebuild=True)))
+                self._offer_rebuild("Re-index with the new model?", "Images indexed with the previous model are not "
+                                    "found by the new one until they are indexed again.", "Re-index now")
+
+    def _offer_rebuild(self, text: str, informative: str, button: str) -> None:
+        folders = list(self.cfg.settings.folders)
+        dialogs.ask(self, text, informative, button, lambda: self._enqueue(IndexJob(roots=folders, rebuild=True)))
 
     def show_shortcuts(self) -> None:
         shortcuts_dialog(self, self.actions_by_name)
 
     def show_about(self) -> None:
-        from imgrag_desktop import __version__
-
-        dialogs.show_message(self, f"imgrag-desktop {__version__}", level="info", as_sentence=False,
-                             informative=f"Offline search over your own images.\nData directory: {self.cfg.data_dir}\n"
-                                         f"Profile: {self.cfg.profile}")
+        dialogs.show_about(self, str(self.cfg.data_dir), self.cfg.profile)
 
     # State ----------------------------------------------------------------------------------
     def _restore_state(self) -> None:
@@ -522,6 +503,6 @@ class MainWindow(QMainWindow):
         ok = self.dups_panel.shutdown(wait_ms) and ok
         ok = self.index_thread.wait(wait_ms) and ok
         ok = self.watch_thread.wait(wait_ms) and ok  # a start in flight finishes first
-        ok = self.watch_ctl_stop(wait_ms / 1000) and ok
+        ok = self.watching.stop_controller(wait_ms / 1000) and ok
         ok = self.query_thread.wait(wait_ms) and ok
         return bool(ok)
