@@ -13,7 +13,7 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-eng xvfb xauth libxcb-cursor0 libxkb
 	libfontconfig1 libdbus-1-3 desktop-file-utils appstream
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps run test test-fast bench package icons clean
+.PHONY: setup system-deps run lint test test-fast bench package icons clean
 
 setup: system-deps $(STAMP)
 
@@ -39,7 +39,13 @@ $(STAMP): pyproject.toml
 run: setup
 	$(VENV)/bin/imgrag-desktop
 
-test: setup
+# Style and types first: seconds, where the suite takes many minutes. The layer rules
+# (.importlinter) run inside the suite, in tests/test_architecture.py.
+lint: setup
+	$(VENV)/bin/ruff check imgrag_desktop tests
+	$(VENV)/bin/mypy imgrag_desktop
+
+test: setup lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not bundle" $(PYTEST_ARGS)
 
 test-fast: setup
@@ -60,4 +66,4 @@ icons:
 		-o resources/icons/png/imgrag-desktop-$$s.png; done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -125,7 +125,7 @@ class AnswerStream:
         self._cancel.set()
 
     def close(self) -> None:
-        self._gen.close()
+        self._gen.close()  # type: ignore[attr-defined]  # gen_factory makes a generator
 
     def result(self) -> Answer:
         """Run to the end (if not done yet) and return the final Answer."""

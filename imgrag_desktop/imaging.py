@@ -72,13 +72,6 @@ def is_image_name(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def is_hidden(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> bool:
-    """A dot-file, or a file inside a dot-folder below `root`."""
-    p = Path(path)
-    parts = p.relative_to(root).parts if root is not None else (p.name,)
-    return any(part.startswith(".") for part in parts)
-
-
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=HASH_BYTES).hexdigest()
 
@@ -237,7 +230,7 @@ def decode_bytes(data: bytes, max_side: int = 512, name: str = "") -> Decoded:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             fmt = (img.format or "").upper()
             w0, h0 = img.size
             if w0 <= 0 or h0 <= 0:

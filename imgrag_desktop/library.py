@@ -100,8 +100,5 @@ def browse(store: "Store", where: str | None, limit: int) -> list[tuple[Hit, str
     rows.sort(key=lambda r: (r.get("date") or 0.0, r["path"]), reverse=True)
     out = []
     for r in rows[:limit]:
-        hit = Hit(path=r["path"], score=0.0, size=int(r["size"] or 0), width=int(r["width"] or 0),
-                  height=int(r["height"] or 0), mtime=(r["mtime_ns"] or 0) / 1e9, taken_at=r.get("taken_at"),
-                  kind=r.get("kind") or "", reasons=[])
-        out.append((hit, r.get("content_hash") or ""))
+        out.append((Hit.from_row(r), r.get("content_hash") or ""))
     return out

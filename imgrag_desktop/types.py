@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 KINDS = ("photo", "screenshot", "document")
 
@@ -61,6 +61,17 @@ class Hit:
     region: list[float] | None = None
     group_size: int = 1
     group: list[str] = field(default_factory=list)  # paths of the near-identical copies folded into this hit
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], score: float = 0.0, reasons: Iterable[str] = (), **more: Any) -> "Hit":
+        """A hit from an index row (store columns: `mtime_ns`, nulls as zeros and empty text);
+        every search path and the browse grid build theirs here, so a hit reads a row one way."""
+        return cls(
+            path=row["path"], score=float(score), size=int(row.get("size") or 0), width=int(row.get("width") or 0),
+            height=int(row.get("height") or 0), mtime=(row.get("mtime_ns") or 0) / 1e9, taken_at=row.get("taken_at"),
+            kind=row.get("kind") or "", ocr_text=row.get("ocr_text") or "", caption=row.get("caption") or "",
+            reasons=list(reasons), **more,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

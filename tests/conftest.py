@@ -10,21 +10,41 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("IMGRAG_SHARED_DATA", REPO.parent / "shared" / "data"))
-COCO = SHARED_DATA / "coco-mini"
-SCREENSHOTS = SHARED_DATA / "screenshots"
+from tests.support.data import COCO, REPO, SCREENSHOTS, SHARED_DATA, coco_images, missing_shared_data
+
+__all__ = ["COCO", "REPO", "SCREENSHOTS", "SHARED_DATA", "coco_images", "run_cli"]
+
+# The VLM, Ask and caption fixtures (tiny_pair, gemma_path, screenshot_store) serve every test dir.
+pytest_plugins = ["tests.support.vlm_fixtures"]
 
 
-def coco_images() -> list[Path]:
-    return sorted(COCO.glob("*/*.jpg"))
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop before the first test when the shared data is missing: a green run must have used it."""
+    reason = missing_shared_data()
+    if reason is not None:
+        pytest.exit(f"shared test data not found: {reason}; put it in {REPO.parent / 'shared' / 'data'} "
+                    "or set IMGRAG_SHARED_DATA", returncode=pytest.ExitCode.TESTS_FAILED)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that collected nothing tested nothing: CI must not read that as a pass."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
 def coco_dir() -> Path:
     if not COCO.is_dir():
-        pytest.skip(f"shared test data not found at {COCO}")
+        pytest.fail(f"shared test data not found at {COCO}")
     return COCO
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test profile's tiny CLIP checkpoint (fixed seed), built once; tests copy it, never change it."""
+    from imgrag_desktop.models.clip import write_tiny_checkpoint
+
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("tinyclip") / "imgrag-tiny.pt")
 
 
 @pytest.fixture
@@ -39,8 +59,8 @@ def photo_dir(tmp_path: Path, coco_dir: Path) -> Path:
 
 @pytest.fixture
 def services(tmp_path: Path):
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.services import Services
 
     return Services(AppConfig.load(tmp_path / "data", "test"))
 

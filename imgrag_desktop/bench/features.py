@@ -1,23 +1,23 @@
-"""Cost of the power features, as ratios against a baseline measured in the same run.
+"""Cost of the power features, as ratios against a baseline measured in the same run
+(`imgrag bench --part features [--model ViT-B-32] [--images 48]`).
 
-    python -m imgrag_desktop.bench.features COCO_DIR [--model ViT-B-32] [--images 48]
-
-Indexes the photos into a temporary data dir with the given open_clip architecture (random
-weights unless the tag's weights are cached: the compute is the same), then times: the
-visual pass alone (baseline), the calibration, a tiled 2400 px canvas, a plain search vs one
-with tiles and duplicate folding, and a duplicate scan. Prints JSON.
+Indexes photos (the shared COCO set, or generated ones) into a temporary data dir with the
+given open_clip architecture, random weights (the compute is the same as trained ones), or the
+test profile's tiny model ("tiny", the default), then times: the visual pass alone (baseline),
+the calibration, a tiled 2400 px canvas, a plain search vs one with tiles and duplicate
+folding, and a duplicate scan.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from imgrag_desktop.bench.common import Progress, coco_images, say
 
 
 def _timed(fn: Any, repeat: int = 1) -> tuple[float, Any]:
@@ -29,34 +29,42 @@ def _timed(fn: Any, repeat: int = 1) -> tuple[float, Any]:
     return statistics.median(times), out
 
 
-def run(coco: Path, model: str, n: int) -> dict[str, Any]:
+def bench_features(work_dir: Path, n: int = 48, model: str = "tiny", device: str = "auto",
+                   progress: Progress | None = None) -> dict[str, Any]:
     import numpy as np
     from PIL import Image
 
-    from imgrag_desktop.search.calibration import CalibrationBook, calibrate_library
+    from imgrag_desktop.bench.indexing import make_jpegs
     from imgrag_desktop.config import AppConfig
-    from imgrag_desktop.search.duplicates import DuplicateFinder, FingerprintTable
     from imgrag_desktop.indexing.pipeline import Indexer
     from imgrag_desktop.models.clip import ClipEncoder, encoder_from_config
     from imgrag_desktop.search import Searcher
-    from imgrag_desktop.store import Store
+    from imgrag_desktop.search.calibration import CalibrationBook, calibrate_library
+    from imgrag_desktop.search.duplicates import DuplicateFinder, FingerprintTable
     from imgrag_desktop.search.tiles import TileIndexer, TileTable
+    from imgrag_desktop.store import Store
 
-    photos = sorted(coco.glob("*/*.jpg"))[:n]
-    with tempfile.TemporaryDirectory(prefix="imgrag-bench-power-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="imgrag-bench-power-", dir=work_dir) as tmp:
         root = Path(tmp)
         lib = root / "lib"
         lib.mkdir()
-        for p in photos:
+        for p in coco_images(n):
             shutil.copy2(p, lib / p.name)
+        have = len(list(lib.iterdir()))
+        if have < n:  # no (or too few) real photos at hand: generated ones
+            make_jpegs(lib, n - have, (640, 480), seed=9)
+        photos = sorted(lib.iterdir())
+        say(progress, f"features: {len(photos)} photos, model {model}")
         cfg = AppConfig(data_dir=root / "data", profile="test" if model == "tiny" else "default")
         cfg.ensure_dirs()
-        clip = encoder_from_config(cfg) if model == "tiny" else ClipEncoder(model, "", "", device="auto")
+        clip = encoder_from_config(cfg) if model == "tiny" else ClipEncoder(model, "", "", device=device)
         clip.load()
         store = Store(cfg.db_dir)
         idx = Indexer(cfg, store, clip)
         idx._after_visual_pass = lambda *a, **k: None  # type: ignore[method-assign]  # baseline: visual pass only
+        say(progress, "features: visual pass (baseline)")
         t_index, _ = _timed(lambda: idx.index_paths([str(lib)]))
+        say(progress, "features: calibration, tiles, search, duplicates")
         t_cal, cal = _timed(lambda: calibrate_library(store, clip))
         canvas = Image.new("RGB", (2400, 2400), "white")
         canvas.paste(Image.open(photos[0]).convert("RGB"), (900, 1200))
@@ -85,17 +93,3 @@ def run(coco: Path, model: str, n: int) -> dict[str, Any]:
             "duplicate_scan_s": round(t_dups, 3), "duplicate_groups": len(groups),
             "numpy": np.__version__,
         }
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("coco", type=Path)
-    ap.add_argument("--model", default="tiny", help="'tiny' (test profile) or an open_clip name, e.g. ViT-B-32")
-    ap.add_argument("--images", type=int, default=48)
-    args = ap.parse_args(argv)
-    print(json.dumps(run(args.coco, args.model, args.images), indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

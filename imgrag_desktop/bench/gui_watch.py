@@ -7,33 +7,31 @@
   measured in the same run);
 - the Duplicates tab: time to list the groups of the indexed folder.
 
-    PYTHONPATH=. QT_QPA_PLATFORM=offscreen python imgrag_desktop/bench/gui_watch.py [--files 20] [--burst 80]
+`imgrag bench --part gui` runs it. The only benchmark that imports PySide6 and the window: the
+runner imports this module only when the part is asked for. Without a display it uses Qt's
+offscreen platform.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
 
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from imgrag_desktop.bench.common import Progress, coco_images, say  # noqa: E402
 from imgrag_desktop.config import AppConfig  # noqa: E402
 from imgrag_desktop.gui.automation import Heartbeat  # noqa: E402
 from imgrag_desktop.gui.window import MainWindow  # noqa: E402
-
-SHARED = Path(os.environ.get("IMGRAG_SHARED_DATA", REPO.parent / "shared" / "data"))
+from imgrag_desktop.types import ImgragError  # noqa: E402
 
 
 def spin_until(cond, timeout: float) -> bool:
@@ -50,19 +48,24 @@ def spin(seconds: float) -> None:
     spin_until(lambda: False, seconds)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--files", type=int, default=20, help="photos copied in one at a time (latency)")
-    ap.add_argument("--burst", type=int, default=80, help="photos copied in at once (heartbeat)")
-    ap.add_argument("--interval", type=float, default=1.5, help="seconds between single copies")
-    args = ap.parse_args()
-    photos = sorted((SHARED / "coco-mini").glob("*/*.jpg"))
-    need = 10 + args.files + args.burst
-    if len(photos) < need:
-        print(f"need {need} COCO photos in {SHARED}", file=sys.stderr)
-        return 1
-    app = QApplication.instance() or QApplication([])
-    tmp = Path(tempfile.mkdtemp(prefix="bench-gui-watch-"))
+def _wait(cond: Any, timeout: float, failure: str) -> None:
+    if not spin_until(cond, timeout):
+        raise ImgragError(f"window benchmark: {failure} within {timeout:.0f} s")
+
+
+def bench_gui_watch(work_dir: Path, files: int = 20, burst: int = 80, interval: float = 1.5, idle_s: float = 5.0,
+                    progress: Progress | None = None) -> dict[str, Any]:
+    """`files` photos copied in one at a time, `interval` seconds apart (latency), then `burst`
+    at once (heartbeat); the heartbeat's baseline is `idle_s` seconds of the idle window."""
+    need = 10 + files + burst
+    photos = coco_images(need)
+    if len(photos) < need:  # too few real photos at hand: generated ones make up the rest
+        from imgrag_desktop.bench.indexing import make_jpegs
+
+        photos += make_jpegs(Path(work_dir) / "gui-photos", need - len(photos), (640, 480), seed=13)
+    _app = QApplication.instance() or QApplication([])  # kept alive for the run
+    tmp = Path(tempfile.mkdtemp(prefix="bench-gui-watch-", dir=work_dir))
+    window = None
     try:
         folder = tmp / "photos"
         folder.mkdir()
@@ -71,36 +74,40 @@ def main() -> int:
         cfg = AppConfig.load(tmp / "data", "test")
         cfg.save()
         w = MainWindow(cfg)
+        window = w
         w.resize(1280, 800)
         w.show()
-        assert spin_until(lambda: w._ready, 180), "engine not ready"
+        say(progress, "gui: window shown, adding the folder")
+        _wait(lambda: w._ready, 180, "the window's engine was not ready")
         w.add_folders([str(folder)])
-        assert spin_until(lambda: not w.indexing and w.watch_state == "running", 180)
-        assert spin_until(lambda: w.folders_panel.status_of(str(folder)) == "watching", 60)
+        _wait(lambda: not w.indexing and w.watch_state == "running", 180, "the window did not start watching")
+        _wait(lambda: w.folders_panel.status_of(str(folder)) == "watching", 60, "the folder was not watched")
         spin(1.0)
 
         beat = Heartbeat()
+        say(progress, f"gui: idle heartbeat, then {files} single copies")
         beat.start()
-        spin(5.0)
+        spin(idle_s)
         beat.stop()
         idle = beat.summary()
 
         latencies = []
-        for p in photos[10:10 + args.files]:
+        for p in photos[10:10 + files]:
             dest = folder / ("single-" + p.name)
             t0 = time.monotonic()
             shutil.copy2(p, dest)
-            assert spin_until(lambda: str(dest) in w.model.paths(), 60), f"{dest} never shown"
+            _wait(lambda: str(dest) in w.model.paths(), 60, f"{dest} was never shown")
             latencies.append(time.monotonic() - t0)
-            spin(max(0.0, args.interval - (time.monotonic() - t0)))
+            spin(max(0.0, interval - (time.monotonic() - t0)))
 
         burst_dir = folder / "burst"
         burst_dir.mkdir()
+        say(progress, f"gui: a burst of {burst} copies")
         beat.start()
         t0 = time.monotonic()
-        for p in photos[10 + args.files:need]:
+        for p in photos[10 + files:need]:
             shutil.copy2(p, burst_dir / p.name)
-        total = 10 + args.files + args.burst
+        total = need
         ok = spin_until(lambda: w.model.rowCount() == total, 300)
         burst_s = time.monotonic() - t0
         beat.stop()
@@ -119,7 +126,7 @@ def main() -> int:
             "copy_to_shown_p50_s": round(statistics.median(lat), 2),
             "copy_to_shown_p95_s": round(lat[min(len(lat) - 1, int(len(lat) * 0.95))], 2),
             "copy_to_shown_max_s": round(lat[-1], 2),
-            "burst_files": args.burst,
+            "burst_files": burst,
             "burst_all_shown": ok,
             "burst_to_all_shown_s": round(burst_s, 2),
             "heartbeat_idle": idle,
@@ -128,13 +135,9 @@ def main() -> int:
             "duplicates_tab_s": round(dups_s, 2),
             "duplicates": done[0] if done else None,
         }
-        print(json.dumps(result, indent=2))
-        w.close()
-        w.shutdown()
-        return 0
+        return result
     finally:
+        if window is not None:
+            window.close()
+            window.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

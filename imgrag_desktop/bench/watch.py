@@ -1,7 +1,5 @@
-"""Folder watcher benchmark: latency from a file's last write to searchable, idle CPU of
-`imgrag watch`, and a 100,000-file tree.
-
-    PYTHONPATH=. python imgrag_desktop/bench/watch.py [--files 200] [--big 100000] [--idle 30] [--model tiny|ViT-B-32]
+"""Folder watcher benchmark: latency from a file's last write to searchable, idle CPU of a
+watching process, and a 100,000-file tree (`imgrag bench --part watch`).
 
 "Searchable" means committed to LanceDB: the watcher reports a file after its row is written,
 and the benchmark checks, for a sample, that a separate reader sees the row at that moment.
@@ -11,32 +9,29 @@ Timings on a shared machine are noisy; the 100k-file scan is given as a ratio to
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-
-from imgrag_desktop.services import Services  # noqa: E402
-from imgrag_desktop.config import AppConfig  # noqa: E402
-from imgrag_desktop.indexing import scanner  # noqa: E402
-from imgrag_desktop.indexing.pipeline import Indexer  # noqa: E402
-from imgrag_desktop.indexing.watcher import WatchService  # noqa: E402
-from imgrag_desktop.models.clip import ClipEncoder  # noqa: E402
-from imgrag_desktop.store import Store  # noqa: E402
+from imgrag_desktop.bench.common import Progress, say
+from imgrag_desktop.bench.memory import child_env
+from imgrag_desktop.config import AppConfig
+from imgrag_desktop.indexing import scanner
+from imgrag_desktop.indexing.pipeline import Indexer
+from imgrag_desktop.indexing.watcher import WatchService
+from imgrag_desktop.models.clip import ClipEncoder
+from imgrag_desktop.services import Services
+from imgrag_desktop.store import Store
+from imgrag_desktop.types import ImgragError
 
 
 def jpeg(seed: int, size: int) -> bytes:
@@ -119,14 +114,16 @@ def idle_cpu(base: Path, seconds: float, images: int) -> dict:
     root.mkdir(parents=True)
     for i in range(images):
         (root / f"i{i}.jpg").write_bytes(jpeg(i, 64))
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    cmd = [sys.executable, "-c", "import sys; from imgrag_desktop.cli import main; sys.exit(main())",
-           "--profile", "test", "--data-dir", str(base / "data"), "watch", str(root)]
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    cmd = [sys.executable, "-m", "imgrag_desktop.bench.child", "watch", "--profile", "test",
+           "--data-dir", str(base / "data"), str(root)]
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=child_env())
     assert p.stderr is not None
     for line in p.stderr:
         if line.rstrip().endswith(": watching"):
             break
+    else:
+        p.wait(60)
+        raise ImgragError(f"the watching process exited ({p.returncode}) before it was watching")
     time.sleep(3)  # let start-up work (imports, the reconciliation) finish
     hz = os.sysconf("SC_CLK_TCK")
     t0, c0 = time.monotonic(), cpu_ticks(p.pid)
@@ -188,42 +185,32 @@ def big_tree(base: Path, total: int, images: int) -> dict:
             "unchanged_rescan_s": round(t_rescan, 2), "new_file_latency_s": round(t_late, 2)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--files", type=int, default=200)
-    ap.add_argument("--interval", type=float, default=0.25, help="seconds between files in the trickle run")
-    ap.add_argument("--settle", type=float, default=1.0)
-    ap.add_argument("--model", default="tiny", help="tiny (test profile) or an open_clip name, e.g. ViT-B-32")
-    ap.add_argument("--big", type=int, default=100_000, help="files in the large tree (0: skip)")
-    ap.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement (0: skip)")
-    ap.add_argument("--skip-latency", action="store_true")
-    ap.add_argument("--batch-max", type=int, nargs="*", default=[0],
-                    help="watcher batch sizes to compare in the burst run (0: the default)")
-    args = ap.parse_args()
-    out: dict = {}
-    with tempfile.TemporaryDirectory(prefix="bench-watch-") as tmp:
-        base = Path(tmp)
-        if not args.skip_latency:
-            runs = [("trickle", 0)] + [("burst", b) for b in args.batch_max]
-            for mode, b in runs:
+def bench_watch(work_dir: Path, files: int = 200, interval: float = 0.25, settle: float = 1.0,
+                model: str = "tiny", big: int = 100_000, big_images: int = 100, idle: float = 30.0,
+                idle_images: int = 200, batch_max: tuple[int, ...] = (0,), progress: Progress | None = None) -> dict[str, Any]:
+    """Files arriving one at a time ("trickle") and all at once ("burst", for each watcher
+    batch size; 0: the default), then the idle process, then the large tree; 0 skips a run."""
+    out: dict[str, Any] = {}
+    base = work_dir / "watch"
+    base.mkdir()
+    try:
+        if files > 0:
+            for mode, b in [("trickle", 0)] + [("burst", b) for b in batch_max]:
+                say(progress, f"watch: {files} files, {mode}" + (f", batches of {b}" if b else ""))
                 d = base / f"lat-{mode}-{b}"
                 d.mkdir()
-                r = latency(d, args.files, args.model, mode, args.settle, args.interval, b)
-                out[f"latency_{mode}" + (f"_batch{b}" if b else "")] = r
-                print(json.dumps(r), flush=True)
+                out[f"latency_{mode}" + (f"_batch{b}" if b else "")] = latency(d, files, model, mode, settle, interval, b)
                 shutil.rmtree(d, ignore_errors=True)
-        if args.idle > 0:
+        if idle > 0:
+            say(progress, f"watch: idle CPU of a watching process for {idle:.0f} s")
             d = base / "idle"
             d.mkdir()
-            out["idle"] = r = idle_cpu(d, args.idle, 200)
-            print(json.dumps(r), flush=True)
-        if args.big > 0:
+            out["idle"] = idle_cpu(d, idle, idle_images)
+        if big > 0:
+            say(progress, f"watch: a tree of {big:,} files")
             d = base / "bigtree"
             d.mkdir()
-            out["big_tree"] = r = big_tree(d, args.big, 100)
-            print(json.dumps(r), flush=True)
-    print(json.dumps(out, indent=2))
-
-
-if __name__ == "__main__":
-    main()
+            out["big_tree"] = big_tree(d, big, big_images)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return out

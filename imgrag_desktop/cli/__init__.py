@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from imgrag_desktop import __version__
+from imgrag_desktop.search.filters import ORIENTATIONS
+from imgrag_desktop.search.modes import MODE_NAMES, modes_help
 from imgrag_desktop.types import ImgragError
 
 
@@ -119,20 +121,20 @@ def add_filter_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--after", help="taken (or modified) on/after this date, YYYY-MM-DD")
     g.add_argument("--before", help="taken (or modified) before this date, YYYY-MM-DD")
     g.add_argument("--camera", help="camera make/model contains this text")
-    g.add_argument("--orientation", choices=["landscape", "portrait", "square"])
+    g.add_argument("--orientation", choices=ORIENTATIONS)
     g.add_argument("--min-width", type=int)
     g.add_argument("--min-height", type=int)
 
 
 def filter_from_args(args: argparse.Namespace) -> str | None:
-    from imgrag_desktop.search import build_filter
+    from imgrag_desktop.search import Filters, user_folder
 
-    return build_filter(
-        folder=getattr(args, "folder", None), kind=getattr(args, "kind", None),
+    return Filters(
+        folder=user_folder(getattr(args, "folder", None)), kind=getattr(args, "kind", None),
         date_from=_parse_date(getattr(args, "after", None)), date_to=_parse_date(getattr(args, "before", None)),
         min_width=getattr(args, "min_width", None), min_height=getattr(args, "min_height", None),
         camera=getattr(args, "camera", None), orientation=getattr(args, "orientation", None),
-    )
+    ).where()
 
 
 def _check_vector_size(svc: Any, rebuild: bool) -> None:
@@ -286,7 +288,8 @@ def cmd_watch(ctx: Context) -> int:
     import signal
     import threading
 
-    from imgrag_desktop.indexing.watcher import WatchService, watch_roots
+    from imgrag_desktop.indexing.watch.roots import watch_roots
+    from imgrag_desktop.indexing.watch.service import WatchService
     from imgrag_desktop.store import writer
 
     args = ctx.args
@@ -352,7 +355,7 @@ def cmd_watch(ctx: Context) -> int:
             if service.error is not None:
                 raise ImgragError(f"the watcher stopped: {service.error}")
     finally:
-        for sig, handler in previous.items():
+        for sig, handler in previous.items():  # type: ignore[assignment]
             signal.signal(sig, handler)
     return 0
 
@@ -394,9 +397,7 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", metavar="TEXT", help="what to look for: words, \"-word\" to avoid, \"word:2\" to weigh")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--like", metavar="IMAGE", help="combine the text with an image (\"like this, but …\")")
-    p.add_argument("--mode", choices=["hybrid", "visual", "textual", "keyword"], default=None,
-                   help="hybrid (default: all three fused), visual (what the image looks like), textual (meaning "
-                        "of the text read from it), keyword (exact words in OCR text, captions, file names)")
+    p.add_argument("--mode", choices=MODE_NAMES, default=None, help=modes_help())
     g = p.add_argument_group("hybrid weights (default: the weights in settings, 1 each)")
     for m in ("visual", "textual", "keyword"):
         g.add_argument(f"--weight-{m}", type=float, default=None, metavar="W", help=f"weight of the {m} list, 0 or more")
@@ -515,13 +516,16 @@ def cmd_gui(ctx: Context) -> int:
 
 # --- bench ----------------------------------------------------------------------------------
 def _bench_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--part", action="append", choices=["index", "search", "memory", "all"],
-                   help="what to measure (repeatable; default all)")
+    from imgrag_desktop.bench.parts import ALL, CHOICES
+
+    p.add_argument("--part", action="append", choices=CHOICES,
+                   help=f"what to measure (repeatable; default all: {', '.join(ALL)})")
     p.add_argument("--quick", action="store_true", help="a small, fast smoke run (numbers not meaningful)")
     p.add_argument("--sizes", help="search sizes in rows, comma-separated (default 10000,100000,1000000)")
     p.add_argument("--images", type=int, help="640x480 JPEGs to index (default 256; the 12 MP set and the memory run get a quarter)")
     p.add_argument("--queries", type=int, help="queries per measurement (default 200)")
-    p.add_argument("--model", default=None, help="open_clip architecture, random weights (default ViT-B-32)")
+    p.add_argument("--model", default=None, help="open_clip architecture, random weights (default ViT-B-32; "
+                                                 "features and watch: the test profile's tiny model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help="the product's CLIP precision (default auto: fp16 on CUDA, bf16 on CPUs with native bf16)")
@@ -531,7 +535,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_bench(ctx: Context) -> int:
-    from imgrag_desktop.bench import DEFAULT_MODEL, format_report, run_bench
+    from imgrag_desktop.bench import format_report, run_bench
 
     args = ctx.args
     try:
@@ -540,7 +544,7 @@ def cmd_bench(ctx: Context) -> int:
         raise ImgragError(f"cannot read --sizes {args.sizes!r}: give row counts like 10000,100000") from None
     kw = {k: v for k, v in (("batch_size", args.batch_size), ("workers", args.workers)) if v}
     result = run_bench(parts=args.part or ["all"], quick=args.quick, sizes=sizes, images=args.images,
-                       queries=args.queries, model=args.model or DEFAULT_MODEL, device=args.device,
+                       queries=args.queries, model=args.model, device=args.device,
                        precision=args.precision, work_dir=args.work_dir, progress=lambda m: print(f"bench: {m}", file=sys.stderr, flush=True),
                        **kw)
     ctx.out(result, lambda: format_report(result))

@@ -337,7 +337,7 @@ def draw_histograms(modes: dict[str, ModeResult], dest: str | os.PathLike[str], 
         d.line([x0, y1, x1, y1], fill="black")
         d.line([x0, y0, x0, y1], fill="black")
         for t in range(6):
-            v = lo + (hi - lo) * t / 5
+            v = lo + (hi - lo) * t / 5  # type: ignore[assignment]
             tx = x0 + (x1 - x0) * t / 5
             d.line([tx, y1, tx, y1 + 4], fill="black")
             d.text((tx - 16, y1 + 6), f"{v:.3f}", fill="black", font=small)

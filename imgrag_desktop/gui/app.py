@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from imgrag_desktop.gui.state import resolve_data_dir
     from imgrag_desktop.types import ImgragError
 
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "imgrag-desktop"])
+    app: QApplication = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "imgrag-desktop"])  # type: ignore[assignment]
     app.setApplicationName("imgrag-desktop")
     app.setApplicationDisplayName("imgrag-desktop")
     app.setApplicationVersion(__version__)

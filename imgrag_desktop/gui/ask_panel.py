@@ -48,6 +48,7 @@ from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.preview import PreviewPanel
 from imgrag_desktop.gui.thumbnails import ImageLoader
 from imgrag_desktop.gui.workers import EngineHost, Request
+from imgrag_desktop.search.filters import Filters
 
 __all__ = ["AskPanel", "AskRequest", "AskResult", "AskWorker", "STREAM_INTERVAL_S", "answer_html", "ask_shortcuts"]
 
@@ -69,7 +70,7 @@ class AskPanel(QWidget):
 
     def __init__(self, host: EngineHost, loader: ImageLoader, bridge: MessageBridge | None = None,
                  state: dict[str, Any] | None = None, folder: Callable[[], str] | None = None,
-                 filters: Callable[[], dict[str, Any]] | None = None, max_tokens: int | None = None,
+                 filters: Callable[[], Filters] | None = None, max_tokens: int | None = None,
                  stream_interval_s: float = STREAM_INTERVAL_S, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.host = host
@@ -77,7 +78,7 @@ class AskPanel(QWidget):
         self.bridge = bridge
         self.state = state if state is not None else {}
         self.folder = folder or (lambda: "")
-        self.filters = filters or (lambda: {})
+        self.filters = filters or Filters
         self.max_tokens = int(max_tokens or self.state.get("ask_max_tokens", DEFAULT_MAX_TOKENS))
         self._next_id = 0
         self._current_id = 0  # the question whose answer is shown (0: none yet)

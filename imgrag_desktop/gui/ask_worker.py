@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from imgrag_desktop.gui.messages import describe_exception
 from imgrag_desktop.gui.workers import EngineHost, Request, ResultItem
+from imgrag_desktop.search.filters import Filters
 from imgrag_desktop.types import Answer, Hit, ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,7 +39,7 @@ class AskRequest:
     images: int = DEFAULT_IMAGES
     max_tokens: int = DEFAULT_MAX_TOKENS
     folder: str = ""  # only pictures in this indexed folder ("" for all)
-    filters: dict[str, Any] = field(default_factory=dict)  # the window's filter bar (search.build_filter)
+    filters: Filters = field(default_factory=Filters)  # the window's filter bar
     cancel: threading.Event = field(default_factory=threading.Event)
 
 

@@ -1,9 +1,9 @@
 """The filter bar under the search field: kind, shape, date, minimum size, camera, and the
 relevance cut-off.
 
-The bar only collects choices; the window turns them into one LanceDB filter with
-`search.build_filter` (in a worker), so every filter runs inside the store, for browsing,
-text search and look-alikes alike. The cut-off is the user's `Settings.min_score`: "Auto"
+The bar only collects choices, as a `search.Filters`; a worker turns them into one LanceDB
+filter (`Filters.where`), so every filter runs inside the store, for browsing, text search
+and look-alikes alike. The cut-off is the user's `Settings.min_score`: "Auto"
 (None: the model's calibrated cut-off when it has one), "Off" (-1) or a fixed score.
 """
 
@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QComboBox, QDateEdit, QDoubleSpinBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QToolButton, QWidget,
 )
 
+from imgrag_desktop.search.filters import Filters
+
 KIND_CHOICES = [("", "Any kind"), ("photo", "Photos"), ("screenshot", "Screenshots"), ("document", "Documents")]
 SHAPE_CHOICES = [("", "Any shape"), ("landscape", "Landscape"), ("portrait", "Portrait"), ("square", "Square")]
 DATE_CHOICES = [("", "Any time"), ("today", "Today"), ("7d", "Last 7 days"), ("30d", "Last 30 days"),
@@ -28,7 +30,7 @@ DEFAULT_FIXED = 0.25
 def date_range(choice: str, start: date | None = None, end: date | None = None,
                today: date | None = None) -> tuple[float | None, float | None]:
     """A date choice → (from, to) timestamps at local midnight; `to` is exclusive (the day
-    after the last day shown), as search.build_filter compares `date < to`."""
+    after the last day shown), as search.Filters compares `date < to`."""
     today = today or date.today()
 
     def ts(d: date) -> float:
@@ -110,7 +112,7 @@ class FilterBar(QFrame):
                   self.camera, self.clear_button):
             lay.addWidget(w)
         lay.addStretch(1)
-        for w in (sep, self.cutoff_label, self.cutoff, self.cutoff_value):
+        for w in (sep, self.cutoff_label, self.cutoff, self.cutoff_value):  # type: ignore[assignment]
             lay.addWidget(w)
         self.cutoff_value.setEnabled(False)
         self._update_cutoff_tip()
@@ -152,14 +154,14 @@ class FilterBar(QFrame):
         return d
 
     # Filters --------------------------------------------------------------------------------
-    def filters(self) -> dict[str, Any]:
-        """Keyword arguments for search.build_filter (without the folder)."""
+    def filters(self) -> Filters:
+        """The bar's choices (the folder comes from the folder list)."""
         lo, hi = date_range(str(self.when.currentData() or ""), self.date_from.date().toPython(),
                             self.date_to.date().toPython(), self._today())
         side = int(self.min_size.value())
-        return {"kind": self.kind.currentData() or None, "orientation": self.shape.currentData() or None,
-                "date_from": lo, "date_to": hi, "min_width": side or None, "min_height": side or None,
-                "camera": self.camera.text().strip() or None}
+        return Filters(kind=self.kind.currentData() or None, orientation=self.shape.currentData() or None,
+                       date_from=lo, date_to=hi, min_width=side or None, min_height=side or None,
+                       camera=self.camera.text().strip() or None)
 
     def active_count(self) -> int:
         return sum(1 for on in (self.kind.currentData(), self.shape.currentData(), self.when.currentData(),
@@ -259,7 +261,7 @@ class FilterBar(QFrame):
         key = self.cutoff.currentData()
         if key == CUTOFF_FIXED and not self.cutoff_value.isEnabled() and self._calibrated.get("text") is not None:
             self.cutoff_value.blockSignals(True)
-            self.cutoff_value.setValue(float(self._calibrated["text"]))  # start from what Auto used
+            self.cutoff_value.setValue(float(self._calibrated["text"]))  # type: ignore[arg-type]  # start from what Auto used
             self.cutoff_value.blockSignals(False)
         self.cutoff_value.setEnabled(key == CUTOFF_FIXED)
         self._update_cutoff_tip()

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 ALL = ""
 StateRole = Qt.ItemDataRole.UserRole + 1
 
-# What each watcher state (indexing.watcher.FolderStatus.state) means to the user.
+# What each watcher state (indexing.watch.roots.FolderStatus.state) means to the user.
 STATE_TIPS = {
     "starting": "Starting to watch…",
     "scanning": "Checking for new, changed and deleted images…",

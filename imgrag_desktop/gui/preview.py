@@ -244,7 +244,7 @@ class PreviewPanel(QWidget):
         self.similar_button.clicked.connect(lambda: self.item and self.similarRequested.emit(self.item.hit.path))
 
         self._details = [self.name, self.path, self.open_button, self.reveal_button, self.similar_button]
-        self._form_widgets = [form.itemAt(i).widget() for i in range(form.count()) if form.itemAt(i).widget()]
+        self._form_widgets = [form.itemAt(i).widget() for i in range(form.count()) if form.itemAt(i).widget()]  # type: ignore[union-attr]
         scroll = QScrollArea(self)
         scroll.setWidget(info)
         scroll.setWidgetResizable(True)
@@ -264,7 +264,7 @@ class PreviewPanel(QWidget):
         for b in (self.open_button, self.reveal_button, self.similar_button):
             b.setEnabled(enabled)
         for w in self._details + self._form_widgets:
-            w.setVisible(enabled)  # an empty panel shows only its placeholder, not empty fields
+            w.setVisible(enabled)  # type: ignore[union-attr]  # an empty panel shows only its placeholder, not empty fields
         if item is None:
             self.canvas.set_image(None)
             self.canvas.set_boxes([])

@@ -17,14 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgrag_desktop.search.modes import mode_named
+
 SEARCH_PLACEHOLDER = "Search your images: describe what you see, or drop / paste an image"
-MODE_LABELS = {"hybrid": "Hybrid", "visual": "Visual", "textual": "Text in image", "keyword": "Keyword"}
-MODE_TIPS = {
-    "hybrid": "Combine what the image looks like with the text read from it",
-    "visual": "Match what the image looks like (CLIP)",
-    "textual": "Match the meaning of text read from the image (OCR, captions)",
-    "keyword": "Match exact words in file names, OCR text and captions",
-}
 
 
 def _clipboard_has_image(mime: QMimeData | None) -> bool:
@@ -124,9 +119,9 @@ class SearchBar(QWidget):
         """The modes the engine offers; `want` selected (the first one when not offered)."""
         self.mode_combo.blockSignals(True)
         self.mode_combo.clear()
-        for m in modes:
-            self.mode_combo.addItem(MODE_LABELS.get(m, m.capitalize()), m)
-            self.mode_combo.setItemData(self.mode_combo.count() - 1, MODE_TIPS.get(m, ""), Qt.ItemDataRole.ToolTipRole)
+        for m in map(mode_named, modes):
+            self.mode_combo.addItem(m.label, m.name)
+            self.mode_combo.setItemData(self.mode_combo.count() - 1, m.description, Qt.ItemDataRole.ToolTipRole)
         want = want if want in modes else modes[0]
         self.mode_combo.setCurrentIndex(max(0, modes.index(want)))
         self.mode_combo.setEnabled(len(modes) > 1)

@@ -305,7 +305,7 @@ class SettingsDialog(QDialog):
             self.vlm_model.setItemData(self.vlm_model.count() - 1, f"{e.title}, about {e.size_mb} MB ({state}): {e.notes}",
                                        Qt.ItemDataRole.ToolTipRole)
         self.vlm_model.setCurrentText(s.vlm_model)
-        self.vlm_model.lineEdit().setPlaceholderText("a catalogue name, or a language-model .gguf file")
+        self.vlm_model.lineEdit().setPlaceholderText("a catalogue name, or a language-model .gguf file")  # type: ignore[union-attr]
         m_row = self._with_browse(self.vlm_model, self._browse_vlm_model)
         self.vlm_mmproj = QLineEdit(s.vlm_mmproj, self)
         self.vlm_mmproj.setPlaceholderText("its vision projector (mmproj-….gguf); empty: text only")

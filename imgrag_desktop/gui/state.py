@@ -8,28 +8,19 @@ data dir: it is kept in a small JSON file in the platform's config location.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
-from imgrag_desktop.config import AppConfig, remembered_data_dir
+from imgrag_desktop.config import AppConfig, WindowSettings, remembered_data_dir
 
 GUI_KEY = "gui"
-DEFAULTS: dict[str, Any] = {
-    "thumb_size": 160,  # target cell width in pixels
-    "results_limit": 500,  # hits per search
-    "browse_limit": 10_000,  # images listed when no query is typed
-    "rescan_on_start": True,
-    "show_preview": True,
-    "show_folders": True,
-}
+DEFAULTS: dict[str, Any] = dataclasses.asdict(WindowSettings())  # documented in docs/settings.md
 
 
 def gui_state(cfg: AppConfig) -> dict[str, Any]:
     """The GUI's part of the settings, created with defaults on first use."""
-    state = cfg.settings.extra.get(GUI_KEY)
-    if not isinstance(state, dict):
-        state = {}
-        cfg.settings.extra[GUI_KEY] = state
+    state = cfg.settings.gui
     for k, v in DEFAULTS.items():
         state.setdefault(k, v)
     return state

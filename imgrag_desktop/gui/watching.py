@@ -166,7 +166,7 @@ class WatchController(QObject):
     started = Signal(object)  # the running WatchService
     startFailed = Signal(str, str, bool)  # one line, details, True when another process holds the lock
     stopped = Signal()
-    event = Signal(object)  # WatchEvent, emitted on the watcher's thread (queued to the receiver's)
+    event = Signal(object)  # type: ignore[assignment]  # WatchEvent, emitted on the watcher's thread (queued to the receiver's)
     progress = Signal(object)  # Progress of the watcher's later stages
     statusChanged = Signal(object, object)  # the service polled, {root: FolderStatus}
     serviceDied = Signal(object, str)  # the service, why it stopped on its own (the index is safe)
@@ -200,7 +200,7 @@ class WatchController(QObject):
             self.startFailed.emit(*describe_exception(exc), False)
             return
         try:
-            from imgrag_desktop.indexing.watcher import WatchService
+            from imgrag_desktop.indexing.watch.service import WatchService
 
             svc.clip.load()
             dim = svc.store.visual_dim

@@ -491,7 +491,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             return not (self.query_thread.isRunning() or self.index_thread.isRunning()
                         or self.ask_panel.ask_thread.isRunning() or self.watch_thread.isRunning()
-                        or self.dups_panel.thread.isRunning() or self.watch_ctl.service is not None)
+                        or self.dups_panel.thread.isRunning() or self.watch_ctl.service is not None)  # type: ignore[attr-defined]
         self._closing = self.report.closing = True
         self.watching.shutdown()
         self.queue.shutdown()

@@ -11,7 +11,6 @@ before it started, so typing fast never builds a queue of stale searches.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
@@ -23,6 +22,8 @@ from PySide6.QtGui import QImage
 
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.gui.messages import describe_exception
+from imgrag_desktop.search.filters import Filters
+from imgrag_desktop.search.modes import MODE_NAMES
 from imgrag_desktop.types import Hit, ImgragError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,7 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-SEARCH_MODES = ("hybrid", "visual", "textual", "keyword")
 
 
 @dataclass
@@ -52,29 +52,16 @@ class Request:
     mode: str = "hybrid"
     folder: str = ""  # only images in this indexed folder ("" for all)
     label: str = ""  # how the window names this query to the user
-    filters: dict[str, Any] = field(default_factory=dict)  # search.build_filter's keyword arguments
+    filters: Filters = field(default_factory=Filters)  # the filter bar's choices (the folder is `folder`)
     min_score: Any = "auto"  # "auto" (Settings.min_score, else calibrated), "off" or a number
     refresh: bool = False  # the index changed under the same query: keep the user's place
 
     def has_filters(self) -> bool:
-        return any(v not in (None, "", 0) for v in self.filters.values())
+        return self.filters.active()
 
     def where(self) -> str | None:
         """The folder and the filter bar's choices, as one LanceDB filter."""
-        parts = []
-        if self.folder:
-            from imgrag_desktop.store import folder_filter
-
-            parts.append(folder_filter(self.folder))
-        if self.has_filters():
-            from imgrag_desktop.search import build_filter
-
-            built = build_filter(**self.filters)
-            if built:
-                parts.append(built)
-        if len(parts) <= 1:
-            return parts[0] if parts else None
-        return " AND ".join(f"({p})" for p in parts)
+        return self.filters.with_folder(self.folder).where()
 
 
 @dataclass
@@ -129,23 +116,6 @@ class EngineHost:
             return self._services
 
 
-def accepts_mode(searcher: Any) -> bool:
-    """Whether Searcher.search takes a `mode` (it does once hybrid search has landed)."""
-    try:
-        return "mode" in inspect.signature(searcher.search).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def takes_keyword(fn: Any, name: str) -> bool:
-    """Whether `fn` can be called with keyword `name` (a searcher of another shape may not)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
 def _calibrated_cutoffs(searcher: Any) -> dict[str, float | None]:
     """The model's calibrated relevance cut-offs (for the cut-off control's "Auto" label)."""
     try:
@@ -196,10 +166,8 @@ class QueryWorker(QObject):
         try:
             svc = self._svc()
             svc.clip.load()
-            searcher = svc.searcher
-            modes = list(SEARCH_MODES) if accepts_mode(searcher) else ["visual"]
-            self.ready.emit({"model": svc.clip.model_id, "modes": modes, "seconds": time.monotonic() - t0,
-                             "cutoff": _calibrated_cutoffs(searcher)})
+            self.ready.emit({"model": svc.clip.model_id, "modes": list(MODE_NAMES), "seconds": time.monotonic() - t0,
+                             "cutoff": _calibrated_cutoffs(svc.searcher)})
         except Exception as exc:
             self.modelFailed.emit(*describe_exception(exc))
 
@@ -242,8 +210,7 @@ class QueryWorker(QObject):
             else:
                 raise ImgragError(f"unknown request kind {req.kind!r}")
             hidden = False
-            resolve = getattr(svc.searcher, "resolve_min_score", None)
-            if not items and req.kind != "browse" and resolve is not None and resolve(req.min_score) is not None:
+            if not items and req.kind != "browse" and svc.searcher.resolve_min_score(req.min_score) is not None:
                 # Nothing passed: say whether the cut-off hid weaker matches (one more look, k=1).
                 probe = replace(req, k=1, min_score="off")
                 hidden = bool(self._search(svc, probe) if req.kind == "text" else self._similar(svc, probe, req.image))
@@ -264,13 +231,7 @@ class QueryWorker(QObject):
 
     @staticmethod
     def _search(svc: "Services", req: Request) -> list[Hit]:
-        searcher = svc.searcher
-        kwargs: dict[str, Any] = {"where": req.where()}
-        if takes_keyword(searcher.search, "min_score"):
-            kwargs["min_score"] = req.min_score
-        if accepts_mode(searcher):
-            kwargs["mode"] = req.mode
-        return searcher.search(req.text, k=req.k, **kwargs)
+        return svc.searcher.search(req.text, k=req.k, where=req.where(), mode=req.mode, min_score=req.min_score)
 
     @staticmethod
     def _with_hashes(svc: "Services", hits: list[Hit]) -> list[ResultItem]:

@@ -110,7 +110,7 @@ class Indexer:
         model_id = self.encoder.model_id
         plan = scanner.plan(result, indexed, failed, model_id, retry_failed=retry_failed)
         report.unchanged = plan.unchanged + plan.skipped_failed
-        for fl, root in result.problems:
+        for fl, _root in result.problems:
             report.failures.append(fl)
         if result.problems:
             self.store.record_failures([(fl, root, 0, 0) for fl, root in result.problems])
@@ -243,7 +243,7 @@ class Indexer:
             return
         policy = "auto"
         if self.cfg is not None:
-            policy = getattr(self.cfg.settings, "tiles", None) or self.cfg.settings.extra.get("tiles", "auto")
+            policy = self.cfg.settings.tiles
         changed = report.removed + report.updated > 0
         tiles = TileIndexer(self.store, self.encoder, TileTable(self.store.db_dir), policy=policy,
                             on_progress=self.on_progress).run(cancel.is_set, where=where, prune=changed)
@@ -315,7 +315,7 @@ class Indexer:
         """Thumbnails are a cache (rebuilt on demand), so failing to write one never fails the
         image; a full disk, though, stops the run before every file is marked failed."""
         try:
-            imaging.save_thumbnail(image, self.thumbs_dir, chash)
+            imaging.save_thumbnail(image, self.thumbs_dir, chash)  # type: ignore[arg-type]
         except Exception as exc:
             if is_disk_full(exc):
                 raise DiskFull(self.thumbs_dir.parent if self.thumbs_dir is not None else "") from exc
@@ -382,7 +382,7 @@ class Indexer:
                         b.tensor = v
                     report.embedded += len(embed)
                 reuse = [b for b in batch if b.reuse_from is not None]
-                reused_rows = self.store.rows([b.reuse_from for b in reuse]) if reuse else {}
+                reused_rows = self.store.rows([b.reuse_from for b in reuse if b.reuse_from is not None]) if reuse else {}
                 now = time.time()
                 for b in batch:
                     e = b.entry

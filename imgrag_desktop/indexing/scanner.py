@@ -86,7 +86,7 @@ def scan(roots: Iterable[str | os.PathLike[str]], ignore_hidden: bool = True,
     Folders in `exclude` (and everything below them) are never entered."""
     result = ScanResult()
     excluded = frozenset(normalize_root(e) for e in exclude)
-    excluded_keys = frozenset(_dir_key(e) for e in excluded) - {None}
+    excluded_keys = frozenset(k for k in (_dir_key(e) for e in excluded) if k is not None)
     for raw in roots:
         root = normalize_root(raw)
         if not storable(root):
@@ -234,12 +234,6 @@ def plan(result: ScanResult, indexed: dict[str, tuple[int, int, str, str]],
     p.gone_failures = [path for path in failed if path not in on_disk and path not in problem_paths
                        and not path.startswith(offline)]
     return p
-
-
-def under_roots_filter(roots: Iterable[str]) -> str:
-    from imgrag_desktop.store import folder_filter
-
-    return " OR ".join(folder_filter(r) for r in roots) or "false"
 
 
 def is_within(path: str, roots: Iterable[str]) -> bool:

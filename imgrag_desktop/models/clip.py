@@ -287,7 +287,7 @@ class ClipEncoder:
                     f"unknown CLIP model {self.model_name!r}: pick one of `open_clip.list_models()` in Settings"
                 )
             if self.checkpoint:
-                self.model_id  # creates the tiny checkpoint when allowed, else explains what is missing
+                _ = self.model_id  # creates the tiny checkpoint when allowed, else explains what is missing
                 source: str | None = self.checkpoint
             elif self.pretrained:
                 # Local files only: indexing and search never open a network connection.

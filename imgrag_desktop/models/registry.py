@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from imgrag_desktop.models.vlm import DEFAULT_N_CTX, LocalVLM, VerifiedCache, VlmSpec
+from imgrag_desktop.models.vlm import DEFAULT_N_CTX, LocalVLM, VlmSpec
+from imgrag_desktop.models.vlm_probe import VerifiedCache
 from imgrag_desktop.types import ImgragError, ModelUnavailable
 
 NO_MODEL_MESSAGE = (
@@ -91,15 +92,6 @@ def catalogue_entry(name: str) -> CatalogueEntry | None:
     return next((e for e in CATALOGUE if e.name == key), None)
 
 
-def _setting(cfg: Any, name: str, default: Any) -> Any:
-    """A VLM setting: a Settings field when it exists, else a key kept in settings.json's extras."""
-    s = cfg.settings
-    if hasattr(s, name):
-        return getattr(s, name)
-    value = (getattr(s, "extra", {}) or {}).get(name, default)
-    return default if value in (None, "") else value
-
-
 def vlm_dir(cfg: Any) -> Path:
     return Path(cfg.models_dir) / "vlm"
 
@@ -116,12 +108,9 @@ def entry_installed(cfg: Any, entry: CatalogueEntry) -> bool:
 
 def resolve_vlm(cfg: Any) -> VlmSpec:
     """The model this instance should use, or ModelUnavailable saying how to get one."""
-    model = str(_setting(cfg, "vlm_model", "") or "").strip()
-    mmproj = str(_setting(cfg, "vlm_mmproj", "") or "").strip()
-    handler = str(_setting(cfg, "vlm_handler", "auto") or "auto")
-    n_ctx = int(_setting(cfg, "vlm_n_ctx", 0) or 0)
-    threads = int(_setting(cfg, "vlm_threads", 0) or 0)
-    device = str(_setting(cfg, "device", "auto") or "auto")
+    s = cfg.settings
+    model, mmproj = s.vlm_model.strip(), s.vlm_mmproj.strip()
+    handler, n_ctx, threads, device = s.vlm_handler or "auto", s.vlm_n_ctx, s.vlm_threads, s.device or "auto"
     if not model:
         if getattr(cfg, "profile", "default") == "test":
             from imgrag_desktop.models.tiny_vlm import TINY_NAME, suppressed_tokens, write_tiny_vlm
@@ -155,10 +144,10 @@ def resolve_vlm(cfg: Any) -> VlmSpec:
 def vlm_check(cfg: Any) -> tuple[bool, str]:
     """(usable, one line) for `imgrag doctor`: reads the model headers, loads nothing, writes nothing."""
     from imgrag_desktop.models.gguf_info import check_pair, read_gguf
-    from imgrag_desktop.models.vlm import gpu_offload_available
+    from imgrag_desktop.models.llama_native import gpu_offload_available
 
     gpu = "GPU offload available" if gpu_offload_available() else "CPU build of llama.cpp (no GPU offload)"
-    if getattr(cfg, "profile", "default") == "test" and not str(_setting(cfg, "vlm_model", "") or "").strip():
+    if getattr(cfg, "profile", "default") == "test" and not cfg.settings.vlm_model.strip():
         return True, f"test profile: tiny random vision pair generated in {vlm_dir(cfg).parent / 'tiny-vlm'}; {gpu}"
     try:
         spec = resolve_vlm(cfg)
@@ -179,7 +168,7 @@ class VlmSlot:
     def __init__(self, cfg: Any, idle_unload_s: float | None = None) -> None:
         self.cfg = cfg
         self.idle_unload_s = float(idle_unload_s if idle_unload_s is not None
-                                   else _setting(cfg, "vlm_idle_unload_s", 300.0))
+                                   else cfg.settings.vlm_idle_unload_s)
         self._lock = threading.Lock()
         self._current: LocalVLM | None = None
 

@@ -129,7 +129,7 @@ class TextEncoder:
                 except Exception as exc:
                     raise ModelUnavailable(f"text model at {path} cannot be loaded: {str(exc).splitlines()[0][:200]}") from exc
                 model.eval()
-                self._dim = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
+                self._dim = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")  # type: ignore[arg-type]
                                 else model.get_sentence_embedding_dimension())
                 self._model = model
             return self._model
@@ -171,15 +171,15 @@ def encoder_from_config(cfg: Any) -> TextEncoder:
 
     s = cfg.settings
     try:
-        device = pick_device(getattr(s, "device", "auto"))
+        device = pick_device(s.device)
     except Exception:
         device = "cpu"
-    return TextEncoder(getattr(s, "text_model", "") or DEFAULT_MODEL, device=device)
+    return TextEncoder(s.text_model or DEFAULT_MODEL, device=device)
 
 
 def availability(cfg: Any) -> tuple[bool, str]:
     """For `imgrag doctor`: where the text model would be loaded from (nothing is loaded)."""
-    model = getattr(cfg.settings, "text_model", "") or DEFAULT_MODEL
+    model = cfg.settings.text_model or DEFAULT_MODEL
     try:
         path = resolve_model_dir(model)
     except ModelUnavailable as exc:

@@ -2,9 +2,8 @@
 
 The model is loaded lazily under a lock, used by one generation at a time, and unloaded after
 it has been idle for a while (it can take gigabytes that CLIP or other programs need).
-Unfamiliar model files are first loaded in a short-lived subprocess: llama.cpp kills the whole
-process on some malformed files (a projector with a missing tensor segfaults), and the app must
-survive a bad download with a clear message instead.
+Unfamiliar model files are first loaded in a short-lived subprocess (`vlm_probe`): llama.cpp
+kills the whole process on some malformed files, and the app must survive a bad download.
 
 Chat handlers: LLaVA 1.5 / 1.6 formats for the classic LLaVA files, which carry no chat
 template, and the generic MTMD handler (the model file's own chat template) for newer families
@@ -15,13 +14,7 @@ answers from the OCR text and captions it is given.
 from __future__ import annotations
 
 import base64
-import collections
-import ctypes
 import io
-import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from imgrag_desktop.models.gguf_info import GgufInfo, check_pair, read_gguf
+from imgrag_desktop.models.llama_native import (NATIVE_LOG, default_threads, gpu_offload_available,
+                                                looks_like_oom, make_handler)
+from imgrag_desktop.models.vlm_probe import VerifiedCache, probe_in_subprocess
 from imgrag_desktop.types import ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,85 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 HANDLERS = ("auto", "llava15", "llava16", "mtmd", "qwen25vl", "text")
 DEFAULT_N_CTX = 4096
-PROBE_TIMEOUT_S = 600.0
-
-
-def default_threads() -> int:
-    """Threads for llama.cpp: about the physical cores (half the logical ones), at most 8.
-
-    llama.cpp's threads spin while they wait for each other; on an oversubscribed CPU (indexing
-    running beside an answer, other programs) a waiting thread burns the time slice its partner
-    needs. Measured on 2 shared cores with Gemma 3 270M: 1 thread gave 20-32 tokens/s, 2 threads
-    0.8-3 tokens/s. So small machines get one thread.
-    """
-    n = os.cpu_count() or 2
-    return 1 if n <= 3 else max(2, min(8, n // 2))
-
-
-def gpu_offload_available() -> bool:
-    """True when this llama-cpp-python was built with CUDA, Metal, Vulkan or another GPU backend."""
-    try:
-        import llama_cpp
-
-        return bool(llama_cpp.llama_supports_gpu_offload())
-    except Exception:  # pragma: no cover - broken install
-        return False
-
-
-# llama.cpp and libmtmd log through process-wide C callbacks; by default they print to stderr,
-# which would drown the CLI's output. They are routed here instead, and the last lines explain
-# load failures whose Python exception only says "failed to load".
-class NativeLog:
-    def __init__(self, keep: int = 400) -> None:
-        self.lines: collections.deque[str] = collections.deque(maxlen=keep)
-        self._callback: Any = None
-        self._lock = threading.Lock()
-        self._partial = ""
-
-    def install(self) -> None:
-        with self._lock:
-            if self._callback is not None:
-                return
-            import llama_cpp
-            import llama_cpp.mtmd_cpp as mtmd_cpp
-
-            echo = bool(os.environ.get("IMGRAG_LLAMA_LOG"))
-
-            @llama_cpp.llama_log_callback
-            def _cb(level: int, text: bytes, user_data: Any) -> None:
-                msg = text.decode("utf-8", errors="replace") if text else ""
-                if echo:
-                    sys.stderr.write(msg)
-                self._partial += msg
-                while "\n" in self._partial:
-                    line, self._partial = self._partial.split("\n", 1)
-                    if line.strip():
-                        self.lines.append(line.strip())
-
-            self._callback = _cb  # keep a reference: C holds only a raw pointer
-            llama_cpp.llama_log_set(_cb, ctypes.c_void_p(0))
-            for setter in ("mtmd_log_set", "mtmd_helper_log_set"):
-                fn = getattr(mtmd_cpp, setter, None)
-                if fn is not None:
-                    try:
-                        fn(_cb, ctypes.c_void_p(0))
-                    except Exception:  # pragma: no cover - older libmtmd
-                        pass
-
-    def mark(self) -> int:
-        return len(self.lines)
-
-    def reason(self) -> str:
-        """The most telling recent line (an error, else a failure, else the last one)."""
-        lines = list(self.lines)[-60:]
-        for needle in ("error", "failed", "unsupported", "unknown", "invalid", "missing"):
-            for line in reversed(lines):
-                if needle in line.lower():
-                    return line[:300]
-        return lines[-1][:300] if lines else ""
-
-
-NATIVE_LOG = NativeLog()
 
 
 @dataclass(frozen=True)
@@ -193,91 +110,6 @@ def pick_handler(spec: VlmSpec, model: GgufInfo, projector: GgufInfo | None) -> 
     if projector.metadata.get("clip.vision.image_grid_pinpoints"):
         return "llava16"
     return "llava15"
-
-
-def _file_key(path: str) -> list[Any]:
-    st = os.stat(path)
-    return [os.path.abspath(path), st.st_size, st.st_mtime_ns]
-
-
-class VerifiedCache:
-    """Remembers which (model, projector) files loaded fine in a probe, keyed by path, size and
-    mtime, so the subprocess check runs once per file version, not on every start."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-
-    def _key(self, spec: VlmSpec, handler: str) -> str:
-        import llama_cpp
-
-        parts = [_file_key(spec.model_path), _file_key(spec.mmproj_path) if spec.mmproj_path else None,
-                 handler, getattr(llama_cpp, "__version__", "")]
-        return json.dumps(parts, sort_keys=True)
-
-    def _load(self) -> dict[str, Any]:
-        if self.path is None or not self.path.exists():
-            return {}
-        try:
-            return json.loads(self.path.read_text("utf-8"))
-        except (OSError, ValueError):
-            return {}
-
-    def known(self, spec: VlmSpec, handler: str) -> bool:
-        return self._key(spec, handler) in self._load()
-
-    def remember(self, spec: VlmSpec, handler: str) -> None:
-        if self.path is None:
-            return
-        with self._lock:
-            data = self._load()
-            data[self._key(spec, handler)] = time.time()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=1), "utf-8")
-            os.replace(tmp, self.path)
-
-
-def probe_in_subprocess(spec: VlmSpec, handler: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
-    """Load the pair and run one tiny image through it in a child process.
-
-    A crash there (signal) becomes a ModelUnavailable here; this process never touches the
-    files until they have passed.
-    """
-    cmd = [sys.executable, "-m", "imgrag_desktop.models.vlm", "probe", spec.model_path, spec.mmproj_path or "",
-           handler, str(min(spec.n_ctx, 2048))]
-    env = dict(os.environ)
-    pkg_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
-    except subprocess.TimeoutExpired as exc:
-        raise ModelUnavailable(
-            f"checking {Path(spec.model_path).name} took over {timeout_s:.0f} s; the model is too large for this computer"
-        ) from exc
-    name = Path(spec.mmproj_path or spec.model_path).name
-    if proc.returncode < 0:
-        import signal
-
-        try:
-            sig = signal.Signals(-proc.returncode).name
-        except ValueError:
-            sig = f"signal {-proc.returncode}"
-        which = f"{Path(spec.model_path).name} with {Path(spec.mmproj_path).name}" if spec.mmproj_path else name
-        raise ModelUnavailable(
-            f"llama.cpp crashed ({sig}) loading {which}: the files are damaged, not a pair, or a model family "
-            "this llama-cpp-python does not support; pick another model"
-        )
-    if proc.returncode != 0:
-        reason = ""
-        for line in reversed(proc.stdout.strip().splitlines()):
-            try:
-                reason = json.loads(line).get("error", "")
-                break
-            except ValueError:
-                continue
-        reason = reason or (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-        raise ModelUnavailable(f"cannot load {name}: {reason}")
 
 
 class LocalVLM:
@@ -379,7 +211,7 @@ class LocalVLM:
             raise ModelUnavailable(self._memory_message()) from exc
         except (ValueError, RuntimeError) as exc:
             reason = NATIVE_LOG.reason()
-            if _looks_like_oom(f"{exc} {reason}"):
+            if looks_like_oom(f"{exc} {reason}"):
                 raise ModelUnavailable(self._memory_message(reason)) from exc
             raise ModelUnavailable(f"llama.cpp cannot load {Path(spec.model_path).name}: {reason or exc}") from exc
         # The projector is otherwise loaded on the first image; load it now so that a bad
@@ -391,7 +223,7 @@ class LocalVLM:
             except (ValueError, RuntimeError) as exc:
                 reason = NATIVE_LOG.reason()
                 llm.close()
-                if _looks_like_oom(f"{exc} {reason}"):
+                if looks_like_oom(f"{exc} {reason}"):
                     raise ModelUnavailable(self._memory_message(reason)) from exc
                 raise ModelUnavailable(
                     f"llama.cpp cannot load the projector {Path(spec.mmproj_path).name}: {reason or exc}") from exc
@@ -529,11 +361,6 @@ class LocalVLM:
         return self.generate(messages, max_tokens=max_tokens, temperature=0.1, cancel=cancel)
 
 
-def _looks_like_oom(text: str) -> bool:
-    t = text.lower()
-    return any(k in t for k in ("out of memory", "failed to allocate", "cannot allocate", "alloc failed", "oom"))
-
-
 def _parts(message: dict[str, Any]) -> list[dict[str, Any]]:
     content = message.get("content")
     return [p for p in content if isinstance(p, dict)] if isinstance(content, list) else []
@@ -551,49 +378,3 @@ def render_plain(messages: Sequence[dict[str, Any]]) -> str:
     return "\n\n".join(out) + "\nAnswer:"
 
 
-def make_handler(name: str, mmproj: str, use_gpu: bool = False) -> Any:
-    if name == "text" or not mmproj:
-        return None
-    from llama_cpp import llama_chat_format as fmt
-
-    if name == "mtmd":
-        return fmt.MTMDChatHandler(clip_model_path=mmproj, verbose=False, use_gpu=use_gpu)
-    cls = {"llava15": fmt.Llava15ChatHandler, "llava16": fmt.Llava16ChatHandler,
-           "qwen25vl": fmt.Qwen25VLChatHandler}[name]
-    return cls(clip_model_path=mmproj, verbose=False)
-
-
-# The subprocess side of probe_in_subprocess --------------------------------------------------
-def _probe_main(argv: list[str]) -> int:
-    model_path, mmproj, handler, n_ctx = argv[0], argv[1], argv[2], int(argv[3])
-    try:
-        from PIL import Image
-
-        spec = VlmSpec(model_path=model_path, mmproj_path=mmproj, handler=handler, n_ctx=n_ctx, verify=False,
-                       n_threads=default_threads())
-        vlm = LocalVLM(spec, idle_unload_s=0)
-        vlm.load()
-        if vlm.has_vision:
-            img = Image.new("RGB", (64, 64), (90, 120, 200))
-            messages = [{"role": "user", "content": [
-                {"type": "image_url", "image_url": {"url": image_data_uri(img, 64)}},
-                {"type": "text", "text": "Hi"}]}]
-        else:
-            messages = [{"role": "user", "content": "Hi"}]
-        vlm.generate(messages, max_tokens=1)
-        vlm.unload()
-    except ImgragError as exc:
-        print(json.dumps({"error": str(exc)}))
-        return 2
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as text
-        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
-        return 3
-    print(json.dumps({"ok": True}))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover - exercised through probe_in_subprocess
-    if len(sys.argv) >= 6 and sys.argv[1] == "probe":
-        sys.exit(_probe_main(sys.argv[2:]))
-    print("usage: python -m imgrag_desktop.models.vlm probe MODEL MMPROJ HANDLER N_CTX", file=sys.stderr)
-    sys.exit(64)

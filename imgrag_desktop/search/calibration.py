@@ -264,14 +264,5 @@ def ensure_calibrated(book: CalibrationBook, store: "Store", clip: "ClipEncoder"
     return cal
 
 
-def cutoff_for(cal: ModelCalibration | None, kind: str, setting: float | None) -> float | None:
-    """The minimum score in force: the user's fixed value, else the calibrated one, else none."""
-    if setting is not None:
-        return None if setting <= -1 else float(setting)
-    if cal is None:
-        return None
-    return cal.threshold(kind)
-
-
 def fmt(value: float | None) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"

@@ -258,7 +258,7 @@ class DuplicateFinder:
                 return None
         for it in (a, b):
             if it.coarse is None:
-                it.coarse = fpmod.gray_at(Image.fromarray(it.fp.gray), COARSE_AREA)
+                it.coarse = fpmod.gray_at(Image.fromarray(it.fp.gray), COARSE_AREA)  # type: ignore[union-attr]
         if fpmod.align(a.coarse, b.coarse).score < COARSE_THRESHOLD:  # type: ignore[arg-type]
             return None
         score = fpmod.align(a.fp.gray, b.fp.gray).score
@@ -353,10 +353,10 @@ class DuplicateFinder:
         proposed = self._proposals(list({id(it): it for it in by_path.values()}.values()))
         kept: list[tuple["Hit", _Item | None]] = []
         for h in hits:
-            it = by_path.get(h.path)
+            it = by_path.get(h.path)  # type: ignore[assignment]
             home = None
             if it is not None:
-                for k, (kh, kit) in enumerate(kept):
+                for k, (_kh, kit) in enumerate(kept):
                     if kit is None:
                         continue
                     if kit is it or (proposed(kit, it) and self.match(kit, it) is not None):
@@ -378,8 +378,8 @@ class DuplicateFinder:
         pos = {id(it): i for i, it in enumerate(with_fp)}
         if len(with_fp) < 2:
             return lambda a, b: False
-        hist = np.stack([it.fp.hist for it in with_fp]).astype(np.float32)
-        ph = np.array([int(it.fp.phash) for it in with_fp], np.int64)
+        hist = np.stack([it.fp.hist for it in with_fp]).astype(np.float32)  # type: ignore[union-attr]
+        ph = np.array([int(it.fp.phash) for it in with_fp], np.int64)  # type: ignore[union-attr]
         near = (2.0 - 2.0 * (hist @ hist.T)) <= HIST_MAX_DIST
         near |= fpmod.hamming(ph[:, None], ph[None, :]) <= PHASH_MAX_BITS
         if self.clip_threshold is not None:

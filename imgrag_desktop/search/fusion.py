@@ -135,7 +135,7 @@ def list_weights(lists: Mapping[str, ModeList], weights: Mapping[str, float] | N
     conf = {mode: ml.confidence() for mode, ml in lists.items()}
     text_conf = max((c for m, c in conf.items() if m != "visual"), default=0.0)
     out = {}
-    for mode, ml in lists.items():
+    for mode in lists:
         w = 1.0 if weights is None else float(weights.get(mode, 1.0))
         eff = max(0.0, w) * (floor + (1.0 - floor) * conf[mode])
         if mode == "visual":

@@ -1,30 +1,34 @@
 """The search modes behind Searcher.search: visual, textual, keyword and hybrid.
 
 Each mode yields a ranked list with the statistics of its scores over the whole (filtered)
-collection; hybrid fuses them (fusion.py). Vector modes score every row in RAM (one matrix
-product), which also gives the statistics for free; keyword search asks LanceDB's full-text
-index, and falls back to a plain LIKE scan when the index has not been built yet.
+collection; hybrid fuses them (fusion.py). Vector modes score every row of a snapshot in RAM
+(one matrix product), which also gives the statistics for free; keyword search asks
+LanceDB's full-text index, and falls back to a plain LIKE scan when the index has not been
+built yet. Each function takes the snapshot, store and encoder it reads (the Searcher picks
+them), so the modes can be run and tested on their own.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from imgrag_desktop.search import textmatch
-from imgrag_desktop.search.fusion import ModeList, fuse
-from imgrag_desktop.store import sql_str
+from imgrag_desktop.search.fusion import MODES as LISTS, ModeList, fuse
+from imgrag_desktop.search.hits import hit_rows
+from imgrag_desktop.search.ranking import scored_rows
+from imgrag_desktop.search.snapshot import LoadedVectors, allowed_mask
+from imgrag_desktop.store import Store, sql_str
 from imgrag_desktop.types import Hit, ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from imgrag_desktop.search import Searcher, _Loaded
+    from imgrag_desktop.search.tiles import TileMatcher
 
 log = logging.getLogger(__name__)
 
-SEARCH_MODES = ("hybrid", "visual", "textual", "keyword")
 MIN_DEPTH = 100  # candidates taken from each list before fusion
 REASON_SHARE = 0.15  # a mode is named as a reason when it gave at least this share of the best vote
 
@@ -36,7 +40,7 @@ TEXTUAL_RELEVANT = 0.3
 
 
 def normalize_weights(weights: dict[str, float] | None) -> dict[str, float]:
-    out = {m: 1.0 for m in ("visual", "textual", "keyword")}
+    out = {m: 1.0 for m in LISTS}
     for m, w in (weights or {}).items():
         if m not in out:
             raise ImgragError(f"unknown weight {m!r}: weights are for visual, textual and keyword")
@@ -51,7 +55,7 @@ def normalize_weights(weights: dict[str, float] | None) -> dict[str, float]:
 
 
 # Lists ---------------------------------------------------------------------------------------
-def _vector_list(loaded: "_Loaded", scores: np.ndarray, mask: np.ndarray | None, depth: int) -> ModeList:
+def _vector_list(loaded: LoadedVectors, scores: np.ndarray, mask: np.ndarray | None, depth: int) -> ModeList:
     scores = np.asarray(scores, np.float32).reshape(-1)
     if mask is not None:
         valid = np.flatnonzero(mask)
@@ -68,35 +72,32 @@ def _vector_list(loaded: "_Loaded", scores: np.ndarray, mask: np.ndarray | None,
                     mean=float(s.mean()), std=float(s.std()), population=int(len(valid)))
 
 
-def visual_list(searcher: "Searcher", query: "str | np.ndarray", where: str | None, depth: int,
-                min_score: float | None = None) -> ModeList:
+def visual_list(store: Store, loaded: LoadedVectors, query: np.ndarray, where: str | None, depth: int,
+                min_score: float | None = None, tiles: "TileMatcher | None" = None, model_id: str = "") -> ModeList:
     """CLIP's list: each image scored whole or by its best tile (tiles.py); entries under the
     relevance cut-off are left out (the collection statistics still count them)."""
-    from imgrag_desktop.search.ranking import scored_rows
-
-    loaded = searcher.visual()
     if not loaded.paths:
         return ModeList([], [])
-    q = searcher.clip.encode_texts([query])[0] if isinstance(query, str) else query
-    scores, tile_of = scored_rows(searcher, loaded, q)
-    ml = _vector_list(loaded, scores, searcher.allowed_mask(loaded, where), depth)
+    scores, tile_of = scored_rows(loaded, query, tiles, model_id)
+    ml = _vector_list(loaded, scores, allowed_mask(store, loaded, where), depth)
     if min_score is not None:
         keep = [i for i, sc in enumerate(ml.scores) if sc >= min_score]
         ml.ids, ml.scores = [ml.ids[i] for i in keep], [ml.scores[i] for i in keep]
-    if tile_of is not None:
+    if tile_of is not None and tiles is not None:
         for p in ml.ids:
             t = int(tile_of[loaded.row_of[p]])
             if t >= 0:
-                ml.regions[p] = searcher.tile_matcher.region(t)
+                ml.regions[p] = tiles.region(t)
     return ml
 
 
-def textual_list(searcher: "Searcher", text: str, where: str | None, depth: int) -> ModeList:
-    loaded = searcher.textual()
+def textual_list(store: Store, loaded: LoadedVectors, encoder: Any, text: str, where: str | None,
+                 depth: int) -> ModeList:
+    """The text model's list, over the snapshot of textual vectors `encoder` made."""
     if not loaded.paths:
         return ModeList([], [])
-    q = searcher.text_encoder().encode([text])[0]
-    return _vector_list(loaded, loaded.index.scores(q), searcher.allowed_mask(loaded, where), depth)
+    q = encoder.encode([text])[0]
+    return _vector_list(loaded, loaded.index.scores(q), allowed_mask(store, loaded, where), depth)
 
 
 def _fts_ready(table: Any) -> bool:
@@ -106,13 +107,12 @@ def _fts_ready(table: Any) -> bool:
         return False
 
 
-def keyword_list(searcher: "Searcher", text: str, where: str | None, depth: int) -> ModeList:
+def keyword_list(store: Store, text: str, where: str | None, depth: int) -> ModeList:
     """The full-text list, rescored by query coverage (rescore_keyword). Its confidence is the
     largest share of the query's words one document holds, squared: any match at all stands
     far above "no match" (score 0), so the chance model says nothing here; what tells an exact
     phrase (every word found) from one everyday word shared with a long description is how
     much of the query was found, and half the words is weak evidence (a quarter, squared)."""
-    store = searcher.store
     table = store.images
     if table is None:
         return ModeList([], [])
@@ -127,7 +127,7 @@ def keyword_list(searcher: "Searcher", text: str, where: str | None, depth: int)
         bodies = rows.column("search_text").to_pylist() if rows.num_rows else []
         scores = [float(x) for x in rows.column("_score").to_pylist()] if rows.num_rows else []
     else:
-        ids, scores, bodies = _keyword_scan(searcher, text, where, depth)
+        ids, scores, bodies = _keyword_scan(store, text, where, depth)
     if not ids:
         return ModeList([], [], population=population)
     ids, scores, coverage, exact = rescore_keyword(text, ids, scores, bodies)
@@ -175,7 +175,7 @@ def rescore_keyword(text: str, ids: Sequence[str], scores: Sequence[float], bodi
     return order, [s for s, _, _ in out], best, [p for p in order if p in exact]
 
 
-def _keyword_scan(searcher: "Searcher", text: str, where: str | None, depth: int
+def _keyword_scan(store: Store, text: str, where: str | None, depth: int
                   ) -> tuple[list[str], list[float], list[str]]:
     """Before the full-text index exists: rows containing query words, by words matched."""
     terms = sorted(textmatch.query_terms(text))[:16]
@@ -183,7 +183,7 @@ def _keyword_scan(searcher: "Searcher", text: str, where: str | None, depth: int
         return [], [], []
     likes = " OR ".join(f"lower(search_text) LIKE {sql_str('%' + t + '%')}" for t in terms)
     cond = f"({where}) AND ({likes})" if where else f"({likes})"
-    tbl = searcher.store.query(cond, ["path", "search_text"])
+    tbl = store.query(cond, ["path", "search_text"])
     scored = []
     for path, st in zip(tbl.column("path").to_pylist(), tbl.column("search_text").to_pylist()):
         n = len(textmatch.matching_terms(st or "", set(terms)))
@@ -195,22 +195,29 @@ def _keyword_scan(searcher: "Searcher", text: str, where: str | None, depth: int
 
 
 # Search --------------------------------------------------------------------------------------
-def search(searcher: "Searcher", text: str, k: int, where: str | None, mode: str,
-           weights: dict[str, float] | None, visual: "tuple[np.ndarray, float | None] | None" = None,
-           fetch: int | None = None) -> list[Hit]:
-    """The modes' ranked lists, fused in hybrid mode. `visual` is the CLIP query vector and its
-    cut-off when the caller built one (combined queries); else the text is encoded here.
-    `fetch` hits are returned (more than k when the caller folds duplicates afterwards)."""
+def search(store: Store, snapshot: LoadedVectors, text: str, k: int, where: str | None, mode: str,
+           weights: dict[str, float] | None, *, clip: Any,
+           visual: "tuple[np.ndarray, float | None] | None" = None, tiles: "TileMatcher | None" = None,
+           textual: "Callable[[], tuple[LoadedVectors, Any]] | None" = None, fetch: int | None = None) -> list[Hit]:
+    """The modes' ranked lists, fused in hybrid mode. `snapshot` holds the visual vectors (of
+    `clip`'s model); `visual` is the CLIP query vector and its cut-off when the caller built
+    one (combined queries), else `clip` encodes the text here. `textual` gives the textual
+    snapshot and its text encoder, asked only when that list is wanted (it raises
+    ModelUnavailable without a text model). `fetch` hits are returned (more than k when the
+    caller folds duplicates afterwards)."""
     k = max(1, int(fetch or k))
     depth = max(MIN_DEPTH, 3 * k)
     w = normalize_weights(weights)
     lists: dict[str, ModeList] = {}
     if mode in ("visual", "hybrid") and (mode == "visual" or w["visual"] > 0):
-        query, cut = visual if visual is not None else (text, None)
-        lists["visual"] = visual_list(searcher, query, where, depth, cut)
+        query, cut = visual if visual is not None else (clip.encode_texts([text])[0], None)
+        lists["visual"] = visual_list(store, snapshot, query, where, depth, cut, tiles, clip.model_id)
     if mode in ("textual", "hybrid") and (mode == "textual" or w["textual"] > 0):
         try:
-            lists["textual"] = textual_list(searcher, text, where, depth)
+            if textual is None:
+                raise ModelUnavailable("no text model is configured: textual search is unavailable")
+            loaded, encoder = textual()
+            lists["textual"] = textual_list(store, loaded, encoder, text, where, depth)
             if visual is not None and visual[1] is not None:
                 # A relevance cut-off is in force: the text list keeps only real matches too,
                 # so "no good matches" stays a possible answer in hybrid mode.
@@ -222,7 +229,7 @@ def search(searcher: "Searcher", text: str, k: int, where: str | None, mode: str
                 raise
             log.warning("textual search skipped: %s", exc)
     if mode in ("keyword", "hybrid") and (mode == "keyword" or w["keyword"] > 0):
-        lists["keyword"] = keyword_list(searcher, text, where, depth)
+        lists["keyword"] = keyword_list(store, text, where, depth)
     if mode != "hybrid":
         ml = lists[mode]
         order = [(p, s, {mode}) for p, s in zip(ml.ids[:k], ml.scores[:k])]
@@ -233,8 +240,8 @@ def search(searcher: "Searcher", text: str, k: int, where: str | None, mode: str
             best = max(f.votes.values(), default=0.0)
             modes = {m for m, v in f.votes.items() if v > 0 and v >= REASON_SHARE * best} or set(f.votes)
             order.append((f.id, f.score, modes))
-        order = phrase_first(searcher, text, order, lists.get("keyword"))[:k]
-    hits = make_hits(searcher, text, order)
+        order = phrase_first(order, lists.get("keyword"))[:k]
+    hits = make_hits(store, snapshot, text, order)
     regions = lists["visual"].regions if "visual" in lists else {}
     for h in hits:
         if h.path in regions and "visual" in h.reasons:
@@ -243,8 +250,7 @@ def search(searcher: "Searcher", text: str, k: int, where: str | None, mode: str
     return hits
 
 
-def phrase_first(searcher: "Searcher", text: str, order: list[tuple[str, float, set[str]]],
-                 keyword: ModeList | None) -> list[tuple[str, float, set[str]]]:
+def phrase_first(order: list[tuple[str, float, set[str]]], keyword: ModeList | None) -> list[tuple[str, float, set[str]]]:
     """Images whose text holds the whole query, word for word, before all others.
 
     Someone typing a phrase read off a screenshot ("https://dynobo.github.io/normcap/",
@@ -262,8 +268,9 @@ def phrase_first(searcher: "Searcher", text: str, order: list[tuple[str, float, 
     return first + [o for o in order if o[0] not in set(exact)]
 
 
-def make_hits(searcher: "Searcher", text: str, order: list[tuple[str, float, set[str]]]) -> list[Hit]:
-    rows = searcher.hit_rows([p for p, _, _ in order])
+def make_hits(store: Store, snapshot: LoadedVectors, text: str, order: list[tuple[str, float, set[str]]]
+              ) -> list[Hit]:
+    rows = hit_rows(store, snapshot, [p for p, _, _ in order])
     terms = textmatch.query_terms(text)
     hits = []
     for path, score, modes in order:
@@ -272,12 +279,7 @@ def make_hits(searcher: "Searcher", text: str, order: list[tuple[str, float, set
             continue
         words = textmatch.parse_words(r.get("ocr_words"))
         boxes = textmatch.matched_boxes(words, terms)
-        hits.append(Hit(
-            path=path, score=float(score), size=int(r.get("size") or 0), width=int(r.get("width") or 0),
-            height=int(r.get("height") or 0), mtime=(r.get("mtime_ns") or 0) / 1e9, taken_at=r.get("taken_at"),
-            kind=r.get("kind") or "", ocr_text=r.get("ocr_text") or "", caption=r.get("caption") or "",
-            reasons=reasons_for(modes, r, terms), matched_words=boxes,
-        ))
+        hits.append(Hit.from_row(r, score, reasons_for(modes, r, terms), matched_words=boxes))
     return hits
 
 

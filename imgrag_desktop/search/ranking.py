@@ -1,8 +1,9 @@
 """Visual ranking with the power features: tiles, relevance cut-off, duplicate collapsing.
 
-Kept apart from search.py so that every search path (visual, similar, combined, hybrid) can
-share it: one score per indexed row (the whole image, or its best tile when that is better),
-the filter mask, the cut-off, then the top hits with near-identical pictures folded together.
+Every search path (visual, similar, combined, hybrid) shares it: one score per snapshot row
+(the whole image, or its best tile when that is better), the filter mask, the cut-off, then
+the top hits with near-identical pictures folded together. The functions take the snapshot,
+the store and the tile matcher they read, so they serve any caller, not only the Searcher.
 """
 
 from __future__ import annotations
@@ -11,8 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from imgrag_desktop.search.hits import hit_rows, snapshot_hits
+from imgrag_desktop.search.snapshot import LoadedVectors
+
 if TYPE_CHECKING:  # pragma: no cover
-    from imgrag_desktop.search import Searcher, _Loaded
+    from imgrag_desktop.search.duplicates import DuplicateFinder
+    from imgrag_desktop.search.tiles import TileMatcher
+    from imgrag_desktop.store import Store
     from imgrag_desktop.types import Hit
 
 COLLAPSE_FETCH_FACTOR = 3
@@ -24,47 +30,35 @@ def fetch_size(k: int, collapse: bool) -> int:
     return max(COLLAPSE_FETCH_FACTOR * k, k + COLLAPSE_FETCH_EXTRA) if collapse else k
 
 
-def rows_by_hash(loaded: "_Loaded") -> dict[str, list[int]]:
-    cached = getattr(loaded, "_rows_by_hash", None)
-    if cached is None:
-        cached = {}
-        if loaded.table.num_rows:
-            for i, h in enumerate(loaded.table.column("content_hash").to_pylist()):
-                cached.setdefault(h, []).append(i)
-        loaded._rows_by_hash = cached  # type: ignore[attr-defined]
-    return cached
-
-
-def scored_rows(searcher: "Searcher", loaded: "_Loaded", query: np.ndarray, use_tiles: bool = True,
-                candidates: int = 0, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def scored_rows(snapshot: LoadedVectors, query: np.ndarray, tiles: "TileMatcher | None", model_id: str,
+                use_tiles: bool = True, candidates: int = 0, mask: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
     """(score per row, tile index per row or None): the whole image, or its best tile.
 
     With `candidates` and a clustered (IVF) index, whole-image scores are computed only for
     the index's best `candidates` rows and for the rows that have tiles (exactly, so the tile
     bias stays right); every other row scores -inf. Without, every row is scored exactly.
     """
-    index = loaded.index
+    index = snapshot.index
     n = len(index)
     if n == 0:
         return np.zeros(0, np.float32), None
-    approximate = bool(candidates) and getattr(index, "is_ann", False)
+    approximate = bool(candidates) and index.is_ann
     if approximate:
         idx, s = index.search(query, candidates, mask)
         whole = np.full(n, -np.inf, np.float32)
         whole[idx] = s
     else:
         whole = index.scores(query).astype(np.float32)
-    matcher = getattr(searcher, "tile_matcher", None)
-    if not use_tiles or matcher is None:
+    if not use_tiles or tiles is None:
         return whole, None
     if approximate:  # exact whole-image scores for the tiled rows, which the tile bias reads
-        _, probe = matcher.best(query, n, np.zeros(n, np.float32), searcher.clip.model_id, rows_by_hash(loaded),
-                                loaded.key)
+        _, probe = tiles.best(query, n, np.zeros(n, np.float32), model_id, snapshot.rows_by_hash, snapshot.key)
         tiled = np.flatnonzero(probe >= 0)
         missing = tiled[~np.isfinite(whole[tiled])]
         if missing.size:
             whole[missing] = index.scores_of(query, missing)
-    best, which = matcher.best(query, n, whole, searcher.clip.model_id, rows_by_hash(loaded), loaded.key)
+    best, which = tiles.best(query, n, whole, model_id, snapshot.rows_by_hash, snapshot.key)
     better = best > whole
     if not better.any():
         return whole, None
@@ -87,33 +81,37 @@ def top_rows(scores: np.ndarray, k: int, mask: np.ndarray | None, min_score: flo
     return idx.astype(np.int64), s[idx].astype(np.float32)
 
 
-def rank_visual(searcher: "Searcher", loaded: "_Loaded", query: np.ndarray, k: int, mask: np.ndarray | None,
+def rank_visual(store: "Store", snapshot: LoadedVectors, query: np.ndarray, k: int, mask: np.ndarray | None, *,
+                tiles: "TileMatcher | None", model_id: str, finder: "DuplicateFinder | None" = None,
                 reason: str = "visual", min_score: float | None = None, collapse: bool = True,
                 use_tiles: bool = True, first: str | None = None) -> "list[Hit]":
+    """The top k hits by `query`; `finder` folds near-duplicates when `collapse`."""
     fetch = fetch_size(k, collapse)
     # A large library's IVF index proposes the candidates (see VectorIndex); a margin of rows
     # beyond `fetch` keeps the cut-off and tile re-ordering from running short.
-    scores, tile_of = scored_rows(searcher, loaded, query, use_tiles, candidates=max(4 * fetch, 100), mask=mask)
+    scores, tile_of = scored_rows(snapshot, query, tiles, model_id, use_tiles, candidates=max(4 * fetch, 100),
+                                  mask=mask)
     idx, top = top_rows(scores, fetch, mask, min_score)
-    hits = searcher.make_hits(loaded, idx, top, reason)
-    if tile_of is not None:
+    hits = snapshot_hits(store, snapshot, idx, top, reason)
+    if tile_of is not None and tiles is not None:
         for h, i in zip(hits, idx.tolist()):
             if tile_of[i] >= 0:
-                h.region = searcher.tile_matcher.region(int(tile_of[i]))
+                h.region = tiles.region(int(tile_of[i]))
                 h.reasons.append("tile")
     if first is not None:
         hits.sort(key=lambda h: h.path != first)  # stable: the query image leads its ties
     if collapse:
-        hits = collapse_hits(searcher, hits, loaded)
+        hits = collapse_hits(finder, hits, store, snapshot, with_vectors=True)
     return hits[:k]
 
 
-def collapse_hits(searcher: "Searcher", hits: "list[Hit]", loaded: "_Loaded | None" = None) -> "list[Hit]":
-    finder = searcher.duplicate_finder() if hasattr(searcher, "duplicate_finder") else None
+def collapse_hits(finder: "DuplicateFinder | None", hits: "list[Hit]", store: "Store", snapshot: LoadedVectors,
+                  with_vectors: bool = False) -> "list[Hit]":
+    """Near-identical pictures folded into their best hit; `with_vectors` lends the finder the
+    snapshot's vectors of the hits (when they are visual ones, of the finder's model)."""
     if finder is None or len(hits) < 2:
         return hits
     vectors: dict[str, Any] | None = None
-    if loaded is not None and finder.clip_threshold is not None:
-        vectors = {h.path: loaded.index.vector(loaded.row_of[h.path]) for h in hits if h.path in loaded.row_of}
-    rows = searcher.hit_rows([h.path for h in hits]) if hasattr(searcher, "hit_rows") else None
-    return finder.collapse(hits, vectors, rows)
+    if with_vectors and finder.clip_threshold is not None:
+        vectors = {h.path: snapshot.index.vector(snapshot.row_of[h.path]) for h in hits if h.path in snapshot.row_of}
+    return finder.collapse(hits, vectors, hit_rows(store, snapshot, [h.path for h in hits]))

@@ -86,7 +86,7 @@ def parse_words(raw: Any) -> list[dict[str, Any]]:
 def matched_boxes(words: Iterable[dict[str, Any]], terms: set[str], limit: int = 200) -> list[dict[str, Any]]:
     """OCR word boxes (original pixels) containing a query term; a QR code's box also when
     its note (what the payload is, in words) holds one."""
-    out = []
+    out: list[dict] = []
     if not terms:
         return out
     for w in words:

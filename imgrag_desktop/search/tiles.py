@@ -126,7 +126,7 @@ def tile_boxes(width: int, height: int, image_size: int, max_tiles: int = MAX_TI
 
 class TileTable:
     def __init__(self, db_dir: str | os.PathLike[str]) -> None:
-        self.side = SideTable(db_dir, TILES, "id")
+        self.side = SideTable(os.fspath(db_dir), TILES, "id")
 
     def done_hashes(self, model_id: str) -> set[str]:
         return set(self.side.query(f"clip_model = {sql_str(model_id)}", ["content_hash"]).column("content_hash").to_pylist())
@@ -332,6 +332,6 @@ class TileMatcher:
 
 def tile_indexer_for(services: Any, on_progress: "Callable[[Progress], None] | None" = None) -> TileIndexer:
     s = services.cfg.settings
-    policy = getattr(s, "tiles", None) or s.extra.get("tiles", "auto")
+    policy = s.tiles
     return TileIndexer(services.store, services.clip, TileTable(services.cfg.db_dir), policy=policy,
                        on_progress=on_progress)

@@ -321,7 +321,7 @@ class VectorIndex:
                 self._file_tail()
 
     def _file_tail(self) -> None:
-        assert self._centroids is not None and self._order is not None
+        assert self._centroids is not None and self._order is not None and self._offsets is not None
         base = self._data.shape[0]
         old_assign = np.repeat(np.arange(self._centroids.shape[0]), np.diff(self._offsets))
         new_assign, _ = _assign(self._tail, self._centroids)
@@ -390,7 +390,7 @@ class VectorIndex:
             base = self._data.shape[0]
             mask_main = None if allowed is None else allowed[:base]
             if allowed is not None and n_ok <= EXACT_SUBSET_ROWS:
-                idx, s = self._exact_subset(q, k, np.flatnonzero(mask_main))
+                idx, s = self._exact_subset(q, k, np.flatnonzero(allowed[:base]))
             else:
                 probes = nprobe or self.nprobe
                 if allowed is not None:  # a filter thins every cluster: scan proportionally more

@@ -13,7 +13,9 @@ from typing import Any, Iterable, Sequence
 
 import pyarrow as pa
 
-from imgrag_desktop.store import IN_CHUNK, META_KEY, SCHEMA_VERSION, Store, sql_in
+from imgrag_desktop.store.images import Store
+from imgrag_desktop.store.schema import META_KEY, SCHEMA_VERSION
+from imgrag_desktop.store.sql import IN_CHUNK, sql_in
 from imgrag_desktop.types import ImgragError
 
 BULK_KEYS = 4000

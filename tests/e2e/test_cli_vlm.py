@@ -25,7 +25,7 @@ PICKED = ["03_parse_emails.png", "04_parse_email_skip_invalid.png", "08_paragrap
 @pytest.fixture
 def shots(tmp_path: Path) -> Path:
     if not SCREENSHOTS.is_dir():
-        pytest.skip(f"shared screenshots not found at {SCREENSHOTS}")
+        pytest.fail(f"shared screenshots not found at {SCREENSHOTS}")
     d = tmp_path / "shots"
     d.mkdir()
     for name in PICKED:

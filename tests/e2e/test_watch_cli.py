@@ -197,7 +197,7 @@ def test_kill_9_during_indexing_leaves_a_consistent_index_and_a_rerun_completes(
         ("a moment into the run", lambda p, rows: p.wait_line(lambda x: x.startswith("indexing:")), rng.uniform(0.1, 0.5)),
     ]
     counts = [0]
-    for name, until, delay in kill_points:
+    for _name, until, delay in kill_points:
         p = Proc(imgrag(data, "index", str(photos)))
         try:
             until(p, counts[-1])
@@ -224,14 +224,15 @@ def test_kill_9_during_indexing_leaves_a_consistent_index_and_a_rerun_completes(
 
 def wait_rows(data: Path, k: int, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
+    last: Exception | None = None
     while time.monotonic() < deadline:
         try:
             if Store(data / "index.lancedb").count() >= k:
                 return
-        except Exception:
-            pass
+        except Exception as exc:  # the table is being created by the other process
+            last = exc
         time.sleep(0.05)
-    raise AssertionError("no rows appeared")
+    raise AssertionError(f"no rows appeared (last error: {last!r})")
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ from tests.conftest import COCO, coco_images  # noqa: E402
 def coco_jpegs() -> list[Path]:
     imgs = coco_images()
     if len(imgs) < 80:
-        pytest.skip(f"the COCO sample images are not available in {COCO}")
+        pytest.fail(f"the COCO sample images are not available in {COCO}")
     return imgs
 
 

@@ -25,7 +25,7 @@ def text_indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from imgrag_desktop.config import AppConfig
 
     if not SCREENSHOTS.is_dir() or len(coco_images()) < 3:
-        pytest.skip("shared test data not found")
+        pytest.fail("shared test data not found")
     pics = tmp_path_factory.mktemp("pics")
     for name in ("05_detect_text_with_low_contrast.png", "07_parse_paragraphs_of_text.png", "10_font_sizes.png"):
         shutil.copy2(SCREENSHOTS / name, pics / name)

@@ -149,7 +149,7 @@ def mixed_lib(tmp_path_factory: pytest.TempPathFactory, coco_jpegs: list[Path]) 
     """Landscape and portrait photos, a camera photo, one photo changed today, and screenshots."""
     shots = sorted(SCREENSHOTS.glob("*.png"))
     if len(shots) < 4:
-        pytest.skip(f"the screenshots are not available in {SCREENSHOTS}")
+        pytest.fail(f"the screenshots are not available in {SCREENSHOTS}")
     base = tmp_path_factory.mktemp("mixed")
     lib = base / "lib"
     portrait = [p for p in coco_jpegs if size_of(str(p))[1] > size_of(str(p))[0]][:3]

@@ -13,7 +13,7 @@ from imgrag_desktop.gui.result_model import ResultsModel
 from imgrag_desktop.gui.preview import PreviewPanel
 from imgrag_desktop.gui.results_view import ResultsView
 from imgrag_desktop.gui.thumbnails import ImageLoader
-from imgrag_desktop.gui.workers import QueryWorker, Request, ResultItem, accepts_mode
+from imgrag_desktop.gui.workers import QueryWorker, Request, ResultItem
 from imgrag_desktop.types import Hit
 from tests.gui.conftest import copy_images
 
@@ -91,17 +91,15 @@ def test_preview_draws_matched_word_boxes_over_the_image(qtbot: Any, coco_jpegs:
     assert panel.canvas.box_rects() == [] and not panel.ocr.isVisibleTo(panel)
 
 
-class _OldSearcher:
-    def search(self, text: str, k: int = 10, where: str | None = None, **_: Any) -> list[Hit]:
-        return [Hit("/x.jpg", 0.5, reasons=["visual"])]
-
-
 class _ModeSearcher:
     def __init__(self) -> None:
         self.modes: list[str] = []
+        self.cutoffs: list[Any] = []
 
-    def search(self, text: str, k: int = 10, where: str | None = None, mode: str = "hybrid") -> list[Hit]:
+    def search(self, text: str, k: int = 10, where: str | None = None, mode: str = "hybrid",
+               min_score: Any = "auto") -> list[Hit]:
         self.modes.append(mode)
+        self.cutoffs.append(min_score)
         return [Hit("/x.jpg", 0.5, reasons=[mode])]
 
 
@@ -110,24 +108,17 @@ class _Svc:
         self.searcher = searcher
 
 
-def test_search_mode_is_passed_only_to_a_searcher_that_takes_it() -> None:
-    """The mode combo works before and after hybrid search lands in Searcher.search."""
-    old, new = _OldSearcher(), _ModeSearcher()
-    assert not accepts_mode(old) and accepts_mode(new)
-    req = Request("text", text="receipt", mode="keyword")
-    assert QueryWorker._search(_Svc(old), req)[0].reasons == ["visual"]  # no unexpected keyword
+def test_search_mode_and_cut_off_are_passed_to_the_searcher() -> None:
+    new = _ModeSearcher()
+    req = Request("text", text="receipt", mode="keyword", min_score="off")
     assert QueryWorker._search(_Svc(new), req)[0].reasons == ["keyword"] and new.modes == ["keyword"]
+    assert new.cutoffs == ["off"]
 
 
 def test_mode_combo_reflects_the_installed_searcher(qtbot: Any, make_window: Any, indexed_dir: Path) -> None:
-    from imgrag_desktop.search import Searcher
-
     w = make_window(indexed_dir)
     modes = [w.mode_combo.itemData(i) for i in range(w.mode_combo.count())]
-    if accepts_mode(Searcher.__new__(Searcher)):
-        assert modes == ["hybrid", "visual", "textual", "keyword"] and w.mode_combo.isEnabled()
-    else:
-        assert modes == ["visual"] and not w.mode_combo.isEnabled()
+    assert modes == ["hybrid", "visual", "textual", "keyword"] and w.mode_combo.isEnabled()
 
 
 def test_show_in_folder_falls_back_to_opening_the_folder(qtbot: Any, monkeypatch: Any, tmp_path: Path) -> None:

@@ -21,8 +21,7 @@ from imgrag_desktop.models.vlm import LocalVLM, VlmSpec
 from imgrag_desktop.store import Store
 from imgrag_desktop.types import ImgragError
 
-from .vlm_fixtures import (SCREENSHOTS, gemma_path, keyword_retriever, make_row,  # noqa: F401 - fixtures
-                           screenshot_store, tiny_pair, tiny_spec)
+from tests.support.vlm_fixtures import SCREENSHOTS, keyword_retriever, make_row, tiny_spec
 
 
 @pytest.fixture

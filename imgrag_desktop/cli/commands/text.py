@@ -98,7 +98,7 @@ def cmd_ocr(ctx: "Context") -> int:
             data["requeued"] = requeued
             data["text"] = run_text_vectors(ctx, cancel)
     except KeyboardInterrupt:
-        raise ImgragError("OCR interrupted; text read so far is kept, run the command again to go on")
+        raise ImgragError("OCR interrupted; text read so far is kept, run the command again to go on") from None
     ctx.out(data, lambda: (f"read the text of {data['read']} images, {data['failed']} failed, {data['remaining']} "
                            f"still waiting; {data['text'].get('embedded', 0)} text vectors made"
                            + "".join(f"\n  {f['path']}: {f['reason']}" for f in data["failures"][:20])))

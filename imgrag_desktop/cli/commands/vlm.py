@@ -110,7 +110,7 @@ def cmd_models(ctx: "Context") -> int:
     action = getattr(ctx.args, "models_action", None) or "list"
     cfg = ctx.services.cfg
     if action == "list":
-        current = str(getattr(cfg.settings, "vlm_model", "") or "")
+        current = cfg.settings.vlm_model
         rows = []
         for e in registry.CATALOGUE:
             row = e.to_json()
@@ -125,12 +125,12 @@ def cmd_models(ctx: "Context") -> int:
                 out.append(f"{r['name']:14} {r['size_mb']:>6} MB  {'yes' if r['vision'] else 'no':6} {state:10} "
                            f"{r['title']}: {r['notes']} [{r['licence']}]")
             if current and not any(r["in_use"] for r in rows):
-                out.append(f"in use: local files {current} {getattr(cfg.settings, 'vlm_mmproj', '')}".rstrip())
+                out.append(f"in use: local files {current} {cfg.settings.vlm_mmproj}".rstrip())
             out.append("download with `imgrag models download NAME --use`")
             return "\n".join(out)
 
         ctx.out({"models": rows, "vlm_model": current,
-                 "vlm_mmproj": str(getattr(cfg.settings, "vlm_mmproj", "") or "")}, human)
+                 "vlm_mmproj": cfg.settings.vlm_mmproj}, human)
         return 0
     if action == "download":
         entry = _entry(ctx.args.name)
@@ -140,7 +140,7 @@ def cmd_models(ctx: "Context") -> int:
             model, mmproj = registry.install_entry(cfg, entry, progress=bar, cancel=cancel)
         except KeyboardInterrupt:
             cancel.set()
-            raise ImgragError(f"download of {entry.name} interrupted; run the command again to resume")
+            raise ImgragError(f"download of {entry.name} interrupted; run the command again to resume") from None
         finally:
             bar(None, 0, 0)
         if ctx.args.use:
@@ -290,7 +290,7 @@ def cmd_captions(ctx: "Context") -> int:
         with writer(svc.store, svc.cfg.lock_file):
             data = run_captions(ctx, cancel, limit=args.limit, requeue=args.requeue, redo=args.redo, duty=args.duty)
     except KeyboardInterrupt:
-        raise ImgragError("captioning interrupted; finished captions are kept, run the command again to go on")
+        raise ImgragError("captioning interrupted; finished captions are kept, run the command again to go on") from None
     finally:
         restore()
     ctx.out(data, lambda: (f"captioned {data['captioned']} pictures, {data['failed']} failed, {data['remaining']} "
@@ -307,7 +307,7 @@ def cmd_captions(ctx: "Context") -> int:
 
 def caption_stage(ctx: "Context", cancel: Any) -> dict[str, Any] | None:
     """After `imgrag index`: caption what waits, when the user switched captions on."""
-    if not getattr(ctx.services.cfg.settings, "captions_enabled", False):
+    if not ctx.services.cfg.settings.captions_enabled:
         return None
     try:
         return {"captions": run_captions(ctx, cancel)}

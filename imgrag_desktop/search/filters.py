@@ -1,0 +1,78 @@
+"""What a user can narrow a search to, and the one place that turns it into a LanceDB filter.
+
+The CLI (its filter options), the window (folder list and filter bar, through
+gui.workers.Request) and the automation that drives the window all describe a filter as a
+`Filters`; `Filters.where()` writes the SQL, so every filter runs inside the store, for
+browsing, text search, look-alikes, duplicates and questions alike.
+
+Kept free of heavy imports (the window builds `Filters` on its thread); the store's SQL
+helpers are imported when a clause is written, in a worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+ORIENTATIONS = ("landscape", "portrait", "square")
+_SHAPE_SQL = {"landscape": "width > height", "portrait": "height > width", "square": "width = height"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Every field None (or empty) filters nothing; `date_to` is exclusive (`date < to`)."""
+
+    folder: str | None = None  # an absolute folder: rows in it or below it
+    kind: str | None = None  # photo, screenshot, document; comma-separated for several
+    date_from: float | None = None  # taken (EXIF), else modified, as a timestamp
+    date_to: float | None = None
+    min_width: int | None = None
+    min_height: int | None = None
+    camera: str | None = None  # make or model contains this text, any case
+    orientation: str | None = None  # one of ORIENTATIONS
+
+    def with_folder(self, folder: str | None) -> "Filters":
+        return dataclasses.replace(self, folder=folder or None)
+
+    def active(self) -> bool:
+        """Whether anything but the folder is filtered (what the window counts as "filters")."""
+        return any(getattr(self, f.name) not in (None, "", 0) for f in dataclasses.fields(self) if f.name != "folder")
+
+    def kinds(self) -> list[str]:
+        return [k.strip() for k in (self.kind or "").split(",") if k.strip()]
+
+    def where(self) -> str | None:
+        """The LanceDB SQL filter (None when nothing is filtered)."""
+        from imgrag_desktop.store import folder_filter, sql_str
+
+        parts = []
+        if self.folder:
+            parts.append(folder_filter(self.folder))
+        if self.kind:
+            parts.append("kind IN (" + ", ".join(sql_str(k) for k in self.kinds()) + ")")
+        if self.date_from is not None:
+            parts.append(f"date >= {float(self.date_from)}")
+        if self.date_to is not None:
+            parts.append(f"date < {float(self.date_to)}")
+        if self.min_width:
+            parts.append(f"width >= {int(self.min_width)}")
+        if self.min_height:
+            parts.append(f"height >= {int(self.min_height)}")
+        if self.camera:
+            parts.append(f"lower(camera) LIKE {sql_str('%' + self.camera.lower() + '%')}")
+        if self.orientation in _SHAPE_SQL:
+            parts.append(_SHAPE_SQL[self.orientation])
+        return " AND ".join(f"({p})" for p in parts) or None
+
+
+def user_folder(folder: str | None) -> str | None:
+    """A folder as a user typed it (~, relative, symlinks) → the absolute path the index holds."""
+    return str(Path(folder).expanduser().resolve()) if folder else None
+
+
+def build_filter(folder: str | None = None, kind: str | None = None, date_from: float | None = None,
+                 date_to: float | None = None, min_width: int | None = None, min_height: int | None = None,
+                 camera: str | None = None, orientation: str | None = None) -> str | None:
+    """The SQL filter for user-level options, a typed folder included (Python callers, tests)."""
+    return Filters(user_folder(folder), kind, date_from, date_to, min_width, min_height, camera, orientation).where()

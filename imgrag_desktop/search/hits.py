@@ -1,0 +1,35 @@
+"""Hits from ranked rows: the light columns come from the snapshot in RAM, the text ones
+(OCR, captions, word boxes) from LanceDB, read only for the rows shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from imgrag_desktop.search.snapshot import LoadedVectors
+from imgrag_desktop.store import HIT_COLUMNS, HIT_TEXT_COLUMNS, Store
+from imgrag_desktop.types import Hit
+
+
+def hit_rows(store: Store, snapshot: LoadedVectors, paths: list[str]) -> dict[str, dict[str, Any]]:
+    """Store.HIT_COLUMNS of these rows: the light ones from the snapshot (memory), the text
+    ones from LanceDB (cached per query; see Store.hit_rows)."""
+    text = store.hit_rows(paths, HIT_TEXT_COLUMNS)
+    known = [p for p in text if p in snapshot.row_of]
+    light = snapshot.table.take([snapshot.row_of[p] for p in known]).to_pylist() if known else []
+    out = {p: {**row, **text[p]} for p, row in zip(known, light)}
+    others = [p for p in text if p not in out]  # no vector in this snapshot (another model): read it all
+    if others:
+        out.update(store.rows(others, HIT_COLUMNS))
+    return {p: out[p] for p in paths if p in out}
+
+
+def snapshot_hits(store: Store, snapshot: LoadedVectors, idx: np.ndarray, scores: np.ndarray,
+                  reason: str = "visual", with_text: bool = True) -> list[Hit]:
+    """Hits for snapshot rows `idx` with their scores, in that order."""
+    if len(idx) == 0:
+        return []
+    sub = snapshot.table.take(idx.tolist()).to_pylist()
+    extra = store.hit_rows([r["path"] for r in sub], HIT_TEXT_COLUMNS) if with_text else {}
+    return [Hit.from_row({**r, **extra.get(r["path"], {})}, s, [reason]) for r, s in zip(sub, scores.tolist())]

@@ -1,0 +1,108 @@
+"""What the index looks like on disk: table names, column schemas, and the schema version.
+
+The version is written into every table's schema metadata; a table written by a newer
+version is refused (SchemaTooNew) rather than misread, and never dropped by a rebuild, so
+the user can still go back to the release that wrote it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pyarrow as pa
+
+from imgrag_desktop.types import ImgragError
+
+SCHEMA_VERSION = 1
+IMAGES = "images"
+FAILURES = "failures"
+META_KEY = b"imgrag.schema_version"
+DEFAULT_TEXT_DIM = 384
+# Columns that are cheap to keep in memory next to a vector matrix (for hits and filters).
+LIGHT_COLUMNS = ["path", "folder", "size", "mtime_ns", "width", "height", "taken_at", "date", "kind", "content_hash"]
+
+
+class SchemaTooNew(ImgragError):
+    """The index was written by a newer version: refuse to read it, and never drop it."""
+
+
+def images_schema(visual_dim: int, text_dim: int = DEFAULT_TEXT_DIM) -> pa.Schema:
+    fields = [
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("folder", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("mtime_ns", pa.int64()),
+        pa.field("content_hash", pa.string()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("taken_at", pa.float64()),  # EXIF capture time, epoch seconds
+        pa.field("date", pa.float64()),  # taken_at, else the file's mtime: what date filters use
+        pa.field("camera", pa.string()),
+        pa.field("kind", pa.string()),  # photo | screenshot | document
+        pa.field("clip_model", pa.string()),
+        pa.field("visual", pa.list_(pa.float32(), visual_dim)),
+        pa.field("text_model", pa.string()),
+        pa.field("textual", pa.list_(pa.float32(), text_dim)),  # null until OCR/caption text is embedded
+        pa.field("ocr_status", pa.string()),  # pending | done | skipped | failed
+        pa.field("ocr_text", pa.string()),
+        pa.field("ocr_words", pa.string()),  # JSON list of {text, x, y, w, h, conf}, pixel boxes
+        pa.field("caption_status", pa.string()),  # pending | done | skipped | failed
+        pa.field("caption", pa.string()),
+        pa.field("caption_model", pa.string()),
+        pa.field("search_text", pa.string()),  # name + OCR + caption: what the keyword index reads
+        pa.field("error", pa.string()),  # last non-fatal error of a later stage (OCR, caption)
+        pa.field("indexed_at", pa.float64()),
+    ]
+    return pa.schema(fields, metadata={META_KEY: str(SCHEMA_VERSION).encode()})
+
+
+def failures_schema() -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("path", pa.string(), nullable=False),
+            pa.field("folder", pa.string()),
+            pa.field("size", pa.int64()),
+            pa.field("mtime_ns", pa.int64()),
+            pa.field("stage", pa.string()),
+            pa.field("reason", pa.string()),
+            pa.field("at", pa.float64()),
+        ],
+        metadata={META_KEY: str(SCHEMA_VERSION).encode()},
+    )
+
+
+def compose_search_text(name: str, ocr_text: str | None, caption: str | None) -> str:
+    """What the keyword index and the textual vector read: file name words, OCR text, caption.
+
+    Whoever changes a row's OCR text or caption recomputes this and sets `textual` to null;
+    the text stage then embeds every row whose `textual` is null.
+    """
+    stem = os.path.splitext(name or "")[0]
+    words = " ".join(stem.replace("_", " ").replace("-", " ").replace(".", " ").split())
+    parts = [p.strip() for p in (words, caption or "", ocr_text or "") if p and p.strip()]
+    return "\n".join(parts)
+
+
+def check_version(table: Any) -> None:
+    """Refuse a table written by a newer schema; older ones (and unversioned: 0) read as they are."""
+    meta = table.schema.metadata or {}
+    raw = meta.get(META_KEY)
+    version = int(raw) if raw else 0
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"the index was written by a newer imgrag-desktop (schema {version}, this one reads {SCHEMA_VERSION}); "
+            "upgrade the app, or use another data dir"
+        )
+
+
+# What a search hit shows and what folding near-duplicates compares (Searcher.hit_rows): the
+# light columns come from the searcher's memory, the rest (HIT_TEXT_COLUMNS) from LanceDB,
+# where a look-up costs ~0.5 ms per column for 30 hits in 1M rows.
+HIT_COLUMNS = ["path", "name", "size", "width", "height", "mtime_ns", "taken_at", "kind", "ocr_text", "caption",
+               "ocr_words", "content_hash", "clip_model"]
+HIT_TEXT_COLUMNS = ["path", "name", "ocr_text", "caption", "ocr_words", "clip_model"]
+# Columns a visual search holds in memory (Store.vectors): a write that touches none of them
+# (OCR text, captions, text vectors) leaves the loaded vectors valid (Store.visual_token).
+VISUAL_SIDE = frozenset([*LIGHT_COLUMNS, "visual", "clip_model"])

