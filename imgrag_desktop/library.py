@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 from typing import TYPE_CHECKING, Any, Sequence
 
-from imgrag_desktop.types import ImgragError
+from imgrag_desktop.types import Hit, ImgragError
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.services import Services
@@ -105,3 +105,22 @@ def check_vector_size(svc: "Services", rebuild: bool = False) -> None:
                 "re-index with `imgrag index --rebuild PATH...` (in the window: rebuild the index)"
             )
         store.drop_images()
+
+
+BROWSE_COLUMNS = ["path", "size", "mtime_ns", "width", "height", "taken_at", "date", "kind", "content_hash"]
+
+
+def browse(store: "Store", where: str | None, limit: int) -> list[tuple[Hit, str]]:
+    """Every indexed image under `where`, newest first, with the content hash that names its
+    cached thumbnail: the window's grid before anything is searched, and the same rows for any
+    other front end that lists the library."""
+    store.refresh()
+    tbl = store.query(where, BROWSE_COLUMNS)
+    if tbl.num_rows == 0:
+        return []
+    rows = tbl.to_pylist()
+    rows.sort(key=lambda r: (r.get("date") or 0.0, r["path"]), reverse=True)
+    out = []
+    for r in rows[:limit]:
+        out.append((Hit.from_row(r), r.get("content_hash") or ""))
+    return out

@@ -14,273 +14,43 @@ shown.
 
 from __future__ import annotations
 
-import html
-import os
-import re
-import threading
-import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QThread, QUrl, Signal, Slot
-from PySide6.QtGui import QIcon, QKeyEvent, QKeySequence, QPalette, QPixmap, QTextOption
+from PySide6.QtCore import Qt, QThread, QUrl, Signal, Slot
+from PySide6.QtGui import QKeySequence, QPalette, QTextOption
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFrame, QHBoxLayout, QLabel, QLineEdit, QListView, QListWidget, QListWidgetItem, QMenu,
-    QPushButton, QSizePolicy, QSpinBox, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
 )
 
-from imgrag_desktop.gui.messages import MessageBridge, describe_exception
+from imgrag_desktop.gui.ask_widgets import CitationStrip, PathRole, QuestionEdit, answer_html
+from imgrag_desktop.gui.ask_worker import (
+    DEFAULT_IMAGES,
+    DEFAULT_MAX_TOKENS,
+    MAX_IMAGES,
+    MODEL_HINT,
+    STREAM_INTERVAL_S,
+    AskRequest,
+    AskResult,
+    AskWorker,
+)
+from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.preview import PreviewPanel
 from imgrag_desktop.gui.thumbnails import ImageLoader
-from imgrag_desktop.gui.workers import EngineHost, Request, ResultItem
+from imgrag_desktop.gui.workers import EngineHost, Request
 from imgrag_desktop.search.filters import Filters
-from imgrag_desktop.types import Answer, Hit, ImgragError, ModelUnavailable
 
-if TYPE_CHECKING:  # pragma: no cover
-    from imgrag_desktop.services import Services
-
-DEFAULT_IMAGES = 4
-MAX_IMAGES = 16
-DEFAULT_MAX_TOKENS = 320
-STREAM_INTERVAL_S = 0.05
-NO_MODEL = ("no local model is set up to answer questions: choose one in Settings (Ctrl+,), or download one "
-            "with `imgrag models download NAME` (`imgrag models list` shows the choices)")
-MODEL_HINT = "Choose another model in Settings (Ctrl+,)."
-PathRole = Qt.ItemDataRole.UserRole + 1
-_CITE_GROUP = re.compile(r"\[(\s*\d+(?:\s*(?:,|;|-|–|and)\s*\d+)*\s*)\]")
-_NUMBER = re.compile(r"\d+")
-DETAIL_COLUMNS = ["path", "name", "size", "mtime_ns", "width", "height", "taken_at", "kind", "camera", "ocr_text",
-                  "caption", "content_hash"]
-
-
-@dataclass
-class AskRequest:
-    """One question; `cancel` is set from the GUI thread (Cancel, a newer question, quitting)."""
-
-    question: str
-    images: int = DEFAULT_IMAGES
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    folder: str = ""  # only pictures in this indexed folder ("" for all)
-    filters: Filters = field(default_factory=Filters)  # the window's filter bar
-    cancel: threading.Event = field(default_factory=threading.Event)
-
-
-@dataclass
-class AskResult:
-    """What the worker hands back when an answer is complete (or was cancelled)."""
-
-    answer: Answer | None
-    sources: list[ResultItem] = field(default_factory=list)  # [n-1] is the picture behind [n]
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # path → index row (camera, OCR, caption)
-    cancelled: bool = False
-    cited_explicitly: bool = False
-    tokens: int = 0
-    seconds: float = 0.0
-    tokens_per_s: float = 0.0
-    skipped: bool = False  # cancelled before it started
-
-    @property
-    def citations(self) -> list[str]:
-        return list(self.answer.citations) if self.answer is not None else []
-
-    def number_of(self, path: str) -> int:
-        """The source number [n] of a picture (0 when it was not a source)."""
-        for i, item in enumerate(self.sources, 1):
-            if item.hit.path == path:
-                return i
-        return 0
-
-
-class AskWorker(QObject):
-    """Runs questions on the ask thread; one at a time, in the order asked."""
-
-    started = Signal(int)  # ask id: retrieval and model preparation begin
-    text = Signal(int, str)  # ask id, new text (one or more pieces)
-    finished = Signal(int, object)  # ask id, AskResult
-    failed = Signal(int, str, str, str)  # ask id, one line, details, kind: model (Settings fixes it) | user | bug
-
-    def __init__(self, host: EngineHost, min_interval_s: float = STREAM_INTERVAL_S) -> None:
-        super().__init__()
-        self.host = host
-        self.min_interval_s = min_interval_s
-
-    @Slot(int, object)
-    def run(self, ask_id: int, req: AskRequest) -> None:
-        if req.cancel.is_set():  # replaced or cancelled while it waited
-            self.finished.emit(ask_id, AskResult(None, cancelled=True, skipped=True))
-            return
-        self.started.emit(ask_id)
-        stream = None
-        try:
-            svc = self.host.services
-            # The same pictures the window's search would look at: folder and filter bar.
-            where = Request("browse", folder=req.folder, filters=req.filters).where()
-            answerer = svc.answerer(where, images=req.images, max_tokens=req.max_tokens)
-            stream = answerer.stream(req.question, cancel=req.cancel)
-            pending: list[str] = []
-            last = 0.0
-            for piece in stream:
-                pending.append(piece)
-                now = time.monotonic()
-                if now - last >= self.min_interval_s:
-                    self.text.emit(ask_id, "".join(pending))
-                    pending.clear()
-                    last = now
-            if pending:
-                self.text.emit(ask_id, "".join(pending))
-            result = self._result(svc, stream)
-        except Exception as exc:
-            text, details = describe_exception(exc)
-            kind = "model" if isinstance(exc, ModelUnavailable) else "user" if isinstance(exc, ImgragError) else "bug"
-            if kind == "model":
-                from imgrag_desktop.models.registry import NO_MODEL_MESSAGE
-
-                if str(exc) == NO_MODEL_MESSAGE:  # the CLI's wording names settings.json; here Settings is one click
-                    text = NO_MODEL
-            self.failed.emit(ask_id, text, details, kind)
-            return
-        finally:
-            if stream is not None:
-                stream.close()
-        self.finished.emit(ask_id, result)
-
-    @staticmethod
-    def _result(svc: "Services", stream: Any) -> AskResult:
-        answer: Answer = stream.answer
-        paths = [h.path for h in answer.sources]
-        try:
-            rows = svc.store.rows(paths, DETAIL_COLUMNS) if paths else {}
-        except Exception:  # the details only enrich the preview; the answer stands without them
-            rows = {}
-        items = []
-        for hit in answer.sources:
-            row = rows.get(hit.path) or {}
-            items.append(ResultItem(_with_row(hit, row), row.get("content_hash") or ""))
-        st = stream.stats
-        return AskResult(answer, items, rows, cancelled=bool(stream.cancelled),
-                         cited_explicitly=bool(stream.cited_explicitly), tokens=int(getattr(st, "tokens", 0) or 0),
-                         seconds=float(getattr(st, "seconds", 0.0) or 0.0),
-                         tokens_per_s=float(getattr(st, "tokens_per_s", 0.0) or 0.0))
-
-
-def _with_row(hit: Hit, row: dict[str, Any]) -> Hit:
-    """A source hit completed from its index row (retrieval may not carry OCR text or captions)."""
-    if not row:
-        return hit
-    return Hit(path=hit.path, score=hit.score, size=int(row.get("size") or hit.size or 0),
-               width=int(row.get("width") or hit.width or 0), height=int(row.get("height") or hit.height or 0),
-               mtime=(row.get("mtime_ns") or 0) / 1e9 or hit.mtime, taken_at=row.get("taken_at") or hit.taken_at,
-               kind=row.get("kind") or hit.kind, ocr_text=row.get("ocr_text") or hit.ocr_text,
-               caption=row.get("caption") or hit.caption, reasons=list(hit.reasons))
-
-
-def answer_html(text: str, n_sources: int, cited: set[int] | None = None) -> str:
-    """The answer as HTML, each cited source number [n] a link (cite:n) to its picture."""
-
-    def link_numbers(match: re.Match[str]) -> str:
-        def one(m: re.Match[str]) -> str:
-            n = int(m.group(0))
-            if 1 <= n <= n_sources and (cited is None or n in cited):
-                return f'<a href="cite:{n}">{n}</a>'
-            return m.group(0)
-
-        return "[" + _NUMBER.sub(one, match.group(1)) + "]"
-
-    escaped = html.escape(text, quote=False)
-    body = _CITE_GROUP.sub(link_numbers, escaped)
-    return "<div style='white-space: pre-wrap'>" + body + "</div>"
-
-
-class QuestionEdit(QLineEdit):
-    """The question box. Enter and Ctrl+Enter ask; Esc cancels a running answer.
-
-    Ctrl+Enter (open in viewer) and Esc (clear the search) are window shortcuts; here they are
-    claimed first (ShortcutOverride), so the keys do what the box promises.
-    """
-
-    askPressed = Signal()
-    escapePressed = Signal()
-
-    def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
-            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape):
-                event.accept()
-                return True
-        return super().event(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.askPressed.emit()
-            event.accept()
-            return
-        if event.key() == Qt.Key.Key_Escape:
-            self.escapePressed.emit()
-            event.accept()
-            return
-        super().keyPressEvent(event)
-
-
-class CitationStrip(QListWidget):
-    """The cited pictures in one row, as thumbnails labelled [n] and the file name."""
-
-    def __init__(self, loader: ImageLoader, parent: QWidget | None = None, side: int = 112) -> None:
-        super().__init__(parent)
-        self.loader = loader
-        self.side = side
-        self.setViewMode(QListView.ViewMode.IconMode)
-        self.setFlow(QListView.Flow.LeftToRight)
-        self.setWrapping(False)
-        self.setMovement(QListView.Movement.Static)
-        self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setIconSize(QSize(side, side))
-        self.setGridSize(QSize(side + 24, side + 40))
-        self.setUniformItemSizes(True)
-        self.setWordWrap(False)
-        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFixedHeight(side + 40 + self.horizontalScrollBar().sizeHint().height() + 2 * self.frameWidth() + 4)
-        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.setAccessibleName("Cited images")
-        self._placeholder = QPixmap(side, side)
-        self._placeholder.fill(self.palette().color(QPalette.ColorRole.Mid))
-        loader.thumbnailReady.connect(self._on_thumbnail)
-
-    def set_items(self, items: list[tuple[int, ResultItem]]) -> None:
-        self.clear()
-        for n, item in items:
-            path = item.hit.path
-            it = QListWidgetItem(f"[{n}] {os.path.basename(path)}")
-            it.setData(PathRole, path)
-            it.setToolTip(path)
-            it.setIcon(self._icon(path))
-            self.addItem(it)
-            if self.loader.thumbnail(path) is None:
-                self.loader.request_thumbnail(path, item.chash)
-
-    def paths(self) -> list[str]:
-        return [str(self.item(i).data(PathRole)) for i in range(self.count())]
-
-    def row_of(self, path: str) -> int:
-        return next((i for i in range(self.count()) if self.item(i).data(PathRole) == path), -1)
-
-    def has_thumbnail(self, row: int) -> bool:
-        it = self.item(row)
-        return it is not None and self.loader.thumbnail(str(it.data(PathRole))) is not None
-
-    def _icon(self, path: str) -> QIcon:
-        pix = self.loader.thumbnail(path)
-        return QIcon(pix if pix is not None else self._placeholder)
-
-    def _on_thumbnail(self, path: str) -> None:
-        row = self.row_of(path)
-        if row >= 0:
-            item = self.item(row)
-            item.setIcon(self._icon(path))
-            broken = self.loader.broken(path)
-            if broken:
-                item.setToolTip(f"{path}\n(no thumbnail: {broken})")
+__all__ = ["AskPanel", "AskRequest", "AskResult", "AskWorker", "STREAM_INTERVAL_S", "answer_html", "ask_shortcuts"]
 
 
 class AskPanel(QWidget):
@@ -695,3 +465,4 @@ def _copy(text: str) -> None:
 def ask_shortcuts() -> list[QKeySequence]:
     """Keys that bring up the Ask panel."""
     return [QKeySequence("Ctrl+K"), QKeySequence("Ctrl+Shift+A")]
+

@@ -46,6 +46,14 @@ def ask(parent: QWidget, text: str, informative: str, yes_text: str, on_yes: Cal
     return box
 
 
+def show_about(parent: QWidget, data_dir: str, profile: str) -> QMessageBox:
+    from imgrag_desktop import __version__
+
+    return show_message(parent, f"imgrag-desktop {__version__}", level="info", as_sentence=False,
+                        informative=f"Offline search over your own images.\nData directory: {data_dir}\n"
+                                    f"Profile: {profile}")
+
+
 def _sentence(text: str) -> str:
     text = text.strip()
     return text[:1].upper() + text[1:] if text else text

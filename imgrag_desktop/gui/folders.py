@@ -12,7 +12,14 @@ import os
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QIcon, QPalette
 from PySide6.QtWidgets import (
-    QHBoxLayout, QListWidget, QListWidgetItem, QStyle, QToolButton, QVBoxLayout, QWidget,
+    QDockWidget,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 ALL = ""
@@ -183,3 +190,12 @@ class FoldersPanel(QWidget):
         folder = self.selected()
         if folder:
             self.removeRequested.emit(folder)
+
+
+def folders_dock(panel: FoldersPanel, parent: QWidget) -> QDockWidget:
+    """The Folders panel as the window's left dock (closable and movable, never floating)."""
+    dock = QDockWidget("Folders", parent)
+    dock.setObjectName("folders-dock")
+    dock.setWidget(panel)
+    dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable | QDockWidget.DockWidgetFeature.DockWidgetMovable)
+    return dock

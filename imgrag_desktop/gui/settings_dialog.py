@@ -7,13 +7,25 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-    QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from imgrag_desktop.config import AppConfig
@@ -21,6 +33,7 @@ from imgrag_desktop.models.clip import PRECISIONS, pick_precision
 
 MODEL_SUGGESTIONS = ["ViT-B-32-256", "ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-H-14", "MobileCLIP-S2", "RN50"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
+ERROR_STYLE = "color: #c62828;"
 
 
 @dataclass
@@ -43,10 +56,11 @@ def is_model_file(value: str) -> bool:
     return os.sep in value or "/" in value or value.lower().endswith(".gguf")
 
 
-def validate_vlm(values: SettingsValues, cfg: AppConfig | None = None) -> str:
-    """'' when the local-model choice can be used (headers checked, nothing loaded)."""
+def validate_vlm(values: SettingsValues, cfg: AppConfig | None = None, read_headers: bool = True) -> str:
+    """'' when the local-model choice can be used (headers checked, nothing loaded). Without
+    `read_headers` only what is quick is checked (names, files present): reading the GGUF
+    headers (`check_model_files`) reads whole metadata blocks, for a worker thread."""
     from imgrag_desktop.models import registry
-    from imgrag_desktop.types import ImgragError
 
     model, mmproj = values.vlm_model.strip(), values.vlm_mmproj.strip()
     if not model:
@@ -67,6 +81,14 @@ def validate_vlm(values: SettingsValues, cfg: AppConfig | None = None) -> str:
         return f"The model file {p} does not exist."
     if mmproj and not Path(mmproj).expanduser().is_file():
         return f"The vision projector file {Path(mmproj).expanduser()} does not exist."
+    return check_model_files(model, mmproj) if read_headers else ""
+
+
+def check_model_files(model: str, mmproj: str) -> str:
+    """'' when the GGUF pair's headers belong together (a language model and its projector)."""
+    from imgrag_desktop.types import ImgragError
+
+    p = Path(model).expanduser()
     try:
         from imgrag_desktop.models.gguf_info import check_pair, read_gguf
 
@@ -77,7 +99,7 @@ def validate_vlm(values: SettingsValues, cfg: AppConfig | None = None) -> str:
     return ""
 
 
-def validate(values: SettingsValues, cfg: AppConfig | None = None) -> str:
+def validate(values: SettingsValues, cfg: AppConfig | None = None, read_headers: bool = True) -> str:
     """'' when the values can be applied, else one line saying what to fix."""
     if not values.clip_model.strip():
         return "Enter a CLIP model name (for example ViT-B-32-256)."
@@ -108,7 +130,56 @@ def validate(values: SettingsValues, cfg: AppConfig | None = None) -> str:
         return f"{d} cannot be written to."
     if cfg is not None and (values.vlm_model, values.vlm_mmproj) == (cfg.settings.vlm_model, cfg.settings.vlm_mmproj):
         return ""  # unchanged: a model gone since is reported when asking, not a reason to block other settings
-    return validate_vlm(values, cfg)
+    return validate_vlm(values, cfg, read_headers)
+
+
+def apply_values(cfg: AppConfig, state: dict[str, Any], values: SettingsValues) -> tuple[bool, bool]:
+    """Copy accepted values into the settings and the window's state. Returns (the CLIP model
+    changed: re-index, the model must be reloaded); another precision gives the same vectors
+    to ~1e-4, so it reloads without re-indexing."""
+    s = cfg.settings
+    before = (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device)
+    precision_before = s.precision
+    s.clip_model, s.clip_pretrained = values.clip_model, values.clip_pretrained
+    s.clip_checkpoint, s.device = values.clip_checkpoint, values.device
+    s.precision = values.precision
+    # The VLM slot picks up a changed model at the next question or caption (no reload here).
+    s.vlm_model, s.vlm_mmproj, s.captions_enabled = values.vlm_model, values.vlm_mmproj, values.captions_enabled
+    state["results_limit"] = int(values.results_limit)
+    state["rescan_on_start"] = bool(values.rescan_on_start)
+    model_changed = before != (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device)
+    return model_changed, model_changed or precision_before != s.precision
+
+
+def needs_header_check(values: SettingsValues, cfg: AppConfig | None = None) -> bool:
+    """A changed local-model choice naming files: their GGUF headers must be read."""
+    if cfg is not None and (values.vlm_model, values.vlm_mmproj) == (cfg.settings.vlm_model, cfg.settings.vlm_mmproj):
+        return False
+    return is_model_file(values.vlm_model.strip())
+
+
+class _CheckSignals(QObject):
+    done = Signal(object, str)  # the values checked, '' or what to fix
+
+
+class _HeaderCheck(QRunnable):
+    """Reads the GGUF headers on a pool thread (a network drive or a large file must not
+    freeze the dialog) and reports to the dialog's thread."""
+
+    def __init__(self, values: SettingsValues, signals: _CheckSignals) -> None:
+        super().__init__()
+        self.values = values
+        self.signals = signals
+
+    def run(self) -> None:
+        try:
+            problem = check_model_files(self.values.vlm_model.strip(), self.values.vlm_mmproj.strip())
+        except Exception as exc:  # an unreadable file: say so in the dialog, never a traceback
+            problem = f"Cannot read the model files: {exc}."
+        try:
+            self.signals.done.emit(self.values, problem)
+        except RuntimeError:  # the dialog closed meanwhile
+            pass
 
 
 class SettingsDialog(QDialog):
@@ -180,7 +251,7 @@ class SettingsDialog(QDialog):
 
         self.error = QLabel(self)
         self.error.setObjectName("settings-error")
-        self.error.setStyleSheet("color: #c62828;")
+        self.error.setStyleSheet(ERROR_STYLE)
         self.error.setWordWrap(True)
         self.error.hide()
         outer.addWidget(self.error)
@@ -189,6 +260,9 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         outer.addWidget(buttons)
         self.buttons = buttons
+        self._checking: SettingsValues | None = None  # the values whose GGUF headers are being read
+        self._check_signals = _CheckSignals(self)
+        self._check_signals.done.connect(self._on_checked)
 
     def _with_browse(self, field: QWidget, browse: Callable[[], None]) -> QHBoxLayout:
         """A field with a Browse… button beside it."""
@@ -266,12 +340,38 @@ class SettingsDialog(QDialog):
             self.vlm_mmproj.setText(path)
 
     def accept(self) -> None:
-        problem = validate(self.values(), self.cfg)
+        values = self.values()
+        problem = validate(values, self.cfg, read_headers=False)
         if problem:
-            self.error.setText(problem)
-            self.error.show()
+            self._show_problem(problem)
             return
-        super().accept()
+        if not needs_header_check(values, self.cfg):
+            super().accept()
+            return
+        self._checking = values
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(False)
+        self.error.setText("Checking the model files…")
+        self.error.setStyleSheet("")
+        self.error.show()
+        QThreadPool.globalInstance().start(_HeaderCheck(values, self._check_signals))
+
+    def _on_checked(self, values: SettingsValues, problem: str) -> None:
+        if values is not self._checking:
+            return  # an older check
+        self._checking = None
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(True)
+        if values != self.values():
+            self.error.hide()  # edited while it was checked: OK checks the new values
+        elif problem:
+            self._show_problem(problem)
+        else:
+            self.error.hide()
+            super().accept()
+
+    def _show_problem(self, problem: str) -> None:
+        self.error.setStyleSheet(ERROR_STYLE)
+        self.error.setText(problem)
+        self.error.show()
 
     def _browse_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "CLIP checkpoint", self.checkpoint.text() or str(Path.home()),

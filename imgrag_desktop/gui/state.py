@@ -51,3 +51,24 @@ def resolve_data_dir(explicit: str | None, profile: str) -> str | None:
     if os.environ.get("IMGRAG_DATA_DIR"):
         return os.environ["IMGRAG_DATA_DIR"]
     return remembered_data_dir(profile)
+
+
+def _b64(data: Any) -> str:
+    return bytes(data.toBase64().data()).decode("ascii")
+
+
+def restore_layout(state: dict[str, Any], window: Any, splitter: Any) -> None:
+    """The window's geometry, docks and the results/preview split as the user left them."""
+    from PySide6.QtCore import QByteArray
+
+    for key, restore in (("geometry", window.restoreGeometry), ("window_state", window.restoreState),
+                         ("splitter", splitter.restoreState)):
+        value = state.get(key)
+        if isinstance(value, str) and value:
+            restore(QByteArray.fromBase64(value.encode("ascii")))
+
+
+def remember_layout(state: dict[str, Any], window: Any, splitter: Any) -> None:
+    state["geometry"] = _b64(window.saveGeometry())
+    state["window_state"] = _b64(window.saveState())
+    state["splitter"] = _b64(splitter.saveState())

@@ -129,9 +129,10 @@ class DataDirWriter:
 class WatchController(QObject):
     """Builds, starts and stops the window's WatchService off the GUI thread.
 
-    Lives on its own QThread. Once `started` has been emitted, the service's own methods
-    (add_folder, remove_folder, pause, resume, rescan, status) are safe to call from the GUI
-    thread: they only queue work for the watcher's thread."""
+    Lives on its own QThread, and the window reaches the running service only through this
+    object's slots (queued to that thread): `status()` waits on a lock the watcher holds while it
+    checks settling files, which on a hung network share can take as long as the share hangs,
+    and the window must keep painting meanwhile. `poll` answers with `statusChanged`."""
 
     started = Signal(object)  # the running WatchService
     startFailed = Signal(str, str, bool)  # one line, details, True when another process holds the lock
@@ -139,6 +140,8 @@ class WatchController(QObject):
     event = Signal(object)  # type: ignore[assignment]  # WatchEvent, emitted on the watcher's thread (queued to the receiver's)
     progress = Signal(object)  # Progress of the watcher's later stages
     stageWarning = Signal(str)  # one line: a later stage could not run (e.g. "OCR skipped: …")
+    statusChanged = Signal(object, object)  # the service polled, {root: FolderStatus}
+    serviceDied = Signal(object, str)  # the service, why it stopped on its own (the index is safe)
 
     def __init__(self, host: "EngineHost", writes: DataDirWriter, options: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -195,6 +198,35 @@ class WatchController(QObject):
 
         with self.writes.lock.yielding(cancel):
             run_later_stages(self.host.services, cancel, self.progress.emit, self.stageWarning.emit)
+
+    @Slot()
+    def poll(self) -> None:
+        """Ask the running service how its folders are doing (may wait on the watcher's lock)."""
+        service = self.service
+        if service is None:
+            self.statusChanged.emit(None, {})
+        elif not service.running:
+            self.serviceDied.emit(service, str(service.error or "unknown error"))
+        else:
+            self.statusChanged.emit(service, service.status())
+
+    @Slot(str)
+    def add_folder(self, root: str) -> None:
+        service = self.service
+        if service is not None:
+            service.add_folder(root)
+
+    @Slot(str)
+    def remove_folder(self, root: str) -> None:
+        service = self.service
+        if service is not None:
+            service.remove_folder(root)
+
+    @Slot(bool)
+    def set_paused(self, paused: bool) -> None:
+        service = self.service
+        if service is not None:
+            (service.pause if paused else service.resume)()
 
     @Slot()
     def stop_service(self) -> None:

@@ -1,129 +1,59 @@
-"""The main window: search bar, results grid, preview, folders, indexing progress.
+"""The main window: a shell that composes the parts and wires them to the workers.
 
-Every engine call goes to a worker (workers.py) through a queued signal and comes back as a
-signal, so the GUI thread only lays out widgets and paints. The central area is a tab widget
-whose tab bar appears once a second panel (such as Ask) is added with `add_panel`.
+The parts each live in their own module: the Search tab (search_page.py: search bar, filter
+bar, results grid, preview), the indexing queue with its progress, Pause and Cancel
+(index_queue.py), the folder watcher's status (watch_status.py) and every menu command with its
+keys (actions.py); Ask and Duplicates are further tabs. Every engine call goes to a worker
+(workers.py) through a queued signal and comes back as a signal, so the GUI thread only lays
+out widgets and paints.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import time
-from dataclasses import replace
 from typing import Any, Callable
 
-from PySide6.QtCore import QByteArray, QItemSelectionModel, QMimeData, QModelIndex, QProcess, Qt, QThread, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import (
-    QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeyEvent,
-    QKeySequence, QPixmap,
-)
-from PySide6.QtWidgets import (
-    QComboBox, QDockWidget, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit, QMainWindow, QMenu, QProgressBar,
-    QPushButton, QSizePolicy, QSlider, QSplitter, QStackedWidget, QTabWidget, QToolButton, QVBoxLayout, QWidget,
-)
+from PySide6.QtCore import QModelIndex, Qt, QThread, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices
+from PySide6.QtWidgets import QMainWindow, QMenu, QTabWidget, QWidget
 
-from imgrag_desktop.config import AppConfig
+from imgrag_desktop.config import AppConfig, remember_data_dir
 from imgrag_desktop.gui import dialogs
-from imgrag_desktop.gui.ask_panel import AskPanel, ask_shortcuts
+from imgrag_desktop.gui.actions import build_actions
+from imgrag_desktop.gui.actions import show_shortcuts as shortcuts_dialog
+from imgrag_desktop.gui.ask_panel import AskPanel
+from imgrag_desktop.gui.desktop import open_file, reveal_in_file_manager
+from imgrag_desktop.gui.drops import DropTarget
 from imgrag_desktop.gui.duplicates_panel import DuplicatesPanel
-from imgrag_desktop.gui.errors_panel import ErrorsPanel
-from imgrag_desktop.gui.filters import FilterBar
-from imgrag_desktop.gui.folders import FoldersPanel
-from imgrag_desktop.gui.messages import Message, MessageBridge
-from imgrag_desktop.gui.result_model import ResultsModel
-from imgrag_desktop.gui.preview import PreviewPanel
-from imgrag_desktop.gui.results_view import ResultsView
-from imgrag_desktop.gui.settings_dialog import SettingsDialog
-from imgrag_desktop.config import remember_data_dir
-from imgrag_desktop.gui.state import gui_state, save_settings
+from imgrag_desktop.gui.folder_library import FolderLibrary
+from imgrag_desktop.gui.folders import FoldersPanel, folders_dock
+from imgrag_desktop.gui.index_queue import IndexQueue, finished_text
+from imgrag_desktop.gui.messages import MessageBridge
+from imgrag_desktop.gui.search_page import SearchPage
+from imgrag_desktop.gui.settings_dialog import SettingsDialog, apply_values
+from imgrag_desktop.gui.state import gui_state, remember_layout, restore_layout, save_settings
+from imgrag_desktop.gui.status_report import StatusReport
 from imgrag_desktop.gui.thumbnails import ImageLoader
-from imgrag_desktop.gui.watching import DataDirWriter, WatchController, watch_roots
-from imgrag_desktop.gui.workers import EngineHost, IndexJob, IndexWorker, QueryWorker, Request, RequestGate, ResultItem
-from imgrag_desktop.search.modes import mode_named
+from imgrag_desktop.gui.watch_status import WatchStatus
+from imgrag_desktop.gui.watching import DataDirWriter
+from imgrag_desktop.gui.workers import EngineHost, IndexJob, QueryWorker, Request, RequestGate
 
-SEARCH_DELAY_MS = 350
-SEARCH_PLACEHOLDER = "Search your images: describe what you see, or drop / paste an image"
-WATCH_REFRESH_MS = 600  # changes found by the watcher refresh the results at most this often
-WATCH_POLL_MS = 1000  # how often the folder list and the status bar ask the watcher how it is doing
+__all__ = ["MainWindow", "reveal_in_file_manager"]
+
 WATCH_RETRY_MS = 15_000  # another process holds the writer lock: try to watch again this often
 
 
-def _clipboard_has_image(mime: QMimeData | None) -> bool:
-    if mime is None:
-        return False
-    return mime.hasImage() or any(u.isLocalFile() for u in mime.urls())
-
-
-class SearchEdit(QLineEdit):
-    """The search field; Ctrl+V with an image (or image file) on the clipboard searches by it."""
-
-    pasteImage = Signal()
-    downPressed = Signal()
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.matches(QKeySequence.StandardKey.Paste) and _clipboard_has_image(QGuiApplication.clipboard().mimeData()):
-            self.pasteImage.emit()
-            event.accept()
-            return
-        if event.key() == Qt.Key.Key_Down:
-            self.downPressed.emit()
-            event.accept()
-            return
-        super().keyPressEvent(event)
-
-
-class GridView(ResultsView):
-    """The results grid, plus Enter for the preview (double-click opens the file)."""
-
-    previewRequested = Signal()
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
-            self.previewRequested.emit()
-            event.accept()
-            return
-        super().keyPressEvent(event)
-
-
-def reveal_in_file_manager(path: str, open_url: Callable[[QUrl], Any], parent: Any = None) -> None:
-    """Show the file selected in the platform's file manager; where that is not possible, open
-    its folder. Runs asynchronously: a slow or missing file manager never freezes the window."""
-    folder = QUrl.fromLocalFile(os.path.dirname(path))
-    if sys.platform == "darwin":
-        program, args = "open", ["-R", path]
-    elif sys.platform == "win32":
-        program, args = "explorer", ["/select,", os.path.normpath(path)]
-    elif os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-        program, args = "dbus-send", [
-            "--session", "--print-reply", "--reply-timeout=3000", "--dest=org.freedesktop.FileManager1",
-            "/org/freedesktop/FileManager1", "org.freedesktop.FileManager1.ShowItems",
-            f"array:string:{QUrl.fromLocalFile(path).toString()}", "string:"]
-    else:
-        open_url(folder)
-        return
-    proc = QProcess(parent)
-
-    def done(code: int = 1, *_: Any) -> None:
-        if code != 0 and sys.platform != "win32":  # explorer /select exits 1 even when it worked
-            open_url(folder)
-        proc.deleteLater()
-
-    proc.finished.connect(done)
-    proc.errorOccurred.connect(lambda *_: done(1))
-    proc.start(program, args)
-
-
 class MainWindow(QMainWindow):
+    # Made by actions.build_actions from the one list of commands (the others are used only there).
+    act_preview: QAction
+    act_clear: QAction
+    act_filters: QAction
+    act_pause_watch: QAction
     watch_retry_ms = WATCH_RETRY_MS  # another process writes: try to watch again after this long
     # Requests to the workers (queued across threads).
-    searchRequested = Signal(int, object)
     warmUpRequested = Signal()
     statsRequested = Signal()
-    detailsRequested = Signal(str)
-    failuresRequested = Signal()
     resetModelsRequested = Signal()
-    indexRequested = Signal(object)
     # What happened, for automation, tests and future panels.
     shown = Signal()
     engineReady = Signal(object)
@@ -133,8 +63,6 @@ class MainWindow(QMainWindow):
     indexProgress = Signal(object)
     indexFinished = Signal(object)
     indexFailed = Signal(str)
-    watchStartRequested = Signal(object, bool)
-    watchStopRequested = Signal()
     watchEvent = Signal(object)  # a WatchEvent the window handled (tests and automation listen)
     watchStateChanged = Signal(str)  # off | starting | running | failed
 
@@ -154,64 +82,20 @@ class MainWindow(QMainWindow):
         self._start_engine = start_engine
         self._was_shown = False
         self._ready = False
-        self._model_error = ""
-        self._modes: list[str] = []
-        self._stats: dict[str, int] = {"images": 0, "failed": 0}
-        self._current: Request | None = None
-        self._pending_id = 0
-        self._shown_id = 0
-        self._jobs: list[IndexJob] = []
-        self._job: IndexJob | None = None
-        self._paused = False
-        self._removed_folders: set[str] = set()
-        self._last_live_refresh = 0.0
-        self._open_boxes: dict[str, Any] = {}
         self._closing = False
-        self._chip_path = ""
-        self._similar_image: Any = None  # the image of the "Looks like" chip: a path or a QImage
-        self._similar_name = ""
-        self._no_match: tuple[str, str, bool, bool] | None = None  # title, text, show-weaker, clear-filters
-        self.errors_panel: ErrorsPanel | None = None
-        # Folder watching.
-        self.watcher: Any = None  # the running WatchService
-        self._watch_state = "off"
-        self._watch_error = ""
-        self._watched: set[str] = set()
-        self._pending_removals: dict[str, IndexJob] = {}
-        self._watch_user_paused = False
-        self._watch_counts: dict[str, int] = {}
-        self._watch_stage: tuple[float, str] = (0.0, "")
-
         self.setWindowTitle("imgrag-desktop" + (" — test profile" if cfg.profile == "test" else ""))
         self.setAcceptDrops(True)
         self.loader = ImageLoader(cfg.thumbs_dir, threads=2, parent=self)
-        self.model = ResultsModel(self.loader, self)
-        self._filter_timer = QTimer(self)
-        self._filter_timer.setSingleShot(True)
-        self._filter_timer.setInterval(150)
-        self._filter_timer.timeout.connect(self._apply_filters)
         self._build_ui()
         self._build_ask_panel()
         self._build_duplicates_panel()
         self._build_actions()
         self._build_workers()
-        self.bridge.message.connect(self._on_message)
-        self._search_timer = QTimer(self)
-        self._search_timer.setSingleShot(True)
-        self._search_timer.setInterval(SEARCH_DELAY_MS)
-        self._search_timer.timeout.connect(self.search_now)
-        self._watch_refresh = QTimer(self)
-        self._watch_refresh.setSingleShot(True)
-        self._watch_refresh.setInterval(WATCH_REFRESH_MS)
-        self._watch_refresh.timeout.connect(self._refresh_after_watch)
-        self._watch_poll = QTimer(self)
-        self._watch_poll.setInterval(WATCH_POLL_MS)
-        self._watch_poll.timeout.connect(self._poll_watcher)
         self._restore_state()
         self.folders_panel.set_folders(self.cfg.settings.folders)
-        self._update_page()
+        self.page.update_page()
 
-    # UI -------------------------------------------------------------------------------------
+    # The parts ------------------------------------------------------------------------------
     def _build_ui(self) -> None:
         self.resize(1280, 820)
         self.tabs = QTabWidget(self)
@@ -219,232 +103,66 @@ class MainWindow(QMainWindow):
         self.tabs.setTabBarAutoHide(True)
         self.setCentralWidget(self.tabs)
 
-        page = QWidget(self)
-        v = QVBoxLayout(page)
-        v.setContentsMargins(10, 10, 10, 0)
-        v.setSpacing(8)
-        row = QHBoxLayout()
-        row.setSpacing(8)
-        self.search_edit = SearchEdit(page)
-        self.search_edit.setObjectName("search")
-        self.search_edit.setAccessibleName("Search")
-        self.search_edit.setPlaceholderText(SEARCH_PLACEHOLDER)
-        self.search_edit.setClearButtonEnabled(True)
-        self.search_edit.setAcceptDrops(False)  # a dropped file means "find look-alikes", handled by the window
-        self.search_edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        row.addWidget(self.search_edit, 1)
-        self.similar_chip = QFrame(page)
-        self.similar_chip.setObjectName("similar-chip")
-        self.similar_chip.setFrameShape(QFrame.Shape.StyledPanel)
-        chip = QHBoxLayout(self.similar_chip)
-        chip.setContentsMargins(6, 2, 2, 2)
-        chip.setSpacing(4)
-        self.similar_icon = QLabel(self.similar_chip)
-        self.similar_label = QLabel(self.similar_chip)
-        self.similar_close = QToolButton(self.similar_chip)
-        self.similar_close.setText("✕")
-        self.similar_close.setAutoRaise(True)
-        self.similar_close.setToolTip("Back to browsing (Esc)")
-        chip.addWidget(self.similar_icon)
-        chip.addWidget(self.similar_label)
-        chip.addWidget(self.similar_close)
-        self.similar_chip.hide()
-        row.addWidget(self.similar_chip)
-        self.mode_combo = QComboBox(page)
-        self.mode_combo.setToolTip("Search mode")
-        self.mode_combo.setAccessibleName("Search mode")
-        self.mode_combo.setEnabled(False)
-        self.mode_combo.setMinimumContentsLength(12)
-        row.addWidget(self.mode_combo)
-        self.filters_button = QToolButton(page)
-        self.filters_button.setObjectName("filters-toggle")
-        self.filters_button.setText("Filters")
-        self.filters_button.setCheckable(True)
-        self.filters_button.setToolTip("Show the filters: kind, shape, date, size, camera, relevance (Ctrl+Shift+F)")
-        row.addWidget(self.filters_button)
-        self.size_slider = QSlider(Qt.Orientation.Horizontal, page)
-        self.size_slider.setRange(100, 360)
-        self.size_slider.setSingleStep(20)
-        self.size_slider.setPageStep(40)
-        self.size_slider.setFixedWidth(110)
-        self.size_slider.setToolTip("Thumbnail size (Ctrl++ / Ctrl+-)")
-        self.size_slider.setAccessibleName("Thumbnail size")
-        row.addWidget(self.size_slider)
-        v.addLayout(row)
-        self.filter_bar = FilterBar(page)
-        self.filter_bar.setVisible(False)
-        self.filter_bar.set_cutoff(self.cfg.settings.min_score)
-        v.addWidget(self.filter_bar)
-
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, page)
-        self.splitter.setChildrenCollapsible(False)
-        self.stack = QStackedWidget(self.splitter)
-        self.welcome = self._build_welcome()
-        self.stack.addWidget(self.welcome)
-        self.view = GridView(self.stack, thumb_size=int(self.state.get("thumb_size", 160)))
-        self.view.setModel(self.model)
-        self.view.setAccessibleName("Results")
-        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.stack.addWidget(self.view)
-        self.no_match = self._build_no_match()
-        self.stack.addWidget(self.no_match)
-        self.preview = PreviewPanel(self.splitter)
-        self.splitter.addWidget(self.stack)
-        self.splitter.addWidget(self.preview)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([900, 340])
-        v.addWidget(self.splitter, 1)
-        self.tabs.addTab(page, "Search")
-        self.search_page = page
-        self.size_slider.setValue(self.view.thumb_size)
-
         self.folders_panel = FoldersPanel(self)
-        self.folders_dock = QDockWidget("Folders", self)
-        self.folders_dock.setObjectName("folders-dock")
-        self.folders_dock.setWidget(self.folders_panel)
-        self.folders_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
-                                      | QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.folders_dock = folders_dock(self.folders_panel, self)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.folders_dock)
 
         sb = self.statusBar()
         sb.setSizeGripEnabled(True)
-        self.progress_box = QWidget(self)
-        pl = QHBoxLayout(self.progress_box)
-        pl.setContentsMargins(0, 0, 0, 0)
-        pl.setSpacing(6)
-        self.progress_label = QLabel(self.progress_box)
-        self.progress_current = QLabel(self.progress_box)
-        self.progress_current.setMinimumWidth(80)
-        self.progress_current.setMaximumWidth(300)
-        self.progress_bar = QProgressBar(self.progress_box)
-        self.progress_bar.setFixedWidth(180)
-        self.progress_bar.setTextVisible(True)
-        self.pause_button = QToolButton(self.progress_box)
-        self.pause_button.setText("Pause")
-        self.pause_button.setToolTip("Pause indexing (searching keeps working)")
-        self.cancel_button = QToolButton(self.progress_box)
-        self.cancel_button.setText("Cancel")
-        self.cancel_button.setToolTip("Stop indexing; what is done so far stays in the index")
-        for w in (self.progress_label, self.progress_current, self.progress_bar, self.pause_button, self.cancel_button):
-            pl.addWidget(w)
-        self.progress_box.hide()
+        self.page = self.search_page = SearchPage(
+            self.cfg, self.state, self.bridge, self.loader, self.gate, sb, folder=self._folder,
+            indexing=lambda: self.indexing, images=lambda: self.report.stats.get("images", 0),
+            save_settings=self._save_settings, parent=self)
+        # The page's widgets, also reachable on the window (automation, tests, screenshots).
+        p = self.page
+        self.model, self.view, self.preview, self.stack, self.splitter = p.model, p.view, p.preview, p.stack, p.splitter
+        self.search_edit, self.similar_chip, self.similar_label = p.search_edit, p.similar_chip, p.similar_label
+        self.mode_combo, self.filters_button, self.size_slider = p.mode_combo, p.filters_button, p.size_slider
+        self.filter_bar, self.welcome, self.welcome_button = p.filter_bar, p.welcome, p.welcome_button
+        self.no_match, self.no_match_title, self.no_match_text = p.no_match, p.no_match_title, p.no_match_text
+        self.show_weaker_button, self.clear_filters_button = p.show_weaker_button, p.clear_filters_button
+        self.tabs.addTab(self.page, "Search")
+
+        self.queue = IndexQueue(self.host, self.writes, parent=self)
+        q = self.queue
+        self.progress_box, self.progress_label, self.progress_current = q.box, q.label, q.current
+        self.progress_bar, self.pause_button, self.cancel_button = q.bar, q.pause_button, q.cancel_button
+        self.index_thread, self.index_worker = q.index_thread, q.worker
         sb.addPermanentWidget(self.progress_box)
-        self.problems_button = QToolButton(self)
-        self.problems_button.setAutoRaise(True)
-        self.problems_button.setToolTip("Files that could not be indexed, and errors (Ctrl+E)")
-        self.problems_button.hide()
+        self.report = StatusReport(self.bridge, sb, self)
+        self.problems_button, self.count_label = self.report.problems_button, self.report.count_label
         sb.addPermanentWidget(self.problems_button)
-        self.watch_label = QLabel(self)
-        self.watch_label.setObjectName("watch-status")
-        self.watch_label.hide()
+        self.watching = WatchStatus(self.host, self.writes, self.watch_options, folders=lambda: self.cfg.settings.folders,
+                                    panel=self.folders_panel, bridge=self.bridge, status_bar=sb, loader=self.loader,
+                                    retry_ms=lambda: self.watch_retry_ms, parent=self)
+        self.watch_label = self.watching.label
         sb.addPermanentWidget(self.watch_label)
-        self.count_label = QLabel(self)
+        self.folders = FolderLibrary(self.cfg, self.bridge, self.folders_panel, self.queue, self.watching,
+                                     self._save_settings, parent=self)
+        self.folders.changed.connect(self.page.update_page)
+        self.installEventFilter(DropTarget(self.page.handle_mime, sb, self))
         sb.addPermanentWidget(self.count_label)
 
-        # Wiring that does not involve the workers.
-        self.search_edit.textEdited.connect(self._on_text_edited)
-        self.search_edit.returnPressed.connect(self.search_now)
-        self.search_edit.pasteImage.connect(self.paste)
-        self.search_edit.downPressed.connect(self._focus_grid)
-        self.similar_close.clicked.connect(self.clear_search)
-        self.mode_combo.currentIndexChanged.connect(self._on_mode_changed)
-        self.size_slider.valueChanged.connect(self._on_thumb_size)
-        self.view.selectionModel().currentChanged.connect(self._on_current_changed)
-        self.view.doubleClicked.connect(lambda idx: self.open_path(self._path_at(idx)))
-        self.view.previewRequested.connect(self.show_preview_of_current)
-        self.view.customContextMenuRequested.connect(self._context_menu)
-        self.preview.openRequested.connect(self.open_path)
-        self.preview.revealRequested.connect(self.reveal_path)
-        self.preview.similarRequested.connect(self.find_similar)
-        self.loader.thumbnailReady.connect(self._on_thumbnail)
-        self.loader.imageReady.connect(self.preview.set_image)
+        p.openRequested.connect(self.open_path)
+        p.revealRequested.connect(self.reveal_path)
+        p.foldersDropped.connect(self.add_folders)
+        p.resultsShown.connect(self.resultsShown)
+        p.searchFailed.connect(self.searchFailed)
+        self.welcome_button.clicked.connect(self.add_folder_dialog)
         self.folders_panel.addRequested.connect(self.add_folder_dialog)
         self.folders_panel.removeRequested.connect(self.remove_folder)
         self.folders_panel.rescanRequested.connect(self.rescan)
-        self.folders_panel.folderSelected.connect(self._on_folder_selected)
-        self.pause_button.clicked.connect(self.toggle_pause)
-        self.cancel_button.clicked.connect(self.cancel_indexing)
-        self.problems_button.clicked.connect(self.show_errors_panel)
-        self.filters_button.toggled.connect(self._set_filters_visible)
-        self.filter_bar.changed.connect(self._filter_timer.start)
-        self.filter_bar.cutoffChanged.connect(self.set_min_score)
-
-    def _build_welcome(self) -> QWidget:
-        w = QWidget(self)
-        outer = QVBoxLayout(w)
-        outer.addStretch(2)
-        title = QLabel("Find any photo or screenshot by describing it", w)
-        title.setObjectName("welcome-title")
-        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        title.setWordWrap(True)  # never forces a minimum window width
-        text = QLabel(
-            "imgrag-desktop indexes folders on this computer and searches them offline: nothing leaves your machine.\n"
-            "Add a folder of photos or screenshots to begin. Later, drop or paste an image here to find look-alikes.",
-            w)
-        text.setObjectName("welcome-text")
-        text.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        text.setWordWrap(True)
-        self.welcome_button = QPushButton("Add a folder…", w)
-        self.welcome_button.setObjectName("welcome-add")
-        self.welcome_button.clicked.connect(self.add_folder_dialog)
-        outer.addWidget(title)
-        outer.addSpacing(10)
-        outer.addWidget(text)
-        outer.addSpacing(18)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.welcome_button)
-        row.addStretch(1)
-        outer.addLayout(row)
-        outer.addStretch(3)
-        return w
-
-    def _build_no_match(self) -> QWidget:
-        """The friendly empty state when the cut-off or the filters hid every result."""
-        w = QWidget(self)
-        w.setObjectName("no-match")
-        w.setMinimumWidth(110)  # never widens the window (the stack takes its pages' largest minimum)
-        outer = QVBoxLayout(w)
-        outer.addStretch(2)
-        self.no_match_title = QLabel(w)
-        self.no_match_title.setObjectName("welcome-title")
-        self.no_match_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.no_match_title.setWordWrap(True)
-        self.no_match_text = QLabel(w)
-        self.no_match_text.setObjectName("welcome-text")
-        self.no_match_text.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.no_match_text.setWordWrap(True)
-        self.show_weaker_button = QPushButton("Show weaker matches", w)
-        self.show_weaker_button.setToolTip("Run this search once more without the relevance cut-off")
-        self.show_weaker_button.clicked.connect(self.show_weaker_matches)
-        self.clear_filters_button = QPushButton("Clear filters", w)
-        self.clear_filters_button.clicked.connect(self.filter_bar.clear)
-        outer.addWidget(self.no_match_title)
-        outer.addSpacing(8)
-        outer.addWidget(self.no_match_text)
-        outer.addSpacing(14)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.show_weaker_button)
-        row.addWidget(self.clear_filters_button)
-        row.addStretch(1)
-        outer.addLayout(row)
-        outer.addStretch(3)
-        return w
+        self.folders_panel.folderSelected.connect(lambda _: self.rerun())
 
     def _build_duplicates_panel(self) -> None:
         """The Duplicates tab: near-identical pictures, grouped, keeper first (read-only)."""
-        self.dups_panel = DuplicatesPanel(self.host, self.cfg.thumbs_dir, self.bridge, where=self._folder_where,
+        self.dups_panel = DuplicatesPanel(self.host, self.cfg.thumbs_dir, self.bridge,
+                                          where=lambda: Request("browse", folder=self._folder()).where(),
                                           scope=self._folder, writes=self.writes, parent=self)
-        self.dups_index = self.add_panel(self.dups_panel, "Duplicates")
-        self.tabs.setTabToolTip(self.dups_index, "Near-identical copies of the same picture (Ctrl+D)")
+        self.dups_index = self.add_panel(self.dups_panel, "Duplicates", "Near-identical copies of the same picture (Ctrl+D)")
         self.dups_panel.openRequested.connect(self.open_path)
         self.dups_panel.revealRequested.connect(self.reveal_path)
         self.tabs.currentChanged.connect(self._on_tab_changed)
-
-    def _folder_where(self) -> str | None:
-        return Request("browse", folder=self._folder()).where()
 
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.dups_panel:
@@ -457,137 +175,72 @@ class MainWindow(QMainWindow):
         """The Ask tab: questions answered by the local model, with the pictures it cites."""
         self.ask_panel = AskPanel(self.host, self.loader, self.bridge, self.state, folder=self._folder,
                                   filters=lambda: self.filter_bar.filters(), parent=self)
-        self.ask_index = self.add_panel(self.ask_panel, "Ask")
-        self.tabs.setTabToolTip(self.ask_index, "Ask the local model about your pictures (Ctrl+K)")
+        self.ask_index = self.add_panel(self.ask_panel, "Ask", "Ask the local model about your pictures (Ctrl+K)")
         self.ask_panel.openRequested.connect(self.open_path)
         self.ask_panel.revealRequested.connect(self.reveal_path)
         self.ask_panel.similarRequested.connect(self._similar_from_panel)
         self.ask_panel.settingsRequested.connect(self.open_settings)
 
     def _similar_from_panel(self, path: str) -> None:
-        self.tabs.setCurrentWidget(self.search_page)
+        self.tabs.setCurrentWidget(self.page)
         self.find_similar(path)
 
     def focus_ask(self) -> None:
         self.tabs.setCurrentWidget(self.ask_panel)
         self.ask_panel.focus_question()
 
-    def _action(self, menu: QMenu, text: str, slot: Callable[..., Any], shortcuts: list[Any] | None = None,
-                tip: str = "", checkable: bool = False) -> QAction:
-        act = QAction(text, self)
-        if shortcuts:
-            seqs: dict[str, QKeySequence] = {}
-            for sc in shortcuts:  # a standard key may equal the explicit one: register it once
-                for seq in (QKeySequence.keyBindings(sc) if isinstance(sc, QKeySequence.StandardKey) else [QKeySequence(sc)]):
-                    if not seq.isEmpty():
-                        seqs.setdefault(seq.toString(), seq)
-            act.setShortcuts(list(seqs.values()))
-        if tip:
-            act.setStatusTip(tip)
-            act.setToolTip(tip)
-        act.setCheckable(checkable)
-        (act.toggled if checkable else act.triggered).connect(slot)
-        menu.addAction(act)
-        self.addAction(act)  # shortcuts work while the menu bar is hidden or unfocused
-        return act
-
     def _build_actions(self) -> None:
-        mb = self.menuBar()
-        f = mb.addMenu("&File")
-        self.act_add = self._action(f, "&Add folder…", self.add_folder_dialog, [QKeySequence.StandardKey.Open],
-                                    "Add a folder to the index")
-        self.act_similar_file = self._action(f, "Find images like a &file…", self.similar_file_dialog, ["Ctrl+Shift+O"])
-        self.act_paste = self._action(f, "&Paste image", self.paste, [QKeySequence.StandardKey.Paste],
-                                      "Find images that look like the image on the clipboard")
-        self.act_rescan = self._action(f, "&Rescan folders", self.rescan, ["F5"])
-        self.act_pause_watch = self._action(f, "Pause &watching folders", self.set_watch_paused, checkable=True,
-                                            tip="Stop indexing changes in the folders until unchecked")
-        f.addSeparator()
-        self.act_settings = self._action(f, "&Settings…", self.open_settings, [QKeySequence.StandardKey.Preferences, "Ctrl+,"])
-        f.addSeparator()
-        self.act_quit = self._action(f, "&Quit", self.close, [QKeySequence.StandardKey.Quit, "Ctrl+Q"])
-        e = mb.addMenu("&Edit")
-        self.act_find = self._action(e, "&Find", self.focus_search, [QKeySequence.StandardKey.Find, "Ctrl+L"])
-        self.act_clear = self._action(e, "&Clear search", self.clear_search, ["Esc"])
-        self.act_copy_path = self._action(e, "Copy &path", self.copy_selected_paths, ["Ctrl+Shift+C"])
-        self.act_open = self._action(e, "&Open in viewer", lambda: self.open_path(self._current_path()), ["Ctrl+Return"])
-        e.addSeparator()
-        self.act_ask = self._action(e, "&Ask a question…", self.focus_ask, ask_shortcuts(),
-                                    "Ask the local model about your pictures")
-        v = mb.addMenu("&View")
-        self.act_preview = self._action(v, "&Preview panel", self._set_preview_visible, ["F3"], checkable=True)
-        self.act_folders = self.folders_dock.toggleViewAction()
-        self.act_folders.setText("&Folders panel")
-        v.addAction(self.act_folders)
-        self.act_errors = self._action(v, "P&roblems…", self.show_errors_panel, ["Ctrl+E"])
-        self.act_filters = self._action(v, "F&ilters", self.filters_button.setChecked, ["Ctrl+Shift+F"], checkable=True,
-                                        tip="Show or hide the filter bar")
-        self.act_duplicates = self._action(v, "&Duplicates", self.show_duplicates, ["Ctrl+D"],
-                                           "Near-identical copies of the same picture")
-        v.addSeparator()
-        self._action(v, "&Larger thumbnails", lambda: self.size_slider.setValue(self.size_slider.value() + 30),
-                     [QKeySequence.StandardKey.ZoomIn, "Ctrl+="])
-        self._action(v, "&Smaller thumbnails", lambda: self.size_slider.setValue(self.size_slider.value() - 30),
-                     [QKeySequence.StandardKey.ZoomOut])
-        h = mb.addMenu("&Help")
-        self._action(h, "&Keyboard shortcuts", self.show_shortcuts)
-        self._action(h, "&About imgrag-desktop", self.show_about)
+        self.actions_by_name = build_actions(self, self.folders_dock.toggleViewAction())
         self.act_preview.setChecked(bool(self.state.get("show_preview", True)))
         self.act_clear.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.page.preview_toggle, self.page.filters_toggle = self.act_preview, self.act_filters
 
-    def add_panel(self, widget: QWidget, title: str) -> int:
+    def add_panel(self, widget: QWidget, title: str, tip: str = "") -> int:
         """Add a panel beside Search (the tab bar appears once there are two)."""
-        return self.tabs.addTab(widget, title)
+        index = self.tabs.addTab(widget, title)
+        self.tabs.setTabToolTip(index, tip)
+        return index
 
-    # Workers --------------------------------------------------------------------------------
     def _build_workers(self) -> None:
         self.query_thread = QThread(self)
         self.query_thread.setObjectName("imgrag-query")
         self.query_worker = QueryWorker(self.host, self.gate)
         self.query_worker.moveToThread(self.query_thread)
         self.query_thread.finished.connect(self.query_worker.deleteLater)
-        self.index_thread = QThread(self)
-        self.index_thread.setObjectName("imgrag-index")
-        self.index_worker = IndexWorker(self.host, writes=self.writes)
-        self.index_worker.moveToThread(self.index_thread)
-        self.index_thread.finished.connect(self.index_worker.deleteLater)
-
-        qw, iw = self.query_worker, self.index_worker
-        self.searchRequested.connect(qw.run)
+        qw, p = self.query_worker, self.page
+        p.searchRequested.connect(qw.run)
+        p.detailsRequested.connect(qw.load_details)
         self.warmUpRequested.connect(qw.warm_up)
         self.statsRequested.connect(qw.refresh_stats)
-        self.detailsRequested.connect(qw.load_details)
-        self.failuresRequested.connect(qw.load_failures)
+        self.report.failuresRequested.connect(qw.load_failures)
         self.resetModelsRequested.connect(qw.reset_models)
         qw.stats.connect(self._on_stats)
         qw.ready.connect(self._on_ready)
         qw.modelFailed.connect(self._on_model_failed)
-        qw.results.connect(self._on_results)
-        qw.failed.connect(self._on_search_failed)
+        qw.results.connect(p.on_results)
+        qw.failed.connect(p.on_search_failed)
         qw.details.connect(self.preview.set_details)
-        qw.failures.connect(self._on_failures)
-        self.indexRequested.connect(iw.run)
-        iw.started.connect(self._on_index_started)
-        iw.progress.connect(self._on_index_progress)
-        iw.finished.connect(self._on_index_finished)
-        iw.failed.connect(self._on_index_failed)
-        iw.stageWarning.connect(self.bridge.problem)
+        qw.failures.connect(self.report.on_failures)
         self.query_thread.start()
-        self.index_thread.start()
 
-        self.watch_thread = QThread(self)
-        self.watch_thread.setObjectName("imgrag-watch-control")
-        self.watch_ctl = WatchController(self.host, self.writes, self.watch_options)
-        self.watch_ctl.moveToThread(self.watch_thread)
-        # No deleteLater on finish: shutdown() still calls the controller's stop() after its thread ended.
-        self.watchStartRequested.connect(self.watch_ctl.start_service)
-        self.watchStopRequested.connect(self.watch_ctl.stop_service)
-        self.watch_ctl.started.connect(self._on_watch_started)
-        self.watch_ctl.startFailed.connect(self._on_watch_failed)
-        self.watch_ctl.event.connect(self._on_watch_event)
-        self.watch_ctl.progress.connect(self._on_watch_progress)
-        self.watch_ctl.stageWarning.connect(self.bridge.problem)
-        self.watch_thread.start()
+        q = self.queue
+        q.started.connect(self.indexStarted)
+        q.progress.connect(self.indexProgress)
+        q.rowsArriving.connect(self.page.live_refresh)
+        q.finished.connect(self._on_index_finished)
+        q.failed.connect(self._on_index_failed)
+        q.busyChanged.connect(self.folders_panel.set_busy)
+        q.pausedChanged.connect(self.watching.set_index_paused)  # Pause means "stop using the computer"
+        # A later stage that could not run (OCR, captions, text vectors) is told, never only logged.
+        q.worker.stageWarning.connect(self.bridge.problem)
+
+        w = self.watching
+        self.watch_thread, self.watch_ctl = w.ctl_thread, w.ctl
+        w.stateChanged.connect(self.watchStateChanged)
+        w.eventHandled.connect(self.watchEvent)
+        w.changesIndexed.connect(self._after_watch_changes)
+        w.removalReady.connect(self._enqueue)
+        w.ctl.stageWarning.connect(self.bridge.problem)
 
     def start(self) -> None:
         """Begin background work: open the index, load the model, bring folders up to date."""
@@ -596,8 +249,8 @@ class MainWindow(QMainWindow):
         self._start_engine = False
         self.statusBar().showMessage("Opening the index and loading the image model…")
         self.warmUpRequested.emit()
-        if self._current is None:  # a query asked for before the start (an image to match) wins
-            self.browse()
+        if self.page.current is None:  # a query asked for before the start (an image to match) wins
+            self.page.browse()
         if self.state.get("rescan_on_start", True) and self.cfg.settings.folders:
             self.rescan()
 
@@ -618,974 +271,215 @@ class MainWindow(QMainWindow):
             total = max(600, self.splitter.width())
             self.splitter.setSizes([total - 340, 340])
 
-    # Searching ------------------------------------------------------------------------------
+    # The search page, as automation, tests and the menus drive it --------------------------------
     def _folder(self) -> str:
         return self.folders_panel.selected()
 
-    def _on_text_edited(self, text: str) -> None:
-        # With a "Looks like" image active, typed words steer its look-alikes (a combined query).
-        self._search_timer.start()
+    def search(self, text: str) -> None:
+        self.page.search(text)
 
     def search_now(self) -> None:
-        self._search_timer.stop()
-        text = self.search_edit.text().strip()
-        if self._similar_image is not None and not self.similar_chip.isHidden():
-            label = f"images like {self._similar_name}" + (f" + “{text}”" if text else "")
-            self._submit(Request("similar", image=self._similar_image, text=text,
-                                 k=int(self.state.get("results_limit", 500)), folder=self._folder(), label=label))
-            return
-        if not text:
-            self.browse()
-            return
-        self._hide_chip()
-        self._submit(Request("text", text=text, k=int(self.state.get("results_limit", 500)), mode=self._mode(),
-                             folder=self._folder(), label=f"“{text}”"))
-
-    def search(self, text: str) -> None:
-        """Type a query and search at once (automation, and the positional-argument start)."""
-        self.search_edit.setText(text)
-        self.search_now()
-
-    def browse(self) -> None:
-        self._submit(Request("browse", k=int(self.state.get("browse_limit", 10_000)), folder=self._folder(),
-                             label="all images"))
-
-    def find_similar(self, path: str) -> None:
-        if not path:
-            return
-        path = os.path.abspath(path)
-        self._search_timer.stop()
-        self.search_edit.clear()
-        self._chip_path = path
-        self._similar_image, self._similar_name = path, os.path.basename(path)
-        self._show_chip(os.path.basename(path), self.loader.thumbnail(path))
-        if self.loader.thumbnail(path) is None:
-            self.loader.request_thumbnail(path)
-        self._submit(Request("similar", image=path, k=int(self.state.get("results_limit", 500)), folder=self._folder(),
-                             label=f"images like {os.path.basename(path)}"))
-
-    def find_similar_image(self, image: QImage, label: str = "the pasted image") -> None:
-        if image.isNull():
-            self.bridge.warning("the clipboard image is empty")
-            return
-        self._search_timer.stop()
-        self.search_edit.clear()
-        self._chip_path = ""
-        self._similar_image, self._similar_name = image, label
-        self._show_chip(label, QPixmap.fromImage(image.scaled(64, 64, Qt.AspectRatioMode.KeepAspectRatio,
-                                                               Qt.TransformationMode.FastTransformation)))
-        self._submit(Request("similar", image=image, k=int(self.state.get("results_limit", 500)), folder=self._folder(),
-                             label=f"images like {label}"))
-
-    def _show_chip(self, label: str, pix: QPixmap | None) -> None:
-        self.similar_label.setText(f"Looks like: {label}")
-        if pix is not None and not pix.isNull():
-            self.similar_icon.setPixmap(pix.scaled(24, 24, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
-                                                   Qt.TransformationMode.SmoothTransformation))
-            self.similar_icon.show()
-        else:
-            self.similar_icon.hide()
-        self.similar_chip.show()
-        self.search_edit.setPlaceholderText("Refine with words: “at night”, “-people”")
-
-    def _hide_chip(self) -> None:
-        self.similar_chip.hide()
-        self._similar_image = None
-        self._similar_name = ""
-        self.search_edit.setPlaceholderText(SEARCH_PLACEHOLDER)
-
-    def clear_search(self) -> None:
-        self._search_timer.stop()
-        self.search_edit.clear()
-        self._hide_chip()
-        self.browse()
-        self.search_edit.setFocus()
+        self.page.search_now()
 
     def rerun(self, refresh: bool = False) -> None:
-        """Run the current query again: the index, the folder or the filters changed. With
-        `refresh` (the index changed under the same query) the selection stays where it was."""
-        req = self._current
-        if req is None:
-            self.browse()
-            return
-        self._submit(replace(req, folder=self._folder(), refresh=refresh,
-                             min_score=req.min_score if refresh else "auto"))
+        self.page.rerun(refresh)
 
-    def show_weaker_matches(self) -> None:
-        """The empty state's button: this query once more, without the relevance cut-off."""
-        req = self._current
-        if req is not None and req.kind != "browse":
-            self._submit(replace(req, min_score="off", refresh=False))
+    def clear_search(self) -> None:
+        self.page.clear_search()
 
-    def _submit(self, req: Request) -> None:
-        req.filters = self.filter_bar.filters()
-        self._current = req
-        self._pending_id = self.gate.next()
-        if req.kind != "browse":
-            self.statusBar().showMessage(f"Searching {req.label}…")
-        self.searchRequested.emit(self._pending_id, req)
+    def find_similar(self, path: str) -> None:
+        self.page.find_similar(path)
 
-    def _mode(self) -> str:
-        data = self.mode_combo.currentData()
-        return str(data) if data else (self.cfg.settings.search_mode or "hybrid")
+    def set_filters(self, **filters: Any) -> None:
+        self.page.set_filters(**filters)
 
-    @Slot(int, object, object)
-    def _on_results(self, req_id: int, items: list[ResultItem], info: dict[str, Any]) -> None:
-        if req_id != self._pending_id:
-            return
-        self._shown_id = req_id
-        kind = info.get("kind")
-        keep = self.preview.current_path() if kind == "browse" or info.get("refresh") else ""
-        self.model.set_items(items, show_scores=kind != "browse")
-        n = len(items)
-        self._no_match = None
-        if n == 0 and (info.get("hidden_by_cutoff") or info.get("filtered")):
-            self._no_match = self._no_match_texts(info)
-        if kind == "browse":
-            folder = self.folders_panel.selected()
-            if n == 0:
-                if self._job is not None:
-                    self.view.set_empty_text("Indexing… images appear here as they are added.")
-                elif folder:
-                    self.view.set_empty_text("No images indexed in this folder yet.")
-                else:
-                    self.view.set_empty_text("Nothing indexed yet: add a folder (Ctrl+O).")
-            if folder:
-                self.statusBar().showMessage(f"{n} image{'s' if n != 1 else ''} in {folder}", 5000)
-        else:
-            self.view.set_empty_text(f"No images match {info.get('label', '')}." if n == 0 else "")
-            self.statusBar().showMessage(f"{n} result{'s' if n != 1 else ''} for {info.get('label', '')} "
-                                         f"({info.get('seconds', 0):.2f} s)", 8000)
-        if n:
-            row = self.model.row_of(keep) if keep else -1
-            if info.get("refresh") and row >= 0:
-                self._select(self.model.index(row))  # the user's place survives a live refresh
-                self.view.scrollTo(self.model.index(row), GridView.ScrollHint.PositionAtCenter)
-                if self.preview.item is not None:
-                    self.preview.item = self.model.item(row)
-            else:
-                self._select(self.model.index(max(0, row)))
-                self.view.scrollTo(self.model.index(max(0, row)))
-        else:
-            self.preview.show_item(None)
-        self._update_page()
-        self.resultsShown.emit({**info, "count": n, "paths": [it.hit.path for it in items[:50]]})
+    def set_min_score(self, value: float | None) -> None:
+        self.page.set_min_score(value)
 
-    def _no_match_texts(self, info: dict[str, Any]) -> tuple[str, str, bool, bool]:
-        label = info.get("label", "")
-        filtered = bool(info.get("filtered"))
-        if info.get("hidden_by_cutoff"):
-            ms = self.cfg.settings.min_score
-            level = "Auto" if ms is None else f"{ms:.2f}"
-            text = (f"Nothing matched {label} well enough: weaker matches are hidden by the relevance cut-off "
-                    f"({level}). Show them anyway, or lower the cut-off in the filter bar.")
-            if filtered:
-                text += " Filters are on too."
-            return "No good matches", text, True, filtered
-        what = "images" if info.get("kind") == "browse" else label
-        return "Nothing passes the filters", f"No indexed images match {what} with the filters that are on.", False, True
-
-    @Slot(int, str, str)
-    def _on_search_failed(self, req_id: int, text: str, details: str) -> None:
-        if req_id != self._pending_id:
-            return
-        self._no_match = None
-        self.model.clear()
-        self.view.set_empty_text(text[:1].upper() + text[1:])
-        self._update_page(force_results=True)
-        self.bridge.error(text, details)
-        self.searchFailed.emit(text)
-
-    def _on_mode_changed(self, _: int) -> None:
-        mode = self.mode_combo.currentData()
-        if mode and self._ready:
-            self.cfg.settings.search_mode = str(mode)
-            if self.search_edit.text().strip():
-                self.search_now()
-
-    # Results, preview, actions ----------------------------------------------------------------
     def _select(self, index: QModelIndex) -> None:
-        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
-        self.view.selectionModel().setCurrentIndex(index, flags)
+        self.page.select(index)
 
-    def _path_at(self, index: QModelIndex) -> str:
-        item = self.model.item(index.row()) if index.isValid() else None
-        return item.hit.path if item is not None else ""
+    @property
+    def _last_menu(self) -> QMenu | None:
+        return self.page._last_menu
 
-    def _current_path(self) -> str:
-        return self._path_at(self.view.currentIndex())
+    def focus_search(self) -> None:
+        self.tabs.setCurrentWidget(self.page)
+        self.page.focus_search()
 
-    def selected_paths(self) -> list[str]:
-        rows = sorted({i.row() for i in self.view.selectionModel().selectedIndexes()})
-        paths = [self.model.item(r).hit.path for r in rows if self.model.item(r) is not None]  # type: ignore[union-attr]
-        return paths or ([self._current_path()] if self._current_path() else [])
-
-    def _on_current_changed(self, current: QModelIndex, _: QModelIndex) -> None:
-        item = self.model.item(current.row()) if current.isValid() else None
-        if item is None:
-            return
-        if item.hit.path == self.preview.current_path():
-            return
-        self.preview.show_item(item, self.loader.thumbnail(item.hit.path), self.model.show_scores)
-        if self.preview.isVisible():
-            self.loader.request_image(item.hit.path)
-        self.detailsRequested.emit(item.hit.path)
-
-    def show_preview_of_current(self) -> None:
-        if not self.preview.isVisible():
-            self.act_preview.setChecked(True)
-        item = self.model.item(self.view.currentIndex().row())
-        if item is not None:
-            self.preview.show_item(item, self.loader.thumbnail(item.hit.path), self.model.show_scores)
-            self.loader.request_image(item.hit.path)
-            self.detailsRequested.emit(item.hit.path)
-
-    def _on_thumbnail(self, path: str) -> None:
-        pix = self.loader.thumbnail(path)
-        if pix is not None:
-            self.preview.set_thumbnail(path, pix)
-            if path == self._chip_path and self.similar_chip.isVisible():
-                self._show_chip(os.path.basename(path), pix)
-
-    def _context_menu(self, pos: Any) -> None:
-        index = self.view.indexAt(pos)
-        if not index.isValid():
-            return
-        if not self.view.selectionModel().isSelected(index):
-            self._select(index)
-        path = self._path_at(index)
-        menu = QMenu(self)
-        menu.addAction("Open", lambda: self.open_path(path))
-        menu.addAction("Show in folder", lambda: self.reveal_path(path))
-        menu.addAction("Copy path", self.copy_selected_paths)
-        menu.addSeparator()
-        menu.addAction("Find similar", lambda: self.find_similar(path))
-        self._last_menu = menu
-        menu.popup(self.view.viewport().mapToGlobal(pos))
-
-    def context_actions(self, path: str) -> dict[str, Callable[[], None]]:
-        """What the right-click menu offers for a result (tests call these directly)."""
-        return {"Open": lambda: self.open_path(path), "Show in folder": lambda: self.reveal_path(path),
-                "Copy path": self.copy_selected_paths, "Find similar": lambda: self.find_similar(path)}
+    def open_current(self) -> None:
+        self.open_path(self.page.current_path())
 
     def open_path(self, path: str) -> None:
-        if not path:
-            return
-        if not os.path.exists(path):
-            self.bridge.error(f"{path} no longer exists (moved or deleted since it was indexed)")
-            return
-        if not self.open_url(QUrl.fromLocalFile(path)):
-            self.bridge.error(f"no application is set up to open {os.path.basename(path)}")
+        open_file(path, self.open_url, self.bridge)
 
     def reveal_path(self, path: str) -> None:
         if path:
             self.reveal(path)
 
-    def copy_selected_paths(self) -> None:
-        paths = self.selected_paths()
-        if paths:
-            QGuiApplication.clipboard().setText("\n".join(paths))
-            self.statusBar().showMessage(f"Copied {'the path' if len(paths) == 1 else f'{len(paths)} paths'}", 3000)
-
-    def _focus_grid(self) -> None:
-        if self.model.rowCount():
-            self.view.setFocus()
-            if not self.view.currentIndex().isValid():
-                self._select(self.model.index(0))
-
-    def focus_search(self) -> None:
-        self.tabs.setCurrentWidget(self.search_page)
-        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        self.search_edit.selectAll()
-
-    def _set_preview_visible(self, visible: bool) -> None:
-        self.preview.setVisible(visible)
-        self.state["show_preview"] = bool(visible)
-        if visible and self._current_path():
-            self.show_preview_of_current()
-
-    def _on_thumb_size(self, value: int) -> None:
-        self.view.set_thumb_size(value)
-        self.state["thumb_size"] = self.view.thumb_size
-
-    # Paste and drop -------------------------------------------------------------------------
-    def paste(self) -> None:
-        mime = QGuiApplication.clipboard().mimeData()
-        if mime is None:
-            return
-        if self.handle_mime(mime, source="clipboard"):
-            return
-        text = mime.text().strip() if mime.hasText() else ""
-        if text:
-            self.search(text)
-
-    def handle_mime(self, mime: QMimeData, source: str = "drop") -> bool:
-        """Files → look-alikes of the first image (folders are added to the index); pixels →
-        look-alikes of those pixels. True when something was done."""
-        urls = list(mime.urls()) if mime.hasUrls() else []
-        local = [u.toLocalFile() for u in urls if u.isLocalFile()]
-        if urls and not local:
-            self.bridge.warning("only files on this computer can be searched by (download the image first)")
-            return True
-        dirs = [p for p in local if os.path.isdir(p)]
-        files = [p for p in local if os.path.isfile(p)]
-        if dirs:
-            self.add_folders(dirs)
-        if files:
-            self.find_similar(files[0])
-            return True
-        if dirs:
-            return True
-        if local:
-            self.bridge.error(f"{local[0]} does not exist")
-            return True
-        if mime.hasImage():
-            image = mime.imageData()
-            qimg = image if isinstance(image, QImage) else QImage(image)
-            self.find_similar_image(qimg, "the pasted image" if source == "clipboard" else "the dropped image")
-            return True
-        return False
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        mime = event.mimeData()
-        if mime.hasUrls() or mime.hasImage():
-            event.acceptProposedAction()
-            self.statusBar().showMessage("Drop an image to find look-alikes, or a folder to index it")
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event: Any) -> None:
-        if event.mimeData().hasUrls() or event.mimeData().hasImage():
-            event.acceptProposedAction()
-
-    def dragLeaveEvent(self, event: Any) -> None:
-        self.statusBar().clearMessage()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        if self.handle_mime(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def similar_file_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Find images like…", os.path.expanduser("~"),
-                                              "Images (*.jpg *.jpeg *.png *.webp *.gif *.bmp *.tif *.tiff *.heic *.heif);;"
-                                              "All files (*)")
-        if path:
-            self.find_similar(path)
-
-    # Folders and indexing -------------------------------------------------------------------
+    # Folders and indexing (the IndexQueue part) ------------------------------------------------
     def add_folder_dialog(self) -> None:
-        start = self.cfg.settings.folders[-1] if self.cfg.settings.folders else os.path.expanduser("~")
-        path = QFileDialog.getExistingDirectory(self, "Add a folder to the index", start)
-        if path:
-            self.add_folders([path])
+        self.folders.add_dialog()
 
     def add_folders(self, paths: list[str]) -> None:
-        folders = self.cfg.settings.folders
-        new = []
-        for raw in paths:
-            p = os.path.abspath(os.path.expanduser(raw))
-            if not os.path.isdir(p):
-                self.bridge.error(f"{p} is not a folder")
-                continue
-            if p not in folders:
-                folders.append(p)
-                self._removed_folders.discard(p)
-            new.append(p)
-        if not new:
-            return
-        self._save_settings()
-        self.folders_panel.set_folders(folders)
-        self._enqueue(IndexJob(roots=new))
-        self._sync_watcher()
-        self._update_page()
+        self.folders.add(paths)
 
     def rescan(self) -> None:
-        if self.cfg.settings.folders:
-            self._enqueue(IndexJob(roots=list(self.cfg.settings.folders)))
+        self.folders.rescan()
 
     def remove_folder(self, folder: str, confirm: bool = True) -> None:
-        if folder not in self.cfg.settings.folders:
-            return
-
-        def do_remove() -> None:
-            self.cfg.settings.folders.remove(folder)
-            self._removed_folders.add(folder)
-            self._save_settings()
-            self.folders_panel.set_folders(self.cfg.settings.folders)
-            job = IndexJob(remove=folder, keep=list(self.cfg.settings.folders))
-            if self.watcher is not None and folder in self._watched:
-                # Its rows go once the watcher has let go of it: a batch of the watcher's in flight
-                # could otherwise write rows of the folder after they were removed.
-                self._pending_removals[folder] = job
-                QTimer.singleShot(10_000, lambda: self._flush_removal(folder))
-                self._sync_watcher()
-            else:
-                self._sync_watcher()
-                self._enqueue(job)
-
-        if not confirm:
-            do_remove()
-            return
-        dialogs.ask(self, f"Remove {folder} from the index?",
-                    "Its images will no longer be found. The files themselves stay where they are.",
-                    "Remove", do_remove)
+        self.folders.remove(folder, confirm)
 
     def _enqueue(self, job: IndexJob) -> None:
-        self._jobs.append(job)
-        self._next_job()
-
-    def _next_job(self) -> None:
-        if self._job is not None or not self._jobs or self._closing:
-            return
-        self._job = self._jobs.pop(0)
-        self._paused = False
-        self.index_worker.set_paused(False)
-        self.pause_button.setText("Pause")
-        self.progress_label.setText("Removing…" if self._job.remove else "Preparing…")
-        self.progress_current.setText("")
-        self.progress_bar.setRange(0, 0)
-        self.progress_box.show()
-        self.folders_panel.set_busy(True)
-        self.indexRequested.emit(self._job)
-
-    def toggle_pause(self) -> None:
-        if self._job is None:
-            return
-        self._paused = not self._paused
-        self.index_worker.set_paused(self._paused)
-        self.pause_button.setText("Resume" if self._paused else "Pause")
-        if self._paused:
-            self.progress_label.setText("Paused")
-        self._apply_watch_pause()  # Pause means "stop using the computer": the watcher waits too
-
-    def cancel_indexing(self) -> None:
-        """Stop the indexing job (and those queued); the watcher goes on watching (File → Pause
-        watching folders stops it too)."""
-        for job in [self._job, *self._jobs]:
-            if job is not None:
-                job.cancel.set()
-                job.stop_stages.set()
-        self._jobs.clear()
-        self.index_worker.set_paused(False)
-        self._paused = False
-        self.pause_button.setText("Pause")
-        self._apply_watch_pause()
-        if self._job is not None:
-            self.progress_label.setText("Cancelling…")
+        self.queue.enqueue(job)
 
     @property
     def indexing(self) -> bool:
-        return self._job is not None or bool(self._jobs)
-
-    @Slot(object)
-    def _on_index_started(self, job: IndexJob) -> None:
-        self.indexStarted.emit(job)
-
-    @Slot(object)
-    def _on_index_progress(self, p: Any) -> None:
-        self.indexProgress.emit(p)
-        if self._job is None or self._job.cancel.is_set():
-            return
-        stage = p.stage
-        if stage == "scan":
-            self.progress_label.setText("Looking for images…")
-            self.progress_bar.setRange(0, 0)
-            self.progress_current.setText(_elide_path(p.current, 40))
-        elif stage == "load":
-            self.progress_label.setText("Loading the image model…")
-            self.progress_bar.setRange(0, 0)
-        elif stage == "index":
-            if not self._paused:
-                rate = f" · {p.rate:.1f}/s" if p.rate else ""
-                self.progress_label.setText(f"Indexing {p.done}/{p.total}{rate}")
-            self.progress_bar.setRange(0, max(1, p.total))
-            self.progress_bar.setValue(p.done)
-            self.progress_current.setText(_elide_path(os.path.basename(p.current), 32))
-            self.progress_current.setToolTip(p.current)
-            self._live_refresh()
-        elif stage in ("optimize", "done"):
-            self.progress_label.setText("Compacting the index…" if stage == "optimize" else "Finishing…")
-        else:  # later stages: OCR, text vectors, captions
-            self.progress_label.setText(f"{stage.capitalize()} {p.done}/{p.total}" if p.total else stage.capitalize())
-            if p.total:
-                self.progress_bar.setRange(0, p.total)
-                self.progress_bar.setValue(p.done)
-            self.progress_current.setText(_elide_path(p.current, 40))
-
-    def _live_refresh(self) -> None:
-        """While the first images arrive, show them (at most every 3 s, and only while the
-        grid is browsing and still short, so the user's scroll position is not disturbed)."""
-        now = time.monotonic()
-        req = self._current
-        if req is None or req.kind != "browse" or self.model.rowCount() >= 60 or now - self._last_live_refresh < 3.0:
-            return
-        self._last_live_refresh = now
-        self.browse()
+        return self.queue.indexing
 
     @Slot(object, object)
     def _on_index_finished(self, job: IndexJob, report: dict[str, Any]) -> None:
-        self._job = None
         if report.get("skipped"):
             self._after_job()
             return
-        if job.remove:
-            self.statusBar().showMessage(f"Removed {job.remove} from the index ({report.get('removed', 0)} images)", 8000)
-        else:
-            parts = [f"{report.get('added', 0)} new", f"{report.get('updated', 0)} changed"]
-            if report.get("removed"):
-                parts.append(f"{report['removed']} removed")
-            if report.get("failed"):
-                parts.append(f"{report['failed']} skipped")
-            verb = "Indexing cancelled" if report.get("cancelled") else "Indexed"
-            self.statusBar().showMessage(f"{verb}: {', '.join(parts)} in {report.get('seconds', 0):.1f} s", 10000)
+        self.statusBar().showMessage(finished_text(job, report), 8000 if job.remove else 10000)
         if report.get("updated") or report.get("removed"):
             self.loader.invalidate()  # changed files: their old thumbnails must not linger
-        self._stats["images"] = int(report.get("images", self._stats["images"]))
-        self._stats["failed"] = int(report.get("failed_total", self._stats["failed"]))
-        self._show_stats()
+        stats = self.report.stats
+        self.report.update_stats({"images": int(report.get("images", stats["images"])),
+                                  "failed": int(report.get("failed_total", stats["failed"]))})
         self.indexFinished.emit(report)
         self._after_job()
         self.rerun()
-        if self._watch_state == "failed":
-            self._retry_watch()  # e.g. the index was rebuilt for the new model: watching can start now
+        if self.watching.state == "failed":
+            self.watching.retry()  # e.g. the index was rebuilt for the new model: watching can start now
 
     @Slot(object, str, str, bool)
     def _on_index_failed(self, job: IndexJob, text: str, details: str, rebuild: bool) -> None:
-        self._job = None
         self.indexFailed.emit(text)
         if rebuild:
-            folders = list(self.cfg.settings.folders)
-            dialogs.ask(self, "The index was built with another image model.", text[:1].upper() + text[1:] + ".",
-                        "Rebuild index", lambda: self._enqueue(IndexJob(roots=folders, rebuild=True)))
+            self._offer_rebuild("The index was built with another image model.", text[:1].upper() + text[1:] + ".",
+                                "Rebuild index")
         else:
             self.bridge.error(text, details)
         self._after_job()
 
     def _after_job(self) -> None:
-        if not self._jobs:
-            self.progress_box.hide()
-            self.folders_panel.set_busy(False)
-        if self._paused:
-            self._paused = False
-            self._apply_watch_pause()
-        self._next_job()
-        self._update_page()
+        self.queue.after_job()
+        self.page.update_page()
         self.dups_panel.mark_stale()
 
-    # Filters and the relevance cut-off -------------------------------------------------------
-    def _set_filters_visible(self, visible: bool) -> None:
-        self.filter_bar.setVisible(visible)
-        self.state["show_filters"] = bool(visible)
-        if self.act_filters.isChecked() != visible:
-            self.act_filters.setChecked(visible)
-        self._update_filters_button()
-
-    def _update_filters_button(self) -> None:
-        n = self.filter_bar.active_count()
-        self.filters_button.setText(f"Filters ({n})" if n else "Filters")
-
-    def _apply_filters(self) -> None:
-        self._update_filters_button()
-        self.rerun()
-
-    def set_filters(self, **filters: Any) -> None:
-        """Set the filter bar (see FilterBar.set_filters) and search again; automation and tests."""
-        self.filter_bar.set_filters(**filters)
-        self._filter_timer.stop()
-        self._apply_filters()
-
-    def set_min_score(self, value: float | None) -> None:
-        """The relevance cut-off (Settings.min_score: None = calibrated, -1 = off, else a score):
-        remembered, and the current search runs again with it."""
-        if value is not None and float(value) <= -1:
-            value = -1.0
-        if self.filter_bar.cutoff_setting() != value:
-            self.filter_bar.set_cutoff(value)
-        if self.cfg.settings.min_score == value:
-            return
-        self.cfg.settings.min_score = value
-        self._save_settings()
-        if self._current is not None and self._current.kind != "browse":
-            self._search_timer.stop()
-            self.rerun()
-
-    # Folder watching --------------------------------------------------------------------------
-    def _ensure_watcher(self) -> None:
-        """Watch the indexed folders (once the image model is ready, in the background)."""
-        if self._closing or not self._ready or self._watch_state in ("starting", "running"):
-            return
-        roots = watch_roots(self.cfg.settings.folders)
-        if not roots:
-            return
-        self._set_watch_state("starting")
-        self._watched = set(roots)
-        reconcile = bool(self.watch_options.get("reconcile_on_start", False))
-        self.watchStartRequested.emit(roots, reconcile)
-
-    def _set_watch_state(self, state: str) -> None:
-        if state != self._watch_state:
-            self._watch_state = state
-            self.watchStateChanged.emit(state)
-        self._update_watch_label()
+    # Folder watching (the WatchStatus part) ------------------------------------------------------
+    @property
+    def watcher(self) -> Any:
+        """The running WatchService (tests look at it; the window itself only talks to the
+        controller)."""
+        return self.watching.service
 
     @property
     def watch_state(self) -> str:
-        return self._watch_state
-
-    @Slot(object)
-    def _on_watch_started(self, service: Any) -> None:
-        if self._closing or self._watch_state != "starting":
-            return  # stopped meanwhile: the controller stops this one next
-        self.watcher = service
-        self._watch_error = ""
-        self._set_watch_state("running")
-        self._sync_watcher()
-        self._apply_watch_pause()
-        self._watch_poll.start()
-        self._poll_watcher()
-
-    @Slot(str, str, bool)
-    def _on_watch_failed(self, text: str, details: str, retry: bool) -> None:
-        if self._closing:
-            return
-        self._watch_error = text
-        self._watched = set()
-        self._set_watch_state("failed")
-        self.folders_panel.clear_status()
-        self.bridge.warning(f"folders are not watched for changes: {text}", details)
-        if retry:  # another instance writes: watch once it is done
-            QTimer.singleShot(self.watch_retry_ms, self._retry_watch)
-
-    def _retry_watch(self) -> None:
-        if self._watch_state == "failed" and not self._closing:
-            self._set_watch_state("off")
-            self._ensure_watcher()
-
-    def _stop_watcher(self) -> None:
-        """Stop watching (model change); _ensure_watcher starts a new watcher later."""
-        if self._watch_state in ("starting", "running"):
-            self.watcher = None
-            self._watched = set()
-            self._watch_poll.stop()
-            self._set_watch_state("off")
-            self.folders_panel.clear_status()
-            for folder in list(self._pending_removals):
-                self._flush_removal(folder)
-            self.watchStopRequested.emit()
-
-    def _sync_watcher(self) -> None:
-        """Make the watcher's folders follow the folder list."""
-        if self.watcher is None:
-            self._ensure_watcher()
-            return
-        wanted = set(watch_roots(self.cfg.settings.folders))
-        for root in sorted(wanted - self._watched):
-            self.watcher.add_folder(root)
-        for root in sorted(self._watched - wanted):
-            self.watcher.remove_folder(root)
-        self._watched = wanted
+        return self.watching.state
 
     def set_watch_paused(self, paused: bool) -> None:
         """File → Pause watching folders: events are still collected, nothing is indexed."""
-        self._watch_user_paused = bool(paused)
         if self.act_pause_watch.isChecked() != paused:
             self.act_pause_watch.setChecked(paused)
-        self._apply_watch_pause()
+        self.watching.set_user_paused(paused)
 
-    def _apply_watch_pause(self) -> None:
-        if self.watcher is not None:
-            if self._watch_user_paused or self._paused:
-                self.watcher.pause()
-            else:
-                self.watcher.resume()
-        self._update_watch_label()
-
-    @Slot(object)
-    def _on_watch_event(self, ev: Any) -> None:
-        if self._closing:
-            return
-        if ev.action == "state":
-            state, _, detail = ev.detail.partition(": ")
-            if ev.path in self._pending_removals and state == "stopped":
-                self._flush_removal(ev.path)
-            elif self.watcher is not None and ev.path in self._watched:
-                self.folders_panel.set_status(ev.path, state, detail)
-            self._update_watch_label()
-        elif ev.action in ("added", "updated", "moved", "removed") or (ev.action == "reconciled" and ev.count):
-            key = "changed" if ev.action == "reconciled" else ev.action
-            self._watch_counts[key] = self._watch_counts.get(key, 0) + max(1, ev.count)
-            if ev.action in ("updated", "moved"):
-                self.loader.invalidate([ev.path])
-            if not self._watch_refresh.isActive():
-                self._watch_refresh.start()
-        elif ev.action == "failed":
-            self._watch_counts["skipped"] = self._watch_counts.get("skipped", 0) + 1
-            if not self._watch_refresh.isActive():
-                self._watch_refresh.start()
-        elif ev.action == "error":
-            self.statusBar().showMessage(f"Watching {ev.path or 'folders'}: {ev.detail}", 10000)
-        self.watchEvent.emit(ev)
-
-    @Slot(object)
-    def _on_watch_progress(self, p: Any) -> None:
-        label = f"{p.stage.capitalize()} {p.done}/{p.total}" if p.total else p.stage.capitalize()
-        self._watch_stage = (time.monotonic(), label)
-        self._update_watch_label()
-
-    def _refresh_after_watch(self) -> None:
+    def _after_watch_changes(self) -> None:
         """Changes the watcher indexed: refresh the results (keeping the user's place), counts
         and the duplicates list's staleness."""
-        counts, self._watch_counts = self._watch_counts, {}
-        names = {"added": "new", "updated": "changed", "moved": "moved", "removed": "removed",
-                 "changed": "changed", "skipped": "skipped"}
-        parts = [f"{n} {names[k]}" for k, n in counts.items() if n]
-        if parts:
-            self.statusBar().showMessage("Folder changes indexed: " + ", ".join(parts), 6000)
         self.statsRequested.emit()
         self.dups_panel.mark_stale()
-        if self._closing:
-            return
-        self.rerun(refresh=True)
-
-    def _poll_watcher(self) -> None:
-        w = self.watcher
-        if w is None:
-            self._watch_poll.stop()
-            return
-        if not w.running:  # stopped on an error (the index is safe): say so, watch again later
-            self.watcher = None
-            self._watch_poll.stop()
-            self._on_watch_failed(f"the folder watcher stopped: {w.error or 'unknown error'}", "", True)
-            return
-        for root, st in w.status().items():
-            if root in self._watched:
-                self.folders_panel.set_status(root, st.state, st.detail, st.pending)
-        self._update_watch_label()
-
-    def _update_watch_label(self) -> None:
-        state = self._watch_state
-        label = self.watch_label
-        if state == "off":
-            label.hide()
-            return
-        label.show()
-        if state == "failed":
-            label.setText("Not watching folders")
-            label.setToolTip(self._watch_error + "\nChanges are picked up by the next rescan (F5).")
-            return
-        if state == "starting":
-            label.setText("Starting to watch folders…")
-            label.setToolTip("")
-            return
-        w = self.watcher
-        statuses = list(w.status().values()) if w is not None else []
-        offline = sum(1 for st in statuses if st.state == "offline")
-        pending = sum(st.pending for st in statuses)
-        scanning = any(st.state == "scanning" for st in statuses)
-        n = len(statuses)
-        if self._watch_user_paused or self._paused:
-            text = "Watching paused"
-        elif pending:
-            text = f"Watching: {pending} change{'s' if pending != 1 else ''} to index…"
-        elif scanning:
-            text = "Watching: checking folders…"
-        elif time.monotonic() - self._watch_stage[0] < 3 and self._watch_stage[1]:
-            text = f"Watching: {self._watch_stage[1]}"
-        else:
-            text = f"Watching {n} folder{'s' if n != 1 else ''}"
-        if offline:
-            text += f" · {offline} offline"
-        label.setText(text)
-        tips = [f"{st.root}: {st.state}" + (f" ({st.detail})" if st.detail else "") for st in statuses]
-        label.setToolTip("New, changed, moved and deleted images in these folders are indexed as they happen:\n"
-                         + "\n".join(tips))
-
-    def _flush_removal(self, folder: str) -> None:
-        job = self._pending_removals.pop(folder, None)
-        if job is not None:
-            self._enqueue(job)
+        if not self._closing:
+            self.rerun(refresh=True)
 
     # Engine state ---------------------------------------------------------------------------
     @Slot(object)
     def _on_stats(self, stats: dict[str, int]) -> None:
-        self._stats.update(stats)
-        self._show_stats()
-        self._update_page()
-
-    def _show_stats(self) -> None:
-        n = self._stats.get("images", 0)
-        self.count_label.setText(f"{n:,} image{'s' if n != 1 else ''} indexed")
-        bad = self._stats.get("failed", 0) + len(self.bridge.errors)
-        self.problems_button.setText(f"⚠ {bad} problem{'s' if bad != 1 else ''}")
-        self.problems_button.setVisible(bad > 0)
+        self.report.update_stats(stats)
+        self.page.update_page()
 
     @Slot(object)
     def _on_ready(self, info: dict[str, Any]) -> None:
-        self._ready = True
-        self._model_error = ""
-        modes = list(info.get("modes") or ["visual"])
-        self._modes = modes
-        self.mode_combo.blockSignals(True)
-        self.mode_combo.clear()
-        for m in map(mode_named, modes):
-            self.mode_combo.addItem(m.label, m.name)
-            self.mode_combo.setItemData(self.mode_combo.count() - 1, m.description, Qt.ItemDataRole.ToolTipRole)
-        want = self.cfg.settings.search_mode if self.cfg.settings.search_mode in modes else modes[0]
-        self.mode_combo.setCurrentIndex(max(0, modes.index(want)))
-        self.mode_combo.setEnabled(len(modes) > 1)
-        self.mode_combo.setToolTip("Search mode" if len(modes) > 1 else
-                                   "Visual search (text and keyword search are not installed)")
-        self.mode_combo.blockSignals(False)
+        self._ready = self.page.ready = True
+        self.page.set_modes(list(info.get("modes") or ["visual"]))
         self.filter_bar.set_calibrated(info.get("cutoff") or {})
         self.statusBar().showMessage(f"Ready: image model {info.get('model', '')} loaded in {info.get('seconds', 0):.1f} s", 6000)
         self.engineReady.emit(info)
-        self._ensure_watcher()
+        self.watching.ready = True
+        self.watching.ensure()
 
     @Slot(str, str)
     def _on_model_failed(self, text: str, details: str) -> None:
-        self._model_error = text
         self.bridge.error(text, details)
         self.engineReady.emit({"error": text})
 
-    def _update_page(self, force_results: bool = False) -> None:
-        empty = (self._stats.get("images", 0) == 0 and not self.cfg.settings.folders and self.model.rowCount() == 0
-                 and not self.indexing and not force_results)
-        no_match = not empty and self._no_match is not None and self.model.rowCount() == 0
-        if no_match:
-            title, text, weaker, clear = self._no_match  # type: ignore[misc]
-            self.no_match_title.setText(title)
-            self.no_match_text.setText(text)
-            self.show_weaker_button.setVisible(weaker)
-            self.clear_filters_button.setVisible(clear)
-        self.stack.setCurrentWidget(self.welcome if empty else self.no_match if no_match else self.view)
-        self.preview.setVisible(not empty and not no_match and bool(self.state.get("show_preview", True)))
+    # Reports (the StatusReport part) -------------------------------------------------------------
+    @property
+    def _open_boxes(self) -> dict[str, Any]:
+        return self.report.open_boxes
 
-    # Messages and panels --------------------------------------------------------------------
-    @Slot(object)
-    def _on_message(self, msg: Message) -> None:
-        if msg.level == "info":
-            self.statusBar().showMessage(msg.text, 6000)
-            return
-        self.statusBar().showMessage(msg.text[:1].upper() + msg.text[1:], 10000)
-        self._show_stats()
-        if self.errors_panel is not None:
-            self.errors_panel.set_session_errors(self.bridge.errors)
-        if msg.level == "error" and not self._closing:
-            box = self._open_boxes.get(msg.text)
-            if box is not None and box.isVisible():
-                return  # the same message is already on screen
-            box = dialogs.show_message(self, msg.text, msg.details, "error")
-            self._open_boxes[msg.text] = box
-            box.destroyed.connect(lambda *_, t=msg.text: self._open_boxes.pop(t, None))
+    @property
+    def errors_panel(self) -> Any:
+        return self.report.errors_panel
 
     def show_errors_panel(self) -> None:
-        if self.errors_panel is None:
-            self.errors_panel = ErrorsPanel(self)
-            self.errors_panel.refreshRequested.connect(self.failuresRequested)
-        self.errors_panel.set_session_errors(self.bridge.errors)
-        self.failuresRequested.emit()
-        self.errors_panel.show()
-        self.errors_panel.raise_()
-
-    @Slot(object)
-    def _on_failures(self, rows: list[dict[str, Any]]) -> None:
-        if self.errors_panel is not None:
-            self.errors_panel.set_failures(rows)
+        self.report.show_errors_panel()
 
     def open_settings(self) -> SettingsDialog:
+        old = getattr(self, "_settings_dialog", None)
+        if old is not None:  # kept until now: a header check may still answer to it after it closed
+            old.deleteLater()
         dlg = SettingsDialog(self.cfg, int(self.state.get("results_limit", 500)),
                              bool(self.state.get("rescan_on_start", True)), self)
-        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
         dlg.accepted.connect(lambda: self.apply_settings(dlg.values()))
         dlg.open()
         self._settings_dialog = dlg
         return dlg
 
     def apply_settings(self, values: Any) -> None:
-        s = self.cfg.settings
-        before = (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device)
-        precision_before = s.precision
-        s.clip_model, s.clip_pretrained = values.clip_model, values.clip_pretrained
-        s.clip_checkpoint, s.device = values.clip_checkpoint, values.device
-        s.precision = values.precision
-        # The VLM slot picks up a changed model at the next question or caption (no reload here).
-        s.vlm_model, s.vlm_mmproj, s.captions_enabled = values.vlm_model, values.vlm_mmproj, values.captions_enabled
-        self.state["results_limit"] = int(values.results_limit)
-        self.state["rescan_on_start"] = bool(values.rescan_on_start)
+        model_changed, reload = apply_values(self.cfg, self.state, values)
         self._save_settings()
         if values.data_dir and os.path.abspath(values.data_dir) != str(self.cfg.data_dir):
             remember_data_dir(self.cfg.profile, values.data_dir)
             self.bridge.info(f"the data directory {values.data_dir} is used from the next start")
-        model_changed = before != (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device)
-        if model_changed or precision_before != s.precision:
-            self._stop_watcher()  # its indexer holds the old model: a new watcher starts once the new one is ready
-            self._ready = False
+        if reload:
+            self.watching.stop()  # its indexer holds the old model: a new watcher starts once the new one is ready
+            self._ready = self.page.ready = self.watching.ready = False
             self.mode_combo.setEnabled(False)
             self.statusBar().showMessage("Loading the new image model…")
             self.resetModelsRequested.emit()
-            # Another precision gives the same vectors to ~1e-4: nothing to re-index.
             if model_changed and self.cfg.settings.folders and self.cfg.profile != "test":
-                folders = list(self.cfg.settings.folders)
-                dialogs.ask(self, "Re-index with the new model?",
-                            "Images indexed with the previous model are not found by the new one until they are "
-                            "indexed again.", "Re-index now", lambda: self._enqueue(IndexJob(roots=folders, rebuild=True)))
+                self._offer_rebuild("Re-index with the new model?", "Images indexed with the previous model are not "
+                                    "found by the new one until they are indexed again.", "Re-index now")
+
+    def _offer_rebuild(self, text: str, informative: str, button: str) -> None:
+        folders = list(self.cfg.settings.folders)
+        dialogs.ask(self, text, informative, button, lambda: self._enqueue(IndexJob(roots=folders, rebuild=True)))
 
     def show_shortcuts(self) -> None:
-        rows = [("Ctrl+F, Ctrl+L", "search"), ("Enter", "search now (search bar) or preview (grid)"),
-                ("Esc", "clear the search"), ("Ctrl+V", "find images like the one on the clipboard"),
-                ("Drag and drop", "an image: find look-alikes; a folder: index it"),
-                ("Ctrl+O", "add a folder"), ("F5", "rescan folders"), ("Double-click, Ctrl+Enter", "open in the default viewer"),
-                ("Ctrl+Shift+C", "copy the selected paths"), ("Ctrl++, Ctrl+-", "thumbnail size"),
-                ("F3", "show or hide the preview"), ("Ctrl+K, Ctrl+Shift+A", "ask a question (Enter asks, Esc cancels)"),
-                ("Ctrl+Shift+F", "show or hide the filters"), ("Ctrl+D", "near-duplicates"),
-                ("Ctrl+E", "problems"), ("Ctrl+,", "settings"), ("Ctrl+Q", "quit")]
-        table = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
-        dialogs.show_message(self, "Keyboard shortcuts", level="info", informative=f"<table>{table}</table>")
+        shortcuts_dialog(self, self.actions_by_name)
 
     def show_about(self) -> None:
-        from imgrag_desktop import __version__
-
-        dialogs.show_message(self, f"imgrag-desktop {__version__}", level="info", as_sentence=False,
-                             informative=f"Offline search over your own images.\nData directory: {self.cfg.data_dir}\n"
-                                         f"Profile: {self.cfg.profile}")
-
-    def _on_folder_selected(self, folder: str) -> None:
-        self.rerun()
+        dialogs.show_about(self, str(self.cfg.data_dir), self.cfg.profile)
 
     # State ----------------------------------------------------------------------------------
     def _restore_state(self) -> None:
-        st = self.state
-        self._restore_geometry()
-        win = st.get("window_state")
-        if isinstance(win, str) and win:
-            self.restoreState(QByteArray.fromBase64(win.encode("ascii")))
-        split = st.get("splitter")
-        if isinstance(split, str) and split:
-            self.splitter.restoreState(QByteArray.fromBase64(split.encode("ascii")))
-        self.preview.setVisible(bool(st.get("show_preview", True)))
-        self.filters_button.setChecked(bool(st.get("show_filters", False)))
-
-    def _restore_geometry(self) -> bool:
-        geo = self.state.get("geometry")
-        if isinstance(geo, str) and geo:
-            return bool(self.restoreGeometry(QByteArray.fromBase64(geo.encode("ascii"))))
-        return False
+        restore_layout(self.state, self, self.splitter)
+        self.preview.setVisible(bool(self.state.get("show_preview", True)))
+        self.filters_button.setChecked(bool(self.state.get("show_filters", False)))
 
     def save_state(self) -> None:
-        st = self.state
-        st["geometry"] = bytes(self.saveGeometry().toBase64().data()).decode("ascii")
-        st["window_state"] = bytes(self.saveState().toBase64().data()).decode("ascii")
-        st["splitter"] = bytes(self.splitter.saveState().toBase64().data()).decode("ascii")
-        st["thumb_size"] = self.view.thumb_size
+        remember_layout(self.state, self, self.splitter)
+        self.state["thumb_size"] = self.view.thumb_size
         if self._ready and self.mode_combo.currentData():
             self.cfg.settings.search_mode = str(self.mode_combo.currentData())
         self._save_settings()
 
     def _save_settings(self) -> None:
         try:
-            save_settings(self.cfg, self._removed_folders)
+            save_settings(self.cfg, self.folders.removed)
         except OSError as exc:
             self.bridge.error(f"cannot save settings in {self.cfg.data_dir}: {exc.strerror or exc}")
 
@@ -1601,35 +495,17 @@ class MainWindow(QMainWindow):
             return not (self.query_thread.isRunning() or self.index_thread.isRunning()
                         or self.ask_panel.ask_thread.isRunning() or self.watch_thread.isRunning()
                         or self.dups_panel.thread.isRunning() or self.watch_ctl.service is not None)  # type: ignore[attr-defined]
-        self._closing = True
-        self._watch_poll.stop()
-        self._watch_refresh.stop()
-        self.cancel_indexing()
+        self._closing = self.report.closing = True
+        self.watching.shutdown()
+        self.queue.shutdown()
+        self.page.stop_timers()
         self.gate.next()  # queued searches become stale
         self.loader.shutdown()
         self.query_thread.quit()
-        self.index_thread.quit()
-        self.watch_thread.quit()
         ok = self.ask_panel.shutdown(wait_ms)
         ok = self.dups_panel.shutdown(wait_ms) and ok
         ok = self.index_thread.wait(wait_ms) and ok
         ok = self.watch_thread.wait(wait_ms) and ok  # a start in flight finishes first
-        ok = self.watch_ctl_stop(wait_ms / 1000) and ok
+        ok = self.watching.stop_controller(wait_ms / 1000) and ok
         ok = self.query_thread.wait(wait_ms) and ok
         return bool(ok)
-
-    def watch_ctl_stop(self, timeout_s: float) -> bool:
-        """Stop the watcher (the batch in flight is finished) and give the writer lock back."""
-        self.watcher = None
-        stopped = self.watch_ctl.stop(timeout_s)
-        if stopped and self._watch_state != "off":
-            self._watch_state = "off"
-            self.watch_label.hide()
-        return stopped
-
-
-def _elide_path(path: str, n: int) -> str:
-    if len(path) <= n:
-        return path
-    name = os.path.basename(path)
-    return ("…" + path[-(n - 1):]) if len(name) >= n - 1 else ("…/" + name if len(name) + 2 <= n else name[: n - 1] + "…")

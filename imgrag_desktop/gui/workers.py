@@ -12,7 +12,6 @@ before it started, so typing fast never builds a queue of stale searches.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -32,7 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-BROWSE_COLUMNS = ["path", "size", "mtime_ns", "width", "height", "taken_at", "date", "kind", "content_hash"]
 
 
 @dataclass
@@ -259,18 +257,9 @@ class QueryWorker(QObject):
 
     @staticmethod
     def _browse(svc: "Services", req: Request) -> list[ResultItem]:
-        """Every indexed image (under the folder filter), newest first."""
-        store = svc.store
-        store.refresh()
-        tbl = store.query(req.where(), BROWSE_COLUMNS)
-        if tbl.num_rows == 0:
-            return []
-        rows = tbl.to_pylist()
-        rows.sort(key=lambda r: (r.get("date") or 0.0, r["path"]), reverse=True)
-        items = []
-        for r in rows[: req.k]:
-            items.append(ResultItem(Hit.from_row(r), r.get("content_hash") or ""))
-        return items
+        from imgrag_desktop.library import browse
+
+        return [ResultItem(hit, chash) for hit, chash in browse(svc.store, req.where(), req.k)]
 
     @Slot(str)
     def load_details(self, path: str) -> None:
@@ -395,6 +384,3 @@ def _progress(stage: str, done: int = 0, total: int = 0, current: str = "") -> A
 
     return Progress(stage, done, total, current=current)
 
-
-def default_threads() -> int:
-    return max(1, min(4, (os.cpu_count() or 2)))

@@ -163,11 +163,13 @@ def test_a_missing_model_is_a_clear_message_with_the_way_out(qtbot: Any, make_wi
     dlg.vlm_model.setCurrentText(str(mmproj))  # swapped by mistake
     dlg.vlm_mmproj.setText(str(model))
     dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: "projector" in dlg.error.text(), timeout=10_000)  # headers are read off the GUI thread
     assert dlg.isVisible() and "projector" in dlg.error.text()
     dlg.vlm_model.setCurrentText(str(model))
     dlg.vlm_mmproj.setText(str(mmproj))
     dlg.captions.setChecked(True)
     dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: not dlg.isVisible(), timeout=10_000)
     assert not dlg.isVisible()
     saved = json.loads((data / "settings.json").read_text())
     assert (saved["vlm_model"], saved["vlm_mmproj"], saved["captions_enabled"]) == (str(model), str(mmproj), True)
