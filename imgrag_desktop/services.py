@@ -70,8 +70,8 @@ class Services:
     def searcher(self) -> "Searcher":
         with self._lock:
             if self._searcher is None:
-                from imgrag_desktop.search.calibration import CalibrationBook
                 from imgrag_desktop.search import Searcher
+                from imgrag_desktop.search.calibration import CalibrationBook
 
                 s = self.cfg.settings
                 self._searcher = Searcher(self.store, self.clip, text_encoder_factory=lambda: self.text,

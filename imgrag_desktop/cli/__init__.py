@@ -15,7 +15,18 @@ from typing import Callable, NamedTuple
 
 from imgrag_desktop import __version__
 from imgrag_desktop.cli.commands import (
-    bench, desktop, doctor, duplicates, folders, gui, index, search, status, text, vlm, watch,
+    bench,
+    desktop,
+    doctor,
+    duplicates,
+    folders,
+    gui,
+    index,
+    search,
+    status,
+    text,
+    vlm,
+    watch,
 )
 from imgrag_desktop.cli.context import Context, no_args
 from imgrag_desktop.types import ImgragError

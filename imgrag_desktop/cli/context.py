@@ -173,7 +173,7 @@ def filter_from_args(args: argparse.Namespace) -> str | None:
 
     return Filters(
         folder=user_folder(getattr(args, "folder", None)), kind=getattr(args, "kind", None),
-        date_from=_parse_date(getattr(args, "after", None)), date_to=_parse_date(getattr(args, "before", None)),
+        date_from=parse_date(getattr(args, "after", None)), date_to=parse_date(getattr(args, "before", None)),
         min_width=getattr(args, "min_width", None), min_height=getattr(args, "min_height", None),
         camera=getattr(args, "camera", None), orientation=getattr(args, "orientation", None),
     ).where()

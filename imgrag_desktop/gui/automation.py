@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QTimer, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from imgrag_desktop.gui.window import MainWindow

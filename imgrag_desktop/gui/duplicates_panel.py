@@ -18,8 +18,18 @@ from typing import TYPE_CHECKING, Any, Callable
 from PySide6.QtCore import QObject, QSize, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QFont, QGuiApplication, QPixmap
 from PySide6.QtWidgets import (
-    QFrame, QGridLayout, QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton, QScrollArea, QSizePolicy,
-    QToolButton, QVBoxLayout, QWidget,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from imgrag_desktop.gui.messages import MessageBridge, describe_exception
@@ -27,8 +37,8 @@ from imgrag_desktop.gui.result_model import human_date, human_size
 from imgrag_desktop.gui.thumbnails import ImageLoader
 
 if TYPE_CHECKING:  # pragma: no cover
-    from imgrag_desktop.gui.watching import DataDirWriter
     from imgrag_desktop.gui.workers import EngineHost
+    from imgrag_desktop.store.writers import DataDirWriter
 
 DETAIL_COLUMNS = ["path", "size", "width", "height", "mtime_ns", "taken_at", "content_hash", "kind"]
 PAGE = 30  # groups laid out at a time ("Show more" adds the next ones)

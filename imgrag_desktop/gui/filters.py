@@ -14,7 +14,16 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QDate, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QDateEdit, QDoubleSpinBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QToolButton, QWidget,
+    QComboBox,
+    QDateEdit,
+    QDoubleSpinBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QToolButton,
+    QWidget,
 )
 
 from imgrag_desktop.search.filters import Filters

@@ -14,8 +14,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
-from imgrag_desktop.gui.watching import DataDirWriter
 from imgrag_desktop.gui.workers import EngineHost, IndexJob, IndexWorker
+from imgrag_desktop.store.writers import DataDirWriter
 
 
 class IndexQueue(QObject):

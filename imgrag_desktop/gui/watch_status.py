@@ -16,7 +16,8 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from imgrag_desktop.gui.messages import MessageBridge
-from imgrag_desktop.gui.watching import DataDirWriter, WatchController, watch_roots
+from imgrag_desktop.gui.watching import WatchController, watch_roots
+from imgrag_desktop.store.writers import DataDirWriter
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.gui.folders import FoldersPanel

@@ -35,8 +35,8 @@ from imgrag_desktop.gui.state import gui_state, remember_layout, restore_layout,
 from imgrag_desktop.gui.status_report import StatusReport
 from imgrag_desktop.gui.thumbnails import ImageLoader
 from imgrag_desktop.gui.watch_status import WatchStatus
-from imgrag_desktop.gui.watching import DataDirWriter
 from imgrag_desktop.gui.workers import EngineHost, IndexJob, QueryWorker, Request, RequestGate
+from imgrag_desktop.store.writers import DataDirWriter
 
 __all__ = ["MainWindow", "reveal_in_file_manager"]
 

@@ -298,7 +298,7 @@ class IndexWorker(QObject):
         super().__init__()
         self.host = host
         if writes is None:
-            from imgrag_desktop.gui.watching import DataDirWriter
+            from imgrag_desktop.store.writers import DataDirWriter
 
             writes = DataDirWriter(host.cfg.lock_file)
         self.writes = writes  # the data dir's writer lock, shared with the window's folder watcher

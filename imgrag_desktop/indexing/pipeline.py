@@ -19,11 +19,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-
 from imgrag_desktop import imaging
-from imgrag_desktop.search.duplicates import FingerprintTable
 from imgrag_desktop.fingerprint import fingerprint
 from imgrag_desktop.indexing import scanner
+from imgrag_desktop.search.duplicates import FingerprintTable
 from imgrag_desktop.store import Store, compose_search_text, sql_str
 from imgrag_desktop.types import DecodeError, DiskFull, Failure, IndexReport, Progress, is_disk_full
 
@@ -235,7 +234,7 @@ class Indexer:
                            calibrate: bool = True) -> None:
         """The stages of part "pass" (stages.py: tiles, fingerprints, calibration) on what is now
         searchable; their summary goes to `report.extra`."""
-        from imgrag_desktop.indexing.stages import PassScope, run_later_stages
+        from imgrag_desktop.indexing.stages import PassParts, PassScope, run_later_stages
 
         extra: dict[str, Any] = getattr(report, "extra", None) or {}
         report.extra = extra  # type: ignore[attr-defined]
@@ -243,11 +242,8 @@ class Indexer:
             return
         scope = PassScope(where=where, changed=report.removed + report.updated > 0,
                           calibrate=calibrate and self.auto_calibrate)
-        from imgrag_desktop.services import Services
-
-        # Exactly this indexer's store and encoder (a benchmark's or a throw-away index's too).
-        svc = Services(self.cfg, store=self.store, clip=self.encoder)
-        extra.update(run_later_stages(svc, cancel, self._emit, part="pass", scope=scope))
+        parts = PassParts(self.cfg, self.store, self.encoder)
+        extra.update(run_later_stages(parts, cancel, self._emit, part="pass", scope=scope))
 
     # Internals -------------------------------------------------------------------------------
     @staticmethod

@@ -25,17 +25,46 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from imgrag_desktop.types import ImgragError, Progress
-
-if TYPE_CHECKING:  # pragma: no cover
-    from imgrag_desktop.services import Services
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[Progress], None]
 WarningFn = Callable[[str], None]
+
+
+class Engine(Protocol):
+    """What the stages use of the engine. `services.Services` (the composition root, a layer
+    above this one) is one; `PassParts` is the Indexer's own for part "pass"."""
+
+    @property
+    def cfg(self) -> Any: ...  # AppConfig (None only for a bare Indexer in part "pass")
+
+    @property
+    def store(self) -> Any: ...
+
+    @property
+    def clip(self) -> Any: ...
+
+    @property
+    def text(self) -> Any: ...  # the sentence embedder, or None
+
+    @property
+    def vlm(self) -> Any: ...  # the one local-VLM slot
+
+
+@dataclass(frozen=True)
+class PassParts:
+    """Exactly an Indexer's store and encoder (a benchmark's or a throw-away index's too): all
+    that the stages of part "pass" touch."""
+
+    cfg: Any
+    store: Any
+    clip: Any
+    text: Any = None
+    vlm: Any = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +80,7 @@ class PassScope:
 class StageRun:
     """What every stage gets: the engine, a cancel event, and where to report."""
 
-    services: "Services"
+    services: Engine
     cancel: threading.Event
     on_progress: ProgressFn
     on_warning: WarningFn
@@ -73,14 +102,14 @@ class Stage:
 
 
 # --- the engine work behind the stages (also what `imgrag ocr` / `imgrag captions` run) -------
-def ocr_available(services: "Services") -> bool:
+def ocr_available(services: Engine) -> bool:
     """OCR is switched on and Tesseract (with the configured languages) can run."""
     from imgrag_desktop.models.ocr import availability
 
     return bool(services.cfg.settings.ocr_enabled) and availability(services.cfg)[0]
 
 
-def read_text(services: "Services", cancel: threading.Event, on_progress: ProgressFn | None = None,
+def read_text(services: Engine, cancel: threading.Event, on_progress: ProgressFn | None = None,
               limit: int | None = None) -> dict[str, Any]:
     """OCR of what waits for it; ModelUnavailable when Tesseract cannot run."""
     from imgrag_desktop.indexing.text_stage import OcrStage
@@ -91,7 +120,7 @@ def read_text(services: "Services", cancel: threading.Event, on_progress: Progre
     return stage.run(cancel, limit).to_json()
 
 
-def embed_text(services: "Services", cancel: threading.Event, on_progress: ProgressFn | None = None,
+def embed_text(services: Engine, cancel: threading.Event, on_progress: ProgressFn | None = None,
                on_warning: WarningFn | None = None, include_ocr_pending: bool = False) -> dict[str, Any]:
     """Text vectors of new text, then the keyword index (built even when no text model runs:
     keyword search needs no model)."""
@@ -112,7 +141,7 @@ def embed_text(services: "Services", cancel: threading.Event, on_progress: Progr
     return data
 
 
-def write_captions(services: "Services", cancel: threading.Event, on_progress: ProgressFn | None = None, *,
+def write_captions(services: Engine, cancel: threading.Event, on_progress: ProgressFn | None = None, *,
                    limit: int | None = None, requeue: bool = False, redo: bool = False,
                    duty: float = 1.0) -> dict[str, Any]:
     """Captions of what waits for one, with the one local-VLM slot (unloaded afterwards)."""
@@ -207,7 +236,7 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
-def run_later_stages(services: "Services", cancel: threading.Event | None = None,
+def run_later_stages(services: Engine, cancel: threading.Event | None = None,
                      on_progress: ProgressFn | None = None, on_warning: WarningFn | None = None, *,
                      part: str = "library", scope: PassScope | None = None,
                      stages: Sequence[Stage] | None = None) -> dict[str, Any]:

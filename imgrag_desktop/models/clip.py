@@ -151,8 +151,8 @@ def write_tiny_checkpoint(path: str | os.PathLike[str], model_name: str = "imgra
 
     Written atomically, so two processes racing to create it both end with a whole file.
     """
-    import torch
     import open_clip
+    import torch
 
     _register_bundled_configs()
     dest = Path(path)
@@ -277,8 +277,8 @@ class ClipEncoder:
         with self._lock:
             if self._model is not None:
                 return self
-            import torch
             import open_clip
+            import torch
 
             _register_bundled_configs()
             device = pick_device(self.requested_device)

@@ -22,8 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from imgrag_desktop.models.gguf_info import GgufInfo, check_pair, read_gguf
-from imgrag_desktop.models.llama_native import (NATIVE_LOG, default_threads, gpu_offload_available,
-                                                looks_like_oom, make_handler)
+from imgrag_desktop.models.llama_native import (
+    NATIVE_LOG,
+    default_threads,
+    gpu_offload_available,
+    looks_like_oom,
+    make_handler,
+)
 from imgrag_desktop.models.vlm_probe import VerifiedCache, probe_in_subprocess
 from imgrag_desktop.types import ImgragError, ModelUnavailable
 

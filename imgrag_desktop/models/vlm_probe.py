@@ -14,13 +14,23 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from imgrag_desktop.models.llama_native import default_threads
-from imgrag_desktop.types import ImgragError, ModelUnavailable
+from imgrag_desktop.types import ModelUnavailable
 
-if TYPE_CHECKING:  # pragma: no cover
-    from imgrag_desktop.models.vlm import VlmSpec
+
+class ProbeSpec(Protocol):
+    """What the probe reads of a `vlm.ProbeSpec` (typed here so this module needs no import of
+    the loader it protects: the child process, `vlm_child`, imports that)."""
+
+    @property
+    def model_path(self) -> str: ...
+
+    @property
+    def mmproj_path(self) -> str: ...
+
+    @property
+    def n_ctx(self) -> int: ...
 
 PROBE_TIMEOUT_S = 600.0
 
@@ -38,7 +48,7 @@ class VerifiedCache:
         self.path = path
         self._lock = threading.Lock()
 
-    def _key(self, spec: VlmSpec, handler: str) -> str:
+    def _key(self, spec: ProbeSpec, handler: str) -> str:
         import llama_cpp
 
         parts = [_file_key(spec.model_path), _file_key(spec.mmproj_path) if spec.mmproj_path else None,
@@ -53,10 +63,10 @@ class VerifiedCache:
         except (OSError, ValueError):
             return {}
 
-    def known(self, spec: VlmSpec, handler: str) -> bool:
+    def known(self, spec: ProbeSpec, handler: str) -> bool:
         return self._key(spec, handler) in self._load()
 
-    def remember(self, spec: VlmSpec, handler: str) -> None:
+    def remember(self, spec: ProbeSpec, handler: str) -> None:
         if self.path is None:
             return
         with self._lock:
@@ -68,13 +78,13 @@ class VerifiedCache:
             os.replace(tmp, self.path)
 
 
-def probe_in_subprocess(spec: VlmSpec, handler: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+def probe_in_subprocess(spec: ProbeSpec, handler: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
     """Load the pair and run one tiny image through it in a child process.
 
     A crash there (signal) becomes a ModelUnavailable here; this process never touches the
     files until they have passed.
     """
-    cmd = [sys.executable, "-m", "imgrag_desktop.models.vlm_probe", "probe", spec.model_path, spec.mmproj_path or "",
+    cmd = [sys.executable, "-m", "imgrag_desktop.models.vlm_child", "probe", spec.model_path, spec.mmproj_path or "",
            handler, str(min(spec.n_ctx, 2048))]
     env = dict(os.environ)
     pkg_root = str(Path(__file__).resolve().parents[2])
@@ -108,41 +118,3 @@ def probe_in_subprocess(spec: VlmSpec, handler: str, timeout_s: float = PROBE_TI
                 continue
         reason = reason or (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
         raise ModelUnavailable(f"cannot load {name}: {reason}")
-
-
-# The subprocess side of probe_in_subprocess --------------------------------------------------
-def _probe_main(argv: list[str]) -> int:
-    model_path, mmproj, handler, n_ctx = argv[0], argv[1], argv[2], int(argv[3])
-    from imgrag_desktop.models.vlm import LocalVLM, VlmSpec, image_data_uri
-
-    try:
-        from PIL import Image
-
-        spec = VlmSpec(model_path=model_path, mmproj_path=mmproj, handler=handler, n_ctx=n_ctx, verify=False,
-                       n_threads=default_threads())
-        vlm = LocalVLM(spec, idle_unload_s=0)
-        vlm.load()
-        if vlm.has_vision:
-            img = Image.new("RGB", (64, 64), (90, 120, 200))
-            messages = [{"role": "user", "content": [
-                {"type": "image_url", "image_url": {"url": image_data_uri(img, 64)}},
-                {"type": "text", "text": "Hi"}]}]
-        else:
-            messages = [{"role": "user", "content": "Hi"}]
-        vlm.generate(messages, max_tokens=1)
-        vlm.unload()
-    except ImgragError as exc:
-        print(json.dumps({"error": str(exc)}))
-        return 2
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as text
-        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
-        return 3
-    print(json.dumps({"ok": True}))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover - exercised through probe_in_subprocess
-    if len(sys.argv) >= 6 and sys.argv[1] == "probe":
-        sys.exit(_probe_main(sys.argv[2:]))
-    print("usage: python -m imgrag_desktop.models.vlm_probe probe MODEL MMPROJ HANDLER N_CTX", file=sys.stderr)
-    sys.exit(64)

@@ -28,8 +28,8 @@ from PIL import Image
 
 from imgrag_desktop import fingerprint as fpmod
 from imgrag_desktop.fingerprint import Fingerprint
-from imgrag_desktop.store.sidetables import SideTable
 from imgrag_desktop.store import Store, sql_str
+from imgrag_desktop.store.sidetables import SideTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.search.calibration import ModelCalibration

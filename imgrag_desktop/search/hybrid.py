@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from imgrag_desktop.search import textmatch
-from imgrag_desktop.search.fusion import MODES as LISTS, ModeList, fuse
+from imgrag_desktop.search.fusion import MODES as LISTS
+from imgrag_desktop.search.fusion import ModeList, fuse
 from imgrag_desktop.search.hits import hit_rows
 from imgrag_desktop.search.ranking import scored_rows
 from imgrag_desktop.search.snapshot import LoadedVectors, allowed_mask

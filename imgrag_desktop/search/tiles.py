@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import pyarrow as pa
 
-from imgrag_desktop.store.sidetables import SideTable
 from imgrag_desktop.store import Store, sql_str
+from imgrag_desktop.store.sidetables import SideTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.models.clip import ClipEncoder

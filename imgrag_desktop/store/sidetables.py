@@ -34,9 +34,9 @@ class SideTable:
 
     def _connect(self) -> Any:
         if self._db is None:
-            import lancedb
-
             from datetime import timedelta
+
+            import lancedb
 
             self.db_dir.mkdir(parents=True, exist_ok=True)
             # Strong consistency: the indexer writes these tables through another handle (often

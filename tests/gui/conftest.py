@@ -50,8 +50,8 @@ def index_folder(photos: Path, data: Path) -> Any:
     """Index `photos` into a new test-profile data dir, as `imgrag index` does (writer lock
     held), with the window's start-up rescan off so windows opened on it never write to it.
     Returns the indexing report."""
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.services import Services
     from imgrag_desktop.store import writer
 
     cfg = AppConfig.load(data, "test")

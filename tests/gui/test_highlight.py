@@ -18,9 +18,9 @@ pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesse
 def text_indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Screenshots and photos indexed with OCR, text vectors and the keyword index, as
     `imgrag index` leaves them."""
-    from imgrag_desktop.services import Services
-    from imgrag_desktop.indexing.stages import run_later_stages
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.indexing.stages import run_later_stages
+    from imgrag_desktop.services import Services
 
     if not SCREENSHOTS.is_dir() or len(coco_images()) < 3:
         pytest.fail("shared test data not found")

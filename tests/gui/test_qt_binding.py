@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sys
 
-import pytest
 import PySide6
+import pytest
 from PySide6.QtGui import QPainter, QPixmap
 
 BROKEN = {"6.12.0"}

@@ -11,10 +11,9 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication, QMenu
 
 
-
 def engine_hits(data_dir: Path, text: str, k: int = 500) -> list[str]:
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.services import Services
 
     return [h.path for h in Services(AppConfig.load(data_dir, "test")).searcher.search(text, k=k)]
 

@@ -169,8 +169,8 @@ def mixed_lib(tmp_path_factory: pytest.TempPathFactory, coco_jpegs: list[Path]) 
 
 
 def test_filters_change_what_is_shown(qtbot: Any, make_window: Any, mixed_lib: Any, tmp_path: Path) -> None:
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.services import Services
 
     data, lib = mixed_lib
     kinds = {r["path"]: r["kind"] for r in Services(AppConfig.load(data, "test")).store.query(None, ["path", "kind"]).to_pylist()}
@@ -217,8 +217,8 @@ def test_filters_change_what_is_shown(qtbot: Any, make_window: Any, mixed_lib: A
 
 
 def test_words_typed_while_looking_alike_steer_the_lookalikes(qtbot: Any, make_window: Any, mixed_lib: Any) -> None:
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.services import Services
 
     data, lib = mixed_lib
     photo = str(sorted(lib.glob("*.jpg"))[2])

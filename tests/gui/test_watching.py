@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 
 from imgrag_desktop.types import ImgragError
-
 from tests.gui.conftest import copy_images
 from tests.gui.test_indexing import fresh_data
 
@@ -33,8 +32,8 @@ def watched_window(qtbot: Any, make_window: Any, tmp_path: Path, folders: list[P
 
 
 def indexed_paths(w: Any) -> set[str]:
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.services import Services
 
     store = Services(AppConfig.load(w.cfg.data_dir, "test")).store
     return set(store.query(None, ["path"]).column("path").to_pylist())
@@ -205,8 +204,8 @@ def test_one_writer_lock_per_process_and_slow_stages_give_way(tmp_path: Path) ->
     writer asks for the lock, and a mere try (the Duplicates tab's) interrupts nothing."""
     import threading
 
-    from imgrag_desktop.gui.watching import DataDirWriter
     from imgrag_desktop.store import WriterLock
+    from imgrag_desktop.store.writers import DataDirWriter
 
     writes = DataDirWriter(tmp_path / "writer.lock")
     writes.hold()  # the watcher, for its whole run

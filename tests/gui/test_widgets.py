@@ -9,8 +9,8 @@ from typing import Any
 from PySide6.QtGui import QImage
 
 from imgrag_desktop.gui.automation import Heartbeat
-from imgrag_desktop.gui.result_model import ResultsModel
 from imgrag_desktop.gui.preview import PreviewPanel
+from imgrag_desktop.gui.result_model import ResultsModel
 from imgrag_desktop.gui.results_view import ResultsView
 from imgrag_desktop.gui.thumbnails import ImageLoader
 from imgrag_desktop.gui.workers import QueryWorker, Request, ResultItem

@@ -20,7 +20,6 @@ from imgrag_desktop.answer import NOTHING_FOUND, Answerer, answer_to_json, cite,
 from imgrag_desktop.models.vlm import LocalVLM, VlmSpec
 from imgrag_desktop.store import Store
 from imgrag_desktop.types import ImgragError
-
 from tests.support.vlm_fixtures import SCREENSHOTS, keyword_retriever, make_row, tiny_spec
 
 

@@ -83,10 +83,9 @@ def _photos(root: Path) -> Path:
 
 
 def test_index_search_similar_captions_and_ask_open_no_connection(tmp_path: Path) -> None:
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
-
     from imgrag_desktop.indexing.captions import CaptionQueue
+    from imgrag_desktop.services import Services
 
     photos = _photos(tmp_path / "photos")
     with network_denied() as attempts:

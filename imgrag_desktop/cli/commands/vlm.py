@@ -13,7 +13,11 @@ import threading
 from typing import TYPE_CHECKING, Any, Callable
 
 from imgrag_desktop.cli.context import (
-    Context, add_filter_arguments, common_options, filter_from_args, stop_on_signals,
+    Context,
+    add_filter_arguments,
+    common_options,
+    filter_from_args,
+    stop_on_signals,
 )
 from imgrag_desktop.types import ImgragError
 

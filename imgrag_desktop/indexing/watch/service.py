@@ -31,10 +31,25 @@ from typing import Any, Callable, Iterable, Mapping
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.indexing.watch.apply import Applier
 from imgrag_desktop.indexing.watch.events import WatchEvent, WorkQueue
-from imgrag_desktop.indexing.watch.observer import (Forwarder, OverflowSpy, default_observer, emits_close_events,
-                                                    start_observer, stop_observer)
-from imgrag_desktop.indexing.watch.roots import (OFFLINE, POLLING, SCANNING, STARTING, STOPPED, WATCHING, Folder,
-                                                 FolderStatus, probe_root)
+from imgrag_desktop.indexing.watch.observer import (
+    Forwarder,
+    OverflowSpy,
+    default_observer,
+    emits_close_events,
+    start_observer,
+    stop_observer,
+)
+from imgrag_desktop.indexing.watch.roots import (
+    OFFLINE,
+    POLLING,
+    SCANNING,
+    STARTING,
+    STOPPED,
+    WATCHING,
+    Folder,
+    FolderStatus,
+    probe_root,
+)
 from imgrag_desktop.indexing.watch.settle import Settler, SettleRules
 from imgrag_desktop.types import ImgragError
 

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from imgrag_desktop import imaging
-from imgrag_desktop.search.calibration import CalibrationBook
 from imgrag_desktop.cli import main as cli_main
 from imgrag_desktop.evaluation.labelled import auc, best_threshold, evaluate, label_query, read_labels
+from imgrag_desktop.search.calibration import CalibrationBook
 from imgrag_desktop.types import ImgragError
 from tests.conftest import coco_images
 
@@ -37,8 +37,8 @@ def labelled(tmp_path_factory, coco_dir):
 
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory):
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.services import Services
 
     return Services(AppConfig.load(tmp_path_factory.mktemp("evaldata") / "data", "test"))
 

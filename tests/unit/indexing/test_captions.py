@@ -12,7 +12,6 @@ from imgrag_desktop.indexing.captions import CaptionQueue, clean_caption
 from imgrag_desktop.models.vlm import LocalVLM, VlmSpec
 from imgrag_desktop.store import Store
 from imgrag_desktop.types import ModelUnavailable
-
 from tests.support.vlm_fixtures import COCO, make_row, tiny_spec
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -75,8 +75,8 @@ def _check_rows_and_failures(c: Corpus, rows: dict[str, dict], failures: dict[st
 
 def test_indexer_indexes_every_good_file_and_explains_every_bad_one(corpus: Corpus, tmp_path: Path) -> None:
     global _OPENS
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.services import Services
 
     permissions = permissions_apply(tmp_path, drop=False)
     before = tree_state(corpus.root)
@@ -205,9 +205,9 @@ def test_unreadable_file_and_folder_are_explained_when_permissions_apply(tmp_pat
 
 def test_files_that_vanish_or_change_while_indexing(tmp_path: Path) -> None:
     global _OPENS
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
     from imgrag_desktop.imaging import content_hash
+    from imgrag_desktop.services import Services
 
     photos = tmp_path / "photos"
     photos.mkdir()

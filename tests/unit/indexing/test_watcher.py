@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgrag_desktop.services import Services
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.indexing.watch.events import WatchEvent, is_partial_name
 from imgrag_desktop.indexing.watch.roots import OFFLINE, POLLING, WATCHING
 from imgrag_desktop.indexing.watch.service import WatchService
-from imgrag_desktop.models.clip import write_tiny_checkpoint
+from imgrag_desktop.services import Services
 
 SETTLE = 0.4
 

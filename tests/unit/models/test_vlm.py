@@ -21,7 +21,6 @@ from imgrag_desktop.models.tiny_vlm import write_tiny_vlm
 from imgrag_desktop.models.vlm import LocalVLM, VlmSpec, image_data_uri, pick_handler
 from imgrag_desktop.models.vlm_probe import VerifiedCache
 from imgrag_desktop.types import ImgragError, ModelUnavailable
-
 from tests.support.vlm_fixtures import tiny_spec
 
 PICTURE = Image.new("RGB", (320, 200), (200, 40, 40))

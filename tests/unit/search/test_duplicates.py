@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgrag_desktop.services import Services
 from imgrag_desktop.cli import main as cli_main
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.search.duplicates import FINGERPRINTS, finder_for
+from imgrag_desktop.services import Services
 from tests.conftest import coco_images
 
 
@@ -147,10 +147,9 @@ def test_groups_follow_moves_deletions_and_missing_fingerprints(tmp_path, coco_d
 
 def test_screenshots_need_shared_text_or_near_identity(tmp_path):
     """Two different screenshots of one layout are not copies; a recompressed one is."""
-    from imgrag_desktop.search.duplicates import DuplicateFinder, FingerprintTable, _Item
     from imgrag_desktop.fingerprint import fingerprint
+    from imgrag_desktop.search.duplicates import DuplicateFinder, FingerprintTable, _Item
     from imgrag_desktop.store import Store
-
     from tests.conftest import SCREENSHOTS
 
     shots = sorted(SCREENSHOTS.glob("*.png"))

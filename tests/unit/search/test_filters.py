@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from imgrag_desktop.cli import main as cli_main
-from imgrag_desktop.search.duplicates import finder_for
 from imgrag_desktop.search import build_filter
+from imgrag_desktop.search.duplicates import finder_for
 from tests.conftest import SCREENSHOTS, coco_images
 
 
@@ -40,8 +40,8 @@ def _with_exif(src: Path, dest: Path, make: str, model: str, taken: str) -> Path
 
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory, coco_dir):
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.services import Services
 
     root = tmp_path_factory.mktemp("filters")
     photos = [p for p in coco_images() if _size(p)[0] > _size(p)[1]][:12]

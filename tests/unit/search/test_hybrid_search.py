@@ -20,9 +20,9 @@ pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesse
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path, Path]:
-    from imgrag_desktop.services import Services
-    from imgrag_desktop.indexing.stages import run_later_stages
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.indexing.stages import run_later_stages
+    from imgrag_desktop.services import Services
 
     if not (SCREENSHOTS / "expected.json").is_file() or len(coco_images()) < 20:
         pytest.fail("shared test data not found")

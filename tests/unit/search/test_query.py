@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from imgrag_desktop.search.calibration import CalibrationBook, ModelCalibration
 from imgrag_desktop.cli import main as cli_main
-from imgrag_desktop.search.query import Part, ParsedQuery, combine, parse
+from imgrag_desktop.search.calibration import CalibrationBook, ModelCalibration
+from imgrag_desktop.search.query import ParsedQuery, Part, combine, parse
 from imgrag_desktop.types import ImgragError
 from tests.conftest import coco_images
 
@@ -72,8 +72,8 @@ def test_combination_is_the_standardised_weighted_sum():
 
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory, coco_dir):
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.services import Services
 
     root = tmp_path_factory.mktemp("query")
     photos = root / "photos"

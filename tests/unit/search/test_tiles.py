@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from imgrag_desktop.services import Services
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.search.tiles import MAX_TILES, TileTable, tile_boxes, tile_indexer_for, wants_tiles
+from imgrag_desktop.services import Services
 from tests.conftest import coco_images
 
 CANVAS = 2400

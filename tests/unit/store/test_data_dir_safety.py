@@ -61,8 +61,8 @@ def _manifests(data: Path, table: str = "images") -> int:
 
 
 def _index_in_process(data: Path, photos: Path) -> int:
-    from imgrag_desktop.services import Services
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.services import Services
 
     svc = Services(AppConfig.load(data, "test"))
     rep = svc.indexer().index_paths([str(photos)])
