@@ -2,8 +2,8 @@
 
 Memory and idle CPU are only meaningful for a process that did nothing else, so the memory and
 watch benchmarks start `python -m imgrag_desktop.bench.child MODE ...` and read its /proc
-figures. The child calls the engine directly (Services, Indexer, WatchService and the later
-stages), doing what `imgrag index` and `imgrag watch` do, without going through the CLI: the
+figures. The child calls the engine directly (Services, Indexer, WatchService and the one
+runner of the later stages), doing what `imgrag index` and `imgrag watch` do, without going through the CLI: the
 benchmark must not depend on the package that calls it. This is not a way for a user to run a
 benchmark; that is `imgrag bench --part X`.
 
@@ -24,35 +24,6 @@ from typing import Any
 from imgrag_desktop.types import ImgragError
 
 
-def later_stages(svc: Any, cancel: threading.Event) -> dict[str, Any]:
-    """OCR then textual vectors and the keyword index, in the order `imgrag index` runs them."""
-    from imgrag_desktop.indexing.text_stage import EmbedStage, OcrStage, ensure_fts_index
-    from imgrag_desktop.models.ocr import availability, ocr_from_config
-
-    cfg = svc.cfg
-    out: dict[str, Any] = {}
-    if cfg.settings.ocr_enabled and not cancel.is_set():
-        try:
-            stage = OcrStage(svc.store, ocr_from_config(cfg), workers=cfg.settings.ocr_workers)
-            out["ocr"] = stage.run(cancel, None).to_json()
-        except ImgragError as exc:
-            out["ocr"] = {"error": str(exc)}
-    if cancel.is_set():
-        return out
-    ocr_ok = cfg.settings.ocr_enabled and availability(cfg)[0]
-    text: dict[str, Any] = {}
-    try:
-        if svc.text is None:
-            raise ImgragError("no text model module")
-        text = EmbedStage(svc.store, svc.text).run(cancel, include_ocr_pending=not ocr_ok).to_json()
-    except ImgragError as exc:
-        text = {"error": str(exc)}
-    if not cancel.is_set():
-        text["keyword_index"] = ensure_fts_index(svc.store)
-    out["text"] = text
-    return out
-
-
 def doctor(svc: Any, args: argparse.Namespace) -> int:
     """The baseline: a process that imports the engine and runs its installation checks."""
     from imgrag_desktop.doctor import run_checks
@@ -62,13 +33,14 @@ def doctor(svc: Any, args: argparse.Namespace) -> int:
 
 
 def index(svc: Any, args: argparse.Namespace) -> int:
+    from imgrag_desktop.indexing.stages import run_later_stages
     from imgrag_desktop.store import writer
 
     cancel = threading.Event()
     with writer(svc.store, svc.cfg.lock_file):
         report = svc.indexer().index_paths([os.path.abspath(p) for p in args.paths], cancel=cancel)
         data = report.to_json()
-        data.update(later_stages(svc, cancel))
+        data.update(run_later_stages(svc, cancel))
     data["images"] = svc.store.count()
     print(json.dumps(data, default=str))
     return 0
@@ -77,7 +49,8 @@ def index(svc: Any, args: argparse.Namespace) -> int:
 def watch(svc: Any, args: argparse.Namespace) -> int:
     """Watch until SIGTERM or SIGINT, then finish the batch in flight and exit 0; events go to
     stderr one a line (the benchmark waits for a folder's 'watching')."""
-    from imgrag_desktop.indexing.watcher import WatchService
+    from imgrag_desktop.indexing.stages import run_later_stages
+    from imgrag_desktop.indexing.watch.service import WatchService
     from imgrag_desktop.store import writer
 
     stop = threading.Event()
@@ -85,7 +58,7 @@ def watch(svc: Any, args: argparse.Namespace) -> int:
         signal.signal(sig, lambda signum, frame: stop.set())
     with writer(svc.store, svc.cfg.lock_file):
         service = WatchService.from_services(svc, settle_s=args.settle, rescan_s=args.rescan * 60,
-                                             after_batch=lambda cancel: later_stages(svc, cancel))
+                                             after_batch=lambda cancel: run_later_stages(svc, cancel))
         service.add_listener(lambda ev: print(ev.describe(), file=sys.stderr, flush=True))
         service.start([os.path.abspath(p) for p in args.paths])
         try:

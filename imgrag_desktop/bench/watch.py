@@ -27,7 +27,7 @@ from imgrag_desktop.bench.memory import child_env
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.indexing.pipeline import Indexer
-from imgrag_desktop.indexing.watcher import WatchService
+from imgrag_desktop.indexing.watch.service import WatchService
 from imgrag_desktop.models.clip import ClipEncoder
 from imgrag_desktop.services import Services
 from imgrag_desktop.store import Store
