@@ -117,4 +117,4 @@ def drawn_photo(rng: np.random.Generator, w: int, h: int) -> Any:
         x0, y0 = int(rng.integers(0, sw)), int(rng.integers(0, sh))
         draw.ellipse([x0, y0, x0 + int(rng.integers(2, sw // 2 + 3)), y0 + int(rng.integers(2, sh // 2 + 3))],
                      fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
-    return img.filter(ImageFilter.GaussianBlur(1)).resize((w, h), Image.BICUBIC)
+    return img.filter(ImageFilter.GaussianBlur(1)).resize((w, h), Image.Resampling.BICUBIC)

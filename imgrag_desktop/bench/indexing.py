@@ -32,7 +32,7 @@ def make_jpegs(dest: Path, count: int, size: tuple[int, int], seed: int = 0, qua
             if photos:
                 with Image.open(photos[(i * 4 + j) % len(photos)]) as im:
                     tile = im.convert("RGB").resize((w - w // 2 if x0 else w // 2, h - h // 2 if y0 else h // 2),
-                                                    Image.BILINEAR)
+                                                    Image.Resampling.BILINEAR)
             else:
                 tile = drawn_photo(rng, w - w // 2 if x0 else w // 2, h - h // 2 if y0 else h // 2)
             canvas.paste(tile, (x0, y0))

@@ -57,7 +57,7 @@ def bench_vectors(n: int, queries: int = 200, k: int = 10, seed: int = 0, dim: i
     exact = VectorIndex(x, ann=False)
     say(progress, f"search {n:,}: exact")
     truth = {name: [set(exact.search(v, k)[0].tolist()) for v in q] for name, q in (("text", q_txt), ("image", q_img))}
-    out["exact_ms"] = stats_ms(time_queries(partial(exact.search, k=k), np.vstack([q_txt, q_img])))
+    out["exact_ms"] = stats_ms(time_queries(partial(exact.search, k=k), list(np.vstack([q_txt, q_img]))))
     say(progress, f"search {n:,}: building IVF")
     ann = VectorIndex(x, ann=True, seed=seed)
     del exact, x
@@ -67,7 +67,7 @@ def bench_vectors(n: int, queries: int = 200, k: int = 10, seed: int = 0, dim: i
     out["ivf"] = {
         "build_s": round(info.build_s, 2), "nlist": info.nlist, "nprobe": info.nprobe,
         "calibrated_recall": round(info.calibrated_recall, 4),
-        "search_ms": stats_ms(time_queries(partial(ann.search, k=k), np.vstack([q_txt, q_img]))),
+        "search_ms": stats_ms(time_queries(partial(ann.search, k=k), list(np.vstack([q_txt, q_img])))),
         "recall_at_10": {"text": _recall(ann, truth["text"], q_txt, k), "image": _recall(ann, truth["image"], q_img, k)},
     }
     out["product_uses"] = "ivf" if n >= ANN_MIN_ROWS else "exact"

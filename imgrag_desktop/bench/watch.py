@@ -74,7 +74,7 @@ def latency(base: Path, n: int, model: str, mode: str, settle: float, interval: 
                 checked["ok" if reader.rows([ev.path]) else "missing"] += 1
 
     w.add_listener(on_event)
-    w.start([root])
+    w.start([str(root)])
     w.wait_idle(120)
     # Warm the model outside the measurement (the first file also pays for loading it).
     warm = root / "warm.jpg"
@@ -160,9 +160,14 @@ def big_tree(base: Path, total: int, images: int) -> dict:
     w, svc = make_service(base, "tiny", 1.0)
     svc.clip.load()  # model loading is not the watcher's cost
     attached: dict[str, float] = {}
-    w.add_listener(lambda ev: attached.setdefault(ev.detail, time.monotonic()) if ev.action == "state" else None)
+
+    def on_event(ev: Any) -> None:
+        if ev.action == "state":
+            attached.setdefault(ev.detail, time.monotonic())
+
+    w.add_listener(on_event)
     t0 = time.monotonic()
-    w.start([root])
+    w.start([str(root)])
     w.wait_idle(600)
     t_start = time.monotonic() - t0
     t_attach = attached.get("scanning", t0) - t0

@@ -165,8 +165,8 @@ class FilterBar(QFrame):
     # Filters --------------------------------------------------------------------------------
     def filters(self) -> Filters:
         """The bar's choices (the folder comes from the folder list)."""
-        lo, hi = date_range(str(self.when.currentData() or ""), self.date_from.date().toPython(),
-                            self.date_to.date().toPython(), self._today())
+        lo, hi = date_range(str(self.when.currentData() or ""), self.date_from.date().toPython(),  # type: ignore[arg-type]
+                            self.date_to.date().toPython(), self._today())  # type: ignore[arg-type]
         side = int(self.min_size.value())
         return Filters(kind=self.kind.currentData() or None, orientation=self.shape.currentData() or None,
                        date_from=lo, date_to=hi, min_width=side or None, min_height=side or None,
