@@ -16,9 +16,12 @@ from imgrag_desktop.types import ImgragError
 
 def folders_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="folders_action", metavar="ACTION")
-    common_options(sub.add_parser("list", help="the remembered folders and how many images each holds"))
-    r = common_options(sub.add_parser("remove", help="take a folder out of the library (the files stay)"))
-    r.add_argument("path", metavar="PATH")
+
+    def action(name: str, text: str) -> argparse.ArgumentParser:
+        return common_options(sub.add_parser(name, help=text, description=text))
+
+    action("list", "the remembered folders and how many images each holds")
+    action("remove", "take a folder out of the library (the files stay)").add_argument("path", metavar="PATH", help="a folder of the library (as `imgrag folders list` shows it)")
 
 
 def cmd_folders(ctx: Context) -> int:
