@@ -21,7 +21,8 @@ def folders_args(p: argparse.ArgumentParser) -> None:
         return common_options(sub.add_parser(name, help=text, description=text))
 
     action("list", "the remembered folders and how many images each holds")
-    action("remove", "take a folder out of the library (the files stay)").add_argument("path", metavar="PATH", help="a folder of the library (as `imgrag folders list` shows it)")
+    remove = action("remove", "take a folder out of the library (the files stay)")
+    remove.add_argument("path", metavar="PATH", help="a folder of the library (as `imgrag folders list` shows it)")
 
 
 def cmd_folders(ctx: Context) -> int:
