@@ -189,6 +189,8 @@ def _checked(name: str, value: Any, tp: Any, default: Any) -> Any:
                 if k in _WINDOW_TYPES else v for k, v in value.items()}
     if _fits(tp, value):
         return value
+    if isinstance(value, float) and value.is_integer() and _fits(tp, int(value)):
+        return int(value)  # 1024.0 (as some editors and tools write numbers) is the integer it means
     if get_origin(tp) is list and isinstance(value, list):
         kept = [v for v in value if _fits(get_args(tp)[0], v)]
         log.warning("settings.json: ignoring %d entries of %s that are not %s", len(value) - len(kept), name,

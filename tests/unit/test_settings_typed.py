@@ -89,6 +89,16 @@ def test_a_wrong_type_falls_back_to_the_default_with_a_warning(tmp_path: Path, c
     assert any(key in r.getMessage() for r in caplog.records)
 
 
+def test_a_whole_float_reads_as_the_integer_it_means(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "settings.json").write_text(json.dumps({"vlm_n_ctx": 1024.0, "decode_workers": 2.5}))
+    with caplog.at_level(logging.WARNING, logger=config.__name__):
+        s = AppConfig.load(tmp_path, "test").settings
+    assert s.vlm_n_ctx == 1024 and isinstance(s.vlm_n_ctx, int)
+    assert s.decode_workers == Settings().decode_workers  # 2.5 workers means nothing: the default
+    assert [r for r in caplog.records if "decode_workers" in r.getMessage()]
+    assert not [r for r in caplog.records if "vlm_n_ctx" in r.getMessage()]
+
+
 def test_right_types_pass_unchanged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     data = {"weight_visual": 2, "min_score": 0.25, "folders": ["/a", "/b"], "ignore_hidden": False}
     (tmp_path / "settings.json").write_text(json.dumps(data))
