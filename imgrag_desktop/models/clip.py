@@ -164,7 +164,10 @@ def write_tiny_checkpoint(path: str | os.PathLike[str], model_name: str = "imgra
     finally:
         logging.getLogger().disabled = was
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    torch.save({"state_dict": model.state_dict()}, tmp)
+    # Through a file object: torch names the archive's records after a path it is given, so the
+    # temp name (with its PID) would make every data dir's copy, and its model id, different.
+    with open(tmp, "wb") as fh:
+        torch.save({"state_dict": model.state_dict()}, fh)
     os.replace(tmp, dest)
     return dest
 

@@ -51,6 +51,18 @@ def test_same_seed_same_checkpoint_weights(tmp_path):
     assert np.allclose(a.encode_images(img), b.encode_images(img))
 
 
+def test_the_tiny_model_has_one_id_whoever_wrote_it(tmp_path):
+    """The checkpoint once carried its writer's PID, so each data dir's copy had its own id."""
+    import subprocess
+    import sys
+
+    here = write_tiny_checkpoint(tmp_path / "a" / "imgrag-tiny.pt")
+    there = tmp_path / "b" / "imgrag-tiny.pt"
+    subprocess.run([sys.executable, "-c", "import sys; from imgrag_desktop.models.clip import write_tiny_checkpoint; "
+                    "write_tiny_checkpoint(sys.argv[1])", str(there)], check=True, timeout=300)
+    assert checkpoint_id(str(here)) == checkpoint_id(str(there))
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     enc = ClipEncoder("imgrag-tiny", checkpoint=str(tmp_path / "nope.pt"))
     with pytest.raises(ModelUnavailable, match="does not exist"):
