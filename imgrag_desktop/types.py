@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 KINDS = ("photo", "screenshot", "document")
 
@@ -105,6 +106,17 @@ class Progress:
     failed: int = 0
     skipped: int = 0
     reused: int = 0
+
+
+def tell(listener: "Callable[[Progress], None] | None", report: Progress) -> None:
+    """Give a progress listener its report: a broken listener (a closed window, a bad callback)
+    is logged and never stops the work it watches."""
+    if listener is None:
+        return
+    try:
+        listener(report)
+    except Exception:
+        logging.getLogger(__name__).exception("progress listener failed")
 
 
 @dataclass

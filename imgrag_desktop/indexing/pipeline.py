@@ -24,7 +24,7 @@ from imgrag_desktop.fingerprint import fingerprint
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.search.duplicates import FingerprintTable
 from imgrag_desktop.store import Store, compose_search_text, sql_str
-from imgrag_desktop.types import DecodeError, DiskFull, Failure, IndexReport, Progress, is_disk_full
+from imgrag_desktop.types import DecodeError, DiskFull, Failure, IndexReport, Progress, is_disk_full, tell
 
 log = logging.getLogger(__name__)
 
@@ -257,11 +257,7 @@ class Indexer:
         return self._batch_size or default_batch_size(self.encoder.device if self.encoder.loaded else "cpu")
 
     def _emit(self, p: Progress) -> None:
-        if self.on_progress is not None:
-            try:
-                self.on_progress(p)
-            except Exception:  # a broken listener must not stop indexing
-                log.exception("progress listener failed")
+        tell(self.on_progress, p)
 
     def _known_hashes(self, model_id: str, n_files: int) -> "_KnownHashes":
         """content hash → a path whose row holds vectors made by the current model.

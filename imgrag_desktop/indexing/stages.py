@@ -27,7 +27,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
-from imgrag_desktop.types import ImgragError, Progress
+from imgrag_desktop.types import ImgragError, Progress, tell
 
 log = logging.getLogger(__name__)
 
@@ -259,15 +259,7 @@ def run_later_stages(services: Engine, cancel: threading.Event | None = None,
 
 
 def _guarded(cb: ProgressFn | None) -> ProgressFn:
-    def emit(p: Progress) -> None:
-        if cb is None:
-            return
-        try:
-            cb(p)
-        except Exception:  # a broken listener never stops the work
-            log.exception("progress listener failed")
-
-    return emit
+    return lambda p: tell(cb, p)
 
 
 def _log_warning(text: str) -> None:

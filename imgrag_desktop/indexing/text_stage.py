@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from imgrag_desktop.store import Store, compose_search_text, sql_in, sql_str
-from imgrag_desktop.types import ImgragError, ModelUnavailable, Progress
+from imgrag_desktop.types import ImgragError, ModelUnavailable, Progress, tell
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,6 @@ OCR_FINISHED = "(ocr_status IS NULL OR ocr_status != 'pending')"
 FTS_COLUMN = "search_text"
 REBUILD_FTS_SHARE = 0.2  # rebuild the keyword index when this share of rows is unindexed
 REBUILD_FTS_MIN = 500
-
-
-def _emit(cb: Callable[[Progress], None] | None, p: Progress) -> None:
-    if cb is None:
-        return
-    try:
-        cb(p)
-    except Exception:  # a broken listener never stops the work
-        log.exception("progress listener failed")
 
 
 @dataclass
@@ -122,7 +113,7 @@ class OcrStage:
         buffer: dict[str, dict[str, Any]] = {}
         last_flush = time.monotonic()
         done = 0
-        _emit(self.on_progress, Progress("ocr", 0, len(todo)))
+        tell(self.on_progress, Progress("ocr", 0, len(todo)))
         try:
             for path, result in OcrPool(self.ocr, self.workers).map(todo, cancel.is_set):
                 done += 1
@@ -142,7 +133,7 @@ class OcrStage:
                                     "error": ""}
                     report.read += 1
                 elapsed = max(1e-6, time.perf_counter() - t0)
-                _emit(self.on_progress, Progress("ocr", done, len(todo), current=path, rate=done / elapsed,
+                tell(self.on_progress, Progress("ocr", done, len(todo), current=path, rate=done / elapsed,
                                                  failed=report.failed))
                 if len(buffer) >= self.flush_every or time.monotonic() - last_flush >= self.flush_s:
                     self._flush(buffer, hashes)
@@ -203,7 +194,7 @@ class EmbedStage:
         todo = self.todo(include_ocr_pending)
         if todo:
             self.encoder.load()
-        _emit(self.on_progress, Progress("text vectors", 0, len(todo)))
+        tell(self.on_progress, Progress("text vectors", 0, len(todo)))
         for i in range(0, len(todo), self.batch):
             if cancel.is_set():
                 report.cancelled = True
@@ -222,7 +213,7 @@ class EmbedStage:
             self.store.update_rows(changes)
             report.embedded += len(changes)
             elapsed = max(1e-6, time.perf_counter() - t0)
-            _emit(self.on_progress, Progress("text vectors", min(len(todo), i + len(chunk)), len(todo),
+            tell(self.on_progress, Progress("text vectors", min(len(todo), i + len(chunk)), len(todo),
                                              current=chunk[-1], rate=report.embedded / elapsed))
         report.remaining = len(self.todo(include_ocr_pending))
         report.seconds = time.perf_counter() - t0
