@@ -82,7 +82,7 @@ class Indexer:
         self.store = store
         self.encoder = encoder
         self.fingerprints = FingerprintTable(store.db_dir)
-        self.auto_calibrate = True  # off for throw-away indexes (eval_labelled)
+        self.auto_calibrate = True  # off for throw-away indexes (evaluation/labelled.py)
         self.on_progress = on_progress
         self._batch_size = batch_size or (cfg.settings.batch_size if cfg is not None else 0) or 0
         self.workers = workers or (cfg.settings.decode_workers if cfg is not None else 0) or default_workers()

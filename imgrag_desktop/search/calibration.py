@@ -20,7 +20,7 @@ without labels and without a network:
 A model that fails its probe gets no automatic cut-off (results are never hidden on the word
 of a model that cannot tell); the user can still set a fixed minimum score. A labelled
 evaluation (`imgrag eval --labelled`) replaces the text/image thresholds with ones measured
-on real positive and negative pairs (eval_labelled.py).
+on real positive and negative pairs (evaluation/labelled.py).
 """
 
 from __future__ import annotations
