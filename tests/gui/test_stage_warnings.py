@@ -10,9 +10,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import SCREENSHOTS
+from tests.support.data import fail_without_shared_data
 
 SHOTS = ["05_detect_text_with_low_contrast.png", "07_parse_paragraphs_of_text.png"]
 
@@ -21,8 +20,8 @@ def test_ocr_that_cannot_run_is_shown_in_the_status_bar_and_the_errors_panel(qtb
                                                                               tmp_path: Path) -> None:
     from imgrag_desktop.config import AppConfig
 
-    if not all((SCREENSHOTS / n).is_file() for n in SHOTS):
-        pytest.skip("shared screenshots not found")
+    fail_without_shared_data()
+    assert all((SCREENSHOTS / n).is_file() for n in SHOTS), f"screenshots missing in {SCREENSHOTS}"
     shots = tmp_path / "shots"
     shots.mkdir()
     for n in SHOTS:

@@ -12,14 +12,14 @@ import pytest
 
 from imgrag_desktop.cli import main as cli_main
 from tests.conftest import SCREENSHOTS
+from tests.support.data import fail_without_shared_data
 
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesseract is not installed")
 def test_ocr_that_cannot_run_is_a_warning_and_an_error_entry(tmp_path: Path, capsys: Any) -> None:
     from imgrag_desktop.config import AppConfig
 
-    if not SCREENSHOTS.is_dir():
-        pytest.skip("shared test data not found")
+    fail_without_shared_data()
     shots = tmp_path / "shots"
     shots.mkdir()
     shutil.copy2(SCREENSHOTS / "05_detect_text_with_low_contrast.png", shots / "a.png")

@@ -12,6 +12,7 @@ import pytest
 from imgrag_desktop.indexing.stages import STAGES, PassScope, Stage, StageRun, run_later_stages
 from imgrag_desktop.types import ImgragError, ModelUnavailable
 from tests.conftest import SCREENSHOTS, coco_images
+from tests.support.data import fail_without_shared_data
 
 
 def test_the_list_keeps_the_order_the_stages_depend_on() -> None:
@@ -77,8 +78,7 @@ def test_cancel_stops_the_stages_that_follow(services: Any) -> None:
 def test_real_ocr_failure_is_a_warning_and_text_vectors_still_run(tmp_path: Path, services: Any) -> None:
     """OCR made to fail for real (a language Tesseract has no data for): the warning reads as the
     CLI prints it, and the rows waiting for OCR still get a vector of their name."""
-    if not SCREENSHOTS.is_dir():
-        pytest.skip("shared test data not found")
+    fail_without_shared_data()
     d = tmp_path / "pics"
     d.mkdir()
     for name in ("05_detect_text_with_low_contrast.png", "07_parse_paragraphs_of_text.png"):
