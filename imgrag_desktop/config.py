@@ -181,16 +181,22 @@ def _fits(tp: Any, value: Any) -> bool:
     return isinstance(value, tp)
 
 
+def _whole(tp: Any, value: Any) -> Any:
+    """1024.0 (as some editors and tools write numbers) is the integer it means."""
+    if isinstance(value, float) and value.is_integer() and _fits(tp, int(value)) and not _fits(tp, value):
+        return int(value)
+    return value
+
+
 def _checked(name: str, value: Any, tp: Any, default: Any) -> Any:
     """The value if it has the field's type, else the default (logged: a hand-edited or
     foreign settings.json must not stop the app from starting)."""
     if name == "gui" and isinstance(value, dict):
         return {k: _checked(f"gui.{k}", v, _WINDOW_TYPES[k], _field_default(k, WindowSettings))
                 if k in _WINDOW_TYPES else v for k, v in value.items()}
+    value = _whole(tp, value)
     if _fits(tp, value):
         return value
-    if isinstance(value, float) and value.is_integer() and _fits(tp, int(value)):
-        return int(value)  # 1024.0 (as some editors and tools write numbers) is the integer it means
     if get_origin(tp) is list and isinstance(value, list):
         kept = [v for v in value if _fits(get_args(tp)[0], v)]
         log.warning("settings.json: ignoring %d entries of %s that are not %s", len(value) - len(kept), name,
@@ -225,8 +231,7 @@ def parse_setting(name: str, text: str) -> Any:
         value = json.loads(text)
     except ValueError:
         value = text
-    if isinstance(value, float) and value.is_integer() and _fits(tp, int(value)):
-        value = int(value)
+    value = _whole(tp, value)
     if not _fits(tp, value):
         raise ImgragError(f"{name} takes {_type_name(tp)}, not {text!r}")
     return value

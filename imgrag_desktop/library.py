@@ -56,6 +56,18 @@ def library_stats(svc: "Services", failures: bool = False) -> dict[str, Any]:
     return data
 
 
+def remember_folders(cfg: Any, roots: Sequence[str]) -> list[str]:
+    """Add the folders among `roots` to the library's folder list (saved); the ones added."""
+    import os
+
+    folders = cfg.settings.folders
+    added = [r for r in dict.fromkeys(roots) if os.path.isdir(r) and r not in folders]
+    if added:
+        folders.extend(added)
+        cfg.save()
+    return added
+
+
 def removal_filter(folder: str, keep: Sequence[str]) -> str | None:
     """The rows that go when `folder` leaves the library while `keep` stay in it.
 
@@ -89,10 +101,15 @@ class VectorSizeMismatch(ImgragError):
     """The index was built by a CLIP model whose vectors have another size: a rebuild fixes it."""
 
 
-def check_vector_size(svc: "Services", rebuild: bool = False) -> None:
+REBUILD_COMMAND = "re-index with `imgrag index --rebuild PATH...`"
+REBUILD_IN_WINDOW = "rebuild the index to use this model"
+
+
+def check_vector_size(svc: "Services", rebuild: bool = False, remedy: str = REBUILD_COMMAND) -> None:
     """Vectors of different models are never compared: before anything writes or watches, the
     configured model must make vectors of the size the index holds. With `rebuild`, a mismatch
-    drops the images table instead (the caller holds the writer lock)."""
+    drops the images table instead (the caller holds the writer lock). `remedy` is the fix in
+    the words of the front end that asks (a command to type, or the window's Rebuild button)."""
     store, clip = svc.store, svc.clip
     dim = store.visual_dim
     if dim is None:
@@ -101,9 +118,7 @@ def check_vector_size(svc: "Services", rebuild: bool = False) -> None:
     if dim != clip.dim:
         if not rebuild:
             raise VectorSizeMismatch(
-                f"the index holds {dim}-dimensional vectors but model {clip.model_id} makes {clip.dim}: "
-                "re-index with `imgrag index --rebuild PATH...` (in the window: rebuild the index)"
-            )
+                f"the index holds {dim}-dimensional vectors but model {clip.model_id} makes {clip.dim}: {remedy}")
         store.drop_images()
 
 

@@ -20,13 +20,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class Services:
-    def __init__(self, cfg: AppConfig, *, store: "Store | None" = None, clip: "ClipEncoder | None" = None) -> None:
-        """`store` and `clip` let code that built its own (an Indexer, a benchmark, a throw-away
-        evaluation index) run the later stages on exactly those."""
+    def __init__(self, cfg: AppConfig) -> None:
         self.cfg = cfg
         self._lock = threading.RLock()
-        self._store: Store | None = store
-        self._clip: ClipEncoder | None = clip
+        self._store: Store | None = None
+        self._clip: ClipEncoder | None = None
         self._text: Any = None
         self._searcher: Searcher | None = None
         self._vlm: Any = None

@@ -29,7 +29,7 @@ from imgrag_desktop.cli.commands import (
     vlm,
     watch,
 )
-from imgrag_desktop.cli.context import Context, no_args
+from imgrag_desktop.cli.context import Context, common_options, no_args
 from imgrag_desktop.types import ImgragError
 
 __all__ = ["COMMANDS", "Command", "Context", "build_parser", "main"]
@@ -75,11 +75,7 @@ COMMANDS: dict[str, Command] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output on stdout")
-    common.add_argument("--data-dir", default=argparse.SUPPRESS, help="where the index, thumbnails and settings live")
-    common.add_argument("--profile", choices=["default", "test"], default=argparse.SUPPRESS,
-                        help="model profile ('test': tiny offline models for tests; also IMGRAG_PROFILE)")
+    common = common_options(argparse.ArgumentParser(add_help=False))
     parser = argparse.ArgumentParser(prog="imgrag", parents=[common],
                                      description="Search and ask questions about your own images, offline.")
     parser.add_argument("--version", action="version", version=f"imgrag {__version__}")

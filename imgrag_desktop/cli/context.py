@@ -183,7 +183,8 @@ def common_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The global options, accepted after a sub-action too (`imgrag models list --json`)."""
     p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output on stdout")
     p.add_argument("--data-dir", default=argparse.SUPPRESS, help="where the index, thumbnails and settings live")
-    p.add_argument("--profile", choices=["default", "test"], default=argparse.SUPPRESS, help="model profile")
+    p.add_argument("--profile", choices=["default", "test"], default=argparse.SUPPRESS,
+                   help="model profile ('test': tiny offline models for tests; also IMGRAG_PROFILE)")
     return p
 
 

@@ -231,6 +231,7 @@ def run_screenshot_eval(services: "Services", screenshots: str | None, distracto
     cannot run, the evaluation fails with its reason rather than reporting a made-up rate."""
     from imgrag_desktop.config import AppConfig, Settings
     from imgrag_desktop.indexing.stages import run_later_stages
+    from imgrag_desktop.models.ocr import ocr_from_config
     from imgrag_desktop.services import Services
 
     shots = _default_dir(screenshots, "screenshots")
@@ -254,16 +255,16 @@ def run_screenshot_eval(services: "Services", screenshots: str | None, distracto
             if src.is_dir():
                 shutil.copytree(src, cfg.models_dir, dirs_exist_ok=True)
         svc = Services(cfg)
+        # This evaluation measures OCR: without Tesseract it has nothing to say (Tesseract's own
+        # one-line reason), so it stops before indexing anything.
+        ocr_from_config(cfg).check()
         cancel = threading.Event()
         t0 = time.perf_counter()
         report = svc.indexer(on_progress=on_progress).index_paths(roots, cancel=cancel)
-        warnings: list[str] = []
-        later = run_later_stages(svc, cancel, on_progress, warnings.append)
+        later = run_later_stages(svc, cancel, on_progress, on_warning)
         ocr, text = later.get("ocr") or {}, later.get("text") or {}
-        if "error" in ocr:
+        if "error" in ocr:  # OCR that started but could not go on
             raise ImgragError(ocr["error"])
-        for w in warnings:
-            (on_warning or (lambda _t: None))(w)
         index_s = time.perf_counter() - t0
         rows = svc.store.query(None, ["path", "ocr_text", "ocr_words", "kind"]).to_pylist()
         ocr_by_name = {os.path.basename(r["path"]): read_text(r["ocr_text"], r["ocr_words"]) for r in rows

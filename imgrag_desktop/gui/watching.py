@@ -28,9 +28,10 @@ class WatchController(QObject):
     """Builds, starts and stops the window's WatchService off the GUI thread.
 
     Lives on its own QThread, and the window reaches the running service only through this
-    object's slots (queued to that thread): `status()` waits on a lock the watcher holds while it
-    checks settling files, which on a hung network share can take as long as the share hangs,
-    and the window must keep painting meanwhile. `poll` answers with `statusChanged`."""
+    object's slots (queued to that thread). `WatchService.status()` returns a published snapshot
+    and does not wait on the watcher's work; the window still asks from here so that no engine
+    call, present or future, can stall its painting (a hung network share can hold a thread as
+    long as it hangs). `poll` answers with `statusChanged`."""
 
     started = Signal(object)  # the running WatchService
     startFailed = Signal(str, str, bool)  # one line, details, True when another process holds the lock
@@ -74,7 +75,7 @@ class WatchController(QObject):
             from imgrag_desktop.library import check_vector_size
 
             svc.clip.load()
-            check_vector_size(svc)
+            check_vector_size(svc, remedy="rebuild the index to watch folders with this model")
             opts = dict(self.options)
             opts.setdefault("reconcile_on_start", reconcile)
             service = WatchService.from_services(svc, write_lock=self.writes.lock,

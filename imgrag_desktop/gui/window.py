@@ -175,7 +175,7 @@ class MainWindow(QMainWindow):
         """The Ask tab: questions answered by the local model, with the pictures it cites."""
         self.ask_panel = AskPanel(self.host, self.loader, self.bridge, self.state, folder=self._folder,
                                   filters=lambda: self.filter_bar.filters(), parent=self)
-        self.ask_index = self.add_panel(self.ask_panel, "Ask", "Ask the local model about your pictures (Ctrl+K)")
+        self.add_panel(self.ask_panel, "Ask", "Ask the local model about your pictures (Ctrl+K)")
         self.ask_panel.openRequested.connect(self.open_path)
         self.ask_panel.revealRequested.connect(self.reveal_path)
         self.ask_panel.similarRequested.connect(self._similar_from_panel)

@@ -349,11 +349,11 @@ class IndexWorker(QObject):
         self.finished.emit(job, report)
 
     def _index(self, svc: "Services", job: IndexJob) -> dict[str, Any]:
-        from imgrag_desktop.library import check_vector_size
+        from imgrag_desktop.library import REBUILD_IN_WINDOW, check_vector_size
 
         self._report(_progress("load", current="loading the CLIP model"))
         svc.clip.load()
-        check_vector_size(svc, job.rebuild)
+        check_vector_size(svc, job.rebuild, remedy=REBUILD_IN_WINDOW)
         indexer = svc.indexer(on_progress=self._report)
         indexer.pause = self.pause_event
         report = indexer.index_paths(job.roots, cancel=job.cancel)

@@ -242,7 +242,7 @@ class Indexer:
             return
         scope = PassScope(where=where, changed=report.removed + report.updated > 0,
                           calibrate=calibrate and self.auto_calibrate)
-        parts = PassParts(self.cfg, self.store, self.encoder)
+        parts = PassParts(self.cfg, self.store, self.encoder, fingerprints=self.fingerprints)
         extra.update(run_later_stages(parts, cancel, self._emit, part="pass", scope=scope))
 
     # Internals -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ its key. Adding a stage is one `Stage(...)` entry in `STAGES`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class PassParts:
     clip: Any
     text: Any = None
     vlm: Any = None
+    fingerprints: Any = None  # the Indexer's open FingerprintTable (no second connection per batch)
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,10 @@ class StageRun:
     on_warning: WarningFn
     scope: PassScope | None = None
 
-    def progress(self, p: Progress) -> None:
-        self.on_progress(p)
+    @functools.cached_property
+    def ocr_ok(self) -> bool:
+        """Whether OCR can run, asked once per run (each check starts Tesseract processes)."""
+        return ocr_available(self.services)
 
 
 @dataclass(frozen=True)
@@ -95,10 +99,9 @@ class Stage:
     name: str
     run: Callable[[StageRun], "dict[str, Any] | None"]
     part: str = "library"  # "pass" | "library"
-    # An ImgragError of this stage becomes the warning "<skipped> skipped: …" and {key: {"error": …}};
+    # An ImgragError of this stage becomes the warning "<skipped> skipped: …" and {name: {"error": …}};
     # None: it propagates (the run fails, as a failed visual pass does).
     skipped: str | None = None
-    key: str | None = None
 
 
 # --- the engine work behind the stages (also what `imgrag ocr` / `imgrag captions` run) -------
@@ -143,15 +146,15 @@ def embed_text(services: Engine, cancel: threading.Event, on_progress: ProgressF
 
 def write_captions(services: Engine, cancel: threading.Event, on_progress: ProgressFn | None = None, *,
                    limit: int | None = None, requeue: bool = False, redo: bool = False,
-                   duty: float = 1.0) -> dict[str, Any]:
-    """Captions of what waits for one, with the one local-VLM slot (unloaded afterwards)."""
+                   duty: float = 1.0, wait_for_ocr: bool | None = None) -> dict[str, Any]:
+    """Captions of what waits for one, with the one local-VLM slot (unloaded afterwards).
+    `wait_for_ocr` (default: whether OCR can run): without Tesseract, pictures waiting for OCR
+    would wait for ever, so they are captioned now."""
     from imgrag_desktop.indexing.captions import CaptionQueue
-    from imgrag_desktop.models import ocr
 
     slot = services.vlm
-    cfg = services.cfg
-    # Without Tesseract, pictures waiting for OCR would wait for ever: caption them now.
-    wait_for_ocr = bool(cfg.settings.ocr_enabled) and ocr.availability(cfg)[0]
+    if wait_for_ocr is None:
+        wait_for_ocr = ocr_available(services)
     queue = CaptionQueue(services.store, slot.get, duty=duty, on_progress=on_progress, wait_for_ocr=wait_for_ocr)
     requeued = 0
     if requeue or redo:
@@ -169,15 +172,11 @@ def write_captions(services: Engine, cancel: threading.Event, on_progress: Progr
 # --- the stages ---------------------------------------------------------------------------------
 def _tiles(run: StageRun) -> dict[str, Any]:
     """Tiles of large images, so a small object in a big canvas is found (search/tiles.py)."""
-    from imgrag_desktop.search.tiles import TileIndexer, TileTable
+    from imgrag_desktop.search.tiles import tile_indexer_for
 
-    svc, scope = run.services, run.scope or PassScope()
-    policy = "auto"
-    if svc.cfg is not None:
-        policy = svc.cfg.settings.tiles
-    tiles = TileIndexer(svc.store, svc.clip, TileTable(svc.store.db_dir), policy=policy,
-                        on_progress=run.on_progress).run(run.cancel.is_set, where=scope.where, prune=scope.changed)
-    return tiles.to_json()
+    scope = run.scope or PassScope()
+    tiles = tile_indexer_for(run.services, run.on_progress)
+    return tiles.run(run.cancel.is_set, where=scope.where, prune=scope.changed).to_json()
 
 
 def _fingerprints(run: StageRun) -> dict[str, Any] | None:
@@ -188,7 +187,9 @@ def _fingerprints(run: StageRun) -> dict[str, Any] | None:
     from imgrag_desktop.store.sidetables import live_hashes
 
     store = run.services.store
-    return {"fingerprints_pruned": FingerprintTable(store.db_dir).side.prune("content_hash", live_hashes(store))}
+    table = run.services.fingerprints if isinstance(run.services, PassParts) else None
+    table = table or FingerprintTable(store.db_dir)
+    return {"fingerprints_pruned": table.side.prune("content_hash", live_hashes(store))}
 
 
 def _calibration(run: StageRun) -> dict[str, Any] | None:
@@ -198,7 +199,7 @@ def _calibration(run: StageRun) -> dict[str, Any] | None:
         return None
     from imgrag_desktop.search.calibration import CalibrationBook, ensure_calibrated
 
-    run.progress(Progress("calibrate"))
+    run.on_progress(Progress("calibrate"))
     cal = ensure_calibrated(CalibrationBook(svc.cfg.data_dir), svc.store, svc.clip, run.cancel.is_set)
     if cal is None:
         return None
@@ -215,7 +216,7 @@ def _captions(run: StageRun) -> dict[str, Any] | None:
     """Only when the user switched captions on (minutes per picture on a CPU)."""
     if not run.services.cfg.settings.captions_enabled:
         return None
-    return {"captions": write_captions(run.services, run.cancel, run.on_progress)}
+    return {"captions": write_captions(run.services, run.cancel, run.on_progress, wait_for_ocr=run.ocr_ok)}
 
 
 def _text(run: StageRun) -> dict[str, Any] | None:
@@ -223,15 +224,15 @@ def _text(run: StageRun) -> dict[str, Any] | None:
         return None
     # When OCR cannot run, rows waiting for it still get a vector of their name and caption.
     return {"text": embed_text(run.services, run.cancel, run.on_progress, run.on_warning,
-                               include_ocr_pending=not ocr_available(run.services))}
+                               include_ocr_pending=not run.ocr_ok)}
 
 
 STAGES: tuple[Stage, ...] = (
     Stage("tiles", _tiles, part="pass"),
     Stage("fingerprints", _fingerprints, part="pass"),
     Stage("calibration", _calibration, part="pass"),
-    Stage("ocr", _ocr, skipped="OCR", key="ocr"),
-    Stage("captions", _captions, skipped="captions", key="captions"),
+    Stage("ocr", _ocr, skipped="OCR"),
+    Stage("captions", _captions, skipped="captions"),
     Stage("text", _text),  # text vectors, then the keyword index
 )
 
@@ -253,7 +254,7 @@ def run_later_stages(services: Engine, cancel: threading.Event | None = None,
             if stage.skipped is None:
                 raise
             _warn(run.on_warning, f"{stage.skipped} skipped: {exc}")
-            out = {stage.key or stage.name: {"error": str(exc)}}
+            out = {stage.name: {"error": str(exc)}}
         results.update(out or {})
     return results
 

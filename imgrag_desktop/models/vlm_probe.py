@@ -20,7 +20,7 @@ from imgrag_desktop.types import ModelUnavailable
 
 
 class ProbeSpec(Protocol):
-    """What the probe reads of a `vlm.ProbeSpec` (typed here so this module needs no import of
+    """What the probe reads of a `vlm.VlmSpec` (typed here so this module needs no import of
     the loader it protects: the child process, `vlm_child`, imports that)."""
 
     @property

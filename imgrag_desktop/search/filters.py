@@ -5,8 +5,7 @@ gui.workers.Request) and the automation that drives the window all describe a fi
 `Filters`; `Filters.where()` writes the SQL, so every filter runs inside the store, for
 browsing, text search, look-alikes, duplicates and questions alike.
 
-Kept free of heavy imports (the window builds `Filters` on its thread); the store's SQL
-helpers are imported when a clause is written, in a worker.
+Kept free of heavy imports: the window builds `Filters` on its thread (store.sql is plain text).
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+
+from imgrag_desktop.store.sql import folder_filter, sql_str
 
 ORIENTATIONS = ("landscape", "portrait", "square")
 _SHAPE_SQL = {"landscape": "width > height", "portrait": "height > width", "square": "width = height"}
@@ -44,8 +45,6 @@ class Filters:
 
     def where(self) -> str | None:
         """The LanceDB SQL filter (None when nothing is filtered)."""
-        from imgrag_desktop.store import folder_filter, sql_str
-
         parts = []
         if self.folder:
             parts.append(folder_filter(self.folder))

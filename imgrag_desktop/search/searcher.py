@@ -57,18 +57,10 @@ class Searcher:
         """The current snapshot of the visual vectors of this CLIP model."""
         return self._vectors.get("visual", "clip_model", self.clip.model_id)
 
-    def textual(self) -> LoadedVectors:
-        """The current snapshot of the text model's vectors (ModelUnavailable without one)."""
-        return self._textual_side()[0]
-
     def _textual_side(self) -> tuple[LoadedVectors, Any]:
         """The textual snapshot with the encoder that made it (what the textual mode reads)."""
         enc = self.text_encoder()
         return self._vectors.get("textual", "text_model", enc.model_id), enc
-
-    def allowed_mask(self, loaded: LoadedVectors, where: str | None) -> np.ndarray | None:
-        """Rows passing a LanceDB filter, as a mask over the snapshot."""
-        return allowed_mask(self.store, loaded, where)
 
     def make_hits(self, loaded: LoadedVectors, idx: np.ndarray, scores: np.ndarray, reason: str = "visual",
                   with_text: bool = True) -> list[Hit]:

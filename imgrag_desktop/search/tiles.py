@@ -331,7 +331,8 @@ class TileMatcher:
 
 
 def tile_indexer_for(services: Any, on_progress: "Callable[[Progress], None] | None" = None) -> TileIndexer:
-    s = services.cfg.settings
-    policy = s.tiles
-    return TileIndexer(services.store, services.clip, TileTable(services.cfg.db_dir), policy=policy,
+    """The tile indexer of an engine's store and model, with the `tiles` setting (auto when the
+    engine has no settings: a bare Indexer's)."""
+    policy = services.cfg.settings.tiles if services.cfg is not None else "auto"
+    return TileIndexer(services.store, services.clip, TileTable(services.store.db_dir), policy=policy,
                        on_progress=on_progress)

@@ -1,6 +1,7 @@
-"""The window keeps working while the folder watcher is stuck: on a hung network share the
-watcher's `status()` can wait (on the lock its worker holds while it stats settling files). The
-window only asks through the controller's thread, so its event loop keeps running."""
+"""The window keeps working while a call into the folder watcher is stuck (a hung network share
+can hold any thread that touches it): the window only asks through the controller's thread, so
+its event loop keeps running. The engine side (`status()` answers from a snapshot while the
+watcher's worker hangs in a stat) is tests/unit/indexing/test_watch_status.py."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ def index_args(p: argparse.ArgumentParser) -> None:
 def cmd_index(ctx: Context) -> int:
     from imgrag_desktop.indexing.scanner import storable
     from imgrag_desktop.indexing.stages import run_later_stages
-    from imgrag_desktop.library import check_vector_size
+    from imgrag_desktop.library import check_vector_size, remember_folders
     from imgrag_desktop.store import writer
 
     args = ctx.args
@@ -45,11 +45,7 @@ def cmd_index(ctx: Context) -> int:
             svc.store.drop_failures()
         check_vector_size(svc, args.rebuild)
         if not args.no_remember:
-            folders = svc.cfg.settings.folders
-            added = [r for r in roots if os.path.isdir(r) and r not in folders]
-            if added:
-                folders.extend(added)
-                svc.cfg.save()
+            remember_folders(svc.cfg, roots)
         report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
             roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed)
         extra = run_later_stages(svc, cancel, ctx.progress_bar(), ctx.warn) if not cancel.is_set() else {}

@@ -29,7 +29,7 @@ def cmd_watch(ctx: Context) -> int:
     from imgrag_desktop.indexing.stages import run_later_stages
     from imgrag_desktop.indexing.watch.roots import watch_roots
     from imgrag_desktop.indexing.watch.service import WatchService
-    from imgrag_desktop.library import check_vector_size
+    from imgrag_desktop.library import check_vector_size, remember_folders
     from imgrag_desktop.store import writer
 
     args = ctx.args
@@ -63,10 +63,7 @@ def cmd_watch(ctx: Context) -> int:
     with stop_on_signals(stop, announce=None), writer(svc.store, svc.cfg.lock_file):
         check_vector_size(svc)
         if not args.no_remember:
-            added = [r for r in roots if os.path.isdir(r) and r not in remembered]
-            if added:
-                remembered.extend(added)
-                svc.cfg.save()
+            remember_folders(svc.cfg, roots)
         service = WatchService.from_services(svc, settle_s=args.settle, rescan_s=args.rescan * 60,
                                              after_batch=after_batch)
         service.add_listener(on_event)

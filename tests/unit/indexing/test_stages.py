@@ -33,7 +33,7 @@ def _recording(log: list[str], name: str, *, fail: bool = False, cancel_after: b
             raise ModelUnavailable(f"{name} cannot run here")
         return {name: {"done": True}}
 
-    return Stage(name, run, part=part, skipped=name, key=name)
+    return Stage(name, run, part=part, skipped=name)
 
 
 def test_runner_runs_in_order_and_merges(services: Any) -> None:
