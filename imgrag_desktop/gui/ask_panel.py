@@ -47,7 +47,7 @@ from imgrag_desktop.gui.ask_worker import (
 from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.preview import PreviewPanel
 from imgrag_desktop.gui.thumbnails import ImageLoader
-from imgrag_desktop.gui.workers import EngineHost, Request
+from imgrag_desktop.gui.workers import EngineHost
 from imgrag_desktop.search.filters import Filters
 
 __all__ = ["AskPanel", "AskRequest", "AskResult", "AskWorker", "STREAM_INTERVAL_S", "answer_html", "ask_shortcuts"]
@@ -250,7 +250,7 @@ class AskPanel(QWidget):
         self.cited_label.hide()
         self.preview.show_item(None)
         where = f" in {self.folder()}" if self.folder() else ""
-        if Request("browse", filters=req.filters).has_filters():
+        if req.filters.active():
             where += " that pass the filters"
         self._show_status(f"Finding the best-matching pictures{where} and preparing the model…")
         self._update_button()

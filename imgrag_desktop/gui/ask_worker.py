@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from imgrag_desktop.gui.messages import describe_exception
-from imgrag_desktop.gui.workers import EngineHost, Request, ResultItem
+from imgrag_desktop.gui.workers import EngineHost, ResultItem
 from imgrag_desktop.search.filters import Filters
 from imgrag_desktop.types import Answer, Hit, ImgragError, ModelUnavailable
 
@@ -92,7 +92,7 @@ class AskWorker(QObject):
         try:
             svc = self.host.services
             # The same pictures the window's search would look at: folder and filter bar.
-            where = Request("browse", folder=req.folder, filters=req.filters).where()
+            where = req.filters.with_folder(req.folder).where()
             answerer = svc.answerer(where, images=req.images, max_tokens=req.max_tokens)
             stream = answerer.stream(req.question, cancel=req.cancel)
             pending: list[str] = []

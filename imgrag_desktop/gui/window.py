@@ -35,7 +35,8 @@ from imgrag_desktop.gui.state import gui_state, remember_layout, restore_layout,
 from imgrag_desktop.gui.status_report import StatusReport
 from imgrag_desktop.gui.thumbnails import ImageLoader
 from imgrag_desktop.gui.watch_status import WatchStatus
-from imgrag_desktop.gui.workers import EngineHost, IndexJob, QueryWorker, Request, RequestGate
+from imgrag_desktop.gui.workers import EngineHost, IndexJob, QueryWorker, RequestGate
+from imgrag_desktop.search.filters import Filters
 from imgrag_desktop.store.writers import DataDirWriter
 
 __all__ = ["MainWindow", "reveal_in_file_manager"]
@@ -157,7 +158,7 @@ class MainWindow(QMainWindow):
     def _build_duplicates_panel(self) -> None:
         """The Duplicates tab: near-identical pictures, grouped, keeper first (read-only)."""
         self.dups_panel = DuplicatesPanel(self.host, self.cfg.thumbs_dir, self.bridge,
-                                          where=lambda: Request("browse", folder=self._folder()).where(),
+                                          where=lambda: Filters().with_folder(self._folder()).where(),
                                           scope=self._folder, writes=self.writes, parent=self)
         self.dups_index = self.add_panel(self.dups_panel, "Duplicates", "Near-identical copies of the same picture (Ctrl+D)")
         self.dups_panel.openRequested.connect(self.open_path)
