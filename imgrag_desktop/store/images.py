@@ -29,6 +29,7 @@ from imgrag_desktop.store.schema import (
     check_version,
     failures_schema,
     images_schema,
+    upgrade_in_place,
 )
 from imgrag_desktop.store.sql import IN_CHUNK, sql_in, sql_str
 from imgrag_desktop.types import DiskFull, Failure, ImgragError, is_disk_full
@@ -126,8 +127,18 @@ class Store:
         """The images table, or None before the first image was indexed."""
         with self._lock:
             if self._images is None and self._exists(IMAGES):
-                self._images = self._open_table(IMAGES)
+                table = self._open_table(IMAGES)
+                self._upgrade(table)
+                self._images = table
             return self._images
+
+    def _upgrade(self, table: Any) -> None:
+        """An index from an older release gains this release's columns in place (schema.py)."""
+        schema = table.schema
+        wanted = images_schema(schema.field("visual").type.list_size, schema.field("textual").type.list_size)
+        with self._writing():
+            if upgrade_in_place(table, wanted):
+                self.writes += 1
 
     @property
     def failures(self) -> Any:

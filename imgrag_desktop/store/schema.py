@@ -85,11 +85,41 @@ def compose_search_text(name: str, ocr_text: str | None, caption: str | None) ->
     return "\n".join(parts)
 
 
+def table_version(table: Any) -> int:
+    """The schema version a table was written with (0: before versions were recorded)."""
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    return int(raw) if raw else 0
+
+
+def missing_fields(table: Any, wanted: pa.Schema) -> list[pa.Field]:
+    """The columns of `wanted` that an older table lacks, in schema order."""
+    have = set(table.schema.names)
+    return [f for f in wanted if f.name not in have]
+
+
+def upgrade_in_place(table: Any, wanted: pa.Schema) -> bool:
+    """Bring a table written by an older release up to `wanted`, keeping every row.
+
+    An upgrade only ever adds columns, all null, so nothing is re-embedded or re-read that
+    need not be: the later stage that fills a new column finds its rows null (or its status
+    column null, which reads as pending) and does the work in the background. Columns are
+    added in one Lance transaction, then the version is stamped. Returns whether anything
+    changed. Renames or type changes would need a step of their own here.
+    """
+    missing = missing_fields(table, wanted)
+    stale = table_version(table) < SCHEMA_VERSION
+    if not missing and not stale:
+        return False
+    if missing:
+        table.add_columns(missing)
+    table.to_lance().update_schema_metadata({META_KEY.decode(): str(SCHEMA_VERSION)})
+    table.checkout_latest()
+    return True
+
+
 def check_version(table: Any) -> None:
     """Refuse a table written by a newer schema; older ones (and unversioned: 0) read as they are."""
-    meta = table.schema.metadata or {}
-    raw = meta.get(META_KEY)
-    version = int(raw) if raw else 0
+    version = table_version(table)
     if version > SCHEMA_VERSION:
         raise SchemaTooNew(
             f"the index was written by a newer imgrag-desktop (schema {version}, this one reads {SCHEMA_VERSION}); "
