@@ -206,6 +206,22 @@ def _calibration(run: StageRun) -> dict[str, Any] | None:
     return {"calibration": {"text_cutoff": cal.threshold("text"), "image_cutoff": cal.threshold("image")}}
 
 
+def _places(run: StageRun) -> dict[str, Any] | None:
+    """GPS → town, region, country, and the photo's own local time (indexing/places_stage.py)."""
+    from imgrag_desktop.indexing.places_stage import PlacesStage
+
+    if run.cancel.is_set():
+        return None
+    return {"places": PlacesStage(run.services.store, run.on_progress).run(run.cancel).to_json()}
+
+
+def _place_words(run: StageRun) -> dict[str, Any] | None:
+    from imgrag_desktop.indexing.places_stage import restore_place_words
+
+    restored = restore_place_words(run.services.store)
+    return {"place_words_restored": restored} if restored else None
+
+
 def _ocr(run: StageRun) -> dict[str, Any] | None:
     if not run.services.cfg.settings.ocr_enabled or run.cancel.is_set():
         return None
@@ -231,8 +247,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("tiles", _tiles, part="pass"),
     Stage("fingerprints", _fingerprints, part="pass"),
     Stage("calibration", _calibration, part="pass"),
+    Stage("places", _places),  # GPS → place, local time: cheap, before the slow ones
     Stage("ocr", _ocr, skipped="OCR"),
     Stage("captions", _captions, skipped="captions"),
+    Stage("place words", _place_words),  # the place's names back into rewritten search_text
     Stage("text", _text),  # text vectors, then the keyword index
 )
 

@@ -32,6 +32,9 @@ class Filters:
     min_height: int | None = None
     camera: str | None = None  # make or model contains this text, any case
     orientation: str | None = None  # one of ORIENTATIONS
+    place: str | None = None  # city, region or country names (comma-separated, any case): rows at any
+    local_from: float | None = None  # the photo's own wall clock (naive epoch, see indexing/photometa.py)
+    local_to: float | None = None  # exclusive; rows read before the places stage use `date`
 
     def with_folder(self, folder: str | None) -> "Filters":
         return dataclasses.replace(self, folder=folder or None)
@@ -62,6 +65,13 @@ class Filters:
             parts.append(f"lower(camera) LIKE {sql_str('%' + self.camera.lower() + '%')}")
         if self.orientation in _SHAPE_SQL:
             parts.append(_SHAPE_SQL[self.orientation])
+        if self.place:
+            names = ", ".join(sql_str(n.strip().lower()) for n in self.place.split(",") if n.strip())
+            parts.append(f"lower(city) IN ({names}) OR lower(region) IN ({names}) OR lower(country) IN ({names})")
+        if self.local_from is not None:
+            parts.append(f"coalesce(local_time, date) >= {float(self.local_from)}")
+        if self.local_to is not None:
+            parts.append(f"coalesce(local_time, date) < {float(self.local_to)}")
         return " AND ".join(f"({p})" for p in parts) or None
 
 

@@ -54,6 +54,19 @@ def images_schema(visual_dim: int, text_dim: int = DEFAULT_TEXT_DIM) -> pa.Schem
         pa.field("search_text", pa.string()),  # name + OCR + caption: what the keyword index reads
         pa.field("error", pa.string()),  # last non-fatal error of a later stage (OCR, caption)
         pa.field("indexed_at", pa.float64()),
+        # places and time (indexing/places_stage.py); all null until that stage has read the file
+        pa.field("place_status", pa.string()),  # done | none (no GPS) | null: not read yet
+        pa.field("lat", pa.float64()),
+        pa.field("lon", pa.float64()),
+        pa.field("city", pa.string()),  # the town people would name, within 25 km (search/places.py)
+        pa.field("region", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("country_code", pa.string()),
+        pa.field("place_words", pa.string()),  # the place's names for search_text (Lisbon Portugal Lisboa …)
+        pa.field("local_time", pa.float64()),  # wall clock where it was taken, as a naive (UTC-read) epoch
+        pa.field("utc_offset", pa.int32()),  # minutes, when known
+        pa.field("time_zone", pa.string()),  # IANA zone, when the GPS position gave it
+        pa.field("date_source", pa.string()),  # exif offset | gps time zone | camera clock | file time
     ]
     return pa.schema(fields, metadata={META_KEY: str(SCHEMA_VERSION).encode()})
 
