@@ -163,12 +163,18 @@ def add_filter_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--after", help="taken (or modified) on/after this date, YYYY-MM-DD")
     g.add_argument("--before", help="taken (or modified) before this date, YYYY-MM-DD")
     g.add_argument("--camera", help="camera make/model contains this text")
+    g.add_argument("--place", help="taken in this city, region or country (as `imgrag places` names them)")
     g.add_argument("--orientation", choices=ORIENTATIONS)
     g.add_argument("--min-width", type=int)
     g.add_argument("--min-height", type=int)
 
 
 def filter_from_args(args: argparse.Namespace) -> str | None:
+    return filters_from_args(args).where()
+
+
+def filters_from_args(args: argparse.Namespace) -> Any:
+    """The typed Filters of the filter options (search/filters.py)."""
     from imgrag_desktop.search import Filters, user_folder
 
     return Filters(
@@ -176,7 +182,8 @@ def filter_from_args(args: argparse.Namespace) -> str | None:
         date_from=parse_date(getattr(args, "after", None)), date_to=parse_date(getattr(args, "before", None)),
         min_width=getattr(args, "min_width", None), min_height=getattr(args, "min_height", None),
         camera=getattr(args, "camera", None), orientation=getattr(args, "orientation", None),
-    ).where()
+        place=getattr(args, "place", None) or None,
+    )
 
 
 def common_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -17,71 +17,24 @@ a table of phrases in its test.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Callable, Sequence
+import re
+from typing import Sequence
 
+from imgrag_desktop.search.dates import read_dates
 from imgrag_desktop.search.filters import Filters
+from imgrag_desktop.search.kinds import read_filler, read_kinds
+from imgrag_desktop.search.place_reader import read_places
+from imgrag_desktop.search.reading import Chip, Found, ReadContext, Reader, Reading
 
-
-@dataclass(frozen=True)
-class Chip:
-    kind: str  # date | place | kind | person | ... (what the window's icon and the CLI's label show)
-    label: str  # what the user sees: "📅 Jun–Aug 2025", "📍 Lisbon"
-    words: str  # the words of the query it was read from (given back as text when removed)
-    fields: dict[str, Any] = field(default_factory=dict)  # the Filters fields it set
-
-
-@dataclass
-class Reading:
-    original: str
-    text: str  # what is left to search for (may be empty: a query that is only a filter)
-    filters: Filters
-    chips: list[Chip] = field(default_factory=list)
-
-    @property
-    def only_filters(self) -> bool:
-        """Nothing left to look for: list the filtered photos (by date) instead of ranking them."""
-        return not self.text.strip() and bool(self.chips)
-
-    def without(self, chip: Chip, base: Filters | None = None) -> "Reading":
-        """The reading with one chip removed: its filter fields back to `base`'s, its words back
-        in the text (where they were, as near as the remaining text allows)."""
-        base = base or Filters()
-        reset = {name: getattr(base, name) for name in chip.fields}
-        chips = [c for c in self.chips if c is not chip]
-        return Reading(self.original, " ".join(f"{self.text} {chip.words}".split()),
-                       dataclasses.replace(self.filters, **reset), chips)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"text": self.text, "chips": [{"kind": c.kind, "label": c.label, "words": c.words,
-                                              "fields": c.fields} for c in self.chips]}
-
-
-@dataclass(frozen=True)
-class ReadContext:
-    """What readers may know besides the words: the present (for "yesterday") and the names
-    the library knows (people, places), each a callable so nothing is loaded that no reader
-    needs."""
-
-    now: datetime = field(default_factory=lambda: datetime.now().astimezone())
-    people: Callable[[], Sequence[str]] | None = None
-    places: Callable[[], Sequence[str]] | None = None
-
-
-@dataclass
-class Found:
-    """One reader's result: the text without the words it took, and what it read from them."""
-
-    text: str
-    fields: dict[str, Any]
-    chips: list[Chip]
-
-
-Reader = Callable[[str, Filters, ReadContext], Found | None]
+__all__ = ["READERS", "Chip", "Found", "ReadContext", "Reader", "Reading", "understand"]
 
 # (name, reader) in the order they are tried; each one sees the text the earlier ones left.
-READERS: tuple[tuple[str, Reader], ...] = ()
+READERS: tuple[tuple[str, Reader], ...] = (
+    ("kind", read_kinds),  # screenshot, receipt, document
+    ("date", read_dates),  # yesterday, on Tuesday, July 2023, summer 2022, between May and June
+    ("place", read_places),  # in Lisbon, in Japan
+    ("filler", read_filler),  # "photos", "show me": nothing to look for once filters were read
+)
 
 
 def understand(text: str | None, filters: Filters | None = None, context: ReadContext | None = None,
@@ -90,7 +43,13 @@ def understand(text: str | None, filters: Filters | None = None, context: ReadCo
     the text that is left. Quoted phrases are never read: "quotes" force literal text."""
     filters = filters or Filters()
     context = context or ReadContext()
-    rest = " ".join((text or "").split())
+    quoted: list[str] = []
+
+    def hide(m: re.Match[str]) -> str:
+        quoted.append(m.group(0))
+        return f"\x00{len(quoted) - 1}\x00"
+
+    rest = " ".join(_QUOTED.sub(hide, text or "").split())
     chips: list[Chip] = []
     for _name, reader in READERS if readers is None else readers:
         found = reader(rest, filters, context)
@@ -99,4 +58,19 @@ def understand(text: str | None, filters: Filters | None = None, context: ReadCo
         rest = " ".join(found.text.split())
         filters = dataclasses.replace(filters, **found.fields)
         chips.extend(found.chips)
+    rest = re.sub("\x00(\\d+)\x00", lambda m: quoted[int(m.group(1))], rest)
     return Reading(text or "", rest, filters, chips)
+
+
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def known_places(store: object) -> list[tuple[str, str, str, str]]:
+    """The (city, region, country, country code) the library holds: what the place reader
+    looks typed names up in first."""
+    images = getattr(store, "images", None)
+    if images is None or "city" not in images.schema.names:
+        return []
+    tbl = store.query("country IS NOT NULL", ["city", "region", "country", "country_code"])  # type: ignore[attr-defined]
+    return sorted({(r["city"] or "", r["region"] or "", r["country"] or "", r["country_code"] or "")
+                   for r in tbl.to_pylist()})

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
-from imgrag_desktop.cli.context import Context, add_filter_arguments, filter_from_args, hits_text
+from imgrag_desktop.cli.context import Context, add_filter_arguments, filter_from_args, filters_from_args, hits_text
 from imgrag_desktop.search.modes import MODE_NAMES, modes_help
 from imgrag_desktop.types import ImgragError
 
@@ -29,7 +30,7 @@ def _image_arg(raw: str | None) -> str | None:
     return path
 
 
-def _hits_out(ctx: Context, hits: list[Any]) -> None:
+def _hits_out(ctx: Context, hits: list[Any], understood: dict[str, Any] | None = None) -> None:
     def human() -> str:
         if not hits:
             if str(getattr(ctx.args, "min_score", "off")).lower() in ("off", "none", "all"):
@@ -40,7 +41,8 @@ def _hits_out(ctx: Context, hits: list[Any]) -> None:
         extra += [f"     {h.path}: matched region {[int(v) for v in h.region]}" for h in hits if h.region]
         return "\n".join([text, *extra])
 
-    ctx.out([h.to_json() for h in hits], human)
+    listed = [h.to_json() for h in hits]
+    ctx.out(listed if understood is None else {"hits": listed, "understood": understood}, human)
 
 
 def search_args(p: argparse.ArgumentParser) -> None:
@@ -53,18 +55,35 @@ def search_args(p: argparse.ArgumentParser) -> None:
         g.add_argument(f"--weight-{m}", type=float, default=None, metavar="W", help=f"weight of the {m} list, 0 or more")
     add_filter_arguments(p)
     add_result_arguments(p)
+    u = p.add_argument_group("understanding (dates, places, kinds read from the text)")
+    u.add_argument("--explain", action="store_true", help="print what the query was read as, and do not search")
+    u.add_argument("--literal", action="store_true", help="read nothing from the text: search for all its words")
+    u.add_argument("--sort", choices=("score", "date"), default="score",
+                   help="order of the hits: by score (default) or newest first")
 
 
 def cmd_search(ctx: Context) -> int:
+    from imgrag_desktop.search.understand import ReadContext, known_places, understand
+    from imgrag_desktop.search.understood import search_reading
+
     args = ctx.args
-    s = ctx.services.cfg.settings
+    svc = ctx.services
+    s = svc.cfg.settings
     weights = {m: (getattr(args, f"weight_{m}") if getattr(args, f"weight_{m}") is not None else getattr(s, f"weight_{m}"))
                for m in ("visual", "textual", "keyword")}
-    hits = ctx.services.searcher.search(args.text, k=args.limit, where=filter_from_args(args),
-                                        mode=args.mode or s.search_mode or "hybrid", weights=weights,
-                                        like=_image_arg(args.like), min_score=args.min_score,
-                                        collapse=not args.no_collapse)
-    _hits_out(ctx, hits)
+    base = filters_from_args(args)
+    reading = understand(args.text, base, ReadContext(places=lambda: known_places(svc.store)),
+                         readers=() if args.literal else None)
+    understood = reading.as_json()
+    if args.explain:
+        ctx.out({"query": args.text, "understood": understood}, reading.explain)
+        return 0
+    if reading.chips and not ctx.json:
+        print(f"imgrag: understood {reading.explain()}", file=sys.stderr)
+    hits = search_reading(svc.searcher, reading, args.limit, sort=args.sort,
+                          mode=args.mode or s.search_mode or "hybrid", weights=weights,
+                          like=_image_arg(args.like), min_score=args.min_score, collapse=not args.no_collapse)
+    _hits_out(ctx, hits, understood)
     return 0
 
 
