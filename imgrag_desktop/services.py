@@ -95,8 +95,17 @@ class Services:
 
         def retrieve(question: str, k: int) -> list[Any]:
             # Questions get the best images even when they are weak matches: the model says when
-            # the images do not hold the answer.
-            return self.searcher.search(question, k=k, where=where, min_score="off")
+            # the images do not hold the answer. The question is read as a search is
+            # (search/understand.py): "the screenshot from Tuesday" looks at Tuesday's screenshots.
+            from imgrag_desktop.search.understand import ReadContext, known_places, understand
+            from imgrag_desktop.search.understood import by_date
+
+            reading = understand(question, context=ReadContext(places=lambda: known_places(self.store)))
+            read = reading.filters.where()
+            both = " AND ".join(f"({w})" for w in (where, read) if w) or None
+            if reading.only_filters:
+                return by_date(self.store, both, k)
+            return self.searcher.search(reading.text or question, k=k, where=both, min_score="off")
 
         return Answerer(self.store, self.vlm.get(), retrieve, **kwargs)
 

@@ -52,7 +52,10 @@ def place_row(path: str, mtime: float) -> dict[str, Any]:
     """The places-and-time columns of one file (without its search_text)."""
     meta = read_meta(path)
     has_gps = valid_position(meta.lat, meta.lon)
-    zone = zone_at(meta.lat, meta.lon) if has_gps and meta.wall is not None and meta.offset_minutes is None else None
+    zone = None
+    if has_gps and meta.lat is not None and meta.lon is not None and meta.wall is not None \
+            and meta.offset_minutes is None:
+        zone = zone_at(meta.lat, meta.lon)
     w = when(meta, mtime, zone)
     row: dict[str, Any] = {
         "place_status": "done" if has_gps else "none",

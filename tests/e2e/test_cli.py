@@ -20,7 +20,7 @@ def test_cli_index_search_similar_status(tmp_path, photo_dir):
     hits = json.loads(run_cli("similar", str(query), "-k", "4", "--json", data_dir=data).stdout)
     assert hits[0]["path"] == str(query) and hits[0]["score"] >= 0.99 and len(hits) == 4
 
-    hits = json.loads(run_cli("--json", "search", "people playing tennis", "-k", "3", data_dir=data).stdout)
+    hits = json.loads(run_cli("--json", "search", "people playing tennis", "-k", "3", data_dir=data).stdout)["hits"]
     assert len(hits) == 3 and all(h["path"].startswith(str(photo_dir)) for h in hits)
 
     human = run_cli("search", "a red bus", "-k", "2", data_dir=data).stdout

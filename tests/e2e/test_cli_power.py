@@ -28,7 +28,7 @@ def test_cli_duplicates_combined_queries_and_eval(tmp_path, coco_dir):
     assert all(h["path"] != str(photos / "copy.jpg") for h in hits) and len(hits) == 5
 
     hits = json.loads(run_cli("search", "street -car", "--like", str(photos / src[3].name), "-k", "4",
-                              "--min-score", "off", "--mode", "visual", "--json", data_dir=data).stdout)
+                              "--min-score", "off", "--mode", "visual", "--json", data_dir=data).stdout)["hits"]
     assert len(hits) == 4 and all(h["reasons"] == ["combined"] for h in hits)
 
     labelled = tmp_path / "labelled"

@@ -163,7 +163,7 @@ def test_cli_works_in_a_namespace_without_network(tmp_path: Path) -> None:
     indexed = json.loads((tmp_path / "index.json").read_text())
     assert indexed["images"] == 13
     assert indexed["captions"]["captioned"] == 13 and indexed["text"]["embedded"] == 13, indexed
-    assert len(json.loads((tmp_path / "search.json").read_text())) == 3
+    assert len(json.loads((tmp_path / "search.json").read_text())["hits"]) == 3
     assert json.loads((tmp_path / "similar.json").read_text())[0]["path"] == str(photos / "img05.jpg")
     captions = json.loads((tmp_path / "captions.json").read_text())
     assert (captions["captioned"], captions["failed"], captions["remaining"]) == (0, 0, 0), captions  # index did them

@@ -132,7 +132,7 @@ def test_weights_and_filters(engine: tuple[Any, Path, Path]) -> None:
 def test_cli_search_modes(engine: tuple[Any, Path, Path]) -> None:
     _, _, data = engine
     out = run_cli("search", "orange black", "--mode", "keyword", "--json", "-k", "3", data_dir=data)
-    hits = json.loads(out.stdout)
+    hits = json.loads(out.stdout)["hits"]
     assert os.path.basename(hits[0]["path"]) == "05_detect_text_with_low_contrast.png"
     assert hits[0]["matched_words"] and "ocr: Orange black" in hits[0]["reasons"]
     bad = run_cli("search", "x", "--weight-visual", "-2", data_dir=data, check=False)

@@ -110,7 +110,7 @@ def test_negative_and_weighted_terms_rank_as_computed(indexed, capsys):
     code = cli_main(["--data-dir", str(root / "data"), "--profile", "test", "search", "dog -cat", "-k", "10",
                      "--min-score", "off", "--no-collapse", "--mode", "visual", "--json"])
     assert code == 0
-    assert [h["path"] for h in json.loads(capsys.readouterr().out)] == _oracle(
+    assert [h["path"] for h in json.loads(capsys.readouterr().out)["hits"]] == _oracle(
         svc, [Part("text", "dog"), Part("text", "cat", negative=True)])[:10]
 
 
@@ -135,7 +135,7 @@ def test_image_plus_text_in_both_directions(indexed, capsys):
     assert [h.path for h in by_text] == [h.path for h in by_image] == expected
     code = cli_main(["--data-dir", str(root / "data"), "--profile", "test", "similar", str(a), "--text", "at night",
                      "-k", "6", "--min-score", "off", "--no-collapse", "--json"])
-    assert code == 0 and [h["path"] for h in json.loads(capsys.readouterr().out)] == expected
+    assert code == 0 and [h["path"] for h in json.loads(capsys.readouterr().out)["hits"]] == expected
     code = cli_main(["--data-dir", str(root / "data"), "--profile", "test", "search", "x", "--like", str(root / "no.jpg")])
     assert code == 1 and "no such image" in capsys.readouterr().err
 

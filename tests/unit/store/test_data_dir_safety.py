@@ -103,7 +103,7 @@ def test_second_writer_is_refused_and_readers_work_while_indexing(tmp_path: Path
         assert frozen_count > 0
         hits = _run(data, "search", "a photo", "-k", "5", "--json")
         assert hits.returncode == 0, hits.stderr[-2000:]
-        assert len(json.loads(hits.stdout)) == 5
+        assert len(json.loads(hits.stdout)["hits"]) == 5
 
         writer.send_signal(signal.SIGCONT)
         counts = [frozen_count]
