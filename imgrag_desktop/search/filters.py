@@ -32,7 +32,7 @@ class Filters:
     min_height: int | None = None
     camera: str | None = None  # make or model contains this text, any case
     orientation: str | None = None  # one of ORIENTATIONS
-    place: str | None = None  # city, region or country names (comma-separated, any case): rows at any
+    place: str | None = None  # "city:Lisbon,country:Japan" (comma-separated, any case); a bare name: any level
     local_from: float | None = None  # the photo's own wall clock (naive epoch, see indexing/photometa.py)
     local_to: float | None = None  # exclusive; rows read before the places stage use `date`
 
@@ -66,13 +66,29 @@ class Filters:
         if self.orientation in _SHAPE_SQL:
             parts.append(_SHAPE_SQL[self.orientation])
         if self.place:
-            names = ", ".join(sql_str(n.strip().lower()) for n in self.place.split(",") if n.strip())
-            parts.append(f"lower(city) IN ({names}) OR lower(region) IN ({names}) OR lower(country) IN ({names})")
+            parts.append(_place_sql(self.place))
         if self.local_from is not None:
             parts.append(f"coalesce(local_time, date) >= {float(self.local_from)}")
         if self.local_to is not None:
             parts.append(f"coalesce(local_time, date) < {float(self.local_to)}")
         return " AND ".join(f"({p})" for p in parts) or None
+
+
+_PLACE_LEVELS = ("city", "region", "country")
+
+
+def _place_sql(place: str) -> str:
+    """"city:Lisbon,country:Japan" → rows in either; a name without a level matches any level."""
+    by_level: dict[str, list[str]] = {lv: [] for lv in _PLACE_LEVELS}
+    for item in (x.strip() for x in place.split(",")):
+        level, _, name = item.partition(":")
+        if name and level in _PLACE_LEVELS:
+            by_level[level].append(name.strip().lower())
+        elif item:
+            for lv in _PLACE_LEVELS:
+                by_level[lv].append(item.lower())
+    ors = [f"lower({lv}) IN ({', '.join(sql_str(n) for n in names)})" for lv, names in by_level.items() if names]
+    return " OR ".join(ors) or "FALSE"
 
 
 def user_folder(folder: str | None) -> str | None:

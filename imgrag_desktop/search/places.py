@@ -174,9 +174,13 @@ class Named:
     population: float = 0.0  # of the largest city of that name (0: a country or region only)
 
     def fields(self) -> dict[str, str]:
-        """The Filters field this name sets: `place`, the names a row's city, region or
-        country may have (comma-separated)."""
-        return {"place": ",".join(dict.fromkeys([*self.countries, *self.regions, *self.cities]))}
+        """The Filters field this name sets: `place`, "level:name" items. A name that is both a
+        town and its region ("Lisbon", "Tokyo") means the town: Sintra is in the Lisbon region
+        but nobody calls it Lisbon."""
+        regions = [r for r in self.regions if r not in self.cities]
+        items = [f"country:{c}" for c in self.countries] + [f"region:{r}" for r in regions] + \
+            [f"city:{c}" for c in self.cities]
+        return {"place": ",".join(dict.fromkeys(items))}
 
 
 class Gazetteer:

@@ -59,6 +59,8 @@ def understand(text: str | None, filters: Filters | None = None, context: ReadCo
         filters = dataclasses.replace(filters, **found.fields)
         chips.extend(found.chips)
     rest = re.sub("\x00(\\d+)\x00", lambda m: quoted[int(m.group(1))], rest)
+    if not rest and not chips:  # only filler words ("photo"), and no filter read: search for them
+        rest = " ".join((text or "").split())
     return Reading(text or "", rest, filters, chips)
 
 

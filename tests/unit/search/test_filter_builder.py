@@ -54,3 +54,13 @@ def test_the_window_request_adds_its_folder_as_given() -> None:
     assert req.has_filters() and req.where() == bar.with_folder("/lib/scans").where()
     assert Request("browse", folder="/lib").where() == Filters(folder="/lib").where()
     assert Request("browse").where() is None and not Request("browse").has_filters()
+
+
+def test_place_and_local_time_clauses() -> None:
+    assert Filters(place="city:Lisbon,country:Japan").where() == \
+        "(lower(city) IN ('lisbon') OR lower(country) IN ('japan'))"
+    assert Filters(place="Sant'Ana").where() == \
+        "(lower(city) IN ('sant''ana') OR lower(region) IN ('sant''ana') OR lower(country) IN ('sant''ana'))"
+    assert Filters(local_from=5.0, local_to=9.0).where() == \
+        "(coalesce(local_time, date) >= 5.0) AND (coalesce(local_time, date) < 9.0)"
+    assert Filters(place="city:Lisbon").active()
