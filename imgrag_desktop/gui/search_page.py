@@ -22,6 +22,7 @@ from imgrag_desktop.gui.empty_states import NoMatchPage, WelcomePage
 from imgrag_desktop.gui.filters import FilterBar
 from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.preview import PreviewPanel
+from imgrag_desktop.gui.query_chips import QueryChips
 from imgrag_desktop.gui.result_model import ResultsModel
 from imgrag_desktop.gui.results_view import ResultsView
 from imgrag_desktop.gui.search_bar import SearchBar
@@ -97,6 +98,8 @@ class SearchPage(QWidget):
         self.filter_bar.setVisible(False)
         self.filter_bar.set_cutoff(self.cfg.settings.min_score)
         v.addWidget(self.filter_bar)
+        self.chips = QueryChips(self)
+        v.addWidget(self.chips)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(False)
@@ -145,6 +148,8 @@ class SearchPage(QWidget):
         self.filters_button.toggled.connect(self._set_filters_visible)
         self.filter_bar.changed.connect(self._filter_timer.start)
         self.filter_bar.cutoffChanged.connect(self.set_min_score)
+        self.chips.chipRemoved.connect(self.remove_chip)
+        self.chips.sortChanged.connect(lambda _: self.rerun())
 
     # Searching ------------------------------------------------------------------------------
     def _on_text_edited(self, text: str) -> None:
@@ -230,8 +235,20 @@ class SearchPage(QWidget):
         if req is not None and req.kind != "browse":
             self._submit(replace(req, min_score="off", refresh=False))
 
+    def remove_chip(self, chip: Any) -> None:
+        """Search again without one understood filter; its words go back into the text."""
+        req = self.current
+        if req is None or req.reading is None:
+            return
+        reading = req.reading.without(chip, req.filters.with_folder(req.folder))
+        self._submit(replace(req, text=reading.text, reading=reading, label=f"“{reading.text}”", refresh=False))
+
     def _submit(self, req: Request) -> None:
+        if req.reading is not None and (req.filters != self.filter_bar.filters()
+                                        or req.reading.filters.folder != (req.folder or None)):
+            req.reading = None  # the filter bar or the folder changed: read the text again on top of them
         req.filters = self.filter_bar.filters()
+        req.sort = self.chips.sort()
         self.current = req
         self.pending_id = self.gate.next()
         if req.kind != "browse":
@@ -253,6 +270,7 @@ class SearchPage(QWidget):
         kind = info.get("kind")
         keep = self.preview.current_path() if kind == "browse" or info.get("refresh") else ""
         self.model.set_items(items, show_scores=kind != "browse")
+        self.chips.set_reading(info.get("reading") if kind == "text" else None)
         n = len(items)
         self._no_match = None
         if n == 0 and (info.get("hidden_by_cutoff") or info.get("filtered")):

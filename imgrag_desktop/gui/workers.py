@@ -55,6 +55,8 @@ class Request:
     filters: Filters = field(default_factory=Filters)  # the filter bar's choices (the folder is `folder`)
     min_score: Any = "auto"  # "auto" (Settings.min_score, else calibrated), "off" or a number
     refresh: bool = False  # the index changed under the same query: keep the user's place
+    sort: str = "score"  # score | date (newest first)
+    reading: Any = None  # a search/understand Reading to use as it is (a chip was removed); None: read `text`
 
     def has_filters(self) -> bool:
         return self.filters.active()
@@ -222,7 +224,7 @@ class QueryWorker(QObject):
             return
         self.results.emit(req_id, items, {"kind": req.kind, "label": req.label, "seconds": time.monotonic() - t0,
                                           "mode": req.mode, "hidden_by_cutoff": hidden, "refresh": req.refresh,
-                                          "filtered": req.has_filters()})
+                                          "filtered": req.has_filters(), "reading": req.reading})
 
     @staticmethod
     def _similar(svc: "Services", req: Request, image: Any) -> list[Hit]:
@@ -231,7 +233,14 @@ class QueryWorker(QObject):
 
     @staticmethod
     def _search(svc: "Services", req: Request) -> list[Hit]:
-        return svc.searcher.search(req.text, k=req.k, where=req.where(), mode=req.mode, min_score=req.min_score)
+        """The typed text read into filters and the rest (search/understand.py), then searched."""
+        from imgrag_desktop.search.understand import ReadContext, known_places, understand
+        from imgrag_desktop.search.understood import search_reading
+
+        if req.reading is None:
+            req.reading = understand(req.text, req.filters.with_folder(req.folder),
+                                     ReadContext(places=lambda: known_places(svc.store)))
+        return search_reading(svc.searcher, req.reading, req.k, sort=req.sort, mode=req.mode, min_score=req.min_score)
 
     @staticmethod
     def _with_hashes(svc: "Services", hits: list[Hit]) -> list[ResultItem]:

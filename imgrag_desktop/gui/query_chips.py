@@ -1,0 +1,67 @@
+"""What the search bar understood, shown above the results as removable chips ("📍 Lisbon ✕",
+"📅 Jun–Aug 2025 ✕"), and the "sort by" choice. Removing a chip searches again with that
+filter gone and its words back in the text (search/reading.Reading.without)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QWidget
+
+SORTS = (("score", "Best match"), ("date", "Newest first"))
+
+
+class QueryChips(QWidget):
+    chipRemoved = Signal(object)  # the Chip
+    sortChanged = Signal(str)  # "score" | "date"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("queryChips")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(6)
+        self.caption = QLabel("Understood:", self)
+        row.addWidget(self.caption)
+        self.chip_box = QHBoxLayout()
+        self.chip_box.setSpacing(4)
+        row.addLayout(self.chip_box)
+        self.rest = QLabel("", self)
+        self.rest.setObjectName("queryRest")
+        row.addWidget(self.rest)
+        row.addStretch(1)
+        row.addWidget(QLabel("Sort:", self))
+        self.sort_combo = QComboBox(self)
+        self.sort_combo.setAccessibleName("Sort results")
+        for key, text in SORTS:
+            self.sort_combo.addItem(text, key)
+        self.sort_combo.currentIndexChanged.connect(lambda _: self.sortChanged.emit(self.sort()))
+        row.addWidget(self.sort_combo)
+        self.buttons: list[QToolButton] = []
+        self.set_reading(None)
+
+    def sort(self) -> str:
+        return str(self.sort_combo.currentData() or "score")
+
+    def set_reading(self, reading: Any) -> None:
+        """Show the chips of a Reading (None or no chips: only the sort choice)."""
+        for b in self.buttons:
+            self.chip_box.removeWidget(b)
+            b.deleteLater()
+        self.buttons = []
+        chips = list(getattr(reading, "chips", []) or [])
+        for chip in chips:
+            b = QToolButton(self)
+            b.setObjectName("queryChip")
+            b.setText(f"{chip.label}  ✕")
+            b.setToolTip(f"Read from “{chip.words}”: click to search without this filter" if chip.words
+                         else "Click to search without this filter")
+            b.setAccessibleName(f"Remove filter {chip.label}")
+            b.clicked.connect(lambda _=False, c=chip: self.chipRemoved.emit(c))
+            self.chip_box.addWidget(b)
+            self.buttons.append(b)
+        self.caption.setVisible(bool(chips))
+        text = getattr(reading, "text", "") if chips else ""
+        self.rest.setText(f"+ “{text}”" if text else ("listed by date" if chips else ""))
+        self.rest.setVisible(bool(chips))

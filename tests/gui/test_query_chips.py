@@ -1,0 +1,66 @@
+"""The window shows what a query was read as: removable chips above the results, and the
+"sort by" choice (gui/query_chips.py; the reading is search/understand.py's)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gui.conftest import wait_results
+from tests.support.geo_photos import SPOTS, gps_photo
+
+
+@pytest.fixture(scope="module")
+def geo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.indexing.stages import run_later_stages
+    from imgrag_desktop.services import Services
+    from imgrag_desktop.store import writer
+
+    photos = tmp_path_factory.mktemp("geo") / "trips"
+    photos.mkdir()
+    for i, s in enumerate(SPOTS):
+        gps_photo(photos / f"img_{i:02d}.jpg", s.lat, s.lon, datetime(2020 + i, 5, 1, 12, 0), colour=(25 * i, 80, 160))
+    data = tmp_path_factory.mktemp("geo-data")
+    cfg = AppConfig.load(data, "test")
+    cfg.settings.folders = [str(photos)]
+    cfg.settings.extra["gui"] = {"rescan_on_start": False}
+    cfg.save()
+    svc = Services(cfg)
+    with writer(svc.store, cfg.lock_file):
+        svc.indexer().index_paths([str(photos)])
+        run_later_stages(svc)
+    return data
+
+
+def test_chips_show_what_was_understood_and_removing_one_searches_without_it(qtbot: Any, make_window: Any,
+                                                                              geo_data: Path) -> None:
+    w = make_window(geo_data)
+    page = w.search_page
+    w.search_edit.setText("photos from Japan")
+    w.search_now()
+    wait_results(qtbot, w, "text")
+    assert [Path(p).name for p in w.model.paths()] == ["img_01.jpg"]  # only a filter: listed by date
+    assert [b.text() for b in page.chips.buttons] == ["📍 Japan  ✕"]
+    assert page.chips.rest.text() == "listed by date" and page.chips.isVisible()
+
+    page.chips.buttons[0].click()
+    wait_results(qtbot, w, "text")
+    assert page.chips.buttons == []  # the place filter is gone ...
+    assert page.current.reading.filters.place is None and "from Japan" in page.current.reading.text  # ... its words back
+
+
+def test_sort_by_date_lists_the_newest_first(qtbot: Any, make_window: Any, geo_data: Path) -> None:
+    w = make_window(geo_data)
+    page = w.search_page
+    w.search_edit.setText("photo")
+    w.search_now()
+    wait_results(qtbot, w, "text")
+    page.chips.sort_combo.setCurrentIndex(1)  # Newest first
+    wait_results(qtbot, w, "text")
+    assert page.current.sort == "date"
+    times = [it.hit.taken_at for it in (w.model.item(i) for i in range(w.model.rowCount()))]
+    assert times and times == sorted(times, reverse=True)
