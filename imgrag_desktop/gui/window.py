@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._build_ask_panel()
         self._build_duplicates_panel()
+        self._build_places_panel()
         self._build_actions()
         self._build_workers()
         self._restore_state()
@@ -165,9 +166,22 @@ class MainWindow(QMainWindow):
         self.dups_panel.revealRequested.connect(self.reveal_path)
         self.tabs.currentChanged.connect(self._on_tab_changed)
 
+    def _build_places_panel(self) -> None:
+        from imgrag_desktop.gui.places_panel import PlacesPanel
+
+        self.places_panel = PlacesPanel(self.host, self.loader, parent=self)
+        self.add_panel(self.places_panel, "Places", "The library by place and by time")
+        self.places_panel.searchRequested.connect(self._search_from_panel)
+
+    def _search_from_panel(self, text: str) -> None:
+        self.tabs.setCurrentWidget(self.page)
+        self.search(text)
+
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.dups_panel:
             self.dups_panel.ensure_computed()
+        if self.tabs.widget(index) is getattr(self, "places_panel", None):
+            self.places_panel.refresh()
 
     def show_duplicates(self) -> None:
         self.tabs.setCurrentWidget(self.dups_panel)

@@ -64,3 +64,24 @@ def test_sort_by_date_lists_the_newest_first(qtbot: Any, make_window: Any, geo_d
     assert page.current.sort == "date"
     times = [it.hit.taken_at for it in (w.model.item(i) for i in range(w.model.rowCount()))]
     assert times and times == sorted(times, reverse=True)
+
+
+def test_the_places_tab_lists_countries_towns_and_months_and_searches_them(qtbot: Any, make_window: Any,
+                                                                           geo_data: Path) -> None:
+    w = make_window(geo_data)
+    panel = w.places_panel
+    w.tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: panel.loaded, timeout=30_000)
+    tops = {panel.places.topLevelItem(i).text(0): panel.places.topLevelItem(i)
+            for i in range(panel.places.topLevelItemCount())}
+    assert tops["Portugal"].text(1) == "2" and {tops["Portugal"].child(i).text(0) for i in range(2)} == \
+        {"Lisbon", "Sintra"}
+    assert tops["No town within 25 km (at sea)"].text(1) == "2"
+    years = [panel.timeline.topLevelItem(i).text(0) for i in range(panel.timeline.topLevelItemCount())]
+    assert years == [str(2020 + i) for i in reversed(range(len(SPOTS)))]
+    lisbon = next(tops["Portugal"].child(i) for i in range(2) if tops["Portugal"].child(i).text(0) == "Lisbon")
+    panel.places.itemActivated.emit(lisbon, 0)
+    wait_results(qtbot, w, "text")
+    assert w.tabs.currentWidget() is w.page
+    assert [Path(p).name for p in w.model.paths()] == ["img_00.jpg"]
+    assert [b.text() for b in w.search_page.chips.buttons] == ["📍 Lisbon  ✕"]
