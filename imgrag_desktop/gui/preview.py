@@ -213,7 +213,8 @@ class PreviewPanel(QWidget):
         form.setVerticalSpacing(3)
         self.facts: dict[str, QLabel] = {}
         for key, label in (("score", "Score"), ("why", "Matched by"), ("copies", "Copies"), ("dimensions", "Dimensions"),
-                           ("size", "File size"), ("date", "Date"), ("kind", "Kind"), ("camera", "Camera")):
+                           ("size", "File size"), ("date", "Date"), ("place", "Place"), ("kind", "Kind"),
+                           ("camera", "Camera")):
             value = QLabel(self)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setWordWrap(True)
@@ -312,6 +313,8 @@ class PreviewPanel(QWidget):
         self.facts["kind"].setText(h.kind or "unknown")
         self.facts["camera"].setText("")
         self._set_row_visible("camera", False)
+        self.facts["place"].setText("")
+        self._set_row_visible("place", False)
         self._set_text(h.ocr_text, h.caption)
 
     def set_image(self, path: str, image: QImage) -> None:
@@ -333,6 +336,11 @@ class PreviewPanel(QWidget):
         self._set_row_visible("camera", bool(camera))
         if row.get("kind"):
             self.facts["kind"].setText(row["kind"])
+        when, where = local_date_text(row), place_text(row)
+        if when:
+            self.facts["date"].setText(when)
+        self.facts["place"].setText(where)
+        self._set_row_visible("place", bool(where))
         self._set_text(row.get("ocr_text") or self.item.hit.ocr_text, row.get("caption") or self.item.hit.caption)
 
     def _set_text(self, ocr: str, caption: str) -> None:
@@ -351,3 +359,35 @@ def _bold(font: QFont) -> QFont:
     f = QFont(font)
     f.setBold(True)
     return f
+
+
+def local_date_text(row: dict[str, Any]) -> str:
+    """The photo's own local time, its UTC offset when known, and where the date came from:
+    "2024-08-20 12:00 (UTC+01:00, GPS time zone)"."""
+    import datetime as dt
+
+    local = row.get("local_time")
+    if local is None:
+        return ""
+    text = dt.datetime.fromtimestamp(float(local), dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    notes = []
+    off = row.get("utc_offset")
+    if off is not None:
+        sign = "+" if off >= 0 else "-"
+        notes.append(f"UTC{sign}{abs(off) // 60:02d}:{abs(off) % 60:02d}")
+    source = {"exif offset": "camera, with its offset", "gps time zone": "camera, zone from GPS",
+              "camera clock": "camera clock, zone unknown", "file time": "file time"}.get(row.get("date_source") or "")
+    if source or row.get("date_source"):
+        notes.append(source or str(row.get("date_source")))
+    return text + (f" ({', '.join(notes)})" if notes else "")
+
+
+def place_text(row: dict[str, Any]) -> str:
+    """"Lisbon, Portugal", or the coordinates where no town is within 25 km."""
+    named = ", ".join(x for x in (row.get("city"), row.get("country")) if x)
+    if named:
+        return named
+    lat, lon = row.get("lat"), row.get("lon")
+    if lat is not None and lon is not None:
+        return f"{lat:.4f}, {lon:.4f} (no town within 25 km)"
+    return ""

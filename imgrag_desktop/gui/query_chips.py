@@ -4,12 +4,33 @@ filter gone and its words back in the text (search/reading.Reading.without)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QFont, QFontDatabase, QFontMetrics
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QWidget
 
 SORTS = (("score", "Best match"), ("date", "Newest first"))
+WORDS = {"date": "When:", "place": "Where:", "kind": "Kind:", "person": "Who:"}
+
+
+@lru_cache(maxsize=64)
+def drawable(char: str) -> bool:
+    """Whether any installed font has this character (Qt falls back across fonts)."""
+    code = ord(char)
+    if QFontMetrics(QFont()).inFontUcs4(code):
+        return True
+    return any(QFontMetrics(QFont(family)).inFontUcs4(code) for family in QFontDatabase.families())
+
+
+def shown_label(chip: Any) -> str:
+    """The chip's label, its icon replaced by a word when no font here can draw it (a bare
+    X server without an emoji font)."""
+    icon, _, rest = str(chip.label).partition(" ")
+    if icon and not icon.isalnum() and rest and not all(drawable(c) for c in icon if ord(c) > 0x2000):
+        return f"{WORDS.get(chip.kind, chip.kind + ':')} {rest}"
+    return str(chip.label)
 
 
 class QueryChips(QWidget):
@@ -54,7 +75,7 @@ class QueryChips(QWidget):
         for chip in chips:
             b = QToolButton(self)
             b.setObjectName("queryChip")
-            b.setText(f"{chip.label}  ✕")
+            b.setText(f"{shown_label(chip)}  ✕")
             b.setToolTip(f"Read from “{chip.words}”: click to search without this filter" if chip.words
                          else "Click to search without this filter")
             b.setAccessibleName(f"Remove filter {chip.label}")

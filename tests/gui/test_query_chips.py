@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from imgrag_desktop.gui.query_chips import shown_label
 from tests.gui.conftest import wait_results
 from tests.support.geo_photos import SPOTS, gps_photo
 
@@ -44,8 +45,13 @@ def test_chips_show_what_was_understood_and_removing_one_searches_without_it(qtb
     w.search_now()
     wait_results(qtbot, w, "text")
     assert [Path(p).name for p in w.model.paths()] == ["img_01.jpg"]  # only a filter: listed by date
-    assert [b.text() for b in page.chips.buttons] == ["📍 Japan  ✕"]
+    assert [b.text() for b in page.chips.buttons] == [f"{shown_label(page.current.reading.chips[0])}  ✕"]
+    assert page.chips.buttons[0].text() in ("📍 Japan  ✕", "Where: Japan  ✕")  # the word when no emoji font
     assert page.chips.rest.text() == "listed by date" and page.chips.isVisible()
+    w.preview.set_details(w.model.paths()[0], {"local_time": 1689359400.0, "utc_offset": 540,
+                                               "date_source": "gps time zone", "city": "Tokyo", "country": "Japan"})
+    assert w.preview.facts["date"].text() == "2023-07-14 18:30 (UTC+09:00, camera, zone from GPS)"
+    assert w.preview.facts["place"].text() == "Tokyo, Japan"
 
     page.chips.buttons[0].click()
     wait_results(qtbot, w, "text")
@@ -84,4 +90,4 @@ def test_the_places_tab_lists_countries_towns_and_months_and_searches_them(qtbot
     wait_results(qtbot, w, "text")
     assert w.tabs.currentWidget() is w.page
     assert [Path(p).name for p in w.model.paths()] == ["img_00.jpg"]
-    assert [b.text() for b in w.search_page.chips.buttons] == ["📍 Lisbon  ✕"]
+    assert [b.text() for b in w.search_page.chips.buttons] in (["📍 Lisbon  ✕"], ["Where: Lisbon  ✕"])
