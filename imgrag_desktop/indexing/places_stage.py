@@ -11,6 +11,7 @@ and the keyword index refreshed, so "Lisbon" keeps finding Lisbon photos.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,12 +34,13 @@ class PlacesReport:
     seconds: float = 0.0
     geocode_seconds: float = 0.0
     cancelled: bool = False
+    unreadable: int = 0  # files that could not be opened now (offline folder): read on a later run
     sources: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"read": self.read, "with_gps": self.with_gps, "named": self.named, "seconds": round(self.seconds, 3),
                 "geocode_seconds": round(self.geocode_seconds, 4), "cancelled": self.cancelled,
-                "date_sources": dict(sorted(self.sources.items()))}
+                "unreadable": self.unreadable, "date_sources": dict(sorted(self.sources.items()))}
 
 
 def with_place_words(search_text: str | None, words: str | None) -> str:
@@ -48,8 +50,11 @@ def with_place_words(search_text: str | None, words: str | None) -> str:
     return f"{text}\n{words}" if text else words
 
 
-def place_row(path: str, mtime: float) -> dict[str, Any]:
-    """The places-and-time columns of one file (without its search_text)."""
+def place_row(path: str, mtime: float) -> dict[str, Any] | None:
+    """The places-and-time columns of one file (without its search_text); None when the file
+    cannot be read now (an offline folder): its row waits for the next run."""
+    if not os.access(path, os.R_OK):
+        return None
     meta = read_meta(path)
     has_gps = valid_position(meta.lat, meta.lon)
     zone = None
@@ -92,7 +97,9 @@ class PlacesStage:
                 report.cancelled = True
                 break
             chunk = todo[i:i + BATCH]
-            changes = {p: place_row(p, (m or 0) / 1e9) for p, m in chunk}
+            read = {p: place_row(p, (m or 0) / 1e9) for p, m in chunk}
+            changes = {p: r for p, r in read.items() if r is not None}
+            report.unreadable += len(read) - len(changes)
             gps = [p for p, r in changes.items() if r["lat"] is not None]
             if gps:
                 g0 = time.perf_counter()

@@ -53,6 +53,24 @@ def test_without_an_offset_the_gps_time_zone_gives_it_dst_included(zone: str, wa
     assert w.local == wall.replace(tzinfo=timezone.utc).timestamp()  # the photo's own wall clock
 
 
+def test_heic_files_carry_their_gps_and_time(tmp_path: Path) -> None:
+    from PIL import Image
+
+    import imgrag_desktop.imaging  # noqa: F401  (registers the HEIF opener)
+
+    jpg = gps_photo(tmp_path / "a.jpg", 35.6812, 139.7671, datetime(2022, 4, 2, 9, 10, 11), "+09:00")
+    with Image.open(jpg) as im:
+        im.save(tmp_path / "a.heic", exif=im.getexif().tobytes())
+    meta = read_meta(str(tmp_path / "a.heic"))
+    assert (round(meta.lat or 0, 4), round(meta.lon or 0, 4), meta.offset_minutes) == (35.6812, 139.7671, 540)
+
+
+def test_a_file_that_cannot_be_read_now_waits_for_a_later_run(tmp_path: Path) -> None:
+    from imgrag_desktop.indexing.places_stage import place_row
+
+    assert place_row(str(tmp_path / "offline.jpg"), 0.0) is None
+
+
 def test_an_xmp_sidecar_fills_what_the_file_lacks(tmp_path: Path) -> None:
     p = gps_photo(tmp_path / "b.jpg", None, None, None)
     (tmp_path / "b.xmp").write_text(

@@ -135,7 +135,7 @@ def test_image_plus_text_in_both_directions(indexed, capsys):
     assert [h.path for h in by_text] == [h.path for h in by_image] == expected
     code = cli_main(["--data-dir", str(root / "data"), "--profile", "test", "similar", str(a), "--text", "at night",
                      "-k", "6", "--min-score", "off", "--no-collapse", "--json"])
-    assert code == 0 and [h["path"] for h in json.loads(capsys.readouterr().out)["hits"]] == expected
+    assert code == 0 and [h["path"] for h in json.loads(capsys.readouterr().out)] == expected
     code = cli_main(["--data-dir", str(root / "data"), "--profile", "test", "search", "x", "--like", str(root / "no.jpg")])
     assert code == 1 and "no such image" in capsys.readouterr().err
 
