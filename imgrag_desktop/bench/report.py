@@ -57,6 +57,11 @@ def _feature_lines(r: dict[str, Any]) -> list[str]:
                      f"{f['canvas_tiles_vs_one_image']} images; search with tiles and folding "
                      f"x{f['search_ratio']} ({f['search_with_tiles_and_folding_ms']:.1f} ms); "
                      f"duplicate scan {f['duplicate_scan_s']:.2f} s")
+    if "places" in r:
+        p = r["places"]
+        lines.append(f"places: {p['places_and_time_per_photo_ms']} ms per photo (x{p['places_vs_decode']} of its decode), "
+                     f"geocoding {p['geocode_per_photo_us']} µs per photo ({p['geocode_100k_photos_s']} s for 100k); "
+                     f"a query read in {p['query_p50_ms']} ms (p50), the first in {p['query_first_s']} s")
     if "vlm" in r:
         v = r["vlm"]
         s = v["small_llava_captions"]

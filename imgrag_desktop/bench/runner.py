@@ -122,6 +122,11 @@ def run_bench(parts: Sequence[str] = ALL, quick: bool = False, sizes: Sequence[i
 
             result["features"] = bench_features(tmp, images or (8 if quick else 48), model or SMALL_MODEL, device,
                                                 progress)
+        if "places" in parts:
+            from imgrag_desktop.bench.places import bench_places
+
+            result["places"] = bench_places(tmp, images or (10 if quick else 50), 20_000 if quick else 100_000,
+                                            progress)
         if "vlm" in parts:
             from imgrag_desktop.bench.vlm import bench_vlm
 

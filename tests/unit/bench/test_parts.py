@@ -103,6 +103,15 @@ def test_part_features(tmp_path):
 
 
 @pytest.mark.slow
+def test_part_places(tmp_path):
+    p = _run_part("places", tmp_path, "--images", "4")
+    _has(p, "positions", "named_share", "geocode_per_photo_us", "geocode_100k_photos_s", "places_and_time_per_photo_ms",
+         "decode_per_photo_ms", "places_vs_decode", "stage_100k_photos_s", "query_p50_ms", "query_first_s")
+    assert p["photos"] == 4 and p["positions"] == 20_000 and p["named_share"] > 0.99  # jittered real places
+    assert 0 < p["places_vs_decode"] and p["query_p50_ms"] > 0
+
+
+@pytest.mark.slow
 def test_part_vlm(tmp_path):
     v = _run_part("vlm", tmp_path)
     _has(v, "tiny_pair_captions", "small_llava_write_s", "small_llava_captions", "gemma3_270m")
