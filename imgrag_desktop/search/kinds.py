@@ -37,7 +37,7 @@ def read_kinds(text: str, filters: Filters, context: ReadContext) -> Found | Non
 # Words that are left when a query was only filters: "photos from Japan", "show me pictures of 2019".
 FILLER = {"photo", "photos", "picture", "pictures", "pic", "pics", "image", "images", "shot", "shots", "show", "me",
           "find", "list", "all", "my", "the", "a", "an", "of", "from", "in", "on", "at", "taken", "some", "any",
-          "every", "please", "i", "took", "we", "that", "were", "was", "which", "with", "what", "and"}
+          "every", "please", "i", "took", "we", "that", "were", "was", "which", "with", "what", "and", "'s", "’s"}
 
 
 def read_filler(text: str, filters: Filters, context: ReadContext) -> Found | None:

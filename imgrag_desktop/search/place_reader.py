@@ -17,7 +17,7 @@ from imgrag_desktop.search.filters import Filters
 from imgrag_desktop.search.places import COUNTRY_ALIASES, Named, fold
 from imgrag_desktop.search.reading import Chip, Found, ReadContext
 
-_PREP = re.compile(r"(?<![\w-])(?P<p>in|at|from|near|around|taken\s+in|visiting|trip\s+to|holiday\s+in)\s+", re.I)
+_PREP = re.compile(r"(?<![\w-])(?P<p>in|at|from|near|around|of|taken\s+in|visiting|trip\s+to|holiday\s+in)\s+", re.I)
 _WORD = re.compile(r"[^\W\d_][\w'’.-]*", re.UNICODE)
 MAX_WORDS = 4
 MIN_CITY_POPULATION = 15_000
@@ -69,7 +69,7 @@ def _world(words: str, capitalised: bool) -> Named | None:
     if folded in COUNTRY_ALIASES:
         c = COUNTRY_ALIASES[folded]
         return Named(c, countries=(c,))
-    if not capitalised:
+    if not capitalised or len(folded) < 3:  # "in L" while typing does not load the world's names
         return None
     named = gazetteer().lookup(words)
     if named is None or (not named.countries and not named.regions and named.population < MIN_CITY_POPULATION):
@@ -92,12 +92,15 @@ def read_places(text: str, filters: Filters, context: ReadContext) -> Found | No
             continue
         if known is None:
             known = library_names(context.places() if context.places else ())  # type: ignore[arg-type]
+        weak = m.group("p").lower() == "of"  # "photos of Japan", but not "a photo of Paris Hilton"
         for n in range(len(words), 0, -1):
             phrase = after[:words[n - 1].end()].rstrip(".")
-            named = known.get(fold(phrase)) or _world(phrase, phrase[:1].isupper())
+            named = known.get(fold(phrase)) or _world(phrase, phrase[:1].isupper() and not weak)
             if named is None:
                 continue
             end = m.end() + len(phrase)
+            if weak and n < len(words) and words[n].group(0)[:1].isupper():
+                continue  # a longer proper name goes on: not this place
             fields: dict[str, Any] = named.fields()
             return Found(f"{text[:m.start()]} {text[end:]}", fields,
                          [Chip("place", f"📍 {named.name}", text[m.start():end].strip(), fields)])

@@ -61,6 +61,9 @@ TABLE = [
     ("in Japan", "", None, "Japan", None, None),
     ("photos from Japan", "", None, "Japan", None, None),
     ("in japan", "", None, "Japan", None, None),  # countries need no capital letter
+    ("photos of Japan", "", None, "Japan", None, None),
+    ("a photo of Paris Hilton", "a photo of Paris Hilton", None, None, None, None),
+    ("last Friday's screenshot", "", "screenshot", None, "2026-11-27", "2026-11-28"),
     ("the beach in Lisbon last summer", "the beach", None, "Lisbon", "2026-06-01", "2026-09-01"),
     ("tram in Baarle-Nassau", "tram", None, "Baarle-Nassau", None, None),
     ("screenshots", "", "screenshot", None, None, None),
