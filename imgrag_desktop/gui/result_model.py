@@ -22,6 +22,7 @@ ScoreRole = Qt.ItemDataRole.UserRole + 3
 BrokenRole = Qt.ItemDataRole.UserRole + 4
 ShowScoreRole = Qt.ItemDataRole.UserRole + 5
 GroupRole = Qt.ItemDataRole.UserRole + 6  # how many near-identical pictures this hit stands for (itself included)
+MonthRole = Qt.ItemDataRole.UserRole + 7  # "Jul 2023" on the first picture of each month, when listed by date
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -44,6 +45,23 @@ def human_date(ts: float | None) -> str:
         return "unknown"
 
 
+def month_marks(items: list[ResultItem]) -> dict[int, str]:
+    """Row → "Jul 2023" for the first row of each month in a newest-first list."""
+    marks: dict[int, str] = {}
+    last = None
+    for i, it in enumerate(items):
+        ts = it.hit.taken_at if it.hit.taken_at is not None else it.hit.mtime
+        try:
+            d = datetime.fromtimestamp(ts) if ts else None
+        except (OverflowError, OSError, ValueError):
+            d = None
+        key = (d.year, d.month) if d else None
+        if key != last and d is not None:
+            marks[i] = d.strftime("%b %Y")
+        last = key
+    return marks
+
+
 class ResultsModel(QAbstractListModel):
     def __init__(self, loader: ImageLoader, parent: Any = None) -> None:
         super().__init__(parent)
@@ -51,13 +69,17 @@ class ResultsModel(QAbstractListModel):
         self._items: list[ResultItem] = []
         self._rows_of: dict[str, list[int]] = {}
         self.show_scores = True
+        self.months: dict[int, str] = {}
         loader.thumbnailReady.connect(self._on_thumbnail)
 
     # Content --------------------------------------------------------------------------------
-    def set_items(self, items: list[ResultItem], show_scores: bool = True) -> None:
+    def set_items(self, items: list[ResultItem], show_scores: bool = True, by_date: bool = False) -> None:
+        """`by_date`: the rows are newest first, so each month's first picture carries its
+        month (the grid's date marks)."""
         self.beginResetModel()
         self._items = list(items)
         self.show_scores = show_scores
+        self.months = month_marks(self._items) if by_date else {}
         self._rows_of = {}
         for i, it in enumerate(self._items):
             self._rows_of.setdefault(it.hit.path, []).append(i)
@@ -110,6 +132,8 @@ class ResultsModel(QAbstractListModel):
             return self.loader.broken(hit.path)
         if role == GroupRole:
             return max(1, int(hit.group_size or 1))
+        if role == MonthRole:
+            return self.months.get(index.row())
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:

@@ -8,7 +8,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QS
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from imgrag_desktop.gui.result_model import BrokenRole, GroupRole, ScoreRole, ShowScoreRole
+from imgrag_desktop.gui.result_model import BrokenRole, GroupRole, MonthRole, ScoreRole, ShowScoreRole
 
 PAD = 5
 RADIUS = 6.0
@@ -66,6 +66,10 @@ class ThumbDelegate(QStyledItemDelegate):
         group = index.data(GroupRole)
         if isinstance(group, int) and group > 1:
             self.paint_group_badge(painter, option, img, group - 1)
+        # Listed by date: the first picture of each month says which month begins there.
+        month = index.data(MonthRole)
+        if month:
+            self.paint_month(painter, option, img, str(month))
         # File name.
         font = QFont(option.font)
         painter.setFont(font)
@@ -93,6 +97,19 @@ class ThumbDelegate(QStyledItemDelegate):
                 painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, label)
         painter.restore()
 
+
+    @staticmethod
+    def paint_month(painter: QPainter, option: QStyleOptionViewItem, img: QRect, label: str) -> None:
+        small = QFont(option.font)
+        small.setBold(True)
+        fm = QFontMetrics(small)
+        rect = QRect(img.left() + 6, img.bottom() - 6 - fm.height() - 4, fm.horizontalAdvance(label) + 12, fm.height() + 4)
+        painter.setFont(small)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 175))
+        painter.drawRoundedRect(QRectF(rect), 4, 4)
+        painter.setPen(QColor("white"))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, label)
 
     @staticmethod
     def group_badge_rect(option: QStyleOptionViewItem, img: QRect, extra: int) -> tuple[QRect, str, QFont]:

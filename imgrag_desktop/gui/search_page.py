@@ -269,7 +269,10 @@ class SearchPage(QWidget):
             return
         kind = info.get("kind")
         keep = self.preview.current_path() if kind == "browse" or info.get("refresh") else ""
-        self.model.set_items(items, show_scores=kind != "browse")
+        reading = info.get("reading")
+        by_date = kind == "browse" or (kind == "text" and (info.get("sort") == "date"
+                                                           or bool(reading is not None and reading.only_filters)))
+        self.model.set_items(items, show_scores=kind != "browse", by_date=by_date)
         self.chips.set_reading(info.get("reading") if kind == "text" else None)
         n = len(items)
         self._no_match = None

@@ -224,7 +224,8 @@ class QueryWorker(QObject):
             return
         self.results.emit(req_id, items, {"kind": req.kind, "label": req.label, "seconds": time.monotonic() - t0,
                                           "mode": req.mode, "hidden_by_cutoff": hidden, "refresh": req.refresh,
-                                          "filtered": req.has_filters(), "reading": req.reading})
+                                          "filtered": req.has_filters(), "reading": req.reading,
+                                          "sort": req.sort})
 
     @staticmethod
     def _similar(svc: "Services", req: Request, image: Any) -> list[Hit]:

@@ -91,3 +91,20 @@ def test_the_places_tab_lists_countries_towns_and_months_and_searches_them(qtbot
     assert w.tabs.currentWidget() is w.page
     assert [Path(p).name for p in w.model.paths()] == ["img_00.jpg"]
     assert [b.text() for b in w.search_page.chips.buttons] in (["📍 Lisbon  ✕"], ["Where: Lisbon  ✕"])
+
+
+def test_listed_by_date_each_month_is_marked_on_its_first_picture(qtbot: Any, make_window: Any,
+                                                                  geo_data: Path) -> None:
+    from imgrag_desktop.gui.result_model import MonthRole
+
+    w = make_window(geo_data)
+    w.search_edit.setText("photos from 2022")  # one photo: 2020 + index 2
+    w.search_now()
+    wait_results(qtbot, w, "text")
+    assert [w.model.data(w.model.index(i), MonthRole) for i in range(w.model.rowCount())] == ["May 2022"]
+    w.search_edit.setText("")
+    w.search_now()  # browsing: newest first, a mark per month
+    qtbot.waitUntil(lambda: w.model.rowCount() == len(SPOTS) and not w.model.show_scores, timeout=30_000)
+    marks = [w.model.data(w.model.index(i), MonthRole) for i in range(w.model.rowCount())]
+    assert marks == [f"May {2020 + i}" for i in reversed(range(len(SPOTS)))]
+    w.view.grab()  # the delegate paints the marks without error
