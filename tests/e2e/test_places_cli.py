@@ -67,3 +67,4 @@ def test_places_timeline_understood_search_and_ask(tmp_path: Path) -> None:
     asked = json.loads(run_cli("ask", f"what error is in the screenshot from {weekday}?", "-k", "3",
                                "--max-tokens", "4", "--json", data_dir=data).stdout)
     assert [Path(s["path"]).name for s in asked["sources"]] == ["Screenshot error.png"]
+    assert asked["understood"]["filters"]["kind"] == "screenshot"
