@@ -40,5 +40,7 @@ def search_reading(searcher: Any, reading: Reading, k: int = 10, *, sort: str | 
     where = reading.filters.where()
     if reading.only_filters and like is None:
         return by_date(searcher.store, where, k)
-    hits = searcher.search(reading.text, k=k, where=where, like=like, **options)
+    if like is not None:
+        options["like"] = like
+    hits = searcher.search(reading.text, k=k, where=where, **options)
     return sort_hits(hits, sort)
