@@ -106,7 +106,7 @@ class Settings:
                                    "`imgrag settings set faces_enabled false` deletes them at once")
     faces_detector: str = _setting("auto", "face detector: auto (CNN with a GPU, else HOG) | hog | cnn")
     faces_max_side: int = _setting(1024, "long side, in pixels, an image is scaled to before faces are looked for")
-    people_threshold: float = _setting(0.55, "largest face-descriptor distance at which two faces are the same person")
+    people_threshold: float = _setting(0.6, "largest face-descriptor distance at which two faces are the same person")
     people_min_faces: int = _setting(2, "similar faces needed before they form a new person (fewer wait)")
     faces_min_quality: float = _setting(0.3, "faces below this quality (size, sharpness, pose; 0-1) form no person")
     search_mode: str = _setting("hybrid", "how a text query is answered: hybrid | visual | textual | keyword",

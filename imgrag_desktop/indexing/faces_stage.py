@@ -15,27 +15,13 @@ import threading
 import time
 from typing import Any, Callable
 
-from imgrag_desktop.search.people import ClusterParams, People, carry_over
+from imgrag_desktop.search.people import ClusterParams, People, carry_over, live_paths
 from imgrag_desktop.store.faces import NO_FACE, FaceTables
 from imgrag_desktop.types import Progress, tell
 
 BATCH = 16
 CLUSTER_EVERY = 400  # pictures between two clustering rounds of a long run (people appear as it goes)
 SKIP_KINDS = ("screenshot", "document")
-
-
-def live_paths(store: Any) -> dict[str, list[str]]:
-    """Content hash -> the indexed paths that hold it."""
-    t = store.query(None, ["path", "content_hash"])
-    out: dict[str, list[str]] = {}
-    for p, h in zip(t.column("path").to_pylist(), t.column("content_hash").to_pylist()):
-        if h:
-            out.setdefault(h, []).append(p)
-    return out
-
-
-def people_of(store: Any) -> People:
-    return People(FaceTables(store.db_dir), lambda: live_paths(store))
 
 
 def forget_faces(store: Any) -> bool:

@@ -34,7 +34,7 @@ LINK_BATCH = 3000  # waiting faces grouped at once (the pairwise distances of a 
 
 @dataclass(frozen=True)
 class ClusterParams:
-    threshold: float = 0.55
+    threshold: float = 0.6
     min_faces: int = 2
     min_quality: float = 0.3
 
@@ -162,11 +162,11 @@ class People:
                 out.setdefault(self._root(r["person"], people), []).append(r)
         return out
 
-    def list(self, include_hidden: bool = False) -> list[dict[str, Any]]:
+    def listing(self, include_hidden: bool = False) -> list[dict[str, Any]]:
         """Every person with a photo in the index: id, name, count (photos), faces, cover; by count."""
         people = self._people()
         live = self._live_paths()
-        result = []
+        result: list[dict[str, Any]] = []
         for pid, faces in self.members().items():
             row = people.get(pid, {})
             if (row.get("hidden") or row.get("not_person")) and not include_hidden:
@@ -268,6 +268,33 @@ class People:
         row["by_user"] = True
         self.tables.update_faces([row])
         return {"face_id": face_id, "not_face": True}
+
+
+def live_paths(store: Any) -> dict[str, list[str]]:
+    """Content hash -> the indexed paths that hold it."""
+    t = store.query(None, ["path", "content_hash"])
+    out: dict[str, list[str]] = {}
+    for p, h in zip(t.column("path").to_pylist(), t.column("content_hash").to_pylist()):
+        if h:
+            out.setdefault(h, []).append(p)
+    return out
+
+
+def people_of(store: Any) -> People:
+    """The people of one index (a Store)."""
+    return People(FaceTables(store.db_dir), lambda: live_paths(store))
+
+
+def read_context(store: Any, settings: Any, **more: Any) -> Any:
+    """The query readers' context with the names of this library's people (none when faces are
+    switched off or none were found yet)."""
+    from imgrag_desktop.search.understand import ReadContext
+
+    tables = FaceTables(store.db_dir)
+    if not settings.faces_enabled or tables.people.table is None:
+        return ReadContext(**more)
+    people = People(tables, lambda: live_paths(store))
+    return ReadContext(people=people.names, person_photos=people.hashes_of, **more)
 
 
 def _new_person(pid: str) -> dict[str, Any]:

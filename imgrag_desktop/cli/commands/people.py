@@ -42,10 +42,14 @@ def people_args(p: argparse.ArgumentParser) -> None:
     action("faces", "the faces found in one image, with their boxes and people").add_argument(
         "image", metavar="IMAGE")
     action("scan", "find faces in what waits for it and group them into people now (resumable)")
+    s = action("eval", "measure faces and people on a labelled folder (labels.json): pair accuracy, "
+                       "B-cubed purity and completeness, speed")
+    s.add_argument("folder", metavar="DIR")
+    s.add_argument("--threshold", type=float, default=None, help="face distance threshold (default: the setting)")
 
 
 def _people(ctx: Context) -> Any:
-    from imgrag_desktop.indexing.faces_stage import people_of
+    from imgrag_desktop.search.people import people_of
 
     if not ctx.services.cfg.settings.faces_enabled:
         raise ImgragError("faces are switched off (imgrag settings set faces_enabled true)")
@@ -75,9 +79,11 @@ def cmd_people(ctx: Context) -> int:
     action = getattr(args, "people_action", None) or "list"
     if action == "scan":
         return _scan(ctx)
+    if action == "eval":
+        return _eval(ctx)
     people = _people(ctx)
     if action == "list":
-        data = people.list(include_hidden=args.all)
+        data = people.listing(include_hidden=args.all)
 
         def human() -> str:
             if not data:
@@ -138,4 +144,20 @@ def _scan(ctx: Context) -> int:
     faces = data.get("faces") or {}
     ctx.out(faces, lambda: f"{faces.get('scanned', 0)} photos scanned, {faces.get('faces', 0)} faces, "
                            f"people: {faces.get('people')}")
+    return 0
+
+
+def _eval(ctx: Context) -> int:
+    import dataclasses
+
+    from imgrag_desktop.evaluation.people import evaluate_people
+    from imgrag_desktop.models.faces import engine_from_settings
+    from imgrag_desktop.search.people import ClusterParams
+
+    s = ctx.services.cfg.settings
+    params = ClusterParams.from_settings(s)
+    if ctx.args.threshold is not None:
+        params = dataclasses.replace(params, threshold=ctx.args.threshold)
+    data = evaluate_people(ctx.args.folder, engine_from_settings(s), params, max_side=s.faces_max_side)
+    ctx.out(data, lambda: "\n".join(f"{k}: {v}" for k, v in data.items()))
     return 0
