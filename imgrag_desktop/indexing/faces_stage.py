@@ -11,6 +11,7 @@ Screenshots and documents are not scanned (faces there are rare and form no peop
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any, Callable
@@ -40,12 +41,12 @@ def find_faces(store: Any, settings: Any, engine: Any, cancel: threading.Event,
     tables = FaceTables(store.db_dir)
     people = People(tables, lambda: live_paths(store))
     t = store.query(None, ["path", "content_hash", "kind"])
-    first: dict[str, str] = {}
+    paths: dict[str, list[str]] = {}
     for p, h, k in zip(t.column("path").to_pylist(), t.column("content_hash").to_pylist(), t.column("kind").to_pylist()):
         if h and k not in SKIP_KINDS:
-            first.setdefault(h, p)
+            paths.setdefault(h, []).append(p)
     done_hashes = tables.scanned(engine.model_id)
-    todo = [h for h in first if h not in done_hashes]
+    todo = [h for h in paths if h not in done_hashes]
     if limit is not None:
         todo = todo[:limit]
     params = ClusterParams.from_settings(settings)
@@ -71,7 +72,7 @@ def find_faces(store: Any, settings: Any, engine: Any, cancel: threading.Event,
     for n, h in enumerate(todo, 1):
         if cancel.is_set():
             break
-        path = first[h]
+        path = next((p for p in paths[h] if os.path.exists(p)), paths[h][0])  # a copy that is online
         rows: list[dict[str, Any]] = []
         try:
             dec, _ = decode_path(path, max_side=int(settings.faces_max_side))
@@ -86,9 +87,10 @@ def find_faces(store: Any, settings: Any, engine: Any, cancel: threading.Event,
                              "blur": f.blur, "pose": f.pose, "quality": f.quality, "size": round(f.size * sx),
                              "descriptor": [float(v) for v in f.descriptor], "person": None, "by_user": False,
                              "not_face": False, "rejected": None})
-        except Exception as exc:  # an unreadable file is recorded as scanned without faces
+        except Exception as exc:  # unreadable now (offline, vanished): tried again next run
             stats["failed"] += 1
             stats.setdefault("errors", []).append(f"{path}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}")
+            continue
         if not rows:
             rows.append({"face_id": f"{h}:none", "content_hash": h, "idx": NO_FACE, "model": engine.model_id})
         stats["scanned"] += 1

@@ -163,7 +163,8 @@ class People:
         return out
 
     def listing(self, include_hidden: bool = False) -> list[dict[str, Any]]:
-        """Every person with a photo in the index: id, name, count (photos), faces, cover; by count."""
+        """Every person with a photo in the index: id, name, count (photos; copies of one photo
+        count once), faces, cover; most photos first."""
         people = self._people()
         live = self._live_paths()
         result: list[dict[str, Any]] = []
@@ -172,14 +173,15 @@ class People:
             if (row.get("hidden") or row.get("not_person")) and not include_hidden:
                 continue
             hashes = {f["content_hash"] for f in faces}
-            paths = sorted({p for h in hashes for p in (live.get(h, []) if live is not None else [h])})
-            if not paths:
+            if live is not None:
+                hashes = {h for h in hashes if live.get(h)}
+            if not hashes:
                 continue
             cover = max(faces, key=lambda f: (f["quality"] or 0) * (f["size"] or 0))
             result.append({"id": int(pid) if pid.isdigit() else pid, "name": row.get("name") or "",
-                           "count": len(paths), "faces": len(faces), "hidden": bool(row.get("hidden")),
+                           "count": len(hashes), "faces": len(faces), "hidden": bool(row.get("hidden")),
                            "not_person": bool(row.get("not_person")),
-                           "cover": {"path": (live.get(cover["content_hash"], [None]) if live else [None])[0],
+                           "cover": {"path": _present((live or {}).get(cover["content_hash"]) or []),
                                      "content_hash": cover["content_hash"], "face_id": cover["face_id"],
                                      "box": [cover["left"], cover["top"], cover["right"], cover["bottom"]]}})
         result.sort(key=lambda p: (-p["count"], str(p["name"]).lower() or "~", str(p["id"])))
@@ -297,6 +299,16 @@ def read_context(store: Any, settings: Any, **more: Any) -> Any:
     return ReadContext(people=people.names, person_photos=people.hashes_of, **more)
 
 
+def _present(paths: Sequence[str]) -> str | None:
+    """One of the paths that holds a photo, an existing file first (an offline copy else)."""
+    import os
+
+    for p in sorted(paths):
+        if os.path.exists(p):
+            return p
+    return sorted(paths)[0] if paths else None
+
+
 def _new_person(pid: str) -> dict[str, Any]:
     return {"person_id": pid, "name": None, "hidden": False, "not_person": False, "merged_into": None,
             "created": time.time()}
@@ -351,6 +363,8 @@ def carry_over(old: Sequence[dict[str, Any]], new: list[dict[str, Any]], min_iou
     corrections of the old face whose box it overlaps most. Returns how many were carried."""
     carried = 0
     for n in new:
+        if n["idx"] == NO_FACE:
+            continue
         best, score = None, min_iou
         for o in old:
             if o["idx"] == NO_FACE:
