@@ -1,0 +1,63 @@
+"""The People tab on real face photos: one face per person, most photos first, naming inline,
+merging by multi-select, a person's photos."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gui.conftest import index_folder
+from tests.support.data import faces_dir
+
+PHOTOS = ["img1.jpg", "img2.jpg", "img4.jpg", "img13.jpg", "img14.jpg", "img16.jpg", "img17.jpg"]
+
+
+@pytest.fixture(scope="module")
+def people_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.indexing.stages import STAGES, run_later_stages
+    from imgrag_desktop.services import Services
+    from imgrag_desktop.store import writer
+
+    base = tmp_path_factory.mktemp("people")
+    photos = base / "photos"
+    photos.mkdir()
+    for n in PHOTOS:
+        shutil.copy2(faces_dir() / n, photos / n)
+    index_folder(photos, base / "data")
+    svc = Services(AppConfig.load(base / "data", "test"))
+    with writer(svc.store, svc.cfg.lock_file):
+        out = run_later_stages(svc, stages=[s for s in STAGES if s.name == "faces"])
+    assert out["faces"]["people"]["new_people"] == 3
+    return base / "data"
+
+
+def test_the_people_tab_names_and_merges(qtbot: Any, make_window: Any, people_data: Path) -> None:
+    w = make_window(people_data)
+    panel = w.people_panel
+    assert w.tabs.tabText(w.people_index) == "People"
+    with qtbot.waitSignal(panel.peopleShown, timeout=60_000) as blocker:
+        w.act_people.trigger()
+    assert blocker.args[0] == 3 and w.tabs.currentWidget() is panel
+    items = [panel.people_list.item(i) for i in range(panel.people_list.count())]
+    assert [it.text().split("\n")[1] for it in items] == ["3 photos", "2 photos", "2 photos"]
+    assert all(not it.icon().isNull() for it in items)  # a face thumbnail each
+    with qtbot.waitSignal(panel.photosShown, timeout=30_000) as shown:
+        panel.people_list.setCurrentItem(items[0])
+    assert shown.args[0] == 3 and panel.photo_list.count() == 3
+    # inline naming: what the editor does when the user types a name
+    with qtbot.waitSignal(panel.peopleShown, timeout=30_000):
+        items[0].setText("Alice")
+    items = [panel.people_list.item(i) for i in range(panel.people_list.count())]
+    assert items[0].text().startswith("Alice\n")
+    # merge the two others by multi-select
+    items[1].setSelected(True)
+    items[2].setSelected(True)
+    with qtbot.waitSignal(panel.peopleShown, timeout=30_000) as merged:
+        panel.merge_button.click()
+    assert merged.args[0] == 2
+    counts = sorted(panel.people_list.item(i).text().split("\n")[1] for i in range(2))
+    assert counts == ["3 photos", "4 photos"]
