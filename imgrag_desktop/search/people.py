@@ -92,59 +92,47 @@ class People:
         waiting = [r for r in good if not r.get("person") and not r.get("by_user") and (r["quality"] or 0) >= params.min_quality]
         if not waiting:
             return {"joined": 0, "new_people": 0, "waiting": 0}
-        assigned = [r for r in good if r.get("person")]
-        roots = [self._root(r["person"], people) for r in assigned]
         # "not a person" groups keep their look-alikes too, so those never form a new person
-        usable = set(roots)
+        assigned = [r for r in good if r.get("person")]
+        vecs = [np.asarray(r["descriptor"], dtype=np.float32) for r in assigned]
+        owners = [self._root(r["person"], people) for r in assigned]
         changes: list[dict[str, Any]] = []
-        joined = 0
-        if assigned:
-            a_vecs = np.asarray([r["descriptor"] for r in assigned], dtype=np.float32)
-            a_pid = np.asarray(roots)
-            pids = sorted(usable)
-            centres = np.stack([a_vecs[a_pid == p].mean(axis=0) for p in pids])
-            w_vecs = np.asarray([r["descriptor"] for r in waiting], dtype=np.float32)
-            still: list[dict[str, Any]] = []
-            for start in range(0, len(waiting), 2048):
-                block = w_vecs[start:start + 2048]
-                d_face = _distances(block, a_vecs)
-                d_centre = _distances(block, centres)
-                for i, row in enumerate(waiting[start:start + 2048]):
-                    order = np.argsort(d_face[i])
-                    pid = None
-                    for j in order[:8]:  # the nearest assigned faces, skipping people it was taken out of
-                        if d_face[i, j] > params.threshold:
-                            break
-                        if a_pid[j] not in _rejected(row):
-                            pid = str(a_pid[j])
-                            break
-                    if pid is not None and d_centre[i, pids.index(pid)] <= params.threshold:
-                        row["person"] = pid
-                        changes.append(row)
-                        joined += 1
-                    else:
-                        still.append(row)
-            waiting = still
-        new_people = 0
+        joined = new_people = 0
         next_id = _next_id(people)
-        for start in range(0, len(waiting), LINK_BATCH):
-            if cancel and cancel():
+        queue = waiting
+        for _round in range(4):  # faces left alone in one batch meet again in the next round
+            leftovers: list[dict[str, Any]] = []
+            for start in range(0, len(queue), LINK_BATCH):
+                if cancel and cancel():
+                    leftovers.extend(queue[start:])
+                    break
+                batch = queue[start:start + LINK_BATCH]
+                still = _join(batch, vecs, owners, params.threshold) if vecs else batch
+                for r in batch:
+                    if r.get("person"):
+                        changes.append(r)
+                        joined += 1
+                for group in _groups(still, params.threshold):
+                    members = _one_per_photo(group)
+                    if len({m["content_hash"] for m in members}) < params.min_faces:
+                        leftovers.extend(group)
+                        continue
+                    pid = str(next_id)
+                    next_id += 1
+                    self.tables.update_people([_new_person(pid)])
+                    for m in members:
+                        m["person"] = pid
+                        changes.append(m)
+                        vecs.append(np.asarray(m["descriptor"], dtype=np.float32))
+                        owners.append(pid)
+                    leftovers.extend(m for m in group if not m.get("person"))
+                    new_people += 1
+            done_all = len(queue) <= LINK_BATCH or len(leftovers) == len(queue) or (cancel and cancel())
+            queue = leftovers
+            if done_all or len(queue) < 2:
                 break
-            batch = waiting[start:start + LINK_BATCH]
-            for group in _groups(batch, params.threshold):
-                members = _one_per_photo(group)
-                if len({m["content_hash"] for m in members}) < params.min_faces:
-                    continue
-                pid = str(next_id)
-                next_id += 1
-                self.tables.update_people([{"person_id": pid, "name": None, "hidden": False, "not_person": False,
-                                            "merged_into": None, "created": time.time()}])
-                for m in members:
-                    m["person"] = pid
-                    changes.append(m)
-                new_people += 1
+        left = len(queue)
         self.tables.update_faces(changes)
-        left = len(waiting) - sum(1 for r in waiting if r.get("person"))
         return {"joined": joined, "new_people": new_people, "waiting": left}
 
     # --- look-ups -------------------------------------------------------------------------------
@@ -321,6 +309,37 @@ def _out_id(pid: str | None) -> int | str | None:
 def _next_id(people: dict[str, Any]) -> int:
     nums = [int(p) for p in people if p.isdigit()]
     return max(nums, default=0) + 1
+
+
+def _join(rows: list[dict[str, Any]], vecs: list[np.ndarray], owners: list[str],
+          threshold: float) -> list[dict[str, Any]]:
+    """Give each row the person of its nearest assigned face when that person's centre is
+    within the threshold too (a face the user took out of a person never goes back to it).
+    Returns the rows still waiting."""
+    a_vecs = np.stack(vecs)
+    a_pid = np.asarray(owners)
+    pids = sorted(set(owners))
+    index = {p: i for i, p in enumerate(pids)}
+    centres = np.stack([a_vecs[a_pid == p].mean(axis=0) for p in pids])
+    w_vecs = np.asarray([r["descriptor"] for r in rows], dtype=np.float32)
+    still: list[dict[str, Any]] = []
+    for start in range(0, len(rows), 1024):
+        block = w_vecs[start:start + 1024]
+        d_face = _distances(block, a_vecs)
+        d_centre = _distances(block, centres)
+        for i, row in enumerate(rows[start:start + 1024]):
+            pid = None
+            for j in np.argsort(d_face[i])[:8]:  # the nearest faces, skipping people it was taken out of
+                if d_face[i, j] > threshold:
+                    break
+                if a_pid[j] not in _rejected(row):
+                    pid = str(a_pid[j])
+                    break
+            if pid is not None and d_centre[i, index[pid]] <= threshold:
+                row["person"] = pid
+            else:
+                still.append(row)
+    return still
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

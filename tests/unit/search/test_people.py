@@ -226,3 +226,17 @@ def test_forgetting_drops_every_descriptor_and_name(tmp_path):
     fresh = FaceTables(tmp_path)
     assert not fresh.exists() and not list(tmp_path.glob("faces.lance")) and not list(tmp_path.glob("people.lance"))
     assert People(fresh).listing() == [] and People(fresh).names() == []
+
+
+def test_a_person_spread_over_several_grouping_batches_is_one_person(tmp_path, monkeypatch):
+    import imgrag_desktop.search.people as people_mod
+
+    monkeypatch.setattr(people_mod, "LINK_BATCH", 7)  # the waiting faces are grouped 7 at a time
+    rng = np.random.default_rng(10)
+    rows, truth = _library(rng, [9, 6, 4, 2])
+    order = rng.permutation(len(rows))
+    tables = FaceTables(tmp_path)
+    tables.update_faces([rows[i] for i in order])
+    People(tables).cluster(PARAMS)
+    score = bcubed(truth, _found(tables))
+    assert score["mixed_people"] == 0 and score["bcubed_recall"] == 1.0 and len(People(tables).listing()) == 4
