@@ -181,6 +181,7 @@ class PeoplePanel(QWidget):
         self._req = 0
         self._filling = False
         self.computed = False
+        self.wanted: Any = None  # a person to select once the list arrives
         self._build()
         self.worker_thread = QThread(self)
         self.worker_thread.setObjectName("imgrag-people")
@@ -256,6 +257,17 @@ class PeoplePanel(QWidget):
             self._req += 1
             self.photosRequested.emit(self._req, item.data(ID_ROLE))
 
+    def select_person(self, ident: Any) -> bool:
+        """Select the person with this id (a face clicked in the preview); False when not listed."""
+        for i in range(self.people_list.count()):
+            item = self.people_list.item(i)
+            if item.data(ID_ROLE) == ident:
+                self.people_list.clearSelection()
+                self.people_list.setCurrentItem(item)
+                item.setSelected(True)
+                return True
+        return False
+
     def selected_ids(self) -> list[Any]:
         return [it.data(ID_ROLE) for it in self.people_list.selectedItems()]
 
@@ -287,6 +299,7 @@ class PeoplePanel(QWidget):
 
     @Slot(int, object)
     def _on_listed(self, req_id: int, people: list[dict[str, Any]]) -> None:
+        wanted, self.wanted = self.wanted, None
         self._filling = True
         self.people_list.clear()
         for p in people:
@@ -303,6 +316,8 @@ class PeoplePanel(QWidget):
         n = len(people)
         self.summary.setText(f"{n} {'person' if n == 1 else 'people'}" if n else
                              "No people yet: faces are grouped into people as photos are indexed")
+        if wanted is not None:
+            self.select_person(wanted)
         self.peopleShown.emit(n)
 
     @Slot(int, object)

@@ -172,9 +172,17 @@ class MainWindow(QMainWindow):
         self.people_panel = PeoplePanel(self.host, self.bridge, writes=self.writes, parent=self)
         self.people_index = self.add_panel(self.people_panel, "People", "The people in your photos (Ctrl+Shift+P)")
         self.people_panel.openRequested.connect(self.open_path)
+        self.preview.personRequested.connect(self.show_person)
 
     def show_people(self) -> None:
         self.tabs.setCurrentWidget(self.people_panel)
+
+    def show_person(self, ident: Any) -> None:
+        """A face box clicked in the preview: that person in the People tab."""
+        if ident is None:
+            return
+        self.people_panel.wanted = ident
+        self.show_people()
 
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.dups_panel:

@@ -272,7 +272,21 @@ class QueryWorker(QObject):
         if row is not None:
             row.pop("visual", None)
             row.pop("textual", None)
+            row["faces"] = self._faces(row.get("content_hash"))
             self.details.emit(path, row)
+
+    def _faces(self, chash: str | None) -> list[dict[str, Any]]:
+        """The faces of one picture with their people (the preview's boxes); none when faces are off."""
+        svc = self._svc()
+        if not chash or not svc.cfg.settings.faces_enabled:
+            return []
+        try:
+            from imgrag_desktop.search.people import people_of
+
+            return [f for f in people_of(svc.store).faces_in(chash) if f.get("person") is not None]
+        except Exception as exc:
+            log.debug("faces of %s failed: %s", chash, exc)
+            return []
 
     @Slot()
     def load_failures(self) -> None:

@@ -61,3 +61,22 @@ def test_the_people_tab_names_and_merges(qtbot: Any, make_window: Any, people_da
     assert merged.args[0] == 2
     counts = sorted(panel.people_list.item(i).text().split("\n")[1] for i in range(2))
     assert counts == ["3 photos", "4 photos"]
+
+
+def test_face_boxes_in_the_preview_open_their_person(qtbot: Any, make_window: Any, people_data: Path) -> None:
+    from PySide6.QtCore import Qt
+
+    w = make_window(people_data)
+    qtbot.waitUntil(lambda: w.model.rowCount() == len(PHOTOS), timeout=60_000)
+    row = next(r for r in range(w.model.rowCount()) if w.model.item(r).hit.path.endswith("/img13.jpg"))
+    w.view.setCurrentIndex(w.model.index(row, 0))
+    canvas = w.preview.canvas
+    qtbot.waitUntil(lambda: bool(canvas.faces) and not canvas.image_rect().isEmpty(), timeout=30_000)
+    (face,) = canvas.faces
+    left, top, right, bottom = face["box"]
+    assert right - left > 50 and face["person"] is not None
+    rect = canvas.face_rects()[0]
+    with qtbot.waitSignal(w.people_panel.peopleShown, timeout=30_000):
+        qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=rect.center().toPoint())
+    assert w.tabs.currentWidget() is w.people_panel
+    assert w.people_panel.people_list.currentItem().data(Qt.ItemDataRole.UserRole) == face["person"]
