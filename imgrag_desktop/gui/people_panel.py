@@ -87,6 +87,7 @@ class PeopleWorker(QObject):
         try:
             people = self._people()
             out = []
+            members = people.members() if people is not None else {}
             for p in (people.listing() if people is not None else []):
                 image = None
                 cover = p["cover"]
@@ -95,7 +96,8 @@ class PeopleWorker(QObject):
                         image = face_crop(cover["path"], cover["box"])
                     except Exception:  # an offline or unreadable file: no face shown
                         image = None
-                out.append({"id": p["id"], "name": p["name"], "count": p["count"], "image": image})
+                out.append({"id": p["id"], "name": p["name"], "count": p["count"], "image": image,
+                            "hashes": frozenset(f["content_hash"] for f in members.get(str(p["id"]), []))})
         except Exception as exc:
             self.failed.emit(*describe_exception(exc))
             return
@@ -171,6 +173,7 @@ class PeoplePanel(QWidget):
     correctionRequested = Signal(str, object)
     openRequested = Signal(str)
     peopleShown = Signal(int)  # how many people are listed
+    peopleListed = Signal(object)  # [PersonFilter, ...] of the named people (the filter bar's choices)
     photosShown = Signal(int)
 
     def __init__(self, host: "EngineHost", bridge: MessageBridge, writes: "DataDirWriter | None" = None,
@@ -178,7 +181,7 @@ class PeoplePanel(QWidget):
         super().__init__(parent)
         self.setObjectName("people-panel")
         self.bridge = bridge
-        self._req = 0
+        self._req = self._list_req = self._photo_req = 0
         self._filling = False
         self.computed = False
         self.wanted: Any = None  # a person to select once the list arrives
@@ -243,6 +246,7 @@ class PeoplePanel(QWidget):
     # --- requests -----------------------------------------------------------------------------
     def refresh(self) -> None:
         self._req += 1
+        self._list_req = self._req
         self.summary.setText("Reading people…")
         self.listRequested.emit(self._req)
 
@@ -255,6 +259,7 @@ class PeoplePanel(QWidget):
         self.photo_list.clear()
         if item is not None:
             self._req += 1
+            self._photo_req = self._req
             self.photosRequested.emit(self._req, item.data(ID_ROLE))
 
     def select_person(self, ident: Any) -> bool:
@@ -299,6 +304,8 @@ class PeoplePanel(QWidget):
 
     @Slot(int, object)
     def _on_listed(self, req_id: int, people: list[dict[str, Any]]) -> None:
+        if req_id != self._list_req:  # a newer list is on its way
+            return
         wanted, self.wanted = self.wanted, None
         self._filling = True
         self.people_list.clear()
@@ -318,10 +325,15 @@ class PeoplePanel(QWidget):
                              "No people yet: faces are grouped into people as photos are indexed")
         if wanted is not None:
             self.select_person(wanted)
+        from imgrag_desktop.search.filters import PersonFilter
+
+        self.peopleListed.emit([PersonFilter(p["name"], p["hashes"]) for p in people if p["name"]])
         self.peopleShown.emit(n)
 
     @Slot(int, object)
     def _on_photos(self, req_id: int, photos: list[tuple[str, QImage | None]]) -> None:
+        if req_id != self._photo_req:
+            return
         self.photo_list.clear()
         for path, image in photos:
             item = QListWidgetItem(path.rsplit("/", 1)[-1])

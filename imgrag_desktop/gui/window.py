@@ -173,6 +173,8 @@ class MainWindow(QMainWindow):
         self.people_index = self.add_panel(self.people_panel, "People", "The people in your photos (Ctrl+Shift+P)")
         self.people_panel.openRequested.connect(self.open_path)
         self.preview.personRequested.connect(self.show_person)
+        self.people_panel.peopleListed.connect(self.filter_bar.set_people)
+        self.engineReady.connect(lambda info: None if "error" in info else self.people_panel.refresh())
 
     def show_people(self) -> None:
         self.tabs.setCurrentWidget(self.people_panel)

@@ -80,3 +80,31 @@ def test_face_boxes_in_the_preview_open_their_person(qtbot: Any, make_window: An
         qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=rect.center().toPoint())
     assert w.tabs.currentWidget() is w.people_panel
     assert w.people_panel.people_list.currentItem().data(Qt.ItemDataRole.UserRole) == face["person"]
+
+
+def _name_alice(data: Path) -> None:
+    """Person of img1.jpg is Alice (whatever the tests before did)."""
+    from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.imaging import content_hash
+    from imgrag_desktop.search.people import people_of
+    from imgrag_desktop.services import Services
+
+    people = people_of(Services(AppConfig.load(data, "test")).store)
+    (face,) = people.faces_in(content_hash((faces_dir() / "img1.jpg").read_bytes()))
+    if face["name"] != "Alice":
+        people.name(face["person"], "Alice")
+
+
+def test_the_filter_bar_filters_by_a_named_person(qtbot: Any, make_window: Any, people_data: Path) -> None:
+    _name_alice(people_data)
+    w = make_window(people_data)
+    bar = w.filter_bar
+    qtbot.waitUntil(lambda: bar.person.count() > 1, timeout=60_000)  # the named people arrive after start
+    names = [bar.person.itemText(i) for i in range(1, bar.person.count())]
+    assert "Alice" in names
+    qtbot.waitUntil(lambda: w.model.rowCount() == len(PHOTOS), timeout=60_000)
+    with qtbot.waitSignal(w.resultsShown, timeout=30_000):
+        bar.set_filters(person="Alice")
+    assert bar.active_count() == 1
+    shown = {w.model.item(r).hit.path.rsplit("/", 1)[1] for r in range(w.model.rowCount())}
+    assert shown == {"img1.jpg", "img2.jpg", "img4.jpg"}
