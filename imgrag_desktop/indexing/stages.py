@@ -55,6 +55,8 @@ class Engine(Protocol):
     @property
     def vlm(self) -> Any: ...  # the one local-VLM slot
 
+    def faces_engine(self) -> Any: ...  # models/faces.FaceEngine
+
 
 @dataclass(frozen=True)
 class PassParts:
@@ -67,6 +69,11 @@ class PassParts:
     text: Any = None
     vlm: Any = None
     fingerprints: Any = None  # the Indexer's open FingerprintTable (no second connection per batch)
+
+    def faces_engine(self) -> Any:
+        from imgrag_desktop.models.faces import engine_from_settings
+
+        return engine_from_settings(self.cfg.settings)
 
 
 @dataclass(frozen=True)
@@ -228,9 +235,7 @@ def _faces(run: StageRun) -> dict[str, Any] | None:
         return {"faces": {"deleted": True}} if forget_faces(run.services.store) else None
     if run.cancel.is_set():
         return None
-    from imgrag_desktop.models.faces import engine_from_settings
-
-    return {"faces": find_faces(run.services.store, s, engine_from_settings(s), run.cancel, run.on_progress)}
+    return {"faces": find_faces(run.services.store, s, run.services.faces_engine(), run.cancel, run.on_progress)}
 
 
 def _text(run: StageRun) -> dict[str, Any] | None:
