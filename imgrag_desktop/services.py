@@ -102,6 +102,14 @@ class Services:
                 self._faces = (key, engine_from_settings(s))
             return self._faces[1]
 
+    def read_context(self, **more: Any) -> Any:
+        """The context of search/understand's readers with this library's people (their names
+        and photos), so "Alice at the beach" reads Alice as a person filter. Every front end that
+        reads a query (CLI search and ask, the window's search bar and Ask) should pass it."""
+        from imgrag_desktop.search.people import read_context
+
+        return read_context(self.store, self.cfg.settings, **more)
+
     def answerer(self, where: str | None = None, **kwargs: Any) -> Any:
         """An Answerer that retrieves with this instance's searcher (hybrid when available)."""
         from imgrag_desktop.answer import Answerer

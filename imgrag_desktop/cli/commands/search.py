@@ -48,11 +48,9 @@ def read_query(ctx: Context, text: str, where: str | None) -> tuple[Any, str | N
     stderr, and the where-clause with the filters it read on top of the option filters."""
     import sys
 
-    from imgrag_desktop.search.people import read_context
     from imgrag_desktop.search.understand import understand
 
-    svc = ctx.services
-    reading = understand(text, context=read_context(svc.store, svc.cfg.settings))
+    reading = understand(text, context=ctx.services.read_context())
     if reading.chips:
         print("imgrag: understood: " + ", ".join(c.label for c in reading.chips)
               + (f"; searching for {reading.text!r}" if reading.text else ""), file=sys.stderr)
