@@ -231,7 +231,18 @@ class QueryWorker(QObject):
 
     @staticmethod
     def _search(svc: "Services", req: Request) -> list[Hit]:
-        return svc.searcher.search(req.text, k=req.k, where=req.where(), mode=req.mode, min_score=req.min_score)
+        # People's names in the query are person filters ("Alice at the beach"); until the chips
+        # of search/understand reach the search bar, the filter is applied without one.
+        from imgrag_desktop.search.understand import understand
+
+        reading = understand(req.text, req.filters.with_folder(req.folder), svc.read_context())
+        where = reading.filters.where()
+        if reading.only_filters:
+            from imgrag_desktop.library import browse
+
+            return [hit for hit, _ in browse(svc.store, where, req.k)]
+        return svc.searcher.search(reading.text or req.text, k=req.k, where=where, mode=req.mode,
+                                   min_score=req.min_score)
 
     @staticmethod
     def _with_hashes(svc: "Services", hits: list[Hit]) -> list[ResultItem]:

@@ -108,3 +108,17 @@ def test_the_filter_bar_filters_by_a_named_person(qtbot: Any, make_window: Any, 
     assert bar.active_count() == 1
     shown = {w.model.item(r).hit.path.rsplit("/", 1)[1] for r in range(w.model.rowCount())}
     assert shown == {"img1.jpg", "img2.jpg", "img4.jpg"}
+
+
+def test_a_name_typed_in_the_search_bar_filters_by_that_person(qtbot: Any, make_window: Any, people_data: Path) -> None:
+    _name_alice(people_data)
+    w = make_window(people_data)
+    qtbot.waitUntil(lambda: w.model.rowCount() == len(PHOTOS), timeout=60_000)
+    with qtbot.waitSignal(w.resultsShown, timeout=30_000, check_params_cb=lambda i: i.get("kind") == "text"):
+        w.page.search("alice")
+    shown = {w.model.item(r).hit.path.rsplit("/", 1)[1] for r in range(w.model.rowCount())}
+    assert shown == {"img1.jpg", "img2.jpg", "img4.jpg"}
+    with qtbot.waitSignal(w.resultsShown, timeout=30_000, check_params_cb=lambda i: i.get("kind") == "text"):
+        w.page.search("portrait alice")  # words left over are searched among her photos
+    shown = {w.model.item(r).hit.path.rsplit("/", 1)[1] for r in range(w.model.rowCount())}
+    assert shown <= {"img1.jpg", "img2.jpg", "img4.jpg"}
