@@ -43,7 +43,7 @@ def _hits_out(ctx: Context, hits: list[Any]) -> None:
     ctx.out([h.to_json() for h in hits], human)
 
 
-def read_query(ctx: Context, text: str, where: str | None) -> tuple[Any, str | None]:
+def read_query(ctx: Context, text: str, where: str | None, question: bool = False) -> tuple[Any, str | None]:
     """The query read by search/understand (people's names become person filters), its chips on
     stderr, and the where-clause with the filters it read on top of the option filters."""
     import sys
@@ -53,7 +53,7 @@ def read_query(ctx: Context, text: str, where: str | None) -> tuple[Any, str | N
     reading = understand(text, context=ctx.services.read_context())
     if reading.chips:
         print("imgrag: understood: " + ", ".join(c.label for c in reading.chips)
-              + (f"; searching for {reading.text!r}" if reading.text else ""), file=sys.stderr)
+              + (f"; searching for {reading.text!r}" if reading.text and not question else ""), file=sys.stderr)
     read = reading.filters.where()
     both = " AND ".join(f"({w})" for w in (where, read) if w) or None
     return reading, both

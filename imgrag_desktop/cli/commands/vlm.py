@@ -48,7 +48,7 @@ def cmd_ask(ctx: Context) -> int:
     svc = ctx.services
     from imgrag_desktop.cli.commands.search import read_query
 
-    _reading, where = read_query(ctx, args.question, filter_from_args(args))  # "… Bob?": Bob's photos
+    _reading, where = read_query(ctx, args.question, filter_from_args(args), question=True)  # "… Bob?": Bob's photos
     answerer = svc.answerer(where, images=args.images, max_tokens=args.max_tokens)
     cancel = threading.Event()
     stream = answerer.stream(args.question, cancel=cancel)
