@@ -45,6 +45,10 @@ def test_people_from_index_to_search(tmp_path):
     assert _json("search", "Alice and Bob", data_dir=data) == []
     hits = _json("search", "face -Alice", "--min-score", "off", "-k", "20", data_dir=data)
     assert hits and not {h["path"].rsplit("/", 1)[1] for h in hits} & {"img1.jpg", "img2.jpg", "img4.jpg"}
+    # a question about someone is answered from their photos (the test profile's tiny VLM)
+    answer = _json("ask", "when did I last see Bob?", data_dir=data)
+    cited = {p.rsplit("/", 1)[1] for p in answer["citations"]} | {s["path"].rsplit("/", 1)[1] for s in answer["sources"]}
+    assert cited and cited <= {"img13.jpg", "img14.jpg", "img15.jpg"}
     # merge (by name and id), hide
     merged = _json("people", "merge", "bob", str(by_label["D"]), data_dir=data)
     assert merged["name"] == "Bob"
