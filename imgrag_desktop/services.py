@@ -28,6 +28,7 @@ class Services:
         self._text: Any = None
         self._searcher: Searcher | None = None
         self._vlm: Any = None
+        self._faces: tuple[Any, Any] | None = None
 
     @classmethod
     def from_args(cls, data_dir: str | None = None, profile: str | None = None) -> "Services":
@@ -89,6 +90,28 @@ class Services:
                 self._vlm = VlmSlot(self.cfg)
             return self._vlm
 
+    def faces_engine(self) -> Any:
+        """The face engine (models/faces.py), kept while its settings stay the same: the watcher's
+        batches do not load the face models again each time."""
+        from imgrag_desktop.models.faces import engine_from_settings
+
+        s = self.cfg.settings
+        key = (s.faces_detector, s.faces_max_side)
+        with self._lock:
+            if self._faces is None or self._faces[0] != key:
+                self._faces = (key, engine_from_settings(s))
+            return self._faces[1]
+
+    def read_context(self, **more: Any) -> Any:
+        """The context of search/understand's readers with this library's people (their names
+        and photos), so "Alice at the beach" reads Alice as a person filter. Every front end that
+        reads a query (CLI search and ask, the window's search bar and Ask) should pass it."""
+        from imgrag_desktop.search.people import read_context
+        from imgrag_desktop.search.understand import known_places
+
+        more.setdefault("places", lambda: known_places(self.store))  # the towns and countries it holds
+        return read_context(self.store, self.cfg.settings, **more)
+
     def answerer(self, where: str | None = None, **kwargs: Any) -> Any:
         """An Answerer that retrieves with this instance's searcher (hybrid when available)."""
         from imgrag_desktop.answer import Answerer
@@ -97,10 +120,10 @@ class Services:
             # Questions get the best images even when they are weak matches: the model says when
             # the images do not hold the answer. The question is read as a search is
             # (search/understand.py): "the screenshot from Tuesday" looks at Tuesday's screenshots.
-            from imgrag_desktop.search.understand import ReadContext, known_places, understand
+            from imgrag_desktop.search.understand import understand
             from imgrag_desktop.search.understood import by_date
 
-            reading = understand(question, context=ReadContext(places=lambda: known_places(self.store)))
+            reading = understand(question, context=self.read_context())
             read = reading.filters.where()
             both = " AND ".join(f"({w})" for w in (where, read) if w) or None
             if reading.only_filters:

@@ -235,12 +235,11 @@ class QueryWorker(QObject):
     @staticmethod
     def _search(svc: "Services", req: Request) -> list[Hit]:
         """The typed text read into filters and the rest (search/understand.py), then searched."""
-        from imgrag_desktop.search.understand import ReadContext, known_places, understand
+        from imgrag_desktop.search.understand import understand
         from imgrag_desktop.search.understood import search_reading
 
         if req.reading is None:
-            req.reading = understand(req.text, req.filters.with_folder(req.folder),
-                                     ReadContext(places=lambda: known_places(svc.store)))
+            req.reading = understand(req.text, req.filters.with_folder(req.folder), svc.read_context())
         return search_reading(svc.searcher, req.reading, req.k, sort=req.sort, mode=req.mode, min_score=req.min_score)
 
     @staticmethod
@@ -282,7 +281,21 @@ class QueryWorker(QObject):
         if row is not None:
             row.pop("visual", None)
             row.pop("textual", None)
+            row["faces"] = self._faces(row.get("content_hash"))
             self.details.emit(path, row)
+
+    def _faces(self, chash: str | None) -> list[dict[str, Any]]:
+        """The faces of one picture with their people (the preview's boxes); none when faces are off."""
+        svc = self._svc()
+        if not chash or not svc.cfg.settings.faces_enabled:
+            return []
+        try:
+            from imgrag_desktop.search.people import people_of
+
+            return [f for f in people_of(svc.store).faces_in(chash) if f.get("person") is not None]
+        except Exception as exc:
+            log.debug("faces of %s failed: %s", chash, exc)
+            return []
 
     @Slot()
     def load_failures(self) -> None:

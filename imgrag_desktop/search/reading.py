@@ -45,12 +45,12 @@ class Reading:
         ISO days: `date_from`, `date_to` exclusive, in the photos' own local time)."""
         fields: dict[str, Any] = {}
         for c in self.chips:
-            fields.update(c.fields)
+            fields.update(_plain(c.fields))
         for key, name in (("local_from", "date_from"), ("local_to", "date_to")):
             if fields.get(key) is not None:
                 fields[name] = datetime.fromtimestamp(fields[key], timezone.utc).strftime("%Y-%m-%d")
         return {"text": self.text, "only_filters": self.only_filters, "filters": fields,
-                "chips": [{"kind": c.kind, "label": c.label, "words": c.words, "fields": c.fields}
+                "chips": [{"kind": c.kind, "label": c.label, "words": c.words, "fields": _plain(c.fields)}
                           for c in self.chips]}
 
     def explain(self) -> str:
@@ -68,6 +68,7 @@ class ReadContext:
 
     now: datetime = field(default_factory=lambda: datetime.now().astimezone())
     people: Callable[[], Sequence[str]] | None = None
+    person_photos: Callable[[str], set[str]] | None = None  # a person's name -> content hashes of their photos
     places: Callable[[], Sequence[tuple[str, str, str, str]]] | None = None  # (city, region, country, code)
 
 
@@ -81,3 +82,12 @@ class Found:
 
 
 Reader = Callable[[str, Filters, ReadContext], Found | None]
+
+
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    """Chip fields as JSON can hold them (filter objects give their own to_json)."""
+    def one(v: Any) -> Any:
+        if isinstance(v, (tuple, list)):
+            return [one(x) for x in v]
+        return v.to_json() if hasattr(v, "to_json") else v
+    return {k: one(v) for k, v in fields.items()}

@@ -45,6 +45,22 @@ def _hits_out(ctx: Context, hits: list[Any], understood: dict[str, Any] | None =
     ctx.out(listed if understood is None else {"hits": listed, "understood": understood}, human)
 
 
+def read_query(ctx: Context, text: str, where: str | None, question: bool = False) -> tuple[Any, str | None]:
+    """The query read by search/understand (people's names become person filters), its chips on
+    stderr, and the where-clause with the filters it read on top of the option filters."""
+    import sys
+
+    from imgrag_desktop.search.understand import understand
+
+    reading = understand(text, context=ctx.services.read_context())
+    if reading.chips:
+        print("imgrag: understood: " + ", ".join(c.label for c in reading.chips)
+              + (f"; searching for {reading.text!r}" if reading.text and not question else ""), file=sys.stderr)
+    read = reading.filters.where()
+    both = " AND ".join(f"({w})" for w in (where, read) if w) or None
+    return reading, both
+
+
 def search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", metavar="TEXT", help="what to look for: words, \"-word\" to avoid, \"word:2\" to weigh")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
@@ -63,7 +79,7 @@ def search_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_search(ctx: Context) -> int:
-    from imgrag_desktop.search.understand import ReadContext, known_places, understand
+    from imgrag_desktop.search.understand import understand
     from imgrag_desktop.search.understood import search_reading
 
     args = ctx.args
@@ -72,7 +88,7 @@ def cmd_search(ctx: Context) -> int:
     weights = {m: (getattr(args, f"weight_{m}") if getattr(args, f"weight_{m}") is not None else getattr(s, f"weight_{m}"))
                for m in ("visual", "textual", "keyword")}
     base = filters_from_args(args)
-    reading = understand(args.text, base, ReadContext(places=lambda: known_places(svc.store)),
+    reading = understand(args.text, base, svc.read_context(),
                          readers=() if args.literal else None)
     understood = reading.as_json()
     if args.explain:

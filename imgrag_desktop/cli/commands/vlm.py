@@ -46,14 +46,10 @@ def cmd_ask(ctx: Context) -> int:
     if args.images < 1:
         raise ImgragError("-k/--images must be at least 1")
     svc = ctx.services
-    from imgrag_desktop.search.understand import ReadContext, known_places, understand
+    from imgrag_desktop.cli.commands.search import read_query
 
-    # The same reading the retrieval makes (services.answerer): shown, so the user sees why
-    # only Tuesday's screenshots were looked at.
-    reading = understand(args.question, context=ReadContext(places=lambda: known_places(svc.store)))
-    if reading.chips and not ctx.json:
-        print(f"imgrag: understood {reading.explain()}", file=sys.stderr)
-    answerer = svc.answerer(filter_from_args(args), images=args.images, max_tokens=args.max_tokens)
+    reading, where = read_query(ctx, args.question, filter_from_args(args), question=True)  # "… Bob?": Bob's photos
+    answerer = svc.answerer(where, images=args.images, max_tokens=args.max_tokens)
     cancel = threading.Event()
     stream = answerer.stream(args.question, cancel=cancel)
     interrupted = False
