@@ -94,7 +94,7 @@ def cmd_search(ctx: Context) -> int:
     if args.explain:
         ctx.out({"query": args.text, "understood": understood}, reading.explain)
         return 0
-    if reading.chips and not ctx.json:
+    if reading.chips:  # on stderr with --json too: stdout stays machine-readable
         print(f"imgrag: understood {reading.explain()}", file=sys.stderr)
     hits = search_reading(svc.searcher, reading, args.limit, sort=args.sort,
                           mode=args.mode or s.search_mode or "hybrid", weights=weights,
