@@ -107,6 +107,11 @@ class _Svc:
     def __init__(self, searcher: Any) -> None:
         self.searcher = searcher
 
+    def read_context(self) -> Any:  # what the query readers know of the library: nothing here
+        from imgrag_desktop.search.understand import ReadContext
+
+        return ReadContext()
+
 
 def test_search_mode_and_cut_off_are_passed_to_the_searcher() -> None:
     new = _ModeSearcher()
