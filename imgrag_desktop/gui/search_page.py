@@ -22,6 +22,7 @@ from imgrag_desktop.gui.empty_states import NoMatchPage, WelcomePage
 from imgrag_desktop.gui.filters import FilterBar
 from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.preview import PreviewPanel
+from imgrag_desktop.gui.query_reading import QueryReading
 from imgrag_desktop.gui.result_model import ResultsModel
 from imgrag_desktop.gui.results_view import ResultsView
 from imgrag_desktop.gui.search_bar import SearchBar
@@ -93,6 +94,8 @@ class SearchPage(QWidget):
         self.search_edit, self.similar_chip, self.similar_label = bar.search_edit, bar.similar_chip, bar.similar_label
         self.mode_combo, self.filters_button, self.size_slider = bar.mode_combo, bar.filters_button, bar.size_slider
         v.addWidget(bar)
+        self.query_reading = QueryReading(self)
+        v.addWidget(self.query_reading)
         self.filter_bar = FilterBar(self)
         self.filter_bar.setVisible(False)
         self.filter_bar.set_cutoff(self.cfg.settings.min_score)
@@ -154,6 +157,7 @@ class SearchPage(QWidget):
     def search_now(self) -> None:
         self._search_timer.stop()
         text = self.search_edit.text().strip()
+        self.query_reading.show_query(text)
         if self._similar_image is not None and not self.similar_chip.isHidden():
             label = f"images like {self._similar_name}" + (f" + “{text}”" if text else "")
             self._submit(Request("similar", image=self._similar_image, text=text,

@@ -130,17 +130,16 @@ class ParsedQuery:
         pieces = [f"text “{p.text}”" for p in plain] + [p.reading() for p in self.operators]
         return "read as: " + ", ".join(pieces)
 
-    def chips(self) -> list[Any]:
-        """The operators as `understand.Chip`s of kind "operator" (fields empty: an operator is
-        not a filter); a chip's words are the piece of the query it was read from."""
-        from imgrag_desktop.search.understand import Chip
-
-        return [Chip("operator", p.reading(), p.source) for p in self.operators]
-
 
 def _long_enough(word: str, n: int) -> bool:
     """ASCII words of at least n letters; any word in other scripts (one CJK letter is a word)."""
     return len(word) >= n or not word.isascii()
+
+
+def _capitals(word: str) -> bool:
+    """A word in capitals (QTY, TAX, ENOENT): receipts and error codes write these, not people
+    typing an operator."""
+    return sum(ch.isupper() for ch in word) >= 2 and word.isupper()
 
 
 def _operator(text: str, pos: int) -> tuple[Part, int] | None:
@@ -148,8 +147,8 @@ def _operator(text: str, pos: int) -> tuple[Part, int] | None:
     piece there is one whole and unambiguous: a "quoted phrase" (maybe -"avoided", maybe
     "weighted":2), -(a group) or (a group)^2, word:2 or word^2 (letters, at least two of
     them, not in capitals: QTY:2 on a receipt is text), -word (a letter first, at least three
-    of them: `ls -la` is text). Anything else is text: 10:30, -404, SUN-THU:1000, a - b,
-    localhost:8080, print("hi"), (555) 123-4567."""
+    of them and not in capitals: `ls -la` and "-TAX INVOICE-" are text). Anything else is
+    text: 10:30, -404, SUN-THU:1000, a - b, localhost:8080, print("hi"), (555) 123-4567."""
     m = _PHRASE.match(text, pos)
     if m:
         term = " ".join(m.group("text").split())
@@ -161,10 +160,10 @@ def _operator(text: str, pos: int) -> tuple[Part, int] | None:
         if re.search(r"[^\W\d_]", term):
             return _part(m, term), m.end()
     m = _WEIGHTED.match(text, pos)
-    if m and _long_enough(m.group("text"), 2) and not (m.group("text").isupper() and m.group(0)[len(m.group("text"))] == ":"):
+    if m and _long_enough(m.group("text"), 2) and not (_capitals(m.group("text")) and m.group(0)[len(m.group("text"))] == ":"):
         return _part(m, m.group("text")), m.end()
     m = _NEGATIVE.match(text, pos)
-    if m and _long_enough(m.group("text"), 3):
+    if m and _long_enough(m.group("text"), 3) and not _capitals(m.group("text")):
         return _part(m, m.group("text"), negative=True), m.end()
     return None
 
@@ -174,6 +173,15 @@ def _part(m: re.Match[str], term: str, negative: bool = False, literal: bool = F
     weight = m.group("weight")
     w = float(weight) if weight is not None else (NEGATIVE_WEIGHT if neg else 1.0)
     return Part("text", term, weight=w, negative=neg, source=m.group(0), literal=literal)
+
+
+def as_text(piece: str) -> str:
+    """An operator's piece of a query written so that it reads as text: '-people' becomes
+    '"-people"' (a literal phrase); a quoted phrase gives its words back plain."""
+    m = _PHRASE.fullmatch(piece)
+    if m is not None:
+        return " ".join(m.group("text").split())
+    return f'"{piece}"' if '"' not in piece else piece.replace('"', " ")
 
 
 def read_terms(text: str | None) -> ParsedQuery:
