@@ -120,7 +120,11 @@ def keyword_list(store: Store, text: str, where: str | None, depth: int, avoid: 
         return ModeList([], [])
     population = store.count(where) if where else store.count()
     if _fts_ready(table):
-        q = table.search(text, query_type="fts", fts_columns="search_text")
+        from lancedb.query import MatchQuery
+
+        # A MatchQuery, not the string: LanceDB reads a string in quotes as a phrase query
+        # (an error without word positions); the words are matched whatever they hold.
+        q = table.search(MatchQuery(text, "search_text"), query_type="fts")
         q = q.select(["path", "search_text", "_score"]).limit(depth)
         if where:
             q = q.where(where, prefilter=True)
