@@ -124,7 +124,7 @@ def keyword_list(store: Store, text: str, where: str | None, depth: int, avoid: 
 
         # A MatchQuery, not the string: LanceDB reads a string in quotes as a phrase query
         # (an error without word positions); the words are matched whatever they hold.
-        q = table.search(MatchQuery(text, "search_text"), query_type="fts")
+        q = table.search(MatchQuery(text, "search_text"), query_type="fts")  # type: ignore[call-arg]  # pydantic defaults
         q = q.select(["path", "search_text", "_score"]).limit(depth)
         if where:
             q = q.where(where, prefilter=True)

@@ -45,15 +45,17 @@ def _hits_out(ctx: Context, hits: list[Any]) -> None:
     ctx.out([h.to_json() for h in hits], human)
 
 
-def _say_reading(text: str | None) -> None:
-    """How the query's operators were read, one line on stderr (nothing for plain text)."""
-    reading = read_terms(text).reading()
-    if reading:
+def _say_reading(text: str | None, image: bool = False) -> None:
+    """How the query's operators were read, one line on stderr (nothing for plain text, nor
+    for a query the search refuses: its one-line reason says enough)."""
+    q = read_terms(text)
+    reading = q.reading()
+    if reading and (image or q.positives):
         print(f"imgrag: {reading}", file=sys.stderr)
 
 
 def search_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("text", metavar="TEXT", help="what to look for: any text; \"-word\" avoids a word, \"word:2\" weighs "
+    p.add_argument("text", metavar="TEXT", nargs="+", help="what to look for: any text; \"-word\" avoids a word, \"word:2\" weighs "
                                                 "it, \"quotes\" make a literal phrase (how it was read goes to stderr)")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--like", metavar="IMAGE", help="combine the text with an image (\"like this, but …\")")
@@ -70,8 +72,9 @@ def cmd_search(ctx: Context) -> int:
     s = ctx.services.cfg.settings
     weights = {m: (getattr(args, f"weight_{m}") if getattr(args, f"weight_{m}") is not None else getattr(s, f"weight_{m}"))
                for m in ("visual", "textual", "keyword")}
-    _say_reading(args.text)
-    hits = ctx.services.searcher.search(args.text, k=args.limit, where=filter_from_args(args),
+    text = " ".join(args.text)  # the words of TEXT, in the order typed (quoted or not)
+    _say_reading(text)
+    hits = ctx.services.searcher.search(text, k=args.limit, where=filter_from_args(args),
                                         mode=args.mode or s.search_mode or "hybrid", weights=weights,
                                         like=_image_arg(args.like), min_score=args.min_score,
                                         collapse=not args.no_collapse)
@@ -90,7 +93,7 @@ def similar_args(p: argparse.ArgumentParser) -> None:
 def cmd_similar(ctx: Context) -> int:
     args = ctx.args
     path = _image_arg(args.image)
-    _say_reading(args.text)
+    _say_reading(args.text, image=True)
     hits = ctx.services.searcher.similar(path, k=args.limit, where=filter_from_args(args), text=args.text,
                                          min_score=args.min_score, collapse=not args.no_collapse)
     _hits_out(ctx, hits)

@@ -194,6 +194,8 @@ def test_the_real_command_reads_the_issue_examples(library: tuple[Any, Path]):
     assert _names(json.loads(out.stdout))[0] == "197.jpg" and "out of range" not in out.stderr
     out = run_cli("search", "beach -people", "-k", "2", data_dir=data)
     assert "imgrag: read as: text “beach”, avoid “people”" in out.stderr
+    out = run_cli("search", "-TAX", "INVOICE-", "--json", "-k", "2", data_dir=data)  # unquoted, a dash first
+    assert len(json.loads(out.stdout)) == 2 and "read as" not in out.stderr
     for text in ("-people", "   "):
         bad = run_cli("search", text, data_dir=data, check=False)
         assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
