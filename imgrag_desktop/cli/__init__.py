@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-FREE_TEXT = ("search", "similar")  # commands whose words may start with a dash (cli/free_text.py)
+FREE_TEXT = ("search", "similar", "ask")  # commands whose words may start with a dash (cli/free_text.py)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -184,6 +184,16 @@ def as_text(piece: str) -> str:
     return f'"{piece}"' if '"' not in piece else piece.replace('"', " ")
 
 
+def literal(text: str | None) -> str:
+    """`text` with every operator piece written as text (as_text): what a question that only
+    avoids is searched for, since a question is never refused for its wording."""
+    q = read_terms(text)
+    out = text or ""
+    for p in q.operators:
+        out = out.replace(p.source, as_text(p.source), 1)
+    return out
+
+
 def read_terms(text: str | None) -> ParsedQuery:
     """The terms of a query string; never fails. Plain text (everything that is not an
     operator, see _operator) stays together, as typed, in one phrase that comes first."""

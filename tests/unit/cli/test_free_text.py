@@ -38,6 +38,8 @@ def test_known_options_keep_their_meaning():
     assert args.mode == "keyword" and args.min_score == "-1" and args.json and args.profile == "test"
     args = _parse(["similar", "a.jpg", "--text", "-people", "-k", "2"])
     assert args.image == "a.jpg" and args.text == "-people" and args.limit == 2
+    args = _parse(["ask", "-ENOENT", "means", "what?", "-k", "2"])
+    assert " ".join(args.question) == "-ENOENT means what?" and args.images == 2
     # Other commands are parsed as before: an unknown option there is still an error.
     with pytest.raises(SystemExit):
         _parse(["status", "--verbose"])

@@ -199,3 +199,30 @@ def test_the_real_command_reads_the_issue_examples(library: tuple[Any, Path]):
     for text in ("-people", "   "):
         bad = run_cli("search", text, data_dir=data, check=False)
         assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+QUESTIONS = [f"what does {text} mean?" for text, _ in QUERY_TEXTS[::4]] + [
+    "-people?", "-people", '-"blurry photo"', "Which receipt says SUN-THU:1000 HRS - 2200 HRS?",
+    "is error -404 page on a screenshot?", "ROUNDING: -RM0.02 -- why negative?", "QTY:2 TABLE:4",
+]
+
+
+def test_questions_with_the_same_texts_are_answered_from_retrieved_pictures(library: tuple[Any, Path],
+                                                                             capsys: pytest.CaptureFixture[str]):
+    """The real answer path (retrieval, the test profile's tiny vision model, citations) for
+    questions holding the table's texts; one that only avoids is searched for its words."""
+    svc, data = library
+    indexed = {r["path"] for r in svc.store.query(None, ["path"]).to_pylist()}
+    answerer = svc.answerer(images=1, max_tokens=8)
+    try:
+        for question in QUESTIONS:
+            answer = answerer.ask(question)
+            assert isinstance(answer.text, str) and len(answer.sources) == 1, question
+            assert {h.path for h in answer.sources} <= indexed, question
+    finally:
+        svc.vlm.unload()
+    code = cli_main(["--data-dir", str(data), "--profile", "test", "ask", "-TAX", "INVOICE-", "-k", "1",
+                     "--max-tokens", "8", "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert set(json.loads(out.out)["citations"]) <= indexed
