@@ -226,3 +226,21 @@ def test_questions_with_the_same_texts_are_answered_from_retrieved_pictures(libr
     out = capsys.readouterr()
     assert code == 0, out.err
     assert set(json.loads(out.out)["citations"]) <= indexed
+
+
+def test_fuzz_random_strings_through_the_searcher_in_every_mode(library: tuple[Any, Path]):
+    """Seeded random strings, with control and zero-width characters, emoji and the words a
+    full-text query language would read (AND, NOT, title:), searched for real: none fails."""
+    svc, _ = library
+    rng = random.Random(2026)
+    pieces = _PIECES + ["\x00", "\u200b", "\u202e", "😀", "AND", "OR", "NOT", "NEAR", "title:", "{", "}", "|", "`"]
+    for mode in ("keyword", "hybrid", "textual", "visual"):
+        for _ in range(60):
+            text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+            q = read_terms(text)
+            try:
+                hits = svc.searcher.search(text, k=3, mode=mode, min_score="off")
+            except ImgragError as exc:
+                assert not q.positives, (mode, text, exc)  # blank, or only avoids
+                continue
+            assert isinstance(hits, list) and len(hits) <= 3, (mode, text)
