@@ -214,8 +214,8 @@ def search(store: Store, snapshot: LoadedVectors, text: str, k: int, where: str 
     one (combined queries), else `clip` encodes the text here. `textual` gives the textual
     snapshot and its text encoder, asked only when that list is wanted (it raises
     ModelUnavailable without a text model). `fetch` hits are returned (more than k when the
-    caller folds duplicates afterwards). `avoid`: the query's negative terms, which the
-    keyword list holds against a text (the visual vector already subtracts them)."""
+    caller folds duplicates afterwards). `avoid`: the query's negative terms; the keyword and
+    textual lists leave out texts holding one (the visual vector already subtracts them)."""
     k = max(1, int(fetch or k))
     depth = max(MIN_DEPTH, 3 * k)
     w = normalize_weights(weights)
@@ -229,6 +229,8 @@ def search(store: Store, snapshot: LoadedVectors, text: str, k: int, where: str 
                 raise ModelUnavailable("no text model is configured: textual search is unavailable")
             loaded, encoder = textual()
             lists["textual"] = textual_list(store, loaded, encoder, text, where, depth)
+            if avoid:
+                _leave_out(store, lists["textual"], avoid)
             if visual is not None and visual[1] is not None:
                 # A relevance cut-off is in force: the text list keeps only real matches too,
                 # so "no good matches" stays a possible answer in hybrid mode.
@@ -259,6 +261,14 @@ def search(store: Store, snapshot: LoadedVectors, text: str, k: int, where: str 
             h.region = regions[h.path]
             h.reasons.append("tile")
     return hits
+
+
+def _leave_out(store: Store, ml: ModeList, avoid: Sequence[str]) -> None:
+    """Drop from a list the documents whose text holds a term to avoid (as keyword_list does)."""
+    bodies = store.rows(ml.ids, ["search_text"]) if ml.ids else {}
+    keep = [i for i, p in enumerate(ml.ids)
+            if not textmatch.holds_any((bodies.get(p) or {}).get("search_text") or "", avoid)]
+    ml.ids, ml.scores = [ml.ids[i] for i in keep], [ml.scores[i] for i in keep]
 
 
 def phrase_first(order: list[tuple[str, float, set[str]]], keyword: ModeList | None) -> list[tuple[str, float, set[str]]]:

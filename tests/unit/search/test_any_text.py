@@ -184,6 +184,10 @@ def test_avoided_words_leave_the_keyword_list_and_numbers_never_do(library: tupl
     code, hits, err = _search(data, capsys, "cash -facebook", "--mode", "keyword", "-k", "20")
     assert code == 0 and "imgrag: read as: text “cash”, avoid “facebook”" in err
     assert set(_names(hits)) == set(_names(plain)) - with_fb
+    code, plain, _ = _search(data, capsys, "cash", "--mode", "textual", "-k", "20", "--min-score", "off")
+    code, hits, _ = _search(data, capsys, "cash -facebook", "--mode", "textual", "-k", "20", "--min-score", "off")
+    fb_all = {n for n, t in texts.items() if textmatch.holds_any(t, ["facebook"])}
+    assert code == 0 and "522.jpg" in _names(plain) and set(_names(hits)) == set(_names(plain)) - fb_all
     code, hits, err = _search(data, capsys, "Amount -7.72", "--mode", "keyword", "-k", "10")
     assert code == 0 and "read as" not in err and "522.jpg" in _names(hits)
 
