@@ -5,8 +5,8 @@ argparse takes any word that starts with a dash for an option, so a query such a
 argument) would end in "unrecognized arguments" or "expected one argument". Before parsing,
 the words of a free-text command are sorted here: the command's own options (exact, a unique
 `--prefix`, `--opt=value`, a short option with its value attached such as `-k3`) and their
-values stay as they are, and every other word is text, handed to argparse after `--` in the
-order typed. So `imgrag search beach -people -k 3` is the query "beach -people" with k = 3.
+values stay as they are, and every other word is text, handed to argparse after `--` as one
+argument, the words in the order typed. So `imgrag search beach -people -k 3` is the query "beach -people" with k = 3.
 A value that starts with a dash is joined to its option (`--text -people` → `--text=-people`).
 argparse has no hook for "an unknown option is a positional", which is why this is done here.
 """
@@ -57,7 +57,9 @@ def _option_of(word: str, options: dict[str, argparse.Action]) -> tuple[argparse
 
 
 def sort_free_text(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
-    """`argv` for a command whose positionals are free text: options first, the text after `--`."""
+    """`argv` for a command whose positional is free text: options first, then `--` and the
+    text's words joined by spaces into one argument (so `imgrag search beach party` needs no
+    quotes either)."""
     options = _options(parser)
     kept: list[str] = []
     text: list[str] = []
@@ -82,7 +84,7 @@ def sort_free_text(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list
             else:
                 kept.append(value)
             i += 1
-    return kept + (["--", *text] if text else [])
+    return kept + (["--", " ".join(text)] if text else [])
 
 
 def prepare_argv(parser: argparse.ArgumentParser, subparsers: dict[str, argparse.ArgumentParser],

@@ -55,7 +55,7 @@ def _say_reading(text: str | None, image: bool = False) -> None:
 
 
 def search_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("text", metavar="TEXT", nargs="+", help="what to look for: any text; \"-word\" avoids a word, \"word:2\" weighs "
+    p.add_argument("text", metavar="TEXT", help="what to look for: any text; \"-word\" avoids a word, \"word:2\" weighs "
                                                 "it, \"quotes\" make a literal phrase (how it was read goes to stderr)")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--like", metavar="IMAGE", help="combine the text with an image (\"like this, but …\")")
@@ -72,9 +72,8 @@ def cmd_search(ctx: Context) -> int:
     s = ctx.services.cfg.settings
     weights = {m: (getattr(args, f"weight_{m}") if getattr(args, f"weight_{m}") is not None else getattr(s, f"weight_{m}"))
                for m in ("visual", "textual", "keyword")}
-    text = " ".join(args.text)  # the words of TEXT, in the order typed (quoted or not)
-    _say_reading(text)
-    hits = ctx.services.searcher.search(text, k=args.limit, where=filter_from_args(args),
+    _say_reading(args.text)
+    hits = ctx.services.searcher.search(args.text, k=args.limit, where=filter_from_args(args),
                                         mode=args.mode or s.search_mode or "hybrid", weights=weights,
                                         like=_image_arg(args.like), min_score=args.min_score,
                                         collapse=not args.no_collapse)

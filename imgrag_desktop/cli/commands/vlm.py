@@ -32,7 +32,7 @@ def vlm_slot(ctx: Context) -> "VlmSlot":
 
 # --- ask ------------------------------------------------------------------------------------
 def ask_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("question", metavar="QUESTION", nargs="+", help="a question about your pictures (any text)")
+    p.add_argument("question", metavar="QUESTION", help="a question about your pictures")
     p.add_argument("-k", "--images", type=int, default=4,
                    help="how many of the best-matching pictures the model gets (default 4)")
     p.add_argument("--max-tokens", type=int, default=320, help="longest answer, in tokens (default 320)")
@@ -48,7 +48,7 @@ def cmd_ask(ctx: Context) -> int:
     svc = ctx.services
     answerer = svc.answerer(filter_from_args(args), images=args.images, max_tokens=args.max_tokens)
     cancel = threading.Event()
-    stream = answerer.stream(" ".join(args.question), cancel=cancel)
+    stream = answerer.stream(args.question, cancel=cancel)
     interrupted = False
     try:
         for chunk in stream:
