@@ -94,7 +94,8 @@ class SearchPage(QWidget):
         self.search_edit, self.similar_chip, self.similar_label = bar.search_edit, bar.similar_chip, bar.similar_label
         self.mode_combo, self.filters_button, self.size_slider = bar.mode_combo, bar.filters_button, bar.size_slider
         v.addWidget(bar)
-        self.query_reading = QueryReading(self)
+        self.query_reading = QueryReading(self)  # follows the text as it is typed, cleared or set
+        self.search_edit.textChanged.connect(self.query_reading.show_query)
         v.addWidget(self.query_reading)
         self.filter_bar = FilterBar(self)
         self.filter_bar.setVisible(False)
@@ -157,7 +158,6 @@ class SearchPage(QWidget):
     def search_now(self) -> None:
         self._search_timer.stop()
         text = self.search_edit.text().strip()
-        self.query_reading.show_query(text)
         if self._similar_image is not None and not self.similar_chip.isHidden():
             label = f"images like {self._similar_name}" + (f" + “{text}”" if text else "")
             self._submit(Request("similar", image=self._similar_image, text=text,

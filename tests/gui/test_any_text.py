@@ -31,5 +31,7 @@ def test_a_query_that_only_avoids_says_so_in_one_line(qtbot: Any, make_window: A
         w.search("-people -cars")
     assert "only says what to avoid" in blocker.args[0] and "\n" not in blocker.args[0]
     assert w.page.query_reading.text() == "read as: avoid “people”, avoid “cars”"
+    w.clear_search()  # Esc: the line goes with the text
+    assert w.page.query_reading.text() == "" and w.page.query_reading.isHidden()
     for box in list(getattr(w, "_open_boxes", {}).values()):
         box.close()
