@@ -117,6 +117,8 @@ class Services:
         from imgrag_desktop.answer import Answerer
 
         def retrieve(question: str, k: int) -> list[Any]:
+            from imgrag_desktop.search.query import literal, read_terms
+
             # Questions get the best images even when they are weak matches: the model says when
             # the images do not hold the answer. The question is read as a search is
             # (search/understand.py): "the screenshot from Tuesday" looks at Tuesday's screenshots.
@@ -128,7 +130,10 @@ class Services:
             both = " AND ".join(f"({w})" for w in (where, read) if w) or None
             if reading.only_filters:
                 return by_date(self.store, both, k)
-            return self.searcher.search(reading.text or question, k=k, where=both, min_score="off")
+            text = reading.text or question
+            if not read_terms(text).positives:  # a question is never refused for its wording
+                text = literal(text)
+            return self.searcher.search(text, k=k, where=both, min_score="off")
 
         return Answerer(self.store, self.vlm.get(), retrieve, **kwargs)
 

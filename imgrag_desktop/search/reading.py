@@ -35,6 +35,11 @@ class Reading:
         """The reading with one chip removed: its filter fields back to `base`'s, its words back
         in the text (where they were, as near as the remaining text allows)."""
         base = base or Filters()
+        if chip.kind == "operator":  # its piece stays where it is, now as literal text
+            from imgrag_desktop.search.query import as_text
+
+            return Reading(self.original, " ".join(self.text.replace(chip.words, as_text(chip.words), 1).split()),
+                           self.filters, [c for c in self.chips if c is not chip])
         reset = {name: getattr(base, name) for name in chip.fields}
         chips = [c for c in self.chips if c is not chip]
         return Reading(self.original, " ".join(f"{self.text} {chip.words}".split()),

@@ -24,6 +24,7 @@ from imgrag_desktop.search.dates import read_dates
 from imgrag_desktop.search.filters import Filters
 from imgrag_desktop.search.kinds import read_filler, read_kinds
 from imgrag_desktop.search.place_reader import read_places
+from imgrag_desktop.search.query import ParsedQuery, read_terms
 from imgrag_desktop.search.reading import Chip, Found, ReadContext, Reader, Reading
 
 __all__ = ["READERS", "Chip", "Found", "ReadContext", "Reader", "Reading", "understand"]
@@ -109,6 +110,7 @@ def understand(text: str | None, filters: Filters | None = None, context: ReadCo
     rest = re.sub("\x00(\\d+)\x00", lambda m: quoted[int(m.group(1))], rest)
     if not rest and not chips:  # only filler words ("photo"), and no filter read: search for them
         rest = " ".join((text or "").split())
+    chips.extend(operator_chips(read_terms(rest)))  # "-word", "word:2", "quotes": kept in the text
     return Reading(text or "", rest, filters, chips)
 
 
@@ -124,3 +126,9 @@ def known_places(store: object) -> list[tuple[str, str, str, str]]:
     tbl = store.query("country IS NOT NULL", ["city", "region", "country", "country_code"])  # type: ignore[attr-defined]
     return sorted({(r["city"] or "", r["region"] or "", r["country"] or "", r["country_code"] or "")
                    for r in tbl.to_pylist()})
+
+
+def operator_chips(parsed: ParsedQuery) -> list[Chip]:
+    """A query's operators as chips of kind "operator" (no filter fields: the searcher reads
+    the operators from the text); a chip's words are the piece of the query it was read from."""
+    return [Chip("operator", p.reading(), p.source) for p in parsed.operators]
