@@ -193,6 +193,8 @@ def _year(m: re.Match[str], today: date) -> tuple[date, date] | None:
     before = m.string[:m.start()].split()
     if not m.group("p") and before and before[-1].lower().strip(":#") in _NOT_YEAR_AFTER:
         return None
+    if before and (before[-1].lower().rstrip(".,") in MONTHS or before[-1].isdigit()):
+        return None  # part of a written date the other rules left alone ("18 APR 2018")
     y = int(m.group("y"))
     if y > today.year + 1:
         return None
@@ -242,8 +244,8 @@ _B = r"(?<![\w/-])"  # no word, slash or dash just before (not "2019-05", "v2019
 _E = r"(?![\w/-]|:\d)"  # ... or just after
 
 RULES: list[tuple[str, re.Pattern[str], Rule]] = [
-    ("explicit day", re.compile(
-        rf"{_B}(?:on\s+|from\s+|taken\s+on\s+)?(?P<x>(?:{_DAY},?\s+)?(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?"
+    ("explicit day", re.compile(  # after a preposition: a date pasted alone is searched as text
+        rf"{_B}(?:on|from|taken\s+on|since|dated)\s+(?P<x>(?:{_DAY},?\s+)?(?:\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?"
         rf"(?:,?\s+{_YEAR})?|{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+{_YEAR})?|{_YEAR}-\d{{2}}-\d{{2}})){_E}", _F),
      _explicit_day),
     ("between months", re.compile(
@@ -256,7 +258,7 @@ RULES: list[tuple[str, re.Pattern[str], Rule]] = [
     ("season", re.compile(
         rf"{_B}{_PREP}?(?:the\s+)?(?:(?P<which>last|this|past|previous)\s+)?(?P<s>summer|winter|spring|autumn|fall)"
         rf"(?:\s+(?:of\s+)?(?P<y>{_YEAR}))?{_E}", _F), _season),
-    ("month year", re.compile(rf"{_B}{_PREP}?(?P<m>{_MONTH})\.?,?\s+(?:of\s+)?(?P<y>{_YEAR}){_E}", _F), _month_year),
+    ("month year", re.compile(rf"{_B}(?<!\d\s){_PREP}?(?P<m>{_MONTH})\.?,?\s+(?:of\s+)?(?P<y>{_YEAR}){_E}", _F), _month_year),
     ("relative day", re.compile(rf"{_B}{_PREP}?(?P<w>today|yesterday|the\s+day\s+before\s+yesterday){_E}", _F),
      _relative_day),
     ("past n", re.compile(

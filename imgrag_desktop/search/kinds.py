@@ -16,9 +16,9 @@ KIND_WORDS: dict[str, tuple[str, bool]] = {
     "receipt": ("document", True),  # a receipt is a document; "receipt" still ranks the receipts first
     "invoice": ("document", True),
 }
-_RX = re.compile(r"(?<![\w-])(?:(?:in|on|from|of)\s+)?(?:(?:the|a|an|my|this|that|these|those|some|all)\s+)?"
+_RX = re.compile(r"(?<![\w\\/-])(?:(?:in|on|from|of)\s+)?(?:(?:the|a|an|my|this|that|these|those|some|all)\s+)?"
                  r"(?P<w>" + "|".join(sorted((re.escape(w) for w in KIND_WORDS), key=len, reverse=True)) +
-                 r")s?(?![\w-])", re.IGNORECASE)
+                 r")s?(?![\w\\/-])", re.IGNORECASE)  # not inside a path: "C:\\…\\My Documents\\…"
 LABELS = {"screenshot": "🖥 screenshots", "document": "📄 documents", "photo": "📷 photos"}
 
 

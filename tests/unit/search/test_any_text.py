@@ -138,7 +138,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
 def _search(data: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
     code = cli_main(["--data-dir", str(data), "--profile", "test", "search", *args, "--json"])
     out = capsys.readouterr()
-    return code, json.loads(out.out) if code == 0 else None, out.err
+    return code, json.loads(out.out)["hits"] if code == 0 else None, out.err  # search --json: {hits, understood}
 
 
 def test_every_text_runs_through_imgrag_search_with_its_reading(library: tuple[Any, Path],
@@ -195,11 +195,11 @@ def test_avoided_words_leave_the_keyword_list_and_numbers_never_do(library: tupl
 def test_the_real_command_reads_the_issue_examples(library: tuple[Any, Path]):
     _, data = library
     out = run_cli("search", "SUN-THU:1000 HRS - 2200 HRS", "--json", "-k", "2", data_dir=data)
-    assert _names(json.loads(out.stdout))[0] == "197.jpg" and "out of range" not in out.stderr
+    assert _names(json.loads(out.stdout)["hits"])[0] == "197.jpg" and "out of range" not in out.stderr
     out = run_cli("search", "beach -people", "-k", "2", data_dir=data)
     assert "imgrag: read as: text “beach”, avoid “people”" in out.stderr
     out = run_cli("search", "-TAX", "INVOICE-", "--json", "-k", "2", data_dir=data)  # unquoted, a dash first
-    assert len(json.loads(out.stdout)) == 2 and "read as" not in out.stderr
+    assert len(json.loads(out.stdout)["hits"]) == 2 and "read as" not in out.stderr
     for text in ("-people", "   "):
         bad = run_cli("search", text, data_dir=data, check=False)
         assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

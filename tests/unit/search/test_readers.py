@@ -54,8 +54,10 @@ TABLE = [
     ("since 2020", "", None, None, "2020-01-01", "2026-12-03"),
     ("before May 2021", "", None, None, None, "2021-05-01"),
     ("cake on 3 March 2024", "cake", None, None, "2024-03-03", "2024-03-04"),
-    ("March 3rd, 2024", "", None, None, "2024-03-03", "2024-03-04"),
-    ("2024-03-05 receipt", "receipt", "document", None, "2024-03-05", "2024-03-06"),
+    ("on March 3rd, 2024", "", None, None, "2024-03-03", "2024-03-04"),
+    ("receipt from 2024-03-05", "receipt", "document", None, "2024-03-05", "2024-03-06"),
+    ("2024-03-05", "2024-03-05", None, None, None, None),  # a date pasted alone: searched as text
+    ("18 APR 2018 18:34", "18 APR 2018 18:34", None, None, None, None),  # a receipt's line, as text
     ("in Lisbon", "", None, "Lisbon", None, None),
     ("in Lisboa", "", None, "Lisbon", None, None),  # an alternate name of a place the library has
     ("in Japan", "", None, "Japan", None, None),
@@ -69,6 +71,7 @@ TABLE = [
     ("screenshots", "", "screenshot", None, None, None),
     ("a receipt from the hardware store", "receipt from the hardware store", "document", None, None, None),
     ("scanned documents", "", "document", None, None, None),
+    ("C:\\Users\\bob\\My Documents\\a.txt", "C:\\Users\\bob\\My Documents\\a.txt", None, None, None, None),
     # must stay text
     ("Paris Hilton", "Paris Hilton", None, None, None, None),
     ("may I see the cat", "may I see the cat", None, None, None, None),
