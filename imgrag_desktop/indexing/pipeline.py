@@ -417,7 +417,7 @@ class Indexer:
         s = self.cfg.settings if self.cfg is not None else None
         if s is None or not s.ocr_enabled:
             return False
-        return kind in ("screenshot", "document") or s.ocr_photos
+        return True  # every image: photos pass the text detector first (indexing/text_stage.py)
 
     def _new_row(self, b: _Item, e: scanner.FileEntry, model_id: str, now: float) -> dict[str, Any]:
         d = b.decoded
@@ -444,6 +444,7 @@ class Indexer:
             "ocr_status": "pending" if self._ocr_wanted(d.kind) else "skipped",
             "ocr_text": "",
             "ocr_words": "[]",
+            "ocr_engine": None,
             "caption_status": "pending" if captions else "skipped",
             "caption": "",
             "caption_model": "",

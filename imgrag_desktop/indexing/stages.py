@@ -106,21 +106,29 @@ class Stage:
 
 # --- the engine work behind the stages (also what `imgrag ocr` / `imgrag captions` run) -------
 def ocr_available(services: Engine) -> bool:
-    """OCR is switched on and Tesseract (with the configured languages) can run."""
+    """OCR is switched on and its engine (with the configured languages) can run."""
     from imgrag_desktop.models.ocr import availability
 
     return bool(services.cfg.settings.ocr_enabled) and availability(services.cfg)[0]
 
 
 def read_text(services: Engine, cancel: threading.Event, on_progress: ProgressFn | None = None,
-              limit: int | None = None) -> dict[str, Any]:
-    """OCR of what waits for it; ModelUnavailable when Tesseract cannot run."""
+              limit: int | None = None, photos_in_full: bool | None = None) -> dict[str, Any]:
+    """OCR of what waits for it, after queueing rows read by an engine no longer in use (an
+    upgrade re-reads the library in the background); ModelUnavailable when no engine can run."""
     from imgrag_desktop.indexing.text_stage import OcrStage
-    from imgrag_desktop.models.ocr import ocr_from_config
+    from imgrag_desktop.models.ocr import engine_ids, ocr_from_config
 
     cfg = services.cfg
-    stage = OcrStage(services.store, ocr_from_config(cfg), workers=cfg.settings.ocr_workers, on_progress=on_progress)
-    return stage.run(cancel, limit).to_json()
+    ocr = ocr_from_config(cfg)
+    full = cfg.settings.ocr_photos if photos_in_full is None else photos_in_full
+    stage = OcrStage(services.store, ocr, workers=cfg.settings.ocr_workers, on_progress=on_progress,
+                     detect_first=not full)
+    ocr.check()
+    requeued = stage.requeue_outdated(engine_ids(ocr))
+    data = stage.run(cancel, limit).to_json()
+    data["upgraded"] = requeued
+    return data
 
 
 def embed_text(services: Engine, cancel: threading.Event, on_progress: ProgressFn | None = None,

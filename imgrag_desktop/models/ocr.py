@@ -1,4 +1,12 @@
-"""Text inside images: Tesseract OCR (through pytesseract) plus QR/barcode payloads.
+"""Text inside images: the one OCR interface, its Tesseract engine, and QR/barcode payloads.
+
+Two engines stand behind it: Tesseract (here) and RapidOCR (PP-OCRv6, `ocr_rapid.py`), picked by
+the `ocr_engine` setting (`ocr_from_config`). Both give line texts and word boxes in the
+original image's pixels with confidences (0-100), keep the time limit per image and read
+outside the app's process (a `tesseract` process per image; RapidOCR's child processes). What
+is common lives in `read_image`/`read_file`: decoding, the text detector that lets a photo with
+no text cost only a detector pass, a second reading of a page turned 90/180/270 degrees when the
+first reads as garbage, and QR/barcode decoding.
 
 Tesseract is a separate program; each image is one `tesseract` process. Run in parallel, each
 process must stay on one core (OMP_THREAD_LIMIT=1): Tesseract's own OpenMP threads make a
@@ -36,8 +44,14 @@ MAX_UPSCALED_PIXELS = 8_000_000
 MIN_CONF = 20.0  # Tesseract's word confidence (0-100); lower is mostly noise from textures
 
 
+GARBLED_CONF = 70.0  # mean Tesseract word confidence under which a page is read again turned 90/180/270
+TURN_GAIN = 1.3  # a turned reading replaces the first when its confident characters are this many times more
+ENGINES = ("auto", "rapidocr", "tesseract")
+PAGE_KINDS = ("screenshot", "document")  # read straight away; other images pass the text detector first
+
+
 class OcrTimeout(ImgragError):
-    """Tesseract took longer than the time limit for one image."""
+    """Reading one image took longer than the time limit."""
 
 
 @dataclass
@@ -47,6 +61,9 @@ class OcrResult:
     codes: list[str] = field(default_factory=list)  # decoded QR/barcode payloads (also in text)
     notes: list[str] = field(default_factory=list)  # what each code holds, in words (also in text)
     seconds: float = 0.0
+    engine: str = ""  # which engine (and version) read it: recorded per row (ocr_engine)
+    turns: int = 0  # quarter turns (counter-clockwise) the image needed to read upright
+    detected: int = -1  # text boxes the detector found when it ran first (-1: it did not)
 
 
 def default_workers() -> int:
@@ -59,9 +76,122 @@ def _has_alnum(s: str) -> bool:
     return any(ch.isalnum() for ch in s)
 
 
+def zxing_available() -> bool:
+    try:
+        import zxingcpp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _quality(words: list[dict[str, Any]]) -> float:
+    """Confident characters: what a reading in the right orientation has most of."""
+    return sum(len(w["text"]) * float(w.get("conf", 0)) / 100.0 for w in words
+               if float(w.get("conf", 0)) >= 60 and _has_alnum(w["text"]))
+
+
+def _garbled(words: list[dict[str, Any]], mean_conf: float, below: float = GARBLED_CONF) -> bool:
+    return bool(words) and mean_conf < below
+
+
+def read_image(engine: Any, image: "Image.Image", orig_size: tuple[int, int] | None = None) -> OcrResult:
+    """One engine's reading of a decoded image: upright or turned, plus QR/barcode payloads,
+    boxes in original pixels. `engine.recognise(rgb)` gives (lines, words in rgb pixels, mean conf)."""
+    from PIL import Image
+
+    from imgrag_desktop.models.ocr_layout import unrotate_box
+
+    t0 = time.perf_counter()
+    rgb = image.convert("RGB")
+    ow, oh = orig_size or rgb.size
+    lines, words, mean = engine.recognise(rgb)
+    turns = 0
+    limit = float(getattr(engine, "timeout_s", 0) or 0)
+    if _garbled(words, mean, float(getattr(engine, "garbled_below", GARBLED_CONF))) and (not limit or (time.perf_counter() - t0) * 4 < limit):
+        best = _quality(words)
+        turn_ops = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_270}
+        for t in (2, 1, 3):
+            tl, tw, tm = engine.recognise(rgb.transpose(turn_ops[t]))
+            q = _quality(tw)
+            if q > best * TURN_GAIN + 1 and tm >= mean:
+                best, lines, words, mean, turns = q, tl, tw, tm, t
+        if turns:
+            words = [unrotate_box(w, turns, rgb.size) for w in words]
+    fx, fy = ow / rgb.size[0], oh / rgb.size[1]
+    words = [{**w, "x": int(round(w["x"] * fx)), "y": int(round(w["y"] * fy)),
+              "w": max(1, int(round(w["w"] * fx))), "h": max(1, int(round(w["h"] * fy)))} for w in words]
+    codes: list[str] = []
+    notes: list[str] = []
+    if engine.codes_available:
+        from imgrag_desktop.models.codes import describe
+
+        for payload, box, fmt in read_codes(rgb, fx, fy):
+            note = describe(payload, fmt)
+            codes.append(payload)
+            notes.append(note)
+            words.append({"text": payload, **box, "conf": 100.0, "code": True, "note": note})
+    text = "\n".join([*lines, *codes, *notes]).strip()
+    return OcrResult(text=text, words=words, codes=codes, notes=notes, seconds=time.perf_counter() - t0,
+                     engine=engine.engine_id, turns=turns)
+
+
+_DETECTORS: dict[int, Any] = {}
+_DETECTORS_LOCK = threading.Lock()
+
+
+def text_detector() -> Any:
+    """The text detector every image that is not plainly a page passes first (one per process)."""
+    from imgrag_desktop.models.ocr_rapid import DETECT_SIDE, TextDetector
+
+    with _DETECTORS_LOCK:
+        if DETECT_SIDE not in _DETECTORS:
+            _DETECTORS[DETECT_SIDE] = TextDetector(DETECT_SIDE)
+        return _DETECTORS[DETECT_SIDE]
+
+
+def read_file(engine: Any, path: str | os.PathLike[str], detect_first: bool = False) -> OcrResult:
+    """An engine's reading of an image file (decoded with the app's decoder: EXIF orientation,
+    HEIC, limits). With `detect_first`, the text detector runs on a small copy first and an
+    image without text boxes costs nothing more (its QR codes are still read)."""
+    from imgrag_desktop import imaging
+
+    t0 = time.perf_counter()
+    try:
+        dec, _ = imaging.decode_path(path, max_side=OCR_MAX_SIDE)
+    except DecodeError:
+        raise
+    except OSError as exc:
+        raise DecodeError(f"cannot read the file ({exc.strerror or exc})") from exc
+    found = -1
+    if detect_first:
+        found = text_detector().boxes(dec.image)
+        if found == 0:
+            rgb = dec.image.convert("RGB")
+            fx, fy = dec.width / rgb.size[0], dec.height / rgb.size[1]
+            res = OcrResult(text="", engine=engine.engine_id, detected=0)
+            if engine.codes_available:
+                from imgrag_desktop.models.codes import describe
+
+                for payload, box, fmt in read_codes(rgb, fx, fy):
+                    note = describe(payload, fmt)
+                    res.codes.append(payload)
+                    res.notes.append(note)
+                    res.words.append({"text": payload, **box, "conf": 100.0, "code": True, "note": note})
+                res.text = "\n".join([*res.codes, *res.notes])
+            res.seconds = time.perf_counter() - t0
+            return res
+    res = engine.read(dec.image, orig_size=(dec.width, dec.height))
+    res.detected = found
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
 class TesseractOcr:
     """Reads text and word boxes from images with Tesseract; thread-safe (no shared state
     besides the checked-once installation facts)."""
+
+    name = "tesseract"
+    garbled_below = GARBLED_CONF
 
     def __init__(self, languages: str = "eng", timeout_s: float = 20.0, min_conf: float = MIN_CONF,
                  read_codes: bool = True, tesseract_cmd: str | None = None, psm: int = 3) -> None:
@@ -107,56 +237,35 @@ class TesseractOcr:
             return version
 
     @property
+    def engine_id(self) -> str:
+        return f"tesseract {self.check()} {self.languages}"
+
+    @property
     def codes_available(self) -> bool:
-        if not self.read_codes:
-            return False
-        try:
-            import zxingcpp  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        return self.read_codes and zxing_available()
 
     # Reading -------------------------------------------------------------------------------------
-    def read_path(self, path: str | os.PathLike[str]) -> OcrResult:
+    def read_path(self, path: str | os.PathLike[str], detect_first: bool = False, kind: str | None = None) -> OcrResult:
         """OCR of an image file (decoded with the app's decoder: EXIF orientation, HEIC, limits)."""
-        from imgrag_desktop import imaging
-
-        try:
-            dec, _ = imaging.decode_path(path, max_side=OCR_MAX_SIDE)
-        except DecodeError:
-            raise
-        except OSError as exc:
-            raise DecodeError(f"cannot read the file ({exc.strerror or exc})") from exc
-        return self.read(dec.image, orig_size=(dec.width, dec.height))
+        return read_file(self, path, detect_first)
 
     def read(self, image: "Image.Image", orig_size: tuple[int, int] | None = None) -> OcrResult:
         """OCR of a decoded image. `orig_size` is the original image's size when `image` was
         reduced, so boxes come back in original pixels."""
+        self.check()
+        return read_image(self, image, orig_size)
+
+    def recognise(self, rgb: "Image.Image") -> tuple[list[str], list[dict[str, Any]], float]:
+        """(lines, word boxes in `rgb`'s pixels, mean word confidence) of one upright image."""
         from PIL import Image
 
-        self.check()
-        t0 = time.perf_counter()
-        rgb = image.convert("RGB")
-        ow, oh = orig_size or rgb.size
         gray = rgb.convert("L")
         long_side = max(gray.size)
         if long_side < UPSCALE_BELOW and gray.size[0] * gray.size[1] * 4 <= MAX_UPSCALED_PIXELS:
             gray = gray.resize((gray.size[0] * 2, gray.size[1] * 2), Image.Resampling.LANCZOS)
-        # Factor from the pixels Tesseract sees back to original-image pixels.
-        fx, fy = ow / gray.size[0], oh / gray.size[1]
-        lines, words = self._tesseract(gray, fx, fy)
-        codes: list[str] = []
-        notes: list[str] = []
-        if self.codes_available:
-            from imgrag_desktop.models.codes import describe
-
-            for payload, box, fmt in self._codes(rgb, ow / rgb.size[0], oh / rgb.size[1]):
-                note = describe(payload, fmt)
-                codes.append(payload)
-                notes.append(note)
-                words.append({"text": payload, **box, "conf": 100.0, "code": True, "note": note})
-        text = "\n".join([*lines, *codes, *notes]).strip()
-        return OcrResult(text=text, words=words, codes=codes, notes=notes, seconds=time.perf_counter() - t0)
+        lines, words = self._tesseract(gray, rgb.size[0] / gray.size[0], rgb.size[1] / gray.size[1])
+        mean = sum(float(w["conf"]) for w in words) / len(words) if words else 0.0
+        return lines, words, mean
 
     def _tesseract(self, gray: "Image.Image", fx: float, fy: float) -> tuple[list[str], list[dict[str, Any]]]:
         import pytesseract
@@ -199,74 +308,184 @@ class TesseractOcr:
             })
         return [" ".join(ws) for _, ws in sorted(lines.items())], words
 
-    @staticmethod
-    def _codes(rgb: "Image.Image", fx: float, fy: float) -> Iterator[tuple[str, dict[str, int], str]]:
-        import zxingcpp
 
-        try:
-            found = zxingcpp.read_barcodes(rgb)
-        except Exception:  # a decoder problem never costs the OCR text
-            return
-        seen: set[str] = set()
-        for code in found:
-            payload = (code.text or "").strip()
-            if not payload or payload in seen:
-                continue
-            seen.add(payload)
-            pos = code.position
-            xs = [p.x for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)]
-            ys = [p.y for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)]
-            x0, y0 = min(xs), min(ys)
-            fmt = getattr(code.format, "name", None) or str(code.format)
-            yield payload, {"x": int(round(x0 * fx)), "y": int(round(y0 * fy)),
-                            "w": max(1, int(round((max(xs) - x0) * fx))), "h": max(1, int(round((max(ys) - y0) * fy)))}, fmt
+def read_codes(rgb: "Image.Image", fx: float, fy: float) -> Iterator[tuple[str, dict[str, int], str]]:
+    """QR codes and barcodes (zxing-cpp): (payload, box in original pixels, format)."""
+    import zxingcpp
+
+    try:
+        found = zxingcpp.read_barcodes(rgb)
+    except Exception:  # a decoder problem never costs the OCR text
+        return
+    seen: set[str] = set()
+    for code in found:
+        payload = (code.text or "").strip()
+        if not payload or payload in seen:
+            continue
+        seen.add(payload)
+        pos = code.position
+        xs = [p.x for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)]
+        ys = [p.y for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)]
+        x0, y0 = min(xs), min(ys)
+        fmt = getattr(code.format, "name", None) or str(code.format)
+        yield payload, {"x": int(round(x0 * fx)), "y": int(round(y0 * fy)),
+                        "w": max(1, int(round((max(xs) - x0) * fx))), "h": max(1, int(round((max(ys) - y0) * fy)))}, fmt
 
 
 class OcrPool:
-    """Reads many files in parallel: threads that each wait on one Tesseract process."""
+    """Reads many files in parallel: threads that each wait on one outside process (a
+    Tesseract process, a RapidOCR child)."""
 
-    def __init__(self, ocr: TesseractOcr, workers: int = 0) -> None:
+    def __init__(self, ocr: Any, workers: int = 0) -> None:
         self.ocr = ocr
         self.workers = workers or default_workers()
 
-    def map(self, paths: Iterable[str], cancelled: Callable[[], bool] = lambda: False
+    def map(self, items: Iterable[str | tuple[str, str, bool]], cancelled: Callable[[], bool] = lambda: False
             ) -> Iterator[tuple[str, OcrResult | BaseException]]:
-        """(path, result or the error) as each file finishes; stops submitting once `cancelled`
-        (files already handed to Tesseract finish, bounded by the time limit)."""
+        """(path, result or the error) as each file finishes; an item is a path (read straight
+        away) or (path, kind, detect_first): with detect_first the text detector runs first. Stops submitting once `cancelled` (files already handed out finish,
+        bounded by the time limit); the engine's children end with the run."""
         self.ocr.check()
-        it = iter(paths)
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="imgrag-ocr") as pool:
-            running: dict[Future[OcrResult], str] = {}
+        it = iter(items)
+        try:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="imgrag-ocr") as pool:
+                running: dict[Future[OcrResult], str] = {}
 
-            def fill() -> None:
-                while len(running) < self.workers * 2 and not cancelled():
-                    p = next(it, None)
-                    if p is None:
-                        return
-                    running[pool.submit(self.ocr.read_path, p)] = p
+                def fill() -> None:
+                    while len(running) < self.workers * 2 and not cancelled():
+                        item = next(it, None)
+                        if item is None:
+                            return
+                        path, kind, detect = (item, None, False) if isinstance(item, str) else item
+                        running[pool.submit(self.ocr.read_path, path, detect, kind)] = path
 
-            fill()
-            from concurrent.futures import FIRST_COMPLETED, wait
-
-            while running:
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for fut in done:
-                    path = running.pop(fut)
-                    exc = fut.exception()
-                    yield path, (exc if exc is not None else fut.result())
                 fill()
+                from concurrent.futures import FIRST_COMPLETED, wait
+
+                while running:
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        path = running.pop(fut)
+                        exc = fut.exception()
+                        yield path, (exc if exc is not None else fut.result())
+                    fill()
+        finally:
+            close = getattr(self.ocr, "close", None)
+            if close is not None:
+                close()
 
 
-def ocr_from_config(cfg: Any) -> TesseractOcr:
+class AutoOcr:
+    """The "auto" engine: each kind of image read by the engine that reads it best here
+    (docs/performance.md): `AUTO_ENGINES`; the other engine when one is not installed."""
+
+    name = "auto"
+
+    def __init__(self, engines: dict[str, Any], by_kind: dict[str, str]) -> None:
+        self.engines = engines
+        self.by_kind = by_kind
+        self.languages = next(iter(engines.values())).languages
+        self.timeout_s = max(float(getattr(e, "timeout_s", 0) or 0) for e in engines.values())
+
+    def _usable(self) -> dict[str, Any]:
+        ok = {}
+        for name, eng in self.engines.items():
+            try:
+                eng.check()
+            except ImgragError:
+                continue
+            ok[name] = eng
+        return ok
+
+    def check(self) -> str:
+        ok = self._usable()
+        if not ok:  # say why the first one cannot run
+            next(iter(self.engines.values())).check()
+        return ", ".join(f"{'RapidOCR' if name == 'rapidocr' else 'Tesseract'} {eng.check()}" for name, eng in ok.items())
+
+    @property
+    def engine_id(self) -> str:
+        return " | ".join(e.engine_id for e in self._usable().values())
+
+    def engine_ids(self) -> list[str]:
+        return [e.engine_id for e in self._usable().values()]
+
+    @property
+    def codes_available(self) -> bool:
+        return any(e.codes_available for e in self.engines.values())
+
+    def for_kind(self, kind: str | None) -> Any:
+        ok = self._usable()
+        want = self.by_kind.get(kind or "", self.by_kind.get("", "rapidocr"))
+        return ok.get(want) or next(iter(ok.values()))
+
+    def read_path(self, path: str | os.PathLike[str], detect_first: bool = False, kind: str | None = None) -> OcrResult:
+        return self.for_kind(kind).read_path(path, detect_first)
+
+    def close(self) -> None:
+        for eng in self.engines.values():
+            close = getattr(eng, "close", None)
+            if close is not None:
+                close()
+
+
+# Which engine "auto" gives each kind of image (measured: docs/performance.md).
+AUTO_ENGINES = {"screenshot": "tesseract", "": "rapidocr"}
+
+
+def engine_ids(ocr: Any) -> list[str]:
+    """Every engine id a row read by `ocr` may carry (auto: one per engine)."""
+    ids = getattr(ocr, "engine_ids", None)
+    return list(ids()) if ids is not None else [ocr.engine_id]
+
+
+def engine_from_spec(spec: dict[str, Any]) -> Any:
+    """An in-process engine from a child's spec (models/ocr_child.py)."""
+    from imgrag_desktop.models.ocr_rapid import RapidOcr
+
+    if spec.get("engine") == "rapidocr":
+        return RapidOcr(languages=spec.get("languages", "eng"), read_codes=bool(spec.get("read_codes", True)),
+                        isolated=False, threads=int(spec.get("threads", 1)))
+    return TesseractOcr(languages=spec.get("languages", "eng"), read_codes=bool(spec.get("read_codes", True)))
+
+
+def ocr_from_config(cfg: Any) -> Any:
+    """The engine the `ocr_engine` setting names (auto | rapidocr | tesseract)."""
+    from imgrag_desktop.models.ocr_rapid import RapidOcr
+
     s = cfg.settings
-    return TesseractOcr(languages=s.ocr_languages, timeout_s=s.ocr_timeout_s)
+    engine = (s.ocr_engine or "auto").strip().lower()
+    if engine not in ENGINES:
+        raise ImgragError(f"unknown OCR engine {s.ocr_engine!r} in Settings: use one of {', '.join(ENGINES)}")
+    workers = s.ocr_workers or default_workers()
+    rapid = RapidOcr(languages=s.ocr_languages, timeout_s=s.ocr_timeout_s, workers=workers)
+    tess = TesseractOcr(languages=s.ocr_languages, timeout_s=s.ocr_timeout_s)
+    if engine == "rapidocr":
+        return rapid
+    if engine == "tesseract":
+        return tess
+    return AutoOcr({"rapidocr": rapid, "tesseract": tess}, AUTO_ENGINES)
+
+
+def languages_available() -> dict[str, list[str]]:
+    """What the OCR languages setting may name, per installed engine."""
+    from imgrag_desktop.models.ocr_rapid import languages_supported
+
+    out: dict[str, list[str]] = {"rapidocr": languages_supported()}
+    try:
+        import pytesseract
+
+        out["tesseract"] = sorted(set(pytesseract.get_languages(config="")) - {"osd"})
+    except Exception:  # noqa: BLE001 - Tesseract missing: it offers nothing
+        out["tesseract"] = []
+    return out
 
 
 def availability(cfg: Any) -> tuple[bool, str]:
-    ocr = ocr_from_config(cfg)
     try:
+        ocr = ocr_from_config(cfg)
         version = ocr.check()
     except ImgragError as exc:
         return False, str(exc)
     codes = "QR/barcodes read too" if ocr.codes_available else "QR/barcodes not read (pip install zxing-cpp)"
-    return True, f"Tesseract {version}, languages {ocr.languages}; {codes}"
+    return True, f"OCR engine {ocr.name} ({version}), languages {ocr.languages}; {codes}"

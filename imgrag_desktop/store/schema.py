@@ -48,6 +48,7 @@ def images_schema(visual_dim: int, text_dim: int = DEFAULT_TEXT_DIM) -> pa.Schem
         pa.field("ocr_status", pa.string()),  # pending | done | skipped | failed
         pa.field("ocr_text", pa.string()),
         pa.field("ocr_words", pa.string()),  # JSON list of {text, x, y, w, h, conf}, pixel boxes
+        pa.field("ocr_engine", pa.string()),  # engine and version that read ocr_text (null: before engines were recorded)
         pa.field("caption_status", pa.string()),  # pending | done | skipped | failed
         pa.field("caption", pa.string()),
         pa.field("caption_model", pa.string()),

@@ -16,8 +16,10 @@ from imgrag_desktop.types import ImgragError
 # --- ocr command ------------------------------------------------------------------------------
 def ocr_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--requeue", action="store_true",
-                   help="read again screenshots and documents that were skipped (OCR off when indexed) or failed")
-    p.add_argument("--photos", action="store_true", help="with --requeue: photos too (as with ocr_photos on)")
+                   help="read every image again that was skipped (OCR off when indexed), failed, or read by "
+                        "another engine or languages than the settings' (OCR runs queue those by themselves too)")
+    p.add_argument("--photos", action="store_true",
+                   help="read photos in full even where the text detector finds no text (as with ocr_photos on)")
     p.add_argument("--limit", type=int, help="read at most this many images")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -35,9 +37,8 @@ def cmd_ocr(ctx: Context) -> int:
     try:
         with writer(svc.store, svc.cfg.lock_file):
             if args.requeue:
-                kinds = None if (args.photos or svc.cfg.settings.ocr_photos) else ("screenshot", "document")
-                requeued = OcrStage(svc.store, ocr_from_config(svc.cfg)).requeue(kinds)
-            data = read_text(svc, cancel, ctx.progress_bar("ocr"), args.limit)
+                requeued = OcrStage(svc.store, ocr_from_config(svc.cfg)).requeue(None, ("skipped", "failed"))
+            data = read_text(svc, cancel, ctx.progress_bar("ocr"), args.limit, photos_in_full=args.photos or None)
             data["requeued"] = requeued
             data["text"] = embed_text(svc, cancel, ctx.progress_bar("text vectors"), ctx.warn)
     except KeyboardInterrupt:
