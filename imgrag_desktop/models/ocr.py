@@ -45,7 +45,7 @@ MIN_CONF = 20.0  # Tesseract's word confidence (0-100); lower is mostly noise fr
 
 
 GARBLED_CONF = 70.0  # mean Tesseract word confidence under which a page is read again turned 90/180/270
-TURN_GAIN = 1.3  # a turned reading replaces the first when its confident characters are this many times more
+TURN_GAIN = 1.15  # a turned reading replaces the first when its confident characters are this many times more
 ENGINES = ("auto", "rapidocr", "tesseract")
 PAGE_KINDS = ("screenshot", "document")  # read straight away; other images pass the text detector first
 
@@ -85,9 +85,11 @@ def zxing_available() -> bool:
 
 
 def _quality(words: list[dict[str, Any]]) -> float:
-    """Confident characters: what a reading in the right orientation has most of."""
+    """Confident characters in words lying flat: what a reading in the right orientation has
+    most of (a page on its side has its words in tall boxes, read or not)."""
     return sum(len(w["text"]) * float(w.get("conf", 0)) / 100.0 for w in words
-               if float(w.get("conf", 0)) >= 60 and _has_alnum(w["text"]))
+               if float(w.get("conf", 0)) >= 60 and _has_alnum(w["text"])
+               and (len(w["text"]) < 2 or w["w"] >= w["h"]))
 
 
 def _garbled(words: list[dict[str, Any]], mean_conf: float, below: float = GARBLED_CONF) -> bool:
@@ -107,14 +109,23 @@ def read_image(engine: Any, image: "Image.Image", orig_size: tuple[int, int] | N
     lines, words, mean = engine.recognise(rgb)
     turns = 0
     limit = float(getattr(engine, "timeout_s", 0) or 0)
-    if _garbled(words, mean, float(getattr(engine, "garbled_below", GARBLED_CONF))) and (not limit or (time.perf_counter() - t0) * 4 < limit):
+    per_read = time.perf_counter() - t0
+    if _garbled(words, mean, float(getattr(engine, "garbled_below", GARBLED_CONF))):
         best = _quality(words)
+        # Words standing on end: the page lies on its side; else it may be upside down.
+        tall = sum(w["h"] > 1.5 * w["w"] for w in words if len(w["text"]) >= 3)
+        flat = sum(w["w"] >= w["h"] for w in words if len(w["text"]) >= 3)
+        order = (1, 3, 2) if tall > flat else (2, 1, 3)
         turn_ops = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_270}
-        for t in (2, 1, 3):
+        for t in order:
+            if limit and time.perf_counter() - t0 + per_read > 0.9 * limit:
+                break  # no time left for another reading within the limit
             tl, tw, tm = engine.recognise(rgb.transpose(turn_ops[t]))
             q = _quality(tw)
-            if q > best * TURN_GAIN + 1 and tm >= mean:
+            if q > best * TURN_GAIN + 1:
                 best, lines, words, mean, turns = q, tl, tw, tm, t
+                if not _garbled(tw, tm, float(getattr(engine, "garbled_below", GARBLED_CONF))):
+                    break  # reads well this way up
         if turns:
             words = [unrotate_box(w, turns, rgb.size) for w in words]
     fx, fy = ow / rgb.size[0], oh / rgb.size[1]

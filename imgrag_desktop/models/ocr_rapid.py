@@ -30,7 +30,7 @@ READ_DET_SIDE = 1280  # long side the detector sees in a full read (recognition 
 READ_MAX_SIDE = 4096
 UPSCALE_BELOW = 2000  # long side under this: enlarge 2x first (small UI type: 0.72 → 0.98 word recall)
 MAX_UPSCALED_PIXELS = 8_000_000
-GARBLED_CONF = 85.0  # PP-OCR's mean line score on upright text is ~95-99; upside down ~70
+GARBLED_CONF = 92.0  # PP-OCR's mean line score on upright pages is ~95-99; upside down 70-87
 TALL_SHARE = 0.5  # more line boxes than this taller than wide: the page lies on its side
 MIN_SCORE = 0.5  # line recognition score below which a line is dropped (RapidOCR's own default)
 
