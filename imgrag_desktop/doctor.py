@@ -86,6 +86,10 @@ def run_checks(cfg: AppConfig) -> list[dict[str, Any]]:
     else:
         checks.append(_check("tesseract", False,
                              "not installed: text inside images is not read (Debian/Ubuntu: apt install tesseract-ocr)"))
+    checks.append(_check(*_rapidocr_check()))
+    from imgrag_desktop.models.ocr import availability
+
+    checks.append(_check("ocr engine", *availability(cfg)))
     # Local VLM.
     has_llama = importlib.util.find_spec("llama_cpp") is not None
     if not has_llama:
@@ -95,3 +99,15 @@ def run_checks(cfg: AppConfig) -> list[dict[str, Any]]:
 
         checks.append(_check("local VLM", *vlm_check(cfg)))
     return checks
+
+
+def _rapidocr_check() -> tuple[str, bool, str]:
+    """RapidOCR (PP-OCRv6 in its wheel) and the languages its recognition models read."""
+    from imgrag_desktop.models.ocr_rapid import languages_supported, rapidocr_version
+    from imgrag_desktop.types import ImgragError
+
+    try:
+        version = rapidocr_version()
+    except ImgragError as exc:
+        return "rapidocr", False, str(exc)
+    return "rapidocr", True, f"{version} (PP-OCRv6); languages: {', '.join(languages_supported())}"

@@ -1,6 +1,6 @@
 """How well each OCR engine reads: character error rate, word recall and seconds per image on
 the shared screenshots and receipts and the generated hard cases (`ocr_cases.py`), and the
-text detector's cost on photos without text. `imgrag bench --part ocr` prints it (docs/performance.md).
+text detector's cost on photos without text (the figures in docs/performance.md).
 
 Reading here calls the engines directly (the same `read_file` the OCR stage runs), so the
 numbers are the engine's, not the index's; phrase recall through search is measured by
@@ -109,7 +109,7 @@ def detector_cost(paths: Iterable[str]) -> dict[str, Any]:
 
 
 def phrases(truth: str, n: int = 4, per_image: int = 2) -> list[str]:
-    """Up to `per_image` phrases of `n` consecutive words from the truth (words of 2+ letters),
+    """Up to `per_image` phrases of `n` consecutive words from the truth (words with a letter or digit),
     spread over the text."""
     lines = [ln.split() for ln in truth.splitlines() if ln.strip()]
     ws = [w for ln in lines for w in ln if len(_WORD.sub("", w)) < len(w)]
@@ -117,3 +117,22 @@ def phrases(truth: str, n: int = 4, per_image: int = 2) -> list[str]:
         return []
     starts = sorted({round(i * (len(ws) - n) / max(1, per_image - 1)) for i in range(per_image)}) if per_image > 1 else [0]
     return [" ".join(ws[s:s + n]) for s in starts]
+
+
+def phrase_recall(searcher: Any, cases: Iterable[tuple[str, str]], per_image: int = 2,
+                  weights: dict[str, float] | None = None) -> dict[str, Any]:
+    """Phrase recall@1: for four-word phrases from each image's truth, the share whose first
+    hit (hybrid search, as `imgrag search PHRASE -k 1`) is that image."""
+    found = total = 0
+    misses: list[dict[str, str]] = []
+    for path, truth in cases:
+        for phrase in phrases(truth, 4, per_image):
+            total += 1
+            hits = searcher.search(phrase, k=1, mode="hybrid", weights=weights)
+            top = os.path.realpath(hits[0].path) if hits else ""
+            if top == os.path.realpath(path):
+                found += 1
+            else:
+                misses.append({"phrase": phrase, "expected": os.path.basename(path),
+                               "got": os.path.basename(top)})
+    return {"phrases": total, "recall_at_1": round(found / max(1, total), 4), "misses": misses}
