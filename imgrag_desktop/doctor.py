@@ -103,7 +103,7 @@ def run_checks(cfg: AppConfig) -> list[dict[str, Any]]:
 
 def _rapidocr_check() -> tuple[str, bool, str]:
     """RapidOCR (PP-OCRv6 in its wheel) and the languages its recognition models read."""
-    from imgrag_desktop.models.ocr_rapid import languages_supported, rapidocr_version
+    from imgrag_desktop.models.ocr_detect import languages_supported, rapidocr_version
     from imgrag_desktop.types import ImgragError
 
     try:

@@ -141,7 +141,7 @@ def validate(values: SettingsValues, cfg: AppConfig | None = None, read_headers:
 def validate_ocr(values: SettingsValues) -> str:
     """'' when the OCR engine and languages can go together (no engine is started here)."""
     from imgrag_desktop.models.ocr import ENGINES
-    from imgrag_desktop.models.ocr_rapid import recognition_model
+    from imgrag_desktop.models.ocr_detect import recognition_model
     from imgrag_desktop.types import ImgragError
 
     if values.ocr_engine not in ENGINES:
@@ -320,7 +320,7 @@ class SettingsDialog(QDialog):
 
     def _build_ocr_box(self, cfg: AppConfig) -> QGroupBox:
         from imgrag_desktop.models.ocr import ENGINES
-        from imgrag_desktop.models.ocr_rapid import languages_supported
+        from imgrag_desktop.models.ocr_detect import languages_supported
 
         s = cfg.settings
         box = QGroupBox("Text in images (OCR)", self)

@@ -1,10 +1,12 @@
 """Text inside images: the one OCR interface, its Tesseract engine, and QR/barcode payloads.
 
-Two engines stand behind it: Tesseract (here) and RapidOCR (PP-OCRv6, `ocr_rapid.py`), picked by
-the `ocr_engine` setting (`ocr_from_config`). Both give line texts and word boxes in the
+Two engines stand behind it: Tesseract (here) and RapidOCR (PP-OCRv6, `ocr_rapid.py`; its
+detector and language tables in `ocr_detect.py`, its child processes in `ocr_child.py`), picked by
+the `ocr_engine` setting (`ocr_from_config`); "auto" gives each kind of image the engine measured
+best for it (`AUTO_ENGINES`). Both give line texts and word boxes in the
 original image's pixels with confidences (0-100), keep the time limit per image and read
 outside the app's process (a `tesseract` process per image; RapidOCR's child processes). What
-is common lives in `read_image`/`read_file`: decoding, the text detector that lets a photo with
+is common lives in `ocr_base.py` (`read_image`/`read_file`): decoding, the text detector that lets a photo with
 no text cost only a detector pass, a second reading of a page turned 90/180/270 degrees when the
 first reads as garbage, and QR/barcode decoding.
 
@@ -28,173 +30,32 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from imgrag_desktop.types import DecodeError, ImgragError, ModelUnavailable
+from imgrag_desktop.models.ocr_base import (  # noqa: F401 - the one OCR interface is imported from here
+    GARBLED_CONF,
+    MAX_UPSCALED_PIXELS,
+    MIN_CONF,
+    OCR_MAX_SIDE,
+    PAGE_KINDS,
+    UPSCALE_BELOW,
+    OcrResult,
+    OcrTimeout,
+    _has_alnum,
+    default_workers,
+    read_file,
+    read_image,
+    text_detector,
+    zxing_available,
+)
+from imgrag_desktop.models.ocr_rapid import RapidOcr
+from imgrag_desktop.types import ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-OCR_MAX_SIDE = 4096  # larger images are reduced first: Tesseract's time grows with pixels
-UPSCALE_BELOW = 2000  # long side under this: enlarge 2x (1x screenshots have ~8 px x-height)
-MAX_UPSCALED_PIXELS = 8_000_000
-MIN_CONF = 20.0  # Tesseract's word confidence (0-100); lower is mostly noise from textures
-
-
-GARBLED_CONF = 70.0  # mean Tesseract word confidence under which a page is read again turned 90/180/270
-TURN_GAIN = 1.15  # a turned reading replaces the first when its confident characters are this many times more
 ENGINES = ("auto", "rapidocr", "tesseract")
-PAGE_KINDS = ("screenshot", "document")  # read straight away; other images pass the text detector first
-
-
-class OcrTimeout(ImgragError):
-    """Reading one image took longer than the time limit."""
-
-
-@dataclass
-class OcrResult:
-    text: str
-    words: list[dict[str, Any]] = field(default_factory=list)  # {text, x, y, w, h, conf}, original pixels
-    codes: list[str] = field(default_factory=list)  # decoded QR/barcode payloads (also in text)
-    notes: list[str] = field(default_factory=list)  # what each code holds, in words (also in text)
-    seconds: float = 0.0
-    engine: str = ""  # which engine (and version) read it: recorded per row (ocr_engine)
-    turns: int = 0  # quarter turns (counter-clockwise) the image needed to read upright
-    detected: int = -1  # text boxes the detector found when it ran first (-1: it did not)
-
-
-def default_workers() -> int:
-    """One Tesseract process per core, leaving one core for the app on larger machines."""
-    n = os.cpu_count() or 2
-    return max(1, min(8, n - 1 if n > 2 else n))
-
-
-def _has_alnum(s: str) -> bool:
-    return any(ch.isalnum() for ch in s)
-
-
-def zxing_available() -> bool:
-    try:
-        import zxingcpp  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _quality(words: list[dict[str, Any]]) -> float:
-    """Confident characters in words lying flat: what a reading in the right orientation has
-    most of (a page on its side has its words in tall boxes, read or not)."""
-    return sum(len(w["text"]) * float(w.get("conf", 0)) / 100.0 for w in words
-               if float(w.get("conf", 0)) >= 60 and _has_alnum(w["text"])
-               and (len(w["text"]) < 2 or w["w"] >= w["h"]))
-
-
-def _garbled(words: list[dict[str, Any]], mean_conf: float, below: float = GARBLED_CONF) -> bool:
-    return bool(words) and mean_conf < below
-
-
-def read_image(engine: Any, image: "Image.Image", orig_size: tuple[int, int] | None = None) -> OcrResult:
-    """One engine's reading of a decoded image: upright or turned, plus QR/barcode payloads,
-    boxes in original pixels. `engine.recognise(rgb)` gives (lines, words in rgb pixels, mean conf)."""
-    from PIL import Image
-
-    from imgrag_desktop.models.ocr_layout import unrotate_box
-
-    t0 = time.perf_counter()
-    rgb = image.convert("RGB")
-    ow, oh = orig_size or rgb.size
-    lines, words, mean = engine.recognise(rgb)
-    turns = 0
-    limit = float(getattr(engine, "timeout_s", 0) or 0)
-    per_read = time.perf_counter() - t0
-    if _garbled(words, mean, float(getattr(engine, "garbled_below", GARBLED_CONF))):
-        best = _quality(words)
-        # Words standing on end: the page lies on its side; else it may be upside down.
-        tall = sum(w["h"] > 1.5 * w["w"] for w in words if len(w["text"]) >= 3)
-        flat = sum(w["w"] >= w["h"] for w in words if len(w["text"]) >= 3)
-        order = (1, 3, 2) if tall > flat else (2, 1, 3)
-        turn_ops = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_270}
-        for t in order:
-            if limit and time.perf_counter() - t0 + per_read > 0.9 * limit:
-                break  # no time left for another reading within the limit
-            tl, tw, tm = engine.recognise(rgb.transpose(turn_ops[t]))
-            q = _quality(tw)
-            if q > best * TURN_GAIN + 1:
-                best, lines, words, mean, turns = q, tl, tw, tm, t
-                if not _garbled(tw, tm, float(getattr(engine, "garbled_below", GARBLED_CONF))):
-                    break  # reads well this way up
-        if turns:
-            words = [unrotate_box(w, turns, rgb.size) for w in words]
-    fx, fy = ow / rgb.size[0], oh / rgb.size[1]
-    words = [{**w, "x": int(round(w["x"] * fx)), "y": int(round(w["y"] * fy)),
-              "w": max(1, int(round(w["w"] * fx))), "h": max(1, int(round(w["h"] * fy)))} for w in words]
-    codes: list[str] = []
-    notes: list[str] = []
-    if engine.codes_available:
-        from imgrag_desktop.models.codes import describe
-
-        for payload, box, fmt in read_codes(rgb, fx, fy):
-            note = describe(payload, fmt)
-            codes.append(payload)
-            notes.append(note)
-            words.append({"text": payload, **box, "conf": 100.0, "code": True, "note": note})
-    text = "\n".join([*lines, *codes, *notes]).strip()
-    return OcrResult(text=text, words=words, codes=codes, notes=notes, seconds=time.perf_counter() - t0,
-                     engine=engine.engine_id, turns=turns)
-
-
-_DETECTORS: dict[int, Any] = {}
-_DETECTORS_LOCK = threading.Lock()
-
-
-def text_detector() -> Any:
-    """The text detector every image that is not plainly a page passes first (one per process)."""
-    from imgrag_desktop.models.ocr_rapid import DETECT_SIDE, TextDetector
-
-    with _DETECTORS_LOCK:
-        if DETECT_SIDE not in _DETECTORS:
-            _DETECTORS[DETECT_SIDE] = TextDetector(DETECT_SIDE)
-        return _DETECTORS[DETECT_SIDE]
-
-
-def read_file(engine: Any, path: str | os.PathLike[str], detect_first: bool = False) -> OcrResult:
-    """An engine's reading of an image file (decoded with the app's decoder: EXIF orientation,
-    HEIC, limits). With `detect_first`, the text detector runs on a small copy first and an
-    image without text boxes costs nothing more (its QR codes are still read)."""
-    from imgrag_desktop import imaging
-
-    t0 = time.perf_counter()
-    try:
-        dec, _ = imaging.decode_path(path, max_side=OCR_MAX_SIDE)
-    except DecodeError:
-        raise
-    except OSError as exc:
-        raise DecodeError(f"cannot read the file ({exc.strerror or exc})") from exc
-    found = -1
-    if detect_first:
-        found = text_detector().boxes(dec.image)
-        if found == 0:
-            rgb = dec.image.convert("RGB")
-            fx, fy = dec.width / rgb.size[0], dec.height / rgb.size[1]
-            res = OcrResult(text="", engine=engine.engine_id, detected=0)
-            if engine.codes_available:
-                from imgrag_desktop.models.codes import describe
-
-                for payload, box, fmt in read_codes(rgb, fx, fy):
-                    note = describe(payload, fmt)
-                    res.codes.append(payload)
-                    res.notes.append(note)
-                    res.words.append({"text": payload, **box, "conf": 100.0, "code": True, "note": note})
-                res.text = "\n".join([*res.codes, *res.notes])
-            res.seconds = time.perf_counter() - t0
-            return res
-    res = engine.read(dec.image, orig_size=(dec.width, dec.height))
-    res.detected = found
-    res.seconds = time.perf_counter() - t0
-    return res
 
 
 class TesseractOcr:
@@ -320,29 +181,6 @@ class TesseractOcr:
         return [" ".join(ws) for _, ws in sorted(lines.items())], words
 
 
-def read_codes(rgb: "Image.Image", fx: float, fy: float) -> Iterator[tuple[str, dict[str, int], str]]:
-    """QR codes and barcodes (zxing-cpp): (payload, box in original pixels, format)."""
-    import zxingcpp
-
-    try:
-        found = zxingcpp.read_barcodes(rgb)
-    except Exception:  # a decoder problem never costs the OCR text
-        return
-    seen: set[str] = set()
-    for code in found:
-        payload = (code.text or "").strip()
-        if not payload or payload in seen:
-            continue
-        seen.add(payload)
-        pos = code.position
-        xs = [p.x for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)]
-        ys = [p.y for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)]
-        x0, y0 = min(xs), min(ys)
-        fmt = getattr(code.format, "name", None) or str(code.format)
-        yield payload, {"x": int(round(x0 * fx)), "y": int(round(y0 * fy)),
-                        "w": max(1, int(round((max(xs) - x0) * fx))), "h": max(1, int(round((max(ys) - y0) * fy)))}, fmt
-
-
 class OcrPool:
     """Reads many files in parallel: threads that each wait on one outside process (a
     Tesseract process, a RapidOCR child)."""
@@ -450,20 +288,8 @@ def engine_ids(ocr: Any) -> list[str]:
     return list(ids()) if ids is not None else [ocr.engine_id]
 
 
-def engine_from_spec(spec: dict[str, Any]) -> Any:
-    """An in-process engine from a child's spec (models/ocr_child.py)."""
-    from imgrag_desktop.models.ocr_rapid import RapidOcr
-
-    if spec.get("engine") == "rapidocr":
-        return RapidOcr(languages=spec.get("languages", "eng"), read_codes=bool(spec.get("read_codes", True)),
-                        isolated=False, threads=int(spec.get("threads", 1)))
-    return TesseractOcr(languages=spec.get("languages", "eng"), read_codes=bool(spec.get("read_codes", True)))
-
-
 def ocr_from_config(cfg: Any) -> Any:
     """The engine the `ocr_engine` setting names (auto | rapidocr | tesseract)."""
-    from imgrag_desktop.models.ocr_rapid import RapidOcr
-
     s = cfg.settings
     engine = (s.ocr_engine or "auto").strip().lower()
     if engine not in ENGINES:
@@ -480,7 +306,7 @@ def ocr_from_config(cfg: Any) -> Any:
 
 def languages_available() -> dict[str, list[str]]:
     """What the OCR languages setting may name, per installed engine."""
-    from imgrag_desktop.models.ocr_rapid import languages_supported
+    from imgrag_desktop.models.ocr_detect import languages_supported
 
     out: dict[str, list[str]] = {"rapidocr": languages_supported()}
     try:

@@ -15,8 +15,9 @@ import logging
 import multiprocessing as mp
 import queue
 import threading
-from typing import Any
+from typing import Any, Callable
 
+from imgrag_desktop.models.ocr_base import OcrResult, OcrTimeout, read_file
 from imgrag_desktop.types import DecodeError, ImgragError, ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -25,18 +26,15 @@ START_TIMEOUT_S = 120.0  # importing onnxruntime/OpenCV and loading the models, 
 
 
 def _error(kind: str, message: str) -> ImgragError:
-    from imgrag_desktop.models.ocr import OcrTimeout
-
     cls = {"DecodeError": DecodeError, "ModelUnavailable": ModelUnavailable, "OcrTimeout": OcrTimeout}.get(kind)
     return (cls or ImgragError)(message)
 
 
-def child_main(conn: Any, spec: dict[str, Any]) -> None:
-    """The child's loop: (path, detect_first) in, ("ok", OcrResult fields) or ("err", kind, text) out."""
-    from imgrag_desktop.models.ocr import engine_from_spec, read_file
-
+def child_main(conn: Any, factory: Callable[..., Any], spec: dict[str, Any]) -> None:
+    """The child's loop: (path, detect_first) in, ("ok", OcrResult fields) or ("err", kind, text)
+    out. `factory(**spec)` builds the in-process engine (a class, pickled by name)."""
     try:
-        engine = engine_from_spec(spec)
+        engine = factory(**spec)
         engine.check()
     except ImgragError as exc:
         conn.send(("err", type(exc).__name__, str(exc)))
@@ -60,10 +58,10 @@ def child_main(conn: Any, spec: dict[str, Any]) -> None:
 
 
 class _Child:
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, factory: Callable[..., Any], spec: dict[str, Any]) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child_conn = ctx.Pipe()
-        self.proc = ctx.Process(target=child_main, args=(child_conn, spec), daemon=True, name="imgrag-ocr-child")
+        self.proc = ctx.Process(target=child_main, args=(child_conn, factory, spec), daemon=True, name="imgrag-ocr-child")
         self.proc.start()
         child_conn.close()
         if not self.conn.poll(START_TIMEOUT_S):
@@ -79,8 +77,6 @@ class _Child:
             raise _error(msg[1], msg[2])
 
     def call(self, path: str, detect_first: bool, timeout_s: float) -> dict[str, Any]:
-        from imgrag_desktop.models.ocr import OcrTimeout
-
         self.conn.send((path, detect_first))
         if not self.conn.poll(timeout_s if timeout_s > 0 else None):
             self.kill()
@@ -117,7 +113,8 @@ class _Child:
 class ChildPool:
     """Up to `size` children, started as reads need them; thread-safe (one read per child)."""
 
-    def __init__(self, spec: dict[str, Any], size: int = 1) -> None:
+    def __init__(self, factory: Callable[..., Any], spec: dict[str, Any], size: int = 1) -> None:
+        self.factory = factory
         self.spec = spec
         self.size = max(1, size)
         self._idle: queue.Queue[_Child] = queue.Queue()
@@ -131,14 +128,12 @@ class ChildPool:
             return self._idle.get_nowait()
         except queue.Empty:
             pass
-        child = _Child(self.spec)
+        child = _Child(self.factory, self.spec)
         with self._lock:
             self._all.append(child)
         return child
 
-    def read(self, path: str, detect_first: bool, timeout_s: float) -> Any:
-        from imgrag_desktop.models.ocr import OcrResult
-
+    def read(self, path: str, detect_first: bool, timeout_s: float) -> OcrResult:
         with self._slots:
             child = self._take()
             try:

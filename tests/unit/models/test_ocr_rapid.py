@@ -11,7 +11,8 @@ from PIL import Image, ImageDraw
 from imgrag_desktop.evaluation.ocr_cases import _font, make_case
 from imgrag_desktop.evaluation.ocr_quality import word_recall
 from imgrag_desktop.models.ocr import AutoOcr, OcrPool, OcrTimeout, TesseractOcr, ocr_from_config, text_detector
-from imgrag_desktop.models.ocr_rapid import RapidOcr, recognition_model
+from imgrag_desktop.models.ocr_detect import recognition_model
+from imgrag_desktop.models.ocr_rapid import RapidOcr
 from imgrag_desktop.search.textmatch import matched_boxes, query_terms
 from imgrag_desktop.types import DecodeError, ModelUnavailable
 from tests.support.data import COCO, SCREENSHOTS, fail_without_shared_data
