@@ -248,8 +248,14 @@ class AutoOcr:
 
     def check(self) -> str:
         ok = self._usable()
-        if not ok:  # say why the first one cannot run
-            next(iter(self.engines.values())).check()
+        if not ok:  # say why each one cannot run
+            reasons = []
+            for eng in self.engines.values():
+                try:
+                    eng.check()
+                except ImgragError as exc:
+                    reasons.append(str(exc))
+            raise ModelUnavailable("; ".join(reasons))
         return ", ".join(f"{'RapidOCR' if name == 'rapidocr' else 'Tesseract'} {eng.check()}" for name, eng in ok.items())
 
     @property
@@ -301,7 +307,7 @@ def ocr_from_config(cfg: Any) -> Any:
         return rapid
     if engine == "tesseract":
         return tess
-    return AutoOcr({"rapidocr": rapid, "tesseract": tess}, AUTO_ENGINES)
+    return AutoOcr({"tesseract": tess, "rapidocr": rapid}, AUTO_ENGINES)
 
 
 def languages_available() -> dict[str, list[str]]:
