@@ -36,6 +36,9 @@ def child_main(conn: Any, factory: Callable[..., Any], spec: dict[str, Any]) -> 
     try:
         engine = factory(**spec)
         engine.check()
+        warm = getattr(engine, "warm", None)
+        if warm is not None:
+            warm()  # load the models now: the first image's time limit is for reading it
     except ImgragError as exc:
         conn.send(("err", type(exc).__name__, str(exc)))
         return

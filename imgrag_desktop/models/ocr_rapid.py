@@ -134,6 +134,10 @@ class RapidOcr:
     def codes_available(self) -> bool:
         return self.read_codes and zxing_available()
 
+    def warm(self) -> None:
+        """Load the reading models (a child does it before its first image)."""
+        self.reader()._get()
+
     def reader(self) -> RapidOcrReader:
         with self._lock:
             if self._reader is None:
