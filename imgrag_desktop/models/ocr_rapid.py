@@ -17,7 +17,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from imgrag_desktop.models.ocr_base import OcrResult, read_file, read_image, zxing_available
+from imgrag_desktop.models.ocr_base import OcrResult, detect_file, read_file, read_image, zxing_available
 from imgrag_desktop.models.ocr_detect import (
     GARBLED_CONF,
     MAX_UPSCALED_PIXELS,
@@ -148,13 +148,20 @@ class RapidOcr:
     def read_path(self, path: str | os.PathLike[str], detect_first: bool = False, kind: str | None = None) -> OcrResult:
         if not self.isolated:
             return read_file(self, path, detect_first)
+        found = -1
+        if detect_first:  # here, not in a child: a photo without text never starts one
+            done, found = detect_file(self, path)
+            if done is not None:
+                return done
         with self._lock:
             if self._children is None:
                 from imgrag_desktop.models.ocr_child import ChildPool
 
                 self._children = ChildPool(RapidOcr, self.child_spec(), self.workers or 1)
             children = self._children
-        return children.read(str(path), detect_first, self.timeout_s)
+        res = children.read(str(path), False, self.timeout_s)
+        res.detected = found
+        return res
 
     def child_spec(self) -> dict[str, Any]:
         """The arguments a child process builds its in-process engine from."""
