@@ -165,8 +165,9 @@ class RapidOcr:
 
     def child_spec(self) -> dict[str, Any]:
         """The arguments a child process builds its in-process engine from."""
+        # The limit too: a child starts a second reading of a turned page only if it can finish in time.
         return {"languages": self.languages, "read_codes": self.read_codes, "threads": self.threads,
-                "isolated": False}
+                "timeout_s": self.timeout_s, "isolated": False}
 
     def read(self, image: "Image.Image", orig_size: tuple[int, int] | None = None) -> OcrResult:
         return read_image(self, image, orig_size)

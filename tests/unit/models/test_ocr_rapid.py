@@ -127,3 +127,16 @@ def test_languages_map_to_one_recognition_model(services) -> None:  # noqa: ANN0
     cfg.settings.ocr_engine = "abbyy"
     with pytest.raises(Exception, match="unknown OCR engine"):
         ocr_from_config(cfg)
+
+
+def test_a_child_reads_a_turned_page_upright_within_its_limit(tmp_path: Path) -> None:
+    img, case = make_case("turned180", 0)
+    path = tmp_path / "turned.png"
+    img.save(path)
+    eng = RapidOcr(timeout_s=600, workers=1)
+    try:
+        assert eng.child_spec()["timeout_s"] == 600  # the child knows the limit it works under
+        res = eng.read_path(path)
+        assert res.turns == 2 and word_recall(res.text, case.text) >= 0.9
+    finally:
+        eng.close()
