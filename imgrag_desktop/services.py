@@ -114,3 +114,10 @@ class Services:
                 self._vlm.unload()
             self._clip = None
             self._searcher = None
+
+    def reopen_store(self) -> None:
+        """Forget the open tables (after `imgrag repair` changed them under us): the next use
+        opens them afresh."""
+        with self._lock:
+            self._store = None
+            self._searcher = None
