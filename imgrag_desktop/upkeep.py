@@ -60,8 +60,14 @@ def repair(svc: "Services", cancel: threading.Event | None = None,
 
     Hold the writer lock around this. Damaged files are moved into `damaged/` in the data dir,
     never deleted; a user-data export is written there first (when the settings open)."""
-    from imgrag_desktop.store.integrity import (check_index, manifest_versions, new_quarantine, repair_table,
-                                                table_dirs, too_new)
+    from imgrag_desktop.store.integrity import (
+        check_index,
+        manifest_versions,
+        new_quarantine,
+        repair_table,
+        table_dirs,
+        too_new,
+    )
 
     cancel = cancel or threading.Event()
     t0 = time.monotonic()
