@@ -166,6 +166,7 @@ class Indexer:
             check = offline.judge(root, result.idents.get(root), reason, found, under, registry.get(root), confirmed)
             if check.offline:
                 report.offline[root] = check.offline
+                report.offline_images[root] = check.indexed
                 registry.mark_offline(root, check.offline)
                 continue
             if check.held:

@@ -32,13 +32,14 @@ class Filters:
     min_height: int | None = None
     camera: str | None = None  # make or model contains this text, any case
     orientation: str | None = None  # one of ORIENTATIONS
+    exclude_roots: tuple[str, ...] = ()  # folders left out (offline ones, when the user asks)
 
     def with_folder(self, folder: str | None) -> "Filters":
         return dataclasses.replace(self, folder=folder or None)
 
     def active(self) -> bool:
         """Whether anything but the folder is filtered (what the window counts as "filters")."""
-        return any(getattr(self, f.name) not in (None, "", 0) for f in dataclasses.fields(self) if f.name != "folder")
+        return any(getattr(self, f.name) not in (None, "", 0, ()) for f in dataclasses.fields(self) if f.name != "folder")
 
     def kinds(self) -> list[str]:
         return [k.strip() for k in (self.kind or "").split(",") if k.strip()]
@@ -62,6 +63,8 @@ class Filters:
             parts.append(f"lower(camera) LIKE {sql_str('%' + self.camera.lower() + '%')}")
         if self.orientation in _SHAPE_SQL:
             parts.append(_SHAPE_SQL[self.orientation])
+        for root in self.exclude_roots:
+            parts.append(f"NOT ({folder_filter(root)})")
         return " AND ".join(f"({p})" for p in parts) or None
 
 
