@@ -34,18 +34,23 @@ USER_TABLES: dict[str, str] = {}
 
 def check(svc: "Services") -> dict[str, Any]:
     """`imgrag check`: the index's tables, counts, vectors and referenced files (read only)."""
+    return check_config(svc.cfg)
+
+
+def check_config(cfg: Any) -> dict[str, Any]:
+    """check() for a data dir's AppConfig (the Settings dialog's Check button: no Services)."""
     from imgrag_desktop.indexing.offline import offline_roots
     from imgrag_desktop.store.integrity import check_index, table_dirs, too_new
 
-    db = svc.cfg.db_dir
+    db = cfg.db_dir
     for d in table_dirs(db):
         msg = too_new(d)
         if msg:
             raise ImgragError(msg)
-    result = check_index(db, offline_roots(svc.cfg.data_dir))
-    data = result.to_json()
-    data["offline_roots"] = [{"root": r, "reason": why} for r, why in offline_roots(svc.cfg.data_dir).items()]
-    data["data_dir"] = str(svc.cfg.data_dir)
+    offline = offline_roots(cfg.data_dir)
+    data = check_index(db, offline).to_json()
+    data["offline_roots"] = [{"root": r, "reason": why} for r, why in offline.items()]
+    data["data_dir"] = str(cfg.data_dir)
     return data
 
 
