@@ -29,7 +29,7 @@ USERDATA_VERSION = 1
 # Tables whose rows are the user's own work (names, merges, corrections): table → key column.
 # The people and places work adds its tables here; export and import carry them whole
 # (vectors left out: they are rebuilt from the photos).
-USER_TABLES: dict[str, str] = {}
+USER_TABLES: dict[str, str] = {"people": "person_id"}  # names, hidden, merges, "not a person"
 
 
 def check(svc: "Services") -> dict[str, Any]:

@@ -17,6 +17,25 @@ from pathlib import Path
 from imgrag_desktop.store.sql import folder_filter, sql_str
 
 ORIENTATIONS = ("landscape", "portrait", "square")
+
+
+@dataclass(frozen=True)
+class PersonFilter:
+    """Photos with (or, `exclude`, without) one person: the content hashes of that person's
+    photos, resolved when the filter is made (search/people.py), so `where()` stays plain SQL."""
+
+    name: str
+    hashes: frozenset[str]
+    exclude: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "exclude": self.exclude, "photos": len(self.hashes)}
+
+    def sql(self) -> str:
+        if not self.hashes:
+            return "content_hash IS NOT NULL" if self.exclude else "content_hash IS NULL AND content_hash IS NOT NULL"
+        values = ", ".join(sql_str(h) for h in sorted(self.hashes))
+        return f"content_hash {'NOT IN' if self.exclude else 'IN'} ({values})"
 _SHAPE_SQL = {"landscape": "width > height", "portrait": "height > width", "square": "width = height"}
 
 
@@ -33,6 +52,7 @@ class Filters:
     camera: str | None = None  # make or model contains this text, any case
     orientation: str | None = None  # one of ORIENTATIONS
     exclude_roots: tuple[str, ...] = ()  # folders left out (offline ones, when the user asks)
+    people: tuple[PersonFilter, ...] = ()  # every one must hold (photos of Alice and Bob, without Carol)
 
     def with_folder(self, folder: str | None) -> "Filters":
         return dataclasses.replace(self, folder=folder or None)
@@ -65,6 +85,7 @@ class Filters:
             parts.append(_SHAPE_SQL[self.orientation])
         for root in self.exclude_roots:
             parts.append(f"NOT ({folder_filter(root)})")
+        parts.extend(p.sql() for p in self.people)
         return " AND ".join(f"({p})" for p in parts) or None
 
 
