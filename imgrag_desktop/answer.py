@@ -45,6 +45,7 @@ NOTHING_FOUND = "No indexed picture matches this question, so the pictures canno
 DONT_KNOW = ("I don't know: no line of text in the closest pictures holds the answer{why}. "
              "The closest pictures are listed below, to look at yourself.")
 EXTRACTED = "{value} (read from the text of {name}: \u201c{line}\u201d)"
+POOL_FACTOR, POOL_MIN = 3, 12  # images retrieved, of which those that name what is asked are given
 EVIDENCE_LINES = 8  # lines given to the model (and checked against its answer)
 EVIDENCE_SHOWN = 6  # lines shown under the answer
 _CITE = re.compile(r"\[(\s*\d+(?:\s*(?:,|;|-|–|and)\s*\d+)*\s*)\]")
@@ -233,6 +234,18 @@ class Answerer:
             out.append(src)
         return out
 
+    def _pick(self, question: str, pool: list[Hit], n: int) -> list[Hit]:
+        """The n images to answer from: retrieval's best, moved up when their text holds the
+        words the question names (the receipt of the shop it names, ahead of one that only
+        looks alike); retrieval order otherwise."""
+        if len(pool) <= 1:
+            return pool[:n]
+        rows = self.store.rows([h.path for h in pool], ["path", "ocr_text", "ocr_words", "caption"])
+        found = ev.gather(question, ev.rows_lines(rows, [h.path for h in pool]), limit=1)
+        order = sorted(range(len(pool)), key=lambda i: (-(found.anchor_share.get(pool[i].path, 0.0) >= ev.ANCHOR_SHARE),
+                                                      -round(found.anchor_share.get(pool[i].path, 0.0), 2), i))
+        return [pool[i] for i in order[:n]]
+
     def _fit(self, vlm: Any, sources: list[Source], question: str, system: str) -> tuple[list[Source], int, int]:
         """Trim OCR text (and, if need be, drop images) so the prompt fits the context window."""
         fixed = vlm.count_tokens(system + "\nQuestion: " + question) + 16  # loads the model
@@ -273,7 +286,7 @@ class Answerer:
         return [{"role": "system", "content": system}, {"role": "user", "content": parts}]
 
     def _run(self, stream: AnswerStream, vlm: Any, question: str, n_images: int, cancel: threading.Event) -> Iterator[str]:
-        hits = list(self.retrieve(question, max(n_images, 1)))[:n_images]
+        hits = self._pick(question, list(self.retrieve(question, max(n_images * POOL_FACTOR, POOL_MIN))), n_images)
         if not hits:
             stream.answer = Answer(text=NOTHING_FOUND, citations=[], model=vlm.spec.display_name,
                                    looked_at_images=False, sources=[], status="unknown")

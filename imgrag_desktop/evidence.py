@@ -48,9 +48,8 @@ about into out up
 # Attribute words: what is asked for, not which image holds it; each with the words that
 # label it on receipts and screenshots.
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "total": ("total", "amount", "grand", "nett", "net", "payable", "sum", "rm"),
+    "total": ("total", "amount", "grand", "nett", "net", "payable", "sum"),
     "amount": ("amount", "total", "amt"),
-    "much": ("total", "amount", "rm"),
     "price": ("price", "cost", "amount", "rm"),
     "cost": ("cost", "price", "amount", "rm"),
     "pay": ("total", "cash", "paid", "amount"),
@@ -77,7 +76,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "time": ("time",),
     "when": ("date", "time", "dtstart", "start", "on"),
     "start": ("start", "dtstart", "begin"),
-    "where": ("location", "address", "at", "venue", "place"),
+    "where": ("location", "address", "venue", "place"),
     "who": ("name", "cashier", "operator", "by", "fn"),
     "invoice": ("invoice", "inv", "bill", "tax"),
     "receipt": ("receipt", "invoice", "inv", "bill", "slip", "doc"),
@@ -95,13 +94,26 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "reg": ("reg", "registration"),
 }
 
+# Labels that often stand beside the value asked for, weighing half (the cash paid is the total).
+SECONDARY: dict[str, tuple[str, ...]] = {"total": ("cash", "rm"), "amount": ("cash",), "price": ("rm",)}
+
+
+def clean_ocr(text: str) -> str:
+    """Undo the OCR slips that hide values: "RM20. 40" is 20.40, "www. popular. com" a web address."""
+    t = re.sub(r"(\d[.,]) (\d{2})(?!\d)", r"\1\2", text)
+    t = re.sub(r"(?i)(total\S*:?\s*(?:RM\s?)?\d{1,4}) (\d{2})$", r"\1.\2", t)  # "GrandTotal 92 80": a lost point
+    if re.search(r"www|http", t, re.I):
+        t = re.sub(r"(?<=\w)\. (?=[a-z]{2,4}\b)", ".", t, flags=re.I)
+    return t
+
+
 # The kinds of value a question can ask for, and how each reads in text.
-_AMOUNT = r"(?<![\w/.,-])(?:RM|MYR|USD|EUR|\$|€|£)?\s?-?\d{1,3}(?:,\d{3})*[.,]\d{2}(?![\d/.-]*\d)"
+_AMOUNT = r"(?<![\w/.,-])(?:RM|MYR|USD|EUR|\$|€|£)?\s?-?\d{1,3}(?:,\d{3})*[.,]\d{2}(?![\d/.-]*\d)|(?<=RM)\d{1,3}(?:,\d{3})*[.,]\d{2}\b"
 VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
     "email": re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.I),
     "url": re.compile(r"(?:https?://|www\.)[^\s<>\"]+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|de|my|gov|edu|uk|info)"
                       r"(?:\.[a-z]{2})?(?:/[^\s<>\"]*)?", re.I),
-    "phone": re.compile(r"(?<![\w.])\+?\s?\(?\d[\d ()-]{6,}\d(?![\w.])"),
+    "phone": re.compile(r"(?<![\w.])(?:\+\s?)?\(?\d(?=[\d ()-]*[ ()-])[\d ()-]{6,}\d(?![\w.])"),
     "date": re.compile(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b|\b\d{4}-\d{2}-\d{2}\b|\b\d{8}T\d{4,6}\b|"
                        r"\b\d{1,2}[ /-]?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*[ /-]?\d{2,4}\b|"
                        r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* \d{1,2},? \d{4}\b", re.I),
@@ -109,6 +121,20 @@ VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
     "code": re.compile(r"(?<![\w.])(?=[\w/#-]*\d{3})[A-Z0-9][\w/#-]{4,}(?![\w.])", re.I),
 }
 KINDS = tuple(VALUE_PATTERNS)
+
+
+def find_values(kind: str, text: str) -> list[re.Match[str]]:
+    """The values of a kind in a (cleaned) line: a phone number has a separator or a leading +
+    (a run of 12 digits is an ID), a code is not an amount."""
+    pattern = VALUE_PATTERNS.get(kind)
+    if pattern is None:
+        return []
+    found = list(pattern.finditer(text))
+    if kind == "phone":
+        found = [m for m in found if m.group(0).lstrip().startswith("+") or re.search(r"\d[ ()-]+\d", m.group(0))]
+    elif kind == "code":
+        found = [m for m in found if not VALUE_PATTERNS["amount"].fullmatch(m.group(0))]
+    return found
 
 # Question words that say which kind of value is wanted, in the order they are tried.
 _KIND_CUES: list[tuple[str, re.Pattern[str]]] = [
@@ -186,20 +212,20 @@ def _edit1(a: str, b: str) -> bool:
     return False
 
 
-def token_matches(q: str, t: str) -> bool:
-    """A question word found in a text word: equal, inside it (total in SUBTOTAL), a plural,
-    or one OCR error away (for words of 5 letters or more)."""
+def token_matches(q: str, t: str, inside: bool = False) -> bool:
+    """A question word found in a text word: equal, a plural, one OCR error away (for words of
+    5 letters or more), or with `inside` (labels: total in SUBTOTAL) part of it."""
     if q == t:
         return True
-    if len(q) >= 4 and len(t) >= 4 and (q in t or (t in q and len(t) >= 5)):
+    if inside and len(q) >= 4 and q in t:
         return True
     if q.endswith("s") and q[:-1] == t or t.endswith("s") and t[:-1] == q:
         return True
     return len(q) >= 5 and len(t) >= 4 and _edit1(q, t)
 
 
-def _found(word: str, tokens: Iterable[str]) -> bool:
-    return any(token_matches(word, t) for t in tokens)
+def _found(word: str, tokens: Iterable[str], inside: bool = False) -> bool:
+    return any(token_matches(word, t, inside) for t in tokens)
 
 
 def _trigrams(text: str) -> set[str]:
@@ -349,38 +375,52 @@ def gather(question: str, images: Sequence[tuple[str, list[EvidenceLine]]], *, l
     pattern = VALUE_PATTERNS.get(kind)
     ranked: list[EvidenceLine] = []
     for rank, (path, lines) in enumerate(images, 1):
-        toks_by_line = [_tokens(ln.text) for ln in lines]
+        toks_by_line = [_tokens(clean_ocr(ln.text)) for ln in lines]
 
-        def attr_hits(i: int) -> list[str]:
-            return [a for a, syn in attr_sets.items() if any(_found(s, toks_by_line[i]) if len(s) >= 4 else
-                                                             s in toks_by_line[i] for s in syn)]
+        def has(word: str, toks: Sequence[str]) -> bool:
+            return _found(word, toks, inside=True) if len(word) >= 4 else word in toks
+
+        def attr_hits(i: int) -> dict[str, float]:
+            got: dict[str, float] = {}
+            for a, syn in attr_sets.items():
+                if any(has(w, toks_by_line[i]) for w in syn):
+                    got[a] = 1.0
+                elif any(has(w, toks_by_line[i]) for w in SECONDARY.get(a, ())):
+                    got[a] = 0.5
+            return got
 
         def anchor_hits(i: int) -> list[str]:
             return [a for a in anchors if _found(a, toks_by_line[i])]
 
         own_attr = [attr_hits(i) for i in range(len(lines))]
+        grounded = not anchors or share.get(path, 0.0) >= ANCHOR_SHARE
         for i, ln in enumerate(lines):
-            near = set()
-            if i > 0:
-                near.update(own_attr[i - 1])
-            for j in range(max(0, i - 8), min(len(lines), i + 8)):
-                if j != i and _same_row(ln, lines[j]):
-                    near.update(own_attr[j])
+            near: dict[str, float] = {}
+            around = [i - 1] if i > 0 else []
+            around += [j for j in range(max(0, i - 8), min(len(lines), i + 8)) if j != i and _same_row(ln, lines[j])]
+            for j in around:
+                for a, w in own_attr[j].items():
+                    near[a] = max(near.get(a, 0.0), w)
             a_line = anchor_hits(i)
-            attr_score = len(own_attr[i]) + 0.6 * len(near - set(own_attr[i]))
+            own = own_attr[i]
+            attr_score = sum(own.values()) + 0.6 * sum(w for a, w in near.items() if a not in own)
             anchor_score = sum(weight[a] for a in a_line) / total_w
             tri = _trigrams(ln.text)
             sim = len(q_tri & tri) / math.sqrt(len(q_tri) * len(tri)) if q_tri and tri else 0.0
             value = 0.0
-            if pattern is not None and pattern.search(ln.text):
-                value = 1.0
-            score = (2.0 * share.get(path, 0.0) + attr_score + 0.8 * anchor_score + 0.6 * sim
-                     + value * (1.5 if (own_attr[i] or near) else 0.6) - 0.02 * rank)
+            vals = find_values(kind, clean_ocr(ln.text)) if pattern is not None else []
+            if vals:
+                # A zero amount (savings, rounding, tax at 0%) is seldom what is asked for.
+                value = 0.3 if kind == "amount" and all(not re.search(r"[1-9]", m.group(0)) for m in vals) else 1.0
+            score = (3.0 * share.get(path, 0.0) + attr_score + 0.8 * anchor_score + 0.6 * sim
+                     + value * (1.5 if (own or near) else 0.6) - 0.02 * rank)
             if ln.source == "note":
                 score += 0.2  # a code's note says in words what its payload holds
+            if not grounded:
+                score *= 0.5  # an image that names nothing the question names comes after those that do
             ln.score = score
             ln.image_rank = rank
-            ln.matched = sorted(set(a_line) | set(own_attr[i]) | near)
+            ln.matched = sorted(set(a_line) | set(own) | set(near))
             ranked.append(ln)
     ranked.sort(key=lambda ln: (-ln.score, ln.image_rank, ln.index))
     return Evidence(question, kind, ranked[:limit], anchors, attrs, share)
@@ -400,38 +440,47 @@ def normalise_value(value: str, kind: str) -> str:
 def extract_value(evidence: Evidence, *, lines: int = 5) -> tuple[str, EvidenceLine] | None:
     """The value a question asks for, read from the best evidence line that holds one, or None
     (a question that is not about a value, or no grounded line holds one). The value is the
-    one nearest after the line's label words (CASH RM 100.20 CHANGE RM 47.00: after CHANGE)."""
+    one nearest after the line's label words (CASH RM 100.20 CHANGE RM 47.00: after CHANGE).
+    For a name or a place, the text after a label (CASHIER: NICOLE, LOCATION:Headquarters),
+    else a short line that names what the question names."""
     kind = evidence.kind
-    for ln in evidence.lines[:lines]:
-        if not evidence.grounded(ln.path):
-            continue
-        if kind in VALUE_PATTERNS:
-            found = list(VALUE_PATTERNS[kind].finditer(ln.text))
-            if kind == "code":
-                found = [m for m in found if not VALUE_PATTERNS["amount"].fullmatch(m.group(0))]
+    top = [ln for ln in evidence.lines[:lines] if evidence.grounded(ln.path)]
+    if kind in VALUE_PATTERNS:
+        for ln in top:
+            text = clean_ocr(ln.text)
+            found = find_values(kind, text)
+            if kind == "amount":
+                found = [m for m in found if re.search(r"[1-9]", m.group(0))] or found
             if not found:
                 continue
-            label_end = _label_end(ln.text, evidence.attributes)
+            label_end = _label_end(text, evidence.attributes)
             after = [m for m in found if m.start() >= label_end]
             m = (after or found)[0]
             return normalise_value(m.group(0), kind), ln
-        if kind == "name" and ln.matched:
-            label_end = _label_end(ln.text, evidence.attributes)
-            rest = ln.text[label_end:].strip(" :-#")
-            if rest and label_end > 0:
-                return rest, ln
+        return None
+    if kind != "name":
+        return None
+    for ln in top:
+        text = clean_ocr(ln.text)
+        label_end = _label_end(text, evidence.attributes, first=True)
+        rest = text[label_end:].strip(" :-#,;")
+        if label_end > 0 and rest:
+            return rest, ln
+    for ln in top:
+        text = clean_ocr(ln.text)
+        if any(_found(a, _tokens(text)) for a in evidence.anchors) and len(text.split()) <= 8:
+            return text, ln  # the short line that names what was asked about
     return None
 
 
-def _label_end(text: str, attrs: Sequence[str]) -> int:
-    """Where the last attribute word (or one of its synonyms) in a line ends, or 0."""
+def _label_end(text: str, attrs: Sequence[str], first: bool = False) -> int:
+    """Where the last (or first) attribute word, or one of its synonyms, in a line ends, or 0."""
     low = text.lower()
-    end = 0
-    for a in attrs:
-        for s in SYNONYMS.get(a, (a,)):
-            for m in re.finditer(r"(?<![a-z0-9])" + re.escape(s) + r"[a-z]*", low):
-                end = max(end, m.end())
-    return end
+    ends = [m.end() for a in attrs for w in SYNONYMS.get(a, (a,))
+            for m in re.finditer(r"(?<![a-z0-9])" + re.escape(w) + r"[a-z]*", low)]
+    if not ends:
+        return 0
+    return min(ends) if first else max(ends)
 
 
 # Support ------------------------------------------------------------------------------------
@@ -467,11 +516,11 @@ def supporting_line(answer: str, evidence: Evidence, lines: Sequence[EvidenceLin
     for ln in lines:
         if not evidence.grounded(ln.path):
             continue
-        line_nums = [re.sub(r"\D", "", n) for n in _NUMBER.findall(ln.text)]
+        line_nums = [re.sub(r"\D", "", n) for n in _NUMBER.findall(clean_ocr(ln.text))]
         joined = "".join(line_nums)
         if any(not any(n in x for x in line_nums) and not (len(n) >= 6 and n in joined) for n in nums):
             continue
-        toks = _tokens(ln.text)
+        toks = _tokens(clean_ocr(ln.text))
         got = sum(1 for w in words if _found(w, toks))
         if words and got < math.ceil(len(words) * 2 / 3) and not nums:
             continue

@@ -57,7 +57,8 @@ def load_questions(path: str | os.PathLike[str] | None = None) -> list[dict[str,
 
 
 def _norm(s: str) -> str:
-    return " ".join((s or "").lower().split())
+    # A decimal comma is the same amount: OCR and models write 41,50 for 41.50.
+    return re.sub(r"(\d),(\d{2})(?!\d)", r"\1.\2", " ".join((s or "").lower().split()))
 
 
 def holds(text: str, expected: Sequence[str]) -> bool:
@@ -141,6 +142,7 @@ def run_answer_eval(services: "Services", *, questions: str | None = None, recei
         cfg.settings.folders = []
         cfg.settings.captions_enabled = False  # minutes per image on a CPU; not what is measured
         cfg.settings.ocr_enabled = True
+        cfg.settings.ocr_photos = True  # receipts scanned as photos hold the answers too
         if model:
             m = Path(model).expanduser().resolve()
             if not m.is_file():
