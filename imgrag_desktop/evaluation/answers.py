@@ -104,6 +104,9 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "evidence_top3": share("evidence_top3", answerable), "retrieved": share("retrieved", answerable),
         "model_correct": share("model_correct", answerable), "wrong_shown": share("wrong_shown", answerable),
         "dont_know_on_no_answer": share("dont_know", none),
+        "in_ocr": share("in_ocr", answerable),
+        "evidence_top3_when_read": share("evidence_top3", [r for r in answerable if r.get("in_ocr")]),
+        "correct_when_read": share("correct", [r for r in answerable if r.get("in_ocr")]),
         "answered_on_no_answer": round(sum(1 for r in none if not r["dont_know"]) / len(none), 4) if none else 0.0,
     }
 
@@ -160,6 +163,8 @@ def run_answer_eval(services: "Services", *, questions: str | None = None, recei
             if "error" in (later.get("ocr") or {}):
                 raise ImgragError(later["ocr"]["error"])
             index_s = time.perf_counter() - t0
+        texts = {os.path.basename(r["path"]): r.get("ocr_text") or "" for r in
+                 svc.store.query(None, ["path", "ocr_text"]).to_pylist()}
         answerer = svc.answerer(images=images, max_tokens=max_tokens)
         rows: list[dict[str, Any]] = []
         seconds: list[float] = []
@@ -171,6 +176,8 @@ def run_answer_eval(services: "Services", *, questions: str | None = None, recei
                 seconds.append(time.perf_counter() - t1)
                 row = score_answer(q, answer_to_json(answer, stream))
                 row["seconds"] = round(seconds[-1], 3)
+                if "correct" in row:  # whether the OCR read the answer at all (else no evidence can hold it)
+                    row["in_ocr"] = any(holds(texts.get(f, ""), q["expected"]) for f in q["files"])
                 rows.append(row)
             model_name = answerer.model().spec.display_name
         finally:
@@ -196,7 +203,9 @@ def report_text(report: dict[str, Any]) -> str:
              f"  correct {s['correct']:.3f}  supported {s['supported']:.3f}  evidence top-3 {s['evidence_top3']:.3f}  "
              f"retrieved {s['retrieved']:.3f}  wrong answer shown {s['wrong_shown']:.3f}",
              f"  model's own answer correct {s['model_correct']:.3f}; \"don't know\" on the questions without an "
-             f"answer {s['dont_know_on_no_answer']:.3f}"]
+             f"answer {s['dont_know_on_no_answer']:.3f}",
+             f"  the OCR read the answer for {s['in_ocr']:.3f} of the questions; on those: correct "
+             f"{s['correct_when_read']:.3f}, evidence top-3 {s['evidence_top3_when_read']:.3f}"]
     for r in report["questions"]:
         mark = ("ok" if r.get("correct") else "--") if "correct" in r else ("ok" if r.get("dont_know") else "--")
         lines.append(f"  {mark} [{r['status']:9}] {r['question'][:64]!r} -> {r['answer'][:70]!r}")
