@@ -187,7 +187,11 @@ def question_terms(question: str) -> tuple[list[str], list[str]]:
     is asked for (single letters are dropped)."""
     anchors: list[str] = []
     attrs: list[str] = []
-    for t in _tokens(question.replace("e-mail", "email")):
+    for t in _tokens(re.sub(r"(?i)e-mail", "email", question)):
+        for single in (t[:-2], t[:-1]) if t.endswith("s") else ():
+            if single in SYNONYMS and t not in SYNONYMS:
+                t = single  # "addresses", "numbers": the attribute
+                break
         if t in STOPWORDS or (len(t) < 2 and not t.isdigit()):
             if t in SYNONYMS and t not in attrs:  # "no", "id"
                 attrs.append(t)
