@@ -50,6 +50,8 @@ about into out up
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "total": ("total", "amount", "grand", "nett", "net", "payable", "sum"),
     "amount": ("amount", "total", "amt"),
+    "much": (),
+    "order": ("order",),
     "price": ("price", "cost", "amount", "rm"),
     "cost": ("cost", "price", "amount", "rm"),
     "pay": ("total", "cash", "paid", "amount"),
@@ -95,7 +97,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 # Labels that often stand beside the value asked for, weighing half (the cash paid is the total).
-SECONDARY: dict[str, tuple[str, ...]] = {"total": ("cash", "rm"), "amount": ("cash",), "price": ("rm",)}
+SECONDARY: dict[str, tuple[str, ...]] = {"total": ("cash", "rm"), "amount": ("cash",), "price": ("rm",),
+                                         "much": ("total", "amount"), "order": ("total",)}
 
 
 def clean_ocr(text: str) -> str:
@@ -103,7 +106,7 @@ def clean_ocr(text: str) -> str:
     t = re.sub(r"(\d[.,]) (\d{2})(?!\d)", r"\1\2", text)
     t = re.sub(r"(?i)(total\S*:?\s*(?:RM\s?)?\d{1,4}) (\d{2})$", r"\1.\2", t)  # "GrandTotal 92 80": a lost point
     if re.search(r"www|http", t, re.I):
-        t = re.sub(r"(?<=\w)\. (?=[a-z]{2,4}\b)", ".", t, flags=re.I)
+        t = re.sub(r"(?<=\w)\. (?=\w)", ".", t)
     return t
 
 
@@ -502,9 +505,10 @@ def key_tokens(answer: str, question: str) -> tuple[list[str], list[str]]:
     """(numbers, words) an answer asserts beyond the question's own words: the digits of each
     number, and its content words."""
     q = set(_tokens(question))
-    nums = [re.sub(r"\D", "", n) for n in _NUMBER.findall(answer or "")]
+    answer = re.sub(r"\[[\d\s,;\-–and]+\]", " ", answer or "")  # citations are not claims
+    nums = [re.sub(r"\D", "", n) for n in _NUMBER.findall(answer)]
     nums = [n for n in nums if n and n not in {re.sub(r"\D", "", x) for x in _NUMBER.findall(question)}]
-    words = [t for t in _tokens(re.sub(r"\[\d+\]", " ", answer or "")) if not t.isdigit() and t not in STOPWORDS
+    words = [t for t in _tokens(answer) if not t.isdigit() and t not in STOPWORDS
              and t not in q and len(t) >= 3 and not any(c.isdigit() for c in t)]
     return nums, words
 
