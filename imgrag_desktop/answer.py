@@ -318,7 +318,7 @@ class Answerer:
         if answer.status == "supported" and stream.cited_explicitly:
             quote_path = answer.citations[0]
             answer.citations = [quote_path] + [p for p in citations if p != quote_path]
-        if not vision and answer.status != "unknown":
+        if not vision:  # also under "I don't know": the picture may show what its text does not
             answer.text += TEXT_ONLY_NOTE.format(model=vlm.spec.display_name)
         answer.model = vlm.spec.display_name
         answer.looked_at_images = looked
