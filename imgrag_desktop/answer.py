@@ -272,13 +272,35 @@ class Answerer:
             sources = sources[:-1]
         return sources, chars, answer_room
 
-    def _messages(self, sources: list[Source], question: str, system: str, chars: int) -> list[dict[str, Any]]:
+    def _messages(self, sources: list[Source], question: str, system: str, chars: int,
+                  given: Sequence["ev.EvidenceLine"] | None = None) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
-        for s in sources:
-            parts.append({"type": "text", "text": s.block(chars)})
-            if s.image_uri:
-                parts.append({"type": "image_url", "image_url": {"url": s.image_uri}})
-        parts.append({"type": "text", "text": f"\nQuestion: {question}"})
+        if given is not None:
+            # The evidence lines in one list, best first, each with its picture's number: a
+            # small model copies from the top of such a list far better than it searches pages.
+            number = {s.hit.path: s.n for s in sources}
+            per_source = max(1, chars // 150) if chars < self.ocr_chars else len(given)
+            used: dict[str, int] = {}
+            rows = []
+            for ln in given:
+                if ln.path in number and used.get(ln.path, 0) < per_source:
+                    used[ln.path] = used.get(ln.path, 0) + 1
+                    rows.append(f"[{number[ln.path]}] {_clip(ln.text, 200)}")
+            names = "; ".join(f"[{s.n}] {s.name}" for s in sources)
+            parts.append({"type": "text", "text": f"Pictures: {names}\nLines of text from them, best match first:\n"
+                                                  + ("\n".join(rows) or "(no line of their text matches the question)")
+                                                  + "\n"})
+            for s in sources:
+                if s.image_uri:
+                    parts.append({"type": "text", "text": f"[{s.n}] {s.name}:"})
+                    parts.append({"type": "image_url", "image_url": {"url": s.image_uri}})
+            parts.append({"type": "text", "text": f"\nQuestion: {question}\nAnswer:"})
+        else:
+            for s in sources:
+                parts.append({"type": "text", "text": s.block(chars)})
+                if s.image_uri:
+                    parts.append({"type": "image_url", "image_url": {"url": s.image_uri}})
+            parts.append({"type": "text", "text": f"\nQuestion: {question}"})
         if not any(p["type"] == "image_url" for p in parts):
             # Text-only chat templates expect a string, not a list of parts.
             return [{"role": "system", "content": system},
@@ -301,7 +323,7 @@ class Answerer:
             s.evidence = [ln.text for ln in given if ln.path == s.hit.path]
         system = SYSTEM_PROMPT.format(images_clause=IMAGES_CLAUSE if vision else "")
         sources, chars, answer_room = self._fit(vlm, sources, question, system)
-        messages = self._messages(sources, question, system, chars)
+        messages = self._messages(sources, question, system, chars, given)
         looked = any(s.image_uri for s in sources)
         text = ""
         if not cancel.is_set():
@@ -339,13 +361,19 @@ def check(question: str, model_text: str, found: "ev.Evidence", given: Sequence[
                       status="unchecked", **base)
     bare = _CITE.sub(" ", draft)
     line = None if (not bare.strip() or ev.says_not_found(bare)) else ev.supporting_line(bare, found, given)
-    if line is not None:
-        return Answer(text=draft, citations=[line.path], status="supported",
-                      quote={"path": line.path, "text": line.text, "box": line.box}, **base)
     got = ev.extract_value(found)
+    if line is not None and (got is None or got[1] is line or _same_value(got[0], bare, found.kind)
+                             or found.kind not in ev.VALUE_PATTERNS):
+        return Answer(text=draft, citations=[line.path], status="supported", extracted=got[0] if got else "",
+                      quote={"path": line.path, "text": line.text, "box": line.box}, **base)
     if got is not None:
+        # The model's answer is in no evidence line, or (a value question) in a line that matches
+        # the question less well than the one this value is read from: the value is given, and
+        # what the model said is kept next to it.
         value, ln = got
         text = EXTRACTED.format(value=value, name=Path(ln.path).name, line=ln.text)
+        if line is not None:
+            text += f"\n(The model answered \u201c{_clip(bare, 80)}\u201d, from the line \u201c{_clip(line.text, 80)}\u201d.)"
         return Answer(text=text, citations=[ln.path], status="extracted", extracted=value,
                       quote={"path": ln.path, "text": ln.text, "box": ln.box}, **base)
     if found.anchors and not any(found.grounded(p) for p in paths):
@@ -353,6 +381,14 @@ def check(question: str, model_text: str, found: "ev.Evidence", given: Sequence[
     else:
         why = ""
     return Answer(text=DONT_KNOW.format(why=why), citations=list(paths), status="unknown", **base)
+
+
+def _same_value(value: str, answer: str, kind: str) -> bool:
+    """Whether an answer states this value (by its digits for numbers, else as text)."""
+    digits = re.sub(r"\D", "", value)
+    if kind in ("amount", "phone", "date", "code") and len(digits) >= 2:
+        return digits in re.sub(r"\D", "", ev.clean_ocr(answer))
+    return value.lower().replace(" ", "") in answer.lower().replace(" ", "")
 
 
 def answer_to_json(answer: Answer, stream: AnswerStream | None = None) -> dict[str, Any]:

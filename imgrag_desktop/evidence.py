@@ -520,9 +520,16 @@ def supporting_line(answer: str, evidence: Evidence, lines: Sequence[EvidenceLin
     nums, words = key_tokens(answer, evidence.question)
     if not nums and not words:
         return None
+    # A web or e-mail address must be in the line as it is (python.org is not python.com).
+    def bare(v: str) -> str:
+        return re.sub(r"^(https?://)?(www\.)?", "", v.lower()).rstrip("/.")
+
+    addresses = [bare(m.group(0)) for kind in ("url", "email") for m in VALUE_PATTERNS[kind].finditer(answer)]
     best: tuple[float, EvidenceLine] | None = None
     for ln in lines:
         if not evidence.grounded(ln.path):
+            continue
+        if addresses and any(a not in clean_ocr(ln.text).lower().replace(" ", "") for a in addresses):
             continue
         line_nums = [re.sub(r"\D", "", n) for n in _NUMBER.findall(clean_ocr(ln.text))]
         joined = "".join(line_nums)
