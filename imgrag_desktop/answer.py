@@ -294,7 +294,7 @@ class Answerer:
                 if s.image_uri:
                     parts.append({"type": "text", "text": f"[{s.n}] {s.name}:"})
                     parts.append({"type": "image_url", "image_url": {"url": s.image_uri}})
-            parts.append({"type": "text", "text": f"\nQuestion: {question}\nAnswer:"})
+            parts.append({"type": "text", "text": f"\nQuestion: {question}"})
         else:
             for s in sources:
                 parts.append({"type": "text", "text": s.block(chars)})

@@ -136,7 +136,8 @@ def find_values(kind: str, text: str) -> list[re.Match[str]]:
     if kind == "phone":
         found = [m for m in found if m.group(0).lstrip().startswith("+") or re.search(r"\d[ ()-]+\d", m.group(0))]
     elif kind == "code":
-        found = [m for m in found if not VALUE_PATTERNS["amount"].fullmatch(m.group(0))]
+        found = [m for m in found if not VALUE_PATTERNS["amount"].fullmatch(m.group(0))
+                 and not VALUE_PATTERNS["date"].fullmatch(m.group(0))]
     return found
 
 # Question words that say which kind of value is wanted, in the order they are tried.
