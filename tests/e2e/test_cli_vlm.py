@@ -59,7 +59,7 @@ def test_ask_json_answers_with_citations_of_indexed_pictures(tmp_path, shots):
         assert "@test.com" in out["answer"] and out["quote"]["text"] in [e["text"] for e in ev]
 
     human = run_cli("ask", "which chapter is shown?", "-k", "2", data_dir=data).stdout
-    listed = [line for line in human.splitlines() if re.match(r"^\*?\[\d\] /", line)]
+    listed = [line for line in human.splitlines() if re.match(r"^[* ]\[\d\] /", line)]
     assert len(listed) == 2 and all(line.split("] ", 1)[1] in indexed for line in listed)
     assert "Evidence (the lines of text that bear on the question):" in human
 
