@@ -526,6 +526,8 @@ def supporting_line(answer: str, evidence: Evidence, lines: Sequence[EvidenceLin
         return re.sub(r"^(https?://)?(www\.)?", "", v.lower()).rstrip("/.")
 
     addresses = [bare(m.group(0)) for kind in ("url", "email") for m in VALUE_PATTERNS[kind].finditer(answer)]
+    if evidence.kind in ("email", "url", "phone") and not find_values(evidence.kind, answer):
+        return None  # asked for an e-mail address, a web address or a phone number, the answer holds none
     best: tuple[float, EvidenceLine] | None = None
     for ln in lines:
         if not evidence.grounded(ln.path):

@@ -137,3 +137,10 @@ def test_code_payloads_and_notes_keep_the_codes_box():
     assert [ln.source for ln in lines] == ["code", "note"] and all(ln.box == [42, 58, 84, 84] for ln in lines)
     found = ev.gather("What phone number is in the QR code?", [("/s.png", lines)])
     assert ev.extract_value(found)[0].endswith("012 34 5678")
+
+
+def test_an_answer_to_an_address_question_must_hold_an_address():
+    found = ev.gather("What is Peter Parker's e-mail address?", images(shot_texts(), ["03_parse_emails.png"]))
+    assert ev.supporting_line("Peter Parker", found, found.top(8)) is None  # words from the line, but no address
+    line = ev.supporting_line("peter.parker@test.com [1]", found, found.top(8))
+    assert line is not None and "peter.parker@test.com" in line.text
