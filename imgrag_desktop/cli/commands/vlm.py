@@ -89,8 +89,8 @@ def cmd_ask(ctx: Context) -> int:
     for i, hit in enumerate(answer.sources, 1):
         mark = "*" if hit.path in cited else " "
         lines.append(f"{mark}[{i}] {hit.path}")
-    if not stream.cited_explicitly and answer.sources:
-        lines.append("(the answer cites no source by number: all the pictures it was given are listed)")
+    if answer.status == "unknown" and answer.sources:
+        lines.append("(no answer in their text: these are the closest pictures, to look at yourself)")
     st = stream.stats
     if st is not None and st.tokens:
         lines.append(f"({answer.model}: {st.tokens} tokens in {st.seconds:.1f} s, {st.tokens_per_s:.1f} tokens/s)")
