@@ -242,7 +242,7 @@ class Answerer:
             return pool[:n]
         rows = self.store.rows([h.path for h in pool], ["path", "ocr_text", "ocr_words", "caption"])
         found = ev.gather(question, ev.rows_lines(rows, [h.path for h in pool]), limit=1)
-        order = sorted(range(len(pool)), key=lambda i: (-(found.anchor_share.get(pool[i].path, 0.0) >= ev.ANCHOR_SHARE),
+        order = sorted(range(len(pool)), key=lambda i: (-found.grounded(pool[i].path),
                                                       -round(found.anchor_share.get(pool[i].path, 0.0), 2), i))
         return [pool[i] for i in order[:n]]
 

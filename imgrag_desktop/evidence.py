@@ -91,6 +91,9 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "title": ("title",),
     "name": ("name", "fn"),
     "contact": ("contact", "vcard", "card"),
+    "organization": ("org", "organization", "organisation", "company"),
+    "organisation": ("org", "organization", "organisation", "company"),
+    "company": ("org", "company", "sdn", "bhd"),
     "subject": ("subject",),
     "gst": ("gst",),
     "reg": ("reg", "registration"),
@@ -227,6 +230,8 @@ def token_matches(q: str, t: str, inside: bool = False) -> bool:
         return True
     if inside and len(q) >= 4 and q in t:
         return True
+    if len(q) >= 3 and t.startswith(q) and t[len(q):].isdigit():
+        return True  # "regex" in regex101
     if q.endswith("s") and q[:-1] == t or t.endswith("s") and t[:-1] == q:
         return True
     return len(q) >= 5 and len(t) >= 4 and _edit1(q, t)
@@ -349,7 +354,7 @@ class Evidence:
 
     def grounded(self, path: str) -> bool:
         """Whether an image holds enough of what the question names to answer it."""
-        return not self.anchors or self.anchor_share.get(path, 0.0) >= ANCHOR_SHARE
+        return not self.anchors or self.anchor_share.get(path, 0.0) >= ANCHOR_SHARE - 1e-9
 
     def to_json(self, n: int) -> list[dict[str, Any]]:
         return [{"path": ln.path, "text": ln.text, "box": ln.box, "source": ln.source, "score": round(ln.score, 4),
@@ -401,7 +406,7 @@ def gather(question: str, images: Sequence[tuple[str, list[EvidenceLine]]], *, l
             return [a for a in anchors if _found(a, toks_by_line[i])]
 
         own_attr = [attr_hits(i) for i in range(len(lines))]
-        grounded = not anchors or share.get(path, 0.0) >= ANCHOR_SHARE
+        grounded = not anchors or share.get(path, 0.0) >= ANCHOR_SHARE - 1e-9
         for i, ln in enumerate(lines):
             near: dict[str, float] = {}
             around = [i - 1] if i > 0 else []
