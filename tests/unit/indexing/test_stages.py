@@ -17,7 +17,7 @@ from tests.support.data import fail_without_shared_data
 
 def test_the_list_keeps_the_order_the_stages_depend_on() -> None:
     names = [s.name for s in STAGES]
-    assert names == ["tiles", "fingerprints", "calibration", "ocr", "captions", "text"]
+    assert names == ["tiles", "fingerprints", "calibration", "ocr", "captions", "text", "faces"]
     assert [s.name for s in STAGES if s.part == "pass"] == ["tiles", "fingerprints", "calibration"]
 
 
