@@ -301,6 +301,17 @@ class ClipEncoder:
     def loaded(self) -> bool:
         return self._model is not None
 
+    def expected_dim(self) -> int | None:
+        """The vector size from the architecture's config (no weights needed), or None."""
+        if self.dim:
+            return self.dim
+        import open_clip
+
+        _register_bundled_configs()
+        cfg = open_clip.get_model_config(self.model_name) or {}
+        dim = cfg.get("embed_dim")
+        return int(dim) if dim else None
+
     # Loading --------------------------------------------------------------------------------
     def load(self) -> "ClipEncoder":
         with self._lock:

@@ -73,3 +73,45 @@ def test_a_failed_clip_download_is_one_line_and_use_refuses_what_is_missing(hub,
 def test_the_test_profile_lists_models_as_json(tmp_path):
     listing = json.loads(run_cli("models", "list", "--json", data_dir=tmp_path / "d").stdout)
     assert isinstance(listing, list) and all({"name", "kind", "installed"} <= set(m) for m in listing)
+
+
+def test_indexing_does_not_wait_for_clip_and_the_vectors_come_without_re_ocr(hub, tmp_path, shots_three):
+    """Default profile, CLIP not downloaded: text in the images is searchable at once; after the
+    download the next indexing fills the visual vectors and reads no OCR again."""
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "settings.json").write_text(json.dumps({"clip_model": "imgrag-tiny",
+                                                     "clip_pretrained": "hf-hub:imgrag/imgrag-tiny"}))
+    env = {"HF_ENDPOINT": hub.endpoint, "HF_HUB_CACHE": str(tmp_path / "no-default-cache")}
+    first = run_default("index", str(shots_three), "--json", "--quiet", data_dir=data, env=env)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["added"] == 3 and report["ocr"]["read"] >= 1, report
+    hits = json.loads(run_default("search", "regex101", "--json", data_dir=data, env=env).stdout)
+    hits = hits["hits"] if isinstance(hits, dict) else hits
+    assert hits and hits[0]["path"].endswith("01_parse_colored_url.png")
+    visual = run_default("search", "a web page", "--mode", "visual", data_dir=data, env=env)
+    assert visual.returncode == 1 and "models download" in visual.stderr and visual.stderr.count("\n") == 1
+    assert run_default("models", "download", TINY, data_dir=data, env=env).returncode == 0
+    second = run_default("index", str(shots_three), "--json", "--quiet", data_dir=data, env=env)
+    assert second.returncode == 0, second.stderr
+    report = json.loads(second.stdout)
+    assert report["added"] == 0 and report["visual"]["filled"] == 3 and report["visual"]["waiting"] == 0, report
+    assert not (report.get("ocr") or {}).get("read"), report  # the OCR was not read again
+    hits = json.loads(run_default("search", "a web page", "--mode", "visual", "--json", "--min-score", "off",
+                                  data_dir=data, env=env).stdout)
+    hits = hits["hits"] if isinstance(hits, dict) else hits
+    assert len(hits) == 3
+
+
+@pytest.fixture
+def shots_three(tmp_path):
+    from tests.support.data import SCREENSHOTS
+
+    d = tmp_path / "shots"
+    d.mkdir()
+    import shutil
+
+    for name in ("00_parse_urls.png", "01_parse_colored_url.png", "03_parse_emails.png"):
+        shutil.copy2(SCREENSHOTS / name, d / name)
+    return d
