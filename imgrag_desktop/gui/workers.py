@@ -24,7 +24,7 @@ from imgrag_desktop.config import AppConfig
 from imgrag_desktop.gui.messages import describe_exception
 from imgrag_desktop.search.filters import Filters
 from imgrag_desktop.search.modes import MODE_NAMES
-from imgrag_desktop.types import Hit, ImgragError
+from imgrag_desktop.types import Hit, ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.services import Services
@@ -165,7 +165,12 @@ class QueryWorker(QObject):
             return
         try:
             svc = self._svc()
-            svc.clip.load()
+            try:
+                svc.clip.load()
+            except ModelUnavailable as exc:  # CLIP not downloaded yet: text searches work, indexing goes on
+                self.ready.emit({"model": "", "modes": [m for m in MODE_NAMES if m != "visual"],
+                                 "seconds": time.monotonic() - t0, "cutoff": {}, "waiting": str(exc)})
+                return
             self.ready.emit({"model": svc.clip.model_id, "modes": list(MODE_NAMES), "seconds": time.monotonic() - t0,
                              "cutoff": _calibrated_cutoffs(svc.searcher)})
         except Exception as exc:

@@ -184,3 +184,51 @@ def missing(cfg: Any) -> list[dict[str, Any]]:
             out.append({"name": c.name, "kind": "clip", "waiting": "visual search (pictures by what they show)",
                         "size_mb": c.size_mb})
     return out
+
+
+def discard_partial(cfg: Any, name: str) -> None:
+    """Remove what a cancelled download of this model left (its .part files)."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    from imgrag_desktop.models.clip import _hub_location
+    from imgrag_desktop.models.downloads import remove_partial
+
+    kind, item = find(name)
+    if kind == "vlm":
+        for p in registry.entry_paths(cfg, item):
+            if p is not None:
+                remove_partial(p)
+        return
+    loc = _hub_location(item.model, item.pretrained)
+    if loc is None:
+        return
+    blobs = hub_cache(cfg) / repo_folder_name(repo_id=loc[0], repo_type="model") / "blobs"
+    for part in blobs.glob("*.part") if blobs.is_dir() else []:
+        remove_partial(part.with_suffix(""))
+
+
+def use_local_file(cfg: Any, path: str) -> str:
+    """Use a model file already on this computer: a .gguf is the VLM (text only until its
+    projector is set), anything else a CLIP checkpoint for `clip_model`, loaded once to check
+    it fits. Returns the kind."""
+    import os
+
+    p = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(p):
+        raise ImgragError(f"{p} is not a file")
+    s = cfg.settings
+    if p.endswith(".gguf"):
+        from imgrag_desktop.models.gguf_info import check_pair, read_gguf
+
+        check_pair(read_gguf(p), None)
+        s.vlm_model, s.vlm_mmproj = p, ""
+        cfg.save()
+        return "vlm"
+    from imgrag_desktop.models.clip import ClipEncoder
+
+    enc = ClipEncoder(s.clip_model, "", p, device="cpu")
+    enc.load()  # refuses a file that does not fit the architecture, with the reason
+    enc.unload()
+    s.clip_checkpoint = p
+    cfg.save()
+    return "clip"
