@@ -296,17 +296,15 @@ class ModelsDialog(QDialog):
         self.btn_cancel.setEnabled(bool(self.busy))
         self.btn_use.setEnabled(bool(row) and bool((row or {}).get("installed")) and not (row or {}).get("in_use"))
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802
+    def stop_worker(self) -> None:
+        """Pause a download in flight and end the worker's thread (the window's shutdown)."""
         self.stop(keep_partial=True)
         self._thread.quit()
-        self._thread.wait(10000)
-        super().closeEvent(event)
+        self._thread.wait(30000)
 
-    def done(self, r: int) -> None:
-        self.stop(keep_partial=True)
-        self._thread.quit()
-        self._thread.wait(10000)
-        super().done(r)
+    def closeEvent(self, event: Any) -> None:  # noqa: N802
+        self.stop(keep_partial=True)  # the thread stays for a reopened page; shutdown ends it
+        super().closeEvent(event)
 
 
 def open_models_page(window: Any, first_run: bool = False) -> "ModelsDialog | None":
@@ -316,8 +314,10 @@ def open_models_page(window: Any, first_run: bool = False) -> "ModelsDialog | No
         if getattr(window, "_models_assistant_shown", False):
             return dlg
         window._models_assistant_shown = True
-    if dlg is not None and dlg.isVisible():
+    if dlg is not None:  # one page per window: its worker thread lives until the window's shutdown
+        dlg.show()
         dlg.raise_()
+        dlg.refresh()
         return dlg
     dlg = ModelsDialog(window.cfg, window, first_run=first_run)
     dlg.downloaded.connect(lambda _name, kind: window.models_arrived(kind))

@@ -520,6 +520,9 @@ class MainWindow(QMainWindow):
                         or self.ask_panel.ask_thread.isRunning() or self.watch_thread.isRunning()
                         or self.dups_panel.thread.isRunning() or self.watch_ctl.service is not None)  # type: ignore[attr-defined]
         self._closing = self.report.closing = True
+        models = getattr(self, "_models_dialog", None)
+        if models is not None:
+            models.stop_worker()  # a download in flight pauses (its partial file is kept)
         self.watching.shutdown()
         self.queue.shutdown()
         self.page.stop_timers()

@@ -357,12 +357,16 @@ class IndexWorker(QObject):
         from imgrag_desktop.library import REBUILD_IN_WINDOW, check_vector_size
 
         self._report(_progress("load", current="loading the CLIP model"))
-        svc.clip.load()
+        try:
+            svc.clip.load()
+        except ModelUnavailable:
+            pass  # not downloaded yet: the folder is indexed for text now, its vectors come later
         check_vector_size(svc, job.rebuild, remedy=REBUILD_IN_WINDOW)
         indexer = svc.indexer(on_progress=self._report)
         indexer.pause = self.pause_event
         report = indexer.index_paths(job.roots, cancel=job.cancel)
         data = report.to_json()
+        data.update(getattr(report, "extra", None) or {})  # the stages of part "pass" (visual, tiles), as the CLI
         if not job.cancel.is_set():
             data.update(self._after_stages(svc, job))
         return data
