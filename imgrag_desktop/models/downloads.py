@@ -295,6 +295,7 @@ class HubDownloader:
                 failures = self._retry_or_raise(exc, f, endpoint, have, before, failures)
         emit(have, "verify", force=True)
         self._verify(f, info, part, target)
+        _fsync(part)  # on disk before it gets the name a loader reads (a power cut leaves no torn file)
         try:
             os.replace(part, target)
             sidecar.unlink(missing_ok=True)
@@ -360,6 +361,14 @@ def file_checksum(path: Path, kind: str = "sha256") -> str:
         while block := fh.read(1 << 22):
             h.update(block)
     return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    try:
+        with path.open("rb+") as fh:
+            os.fsync(fh.fileno())
+    except OSError:
+        pass
 
 
 def _read_json(path: Path) -> Any:

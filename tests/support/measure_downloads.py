@@ -50,11 +50,48 @@ def plain_copy(src: Path, dst: Path) -> float:
     return time.perf_counter() - t0
 
 
+def first_visual(photos: Path, work: Path, ckpt: Path) -> dict[str, float]:
+    """Seconds from "Download" to the first visual hit, for a folder indexed before CLIP was
+    there (default profile, the tiny CLIP served as `hf-hub:imgrag/imgrag-tiny`)."""
+    from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.models import catalogue
+    from imgrag_desktop.models.downloads import HubDownloader
+    from imgrag_desktop.services import Services
+
+    cfg = AppConfig.load(work / "data", "default")
+    cfg.settings.clip_model, cfg.settings.clip_pretrained = "imgrag-tiny", "hf-hub:imgrag/imgrag-tiny"
+    cfg.save()
+    svc = Services(cfg)
+    svc.indexer().index_paths([str(photos)])  # text pass, no CLIP yet
+    with LoopbackHub() as hub:
+        hub.add("imgrag/imgrag-tiny", ckpt, "open_clip_pytorch_model.bin")
+        t0 = time.perf_counter()
+        catalogue.install(cfg, "imgrag-tiny/hf-hub:imgrag/imgrag-tiny", downloader=HubDownloader(endpoint=hub.endpoint))
+        t1 = time.perf_counter()
+    svc.indexer().index_paths([str(photos)])  # the visual stage fills the vectors
+    t2 = time.perf_counter()
+    hits = svc.searcher.search("a picture", k=3, mode="visual", min_score=None)
+    t3 = time.perf_counter()
+    return {"images": svc.store.count(), "download_s": round(t1 - t0, 2), "fill_s": round(t2 - t1, 2),
+            "first_visual_hit_s": round(t3 - t0, 2), "hits": len(hits)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gb", type=float, default=1.0)
     ap.add_argument("--dir", default=None)
+    ap.add_argument("--first-visual", metavar="PHOTOS", help="measure Download → first visual hit on this folder")
     args = ap.parse_args()
+    if args.first_visual:
+        from imgrag_desktop.models.clip import write_tiny_checkpoint
+
+        work = Path(tempfile.mkdtemp(prefix="imgrag-fv-", dir=args.dir))
+        try:
+            ckpt = write_tiny_checkpoint(work / "tiny.pt")
+            print(json.dumps(first_visual(Path(args.first_visual), work, ckpt)))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     work = Path(tempfile.mkdtemp(prefix="imgrag-dl-", dir=args.dir))
     try:
         size = int(args.gb * (1 << 30))
