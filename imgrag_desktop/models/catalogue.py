@@ -40,7 +40,7 @@ class ClipChoice:
     @property
     def speed(self) -> str:
         est = 21.0 * 4.4 / max(self.gflops, 0.1)  # the default's measured rate, scaled by compute
-        return f"~{est:.0f} images/s on 2 CPU threads" if est >= 1 else f"~{1 / est:.0f} s per image on 2 CPU threads"
+        return f"~{est:.0f} img/s, 2 CPU threads" if est >= 1 else f"~{1 / est:.0f} s/img, 2 CPU threads"
 
 
 CLIP_CATALOGUE: tuple[ClipChoice, ...] = (
@@ -123,7 +123,7 @@ def rows(cfg: Any, kind: str = "") -> list[dict[str, Any]]:
             row = e.to_json()
             installed = registry.entry_installed(cfg, e)
             row.update({"kind": "vlm", "installed": installed, "partial_bytes": 0 if installed else vlm_partial(cfg, e),
-                        "in_use": current == e.name, "memory_mb": e.size_mb + 600, "languages": "",
+                        "in_use": current == e.name, "memory_mb": None, "languages": "",
                         "speed": "", "coco_image_r5": None})
             out.append(row)
     return out
