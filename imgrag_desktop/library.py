@@ -39,6 +39,7 @@ def library_stats(svc: "Services", failures: bool = False) -> dict[str, Any]:
         data["ocr_pending"] = cols.column("ocr_status").to_pylist().count("pending")
         data["caption_pending"] = cols.column("caption_status").to_pylist().count("pending")
         data["text_vectors"] = n - cols.column("textual").null_count
+        data["visual_pending"] = data["clip_models"].get("", 0)  # indexed before CLIP was downloaded
         try:
             from imgrag_desktop.search.calibration import CalibrationBook
             from imgrag_desktop.search.tiles import TileTable

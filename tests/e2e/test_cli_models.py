@@ -90,6 +90,8 @@ def test_indexing_does_not_wait_for_clip_and_the_vectors_come_without_re_ocr(hub
     hits = json.loads(run_default("search", "regex101", "--json", data_dir=data, env=env).stdout)
     hits = hits["hits"] if isinstance(hits, dict) else hits
     assert hits and hits[0]["path"].endswith("01_parse_colored_url.png")
+    status = json.loads(run_default("status", "--json", data_dir=data, env=env).stdout)
+    assert status["visual_pending"] == 3
     visual = run_default("search", "a web page", "--mode", "visual", data_dir=data, env=env)
     assert visual.returncode == 1 and "models download" in visual.stderr and visual.stderr.count("\n") == 1
     assert run_default("models", "download", TINY, data_dir=data, env=env).returncode == 0
