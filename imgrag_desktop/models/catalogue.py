@@ -152,6 +152,11 @@ def install(cfg: Any, name: str, progress: ProgressFn | None = None, cancel: thr
     kind, item = find(name)
     dl = downloader or HubDownloader()
     if kind == "clip":
+        from imgrag_desktop.models.clip import cached_weights, hub_caches
+
+        have = cached_weights(item.model, item.pretrained, hub_caches(cfg))
+        if have is not None:  # already here: no network at all
+            return [Path(have)]
         return [Path(download_weights(item.model, item.pretrained, hub_cache(cfg), progress, cancel, dl, keep_partial))]
     model, mmproj = registry.install_entry(cfg, item, progress=progress, cancel=cancel, downloader=dl,
                                            keep_partial=keep_partial)
