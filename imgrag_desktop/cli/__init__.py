@@ -23,6 +23,7 @@ from imgrag_desktop.cli.commands import (
     gui,
     index,
     models,
+    people,
     search,
     settings,
     status,
@@ -70,6 +71,8 @@ COMMANDS: dict[str, Command] = {
                     text.eval_args, text.cmd_eval),
     "duplicates": Command("groups of near-identical images (resized, recompressed, cropped copies)",
                           duplicates.duplicates_args, duplicates.cmd_duplicates),
+    "people": Command("the people in your photos: list, show, name, merge, hide", people.people_args,
+                      people.cmd_people),
     "calibrate": Command("measure this model's relevance cut-off on the indexed images", duplicates.calibrate_args,
                          duplicates.cmd_calibrate),
 }

@@ -71,6 +71,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                tip="Show or hide the filter bar", help="show or hide the filters"),
     ActionSpec("act_duplicates", "&View", "&Duplicates", "show_duplicates", ("Ctrl+D",),
                "Near-identical copies of the same picture", help="near-duplicates"),
+    ActionSpec("act_people", "&View", "P&eople", "show_people", ("Ctrl+Shift+P",),
+               "The people in your photos: name, merge, hide", help="people"),
     ActionSpec("act_larger", "&View", "&Larger thumbnails", "page.larger_thumbnails", (Std.ZoomIn, "Ctrl+="),
                help="thumbnail size", separator=True),
     ActionSpec("act_smaller", "&View", "&Smaller thumbnails", "page.smaller_thumbnails", (Std.ZoomOut,),

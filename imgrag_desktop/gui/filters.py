@@ -97,6 +97,12 @@ class FilterBar(QFrame):
         self.camera.setClearButtonEnabled(True)
         self.camera.setMaximumWidth(150)
         self.camera.setMinimumWidth(70)
+        self.person = QComboBox(self)  # filled from the People tab's list; hidden until someone is known
+        self.person.addItem("Anyone", None)
+        self.person.setToolTip("Only photos of this person (the People tab names them)")
+        self.person.setAccessibleName("Person")
+        self.person.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.person.setVisible(False)
         self.clear_button = QToolButton(self)
         self.clear_button.setText("Clear")
         self.clear_button.setAutoRaise(True)
@@ -118,7 +124,7 @@ class FilterBar(QFrame):
         self.cutoff_value.setToolTip("Hide results scoring below this (the score shown when you hover a result)")
         self.cutoff_value.setKeyboardTracking(False)
         for w in (self.kind, self.shape, self.when, self.date_from, self.date_dash, self.date_to, self.min_size,
-                  self.camera, self.clear_button):
+                  self.camera, self.person, self.clear_button):
             lay.addWidget(w)
         lay.addStretch(1)
         for w in (sep, self.cutoff_label, self.cutoff, self.cutoff_value):  # type: ignore[assignment]
@@ -131,7 +137,7 @@ class FilterBar(QFrame):
         self._camera_timer.setSingleShot(True)
         self._camera_timer.setInterval(400)
         self._camera_timer.timeout.connect(self.changed)
-        for combo in (self.kind, self.shape):
+        for combo in (self.kind, self.shape, self.person):
             combo.currentIndexChanged.connect(lambda *_: self._emit())
         self.when.currentIndexChanged.connect(self._on_when)
         self.date_from.dateChanged.connect(lambda *_: self._emit())
@@ -168,16 +174,38 @@ class FilterBar(QFrame):
         lo, hi = date_range(str(self.when.currentData() or ""), self.date_from.date().toPython(),  # type: ignore[arg-type]
                             self.date_to.date().toPython(), self._today())  # type: ignore[arg-type]
         side = int(self.min_size.value())
+        person = self.person.currentData()
         return Filters(kind=self.kind.currentData() or None, orientation=self.shape.currentData() or None,
                        date_from=lo, date_to=hi, min_width=side or None, min_height=side or None,
-                       camera=self.camera.text().strip() or None)
+                       camera=self.camera.text().strip() or None, people=(person,) if person is not None else ())
 
     def active_count(self) -> int:
         return sum(1 for on in (self.kind.currentData(), self.shape.currentData(), self.when.currentData(),
-                                self.min_size.value(), self.camera.text().strip()) if on)
+                                self.min_size.value(), self.camera.text().strip(),
+                                self.person.currentData() is not None) if on)
+
+    def set_people(self, people: list[Any]) -> None:
+        """The people to choose from: PersonFilter objects (name and photos), most photos first.
+        The chosen one stays chosen when it is still there (its photos brought up to date)."""
+        current = self.person.currentData()
+        self.person.blockSignals(True)
+        try:
+            self.person.clear()
+            self.person.addItem("Anyone", None)
+            for p in people:
+                self.person.addItem(p.name, p)
+            keep = next((i for i in range(1, self.person.count())
+                         if current is not None and self.person.itemData(i).name == current.name), 0)
+            self.person.setCurrentIndex(keep)
+        finally:
+            self.person.blockSignals(False)
+        self.person.setVisible(bool(people))
+        if current is not None and (keep == 0 or self.person.currentData() != current):
+            self._emit()
 
     def set_filters(self, kind: str = "", orientation: str = "", when: str = "", min_size: int = 0,
-                    camera: str = "", date_from: date | None = None, date_to: date | None = None) -> None:
+                    camera: str = "", date_from: date | None = None, date_to: date | None = None,
+                    person: str = "") -> None:
         """Set every filter at once (one `changed`); for automation and tests."""
         self.blockSignals(True)
         try:
@@ -192,6 +220,7 @@ class FilterBar(QFrame):
             self.when.setCurrentIndex(max(0, self.when.findData(when or "")))
             self.min_size.setValue(int(min_size))
             self.camera.setText(camera)
+            self.person.setCurrentIndex(max(0, self.person.findText(person)) if person else 0)
         finally:
             self.blockSignals(False)
         self._show_dates()

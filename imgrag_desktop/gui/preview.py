@@ -33,6 +33,7 @@ BOX_FILL = QColor(255, 200, 0, 70)
 BOX_EDGE = QColor(255, 140, 0)
 REGION_EDGE = QColor(40, 110, 200)
 REGION_SHADE = QColor(0, 0, 0, 95)
+FACE_EDGE = QColor(60, 200, 120)
 
 
 def map_box(box: dict[str, Any], orig_w: int, orig_h: int, target: QRectF) -> QRectF:
@@ -44,8 +45,11 @@ def map_box(box: dict[str, Any], orig_w: int, orig_h: int, target: QRectF) -> QR
 
 
 class ImageCanvas(QWidget):
+    faceClicked = Signal(object)  # the face dict (its "person" id) under a click
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._faces: list[dict[str, Any]] = []
         self._pix: QPixmap | None = None
         self._orig = (0, 0)
         self._boxes: list[dict[str, Any]] = []
@@ -80,6 +84,31 @@ class ImageCanvas(QWidget):
     @property
     def boxes(self) -> list[dict[str, Any]]:
         return list(self._boxes)
+
+    def set_faces(self, faces: list[dict[str, Any]] | None) -> None:
+        """Face boxes ([left, top, right, bottom] in original pixels) with their person and name."""
+        self._faces = [f for f in faces or [] if isinstance(f, dict) and len(f.get("box") or []) == 4]
+        self.setCursor(Qt.CursorShape.PointingHandCursor if self._faces else Qt.CursorShape.ArrowCursor)
+        self.update()
+
+    @property
+    def faces(self) -> list[dict[str, Any]]:
+        return list(self._faces)
+
+    def face_rects(self) -> list[QRectF]:
+        target = self.image_rect()
+        if target.isEmpty():
+            return []
+        return [map_box({"x": f["box"][0], "y": f["box"][1], "w": f["box"][2] - f["box"][0], "h": f["box"][3] - f["box"][1]},
+                        self._orig[0], self._orig[1], target) for f in self._faces]
+
+    def mousePressEvent(self, event: Any) -> None:  # noqa: N802 (Qt naming)
+        pos = event.position()
+        for face, rect in zip(self._faces, self.face_rects()):
+            if rect.contains(pos) and face.get("person") is not None:
+                self.faceClicked.emit(face)
+                return
+        super().mousePressEvent(event)
 
     def set_region(self, region: list[float] | None) -> None:
         """[x0, y0, x1, y1] in original pixels (None: no frame)."""
@@ -147,6 +176,15 @@ class ImageCanvas(QWidget):
             p.setBrush(BOX_FILL)
             for r in self.box_rects():
                 p.drawRoundedRect(r.adjusted(-1, -1, 1, 1), 2, 2)
+        if self._faces:
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            for face, r in zip(self._faces, self.face_rects()):
+                p.setPen(QPen(FACE_EDGE, 2))
+                p.drawRect(r)
+                label = face.get("name") or ""
+                if label:
+                    p.drawText(QRectF(r.left(), r.bottom() + 2, max(r.width(), 120.0), 18),
+                               int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop), label)
         p.end()
 
 
@@ -179,6 +217,7 @@ class PreviewPanel(QWidget):
     openRequested = Signal(str)
     revealRequested = Signal(str)
     similarRequested = Signal(str)
+    personRequested = Signal(object)  # a person id: a face box in the preview was clicked
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -193,6 +232,7 @@ class PreviewPanel(QWidget):
         lay.setSpacing(6)
         self.canvas = ImageCanvas(info)
         self.canvas.setAccessibleName("Preview image")
+        self.canvas.faceClicked.connect(lambda face: self.personRequested.emit(face.get("person")))
         lay.addWidget(self.canvas)
         lay.addSpacing(4)
         self.name = QLabel(self)
@@ -276,6 +316,7 @@ class PreviewPanel(QWidget):
         if item is None:
             self.canvas.set_image(None)
             self.canvas.set_boxes([])
+            self.canvas.set_faces([])
             self.canvas.set_region(None)
             self.name.setText("")
             self.path.setText("")
@@ -328,6 +369,7 @@ class PreviewPanel(QWidget):
         """The full row arrived (camera, OCR text, caption: hits from browsing lack them)."""
         if self.item is None or path != self.item.hit.path:
             return
+        self.canvas.set_faces(row.get("faces"))
         camera = row.get("camera") or ""
         self.facts["camera"].setText(camera)
         self._set_row_visible("camera", bool(camera))

@@ -29,6 +29,7 @@ from imgrag_desktop.gui.folder_library import FolderLibrary
 from imgrag_desktop.gui.folders import FoldersPanel, folders_dock
 from imgrag_desktop.gui.index_queue import IndexQueue, finished_text
 from imgrag_desktop.gui.messages import MessageBridge
+from imgrag_desktop.gui.people_panel import PeoplePanel
 from imgrag_desktop.gui.search_page import SearchPage
 from imgrag_desktop.gui.settings_dialog import SettingsDialog, apply_values
 from imgrag_desktop.gui.state import gui_state, remember_layout, restore_layout, save_settings
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._build_ask_panel()
         self._build_duplicates_panel()
+        self._build_people_panel()
         self._build_actions()
         self._build_workers()
         self._restore_state()
@@ -166,9 +168,30 @@ class MainWindow(QMainWindow):
         self.dups_panel.revealRequested.connect(self.reveal_path)
         self.tabs.currentChanged.connect(self._on_tab_changed)
 
+    def _build_people_panel(self) -> None:
+        """The People tab: faces grouped into people; naming, merging, hiding."""
+        self.people_panel = PeoplePanel(self.host, self.bridge, writes=self.writes, parent=self)
+        self.people_index = self.add_panel(self.people_panel, "People", "The people in your photos (Ctrl+Shift+P)")
+        self.people_panel.openRequested.connect(self.open_path)
+        self.preview.personRequested.connect(self.show_person)
+        self.people_panel.peopleListed.connect(self.filter_bar.set_people)
+        self.engineReady.connect(lambda info: None if "error" in info else self.people_panel.refresh())
+
+    def show_people(self) -> None:
+        self.tabs.setCurrentWidget(self.people_panel)
+
+    def show_person(self, ident: Any) -> None:
+        """A face box clicked in the preview: that person in the People tab."""
+        if ident is None:
+            return
+        self.people_panel.wanted = ident
+        self.show_people()
+
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.dups_panel:
             self.dups_panel.ensure_computed()
+        if self.tabs.widget(index) is self.people_panel:  # read again each time: indexing adds people
+            self.people_panel.refresh()
 
     def show_duplicates(self) -> None:
         self.tabs.setCurrentWidget(self.dups_panel)
@@ -518,7 +541,8 @@ class MainWindow(QMainWindow):
         if self._closing:
             return not (self.query_thread.isRunning() or self.index_thread.isRunning()
                         or self.ask_panel.ask_thread.isRunning() or self.watch_thread.isRunning()
-                        or self.dups_panel.thread.isRunning() or self.watch_ctl.service is not None)  # type: ignore[attr-defined]
+                        or self.dups_panel.thread.isRunning()  # type: ignore[attr-defined]
+                        or self.people_panel.worker_thread.isRunning() or self.watch_ctl.service is not None)
         self._closing = self.report.closing = True
         models = getattr(self, "_models_dialog", None)
         if models is not None:
@@ -531,6 +555,7 @@ class MainWindow(QMainWindow):
         self.query_thread.quit()
         ok = self.ask_panel.shutdown(wait_ms)
         ok = self.dups_panel.shutdown(wait_ms) and ok
+        ok = self.people_panel.shutdown(wait_ms) and ok
         ok = self.index_thread.wait(wait_ms) and ok
         ok = self.watch_thread.wait(wait_ms) and ok  # a start in flight finishes first
         ok = self.watching.stop_controller(wait_ms / 1000) and ok

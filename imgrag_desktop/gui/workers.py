@@ -236,7 +236,18 @@ class QueryWorker(QObject):
 
     @staticmethod
     def _search(svc: "Services", req: Request) -> list[Hit]:
-        return svc.searcher.search(req.text, k=req.k, where=req.where(), mode=req.mode, min_score=req.min_score)
+        # People's names in the query are person filters ("Alice at the beach"); until the chips
+        # of search/understand reach the search bar, the filter is applied without one.
+        from imgrag_desktop.search.understand import understand
+
+        reading = understand(req.text, req.filters.with_folder(req.folder), svc.read_context())
+        where = reading.filters.where()
+        if reading.only_filters:
+            from imgrag_desktop.library import browse
+
+            return [hit for hit, _ in browse(svc.store, where, req.k)]
+        return svc.searcher.search(reading.text or req.text, k=req.k, where=where, mode=req.mode,
+                                   min_score=req.min_score)
 
     @staticmethod
     def _with_hashes(svc: "Services", hits: list[Hit]) -> list[ResultItem]:
@@ -277,7 +288,21 @@ class QueryWorker(QObject):
         if row is not None:
             row.pop("visual", None)
             row.pop("textual", None)
+            row["faces"] = self._faces(row.get("content_hash"))
             self.details.emit(path, row)
+
+    def _faces(self, chash: str | None) -> list[dict[str, Any]]:
+        """The faces of one picture with their people (the preview's boxes); none when faces are off."""
+        svc = self._svc()
+        if not chash or not svc.cfg.settings.faces_enabled:
+            return []
+        try:
+            from imgrag_desktop.search.people import people_of
+
+            return [f for f in people_of(svc.store).faces_in(chash) if f.get("person") is not None]
+        except Exception as exc:
+            log.debug("faces of %s failed: %s", chash, exc)
+            return []
 
     @Slot()
     def load_failures(self) -> None:

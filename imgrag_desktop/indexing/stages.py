@@ -55,6 +55,8 @@ class Engine(Protocol):
     @property
     def vlm(self) -> Any: ...  # the one local-VLM slot
 
+    def faces_engine(self) -> Any: ...  # models/faces.FaceEngine
+
 
 @dataclass(frozen=True)
 class PassParts:
@@ -67,6 +69,11 @@ class PassParts:
     text: Any = None
     vlm: Any = None
     fingerprints: Any = None  # the Indexer's open FingerprintTable (no second connection per batch)
+
+    def faces_engine(self) -> Any:
+        from imgrag_desktop.models.faces import engine_from_settings
+
+        return engine_from_settings(self.cfg.settings)
 
 
 @dataclass(frozen=True)
@@ -236,6 +243,18 @@ def _captions(run: StageRun) -> dict[str, Any] | None:
     return {"captions": write_captions(run.services, run.cancel, run.on_progress, wait_for_ocr=run.ocr_ok)}
 
 
+def _faces(run: StageRun) -> dict[str, Any] | None:
+    """Faces and people (indexing/faces_stage.py); switched off, it deletes every face and name."""
+    from imgrag_desktop.indexing.faces_stage import find_faces, forget_faces
+
+    s = run.services.cfg.settings
+    if not s.faces_enabled:
+        return {"faces": {"deleted": True}} if forget_faces(run.services.store) else None
+    if run.cancel.is_set():
+        return None
+    return {"faces": find_faces(run.services.store, s, run.services.faces_engine(), run.cancel, run.on_progress)}
+
+
 def _text(run: StageRun) -> dict[str, Any] | None:
     if run.cancel.is_set():
         return None
@@ -252,6 +271,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("ocr", _ocr, skipped="OCR"),
     Stage("captions", _captions, skipped="captions"),
     Stage("text", _text),  # text vectors, then the keyword index
+    Stage("faces", _faces, skipped="faces"),  # last: people fill in after everything searchable
 )
 
 

@@ -17,6 +17,25 @@ from pathlib import Path
 from imgrag_desktop.store.sql import folder_filter, sql_str
 
 ORIENTATIONS = ("landscape", "portrait", "square")
+
+
+@dataclass(frozen=True)
+class PersonFilter:
+    """Photos with (or, `exclude`, without) one person: the content hashes of that person's
+    photos, resolved when the filter is made (search/people.py), so `where()` stays plain SQL."""
+
+    name: str
+    hashes: frozenset[str]
+    exclude: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "exclude": self.exclude, "photos": len(self.hashes)}
+
+    def sql(self) -> str:
+        if not self.hashes:
+            return "content_hash IS NOT NULL" if self.exclude else "content_hash IS NULL AND content_hash IS NOT NULL"
+        values = ", ".join(sql_str(h) for h in sorted(self.hashes))
+        return f"content_hash {'NOT IN' if self.exclude else 'IN'} ({values})"
 _SHAPE_SQL = {"landscape": "width > height", "portrait": "height > width", "square": "width = height"}
 
 
@@ -32,13 +51,14 @@ class Filters:
     min_height: int | None = None
     camera: str | None = None  # make or model contains this text, any case
     orientation: str | None = None  # one of ORIENTATIONS
+    people: tuple[PersonFilter, ...] = ()  # every one must hold (photos of Alice and Bob, without Carol)
 
     def with_folder(self, folder: str | None) -> "Filters":
         return dataclasses.replace(self, folder=folder or None)
 
     def active(self) -> bool:
         """Whether anything but the folder is filtered (what the window counts as "filters")."""
-        return any(getattr(self, f.name) not in (None, "", 0) for f in dataclasses.fields(self) if f.name != "folder")
+        return any(getattr(self, f.name) not in (None, "", 0, ()) for f in dataclasses.fields(self) if f.name != "folder")
 
     def kinds(self) -> list[str]:
         return [k.strip() for k in (self.kind or "").split(",") if k.strip()]
@@ -62,6 +82,7 @@ class Filters:
             parts.append(f"lower(camera) LIKE {sql_str('%' + self.camera.lower() + '%')}")
         if self.orientation in _SHAPE_SQL:
             parts.append(_SHAPE_SQL[self.orientation])
+        parts.extend(p.sql() for p in self.people)
         return " AND ".join(f"({p})" for p in parts) or None
 
 

@@ -55,7 +55,7 @@ class Reading:
 
     def as_json(self) -> dict[str, Any]:
         return {"text": self.text, "chips": [{"kind": c.kind, "label": c.label, "words": c.words,
-                                              "fields": c.fields} for c in self.chips]}
+                                              "fields": _plain(c.fields)} for c in self.chips]}
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class ReadContext:
     now: datetime = field(default_factory=lambda: datetime.now().astimezone())
     people: Callable[[], Sequence[str]] | None = None
     places: Callable[[], Sequence[str]] | None = None
+    person_photos: Callable[[str], set[str]] | None = None  # a person's name -> content hashes of their photos
 
 
 @dataclass
@@ -80,8 +81,66 @@ class Found:
 
 Reader = Callable[[str, Filters, ReadContext], Found | None]
 
+
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    """Chip fields as JSON can hold them (filter objects give their own to_json)."""
+    def one(v: Any) -> Any:
+        if isinstance(v, (tuple, list)):
+            return [one(x) for x in v]
+        return v.to_json() if hasattr(v, "to_json") else v
+    return {k: one(v) for k, v in fields.items()}
+
+
+def read_people(text: str, filters: Filters, context: ReadContext) -> Found | None:
+    """Known people's names (any case, "Alice's" too) become person filters: "Alice and Bob"
+    (photos with both), "-Bob" (photos without him). Words that name nobody stay text, and so
+    does anything inside quotes."""
+    import re
+
+    if context.people is None or context.person_photos is None or not text:
+        return None
+    names = sorted({n for n in context.people() if n and n.strip()}, key=lambda n: (-len(n), n))
+    if not names:
+        return None
+    quoted = [(m.start(), m.end()) for m in re.finditer(r'"[^"]*"', text)]
+    alt = "|".join(re.escape(n) for n in names)
+    pattern = re.compile(rf"(?<![\w-])(-?)({alt})(?:'s|’s)?(?![\w])", re.IGNORECASE)
+    found: list[tuple[int, int, str, bool]] = []
+    for m in pattern.finditer(text):
+        if any(a <= m.start() < b for a, b in quoted):
+            continue
+        name = next(n for n in names if n.lower() == m.group(2).lower())
+        found.append((m.start(), m.end(), name, bool(m.group(1))))
+    if not found:
+        return None
+    people: list[Any] = list(filters.people)
+    from imgrag_desktop.search.filters import PersonFilter
+
+    for _s, _e, name, exclude in found:
+        people.append(PersonFilter(name, frozenset(context.person_photos(name)), exclude))
+    # the words taken: the names, and an "and"/"with"/"&" that only joined two of them
+    spans = [(s, e) for s, e, _n, _x in found]
+    for (_, e1), (s2, _) in zip(spans, spans[1:]):
+        if re.fullmatch(r"\s*(?:and|&|with|,)\s*", text[e1:s2], re.IGNORECASE):
+            spans.append((e1, s2))
+    spans.sort()
+    rest, last = [], 0
+    for s, e in spans:
+        rest.append(text[last:s])
+        last = max(last, e)
+    rest.append(text[last:])
+    words = " ".join(text[s:e] for s, e in spans)
+    inc = [n for _s, _e, n, x in found if not x]
+    exc = [n for _s, _e, n, x in found if x]
+    label = "👤 " + " and ".join(inc) + ((", not " if inc else "not ") + ", ".join(exc) if exc else "")
+    chip = Chip("person", label, " ".join(words.split()), {"people": tuple(people)})
+    return Found(" ".join("".join(rest).split()), {"people": tuple(people)}, [chip])
+
+
 # (name, reader) in the order they are tried; each one sees the text the earlier ones left.
-READERS: tuple[tuple[str, Reader], ...] = ()
+READERS: tuple[tuple[str, Reader], ...] = (
+    ("people", read_people),
+)
 
 
 def understand(text: str | None, filters: Filters | None = None, context: ReadContext | None = None,

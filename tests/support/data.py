@@ -37,3 +37,13 @@ def fail_without_shared_data() -> None:
 def coco_images() -> list[Path]:
     fail_without_shared_data()
     return sorted(COCO.glob("*/*.jpg"))
+
+
+FACES = SHARED_DATA / "faces"
+
+
+def faces_dir() -> Path:
+    """The labelled face photos (labels.json); a missing folder fails the test."""
+    if not (FACES / "labels.json").is_file():
+        pytest.fail(f"shared test data not found: no faces/labels.json in {SHARED_DATA}", pytrace=False)
+    return FACES

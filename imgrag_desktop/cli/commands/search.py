@@ -43,6 +43,22 @@ def _hits_out(ctx: Context, hits: list[Any]) -> None:
     ctx.out([h.to_json() for h in hits], human)
 
 
+def read_query(ctx: Context, text: str, where: str | None, question: bool = False) -> tuple[Any, str | None]:
+    """The query read by search/understand (people's names become person filters), its chips on
+    stderr, and the where-clause with the filters it read on top of the option filters."""
+    import sys
+
+    from imgrag_desktop.search.understand import understand
+
+    reading = understand(text, context=ctx.services.read_context())
+    if reading.chips:
+        print("imgrag: understood: " + ", ".join(c.label for c in reading.chips)
+              + (f"; searching for {reading.text!r}" if reading.text and not question else ""), file=sys.stderr)
+    read = reading.filters.where()
+    both = " AND ".join(f"({w})" for w in (where, read) if w) or None
+    return reading, both
+
+
 def search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", metavar="TEXT", help="what to look for: words, \"-word\" to avoid, \"word:2\" to weigh")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
@@ -60,7 +76,14 @@ def cmd_search(ctx: Context) -> int:
     s = ctx.services.cfg.settings
     weights = {m: (getattr(args, f"weight_{m}") if getattr(args, f"weight_{m}") is not None else getattr(s, f"weight_{m}"))
                for m in ("visual", "textual", "keyword")}
-    hits = ctx.services.searcher.search(args.text, k=args.limit, where=filter_from_args(args),
+    reading, where = read_query(ctx, args.text, filter_from_args(args))
+    if reading.only_filters and not args.like:  # "Alice": her photos, newest first
+        from imgrag_desktop.library import browse
+
+        hits = [h for h, _ in browse(ctx.services.store, where, args.limit)]
+        _hits_out(ctx, hits)
+        return 0
+    hits = ctx.services.searcher.search(reading.text or args.text, k=args.limit, where=where,
                                         mode=args.mode or s.search_mode or "hybrid", weights=weights,
                                         like=_image_arg(args.like), min_score=args.min_score,
                                         collapse=not args.no_collapse)

@@ -52,6 +52,12 @@ def cmd_settings(ctx: Context) -> int:
         raise ImgragError(f"unknown settings action {action!r}")
     setattr(current, name, value)
     cfg.save()
+    if name == "faces_enabled" and not value:  # privacy: faces off deletes descriptors and names now
+        from imgrag_desktop.indexing.faces_stage import forget_faces
+        from imgrag_desktop.store import writer
+
+        with writer(ctx.services.store, cfg.lock_file):
+            forget_faces(ctx.services.store)
     ctx.out({"name": name, "value": value, "previous": previous},
             f"{name} = {json.dumps(value)} (was {json.dumps(previous)})")
     return 0

@@ -45,7 +45,10 @@ def cmd_ask(ctx: Context) -> int:
     if args.images < 1:
         raise ImgragError("-k/--images must be at least 1")
     svc = ctx.services
-    answerer = svc.answerer(filter_from_args(args), images=args.images, max_tokens=args.max_tokens)
+    from imgrag_desktop.cli.commands.search import read_query
+
+    _reading, where = read_query(ctx, args.question, filter_from_args(args), question=True)  # "… Bob?": Bob's photos
+    answerer = svc.answerer(where, images=args.images, max_tokens=args.max_tokens)
     cancel = threading.Event()
     stream = answerer.stream(args.question, cancel=cancel)
     interrupted = False

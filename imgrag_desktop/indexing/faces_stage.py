@@ -1,0 +1,118 @@
+"""The "faces" stage: faces found in the pictures that wait for it, then grouped into people.
+
+It runs in part "library" of the later stages, so visual search never waits for it. Its state
+is the faces table itself (store/faces.py): a picture is done once it has rows made by the
+current face model (a marker row when it has no face), so a killed run resumes where it
+stopped, a moved file is not scanned again, and a new face model scans everything again,
+carrying each face's person and corrections over by its box (search/people.carry_over).
+Rows are written every `BATCH` pictures; `cancel` stops it after the picture in flight.
+Screenshots and documents are not scanned (faces there are rare and form no people).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable
+
+from imgrag_desktop.search.people import ClusterParams, People, carry_over, live_paths
+from imgrag_desktop.store.faces import NO_FACE, FaceTables
+from imgrag_desktop.types import Progress, tell
+
+BATCH = 16
+CLUSTER_EVERY = 400  # pictures between two clustering rounds of a long run (people appear as it goes)
+SKIP_KINDS = ("screenshot", "document")
+
+
+def forget_faces(store: Any) -> bool:
+    """Delete every face descriptor and person (faces switched off). True when there were some."""
+    tables = FaceTables(store.db_dir)
+    had = tables.exists()
+    if had:
+        tables.drop()
+    return had
+
+
+def find_faces(store: Any, settings: Any, engine: Any, cancel: threading.Event,
+               on_progress: Callable[[Progress], None] | None = None, limit: int | None = None) -> dict[str, Any]:
+    from imgrag_desktop.imaging import decode_path
+
+    tables = FaceTables(store.db_dir)
+    people = People(tables, lambda: live_paths(store))
+    t = store.query(None, ["path", "content_hash", "kind"])
+    paths: dict[str, list[str]] = {}
+    for p, h, k in zip(t.column("path").to_pylist(), t.column("content_hash").to_pylist(), t.column("kind").to_pylist()):
+        if h and k not in SKIP_KINDS:
+            paths.setdefault(h, []).append(p)
+    done_hashes = tables.scanned(engine.model_id)
+    todo = [h for h in paths if h not in done_hashes]
+    if limit is not None:
+        todo = todo[:limit]
+    params = ClusterParams.from_settings(settings)
+    stats: dict[str, Any] = {"model": engine.model_id, "scanned": 0, "faces": 0, "failed": 0, "carried": 0}
+    tell(on_progress, Progress("faces", 0, len(todo)))
+    start = time.perf_counter()
+    pending: list[dict[str, Any]] = []
+    pending_hashes: list[str] = []
+    since_cluster = 0
+
+    def flush() -> None:
+        old = tables.faces_of(pending_hashes)
+        by_hash: dict[str, list[dict[str, Any]]] = {}
+        for r in old:
+            by_hash.setdefault(r["content_hash"], []).append(r)
+        for h in pending_hashes:
+            if by_hash.get(h):
+                stats["carried"] += carry_over(by_hash[h], [r for r in pending if r["content_hash"] == h])
+        tables.write_faces(pending, replace_hashes=[h for h in pending_hashes if h in by_hash])
+        pending.clear()
+        pending_hashes.clear()
+
+    for n, h in enumerate(todo, 1):
+        if cancel.is_set():
+            break
+        path = next((p for p in paths[h] if os.path.exists(p)), paths[h][0])  # a copy that is online
+        rows: list[dict[str, Any]] = []
+        try:
+            dec, _ = decode_path(path, max_side=int(settings.faces_max_side))
+            found = engine.faces(dec.image)
+            sx = dec.width / max(1, dec.image.width)
+            sy = dec.height / max(1, dec.image.height)
+            for i, f in enumerate(found):
+                rows.append({"face_id": f"{h}:{i}", "content_hash": h, "idx": i, "model": engine.model_id,
+                             "left": round(f.box[0] * sx), "top": round(f.box[1] * sy),
+                             "right": round(f.box[2] * sx), "bottom": round(f.box[3] * sy),
+                             "img_width": dec.width, "img_height": dec.height, "confidence": f.confidence,
+                             "blur": f.blur, "pose": f.pose, "quality": f.quality, "size": round(f.size * sx),
+                             "descriptor": [float(v) for v in f.descriptor], "person": None, "by_user": False,
+                             "not_face": False, "rejected": None})
+        except Exception as exc:  # unreadable now (offline, vanished): tried again next run
+            stats["failed"] += 1
+            stats.setdefault("errors", []).append(f"{path}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}")
+            continue
+        if not rows:
+            rows.append({"face_id": f"{h}:none", "content_hash": h, "idx": NO_FACE, "model": engine.model_id})
+        stats["scanned"] += 1
+        stats["faces"] += sum(1 for r in rows if r["idx"] != NO_FACE)
+        pending.extend(rows)
+        pending_hashes.append(h)
+        if len(pending_hashes) >= BATCH:
+            flush()
+        since_cluster += 1
+        if since_cluster >= CLUSTER_EVERY:
+            flush()
+            people.cluster(params, cancel.is_set, model=engine.model_id)
+            since_cluster = 0
+        elapsed = time.perf_counter() - start
+        tell(on_progress, Progress("faces", n, len(todo), current=path, rate=n / elapsed if elapsed > 0 else 0.0))
+    if pending:
+        flush()
+    live = set(live_paths(store))
+    if live:  # faces of pictures no longer indexed (their people and names stay)
+        stats["pruned"] = tables.faces.prune("content_hash", live)
+    stats["people"] = people.cluster(params, model=engine.model_id)
+    stats["seconds"] = round(time.perf_counter() - start, 2)
+    if "errors" in stats:
+        stats["errors"] = stats["errors"][:20]
+    return stats

@@ -1,0 +1,84 @@
+"""The "faces" stage on real photos: resumable, cancellable, keyed by content, and switched off
+it deletes every descriptor and name."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+from imgrag_desktop.indexing.faces_stage import find_faces
+from imgrag_desktop.indexing.stages import STAGES, run_later_stages
+from imgrag_desktop.models.faces import DlibFaces
+from imgrag_desktop.search.people import people_of
+from imgrag_desktop.store.faces import FaceTables
+from tests.support.data import faces_dir
+
+PHOTOS = ["img1.jpg", "img2.jpg", "img4.jpg", "img13.jpg", "img14.jpg", "couple.jpg"]
+
+
+def _library(tmp_path, services):
+    d = tmp_path / "photos"
+    d.mkdir()
+    for n in PHOTOS:
+        shutil.copy2(faces_dir() / n, d / n)
+    services.cfg.settings.ocr_enabled = False
+    services.indexer().index_paths([str(d)])
+    return d
+
+
+def test_the_stage_is_in_the_library_part_after_the_text_stage():
+    names = [s.name for s in STAGES if s.part == "library"]
+    assert names.index("faces") > names.index("text")
+
+
+def test_cancelled_it_resumes_where_it_stopped_and_a_move_costs_nothing(tmp_path, services):
+    d = _library(tmp_path, services)
+    store, s = services.store, services.cfg.settings
+    engine = DlibFaces("hog")
+    cancel = threading.Event()
+    seen: list[int] = []
+
+    def progress(p):
+        seen.append(p.done)
+        if p.done >= 2:
+            cancel.set()
+
+    first = find_faces(store, s, engine, cancel, progress)
+    assert first["scanned"] == 2 and seen[-1] == 2
+    second = find_faces(store, s, engine, threading.Event())
+    assert second["scanned"] == len(PHOTOS) - 2 and first["faces"] + second["faces"] == 7
+    people = people_of(store)
+    listing = people.listing()
+    assert [p["count"] for p in listing][:2] == [4, 2]  # img1/2/4 and couple's second face; img13/14
+    people.name(listing[0]["id"], "Alice")
+    # moved files: re-indexed at their new place, nothing is scanned again and the name stays
+    moved = tmp_path / "moved"
+    shutil.move(str(d), str(moved))
+    services.indexer().index_paths([str(moved)])
+    again = find_faces(store, s, engine, threading.Event())
+    assert again["scanned"] == 0
+    after = people_of(store).listing()
+    assert after[0]["name"] == "Alice" and after[0]["count"] == 4 and after[0]["cover"]["path"].startswith(str(moved))
+    # a new face model scans everything again and maps the faces back to their people
+    class Renamed(DlibFaces):
+        pass
+
+    other = Renamed("hog")
+    other.model_id = "dlib-hog-resnet-v1-again"
+    redo = find_faces(store, s, other, threading.Event())
+    assert redo["scanned"] == len(PHOTOS) and redo["carried"] >= 7
+    assert people_of(store).listing()[0]["name"] == "Alice"
+
+
+def test_switched_off_the_stage_deletes_faces_and_names(tmp_path, services):
+    _library(tmp_path, services)
+    out = run_later_stages(services, stages=[st for st in STAGES if st.name == "faces"])
+    assert out["faces"]["faces"] >= 6
+    people = people_of(services.store)
+    people.name(people.listing()[0]["id"], "Alice")
+    services.cfg.settings.faces_enabled = False
+    out = run_later_stages(services, stages=[st for st in STAGES if st.name == "faces"])
+    assert out == {"faces": {"deleted": True}}
+    tables = FaceTables(services.store.db_dir)
+    assert not tables.exists()
+    assert not (services.store.db_dir / "faces.lance").exists() and not (services.store.db_dir / "people.lance").exists()
