@@ -115,8 +115,13 @@ class Services:
         from imgrag_desktop.answer import Answerer
 
         def retrieve(question: str, k: int) -> list[Any]:
+            from imgrag_desktop.search.query import literal, read_terms
+
             # Questions get the best images even when they are weak matches: the model says when
-            # the images do not hold the answer.
+            # the images do not hold the answer. A question is never refused for its wording:
+            # one that only avoids ("-people?") is searched for its words as written.
+            if not read_terms(question).positives:
+                question = literal(question)
             return self.searcher.search(question, k=k, where=where, min_score="off")
 
         return Answerer(self.store, self.vlm.get(), retrieve, **kwargs)

@@ -90,9 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+FREE_TEXT = ("search", "similar", "ask")  # commands whose words may start with a dash (cli/free_text.py)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from imgrag_desktop.cli.free_text import prepare_argv
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices  # noqa: SLF001
+    args = parser.parse_args(prepare_argv(parser, subs, sys.argv[1:] if argv is None else argv, FREE_TEXT))
     for name, default in (("json", False), ("data_dir", None), ("profile", None)):
         if not hasattr(args, name):
             setattr(args, name, default)

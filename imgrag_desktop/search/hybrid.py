@@ -108,18 +108,23 @@ def _fts_ready(table: Any) -> bool:
         return False
 
 
-def keyword_list(store: Store, text: str, where: str | None, depth: int) -> ModeList:
+def keyword_list(store: Store, text: str, where: str | None, depth: int, avoid: Sequence[str] = ()) -> ModeList:
     """The full-text list, rescored by query coverage (rescore_keyword). Its confidence is the
     largest share of the query's words one document holds, squared: any match at all stands
     far above "no match" (score 0), so the chance model says nothing here; what tells an exact
     phrase (every word found) from one everyday word shared with a long description is how
-    much of the query was found, and half the words is weak evidence (a quarter, squared)."""
+    much of the query was found, and half the words is weak evidence (a quarter, squared).
+    Documents whose text holds a term to `avoid` (a query's "-word") are left out."""
     table = store.images
     if table is None:
         return ModeList([], [])
     population = store.count(where) if where else store.count()
     if _fts_ready(table):
-        q = table.search(text, query_type="fts", fts_columns="search_text")
+        from lancedb.query import MatchQuery
+
+        # A MatchQuery, not the string: LanceDB reads a string in quotes as a phrase query
+        # (an error without word positions); the words are matched whatever they hold.
+        q = table.search(MatchQuery(text, "search_text"), query_type="fts")  # type: ignore[call-arg]  # pydantic defaults
         q = q.select(["path", "search_text", "_score"]).limit(depth)
         if where:
             q = q.where(where, prefilter=True)
@@ -129,6 +134,9 @@ def keyword_list(store: Store, text: str, where: str | None, depth: int) -> Mode
         scores = [float(x) for x in rows.column("_score").to_pylist()] if rows.num_rows else []
     else:
         ids, scores, bodies = _keyword_scan(store, text, where, depth)
+    if avoid and ids:
+        keep = [i for i, body in enumerate(bodies) if not textmatch.holds_any(body or "", avoid)]
+        ids, scores, bodies = [ids[i] for i in keep], [scores[i] for i in keep], [bodies[i] for i in keep]
     if not ids:
         return ModeList([], [], population=population)
     ids, scores, coverage, exact = rescore_keyword(text, ids, scores, bodies)
@@ -199,13 +207,15 @@ def _keyword_scan(store: Store, text: str, where: str | None, depth: int
 def search(store: Store, snapshot: LoadedVectors, text: str, k: int, where: str | None, mode: str,
            weights: dict[str, float] | None, *, clip: Any,
            visual: "tuple[np.ndarray, float | None] | None" = None, tiles: "TileMatcher | None" = None,
-           textual: "Callable[[], tuple[LoadedVectors, Any]] | None" = None, fetch: int | None = None) -> list[Hit]:
+           textual: "Callable[[], tuple[LoadedVectors, Any]] | None" = None, fetch: int | None = None,
+           avoid: Sequence[str] = ()) -> list[Hit]:
     """The modes' ranked lists, fused in hybrid mode. `snapshot` holds the visual vectors (of
     `clip`'s model); `visual` is the CLIP query vector and its cut-off when the caller built
     one (combined queries), else `clip` encodes the text here. `textual` gives the textual
     snapshot and its text encoder, asked only when that list is wanted (it raises
     ModelUnavailable without a text model). `fetch` hits are returned (more than k when the
-    caller folds duplicates afterwards)."""
+    caller folds duplicates afterwards). `avoid`: the query's negative terms; the keyword and
+    textual lists leave out texts holding one (the visual vector already subtracts them)."""
     k = max(1, int(fetch or k))
     depth = max(MIN_DEPTH, 3 * k)
     w = normalize_weights(weights)
@@ -219,6 +229,8 @@ def search(store: Store, snapshot: LoadedVectors, text: str, k: int, where: str 
                 raise ModelUnavailable("no text model is configured: textual search is unavailable")
             loaded, encoder = textual()
             lists["textual"] = textual_list(store, loaded, encoder, text, where, depth)
+            if avoid:
+                _leave_out(store, lists["textual"], avoid)
             if visual is not None and visual[1] is not None:
                 # A relevance cut-off is in force: the text list keeps only real matches too,
                 # so "no good matches" stays a possible answer in hybrid mode.
@@ -230,7 +242,7 @@ def search(store: Store, snapshot: LoadedVectors, text: str, k: int, where: str 
                 raise
             log.warning("textual search skipped: %s", exc)
     if mode in ("keyword", "hybrid") and (mode == "keyword" or w["keyword"] > 0):
-        lists["keyword"] = keyword_list(store, text, where, depth)
+        lists["keyword"] = keyword_list(store, text, where, depth, avoid)
     if mode != "hybrid":
         ml = lists[mode]
         order = [(p, s, {mode}) for p, s in zip(ml.ids[:k], ml.scores[:k])]
@@ -249,6 +261,14 @@ def search(store: Store, snapshot: LoadedVectors, text: str, k: int, where: str 
             h.region = regions[h.path]
             h.reasons.append("tile")
     return hits
+
+
+def _leave_out(store: Store, ml: ModeList, avoid: Sequence[str]) -> None:
+    """Drop from a list the documents whose text holds a term to avoid (as keyword_list does)."""
+    bodies = store.rows(ml.ids, ["search_text"]) if ml.ids else {}
+    keep = [i for i, p in enumerate(ml.ids)
+            if not textmatch.holds_any((bodies.get(p) or {}).get("search_text") or "", avoid)]
+    ml.ids, ml.scores = [ml.ids[i] for i in keep], [ml.scores[i] for i in keep]
 
 
 def phrase_first(order: list[tuple[str, float, set[str]]], keyword: ModeList | None) -> list[tuple[str, float, set[str]]]:

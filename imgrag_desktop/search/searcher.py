@@ -118,7 +118,8 @@ class Searcher:
                 weights = {**(weights or {}), "visual": 0.0}
         snapshot = self.visual()
         hits = hybrid.search(self.store, snapshot, words, k, where, mode, weights, clip=self.clip, visual=visual,
-                             tiles=self.tile_matcher, textual=self._textual_side, fetch=fetch_size(k, collapse))
+                             tiles=self.tile_matcher, textual=self._textual_side, fetch=fetch_size(k, collapse),
+                             avoid=[p.text for p in parsed.negatives if p.kind == "text"])
         if collapse:
             hits = collapse_hits(self.duplicate_finder(), hits, self.store, snapshot)
         return hits[:k]

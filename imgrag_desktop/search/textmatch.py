@@ -71,6 +71,25 @@ def contains_phrase(text: str, phrase: list[str]) -> bool:
     return any(toks[i] == first and toks[i:i + n] == phrase for i in range(len(toks) - n + 1))
 
 
+def holds_any(text: str, phrases: Iterable[str]) -> bool:
+    """Whether `text` holds one of `phrases`: a one-word phrase by its stem (as the keyword
+    index matches), a longer one word for word."""
+    toks: list[str] | None = None
+    for phrase in phrases:
+        want = tokens(phrase)
+        if not want:
+            continue
+        if toks is None:
+            toks = tokens(text)
+        if len(want) == 1:
+            s = stem(want[0])
+            if any(stem(t) == s for t in toks):
+                return True
+        elif contains_phrase(text, want):
+            return True
+    return False
+
+
 def parse_words(raw: Any) -> list[dict[str, Any]]:
     if isinstance(raw, list):
         return [w for w in raw if isinstance(w, dict)]

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, Callable, Sequence
 
 from imgrag_desktop.search.filters import Filters
+from imgrag_desktop.search.query import ParsedQuery, as_text, read_terms
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class Reading:
         """The reading with one chip removed: its filter fields back to `base`'s, its words back
         in the text (where they were, as near as the remaining text allows)."""
         base = base or Filters()
+        if chip.kind == "operator":  # its piece stays where it is, now as literal text
+            return Reading(self.original, " ".join(self.text.replace(chip.words, as_text(chip.words), 1).split()),
+                           self.filters, [c for c in self.chips if c is not chip])
         reset = {name: getattr(base, name) for name in chip.fields}
         chips = [c for c in self.chips if c is not chip]
         return Reading(self.original, " ".join(f"{self.text} {chip.words}".split()),
@@ -158,4 +162,11 @@ def understand(text: str | None, filters: Filters | None = None, context: ReadCo
         rest = " ".join(found.text.split())
         filters = dataclasses.replace(filters, **found.fields)
         chips.extend(found.chips)
+    chips.extend(operator_chips(read_terms(rest)))  # "-word", "word:2", "quotes": kept in the text
     return Reading(text or "", rest, filters, chips)
+
+
+def operator_chips(parsed: ParsedQuery) -> list[Chip]:
+    """A query's operators as chips of kind "operator" (no filter fields: the searcher reads
+    the operators from the text); a chip's words are the piece of the query it was read from."""
+    return [Chip("operator", p.reading(), p.source) for p in parsed.operators]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from imgrag_desktop.cli.context import Context, add_filter_arguments, filter_from_args, hits_text
 from imgrag_desktop.search.modes import MODE_NAMES, modes_help
+from imgrag_desktop.search.query import read_terms
 from imgrag_desktop.types import ImgragError
 
 
@@ -43,6 +45,15 @@ def _hits_out(ctx: Context, hits: list[Any]) -> None:
     ctx.out([h.to_json() for h in hits], human)
 
 
+def _say_reading(text: str | None, image: bool = False) -> None:
+    """How the query's operators were read, one line on stderr (nothing for plain text, nor
+    for a query the search refuses: its one-line reason says enough)."""
+    q = read_terms(text)
+    reading = q.reading()
+    if reading and (image or q.positives):
+        print(f"imgrag: {reading}", file=sys.stderr)
+
+
 def read_query(ctx: Context, text: str, where: str | None, question: bool = False) -> tuple[Any, str | None]:
     """The query read by search/understand (people's names become person filters), its chips on
     stderr, and the where-clause with the filters it read on top of the option filters."""
@@ -51,8 +62,9 @@ def read_query(ctx: Context, text: str, where: str | None, question: bool = Fals
     from imgrag_desktop.search.understand import understand
 
     reading = understand(text, context=ctx.services.read_context())
-    if reading.chips:
-        print("imgrag: understood: " + ", ".join(c.label for c in reading.chips)
+    chips = [c for c in reading.chips if c.kind != "operator"]  # operators: their own line (_say_reading)
+    if chips:
+        print("imgrag: understood: " + ", ".join(c.label for c in chips)
               + (f"; searching for {reading.text!r}" if reading.text and not question else ""), file=sys.stderr)
     read = reading.filters.where()
     both = " AND ".join(f"({w})" for w in (where, read) if w) or None
@@ -60,7 +72,8 @@ def read_query(ctx: Context, text: str, where: str | None, question: bool = Fals
 
 
 def search_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("text", metavar="TEXT", help="what to look for: words, \"-word\" to avoid, \"word:2\" to weigh")
+    p.add_argument("text", metavar="TEXT", help="what to look for: any text; \"-word\" avoids a word, \"word:2\" weighs "
+                                                "it, \"quotes\" make a literal phrase (how it was read goes to stderr)")
     p.add_argument("-k", "--limit", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--like", metavar="IMAGE", help="combine the text with an image (\"like this, but …\")")
     p.add_argument("--mode", choices=MODE_NAMES, default=None, help=modes_help())
@@ -83,6 +96,7 @@ def cmd_search(ctx: Context) -> int:
         hits = [h for h, _ in browse(ctx.services.store, where, args.limit)]
         _hits_out(ctx, hits)
         return 0
+    _say_reading(reading.text or args.text)
     hits = ctx.services.searcher.search(reading.text or args.text, k=args.limit, where=where,
                                         mode=args.mode or s.search_mode or "hybrid", weights=weights,
                                         like=_image_arg(args.like), min_score=args.min_score,
@@ -102,6 +116,7 @@ def similar_args(p: argparse.ArgumentParser) -> None:
 def cmd_similar(ctx: Context) -> int:
     args = ctx.args
     path = _image_arg(args.image)
+    _say_reading(args.text, image=True)
     hits = ctx.services.searcher.similar(path, k=args.limit, where=filter_from_args(args), text=args.text,
                                          min_score=args.min_score, collapse=not args.no_collapse)
     _hits_out(ctx, hits)

@@ -26,9 +26,10 @@ from tests.conftest import coco_images
     ("red t-shirt", [("red t-shirt", 1, False)]),
     ("see http://example.com/a", [("see http://example.com/a", 1, False)]),
     ("-5 degrees", [("-5 degrees", 1, False)]),
-    ('"unbalanced quote', [("unbalanced quote", 1, False)]),
+    ('"unbalanced quote', [('"unbalanced quote', 1, False)]),  # a lone quote is text
     ("cat^1.5 dog:.5", [("cat", 1.5, False), ("dog", 0.5, False)]),
     ("x -(a  b) y", [("x y", 1, False), ("a b", 1, True)]),
+    ("cat:0 dog:11", [("cat:0 dog:11", 1, False)]),  # weights out of range are text, not errors
 ])
 def test_parse(text, expected):
     got = [(p.text, p.weight, p.negative) for p in parse(text).parts]
@@ -36,8 +37,8 @@ def test_parse(text, expected):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("-people", "only says what to avoid"), ("", "empty query"), ("   ", "empty query"),
-    ("cat:0", "out of range"), ("cat:11", "out of range"),
+    ("-people", "only says what to avoid"), ("", "empty query"), ("   ", "empty query"), ("\t\n", "empty query"),
+    ("-people -cars:2", "only says what to avoid"),
 ])
 def test_parse_errors_are_one_line(text, message):
     with pytest.raises(ImgragError, match=message) as err:
