@@ -79,6 +79,8 @@ class Settings:
     batch_size: int = _setting(0, "images per image-model batch when indexing; 0: chosen for the device")
     decode_workers: int = _setting(0, "threads decoding images ahead of the model; 0: chosen for the machine")
     ignore_hidden: bool = _setting(True, "skip hidden (dot) and system files and folders when scanning")
+    fs_timeout_s: float = _setting(10.0, "a folder where one file-system call (stat, list) takes longer than this, "
+                                   "in seconds, is offline for that scan (a hung network share); its rows are kept")
     ocr_enabled: bool = _setting(True, "read the text inside images (OCR) as a later indexing stage")
     ocr_photos: bool = _setting(False, "OCR photos too, not only screenshots and documents",
                                 cli="`imgrag ocr --requeue --photos` does it once")

@@ -143,6 +143,9 @@ class IndexReport:
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     cancelled: bool = False
+    offline: dict[str, str] = field(default_factory=dict)  # roots kept as they were: root → reason
+    offline_images: dict[str, int] = field(default_factory=dict)  # rows kept below each offline root
+    held: dict[str, tuple[int, int]] = field(default_factory=dict)  # mass removals not done: root → (gone, of)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -157,6 +160,9 @@ class IndexReport:
             "failures": [{"path": f.path, "reason": f.reason, "stage": f.stage} for f in self.failures],
             "seconds": round(self.seconds, 3),
             "cancelled": self.cancelled,
+            "offline": [{"root": r, "reason": why, "images": self.offline_images.get(r, 0)}
+                        for r, why in self.offline.items()],
+            "held": [{"root": r, "gone": g, "of": n} for r, (g, n) in self.held.items()],
         }
 
 

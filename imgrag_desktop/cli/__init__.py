@@ -28,6 +28,7 @@ from imgrag_desktop.cli.commands import (
     settings,
     status,
     text,
+    upkeep,
     vlm,
     watch,
 )
@@ -75,6 +76,14 @@ COMMANDS: dict[str, Command] = {
                       people.cmd_people),
     "calibrate": Command("measure this model's relevance cut-off on the indexed images", duplicates.calibrate_args,
                          duplicates.cmd_calibrate),
+    "check": Command("verify the index: tables readable, row counts, vectors finite, indexed files present",
+                     upkeep.check_args, upkeep.cmd_check),
+    "repair": Command("restore a damaged index to its last good version and rebuild what is lost from the photos",
+                      upkeep.repair_args, upkeep.cmd_repair),
+    "export-userdata": Command("write your settings, folders and own data (names, corrections) to a small file",
+                               upkeep.export_args, upkeep.cmd_export),
+    "import-userdata": Command("bring back what export-userdata wrote (nothing is deleted)", upkeep.import_args,
+                               upkeep.cmd_import),
 }
 
 

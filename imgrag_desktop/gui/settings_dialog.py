@@ -235,6 +235,10 @@ class SettingsDialog(QDialog):
         dnote.setWordWrap(True)
         dnote.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         dform.addRow(dnote)
+        from imgrag_desktop.gui.index_check import IndexCheckRow
+
+        self.index_check = IndexCheckRow(cfg, self)
+        dform.addRow("Index", self.index_check)
         outer.addWidget(data_box)
 
         view_box = QGroupBox("Searching", self)

@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.search_edit, self.similar_chip, self.similar_label = p.search_edit, p.similar_chip, p.similar_label
         self.mode_combo, self.filters_button, self.size_slider = p.mode_combo, p.filters_button, p.size_slider
         self.filter_bar, self.welcome, self.welcome_button = p.filter_bar, p.welcome, p.welcome_button
+        self.filter_bar.offline_source = self.folders_panel.offline_folders
         self.no_match, self.no_match_title, self.no_match_text = p.no_match, p.no_match_title, p.no_match_text
         self.show_weaker_button, self.clear_filters_button = p.show_weaker_button, p.clear_filters_button
         self.tabs.addTab(self.page, "Search")
@@ -265,6 +266,7 @@ class MainWindow(QMainWindow):
         w.eventHandled.connect(self.watchEvent)
         w.changesIndexed.connect(self._after_watch_changes)
         w.removalReady.connect(self._enqueue)
+        w.removalHeld.connect(lambda root, gone: self.folders.ask_removal(root, gone, 0))
         w.ctl.stageWarning.connect(self.bridge.problem)
 
     def start(self) -> None:
@@ -373,6 +375,7 @@ class MainWindow(QMainWindow):
         stats = self.report.stats
         self.report.update_stats({"images": int(report.get("images", stats["images"])),
                                   "failed": int(report.get("failed_total", stats["failed"]))})
+        self.folders.show_scan(job, report)
         self.indexFinished.emit(report)
         self._after_job()
         self.rerun()

@@ -72,6 +72,7 @@ class IndexJob:
     rebuild: bool = False
     remove: str | None = None  # a folder whose rows are dropped (instead of indexing)
     keep: list[str] = field(default_factory=list)  # folders still indexed (nested ones survive a removal)
+    confirm_removal: bool = False  # the user said yes to removing many vanished photos at once
     cancel: threading.Event = field(default_factory=threading.Event)
     # Set with `cancel`, and by the watcher when it needs the lock: later stages (OCR, captions) stop.
     stop_stages: threading.Event = field(default_factory=threading.Event)
@@ -389,7 +390,7 @@ class IndexWorker(QObject):
         check_vector_size(svc, job.rebuild, remedy=REBUILD_IN_WINDOW)
         indexer = svc.indexer(on_progress=self._report)
         indexer.pause = self.pause_event
-        report = indexer.index_paths(job.roots, cancel=job.cancel)
+        report = indexer.index_paths(job.roots, cancel=job.cancel, confirm_removal=job.confirm_removal)
         data = report.to_json()
         data.update(getattr(report, "extra", None) or {})  # the stages of part "pass" (visual, tiles), as the CLI
         if not job.cancel.is_set():

@@ -104,22 +104,34 @@ class Indexer:
         # Why visual vectors wait (CLIP not downloaded yet), or "": rows are then written without
         # one (clip_model ""), and the "visual" stage fills them in once the model is there.
         self.visual_waiting = ""
+        # Every stat/scandir of a scan goes through `fs`, each root in a thread of its own, given
+        # up after fs_timeout_s in one call (a hung share: that root is offline, the rest goes on).
+        self.fs: scanner.Fs = scanner.DEFAULT_FS
+        self.fs_timeout_s: float | None = cfg.settings.fs_timeout_s if cfg is not None else None
 
     # Public API ------------------------------------------------------------------------------
     def index_paths(self, roots: Sequence[str], cancel: threading.Event | None = None,
-                    remove_missing: bool = True, retry_failed: bool = False) -> IndexReport:
-        """Bring the index in line with the given folders (or files): add, update, reuse, remove."""
+                    remove_missing: bool = True, retry_failed: bool = False,
+                    confirm_removal: bool = False) -> IndexReport:
+        """Bring the index in line with the given folders (or files): add, update, reuse, remove.
+
+        Rows are removed only on positive evidence (indexing/offline.py): an offline root keeps
+        them all (`report.offline`), and a mass disappearance is held (`report.held`) unless
+        `confirm_removal`."""
         cancel = cancel or threading.Event()
         t0 = time.monotonic()
         report = IndexReport()
         self._emit(Progress("scan", current=", ".join(roots)))
-        result = scanner.scan(roots, self.ignore_hidden, cancelled=cancel.is_set, exclude=self.exclude)
+        result = scanner.scan(roots, self.ignore_hidden, cancelled=cancel.is_set, exclude=self.exclude,
+                              fs=self.fs, timeout_s=self.fs_timeout_s)
         report.scanned = len(result.files)
         where = " OR ".join(self._root_filter(r) for r in result.roots)
         indexed = self.store.file_states(f"({where})" if where else None) if where else {}
         failed = self.store.failure_states(f"({where})") if where else {}
         model_id = self._model_id_or_empty()
         plan = scanner.plan(result, indexed, failed, model_id, retry_failed=retry_failed)
+        if not cancel.is_set():
+            self._judge_roots(result, indexed, plan, report, confirm_removal and remove_missing)
         report.unchanged = plan.unchanged + plan.skipped_failed
         for fl, _root in result.problems:
             report.failures.append(fl)
@@ -142,6 +154,47 @@ class Indexer:
         self._emit(Progress("done", report.added + report.updated, report.added + report.updated,
                             failed=report.failed, reused=report.reused))
         return report
+
+    def _judge_roots(self, result: scanner.ScanResult, indexed: dict[str, Any], plan: scanner.Plan,
+                     report: IndexReport, confirmed: bool) -> None:
+        """Keep the rows of offline roots and hold mass removals (offline.judge), and remember
+        each online root's identity in roots.json."""
+        from imgrag_desktop.indexing import offline
+
+        registry = offline.RootRegistry.for_data_dir(self.cfg.data_dir if self.cfg is not None else None)
+        found = {f.path for f in result.files}
+        gone = set(plan.gone)
+        allowed: list[str] = []
+        for root in result.roots:
+            if root in indexed:  # a single file given as a root: its own path is the evidence
+                if root in gone:
+                    allowed.append(root)
+                continue
+            prefix = root.rstrip(os.sep) + os.sep
+            under = [p for p in indexed if p.startswith(prefix)]
+            reason = result.offline.get(root) or ("cannot open folder" if root in result.unreadable else "")
+            if root in result.missing_roots:
+                reason = "folder not found (unplugged or removed?)"
+            check = offline.judge(root, result.idents.get(root), reason, found, under, registry.get(root), confirmed)
+            if check.offline:
+                report.offline[root] = check.offline
+                report.offline_images[root] = check.indexed
+                registry.mark_offline(root, check.offline)
+                continue
+            if check.held:
+                report.held[root] = (len(check.gone), check.indexed)
+            else:
+                allowed.extend(p for p in check.gone if p in gone)
+            dev, ino, mount = result.idents[root]
+            registry.mark_online(root, dev, ino, len([p for p in found if p.startswith(prefix)]), mount)
+        plan.gone = list(dict.fromkeys(allowed))
+        kept = tuple(r.rstrip(os.sep) + os.sep for r in (*report.offline, *report.held))
+        if kept:
+            plan.gone_failures = [p for p in plan.gone_failures if not p.startswith(kept)]
+        try:
+            registry.save()
+        except OSError:
+            pass  # the registry only makes removal stricter; a read-only data dir fails elsewhere
 
     def index_files(self, paths: Sequence[str], root: str | None = None,
                     cancel: threading.Event | None = None) -> IndexReport:

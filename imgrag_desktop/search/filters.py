@@ -51,6 +51,7 @@ class Filters:
     min_height: int | None = None
     camera: str | None = None  # make or model contains this text, any case
     orientation: str | None = None  # one of ORIENTATIONS
+    exclude_roots: tuple[str, ...] = ()  # folders left out (offline ones, when the user asks)
     people: tuple[PersonFilter, ...] = ()  # every one must hold (photos of Alice and Bob, without Carol)
 
     def with_folder(self, folder: str | None) -> "Filters":
@@ -82,6 +83,8 @@ class Filters:
             parts.append(f"lower(camera) LIKE {sql_str('%' + self.camera.lower() + '%')}")
         if self.orientation in _SHAPE_SQL:
             parts.append(_SHAPE_SQL[self.orientation])
+        for root in self.exclude_roots:
+            parts.append(f"NOT ({folder_filter(root)})")
         parts.extend(p.sql() for p in self.people)
         return " AND ".join(f"({p})" for p in parts) or None
 
