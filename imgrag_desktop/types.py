@@ -175,3 +175,11 @@ class Answer:
     model: str = ""
     looked_at_images: bool = False
     sources: list[Hit] = field(default_factory=list)
+    # Checking it (answer.py, evidence.py): "supported" (the model's answer is in an evidence
+    # line), "extracted" (the model's was not; the value was read from the evidence),
+    # "unknown" (nothing supports an answer: the text says so), "unchecked" (cancelled).
+    status: str = "unchecked"
+    model_text: str = ""  # what the model said, before the check
+    extracted: str = ""  # the value read from the evidence, when the question asks for one
+    quote: dict[str, Any] | None = None  # the evidence line that holds the answer: {path, text, box}
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # ranked lines: {path, text, box, source, ...}

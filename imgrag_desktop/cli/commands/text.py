@@ -70,12 +70,26 @@ def eval_args(p: argparse.ArgumentParser) -> None:
                                                       "(default: eval-histogram.png in the current folder)")
     p.add_argument("--calibrate", action="store_true",
                    help="use the measured thresholds as this model's relevance cut-off")
+    p.add_argument("--answers", action="store_true",
+                   help="measure the answers of `ask` instead: correct, supported by evidence, evidence top-3, "
+                        "\"don't know\" on questions without an answer (QUESTIONS: a question file; default: the "
+                        "built-in set over the shared receipts and screenshots)")
+    p.add_argument("--receipts", metavar="DIR",
+                   help="with --answers: the receipts folder (default: $IMGRAG_SHARED_DATA/receipts)")
+    p.add_argument("--index-dir", metavar="DIR",
+                   help="with --answers: index into this data dir and keep it (reused when it holds an index)")
+    p.add_argument("--model", metavar="GGUF", help="with --answers: a language-model .gguf to answer with "
+                                                   "(text only; default: the model in use)")
+    p.add_argument("--images", type=int, default=4, help="with --answers: pictures per question (default 4)")
+    p.add_argument("--limit", type=int, help="with --answers: ask only the first N questions")
 
 
 def cmd_eval(ctx: Context) -> int:
     from imgrag_desktop import evaluation
 
     args = ctx.args
+    if getattr(args, "answers", False):
+        return _eval_answers(ctx)
     if getattr(args, "labelled", None):
         return _eval_labelled(ctx)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -85,6 +99,22 @@ def cmd_eval(ctx: Context) -> int:
         report = evaluation.run_screenshot_eval(ctx.services, args.screenshots, args.distractors, modes,
                                                 on_progress=ctx.progress_bar(), on_warning=ctx.warn)
     ctx.out(report, lambda: evaluation.report_text(report))
+    return 0
+
+
+def _eval_answers(ctx: Context) -> int:
+    """`eval --answers`: the answers of `ask` on a question set (evaluation/answers.py)."""
+    from imgrag_desktop.evaluation import answers
+
+    args = ctx.args
+    if args.images < 1:
+        raise ImgragError("--images must be at least 1")
+    report = answers.run_answer_eval(ctx.services, questions=args.queries, receipts=args.receipts,
+                                     screenshots=args.screenshots, index_dir=args.index_dir, model=args.model,
+                                     images=args.images, limit=args.limit,
+                                     on_progress=None if args.quiet else ctx.progress_bar("indexing"),
+                                     on_warning=ctx.warn)
+    ctx.out(report, lambda: answers.report_text(report))
     return 0
 
 

@@ -52,38 +52,57 @@ def cmd_ask(ctx: Context) -> int:
     cancel = threading.Event()
     stream = answerer.stream(args.question, cancel=cancel)
     interrupted = False
+    drafting = False
     try:
+        # The model's draft streams to stderr: only the answer checked against the evidence
+        # goes to stdout.
         for chunk in stream:
             if not ctx.json:
-                sys.stdout.write(chunk)
-                sys.stdout.flush()
+                if not drafting:
+                    sys.stderr.write("(model draft, being checked) ")
+                    drafting = True
+                sys.stderr.write(chunk)
+                sys.stderr.flush()
     except KeyboardInterrupt:
         cancel.set()
         interrupted = True
         stream.close()
     finally:
         svc.vlm.unload()
+        if drafting:
+            sys.stderr.write("\n")
     if interrupted or stream.answer is None:
-        if not ctx.json:
-            sys.stdout.write("\n")
         print("imgrag: answer cancelled", file=sys.stderr)
         return 130
     answer = stream.answer
     if ctx.json:
         ctx.out(answer_to_json(answer, stream), "")
         return 0
-    lines = ["", ""]
+    lines = [answer.text, ""]
+    if answer.status == "extracted" and answer.model_text:
+        lines.append(f"(the model said {_short(answer.model_text)!r}, which no evidence line holds)")
+    if answer.evidence:
+        lines.append("Evidence (the lines of text that bear on the question):")
+        for e in answer.evidence:
+            box = "" if not e.get("box") else " at " + ",".join(str(v) for v in e["box"])
+            lines.append(f"  [{e.get('image', '?')}] \u201c{e['text']}\u201d ({os.path.basename(e['path'])}{box})")
+        lines.append("")
     cited = set(answer.citations)
     for i, hit in enumerate(answer.sources, 1):
         mark = "*" if hit.path in cited else " "
         lines.append(f"{mark}[{i}] {hit.path}")
-    if not stream.cited_explicitly and answer.sources:
-        lines.append("(the answer cites no source by number: all the pictures it was given are listed)")
+    if answer.status == "unknown" and answer.sources:
+        lines.append("(no answer in their text: these are the closest pictures, to look at yourself)")
     st = stream.stats
     if st is not None and st.tokens:
         lines.append(f"({answer.model}: {st.tokens} tokens in {st.seconds:.1f} s, {st.tokens_per_s:.1f} tokens/s)")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def _short(text: str, n: int = 80) -> str:
+    t = " ".join(text.split())
+    return t if len(t) <= n else t[: n - 1] + "\u2026"
 
 
 # --- models (the command is cli/commands/models.py) -------------------------------------------
