@@ -46,7 +46,7 @@ def run_checks(cfg: AppConfig) -> list[dict[str, Any]]:
     # CLIP weights.
     name, pretrained, ckpt = cfg.clip_spec()
     try:
-        from imgrag_desktop.models.clip import _register_bundled_configs, cached_weights
+        from imgrag_desktop.models.clip import _register_bundled_configs, cached_weights, hub_caches
 
         _register_bundled_configs()
         if ckpt:
@@ -57,11 +57,11 @@ def run_checks(cfg: AppConfig) -> list[dict[str, Any]]:
             else:
                 checks.append(_check("CLIP model", False, f"checkpoint {ckpt} does not exist: pick a file in Settings"))
         else:
-            found = cached_weights(name, pretrained)
+            found = cached_weights(name, pretrained, hub_caches(cfg))
             checks.append(_check(
                 "CLIP model", found is not None,
                 f"{name}/{pretrained} at {found}" if found else
-                f"{name}/{pretrained} not downloaded: run `imgrag doctor --download` while online, or set clip_checkpoint"))
+                f"{name}/{pretrained} not downloaded: Settings → Models, `imgrag models download`, or `imgrag doctor --download`"))
     except Exception as exc:
         checks.append(_check("CLIP model", False, f"cannot check CLIP weights: {exc}"))
     # Text model.

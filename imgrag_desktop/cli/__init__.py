@@ -22,6 +22,7 @@ from imgrag_desktop.cli.commands import (
     folders,
     gui,
     index,
+    models,
     people,
     search,
     settings,
@@ -62,8 +63,8 @@ COMMANDS: dict[str, Command] = {
     "bench": Command("measure indexing speed, search latency and memory on generated data", bench.bench_args,
                      bench.cmd_bench),
     "ask": Command("answer a question from your pictures with the local model", vlm.ask_args, vlm.cmd_ask),
-    "models": Command("list, download and choose the local vision-language model", vlm.models_args,
-                      vlm.cmd_models),
+    "models": Command("list, download, check and choose CLIP and vision-language models", models.models_args,
+                      models.cmd_models),
     "captions": Command("describe pictures with the local model (resumable)", vlm.captions_args, vlm.cmd_captions),
     "ocr": Command("read the text inside images now (resumable)", text.ocr_args, text.cmd_ocr),
     "eval": Command("measure search quality: recall@1/5 and MRR per mode, OCR error rate; or precision/recall "

@@ -389,7 +389,7 @@ class AskPanel(QWidget):
         self._update_button()
         model_problem = kind == "model"
         line = text[:1].upper() + text[1:]
-        if model_problem and "Settings" not in line and "imgrag models download" not in line:
+        if model_problem and "Settings" not in line and "Models…" not in line and "imgrag models download" not in line:
             line = f"{line.rstrip('.')}. {MODEL_HINT}"
         self.error_label.setText(line)
         self.settings_button.setVisible(model_problem)

@@ -76,7 +76,7 @@ def validate_vlm(values: SettingsValues, cfg: AppConfig | None = None, read_head
         if mmproj:
             return f"{entry.name} comes with its own projector: clear the vision projector field."
         if cfg is not None and not registry.entry_installed(cfg, entry):
-            return f"Model {entry.name} is not downloaded yet: run `imgrag models download {entry.name}` first."
+            return f"Model {entry.name} is not downloaded yet: download it in File → Models… first."
         return ""
     p = Path(model).expanduser()
     if not p.is_file():
@@ -367,7 +367,7 @@ class SettingsDialog(QDialog):
         form.addRow("Model", m_row)
         form.addRow("Vision projector", p_row)
         form.addRow(self.captions)
-        hint = QLabel("Download one once with `imgrag models download NAME`, or pick local GGUF files. "
+        hint = QLabel("Download one once in File → Models… (Ctrl+Shift+M), or pick local GGUF files. "
                       "No projector: answers from the text in the pictures only.", self)
         hint.setWordWrap(True)
         hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)

@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self._start_engine = start_engine
         self._was_shown = False
         self._ready = False
+        self._fill_visual_pending = False
         self._closing = False
         self.setWindowTitle("imgrag-desktop" + (" — test profile" if cfg.profile == "test" else ""))
         self.setAcceptDrops(True)
@@ -432,7 +433,16 @@ class MainWindow(QMainWindow):
         self._ready = self.page.ready = True
         self.page.set_modes(list(info.get("modes") or ["visual"]))
         self.filter_bar.set_calibrated(info.get("cutoff") or {})
-        self.statusBar().showMessage(f"Ready: image model {info.get('model', '')} loaded in {info.get('seconds', 0):.1f} s", 6000)
+        if info.get("waiting"):  # indexing and text searches go on; the Models page offers the download
+            self.statusBar().showMessage("Visual search waits for the CLIP model (File → Models…); "
+                                         "text in pictures is searchable now")
+            self.open_models(first_run=True)
+        else:
+            self.statusBar().showMessage(f"Ready: image model {info.get('model', '')} loaded in "
+                                         f"{info.get('seconds', 0):.1f} s", 6000)
+            if self._fill_visual_pending and self.cfg.settings.folders:
+                self.rescan()  # the visual stage gives the rows indexed meanwhile their vectors
+        self._fill_visual_pending = False
         self.engineReady.emit(info)
         self.watching.ready = True
         self.watching.ensure()
@@ -464,6 +474,19 @@ class MainWindow(QMainWindow):
         dlg.open()
         self._settings_dialog = dlg
         return dlg
+
+    def open_models(self, first_run: bool = False) -> Any:
+        """The Models page (File → Models…; by itself, once, when the CLIP model is missing)."""
+        from imgrag_desktop.gui.models_page import open_models_page
+
+        return open_models_page(self, first_run)
+
+    def models_arrived(self, kind: str) -> None:
+        """A model was downloaded or picked on the Models page: load it, then fill the vectors."""
+        if kind == "clip":
+            self._fill_visual_pending = True
+            self.statusBar().showMessage("Loading the new image model…")
+            self.resetModelsRequested.emit()
 
     def apply_settings(self, values: Any) -> None:
         model_changed, reload = apply_values(self.cfg, self.state, values)
@@ -524,6 +547,9 @@ class MainWindow(QMainWindow):
                         or self.dups_panel.thread.isRunning()  # type: ignore[attr-defined]
                         or self.people_panel.worker_thread.isRunning() or self.watch_ctl.service is not None)
         self._closing = self.report.closing = True
+        models = getattr(self, "_models_dialog", None)
+        if models is not None:
+            models.stop_worker()  # a download in flight pauses (its partial file is kept)
         self.watching.shutdown()
         self.queue.shutdown()
         self.page.stop_timers()

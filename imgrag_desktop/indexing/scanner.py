@@ -313,7 +313,10 @@ def plan(result: ScanResult, indexed: dict[str, tuple[int, int, str, str]],
     for f in result.files:
         on_disk.add(f.path)
         known = indexed.get(f.path)
-        if known is not None and known[0] == f.size and known[1] == f.mtime_ns and known[3] == clip_model:
+        # A row still waiting for its visual vector (model "") is the "visual" stage's to fill:
+        # re-reading the file would redo its OCR for nothing.
+        if known is not None and known[0] == f.size and known[1] == f.mtime_ns \
+                and (known[3] == clip_model or not known[3] or not clip_model):
             p.unchanged += 1
             continue
         bad = failed.get(f.path)

@@ -185,9 +185,22 @@ def write_captions(services: Engine, cancel: threading.Event, on_progress: Progr
 
 
 # --- the stages ---------------------------------------------------------------------------------
-def _tiles(run: StageRun) -> dict[str, Any]:
+def _visual(run: StageRun) -> dict[str, Any] | None:
+    """Visual vectors for rows indexed before CLIP was there (indexing/visual_fill.py)."""
+    from imgrag_desktop.indexing.visual_fill import fill_visual
+
+    scope = run.scope or PassScope()
+    out = fill_visual(run.services.store, run.services.clip, run.cancel, run.on_progress, where=scope.where)
+    return {"visual": out} if out else None
+
+
+def _tiles(run: StageRun) -> dict[str, Any] | None:
     """Tiles of large images, so a small object in a big canvas is found (search/tiles.py)."""
+    from imgrag_desktop.indexing.visual_fill import clip_ready
     from imgrag_desktop.search.tiles import tile_indexer_for
+
+    if not clip_ready(run.services.clip):
+        return None  # they come with the visual vectors
 
     scope = run.scope or PassScope()
     tiles = tile_indexer_for(run.services, run.on_progress)
@@ -212,7 +225,11 @@ def _calibration(run: StageRun) -> dict[str, Any] | None:
     svc = run.services
     if not (run.scope and run.scope.calibrate) or svc.cfg is None or run.cancel.is_set():
         return None
+    from imgrag_desktop.indexing.visual_fill import clip_ready
     from imgrag_desktop.search.calibration import CalibrationBook, ensure_calibrated
+
+    if not clip_ready(svc.clip):
+        return None
 
     run.on_progress(Progress("calibrate"))
     cal = ensure_calibrated(CalibrationBook(svc.cfg.data_dir), svc.store, svc.clip, run.cancel.is_set)
@@ -255,6 +272,7 @@ def _text(run: StageRun) -> dict[str, Any] | None:
 
 
 STAGES: tuple[Stage, ...] = (
+    Stage("visual", _visual, part="pass"),  # vectors of rows indexed before CLIP arrived
     Stage("tiles", _tiles, part="pass"),
     Stage("fingerprints", _fingerprints, part="pass"),
     Stage("calibration", _calibration, part="pass"),

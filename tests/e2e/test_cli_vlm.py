@@ -114,7 +114,7 @@ def test_default_profile_without_a_model_explains_how_to_get_one(tmp_path):
 
 def test_models_list_and_offline_download(tmp_path):
     listing = json.loads(run_default("models", "list", "--json", data_dir=tmp_path / "d").stdout)
-    names = {m["name"]: m for m in listing["models"]}
+    names = {m["name"]: m for m in listing}
     assert "smolvlm-256m" in names and names["smolvlm-256m"]["vision"] and not names["smolvlm-256m"]["installed"]
     for env in ({"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}):
         proc = run_default("models", "download", "smolvlm-256m", data_dir=tmp_path / "d", env=env)

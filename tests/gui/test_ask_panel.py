@@ -148,7 +148,7 @@ def test_a_missing_model_is_a_clear_message_with_the_way_out(qtbot: Any, make_wi
     assert blocker.args[0].startswith("no local model is set up to answer questions")
     text = panel.error_label.text()
     assert panel.error_box.isVisible() and "Traceback" not in text
-    assert "Settings" in text and "imgrag models download NAME" in text
+    assert "Settings" in text and "File → Models…" in text
     assert panel.settings_button.isVisible() and not panel.running and panel.ask_button.text() == "Ask"
     assert not w._open_boxes  # a warning in the panel and the status bar, not an error dialog
 
@@ -161,7 +161,7 @@ def test_a_missing_model_is_a_clear_message_with_the_way_out(qtbot: Any, make_wi
     assert dlg.isVisible() and "does not exist" in dlg.error.text()
     dlg.vlm_model.setCurrentText("smolvlm-500m")
     dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
-    assert dlg.isVisible() and "imgrag models download smolvlm-500m" in dlg.error.text()
+    assert dlg.isVisible() and "smolvlm-500m is not downloaded yet" in dlg.error.text() and "Models…" in dlg.error.text()
     from imgrag_desktop.models.tiny_vlm import write_tiny_vlm
 
     model, mmproj = write_tiny_vlm(tmp_path / "my-models")  # any local GGUF pair
