@@ -1,12 +1,18 @@
-"""Question -> retrieved images -> local model -> streamed answer that cites its images.
+"""Question -> retrieved images -> evidence lines -> local model -> checked answer.
 
 The Answerer retrieves the best images for the question (the retrieval function is injected:
-the app passes its hybrid Searcher), gives the model up to N of them as numbered sources
-[1]..[N] (file name, date, OCR text, caption, and the picture itself when the model has
-vision), and streams the model's answer. The answer is expected to cite sources as [n];
-`Answer.sources[n-1]` is the image behind [n]. When the model cites nothing, the citations are
-all the images it was given (`AnswerStream.cited_explicitly` is then False), so the user can
-still check the answer against them.
+the app passes its hybrid Searcher), picks the lines of their text that bear on the question
+(evidence.py: OCR lines, QR payloads and notes, captions, each with its box), and gives the
+model those lines, not whole pages, as numbered sources [1]..[N] (and the pictures themselves
+when the model has vision), asking it to answer from them or to say they do not hold it.
+
+The model's answer is then checked: it is shown as the answer only when its key tokens (its
+numbers and words) are in an evidence line of an image that holds what the question names.
+Otherwise, for a question about a value (an amount, a date, a phone number, an e-mail or web
+address, a code), the value read from the best evidence line is given instead; and when
+nothing supports an answer, the reply says so plainly and lists the closest images. The
+evidence is part of every answer, whatever the model said. `AnswerStream` yields the model's
+draft as it is generated; `Answer.text` is the checked answer.
 
 No Qt here: the Ask panel runs `Answerer.stream` on a worker thread and forwards the chunks.
 """
@@ -20,21 +26,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from imgrag_desktop import evidence as ev
 from imgrag_desktop.types import Answer, DecodeError, Hit, ImgragError
 
 Retrieve = Callable[[str, int], Sequence[Hit]]
 
 SYSTEM_PROMPT = (
-    "You answer questions about the user's own pictures (photos and screenshots). Use only the numbered "
-    "sources below; each source is one picture with its file name, its date, the text read from it (OCR) "
-    "and a caption{images_clause}. Cite every source you use by its number in square brackets, like [1] or "
-    "[2][3]. If the sources do not contain the answer, say plainly that the pictures do not show it. "
-    "Answer briefly."
+    "You answer questions about the user's own pictures (photos and screenshots). Below are numbered "
+    "sources: each is one picture with its file name and the lines of text from it that best match the "
+    "question{images_clause}. Answer only from these lines: copy the value or words that answer the question "
+    "exactly as they are written, and cite the picture by its number in square brackets, like [1]. If the "
+    "lines do not hold the answer, say: The pictures do not show it. Answer briefly."
 )
-IMAGES_CLAUSE = ", and the picture itself"
+IMAGES_CLAUSE = ", followed by the picture itself"
 TEXT_ONLY_NOTE = ("\n\n(Answered from the text read from the images and their captions only: the images "
                   "themselves were not looked at, because {model} is a text-only model.)")
 NOTHING_FOUND = "No indexed picture matches this question, so the pictures cannot answer it."
+DONT_KNOW = ("I don't know: no line of text in the closest pictures holds the answer{why}. "
+             "The closest pictures are listed below, to look at yourself.")
+EXTRACTED = "{value} (read from the text of {name}: \u201c{line}\u201d)"
+POOL_FACTOR, POOL_MIN = 3, 12  # images retrieved, of which those that name what is asked are given
+EVIDENCE_LINES = 8  # lines given to the model (and checked against its answer)
+EVIDENCE_SHOWN = 6  # lines shown under the answer
 _CITE = re.compile(r"\[(\s*\d+(?:\s*(?:,|;|-|–|and)\s*\d+)*\s*)\]")
 
 
@@ -51,11 +64,23 @@ class Source:
     caption: str
     image_uri: str = ""
     note: str = ""
+    ocr_words: str = ""
+    evidence: list[str] | None = None  # the evidence lines from this picture, best first
 
     def block(self, ocr_chars: int | None = None) -> str:
-        ocr = self.ocr_text if ocr_chars is None else _clip(self.ocr_text, ocr_chars)
         meta = ", ".join(x for x in (self.kind, self.date) if x)
         lines = [f"[{self.n}] {self.name}" + (f" ({meta})" if meta else "")]
+        if self.evidence is not None:
+            chosen = self.evidence
+            if ocr_chars is not None:  # fitting a small context: fewer lines
+                chosen = chosen[: max(1, ocr_chars // 150)]
+            lines.extend(f"- {_clip(t, 200)}" for t in chosen)
+            if not chosen:
+                lines.append("- (no line of its text matches the question)")
+            if self.note:
+                lines.append(self.note)
+            return "\n".join(lines) + "\n"
+        ocr = self.ocr_text if ocr_chars is None else _clip(self.ocr_text, ocr_chars)
         if self.caption:
             lines.append(f"Caption: {self.caption}")
         lines.append(f"Text in the picture: {ocr}" if ocr.strip() else "Text in the picture: (none)")
@@ -186,7 +211,7 @@ class Answerer:
     # Work ---------------------------------------------------------------------------------
     def _sources(self, hits: Sequence[Hit], vision: bool, cancel: threading.Event) -> list[Source]:
         rows = self.store.rows([h.path for h in hits],
-                               ["path", "name", "kind", "date", "taken_at", "ocr_text", "caption", "mtime_ns"])
+                               ["path", "name", "kind", "date", "taken_at", "ocr_text", "ocr_words", "caption", "mtime_ns"])
         out: list[Source] = []
         for hit in hits:
             if cancel.is_set():
@@ -196,7 +221,7 @@ class Answerer:
             date = _dt.datetime.fromtimestamp(float(when)).strftime("%Y-%m-%d %H:%M") if when else ""
             src = Source(n=len(out) + 1, hit=hit, name=row.get("name") or Path(hit.path).name, date=date,
                          kind=row.get("kind") or hit.kind or "", ocr_text=row.get("ocr_text") or hit.ocr_text or "",
-                         caption=row.get("caption") or hit.caption or "")
+                         caption=row.get("caption") or hit.caption or "", ocr_words=row.get("ocr_words") or "")
             if vision:
                 try:
                     from imgrag_desktop.imaging import decode_path
@@ -208,6 +233,18 @@ class Answerer:
                     src.note = f"(The picture file cannot be read now: {exc}.)"
             out.append(src)
         return out
+
+    def _pick(self, question: str, pool: list[Hit], n: int) -> list[Hit]:
+        """The n images to answer from: retrieval's best, moved up when their text holds the
+        words the question names (the receipt of the shop it names, ahead of one that only
+        looks alike); retrieval order otherwise."""
+        if len(pool) <= 1:
+            return pool[:n]
+        rows = self.store.rows([h.path for h in pool], ["path", "ocr_text", "ocr_words", "caption"])
+        found = ev.gather(question, ev.rows_lines(rows, [h.path for h in pool]), limit=1)
+        order = sorted(range(len(pool)), key=lambda i: (-found.grounded(pool[i].path),
+                                                      -round(found.anchor_share.get(pool[i].path, 0.0), 2), i))
+        return [pool[i] for i in order[:n]]
 
     def _fit(self, vlm: Any, sources: list[Source], question: str, system: str) -> tuple[list[Source], int, int]:
         """Trim OCR text (and, if need be, drop images) so the prompt fits the context window."""
@@ -235,13 +272,35 @@ class Answerer:
             sources = sources[:-1]
         return sources, chars, answer_room
 
-    def _messages(self, sources: list[Source], question: str, system: str, chars: int) -> list[dict[str, Any]]:
+    def _messages(self, sources: list[Source], question: str, system: str, chars: int,
+                  given: Sequence["ev.EvidenceLine"] | None = None) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
-        for s in sources:
-            parts.append({"type": "text", "text": s.block(chars)})
-            if s.image_uri:
-                parts.append({"type": "image_url", "image_url": {"url": s.image_uri}})
-        parts.append({"type": "text", "text": f"\nQuestion: {question}"})
+        if given is not None:
+            # The evidence lines in one list, best first, each with its picture's number: a
+            # small model copies from the top of such a list far better than it searches pages.
+            number = {s.hit.path: s.n for s in sources}
+            per_source = max(1, chars // 150) if chars < self.ocr_chars else len(given)
+            used: dict[str, int] = {}
+            rows = []
+            for ln in given:
+                if ln.path in number and used.get(ln.path, 0) < per_source:
+                    used[ln.path] = used.get(ln.path, 0) + 1
+                    rows.append(f"[{number[ln.path]}] {_clip(ln.text, 200)}")
+            names = "; ".join(f"[{s.n}] {s.name}" for s in sources)
+            parts.append({"type": "text", "text": f"Pictures: {names}\nLines of text from them, best match first:\n"
+                                                  + ("\n".join(rows) or "(no line of their text matches the question)")
+                                                  + "\n"})
+            for s in sources:
+                if s.image_uri:
+                    parts.append({"type": "text", "text": f"[{s.n}] {s.name}:"})
+                    parts.append({"type": "image_url", "image_url": {"url": s.image_uri}})
+            parts.append({"type": "text", "text": f"\nQuestion: {question}"})
+        else:
+            for s in sources:
+                parts.append({"type": "text", "text": s.block(chars)})
+                if s.image_uri:
+                    parts.append({"type": "image_url", "image_url": {"url": s.image_uri}})
+            parts.append({"type": "text", "text": f"\nQuestion: {question}"})
         if not any(p["type"] == "image_url" for p in parts):
             # Text-only chat templates expect a string, not a list of parts.
             return [{"role": "system", "content": system},
@@ -249,17 +308,22 @@ class Answerer:
         return [{"role": "system", "content": system}, {"role": "user", "content": parts}]
 
     def _run(self, stream: AnswerStream, vlm: Any, question: str, n_images: int, cancel: threading.Event) -> Iterator[str]:
-        hits = list(self.retrieve(question, max(n_images, 1)))[:n_images]
+        hits = self._pick(question, list(self.retrieve(question, max(n_images * POOL_FACTOR, POOL_MIN))), n_images)
         if not hits:
             stream.answer = Answer(text=NOTHING_FOUND, citations=[], model=vlm.spec.display_name,
-                                   looked_at_images=False, sources=[])
+                                   looked_at_images=False, sources=[], status="unknown")
             yield NOTHING_FOUND
             return
         vision = bool(vlm.has_vision)
         sources = self._sources(hits, vision, cancel)
+        found = ev.gather(question, [(s.hit.path, ev.image_lines(s.hit.path, s.ocr_text, s.ocr_words, s.caption))
+                                     for s in sources])
+        given = found.top(EVIDENCE_LINES)
+        for s in sources:
+            s.evidence = [ln.text for ln in given if ln.path == s.hit.path]
         system = SYSTEM_PROMPT.format(images_clause=IMAGES_CLAUSE if vision else "")
         sources, chars, answer_room = self._fit(vlm, sources, question, system)
-        messages = self._messages(sources, question, system, chars)
+        messages = self._messages(sources, question, system, chars, given)
         looked = any(s.image_uri for s in sources)
         text = ""
         if not cancel.is_set():
@@ -268,18 +332,63 @@ class Answerer:
                 yield chunk
         stream.stats = vlm.last_stats
         stream.cancelled = cancel.is_set()
-        citations, stream.cited_explicitly = cite(text, [s.hit.path for s in sources])
-        if not vision:
-            note = TEXT_ONLY_NOTE.format(model=vlm.spec.display_name)
-            text += note
-            yield note
-        stream.answer = Answer(
-            text=text.strip() or "(The model gave an empty answer.)",
-            citations=citations,
-            model=vlm.spec.display_name,
-            looked_at_images=looked,
-            sources=[s.hit for s in sources],
-        )
+        paths = [s.hit.path for s in sources]
+        citations, stream.cited_explicitly = cite(text, paths)
+        kept = {s.hit.path for s in sources}
+        answer = check(question, text, found, [ln for ln in given if ln.path in kept], paths,
+                       cancelled=stream.cancelled)
+        if answer.status == "supported" and stream.cited_explicitly:
+            quote_path = answer.citations[0]
+            answer.citations = [quote_path] + [p for p in citations if p != quote_path]
+        if not vision:  # also under "I don't know": the picture may show what its text does not
+            answer.text += TEXT_ONLY_NOTE.format(model=vlm.spec.display_name)
+        answer.model = vlm.spec.display_name
+        answer.looked_at_images = looked
+        answer.sources = [s.hit for s in sources]
+        stream.answer = answer
+
+
+def check(question: str, model_text: str, found: "ev.Evidence", given: Sequence["ev.EvidenceLine"],
+          paths: Sequence[str], *, cancelled: bool = False) -> Answer:
+    """The answer to show for what the model said: its own when an evidence line supports it,
+    else the value read from the evidence (value questions), else an honest "I don't know"
+    citing the closest pictures. `given` are the lines the model saw."""
+    draft = model_text.strip()
+    shown = found.to_json(EVIDENCE_SHOWN)
+    base: dict[str, Any] = {"model_text": draft, "evidence": shown}
+    if cancelled:
+        return Answer(text=draft or "(cancelled before the model answered)", citations=list(paths),
+                      status="unchecked", **base)
+    bare = _CITE.sub(" ", draft)
+    line = None if (not bare.strip() or ev.says_not_found(bare)) else ev.supporting_line(bare, found, given)
+    got = ev.extract_value(found)
+    if line is not None and (got is None or got[1] is line or _same_value(got[0], bare, found.kind)
+                             or found.kind not in ev.VALUE_PATTERNS):
+        return Answer(text=draft, citations=[line.path], status="supported", extracted=got[0] if got else "",
+                      quote={"path": line.path, "text": line.text, "box": line.box}, **base)
+    if got is not None:
+        # The model's answer is in no evidence line, or (a value question) in a line that matches
+        # the question less well than the one this value is read from: the value is given, and
+        # what the model said is kept next to it.
+        value, ln = got
+        text = EXTRACTED.format(value=value, name=Path(ln.path).name, line=ln.text)
+        if line is not None:
+            text += f"\n(The model answered \u201c{_clip(bare, 80)}\u201d, from the line \u201c{_clip(line.text, 80)}\u201d.)"
+        return Answer(text=text, citations=[ln.path], status="extracted", extracted=value,
+                      quote={"path": ln.path, "text": ln.text, "box": ln.box}, **base)
+    if found.anchors and not any(found.grounded(p) for p in paths):
+        why = " (none of them mentions " + ", ".join(f"\u201c{a}\u201d" for a in found.anchors[:4]) + ")"
+    else:
+        why = ""
+    return Answer(text=DONT_KNOW.format(why=why), citations=list(paths), status="unknown", **base)
+
+
+def _same_value(value: str, answer: str, kind: str) -> bool:
+    """Whether an answer states this value (by its digits for numbers, else as text)."""
+    digits = re.sub(r"\D", "", value)
+    if kind in ("amount", "phone", "date", "code") and len(digits) >= 2:
+        return digits in re.sub(r"\D", "", ev.clean_ocr(answer))
+    return value.lower().replace(" ", "") in answer.lower().replace(" ", "")
 
 
 def answer_to_json(answer: Answer, stream: AnswerStream | None = None) -> dict[str, Any]:
@@ -290,6 +399,12 @@ def answer_to_json(answer: Answer, stream: AnswerStream | None = None) -> dict[s
         "model": answer.model,
         "looked_at_images": answer.looked_at_images,
         "sources": [{"n": i + 1, "path": h.path, "score": round(float(h.score), 6)} for i, h in enumerate(answer.sources)],
+        "status": answer.status,
+        "supported": answer.status in ("supported", "extracted"),
+        "model_answer": answer.model_text,
+        "extracted": answer.extracted or None,
+        "quote": answer.quote,
+        "evidence": list(answer.evidence),
     }
     if stream is not None:
         out["cited_explicitly"] = stream.cited_explicitly

@@ -79,10 +79,17 @@ class Settings:
     batch_size: int = _setting(0, "images per image-model batch when indexing; 0: chosen for the device")
     decode_workers: int = _setting(0, "threads decoding images ahead of the model; 0: chosen for the machine")
     ignore_hidden: bool = _setting(True, "skip hidden (dot) and system files and folders when scanning")
+    fs_timeout_s: float = _setting(10.0, "a folder where one file-system call (stat, list) takes longer than this, "
+                                   "in seconds, is offline for that scan (a hung network share); its rows are kept")
     ocr_enabled: bool = _setting(True, "read the text inside images (OCR) as a later indexing stage")
-    ocr_photos: bool = _setting(False, "OCR photos too, not only screenshots and documents",
+    ocr_photos: bool = _setting(False, "read photos in full even where the text detector finds no text (slower); "
+                                "off: every photo passes the detector and only those with text are read",
                                 cli="`imgrag ocr --requeue --photos` does it once")
-    ocr_languages: str = _setting("eng", "Tesseract language codes, joined with + (e.g. deu+eng)")
+    ocr_engine: str = _setting("auto", "OCR engine: auto (each kind of image by the engine that reads it best) | "
+                               "rapidocr (PP-OCRv6) | tesseract", cli="`imgrag ocr --requeue` reads again with it")
+    ocr_languages: str = _setting("eng", "OCR language codes joined with + (e.g. deu+eng): Tesseract's installed "
+                                  "packs; RapidOCR reads Latin scripts, Chinese and Japanese with one model "
+                                  "(`imgrag doctor` lists what each engine offers)")
     ocr_timeout_s: float = _setting(20.0, "longest OCR of one image, in seconds")
     ocr_workers: int = _setting(0, "OCR threads; 0: chosen for the machine")
     text_model: str = _setting("all-MiniLM-L6-v2", "sentence-transformers model (name or local folder) that embeds "

@@ -46,7 +46,7 @@ def run_checks(cfg: AppConfig) -> list[dict[str, Any]]:
     # CLIP weights.
     name, pretrained, ckpt = cfg.clip_spec()
     try:
-        from imgrag_desktop.models.clip import _register_bundled_configs, cached_weights
+        from imgrag_desktop.models.clip import _register_bundled_configs, cached_weights, hub_caches
 
         _register_bundled_configs()
         if ckpt:
@@ -57,11 +57,11 @@ def run_checks(cfg: AppConfig) -> list[dict[str, Any]]:
             else:
                 checks.append(_check("CLIP model", False, f"checkpoint {ckpt} does not exist: pick a file in Settings"))
         else:
-            found = cached_weights(name, pretrained)
+            found = cached_weights(name, pretrained, hub_caches(cfg))
             checks.append(_check(
                 "CLIP model", found is not None,
                 f"{name}/{pretrained} at {found}" if found else
-                f"{name}/{pretrained} not downloaded: run `imgrag doctor --download` while online, or set clip_checkpoint"))
+                f"{name}/{pretrained} not downloaded: Settings → Models, `imgrag models download`, or `imgrag doctor --download`"))
     except Exception as exc:
         checks.append(_check("CLIP model", False, f"cannot check CLIP weights: {exc}"))
     # Text model.
@@ -96,6 +96,10 @@ def run_checks(cfg: AppConfig) -> list[dict[str, Any]]:
     else:
         checks.append(_check("tesseract", False,
                              "not installed: text inside images is not read (Debian/Ubuntu: apt install tesseract-ocr)"))
+    checks.append(_check(*_rapidocr_check()))
+    from imgrag_desktop.models.ocr import availability
+
+    checks.append(_check("ocr engine", *availability(cfg)))
     # Local VLM.
     has_llama = importlib.util.find_spec("llama_cpp") is not None
     if not has_llama:
@@ -105,3 +109,15 @@ def run_checks(cfg: AppConfig) -> list[dict[str, Any]]:
 
         checks.append(_check("local VLM", *vlm_check(cfg)))
     return checks
+
+
+def _rapidocr_check() -> tuple[str, bool, str]:
+    """RapidOCR (PP-OCRv6 in its wheel) and the languages its recognition models read."""
+    from imgrag_desktop.models.ocr_detect import languages_supported, rapidocr_version
+    from imgrag_desktop.types import ImgragError
+
+    try:
+        version = rapidocr_version()
+    except ImgragError as exc:
+        return "rapidocr", False, str(exc)
+    return "rapidocr", True, f"{version} (PP-OCRv6); languages: {', '.join(languages_supported())}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 from typing import TYPE_CHECKING, Any, Sequence
 
-from imgrag_desktop.types import Hit, ImgragError
+from imgrag_desktop.types import Hit, ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.services import Services
@@ -39,6 +39,7 @@ def library_stats(svc: "Services", failures: bool = False) -> dict[str, Any]:
         data["ocr_pending"] = cols.column("ocr_status").to_pylist().count("pending")
         data["caption_pending"] = cols.column("caption_status").to_pylist().count("pending")
         data["text_vectors"] = n - cols.column("textual").null_count
+        data["visual_pending"] = data["clip_models"].get("", 0)  # indexed before CLIP was downloaded
         try:
             from imgrag_desktop.search.calibration import CalibrationBook
             from imgrag_desktop.search.tiles import TileTable
@@ -114,11 +115,18 @@ def check_vector_size(svc: "Services", rebuild: bool = False, remedy: str = REBU
     dim = store.visual_dim
     if dim is None:
         return
-    clip.load()
-    if dim != clip.dim:
+    try:
+        clip.load()
+        made: int | None = clip.dim
+    except ModelUnavailable:  # not downloaded yet: its architecture still says the size
+        expected = getattr(clip, "expected_dim", None)
+        made = expected() if callable(expected) else None
+        if made is None:
+            return
+    if dim != made:
         if not rebuild:
             raise VectorSizeMismatch(
-                f"the index holds {dim}-dimensional vectors but model {clip.model_id} makes {clip.dim}: {remedy}")
+                f"the index holds {dim}-dimensional vectors but model {clip.model_id} makes {made}: {remedy}")
         store.drop_images()
 
 

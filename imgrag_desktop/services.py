@@ -28,6 +28,7 @@ class Services:
         self._text: Any = None
         self._searcher: Searcher | None = None
         self._vlm: Any = None
+        self.scan_fs: Any = None  # the scanner's file-system calls (scanner.Fs); a test injects a hung share
         self._faces: tuple[Any, Any] | None = None
 
     @classmethod
@@ -140,7 +141,10 @@ class Services:
     def indexer(self, on_progress: "Callable[[Progress], None] | None" = None) -> "Indexer":
         from imgrag_desktop.indexing.pipeline import Indexer
 
-        return Indexer(self.cfg, self.store, self.clip, on_progress=on_progress)
+        ix = Indexer(self.cfg, self.store, self.clip, on_progress=on_progress)
+        if self.scan_fs is not None:
+            ix.fs = self.scan_fs
+        return ix
 
     def reset_models(self) -> None:
         """Forget loaded models (after the user changed model settings)."""
@@ -150,4 +154,11 @@ class Services:
             if self._vlm is not None:
                 self._vlm.unload()
             self._clip = None
+            self._searcher = None
+
+    def reopen_store(self) -> None:
+        """Forget the open tables (after `imgrag repair` changed them under us): the next use
+        opens them afresh."""
+        with self._lock:
+            self._store = None
             self._searcher = None

@@ -143,6 +143,9 @@ class IndexReport:
     failures: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     cancelled: bool = False
+    offline: dict[str, str] = field(default_factory=dict)  # roots kept as they were: root → reason
+    offline_images: dict[str, int] = field(default_factory=dict)  # rows kept below each offline root
+    held: dict[str, tuple[int, int]] = field(default_factory=dict)  # mass removals not done: root → (gone, of)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -157,6 +160,9 @@ class IndexReport:
             "failures": [{"path": f.path, "reason": f.reason, "stage": f.stage} for f in self.failures],
             "seconds": round(self.seconds, 3),
             "cancelled": self.cancelled,
+            "offline": [{"root": r, "reason": why, "images": self.offline_images.get(r, 0)}
+                        for r, why in self.offline.items()],
+            "held": [{"root": r, "gone": g, "of": n} for r, (g, n) in self.held.items()],
         }
 
 
@@ -169,3 +175,11 @@ class Answer:
     model: str = ""
     looked_at_images: bool = False
     sources: list[Hit] = field(default_factory=list)
+    # Checking it (answer.py, evidence.py): "supported" (the model's answer is in an evidence
+    # line), "extracted" (the model's was not; the value was read from the evidence),
+    # "unknown" (nothing supports an answer: the text says so), "unchecked" (cancelled).
+    status: str = "unchecked"
+    model_text: str = ""  # what the model said, before the check
+    extracted: str = ""  # the value read from the evidence, when the question asks for one
+    quote: dict[str, Any] | None = None  # the evidence line that holds the answer: {path, text, box}
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # ranked lines: {path, text, box, source, ...}

@@ -22,12 +22,14 @@ from imgrag_desktop.cli.commands import (
     folders,
     gui,
     index,
+    models,
     people,
     places,
     search,
     settings,
     status,
     text,
+    upkeep,
     vlm,
     watch,
 )
@@ -66,8 +68,8 @@ COMMANDS: dict[str, Command] = {
     "bench": Command("measure indexing speed, search latency and memory on generated data", bench.bench_args,
                      bench.cmd_bench),
     "ask": Command("answer a question from your pictures with the local model", vlm.ask_args, vlm.cmd_ask),
-    "models": Command("list, download and choose the local vision-language model", vlm.models_args,
-                      vlm.cmd_models),
+    "models": Command("list, download, check and choose CLIP and vision-language models", models.models_args,
+                      models.cmd_models),
     "captions": Command("describe pictures with the local model (resumable)", vlm.captions_args, vlm.cmd_captions),
     "ocr": Command("read the text inside images now (resumable)", text.ocr_args, text.cmd_ocr),
     "eval": Command("measure search quality: recall@1/5 and MRR per mode, OCR error rate; or precision/recall "
@@ -79,6 +81,14 @@ COMMANDS: dict[str, Command] = {
                       people.cmd_people),
     "calibrate": Command("measure this model's relevance cut-off on the indexed images", duplicates.calibrate_args,
                          duplicates.cmd_calibrate),
+    "check": Command("verify the index: tables readable, row counts, vectors finite, indexed files present",
+                     upkeep.check_args, upkeep.cmd_check),
+    "repair": Command("restore a damaged index to its last good version and rebuild what is lost from the photos",
+                      upkeep.repair_args, upkeep.cmd_repair),
+    "export-userdata": Command("write your settings, folders and own data (names, corrections) to a small file",
+                               upkeep.export_args, upkeep.cmd_export),
+    "import-userdata": Command("bring back what export-userdata wrote (nothing is deleted)", upkeep.import_args,
+                               upkeep.cmd_import),
 }
 
 

@@ -167,6 +167,8 @@ def add_filter_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--orientation", choices=ORIENTATIONS)
     g.add_argument("--min-width", type=int)
     g.add_argument("--min-height", type=int)
+    g.add_argument("--offline", choices=["include", "exclude"], default="include",
+                   help="photos of folders that are offline (an unplugged drive): found as usual, or left out")
 
 
 def filter_from_args(args: argparse.Namespace) -> str | None:
@@ -183,7 +185,19 @@ def filters_from_args(args: argparse.Namespace) -> Any:
         min_width=getattr(args, "min_width", None), min_height=getattr(args, "min_height", None),
         camera=getattr(args, "camera", None), orientation=getattr(args, "orientation", None),
         place=getattr(args, "place", None) or None,
+        exclude_roots=offline_from_args(args),
     )
+
+
+def offline_from_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """The offline folders (indexing/offline.py: recorded at the last scan) when `--offline exclude`."""
+    if getattr(args, "offline", "include") != "exclude":
+        return ()
+    from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.indexing.offline import offline_roots
+
+    cfg = AppConfig.load(getattr(args, "data_dir", None), getattr(args, "profile", None))
+    return tuple(sorted(offline_roots(cfg.data_dir)))
 
 
 def common_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -51,6 +51,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                tip="Stop indexing changes in the folders until unchecked"),
     ActionSpec("act_settings", "&File", "&Settings…", "open_settings", (Std.Preferences, "Ctrl+,"), help="settings",
                separator=True),
+    ActionSpec("act_models", "&File", "&Models…", "open_models", ("Ctrl+Shift+M",),
+               "CLIP and vision-language models: download, pause, use local files", help="models"),
     ActionSpec("act_quit", "&File", "&Quit", "close", (Std.Quit, "Ctrl+Q"), help="quit", separator=True),
     ActionSpec("act_find", "&Edit", "&Find", "focus_search", (Std.Find, "Ctrl+L"), help="search"),
     ActionSpec("act_clear", "&Edit", "&Clear search", "clear_search", ("Esc",), help="clear the search"),

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgrag_desktop.gui.ask_evidence import evidence_boxes, evidence_html, verdict_html
 from imgrag_desktop.gui.ask_widgets import CitationStrip, PathRole, QuestionEdit, answer_html
 from imgrag_desktop.gui.ask_worker import (
     DEFAULT_IMAGES,
@@ -317,7 +318,8 @@ class AskPanel(QWidget):
             bar.setValue(bar.maximum())
         req = self._requests.get(ask_id)
         if first and req is not None and not req.cancel.is_set():
-            self._show_status("Answering… (Esc or Cancel stops it)")
+            self._show_status("The model is writing a draft; it is checked against the evidence when done… "
+                              "(Esc or Cancel stops it)")
         self.answerUpdated.emit(self._text)
 
     @Slot(int, object)
@@ -335,8 +337,10 @@ class AskPanel(QWidget):
             return
         self._text = answer.text
         cited_numbers = {result.number_of(p) for p in answer.citations} - {0}
-        self.answer_view.setHtml(answer_html(answer.text, len(result.sources),
-                                             cited_numbers if result.cited_explicitly else set()))
+        self.answer_view.setHtml(verdict_html(answer)
+                                 + answer_html(answer.text, len(result.sources),
+                                               cited_numbers if result.cited_explicitly else set())
+                                 + evidence_html(answer, result.number_of))
         self.answer_view.verticalScrollBar().setValue(self.answer_view.verticalScrollBar().maximum())
         self._show_status(self._summary(result))
         cited = [(result.number_of(p), result.sources[result.number_of(p) - 1]) for p in answer.citations
@@ -344,7 +348,10 @@ class AskPanel(QWidget):
         self.strip.set_items(cited)
         if cited:
             n = len(cited)
-            if result.cited_explicitly:
+            if answer.status == "unknown":
+                self.cited_label.setText(f"The closest picture{'s' if n != 1 else ''} (no answer in their text; "
+                                         "click one to see it)")
+            elif result.cited_explicitly or answer.status in ("supported", "extracted"):
                 self.cited_label.setText(f"Cited picture{'s' if n != 1 else ''} (click one to see it, double-click to open)")
             else:
                 self.cited_label.setText(f"The answer cites no picture by number; these are the {n} picture"
@@ -382,7 +389,7 @@ class AskPanel(QWidget):
         self._update_button()
         model_problem = kind == "model"
         line = text[:1].upper() + text[1:]
-        if model_problem and "Settings" not in line and "imgrag models download" not in line:
+        if model_problem and "Settings" not in line and "Models…" not in line and "imgrag models download" not in line:
             line = f"{line.rstrip('.')}. {MODEL_HINT}"
         self.error_label.setText(line)
         self.settings_button.setVisible(model_problem)
@@ -397,7 +404,22 @@ class AskPanel(QWidget):
 
     # Cited pictures -------------------------------------------------------------------------
     def _on_anchor(self, url: QUrl) -> None:
-        if url.scheme() != "cite" or self._result is None:
+        if self._result is None:
+            return
+        if url.scheme() == "quote":
+            answer = self._result.answer
+            try:
+                i = int(url.path() or url.toString().split(":", 1)[1])
+            except ValueError:
+                return
+            if answer is not None and 0 <= i < len(answer.evidence):
+                path = str(answer.evidence[i].get("path", ""))
+                row = self.strip.row_of(path)
+                if row >= 0:
+                    self.strip.setCurrentRow(row)
+                self.show_cited(path)
+            return
+        if url.scheme() != "cite":
             return
         try:
             n = int(url.path() or url.toString().split(":", 1)[1])
@@ -423,6 +445,7 @@ class AskPanel(QWidget):
             return
         item = result.sources[n - 1]
         self.preview.show_item(item, self.loader.thumbnail(path), show_score=False)
+        self.preview.canvas.set_boxes(evidence_boxes(result.answer, path))  # the quoted lines, highlighted
         row = result.rows.get(path)
         if row:
             self.preview.set_details(path, row)

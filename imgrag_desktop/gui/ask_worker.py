@@ -24,8 +24,8 @@ DEFAULT_IMAGES = 4
 MAX_IMAGES = 16
 DEFAULT_MAX_TOKENS = 320
 STREAM_INTERVAL_S = 0.05
-NO_MODEL = ("no local model is set up to answer questions: choose one in Settings (Ctrl+,), or download one "
-            "with `imgrag models download NAME` (`imgrag models list` shows the choices)")
+NO_MODEL = ("no local model is set up to answer questions: download one in File → Models… (Ctrl+Shift+M), "
+            "or choose local files in Settings (Ctrl+,)")
 MODEL_HINT = "Choose another model in Settings (Ctrl+,)."
 DETAIL_COLUMNS = ["path", "name", "size", "mtime_ns", "width", "height", "taken_at", "kind", "camera", "ocr_text",
                   "caption", "content_hash"]

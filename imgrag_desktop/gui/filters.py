@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QDate, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDateEdit,
     QDoubleSpinBox,
@@ -97,6 +98,11 @@ class FilterBar(QFrame):
         self.camera.setClearButtonEnabled(True)
         self.camera.setMaximumWidth(150)
         self.camera.setMinimumWidth(70)
+        self.offline = QCheckBox("Offline folders", self)
+        self.offline.setChecked(True)
+        self.offline.setToolTip("Also show photos of folders that are offline (an unplugged drive, a share that "
+                                "does not answer): their thumbnails stay; open them once the folder is back")
+        self.offline_source: Callable[[], tuple[str, ...]] = tuple  # the window: FoldersPanel.offline_folders
         self.person = QComboBox(self)  # filled from the People tab's list; hidden until someone is known
         self.person.addItem("Anyone", None)
         self.person.setToolTip("Only photos of this person (the People tab names them)")
@@ -124,7 +130,7 @@ class FilterBar(QFrame):
         self.cutoff_value.setToolTip("Hide results scoring below this (the score shown when you hover a result)")
         self.cutoff_value.setKeyboardTracking(False)
         for w in (self.kind, self.shape, self.when, self.date_from, self.date_dash, self.date_to, self.min_size,
-                  self.camera, self.person, self.clear_button):
+                  self.camera, self.person, self.offline, self.clear_button):
             lay.addWidget(w)
         lay.addStretch(1)
         for w in (sep, self.cutoff_label, self.cutoff, self.cutoff_value):  # type: ignore[assignment]
@@ -143,6 +149,7 @@ class FilterBar(QFrame):
         self.date_from.dateChanged.connect(lambda *_: self._emit())
         self.date_to.dateChanged.connect(lambda *_: self._emit())
         self.min_size.valueChanged.connect(lambda *_: self._emit())
+        self.offline.toggled.connect(lambda *_: self._emit())
         self.camera.textEdited.connect(lambda *_: self._camera_timer.start())
         self.camera.returnPressed.connect(self._camera_now)
         self.clear_button.clicked.connect(self.clear)
@@ -177,7 +184,8 @@ class FilterBar(QFrame):
         person = self.person.currentData()
         return Filters(kind=self.kind.currentData() or None, orientation=self.shape.currentData() or None,
                        date_from=lo, date_to=hi, min_width=side or None, min_height=side or None,
-                       camera=self.camera.text().strip() or None, people=(person,) if person is not None else ())
+                       camera=self.camera.text().strip() or None, people=(person,) if person is not None else (),
+                       exclude_roots=() if self.offline.isChecked() else tuple(self.offline_source()))
 
     def active_count(self) -> int:
         return sum(1 for on in (self.kind.currentData(), self.shape.currentData(), self.when.currentData(),

@@ -60,6 +60,25 @@ class FolderLibrary(QObject):
         self.watching.sync()
         self.changed.emit()
 
+    def show_scan(self, job: IndexJob, report: dict) -> None:
+        """What an indexing job found about its roots: offline ones greyed with their photo count,
+        and a question before removing many vanished photos at once (indexing/offline.py)."""
+        for entry in report.get("offline") or []:
+            self.panel.set_count(entry["root"], int(entry.get("images", 0)))
+            self.panel.set_status(entry["root"], "offline", entry.get("reason", ""))
+        for entry in report.get("held") or []:
+            self.ask_removal(entry["root"], int(entry["gone"]), int(entry["of"]))
+
+    def ask_removal(self, root: str, gone: int, of: int) -> None:
+        def confirmed() -> None:
+            self.queue.enqueue(IndexJob(roots=[root], confirm_removal=True))
+
+        of_text = f" of {of}" if of else ""
+        dialogs.ask(self.window, f"Remove {gone}{of_text} photos of {os.path.basename(root) or root}?",
+                    f"{gone}{of_text} photos indexed under {root} are no longer on disk. If a drive or share "
+                    "is not connected, cancel: their names, captions and corrections stay. Remove them only if "
+                    "you deleted them.", "Remove", confirmed)
+
     def rescan(self) -> None:
         if self.cfg.settings.folders:
             self.queue.enqueue(IndexJob(roots=list(self.cfg.settings.folders)))

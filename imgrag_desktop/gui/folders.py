@@ -83,6 +83,7 @@ class FoldersPanel(QWidget):
         self.rescan_button.clicked.connect(self.rescanRequested)
         self.list.currentItemChanged.connect(self._current_changed)
         self._status: dict[str, tuple[str, str, int]] = {}
+        self._counts: dict[str, int] = {}  # photos kept in the index below an offline folder
         self.set_folders([])
 
     def set_folders(self, folders: list[str]) -> None:
@@ -120,10 +121,21 @@ class FoldersPanel(QWidget):
         if item is not None:
             self._decorate(item)
 
+    def set_count(self, folder: str, images: int) -> None:
+        """The photos the index keeps below a folder (shown while it is offline)."""
+        self._counts[folder] = images
+        item = self._item(folder)
+        if item is not None:
+            self._decorate(item)
+
     def clear_status(self) -> None:
         self._status.clear()
         for i in range(1, self.list.count()):
             self._decorate(self.list.item(i))
+
+    def offline_folders(self) -> tuple[str, ...]:
+        """The folders shown offline (what the filter bar leaves out when asked)."""
+        return tuple(sorted(f for f, (state, _, _) in self._status.items() if state == "offline"))
 
     def status_of(self, folder: str) -> str:
         """The watcher state shown for a folder ("" when it is not watched)."""
@@ -141,6 +153,9 @@ class FoldersPanel(QWidget):
         state, detail, pending = self._status.get(folder, ("", "", 0))
         name = os.path.basename(folder.rstrip(os.sep)) or folder
         suffix = STATE_SUFFIX.get(state, "")
+        count = self._counts.get(folder)
+        if state == "offline" and count:
+            suffix += f", {count} photo{'s' if count != 1 else ''}"
         item.setText(f"{name} — {suffix}" if suffix else name)
         item.setData(StateRole, state)
         offline = state == "offline"

@@ -49,6 +49,8 @@ class SettingsValues:
     vlm_mmproj: str = ""  # the vision projector .gguf of a file in vlm_model ("" for text only)
     captions_enabled: bool = False
     precision: str = "auto"
+    ocr_engine: str = "auto"  # models/ocr.py ENGINES
+    ocr_languages: str = "eng"
 
 
 def is_model_file(value: str) -> bool:
@@ -74,7 +76,7 @@ def validate_vlm(values: SettingsValues, cfg: AppConfig | None = None, read_head
         if mmproj:
             return f"{entry.name} comes with its own projector: clear the vision projector field."
         if cfg is not None and not registry.entry_installed(cfg, entry):
-            return f"Model {entry.name} is not downloaded yet: run `imgrag models download {entry.name}` first."
+            return f"Model {entry.name} is not downloaded yet: download it in File → Models… first."
         return ""
     p = Path(model).expanduser()
     if not p.is_file():
@@ -113,6 +115,9 @@ def validate(values: SettingsValues, cfg: AppConfig | None = None, read_headers:
         return f"Unknown device {values.device!r}."
     if values.precision not in PRECISIONS:
         return f"Unknown precision {values.precision!r}."
+    ocr_problem = validate_ocr(values)
+    if ocr_problem:
+        return ocr_problem
     if values.device != "auto":  # "auto" may find a GPU: any precision can apply
         from imgrag_desktop.types import ImgragError
 
@@ -133,6 +138,24 @@ def validate(values: SettingsValues, cfg: AppConfig | None = None, read_headers:
     return validate_vlm(values, cfg, read_headers)
 
 
+def validate_ocr(values: SettingsValues) -> str:
+    """'' when the OCR engine and languages can go together (no engine is started here)."""
+    from imgrag_desktop.models.ocr import ENGINES
+    from imgrag_desktop.models.ocr_detect import recognition_model
+    from imgrag_desktop.types import ImgragError
+
+    if values.ocr_engine not in ENGINES:
+        return f"Unknown OCR engine {values.ocr_engine!r}."
+    if not values.ocr_languages.strip():
+        return "Enter the OCR languages (for example eng, or deu+eng)."
+    if values.ocr_engine == "rapidocr":
+        try:
+            recognition_model(values.ocr_languages)
+        except ImgragError as exc:
+            return f"{str(exc)[:1].upper()}{str(exc)[1:]}."
+    return ""
+
+
 def apply_values(cfg: AppConfig, state: dict[str, Any], values: SettingsValues) -> tuple[bool, bool]:
     """Copy accepted values into the settings and the window's state. Returns (the CLIP model
     changed: re-index, the model must be reloaded); another precision gives the same vectors
@@ -145,6 +168,8 @@ def apply_values(cfg: AppConfig, state: dict[str, Any], values: SettingsValues) 
     s.precision = values.precision
     # The VLM slot picks up a changed model at the next question or caption (no reload here).
     s.vlm_model, s.vlm_mmproj, s.captions_enabled = values.vlm_model, values.vlm_mmproj, values.captions_enabled
+    # Another engine or languages: the next OCR run reads the library again in the background.
+    s.ocr_engine, s.ocr_languages = values.ocr_engine, values.ocr_languages.strip()
     state["results_limit"] = int(values.results_limit)
     state["rescan_on_start"] = bool(values.rescan_on_start)
     model_changed = before != (s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device)
@@ -225,6 +250,7 @@ class SettingsDialog(QDialog):
             form.addRow(note)
         outer.addWidget(model_box)
         outer.addWidget(self._build_vlm_box(cfg))
+        outer.addWidget(self._build_ocr_box(cfg))
 
         data_box = QGroupBox("Storage", self)
         dform = QFormLayout(data_box)
@@ -235,6 +261,10 @@ class SettingsDialog(QDialog):
         dnote.setWordWrap(True)
         dnote.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         dform.addRow(dnote)
+        from imgrag_desktop.gui.index_check import IndexCheckRow
+
+        self.index_check = IndexCheckRow(cfg, self)
+        dform.addRow("Index", self.index_check)
         outer.addWidget(data_box)
 
         view_box = QGroupBox("Searching", self)
@@ -288,7 +318,29 @@ class SettingsDialog(QDialog):
             vlm_model=_file_or_name(self.vlm_model.currentText().strip()),
             vlm_mmproj=str(Path(mmproj).expanduser().resolve()) if mmproj else "",
             captions_enabled=self.captions.isChecked(),
+            ocr_engine=self.ocr_engine.currentText(),
+            ocr_languages=self.ocr_languages.text().strip(),
         )
+
+    def _build_ocr_box(self, cfg: AppConfig) -> QGroupBox:
+        from imgrag_desktop.models.ocr import ENGINES
+        from imgrag_desktop.models.ocr_detect import languages_supported
+
+        s = cfg.settings
+        box = QGroupBox("Text in images (OCR)", self)
+        form = QFormLayout(box)
+        self.ocr_engine = QComboBox(self)
+        self.ocr_engine.addItems(ENGINES)
+        self.ocr_engine.setCurrentText(s.ocr_engine if s.ocr_engine in ENGINES else "auto")
+        self.ocr_engine.setToolTip("auto: screenshots by Tesseract, photos, scans and documents by RapidOCR "
+                                   "(PP-OCRv6), as measured; either engine alone can be chosen.")
+        self.ocr_languages = QLineEdit(s.ocr_languages, self)
+        self.ocr_languages.setPlaceholderText("e.g. eng or deu+eng")
+        self.ocr_languages.setToolTip("Tesseract: its installed language packs (`imgrag doctor` lists them). "
+                                      "RapidOCR: " + ", ".join(languages_supported()))
+        form.addRow("Engine", self.ocr_engine)
+        form.addRow("Languages", self.ocr_languages)
+        return box
 
     def _build_vlm_box(self, cfg: AppConfig) -> QGroupBox:
         from imgrag_desktop.models import registry
@@ -315,7 +367,7 @@ class SettingsDialog(QDialog):
         form.addRow("Model", m_row)
         form.addRow("Vision projector", p_row)
         form.addRow(self.captions)
-        hint = QLabel("Download one once with `imgrag models download NAME`, or pick local GGUF files. "
+        hint = QLabel("Download one once in File → Models… (Ctrl+Shift+M), or pick local GGUF files. "
                       "No projector: answers from the text in the pictures only.", self)
         hint.setWordWrap(True)
         hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)

@@ -41,6 +41,7 @@ class WatchStatus(QObject):
     eventHandled = Signal(object)  # a WatchEvent, once shown
     changesIndexed = Signal()  # the watcher changed rows: refresh what is shown
     removalReady = Signal(object)  # an IndexJob removing a folder the watcher let go of
+    removalHeld = Signal(str, int)  # a folder scan found this many photos gone at once: ask first
     # Requests to the controller, queued to its thread.
     startRequested = Signal(object, bool)
     stopRequested = Signal()
@@ -277,6 +278,8 @@ class WatchStatus(QObject):
                 self._refresh.start()
         elif ev.action == "error":
             self.status_bar.showMessage(f"Watching {ev.path or 'folders'}: {ev.detail}", 10000)
+        elif ev.action == "held":  # many photos vanished at once: the window asks before removing
+            self.removalHeld.emit(ev.root, int(ev.count))
         self.eventHandled.emit(ev)
 
     @Slot(object)

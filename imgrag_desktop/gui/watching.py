@@ -71,10 +71,11 @@ class WatchController(QObject):
             self.startFailed.emit(*describe_exception(exc), False)
             return
         try:
+            from imgrag_desktop.indexing.visual_fill import clip_ready
             from imgrag_desktop.indexing.watch.service import WatchService
             from imgrag_desktop.library import check_vector_size
 
-            svc.clip.load()
+            clip_ready(svc.clip)  # without CLIP yet, watched files are indexed for text; vectors come later
             check_vector_size(svc, remedy="rebuild the index to watch folders with this model")
             opts = dict(self.options)
             opts.setdefault("reconcile_on_start", reconcile)

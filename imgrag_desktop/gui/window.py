@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self._start_engine = start_engine
         self._was_shown = False
         self._ready = False
+        self._fill_visual_pending = False
         self._closing = False
         self.setWindowTitle("imgrag-desktop" + (" — test profile" if cfg.profile == "test" else ""))
         self.setAcceptDrops(True)
@@ -123,6 +124,7 @@ class MainWindow(QMainWindow):
         self.search_edit, self.similar_chip, self.similar_label = p.search_edit, p.similar_chip, p.similar_label
         self.mode_combo, self.filters_button, self.size_slider = p.mode_combo, p.filters_button, p.size_slider
         self.filter_bar, self.welcome, self.welcome_button = p.filter_bar, p.welcome, p.welcome_button
+        self.filter_bar.offline_source = self.folders_panel.offline_folders
         self.no_match, self.no_match_title, self.no_match_text = p.no_match, p.no_match_title, p.no_match_text
         self.show_weaker_button, self.clear_filters_button = p.show_weaker_button, p.clear_filters_button
         self.tabs.addTab(self.page, "Search")
@@ -277,6 +279,7 @@ class MainWindow(QMainWindow):
         w.eventHandled.connect(self.watchEvent)
         w.changesIndexed.connect(self._after_watch_changes)
         w.removalReady.connect(self._enqueue)
+        w.removalHeld.connect(lambda root, gone: self.folders.ask_removal(root, gone, 0))
         w.ctl.stageWarning.connect(self.bridge.problem)
 
     def start(self) -> None:
@@ -385,6 +388,7 @@ class MainWindow(QMainWindow):
         stats = self.report.stats
         self.report.update_stats({"images": int(report.get("images", stats["images"])),
                                   "failed": int(report.get("failed_total", stats["failed"]))})
+        self.folders.show_scan(job, report)
         self.indexFinished.emit(report)
         self._after_job()
         self.rerun()
@@ -442,7 +446,16 @@ class MainWindow(QMainWindow):
         self._ready = self.page.ready = True
         self.page.set_modes(list(info.get("modes") or ["visual"]))
         self.filter_bar.set_calibrated(info.get("cutoff") or {})
-        self.statusBar().showMessage(f"Ready: image model {info.get('model', '')} loaded in {info.get('seconds', 0):.1f} s", 6000)
+        if info.get("waiting"):  # indexing and text searches go on; the Models page offers the download
+            self.statusBar().showMessage("Visual search waits for the CLIP model (File → Models…); "
+                                         "text in pictures is searchable now")
+            self.open_models(first_run=True)
+        else:
+            self.statusBar().showMessage(f"Ready: image model {info.get('model', '')} loaded in "
+                                         f"{info.get('seconds', 0):.1f} s", 6000)
+            if self._fill_visual_pending and self.cfg.settings.folders:
+                self.rescan()  # the visual stage gives the rows indexed meanwhile their vectors
+        self._fill_visual_pending = False
         self.engineReady.emit(info)
         self.watching.ready = True
         self.watching.ensure()
@@ -474,6 +487,19 @@ class MainWindow(QMainWindow):
         dlg.open()
         self._settings_dialog = dlg
         return dlg
+
+    def open_models(self, first_run: bool = False) -> Any:
+        """The Models page (File → Models…; by itself, once, when the CLIP model is missing)."""
+        from imgrag_desktop.gui.models_page import open_models_page
+
+        return open_models_page(self, first_run)
+
+    def models_arrived(self, kind: str) -> None:
+        """A model was downloaded or picked on the Models page: load it, then fill the vectors."""
+        if kind == "clip":
+            self._fill_visual_pending = True
+            self.statusBar().showMessage("Loading the new image model…")
+            self.resetModelsRequested.emit()
 
     def apply_settings(self, values: Any) -> None:
         model_changed, reload = apply_values(self.cfg, self.state, values)
@@ -534,6 +560,9 @@ class MainWindow(QMainWindow):
                         or self.dups_panel.thread.isRunning()  # type: ignore[attr-defined]
                         or self.people_panel.worker_thread.isRunning() or self.watch_ctl.service is not None)
         self._closing = self.report.closing = True
+        models = getattr(self, "_models_dialog", None)
+        if models is not None:
+            models.stop_worker()  # a download in flight pauses (its partial file is kept)
         self.watching.shutdown()
         self.queue.shutdown()
         self.page.stop_timers()

@@ -24,7 +24,7 @@ from imgrag_desktop.config import AppConfig
 from imgrag_desktop.gui.messages import describe_exception
 from imgrag_desktop.search.filters import Filters
 from imgrag_desktop.search.modes import MODE_NAMES
-from imgrag_desktop.types import Hit, ImgragError
+from imgrag_desktop.types import Hit, ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.services import Services
@@ -74,6 +74,7 @@ class IndexJob:
     rebuild: bool = False
     remove: str | None = None  # a folder whose rows are dropped (instead of indexing)
     keep: list[str] = field(default_factory=list)  # folders still indexed (nested ones survive a removal)
+    confirm_removal: bool = False  # the user said yes to removing many vanished photos at once
     cancel: threading.Event = field(default_factory=threading.Event)
     # Set with `cancel`, and by the watcher when it needs the lock: later stages (OCR, captions) stop.
     stop_stages: threading.Event = field(default_factory=threading.Event)
@@ -167,7 +168,12 @@ class QueryWorker(QObject):
             return
         try:
             svc = self._svc()
-            svc.clip.load()
+            try:
+                svc.clip.load()
+            except ModelUnavailable as exc:  # CLIP not downloaded yet: text searches work, indexing goes on
+                self.ready.emit({"model": "", "modes": [m for m in MODE_NAMES if m != "visual"],
+                                 "seconds": time.monotonic() - t0, "cutoff": {}, "waiting": str(exc)})
+                return
             self.ready.emit({"model": svc.clip.model_id, "modes": list(MODE_NAMES), "seconds": time.monotonic() - t0,
                              "cutoff": _calibrated_cutoffs(svc.searcher)})
         except Exception as exc:
@@ -375,12 +381,16 @@ class IndexWorker(QObject):
         from imgrag_desktop.library import REBUILD_IN_WINDOW, check_vector_size
 
         self._report(_progress("load", current="loading the CLIP model"))
-        svc.clip.load()
+        try:
+            svc.clip.load()
+        except ModelUnavailable:
+            pass  # not downloaded yet: the folder is indexed for text now, its vectors come later
         check_vector_size(svc, job.rebuild, remedy=REBUILD_IN_WINDOW)
         indexer = svc.indexer(on_progress=self._report)
         indexer.pause = self.pause_event
-        report = indexer.index_paths(job.roots, cancel=job.cancel)
+        report = indexer.index_paths(job.roots, cancel=job.cancel, confirm_removal=job.confirm_removal)
         data = report.to_json()
+        data.update(getattr(report, "extra", None) or {})  # the stages of part "pass" (visual, tiles), as the CLI
         if not job.cancel.is_set():
             data.update(self._after_stages(svc, job))
         return data

@@ -24,7 +24,16 @@ from imgrag_desktop.fingerprint import fingerprint
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.search.duplicates import FingerprintTable
 from imgrag_desktop.store import Store, compose_search_text, sql_str
-from imgrag_desktop.types import DecodeError, DiskFull, Failure, IndexReport, Progress, is_disk_full, tell
+from imgrag_desktop.types import (
+    DecodeError,
+    DiskFull,
+    Failure,
+    IndexReport,
+    ModelUnavailable,
+    Progress,
+    is_disk_full,
+    tell,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,22 +101,37 @@ class Indexer:
         self.ignore_hidden = cfg.settings.ignore_hidden if cfg is not None else True
         # The data dir holds JPEG thumbnails: indexing them would make thumbnails of thumbnails.
         self.exclude: list[str] = [str(cfg.data_dir)] if cfg is not None else []
+        # Why visual vectors wait (CLIP not downloaded yet), or "": rows are then written without
+        # one (clip_model ""), and the "visual" stage fills them in once the model is there.
+        self.visual_waiting = ""
+        # Every stat/scandir of a scan goes through `fs`, each root in a thread of its own, given
+        # up after fs_timeout_s in one call (a hung share: that root is offline, the rest goes on).
+        self.fs: scanner.Fs = scanner.DEFAULT_FS
+        self.fs_timeout_s: float | None = cfg.settings.fs_timeout_s if cfg is not None else None
 
     # Public API ------------------------------------------------------------------------------
     def index_paths(self, roots: Sequence[str], cancel: threading.Event | None = None,
-                    remove_missing: bool = True, retry_failed: bool = False) -> IndexReport:
-        """Bring the index in line with the given folders (or files): add, update, reuse, remove."""
+                    remove_missing: bool = True, retry_failed: bool = False,
+                    confirm_removal: bool = False) -> IndexReport:
+        """Bring the index in line with the given folders (or files): add, update, reuse, remove.
+
+        Rows are removed only on positive evidence (indexing/offline.py): an offline root keeps
+        them all (`report.offline`), and a mass disappearance is held (`report.held`) unless
+        `confirm_removal`."""
         cancel = cancel or threading.Event()
         t0 = time.monotonic()
         report = IndexReport()
         self._emit(Progress("scan", current=", ".join(roots)))
-        result = scanner.scan(roots, self.ignore_hidden, cancelled=cancel.is_set, exclude=self.exclude)
+        result = scanner.scan(roots, self.ignore_hidden, cancelled=cancel.is_set, exclude=self.exclude,
+                              fs=self.fs, timeout_s=self.fs_timeout_s)
         report.scanned = len(result.files)
         where = " OR ".join(self._root_filter(r) for r in result.roots)
         indexed = self.store.file_states(f"({where})" if where else None) if where else {}
         failed = self.store.failure_states(f"({where})") if where else {}
-        model_id = self.encoder.model_id
+        model_id = self._model_id_or_empty()
         plan = scanner.plan(result, indexed, failed, model_id, retry_failed=retry_failed)
+        if not cancel.is_set():
+            self._judge_roots(result, indexed, plan, report, confirm_removal and remove_missing)
         report.unchanged = plan.unchanged + plan.skipped_failed
         for fl, _root in result.problems:
             report.failures.append(fl)
@@ -130,6 +154,47 @@ class Indexer:
         self._emit(Progress("done", report.added + report.updated, report.added + report.updated,
                             failed=report.failed, reused=report.reused))
         return report
+
+    def _judge_roots(self, result: scanner.ScanResult, indexed: dict[str, Any], plan: scanner.Plan,
+                     report: IndexReport, confirmed: bool) -> None:
+        """Keep the rows of offline roots and hold mass removals (offline.judge), and remember
+        each online root's identity in roots.json."""
+        from imgrag_desktop.indexing import offline
+
+        registry = offline.RootRegistry.for_data_dir(self.cfg.data_dir if self.cfg is not None else None)
+        found = {f.path for f in result.files}
+        gone = set(plan.gone)
+        allowed: list[str] = []
+        for root in result.roots:
+            if root in indexed:  # a single file given as a root: its own path is the evidence
+                if root in gone:
+                    allowed.append(root)
+                continue
+            prefix = root.rstrip(os.sep) + os.sep
+            under = [p for p in indexed if p.startswith(prefix)]
+            reason = result.offline.get(root) or ("cannot open folder" if root in result.unreadable else "")
+            if root in result.missing_roots:
+                reason = "folder not found (unplugged or removed?)"
+            check = offline.judge(root, result.idents.get(root), reason, found, under, registry.get(root), confirmed)
+            if check.offline:
+                report.offline[root] = check.offline
+                report.offline_images[root] = check.indexed
+                registry.mark_offline(root, check.offline)
+                continue
+            if check.held:
+                report.held[root] = (len(check.gone), check.indexed)
+            else:
+                allowed.extend(p for p in check.gone if p in gone)
+            dev, ino, mount = result.idents[root]
+            registry.mark_online(root, dev, ino, len([p for p in found if p.startswith(prefix)]), mount)
+        plan.gone = list(dict.fromkeys(allowed))
+        kept = tuple(r.rstrip(os.sep) + os.sep for r in (*report.offline, *report.held))
+        if kept:
+            plan.gone_failures = [p for p in plan.gone_failures if not p.startswith(kept)]
+        try:
+            registry.save()
+        except OSError:
+            pass  # the registry only makes removal stricter; a read-only data dir fails elsewhere
 
     def index_files(self, paths: Sequence[str], root: str | None = None,
                     cancel: threading.Event | None = None) -> IndexReport:
@@ -157,9 +222,9 @@ class Indexer:
             report.failures.extend(fl for fl, _ in res.problems)
         report.scanned = len(entries)
         known = self.store.file_states(" OR ".join(f"path = {sql_str(e.path)}" for e in entries)) if entries else {}
-        model_id = self.encoder.model_id
+        model_id = self._model_id_or_empty()
         todo = [e for e in entries if not (e.path in known and known[e.path][:2] == (e.size, e.mtime_ns)
-                                           and known[e.path][3] == model_id)]
+                                           and (known[e.path][3] in (model_id, "") or not model_id))]
         report.unchanged = len(entries) - len(todo)
         self._run(todo, {e.path for e in todo if e.path in known}, report, cancel)
         if todo:
@@ -246,6 +311,16 @@ class Indexer:
         extra.update(run_later_stages(parts, cancel, self._emit, part="pass", scope=scope))
 
     # Internals -------------------------------------------------------------------------------
+    def _model_id_or_empty(self) -> str:
+        """The CLIP model's id, or "" (rows wait for their vector) when it cannot load."""
+        try:
+            self.encoder.load()
+            self.visual_waiting = ""
+            return str(self.encoder.model_id)
+        except ModelUnavailable as exc:
+            self.visual_waiting = str(exc)
+            return ""
+
     @staticmethod
     def _root_filter(root: str) -> str:
         from imgrag_desktop.store import folder_filter
@@ -267,7 +342,7 @@ class Indexer:
         """
         return _KnownHashes(self.store, model_id, preload=n_files > PRELOAD_HASHES_FROM)
 
-    def _prepare(self, entry: scanner.FileEntry, known: "_KnownHashes", max_side: int) -> _Item:
+    def _prepare(self, entry: scanner.FileEntry, known: "_KnownHashes", max_side: int, visual: bool = True) -> _Item:
         item = _Item(entry)
         try:
             data = imaging.read_file(entry.path)
@@ -278,7 +353,8 @@ class Indexer:
                 return item
             dec = imaging.decode_bytes(data, max_side=max_side, name=os.path.basename(entry.path))
             item.decoded = dec
-            item.tensor = self.encoder.preprocess(dec.image)
+            if visual:
+                item.tensor = self.encoder.preprocess(dec.image)
             item.fingerprint = fingerprint(dec.image)
             if self.make_thumbnails and self.thumbs_dir is not None:
                 self._save_thumbnail(dec.image, item.chash)
@@ -307,8 +383,8 @@ class Indexer:
         total = len(todo)
         if total == 0:
             return
-        self.encoder.load()
-        model_id = self.encoder.model_id
+        model_id = self._model_id_or_empty()
+        visual = bool(model_id)
         known = self._known_hashes(model_id, total)
         max_side = max(self.encoder.image_size * 2, imaging.THUMB_SIZE)
         bs = self.batch_size
@@ -344,7 +420,7 @@ class Indexer:
                     entry = next(it, None)
                     if entry is None:
                         return
-                    queue.append(pool.submit(self._prepare, entry, known, max_side))
+                    queue.append(pool.submit(self._prepare, entry, known, max_side, visual))
 
             refill()
             while queue:
@@ -406,18 +482,22 @@ class Indexer:
     def _write(self, rows: list[dict[str, Any]], failures: list[tuple[Failure, str, int, int]]) -> None:
         if rows:
             prints = [(r["content_hash"], r.pop("_fingerprint")) for r in rows if r.get("_fingerprint") is not None]
-            self.store.upsert(rows)
+            self.store.upsert(rows, visual_dim=self._expected_dim())
             self.store.clear_failures([r["path"] for r in rows])
             if prints:  # after the rows: a crash in between leaves a gap that backfill() fills
                 self.fingerprints.put(prints)
         if failures:
             self.store.record_failures(failures)
 
+    def _expected_dim(self) -> int | None:
+        dim = getattr(self.encoder, "expected_dim", None)
+        return dim() if callable(dim) else None
+
     def _ocr_wanted(self, kind: str) -> bool:
         s = self.cfg.settings if self.cfg is not None else None
         if s is None or not s.ocr_enabled:
             return False
-        return kind in ("screenshot", "document") or s.ocr_photos
+        return True  # every image: photos pass the text detector first (indexing/text_stage.py)
 
     def _new_row(self, b: _Item, e: scanner.FileEntry, model_id: str, now: float) -> dict[str, Any]:
         d = b.decoded
@@ -444,6 +524,7 @@ class Indexer:
             "ocr_status": "pending" if self._ocr_wanted(d.kind) else "skipped",
             "ocr_text": "",
             "ocr_words": "[]",
+            "ocr_engine": None,
             "caption_status": "pending" if captions else "skipped",
             "caption": "",
             "caption_model": "",

@@ -13,9 +13,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from imgrag_desktop.imaging import is_image_name
 from imgrag_desktop.types import Failure
@@ -52,6 +54,53 @@ class ScanResult:
     roots: list[str] = field(default_factory=list)
     missing_roots: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # folders skipped for an error: rows below are kept
+    # root → (st_dev, st_ino, is a mount point) of each root that could be stat'ed
+    idents: dict[str, tuple[int, int, bool]] = field(default_factory=dict)
+    offline: dict[str, str] = field(default_factory=dict)  # roots that did not answer in time: root → reason
+
+    def merge(self, other: "ScanResult") -> None:
+        self.files.extend(other.files)
+        self.problems.extend(other.problems)
+        self.missing_roots.extend(other.missing_roots)
+        self.unreadable.extend(other.unreadable)
+        self.idents.update(other.idents)
+        self.offline.update(other.offline)
+
+
+class Fs:
+    """The file-system calls the scanner makes on a watched root, in one place: a hung network
+    share blocks in one of these, and a test injects a slow one here."""
+
+    def stat(self, path: str) -> os.stat_result:
+        return os.stat(path)
+
+    def scandir(self, path: str) -> Any:
+        return os.scandir(path)
+
+
+class _Timed(Fs):
+    """Wraps an Fs and records when the call in flight began (the scan's watchdog reads it)."""
+
+    def __init__(self, fs: Fs) -> None:
+        self.fs = fs
+        self.since: float | None = None  # monotonic start of the call in flight, None between calls
+
+    def _call(self, fn: Callable[[str], Any], path: str) -> Any:
+        self.since = time.monotonic()
+        try:
+            return fn(path)
+        finally:
+            self.since = None
+
+    def stat(self, path: str) -> os.stat_result:
+        return self._call(self.fs.stat, path)  # type: ignore[no-any-return]
+
+    def scandir(self, path: str) -> Any:
+        return self._call(self.fs.scandir, path)
+
+
+DEFAULT_FS = Fs()
+NOT_RESPONDING = "not responding (a file-system call took more than {:g} s): rows kept"
 
 
 TOO_LONG = "path longer than the system allows (File name too long): skipped"
@@ -80,13 +129,20 @@ def normalize_root(path: str | os.PathLike[str]) -> str:
 
 def scan(roots: Iterable[str | os.PathLike[str]], ignore_hidden: bool = True,
          cancelled: Callable[[], bool] = lambda: False,
-         exclude: Iterable[str | os.PathLike[str]] = ()) -> ScanResult:
+         exclude: Iterable[str | os.PathLike[str]] = (), fs: Fs | None = None,
+         timeout_s: float | None = None) -> ScanResult:
     """Every image-named regular file below the roots (a root may also be a single file).
 
-    Folders in `exclude` (and everything below them) are never entered."""
+    Folders in `exclude` (and everything below them) are never entered. With `timeout_s`, each
+    root is walked in a thread of its own, and a root where one file-system call takes longer
+    than that is given up (`offline`, its partial result dropped, its rows kept): a hung share
+    costs only its own root, the others are scanned meanwhile.
+    """
     result = ScanResult()
+    fs = fs or DEFAULT_FS
     excluded = frozenset(normalize_root(e) for e in exclude)
     excluded_keys = frozenset(k for k in (_dir_key(e) for e in excluded) if k is not None)
+    todo: list[str] = []
     for raw in roots:
         root = normalize_root(raw)
         if not storable(root):
@@ -96,20 +152,59 @@ def scan(roots: Iterable[str | os.PathLike[str]], ignore_hidden: bool = True,
         result.roots.append(root)
         if excluded and is_within(root, excluded):
             continue
-        try:
-            st = os.stat(root)
-        except FileNotFoundError:
-            result.missing_roots.append(root)
-            continue
-        except OSError as exc:
-            result.problems.append((Failure(root, f"cannot open folder: {exc.strerror or exc}", "scan"), root))
-            result.unreadable.append(root)  # a dead network share: keep its rows
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            _walk(root, root, ignore_hidden, result, {(st.st_dev, st.st_ino)}, cancelled, excluded_keys)
-        elif is_image_name(root):
-            _add_file(root, os.path.dirname(root), st, result)
+        todo.append(root)
+    if timeout_s is None:
+        for root in todo:
+            _scan_root(root, ignore_hidden, result, cancelled, excluded_keys, fs)
+        return result
+    running = []
+    for root in todo:
+        part, timed, done = ScanResult(), _Timed(fs), threading.Event()
+        stop = threading.Event()
+
+        def work(root: str = root, part: ScanResult = part, timed: _Timed = timed, done: threading.Event = done,
+                 stop: threading.Event = stop) -> None:
+            try:
+                _scan_root(root, ignore_hidden, part, lambda: cancelled() or stop.is_set(), excluded_keys, timed)
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="imgrag-scan-root", daemon=True).start()
+        running.append((root, part, timed, done, stop))
+    for root, part, timed, done, stop in running:
+        while not done.wait(0.02):
+            since = timed.since
+            if since is not None and time.monotonic() - since > timeout_s:
+                stop.set()  # the thread is left to its hung call; what it found is dropped
+                break
+        if done.is_set():
+            result.merge(part)
+        else:
+            result.offline[root] = NOT_RESPONDING.format(timeout_s)
     return result
+
+
+def _scan_root(root: str, ignore_hidden: bool, result: ScanResult, cancelled: Callable[[], bool],
+               excluded_keys: frozenset[tuple[int, int]], fs: Fs) -> None:
+    try:
+        st = fs.stat(root)
+    except FileNotFoundError:
+        result.missing_roots.append(root)
+        return
+    except OSError as exc:
+        result.problems.append((Failure(root, f"cannot open folder: {exc.strerror or exc}", "scan"), root))
+        result.unreadable.append(root)  # a dead network share: keep its rows
+        return
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            parent = fs.stat(os.path.dirname(root) or root)
+            mount = parent.st_dev != st.st_dev or parent.st_ino == st.st_ino
+        except OSError:
+            mount = False
+        result.idents[root] = (st.st_dev, st.st_ino, mount)
+        _walk(root, root, ignore_hidden, result, {(st.st_dev, st.st_ino)}, cancelled, excluded_keys, fs)
+    elif is_image_name(root):
+        _add_file(root, os.path.dirname(root), st, result)
 
 
 def _dir_key(path: str) -> tuple[int, int] | None:
@@ -132,7 +227,8 @@ def _add_file(path: str, root: str, st: os.stat_result, result: ScanResult) -> N
 
 
 def _walk(root: str, folder: str, ignore_hidden: bool, result: ScanResult, seen: set[tuple[int, int]],
-          cancelled: Callable[[], bool], excluded: frozenset[tuple[int, int]] = frozenset()) -> None:
+          cancelled: Callable[[], bool], excluded: frozenset[tuple[int, int]] = frozenset(),
+          fs: Fs = DEFAULT_FS) -> None:
     # Iterative depth-first walk: deep trees cannot overflow the stack.
     stack = [folder]
     while stack:
@@ -140,7 +236,7 @@ def _walk(root: str, folder: str, ignore_hidden: bool, result: ScanResult, seen:
             return
         current = stack.pop()
         try:
-            with os.scandir(current) as it:
+            with fs.scandir(current) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except PermissionError:
             result.problems.append((Failure(current, "permission denied: folder skipped", "scan"), root))
@@ -166,7 +262,7 @@ def _walk(root: str, folder: str, ignore_hidden: bool, result: ScanResult, seen:
                 except OSError:
                     continue
             try:
-                st = entry.stat(follow_symlinks=True)
+                st = fs.stat(entry.path)
             except FileNotFoundError:
                 if entry.is_symlink() and is_image_name(entry.name):
                     result.problems.append((Failure(entry.path, "broken symbolic link", "scan"), root))
@@ -217,7 +313,10 @@ def plan(result: ScanResult, indexed: dict[str, tuple[int, int, str, str]],
     for f in result.files:
         on_disk.add(f.path)
         known = indexed.get(f.path)
-        if known is not None and known[0] == f.size and known[1] == f.mtime_ns and known[3] == clip_model:
+        # A row still waiting for its visual vector (model "") is the "visual" stage's to fill:
+        # re-reading the file would redo its OCR for nothing.
+        if known is not None and known[0] == f.size and known[1] == f.mtime_ns \
+                and (known[3] == clip_model or not known[3] or not clip_model):
             p.unchanged += 1
             continue
         bad = failed.get(f.path)
@@ -229,8 +328,10 @@ def plan(result: ScanResult, indexed: dict[str, tuple[int, int, str, str]],
         p.todo.append(f)
     problem_paths = {fl.path for fl, _ in result.problems}
     # Rows below a missing root (an unplugged drive) or an unreadable folder are kept.
-    offline = tuple(r.rstrip(os.sep) + os.sep for r in (*result.missing_roots, *result.unreadable))
-    p.gone = [path for path in indexed if path not in on_disk and not path.startswith(offline)]
+    # So are those of a root that did not answer, and a file that could not be stat'ed is not gone.
+    offline = tuple(r.rstrip(os.sep) + os.sep for r in (*result.missing_roots, *result.unreadable, *result.offline))
+    p.gone = [path for path in indexed if path not in on_disk and path not in problem_paths
+              and not path.startswith(offline)]
     p.gone_failures = [path for path in failed if path not in on_disk and path not in problem_paths
                        and not path.startswith(offline)]
     return p

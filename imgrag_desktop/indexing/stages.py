@@ -113,21 +113,29 @@ class Stage:
 
 # --- the engine work behind the stages (also what `imgrag ocr` / `imgrag captions` run) -------
 def ocr_available(services: Engine) -> bool:
-    """OCR is switched on and Tesseract (with the configured languages) can run."""
+    """OCR is switched on and its engine (with the configured languages) can run."""
     from imgrag_desktop.models.ocr import availability
 
     return bool(services.cfg.settings.ocr_enabled) and availability(services.cfg)[0]
 
 
 def read_text(services: Engine, cancel: threading.Event, on_progress: ProgressFn | None = None,
-              limit: int | None = None) -> dict[str, Any]:
-    """OCR of what waits for it; ModelUnavailable when Tesseract cannot run."""
+              limit: int | None = None, photos_in_full: bool | None = None) -> dict[str, Any]:
+    """OCR of what waits for it, after queueing rows read by an engine no longer in use (an
+    upgrade re-reads the library in the background); ModelUnavailable when no engine can run."""
     from imgrag_desktop.indexing.text_stage import OcrStage
-    from imgrag_desktop.models.ocr import ocr_from_config
+    from imgrag_desktop.models.ocr import engine_ids, ocr_from_config
 
     cfg = services.cfg
-    stage = OcrStage(services.store, ocr_from_config(cfg), workers=cfg.settings.ocr_workers, on_progress=on_progress)
-    return stage.run(cancel, limit).to_json()
+    ocr = ocr_from_config(cfg)
+    full = cfg.settings.ocr_photos if photos_in_full is None else photos_in_full
+    stage = OcrStage(services.store, ocr, workers=cfg.settings.ocr_workers, on_progress=on_progress,
+                     detect_first=not full)
+    ocr.check()
+    requeued = stage.requeue_outdated(engine_ids(ocr))
+    data = stage.run(cancel, limit).to_json()
+    data["upgraded"] = requeued
+    return data
 
 
 def embed_text(services: Engine, cancel: threading.Event, on_progress: ProgressFn | None = None,
@@ -177,9 +185,22 @@ def write_captions(services: Engine, cancel: threading.Event, on_progress: Progr
 
 
 # --- the stages ---------------------------------------------------------------------------------
-def _tiles(run: StageRun) -> dict[str, Any]:
+def _visual(run: StageRun) -> dict[str, Any] | None:
+    """Visual vectors for rows indexed before CLIP was there (indexing/visual_fill.py)."""
+    from imgrag_desktop.indexing.visual_fill import fill_visual
+
+    scope = run.scope or PassScope()
+    out = fill_visual(run.services.store, run.services.clip, run.cancel, run.on_progress, where=scope.where)
+    return {"visual": out} if out else None
+
+
+def _tiles(run: StageRun) -> dict[str, Any] | None:
     """Tiles of large images, so a small object in a big canvas is found (search/tiles.py)."""
+    from imgrag_desktop.indexing.visual_fill import clip_ready
     from imgrag_desktop.search.tiles import tile_indexer_for
+
+    if not clip_ready(run.services.clip):
+        return None  # they come with the visual vectors
 
     scope = run.scope or PassScope()
     tiles = tile_indexer_for(run.services, run.on_progress)
@@ -204,7 +225,11 @@ def _calibration(run: StageRun) -> dict[str, Any] | None:
     svc = run.services
     if not (run.scope and run.scope.calibrate) or svc.cfg is None or run.cancel.is_set():
         return None
+    from imgrag_desktop.indexing.visual_fill import clip_ready
     from imgrag_desktop.search.calibration import CalibrationBook, ensure_calibrated
+
+    if not clip_ready(svc.clip):
+        return None
 
     run.on_progress(Progress("calibrate"))
     cal = ensure_calibrated(CalibrationBook(svc.cfg.data_dir), svc.store, svc.clip, run.cancel.is_set)
@@ -263,6 +288,7 @@ def _text(run: StageRun) -> dict[str, Any] | None:
 
 
 STAGES: tuple[Stage, ...] = (
+    Stage("visual", _visual, part="pass"),  # vectors of rows indexed before CLIP arrived
     Stage("tiles", _tiles, part="pass"),
     Stage("fingerprints", _fingerprints, part="pass"),
     Stage("calibration", _calibration, part="pass"),

@@ -1,8 +1,11 @@
 """The text stages that run after the visual pass: OCR, then textual vectors and the keyword index.
 
 All state lives in the table, so both stages resume after a quit or a crash: a row waits for
-OCR with ocr_status 'pending' (set by the indexer for screenshots and documents, or for every
-image when OCR of photos is on) and becomes 'done' or 'failed' here. New OCR text changes the
+OCR with ocr_status 'pending' (set by the indexer for every image while OCR is on) and becomes
+'done' or 'failed' here. Images that are not plainly pages pass the text detector first, so a
+photo without text costs one detector pass; each row records the engine that read it
+(`ocr_engine`), and rows read by an engine no longer in use, or skipped while OCR was off,
+are queued again (`requeue_outdated`): their old text stays searchable until the new is written. New OCR text changes the
 row's search_text and clears its textual vector; the embedding stage then embeds every row
 whose textual vector is missing or was made by another text model. Results are written in
 small batches, so a quit loses at most the batch in flight, and a row whose file changed
@@ -37,6 +40,7 @@ REBUILD_FTS_MIN = 500
 @dataclass
 class OcrReport:
     read: int = 0
+    detector_only: int = 0  # of `read`: images the text detector found no text in (nothing more ran)
     failed: int = 0
     remaining: int = 0
     seconds: float = 0.0
@@ -44,7 +48,7 @@ class OcrReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"read": self.read, "failed": self.failed, "remaining": self.remaining,
+        return {"read": self.read, "detector_only": self.detector_only, "failed": self.failed, "remaining": self.remaining,
                 "seconds": round(self.seconds, 3), "cancelled": self.cancelled,
                 "failures": [{"path": p, "reason": r} for p, r in self.failures]}
 
@@ -67,8 +71,9 @@ class OcrStage:
     """Reads the text of every row waiting for OCR, newest images first, in parallel."""
 
     def __init__(self, store: Store, ocr: Any, workers: int = 0, on_progress: Callable[[Progress], None] | None = None,
-                 flush_every: int = 16, flush_s: float = 5.0) -> None:
+                 flush_every: int = 16, flush_s: float = 5.0, detect_first: bool = True) -> None:
         self.store = store
+        self.detect_first = detect_first  # False: photos are read in full even without detected text
         self.ocr = ocr
         self.workers = workers
         self.on_progress = on_progress
@@ -76,11 +81,27 @@ class OcrStage:
         self.flush_s = flush_s
 
     def pending(self) -> list[str]:
+        return [p for p, _ in self.pending_kinds()]
+
+    def pending_kinds(self) -> list[tuple[str, str]]:
+        """(path, kind) of the rows waiting for OCR, newest first."""
         if self.store.images is None:
             return []
-        tbl = self.store.query(OCR_PENDING, ["path", "date"])
-        rows = sorted(zip(tbl.column("path").to_pylist(), tbl.column("date").to_pylist()), key=lambda r: -(r[1] or 0.0))
-        return [p for p, _ in rows]
+        tbl = self.store.query(OCR_PENDING, ["path", "date", "kind"])
+        rows = sorted(zip(tbl.column("path").to_pylist(), tbl.column("date").to_pylist(),
+                          tbl.column("kind").to_pylist()), key=lambda r: -(r[1] or 0.0))
+        return [(p, k or "") for p, _, k in rows]
+
+    def requeue_outdated(self, engine_ids: list[str]) -> int:
+        """Queue rows read by another engine (or a release that did not record one) and rows
+        skipped while OCR was off or photos were not read; returns how many."""
+        if self.store.images is None or not engine_ids:
+            return 0
+        if "ocr_engine" not in self.store.images.schema.names:
+            return 0
+        where = (f"ocr_status = 'skipped' OR (ocr_status = 'done' AND (ocr_engine IS NULL OR "
+                 f"NOT {sql_in('ocr_engine', engine_ids)}))")
+        return self.store.mark_pending(where, "ocr_status")
 
     def pending_count(self) -> int:
         return 0 if self.store.images is None else self.store.count(OCR_PENDING)
@@ -97,25 +118,27 @@ class OcrStage:
         return self.store.mark_pending(where, "ocr_status")
 
     def run(self, cancel: threading.Event | None = None, limit: int | None = None) -> OcrReport:
-        from imgrag_desktop.models.ocr import OcrPool
+        from imgrag_desktop.models.ocr import PAGE_KINDS, OcrPool
 
         cancel = cancel or threading.Event()
         report = OcrReport()
         t0 = time.perf_counter()
-        todo = self.pending()
+        todo = self.pending_kinds()
         if limit is not None:
             todo = todo[:max(0, limit)]
         if not todo:
             report.remaining = self.pending_count()
             return report
         self.ocr.check()  # Tesseract missing: ModelUnavailable before anything is touched
-        hashes = {p: r.get("content_hash") for p, r in self.store.rows(todo, ["path", "content_hash"]).items()}
+        paths = [p for p, _ in todo]
+        hashes = {p: r.get("content_hash") for p, r in self.store.rows(paths, ["path", "content_hash"]).items()}
+        items = [(p, k, self.detect_first and k not in PAGE_KINDS) for p, k in todo]
         buffer: dict[str, dict[str, Any]] = {}
         last_flush = time.monotonic()
         done = 0
         tell(self.on_progress, Progress("ocr", 0, len(todo)))
         try:
-            for path, result in OcrPool(self.ocr, self.workers).map(todo, cancel.is_set):
+            for path, result in OcrPool(self.ocr, self.workers).map(items, cancel.is_set):
                 done += 1
                 if isinstance(result, ModelUnavailable):
                     raise result
@@ -130,7 +153,8 @@ class OcrStage:
                 else:
                     buffer[path] = {"ocr_status": "done", "ocr_text": result.text,
                                     "ocr_words": json.dumps(result.words, separators=(",", ":"), ensure_ascii=False),
-                                    "error": ""}
+                                    "ocr_engine": result.engine, "error": ""}
+                    report.detector_only += result.detected == 0
                     report.read += 1
                 elapsed = max(1e-6, time.perf_counter() - t0)
                 tell(self.on_progress, Progress("ocr", done, len(todo), current=path, rate=done / elapsed,

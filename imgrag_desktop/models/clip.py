@@ -176,7 +176,18 @@ _WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
 
 def _hub_location(model_name: str, pretrained: str) -> tuple[str, list[str]] | None:
-    """(repo id, candidate file names) of a pretrained tag on the Hugging Face hub."""
+    """(repo id, candidate file names) of a pretrained tag on the Hugging Face hub.
+
+    Besides open_clip's own tags, `hf-hub:ORG/REPO` (or `hf-hub:ORG/REPO/FILE`) names the
+    open_clip weights in any hub repository (a mirror, a fine-tune)."""
+    if pretrained.startswith("hf-hub:"):
+        hub = pretrained[len("hf-hub:"):].strip("/")
+        parts = hub.split("/")
+        if len(parts) < 2:
+            return None
+        if len(parts) > 2:
+            return "/".join(parts[:2]), ["/".join(parts[2:])]
+        return hub, list(_WEIGHT_FILES)
     import open_clip
 
     cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
@@ -190,39 +201,52 @@ def _hub_location(model_name: str, pretrained: str) -> tuple[str, list[str]] | N
     return repo, names
 
 
-def cached_weights(model_name: str, pretrained: str) -> str | None:
-    """The local file of a pretrained tag when it is already downloaded; never touches the network."""
+def cached_weights(model_name: str, pretrained: str, cache_dirs: Sequence[str | os.PathLike[str] | None] = (None,)) -> str | None:
+    """The local file of a pretrained tag when it is already downloaded; never touches the network.
+
+    Looks in each hub cache given (the data dir's first, then huggingface_hub's default, None),
+    where only complete files are: a download in progress is a `.part` file beside them."""
     loc = _hub_location(model_name, pretrained)
     if loc is None:
         return None
     from huggingface_hub import try_to_load_from_cache
 
     repo, names = loc
-    for name in names:
-        found = try_to_load_from_cache(repo, name)
-        if isinstance(found, str) and os.path.exists(found):
-            return found
+    for cache in cache_dirs:
+        for name in names:
+            found = try_to_load_from_cache(repo, name, cache_dir=None if cache is None else str(cache))
+            if isinstance(found, str) and os.path.exists(found):
+                return found
     return None
 
 
-def download_weights(model_name: str, pretrained: str) -> str:
-    """Download a pretrained tag's weights into the Hugging Face cache (explicit user action;
-    the only place CLIP weights touch the network). Shows huggingface_hub's progress bar."""
+def download_weights(model_name: str, pretrained: str, cache_dir: str | os.PathLike[str] | None = None,
+                     progress: Any = None, cancel: threading.Event | None = None, downloader: Any = None,
+                     keep_partial: bool = True) -> str:
+    """Download a pretrained tag's weights into a hub cache (an explicit user action: the only
+    place CLIP weights touch the network), resumable and checked against the hub's checksum.
+    `progress` gets `downloads.DownloadEvent`s."""
+    from imgrag_desktop.models.downloads import DownloadFailed, HubDownloader, RemoteFile
+
     loc = _hub_location(model_name, pretrained)
     if loc is None:
         raise ModelUnavailable(f"no download is known for {model_name}/{pretrained}: pick a local checkpoint instead")
-    from huggingface_hub import hf_hub_download
+    if cache_dir is None:
+        import huggingface_hub.constants as hc
 
+        cache_dir = hc.HF_HUB_CACHE
+    dl = downloader or HubDownloader()
     repo, names = loc
-    last: Exception | None = None
+    last: DownloadFailed | None = None
     for name in names:
         try:
-            return hf_hub_download(repo, name)
-        except Exception as exc:  # try the next file name, then explain
+            return str(dl.fetch_cached(RemoteFile(repo, name), Path(cache_dir), progress, cancel, keep_partial))
+        except DownloadFailed as exc:  # the next file name when this one is absent (404), else explain
             last = exc
-    raise ModelUnavailable(
-        f"could not download {model_name}/{pretrained} from {repo}: {str(last).splitlines()[0] if last else 'unknown'}"
-    )
+            if "(404 " not in str(exc):
+                raise
+    assert last is not None
+    raise last
 
 
 def _is_offline_error(exc: BaseException) -> bool:
@@ -236,8 +260,10 @@ class ClipEncoder:
     """Lazily loaded open_clip model with batched, normalised image and text encoding."""
 
     def __init__(self, model_name: str, pretrained: str = "", checkpoint: str = "", device: str = "auto",
-                 create_missing_tiny: bool = False, precision: str = "auto") -> None:
+                 create_missing_tiny: bool = False, precision: str = "auto",
+                 cache_dirs: Sequence[str | os.PathLike[str] | None] = (None,)) -> None:
         self.model_name = model_name
+        self.cache_dirs = tuple(cache_dirs)
         self.pretrained = pretrained
         self.checkpoint = checkpoint
         self.requested_device = device
@@ -275,6 +301,17 @@ class ClipEncoder:
     def loaded(self) -> bool:
         return self._model is not None
 
+    def expected_dim(self) -> int | None:
+        """The vector size from the architecture's config (no weights needed), or None."""
+        if self.dim:
+            return self.dim
+        import open_clip
+
+        _register_bundled_configs()
+        cfg = open_clip.get_model_config(self.model_name) or {}
+        dim = cfg.get("embed_dim")
+        return int(dim) if dim else None
+
     # Loading --------------------------------------------------------------------------------
     def load(self) -> "ClipEncoder":
         with self._lock:
@@ -294,7 +331,7 @@ class ClipEncoder:
                 source: str | None = self.checkpoint
             elif self.pretrained:
                 # Local files only: indexing and search never open a network connection.
-                source = cached_weights(self.model_name, self.pretrained)
+                source = cached_weights(self.model_name, self.pretrained, self.cache_dirs)
                 if source is None:
                     raise ModelUnavailable(self._missing_message())
             else:
@@ -305,7 +342,8 @@ class ClipEncoder:
             if device == "cpu":
                 _respect_omp_thread_limit()
             # Loading a tag's file by path loses the tag's preprocessing settings: pass them on.
-            pre_cfg = open_clip.get_pretrained_cfg(self.model_name, self.pretrained) if self.pretrained and not self.checkpoint else {}
+            pre_cfg = (open_clip.get_pretrained_cfg(self.model_name, self.pretrained)
+                       if self.pretrained and not self.checkpoint and not self.pretrained.startswith("hf-hub:") else {})
             pre_kwargs = {k: pre_cfg[src] for k, src in (("image_mean", "mean"), ("image_std", "std"),
                           ("image_interpolation", "interpolation"), ("image_resize_mode", "resize_mode")) if src in (pre_cfg or {})}
             try:
@@ -347,8 +385,8 @@ class ClipEncoder:
 
     def _missing_message(self) -> str:
         return (
-            f"CLIP weights {self.model_name}/{self.pretrained} are not downloaded: run `imgrag doctor --download` "
-            "while online, or set a local checkpoint file in Settings (clip_checkpoint)"
+            f"CLIP weights {self.model_name}/{self.pretrained} are not downloaded: download them in Settings → Models "
+            "(or `imgrag models download`, `imgrag doctor --download`), or set a local checkpoint file (clip_checkpoint)"
         )
 
     def unload(self) -> None:
@@ -471,4 +509,9 @@ def encoder_from_config(cfg: Any) -> ClipEncoder:
     """The encoder an AppConfig asks for (the test profile builds its tiny checkpoint on demand)."""
     name, pretrained, ckpt = cfg.clip_spec()
     return ClipEncoder(name, pretrained, ckpt, device=cfg.settings.device, create_missing_tiny=cfg.profile == "test",
-                       precision=cfg.settings.precision)
+                       precision=cfg.settings.precision, cache_dirs=hub_caches(cfg))
+
+
+def hub_caches(cfg: Any) -> tuple[str | None, ...]:
+    """Where downloaded weights are looked for: the data dir's hub cache, then huggingface_hub's own."""
+    return (str(Path(cfg.models_dir) / "hub"), None)

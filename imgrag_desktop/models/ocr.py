@@ -1,4 +1,14 @@
-"""Text inside images: Tesseract OCR (through pytesseract) plus QR/barcode payloads.
+"""Text inside images: the one OCR interface, its Tesseract engine, and QR/barcode payloads.
+
+Two engines stand behind it: Tesseract (here) and RapidOCR (PP-OCRv6, `ocr_rapid.py`; its
+detector and language tables in `ocr_detect.py`, its child processes in `ocr_child.py`), picked by
+the `ocr_engine` setting (`ocr_from_config`); "auto" gives each kind of image the engine measured
+best for it (`AUTO_ENGINES`). Both give line texts and word boxes in the
+original image's pixels with confidences (0-100), keep the time limit per image and read
+outside the app's process (a `tesseract` process per image; RapidOCR's child processes). What
+is common lives in `ocr_base.py` (`read_image`/`read_file`): decoding, the text detector that lets a photo with
+no text cost only a detector pass, a second reading of a page turned 90/180/270 degrees when the
+first reads as garbage, and QR/barcode decoding.
 
 Tesseract is a separate program; each image is one `tesseract` process. Run in parallel, each
 process must stay on one core (OMP_THREAD_LIMIT=1): Tesseract's own OpenMP threads make a
@@ -20,48 +30,40 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from imgrag_desktop.types import DecodeError, ImgragError, ModelUnavailable
+from imgrag_desktop.models.ocr_base import (  # noqa: F401 - the one OCR interface is imported from here
+    GARBLED_CONF,
+    MAX_UPSCALED_PIXELS,
+    MIN_CONF,
+    OCR_MAX_SIDE,
+    PAGE_KINDS,
+    UPSCALE_BELOW,
+    OcrResult,
+    OcrTimeout,
+    _has_alnum,
+    default_workers,
+    read_file,
+    read_image,
+    text_detector,
+    zxing_available,
+)
+from imgrag_desktop.models.ocr_rapid import RapidOcr
+from imgrag_desktop.types import ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-OCR_MAX_SIDE = 4096  # larger images are reduced first: Tesseract's time grows with pixels
-UPSCALE_BELOW = 2000  # long side under this: enlarge 2x (1x screenshots have ~8 px x-height)
-MAX_UPSCALED_PIXELS = 8_000_000
-MIN_CONF = 20.0  # Tesseract's word confidence (0-100); lower is mostly noise from textures
-
-
-class OcrTimeout(ImgragError):
-    """Tesseract took longer than the time limit for one image."""
-
-
-@dataclass
-class OcrResult:
-    text: str
-    words: list[dict[str, Any]] = field(default_factory=list)  # {text, x, y, w, h, conf}, original pixels
-    codes: list[str] = field(default_factory=list)  # decoded QR/barcode payloads (also in text)
-    notes: list[str] = field(default_factory=list)  # what each code holds, in words (also in text)
-    seconds: float = 0.0
-
-
-def default_workers() -> int:
-    """One Tesseract process per core, leaving one core for the app on larger machines."""
-    n = os.cpu_count() or 2
-    return max(1, min(8, n - 1 if n > 2 else n))
-
-
-def _has_alnum(s: str) -> bool:
-    return any(ch.isalnum() for ch in s)
+ENGINES = ("auto", "rapidocr", "tesseract")
 
 
 class TesseractOcr:
     """Reads text and word boxes from images with Tesseract; thread-safe (no shared state
     besides the checked-once installation facts)."""
+
+    name = "tesseract"
+    garbled_below = GARBLED_CONF
 
     def __init__(self, languages: str = "eng", timeout_s: float = 20.0, min_conf: float = MIN_CONF,
                  read_codes: bool = True, tesseract_cmd: str | None = None, psm: int = 3) -> None:
@@ -107,56 +109,35 @@ class TesseractOcr:
             return version
 
     @property
+    def engine_id(self) -> str:
+        return f"tesseract {self.check()} {self.languages}"
+
+    @property
     def codes_available(self) -> bool:
-        if not self.read_codes:
-            return False
-        try:
-            import zxingcpp  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        return self.read_codes and zxing_available()
 
     # Reading -------------------------------------------------------------------------------------
-    def read_path(self, path: str | os.PathLike[str]) -> OcrResult:
+    def read_path(self, path: str | os.PathLike[str], detect_first: bool = False, kind: str | None = None) -> OcrResult:
         """OCR of an image file (decoded with the app's decoder: EXIF orientation, HEIC, limits)."""
-        from imgrag_desktop import imaging
-
-        try:
-            dec, _ = imaging.decode_path(path, max_side=OCR_MAX_SIDE)
-        except DecodeError:
-            raise
-        except OSError as exc:
-            raise DecodeError(f"cannot read the file ({exc.strerror or exc})") from exc
-        return self.read(dec.image, orig_size=(dec.width, dec.height))
+        return read_file(self, path, detect_first)
 
     def read(self, image: "Image.Image", orig_size: tuple[int, int] | None = None) -> OcrResult:
         """OCR of a decoded image. `orig_size` is the original image's size when `image` was
         reduced, so boxes come back in original pixels."""
+        self.check()
+        return read_image(self, image, orig_size)
+
+    def recognise(self, rgb: "Image.Image") -> tuple[list[str], list[dict[str, Any]], float]:
+        """(lines, word boxes in `rgb`'s pixels, mean word confidence) of one upright image."""
         from PIL import Image
 
-        self.check()
-        t0 = time.perf_counter()
-        rgb = image.convert("RGB")
-        ow, oh = orig_size or rgb.size
         gray = rgb.convert("L")
         long_side = max(gray.size)
         if long_side < UPSCALE_BELOW and gray.size[0] * gray.size[1] * 4 <= MAX_UPSCALED_PIXELS:
             gray = gray.resize((gray.size[0] * 2, gray.size[1] * 2), Image.Resampling.LANCZOS)
-        # Factor from the pixels Tesseract sees back to original-image pixels.
-        fx, fy = ow / gray.size[0], oh / gray.size[1]
-        lines, words = self._tesseract(gray, fx, fy)
-        codes: list[str] = []
-        notes: list[str] = []
-        if self.codes_available:
-            from imgrag_desktop.models.codes import describe
-
-            for payload, box, fmt in self._codes(rgb, ow / rgb.size[0], oh / rgb.size[1]):
-                note = describe(payload, fmt)
-                codes.append(payload)
-                notes.append(note)
-                words.append({"text": payload, **box, "conf": 100.0, "code": True, "note": note})
-        text = "\n".join([*lines, *codes, *notes]).strip()
-        return OcrResult(text=text, words=words, codes=codes, notes=notes, seconds=time.perf_counter() - t0)
+        lines, words = self._tesseract(gray, rgb.size[0] / gray.size[0], rgb.size[1] / gray.size[1])
+        mean = sum(float(w["conf"]) for w in words) / len(words) if words else 0.0
+        return lines, words, mean
 
     def _tesseract(self, gray: "Image.Image", fx: float, fy: float) -> tuple[list[str], list[dict[str, Any]]]:
         import pytesseract
@@ -199,74 +180,155 @@ class TesseractOcr:
             })
         return [" ".join(ws) for _, ws in sorted(lines.items())], words
 
-    @staticmethod
-    def _codes(rgb: "Image.Image", fx: float, fy: float) -> Iterator[tuple[str, dict[str, int], str]]:
-        import zxingcpp
-
-        try:
-            found = zxingcpp.read_barcodes(rgb)
-        except Exception:  # a decoder problem never costs the OCR text
-            return
-        seen: set[str] = set()
-        for code in found:
-            payload = (code.text or "").strip()
-            if not payload or payload in seen:
-                continue
-            seen.add(payload)
-            pos = code.position
-            xs = [p.x for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)]
-            ys = [p.y for p in (pos.top_left, pos.top_right, pos.bottom_right, pos.bottom_left)]
-            x0, y0 = min(xs), min(ys)
-            fmt = getattr(code.format, "name", None) or str(code.format)
-            yield payload, {"x": int(round(x0 * fx)), "y": int(round(y0 * fy)),
-                            "w": max(1, int(round((max(xs) - x0) * fx))), "h": max(1, int(round((max(ys) - y0) * fy)))}, fmt
-
 
 class OcrPool:
-    """Reads many files in parallel: threads that each wait on one Tesseract process."""
+    """Reads many files in parallel: threads that each wait on one outside process (a
+    Tesseract process, a RapidOCR child)."""
 
-    def __init__(self, ocr: TesseractOcr, workers: int = 0) -> None:
+    def __init__(self, ocr: Any, workers: int = 0) -> None:
         self.ocr = ocr
         self.workers = workers or default_workers()
 
-    def map(self, paths: Iterable[str], cancelled: Callable[[], bool] = lambda: False
+    def map(self, items: Iterable[str | tuple[str, str, bool]], cancelled: Callable[[], bool] = lambda: False
             ) -> Iterator[tuple[str, OcrResult | BaseException]]:
-        """(path, result or the error) as each file finishes; stops submitting once `cancelled`
-        (files already handed to Tesseract finish, bounded by the time limit)."""
+        """(path, result or the error) as each file finishes; an item is a path (read straight
+        away) or (path, kind, detect_first): with detect_first the text detector runs first. Stops submitting once `cancelled` (files already handed out finish,
+        bounded by the time limit); the engine's children end with the run."""
         self.ocr.check()
-        it = iter(paths)
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="imgrag-ocr") as pool:
-            running: dict[Future[OcrResult], str] = {}
+        it = iter(items)
+        try:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="imgrag-ocr") as pool:
+                running: dict[Future[OcrResult], str] = {}
 
-            def fill() -> None:
-                while len(running) < self.workers * 2 and not cancelled():
-                    p = next(it, None)
-                    if p is None:
-                        return
-                    running[pool.submit(self.ocr.read_path, p)] = p
+                def fill() -> None:
+                    while len(running) < self.workers * 2 and not cancelled():
+                        item = next(it, None)
+                        if item is None:
+                            return
+                        path, kind, detect = (item, None, False) if isinstance(item, str) else item
+                        running[pool.submit(self.ocr.read_path, path, detect, kind)] = path
 
-            fill()
-            from concurrent.futures import FIRST_COMPLETED, wait
-
-            while running:
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for fut in done:
-                    path = running.pop(fut)
-                    exc = fut.exception()
-                    yield path, (exc if exc is not None else fut.result())
                 fill()
+                from concurrent.futures import FIRST_COMPLETED, wait
+
+                while running:
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        path = running.pop(fut)
+                        exc = fut.exception()
+                        yield path, (exc if exc is not None else fut.result())
+                    fill()
+        finally:
+            close = getattr(self.ocr, "close", None)
+            if close is not None:
+                close()
 
 
-def ocr_from_config(cfg: Any) -> TesseractOcr:
+class AutoOcr:
+    """The "auto" engine: each kind of image read by the engine that reads it best here
+    (docs/performance.md): `AUTO_ENGINES`; the other engine when one is not installed."""
+
+    name = "auto"
+
+    def __init__(self, engines: dict[str, Any], by_kind: dict[str, str]) -> None:
+        self.engines = engines
+        self.by_kind = by_kind
+        self.languages = next(iter(engines.values())).languages
+        self.timeout_s = max(float(getattr(e, "timeout_s", 0) or 0) for e in engines.values())
+
+    def _usable(self) -> dict[str, Any]:
+        ok = {}
+        for name, eng in self.engines.items():
+            try:
+                eng.check()
+            except ImgragError:
+                continue
+            ok[name] = eng
+        return ok
+
+    def check(self) -> str:
+        ok = self._usable()
+        if not ok:  # say why each one cannot run
+            reasons = []
+            for eng in self.engines.values():
+                try:
+                    eng.check()
+                except ImgragError as exc:
+                    reasons.append(str(exc))
+            raise ModelUnavailable("; ".join(reasons))
+        return ", ".join(f"{'RapidOCR' if name == 'rapidocr' else 'Tesseract'} {eng.check()}" for name, eng in ok.items())
+
+    @property
+    def engine_id(self) -> str:
+        return " | ".join(e.engine_id for e in self._usable().values())
+
+    def engine_ids(self) -> list[str]:
+        return [e.engine_id for e in self._usable().values()]
+
+    @property
+    def codes_available(self) -> bool:
+        return any(e.codes_available for e in self.engines.values())
+
+    def for_kind(self, kind: str | None) -> Any:
+        ok = self._usable()
+        want = self.by_kind.get(kind or "", self.by_kind.get("", "rapidocr"))
+        return ok.get(want) or next(iter(ok.values()))
+
+    def read_path(self, path: str | os.PathLike[str], detect_first: bool = False, kind: str | None = None) -> OcrResult:
+        return self.for_kind(kind).read_path(path, detect_first)
+
+    def close(self) -> None:
+        for eng in self.engines.values():
+            close = getattr(eng, "close", None)
+            if close is not None:
+                close()
+
+
+# Which engine "auto" gives each kind of image (measured: docs/performance.md).
+AUTO_ENGINES = {"screenshot": "tesseract", "": "rapidocr"}
+
+
+def engine_ids(ocr: Any) -> list[str]:
+    """Every engine id a row read by `ocr` may carry (auto: one per engine)."""
+    ids = getattr(ocr, "engine_ids", None)
+    return list(ids()) if ids is not None else [ocr.engine_id]
+
+
+def ocr_from_config(cfg: Any) -> Any:
+    """The engine the `ocr_engine` setting names (auto | rapidocr | tesseract)."""
     s = cfg.settings
-    return TesseractOcr(languages=s.ocr_languages, timeout_s=s.ocr_timeout_s)
+    engine = (s.ocr_engine or "auto").strip().lower()
+    if engine not in ENGINES:
+        raise ImgragError(f"unknown OCR engine {s.ocr_engine!r} in Settings: use one of {', '.join(ENGINES)}")
+    workers = s.ocr_workers or default_workers()
+    rapid = RapidOcr(languages=s.ocr_languages, timeout_s=s.ocr_timeout_s, workers=workers)
+    tess = TesseractOcr(languages=s.ocr_languages, timeout_s=s.ocr_timeout_s)
+    if engine == "rapidocr":
+        return rapid
+    if engine == "tesseract":
+        return tess
+    return AutoOcr({"tesseract": tess, "rapidocr": rapid}, AUTO_ENGINES)
+
+
+def languages_available() -> dict[str, list[str]]:
+    """What the OCR languages setting may name, per installed engine."""
+    from imgrag_desktop.models.ocr_detect import languages_supported
+
+    out: dict[str, list[str]] = {"rapidocr": languages_supported()}
+    try:
+        import pytesseract
+
+        out["tesseract"] = sorted(set(pytesseract.get_languages(config="")) - {"osd"})
+    except Exception:  # noqa: BLE001 - Tesseract missing: it offers nothing
+        out["tesseract"] = []
+    return out
 
 
 def availability(cfg: Any) -> tuple[bool, str]:
-    ocr = ocr_from_config(cfg)
     try:
+        ocr = ocr_from_config(cfg)
         version = ocr.check()
     except ImgragError as exc:
         return False, str(exc)
     codes = "QR/barcodes read too" if ocr.codes_available else "QR/barcodes not read (pip install zxing-cpp)"
-    return True, f"Tesseract {version}, languages {ocr.languages}; {codes}"
+    return True, f"OCR engine {ocr.name} ({version}), languages {ocr.languages}; {codes}"

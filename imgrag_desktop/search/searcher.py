@@ -110,7 +110,12 @@ class Searcher:
             return self.visual_search(vec, k, where, reason=reason, min_score=threshold, collapse=collapse)
         if weights is None and self.default_weights is not None:
             weights = self.default_weights()
-        visual = self.query_vector(parsed, min_score) if mode == "hybrid" else None
+        visual = None
+        if mode == "hybrid":
+            try:
+                visual = self.query_vector(parsed, min_score)
+            except ModelUnavailable:  # CLIP not downloaded yet: the text lists still answer
+                weights = {**(weights or {}), "visual": 0.0}
         snapshot = self.visual()
         hits = hybrid.search(self.store, snapshot, words, k, where, mode, weights, clip=self.clip, visual=visual,
                              tiles=self.tile_matcher, textual=self._textual_side, fetch=fetch_size(k, collapse),

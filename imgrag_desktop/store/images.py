@@ -360,12 +360,16 @@ class Store:
                 cols[name].append(v)
         return pa.table(cols, schema=schema)
 
-    def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert or replace rows by path, in one transaction."""
+    def upsert(self, rows: Sequence[dict[str, Any]], visual_dim: int | None = None) -> None:
+        """Insert or replace rows by path, in one transaction. Rows may lack a visual vector
+        (None: CLIP not there yet); `visual_dim` then sizes a table that does not exist yet."""
         if not rows:
             return
         with self._lock:
-            dim = len(rows[0]["visual"])
+            dim = next((len(r["visual"]) for r in rows if r.get("visual") is not None), None) \
+                or self.visual_dim or visual_dim
+            if not dim:
+                raise ImgragError("cannot create the index without knowing the CLIP model's vector size")
             table = self.ensure_images(dim)
             data = self._table_from_rows(rows, table.schema)
             with self._writing():

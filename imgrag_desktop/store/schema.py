@@ -8,7 +8,7 @@ the user can still go back to the release that wrote it.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 
@@ -48,6 +48,7 @@ def images_schema(visual_dim: int, text_dim: int = DEFAULT_TEXT_DIM) -> pa.Schem
         pa.field("ocr_status", pa.string()),  # pending | done | skipped | failed
         pa.field("ocr_text", pa.string()),
         pa.field("ocr_words", pa.string()),  # JSON list of {text, x, y, w, h, conf}, pixel boxes
+        pa.field("ocr_engine", pa.string()),  # engine and version that read ocr_text (null: before engines were recorded)
         pa.field("caption_status", pa.string()),  # pending | done | skipped | failed
         pa.field("caption", pa.string()),
         pa.field("caption_model", pa.string()),
@@ -110,6 +111,19 @@ def missing_fields(table: Any, wanted: pa.Schema) -> list[pa.Field]:
     return [f for f in wanted if f.name not in have]
 
 
+# The upgrade path, one step per released schema version: MIGRATIONS[n] takes a table of
+# version n to n + 1 for what adding null columns cannot do (a rename, a type change, a
+# backfill). Each step must be idempotent: the version is stamped after each one, so an upgrade
+# cut short (a kill, a full disk) resumes at the step it was in. Adding columns needs no step.
+# Released: 0 (no version recorded) and 1 (ea88cf3; tests/data/release-ea88cf3 holds one).
+MIGRATIONS: dict[int, Callable[[Any], None]] = {}
+
+
+def _stamp(table: Any, version: int) -> None:
+    table.to_lance().update_schema_metadata({META_KEY.decode(): str(version)})
+    table.checkout_latest()
+
+
 def upgrade_in_place(table: Any, wanted: pa.Schema) -> bool:
     """Bring a table written by an older release up to `wanted`, keeping every row.
 
@@ -125,8 +139,12 @@ def upgrade_in_place(table: Any, wanted: pa.Schema) -> bool:
         return False
     if missing:
         table.add_columns(missing)
-    table.to_lance().update_schema_metadata({META_KEY.decode(): str(SCHEMA_VERSION)})
-    table.checkout_latest()
+    for version in range(table_version(table), SCHEMA_VERSION):
+        step = MIGRATIONS.get(version)
+        if step is not None:
+            step(table)
+            _stamp(table, version + 1)
+    _stamp(table, SCHEMA_VERSION)
     return True
 
 

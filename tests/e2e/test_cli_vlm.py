@@ -48,10 +48,20 @@ def test_ask_json_answers_with_citations_of_indexed_pictures(tmp_path, shots):
     assert out["citations"] and set(out["citations"]) <= indexed
     assert all(os.path.isabs(p) for p in out["citations"])
     assert out["looked_at_images"] is True and len(out["sources"]) == 4
+    # Evidence, always: lines of the pictures' text with their boxes, the addresses among the best.
+    ev = out["evidence"]
+    assert ev and all(e["path"] in indexed and e["text"] and (e["box"] is None or len(e["box"]) == 4) for e in ev)
+    assert any("@test.com" in e["text"] for e in ev[:3])
+    # The tiny model writes gibberish: what is shown is checked, so it is an address from the text
+    # (or an honest "I don't know"), never the gibberish.
+    assert out["status"] in ("supported", "extracted", "unknown") and out["model_answer"] is not None
+    if out["status"] == "extracted":
+        assert "@test.com" in out["answer"] and out["quote"]["text"] in [e["text"] for e in ev]
 
     human = run_cli("ask", "which chapter is shown?", "-k", "2", data_dir=data).stdout
-    listed = [line for line in human.splitlines() if re.match(r"^\*?\[\d\] /", line)]
+    listed = [line for line in human.splitlines() if re.match(r"^[* ]\[\d\] /", line)]
     assert len(listed) == 2 and all(line.split("] ", 1)[1] in indexed for line in listed)
+    assert "Evidence (the lines of text that bear on the question):" in human
 
 
 def test_captions_command_and_caption_stage_after_index(tmp_path, coco_dir):
@@ -104,7 +114,7 @@ def test_default_profile_without_a_model_explains_how_to_get_one(tmp_path):
 
 def test_models_list_and_offline_download(tmp_path):
     listing = json.loads(run_default("models", "list", "--json", data_dir=tmp_path / "d").stdout)
-    names = {m["name"]: m for m in listing["models"]}
+    names = {m["name"]: m for m in listing}
     assert "smolvlm-256m" in names and names["smolvlm-256m"]["vision"] and not names["smolvlm-256m"]["installed"]
     for env in ({"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}):
         proc = run_default("models", "download", "smolvlm-256m", data_dir=tmp_path / "d", env=env)

@@ -57,10 +57,13 @@ def test_answer_streams_in_and_the_cited_pictures_are_shown(qtbot: Any, make_win
     updates = [text for kind, text in events if kind == "update"]
     assert events[-1][0] == "finished" and len(updates) > 1, events
     assert all(b.startswith(a) and len(b) > len(a) for a, b in zip(updates, updates[1:]))
-    assert updates[-1].strip() == answer.text  # everything the model wrote arrived before the end
+    assert updates[-1].strip() == answer.model_text  # everything the model wrote arrived before the end
     # Batched: the first piece at once, then at most one update per interval, whatever the model's speed.
     assert len(updates) <= 2 + result.seconds / STREAM_INTERVAL_S
-    assert panel.answer_view.toPlainText().strip() == answer.text
+    # Then the draft is replaced by the checked answer with its verdict: these photos hold no text,
+    # so nothing supports an answer and the window says so rather than showing the gibberish.
+    shown = panel.answer_view.toPlainText()
+    assert answer.status == "unknown" and answer.text in shown and "Not answered" in shown
     assert not panel.running and panel.ask_button.text() == "Ask"
 
     # Cited pictures: indexed paths, the same as the answer's citations, each with a thumbnail.
@@ -68,7 +71,8 @@ def test_answer_streams_in_and_the_cited_pictures_are_shown(qtbot: Any, make_win
     sources = [it.hit.path for it in result.sources]
     assert len(sources) == 3 and set(sources) <= indexed
     assert answer.citations and set(answer.citations) <= set(sources)
-    assert panel.strip.isVisible() and panel.strip.paths() == answer.citations
+    assert panel.strip.isVisible() and panel.strip.paths() == answer.citations == sources  # the closest pictures
+    assert panel.cited_label.text().startswith("The closest pictures")
     qtbot.waitUntil(lambda: all(panel.strip.has_thumbnail(i) for i in range(panel.strip.count())), timeout=20_000)
     for i, path in enumerate(panel.strip.paths()):
         assert panel.strip.item(i).text().startswith(f"[{sources.index(path) + 1}] ")
@@ -104,7 +108,8 @@ def test_cancel_stops_a_running_answer_and_keeps_its_text(qtbot: Any, make_windo
         panel.ask("what is in these pictures?")
     result = blocker.args[0]
     assert result.cancelled, "the answer ended before Cancel reached it"
-    assert result.answer is not None and result.answer.text == panel.answer_view.toPlainText().strip()
+    assert result.answer is not None and result.answer.text in panel.answer_view.toPlainText()
+    assert result.answer.status == "unchecked" and "Not checked" in panel.answer_view.toPlainText()
     assert 0 < result.tokens < 1024  # stopped early (the model had room for 1024 tokens)
     assert "Cancelled" in panel.status.text() and panel.ask_button.text() == "Ask" and not panel.running
     assert set(result.citations) <= indexed_paths(ask_data)
@@ -143,7 +148,7 @@ def test_a_missing_model_is_a_clear_message_with_the_way_out(qtbot: Any, make_wi
     assert blocker.args[0].startswith("no local model is set up to answer questions")
     text = panel.error_label.text()
     assert panel.error_box.isVisible() and "Traceback" not in text
-    assert "Settings" in text and "imgrag models download NAME" in text
+    assert "Settings" in text and "File → Models…" in text
     assert panel.settings_button.isVisible() and not panel.running and panel.ask_button.text() == "Ask"
     assert not w._open_boxes  # a warning in the panel and the status bar, not an error dialog
 
@@ -156,7 +161,7 @@ def test_a_missing_model_is_a_clear_message_with_the_way_out(qtbot: Any, make_wi
     assert dlg.isVisible() and "does not exist" in dlg.error.text()
     dlg.vlm_model.setCurrentText("smolvlm-500m")
     dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
-    assert dlg.isVisible() and "imgrag models download smolvlm-500m" in dlg.error.text()
+    assert dlg.isVisible() and "smolvlm-500m is not downloaded yet" in dlg.error.text() and "Models…" in dlg.error.text()
     from imgrag_desktop.models.tiny_vlm import write_tiny_vlm
 
     model, mmproj = write_tiny_vlm(tmp_path / "my-models")  # any local GGUF pair
@@ -224,7 +229,21 @@ def test_cited_numbers_link_to_their_pictures(qtbot: Any, make_window: Any, ask_
     assert panel.preview.current_path() == paths[1]  # the first cited picture is shown
     panel.answer_view.anchorClicked.emit(QUrl("cite:1"))
     assert panel.strip.currentRow() == 1 and panel.preview.current_path() == paths[0]
-    assert panel.answer_view.toPlainText() == answer.text
+    assert answer.text in panel.answer_view.toPlainText()
+
+    # The evidence is quoted under the answer; a quote shows its picture with the line highlighted.
+    line = {"path": paths[2], "text": "TOTAL RM 20.40", "box": [10, 20, 30, 8], "source": "ocr", "score": 1.0,
+            "image": 3}
+    answer = Answer(text="20.40 [3]", citations=[paths[2]], model="m", sources=[Hit(p, 0.5) for p in paths],
+                    status="supported", model_text="20.40 [3]", quote=line, evidence=[line])
+    panel._on_finished(0, AskResult(answer, [ResultItem(h) for h in answer.sources], cited_explicitly=True))
+    text = panel.answer_view.toPlainText()
+    assert "in the text of the pictures" in text and "\u201cTOTAL RM 20.40\u201d" in text and "the answer" in text
+    assert "href='quote:0'" in panel.answer_view.toHtml() or 'href="quote:0"' in panel.answer_view.toHtml()
+    panel.preview.show_item(None)
+    panel.answer_view.anchorClicked.emit(QUrl("quote:0"))
+    assert panel.preview.current_path() == paths[2]
+    assert [(b["x"], b["y"], b["w"], b["h"]) for b in panel.preview.canvas.boxes] == [(10, 20, 30, 8)]
 
 
 def test_ask_looks_only_at_pictures_that_pass_the_filters(qtbot: Any, make_window: Any, ask_data: Path) -> None:

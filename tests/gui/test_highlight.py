@@ -14,8 +14,8 @@ from tests.conftest import SCREENSHOTS, coco_images
 pytestmark = pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesseract is not installed")
 
 
-@pytest.fixture(scope="module")
-def text_indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["tesseract", "rapidocr"])
+def text_indexed(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     """Screenshots and photos indexed with OCR, text vectors and the keyword index, as
     `imgrag index` leaves them."""
     from imgrag_desktop.config import AppConfig
@@ -33,11 +33,13 @@ def text_indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = AppConfig.load(data, "test")
     cfg.settings.folders = [str(pics)]
     cfg.settings.search_mode = "keyword"
+    cfg.settings.ocr_engine = request.param  # the preview highlights either engine's word boxes
     cfg.settings.extra["gui"] = {"rescan_on_start": False}
     cfg.save()
     svc = Services(cfg)
     svc.indexer().index_paths([str(pics)])
-    assert run_later_stages(svc, threading.Event())["ocr"]["read"] == 3
+    ocr = run_later_stages(svc, threading.Event())["ocr"]
+    assert ocr["read"] == 6 and ocr["failed"] == 0  # the photos too, through the text detector
     return data
 
 

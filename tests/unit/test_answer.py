@@ -44,17 +44,24 @@ def test_vision_answer_streams_tokens_and_cites_the_images_it_was_given(screensh
     chunks = list(stream)
     answer = stream.answer
     assert answer is not None and len(chunks) == tiny_vlm.last_stats.tokens > 1
-    assert "".join(chunks).strip() == answer.text
+    # The chunks are the model's draft; the answer shown is the draft checked against the evidence.
+    assert "".join(chunks).strip() == answer.model_text
+    assert answer.status in ("supported", "extracted", "unknown")
+    if answer.status == "extracted":  # random weights say nothing in the text: the value is read from it
+        assert answer.quote is not None and answer.extracted in answer.quote["text"]
+        assert answer.extracted in answer.text and answer.citations == [answer.quote["path"]]
+    assert answer.evidence and all({"path", "text", "box"} <= set(e) for e in answer.evidence)
     assert answer.looked_at_images and tiny_vlm.last_stats.images == 3
     indexed = set(screenshot_store.query(None, ["path"]).column("path").to_pylist())
     sources = [h.path for h in answer.sources]
     assert len(sources) == 3 and set(sources) <= indexed
     assert "03_parse_emails.png" in {Path(p).name for p in sources}  # the retriever's best matches
     assert answer.citations and all(os.path.isabs(p) and p in sources for p in answer.citations)
-    if not stream.cited_explicitly:
-        assert answer.citations == sources
+    if answer.status == "unknown":
+        assert answer.citations == sources  # the closest pictures, to look at
     data = answer_to_json(answer, stream)
     assert json.loads(json.dumps(data))["citations"] == answer.citations
+    assert data["evidence"] == answer.evidence and data["status"] == answer.status
     assert data["stats"]["tokens"] == len(chunks) and data["sources"][0]["n"] == 1
 
 
@@ -129,7 +136,11 @@ def test_text_only_model_answers_from_ocr_and_says_it_did_not_look(screenshot_st
                           ocr_chars=300).ask("what is the phone number?", on_text=streamed.append)
         assert not answer.looked_at_images and answer.model
         assert "images themselves were not looked at" in answer.text
-        assert "".join(streamed).strip() == answer.text
+        assert "".join(streamed).strip() == answer.model_text
+        # Whatever the small model said, the answer shown is the number in the evidence: its own
+        # when an evidence line holds it, else the one read from the line.
+        assert answer.status in ("supported", "extracted") and "012 34 5678" in answer.text
+        assert answer.quote is not None and answer.quote["path"].endswith("18_qrcode_phone_number.png")
         assert [Path(p).name for p in answer.citations] == ["18_qrcode_phone_number.png"]
     finally:
         vlm.unload()
@@ -165,20 +176,25 @@ def test_gemma_answers_questions_over_the_screenshots(screenshot_store, gemma_pa
             answer = stream.result()
             names = [Path(h.path).name for h in answer.sources]
             assert answer.text and source in names  # retrieval handed the model the right picture
-            cited = parse_citations(answer.text, len(answer.sources))
-            if stream.cited_explicitly:
-                assert answer.citations == [answer.sources[n - 1].path for n in cited]
+            assert answer.evidence and answer.status in ("supported", "extracted", "unknown")
+            if answer.status != "unknown":  # an answer shown is backed by a quoted line of its picture
+                assert answer.quote is not None and answer.citations == [answer.quote["path"]]
+                assert answer.quote["text"] in [e["text"] for e in answer.evidence] or answer.status == "supported"
             else:
                 assert answer.citations == [h.path for h in answer.sources]
-            correct = any(e in answer.text.lower() for e in expected)
-            results.append({"question": question, "correct": correct, "answer": answer.text.split("\n\n(")[0][:120],
+            correct = answer.status != "unknown" and any(e in answer.text.lower() for e in expected)
+            results.append({"question": question, "correct": correct, "status": answer.status,
+                            "model": answer.model_text[:60], "answer": answer.text.split("\n\n(")[0][:120],
                             "tokens_per_s": round(stream.stats.tokens_per_s, 1)})
     finally:
         vlm.unload()
     accuracy = sum(r["correct"] for r in results) / len(results)
-    print(f"\ngemma3-270m accuracy on {len(results)} OCR questions: {accuracy:.0%} "
+    print(f"\ngemma3-270m checked answers on {len(results)} OCR questions: {accuracy:.0%} correct "
           f"({time.perf_counter() - t0:.1f} s)")
     for r in results:
-        print(f"  {'ok' if r['correct'] else '--'} {r['question']} -> {r['answer']!r} ({r['tokens_per_s']} tok/s)")
-    # A 270M base model is weak: the run must work end to end, not be right every time.
+        print(f"  {'ok' if r['correct'] else '--'} [{r['status']}] {r['question']} -> {r['answer']!r} "
+              f"(model: {r['model']!r}, {r['tokens_per_s']} tok/s)")
     assert len(results) == len(QUESTIONS)
+    # With the evidence and the check, half or more of the answers are right even from a 270M
+    # model (6 of 10 measured; its own answers alone: 2 of 10), and none shown is unsupported.
+    assert accuracy >= 0.5

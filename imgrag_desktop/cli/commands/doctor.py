@@ -22,10 +22,17 @@ def cmd_doctor(ctx: Context) -> int:
         if ckpt:
             print(f"imgrag: nothing to download: CLIP comes from the local checkpoint {ckpt}", file=sys.stderr)
         else:
+            from imgrag_desktop.cli.commands.models import download_bar
+            from imgrag_desktop.models.catalogue import hub_cache
             from imgrag_desktop.models.clip import download_weights
 
             print(f"downloading {name}/{pretrained}…", file=sys.stderr)
-            print(f"saved {download_weights(name, pretrained)}", file=sys.stderr)
+            bar = download_bar()
+            try:
+                saved = download_weights(name, pretrained, hub_cache(cfg), progress=bar)
+            finally:
+                bar(None)
+            print(f"saved {saved}", file=sys.stderr)
     checks = run_checks(cfg)
     problems = [c for c in checks if not c["ok"] and c.get("required")]
 

@@ -16,6 +16,9 @@ def index_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders (indexed recursively) or image files")
     p.add_argument("--rebuild", action="store_true", help="drop the index first (after a model change)")
     p.add_argument("--keep-missing", action="store_true", help="keep rows of files no longer on disk")
+    p.add_argument("--confirm-removal", action="store_true",
+                   help="remove the rows of files gone from disk even when many are gone at once (more than 20%% of a "
+                        "folder), or the folder now sits on another drive; a missing folder still keeps its rows")
     p.add_argument("--retry-failed", action="store_true", help="retry files that failed before even if unchanged")
     p.add_argument("--no-remember", action="store_true", help="do not add the folders to the app's folder list")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -47,7 +50,8 @@ def cmd_index(ctx: Context) -> int:
         if not args.no_remember:
             remember_folders(svc.cfg, roots)
         report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
-            roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed)
+            roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed,
+            confirm_removal=args.confirm_removal)
         extra = run_later_stages(svc, cancel, ctx.progress_bar(), ctx.warn) if not cancel.is_set() else {}
     data = report.to_json()
     data.update(getattr(report, "extra", None) or {})  # the stages of part "pass": tiles, calibration
@@ -67,9 +71,16 @@ def cmd_index(ctx: Context) -> int:
         return "\n".join(lines)
 
     ctx.out(data, human)
+    for root, why in report.offline.items():
+        print(f"imgrag: {printable(root)} is offline ({why}): its images stay in the index", file=sys.stderr)
     if got:
         name = signal.Signals(got["signal"]).name
         print(f"imgrag: indexing stopped by {name} after committing the batch in flight "
               f"({data['images']} images in the index); run the same command again to finish", file=sys.stderr)
         return 128 + got["signal"]
+    if report.held:
+        from imgrag_desktop.indexing.offline import RemovalHeld, held_message
+
+        raise RemovalHeld(held_message(report.held))
     return 0
+

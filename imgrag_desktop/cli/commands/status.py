@@ -25,6 +25,9 @@ def cmd_status(ctx: Context) -> int:
         if "ocr_pending" in data:
             lines.append(f"text still to read: OCR {data['ocr_pending']}, captions {data['caption_pending']}; "
                          f"text vectors {data['text_vectors']}")
+        if data.get("visual_pending"):
+            lines.append(f"visual vectors still to make: {data['visual_pending']} (waiting for the CLIP model: "
+                         "`imgrag models list`, then the next `imgrag index` fills them)")
         if "tiles" in data:
             cut = data.get("cutoff") or {}
             lines.append(f"tiles of large images: {data['tiles']}; relevance cut-off: text {cut.get('text')}, "

@@ -16,8 +16,10 @@ from imgrag_desktop.types import ImgragError
 # --- ocr command ------------------------------------------------------------------------------
 def ocr_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--requeue", action="store_true",
-                   help="read again screenshots and documents that were skipped (OCR off when indexed) or failed")
-    p.add_argument("--photos", action="store_true", help="with --requeue: photos too (as with ocr_photos on)")
+                   help="read every image again that was skipped (OCR off when indexed), failed, or read by "
+                        "another engine or languages than the settings' (OCR runs queue those by themselves too)")
+    p.add_argument("--photos", action="store_true",
+                   help="read photos in full even where the text detector finds no text (as with ocr_photos on)")
     p.add_argument("--limit", type=int, help="read at most this many images")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -35,9 +37,8 @@ def cmd_ocr(ctx: Context) -> int:
     try:
         with writer(svc.store, svc.cfg.lock_file):
             if args.requeue:
-                kinds = None if (args.photos or svc.cfg.settings.ocr_photos) else ("screenshot", "document")
-                requeued = OcrStage(svc.store, ocr_from_config(svc.cfg)).requeue(kinds)
-            data = read_text(svc, cancel, ctx.progress_bar("ocr"), args.limit)
+                requeued = OcrStage(svc.store, ocr_from_config(svc.cfg)).requeue(None, ("skipped", "failed"))
+            data = read_text(svc, cancel, ctx.progress_bar("ocr"), args.limit, photos_in_full=args.photos or None)
             data["requeued"] = requeued
             data["text"] = embed_text(svc, cancel, ctx.progress_bar("text vectors"), ctx.warn)
     except KeyboardInterrupt:
@@ -70,12 +71,26 @@ def eval_args(p: argparse.ArgumentParser) -> None:
                                                       "(default: eval-histogram.png in the current folder)")
     p.add_argument("--calibrate", action="store_true",
                    help="use the measured thresholds as this model's relevance cut-off")
+    p.add_argument("--answers", action="store_true",
+                   help="measure the answers of `ask` instead: correct, supported by evidence, evidence top-3, "
+                        "\"don't know\" on questions without an answer (QUESTIONS: a question file; default: the "
+                        "built-in set over the shared receipts and screenshots)")
+    p.add_argument("--receipts", metavar="DIR",
+                   help="with --answers: the receipts folder (default: $IMGRAG_SHARED_DATA/receipts)")
+    p.add_argument("--index-dir", metavar="DIR",
+                   help="with --answers: index into this data dir and keep it (reused when it holds an index)")
+    p.add_argument("--model", metavar="GGUF", help="with --answers: a language-model .gguf to answer with "
+                                                   "(text only; default: the model in use)")
+    p.add_argument("--images", type=int, default=4, help="with --answers: pictures per question (default 4)")
+    p.add_argument("--limit", type=int, help="with --answers: ask only the first N questions")
 
 
 def cmd_eval(ctx: Context) -> int:
     from imgrag_desktop import evaluation
 
     args = ctx.args
+    if getattr(args, "answers", False):
+        return _eval_answers(ctx)
     if getattr(args, "labelled", None):
         return _eval_labelled(ctx)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -85,6 +100,22 @@ def cmd_eval(ctx: Context) -> int:
         report = evaluation.run_screenshot_eval(ctx.services, args.screenshots, args.distractors, modes,
                                                 on_progress=ctx.progress_bar(), on_warning=ctx.warn)
     ctx.out(report, lambda: evaluation.report_text(report))
+    return 0
+
+
+def _eval_answers(ctx: Context) -> int:
+    """`eval --answers`: the answers of `ask` on a question set (evaluation/answers.py)."""
+    from imgrag_desktop.evaluation import answers
+
+    args = ctx.args
+    if args.images < 1:
+        raise ImgragError("--images must be at least 1")
+    report = answers.run_answer_eval(ctx.services, questions=args.queries, receipts=args.receipts,
+                                     screenshots=args.screenshots, index_dir=args.index_dir, model=args.model,
+                                     images=args.images, limit=args.limit,
+                                     on_progress=None if args.quiet else ctx.progress_bar("indexing"),
+                                     on_warning=ctx.warn)
+    ctx.out(report, lambda: answers.report_text(report))
     return 0
 
 

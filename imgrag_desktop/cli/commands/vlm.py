@@ -10,12 +10,11 @@ import argparse
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from imgrag_desktop.cli.context import (
     Context,
     add_filter_arguments,
-    common_options,
     filter_from_args,
     stop_on_signals,
 )
@@ -53,33 +52,47 @@ def cmd_ask(ctx: Context) -> int:
     cancel = threading.Event()
     stream = answerer.stream(args.question, cancel=cancel)
     interrupted = False
+    drafting = False
     try:
+        # The model's draft streams to stderr: only the answer checked against the evidence
+        # goes to stdout.
         for chunk in stream:
             if not ctx.json:
-                sys.stdout.write(chunk)
-                sys.stdout.flush()
+                if not drafting:
+                    sys.stderr.write("(model draft, being checked) ")
+                    drafting = True
+                sys.stderr.write(chunk)
+                sys.stderr.flush()
     except KeyboardInterrupt:
         cancel.set()
         interrupted = True
         stream.close()
     finally:
         svc.vlm.unload()
+        if drafting:
+            sys.stderr.write("\n")
     if interrupted or stream.answer is None:
-        if not ctx.json:
-            sys.stdout.write("\n")
         print("imgrag: answer cancelled", file=sys.stderr)
         return 130
     answer = stream.answer
     if ctx.json:
         ctx.out({**answer_to_json(answer, stream), "understood": reading.as_json()}, "")
         return 0
-    lines = ["", ""]
+    lines = [answer.text, ""]
+    if answer.status == "extracted" and answer.model_text:
+        lines.append(f"(the model said {_short(answer.model_text)!r}, which no evidence line holds)")
+    if answer.evidence:
+        lines.append("Evidence (the lines of text that bear on the question):")
+        for e in answer.evidence:
+            box = "" if not e.get("box") else " at " + ",".join(str(v) for v in e["box"])
+            lines.append(f"  [{e.get('image', '?')}] \u201c{e['text']}\u201d ({os.path.basename(e['path'])}{box})")
+        lines.append("")
     cited = set(answer.citations)
     for i, hit in enumerate(answer.sources, 1):
         mark = "*" if hit.path in cited else " "
         lines.append(f"{mark}[{i}] {hit.path}")
-    if not stream.cited_explicitly and answer.sources:
-        lines.append("(the answer cites no source by number: all the pictures it was given are listed)")
+    if answer.status == "unknown" and answer.sources:
+        lines.append("(no answer in their text: these are the closest pictures, to look at yourself)")
     st = stream.stats
     if st is not None and st.tokens:
         lines.append(f"({answer.model}: {st.tokens} tokens in {st.seconds:.1f} s, {st.tokens_per_s:.1f} tokens/s)")
@@ -87,106 +100,41 @@ def cmd_ask(ctx: Context) -> int:
     return 0
 
 
-# --- models ---------------------------------------------------------------------------------
-def models_args(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="models_action", metavar="ACTION")
-    common_options(sub.add_parser("list", help="the recommended models, their sizes, and which are downloaded"))
-    d = common_options(sub.add_parser("download", help="download a catalogue model into the data dir (resumable)"))
-    d.add_argument("name", metavar="NAME")
-    d.add_argument("--use", action="store_true", help="also make it the model in use")
-    u = common_options(sub.add_parser("use", help="use a downloaded catalogue model, or local GGUF files"))
-    u.add_argument("name", metavar="NAME_OR_FILE", help="a catalogue name, or a language-model .gguf file")
-    u.add_argument("--mmproj", help="the vision projector .gguf that belongs to the model file")
-    u.add_argument("--handler", choices=["auto", "llava15", "llava16", "mtmd", "qwen25vl", "text"], default=None,
-                   help="chat handler (default: auto, from the files)")
-    common_options(sub.add_parser("check", help="load the model in use and run one tiny prompt"))
+def _short(text: str, n: int = 80) -> str:
+    t = " ".join(text.split())
+    return t if len(t) <= n else t[: n - 1] + "\u2026"
 
 
-def cmd_models(ctx: Context) -> int:
-    from imgrag_desktop.models import registry
+# --- models (the command is cli/commands/models.py) -------------------------------------------
+def check_vlm(ctx: Context) -> int:
+    """`imgrag models check`: load the VLM in use and run one tiny prompt."""
+    import time
 
-    action = getattr(ctx.args, "models_action", None) or "list"
-    cfg = ctx.services.cfg
-    if action == "list":
-        current = cfg.settings.vlm_model
-        rows = []
-        for e in registry.CATALOGUE:
-            row = e.to_json()
-            row["installed"] = registry.entry_installed(cfg, e)
-            row["in_use"] = current == e.name
-            rows.append(row)
+    vlm = vlm_slot(ctx).get()
+    t0 = time.perf_counter()
+    vlm.load()
+    msgs: list[dict[str, Any]] = [{"role": "user", "content": "Say hello."}]
+    if vlm.has_vision:
+        from PIL import Image
 
-        def human() -> str:
-            out = [f"{'name':14} {'size':>8}  {'vision':6} {'state':10} description"]
-            for r in rows:
-                state = "in use" if r["in_use"] else ("installed" if r["installed"] else "-")
-                out.append(f"{r['name']:14} {r['size_mb']:>6} MB  {'yes' if r['vision'] else 'no':6} {state:10} "
-                           f"{r['title']}: {r['notes']} [{r['licence']}]")
-            if current and not any(r["in_use"] for r in rows):
-                out.append(f"in use: local files {current} {cfg.settings.vlm_mmproj}".rstrip())
-            out.append("download with `imgrag models download NAME --use`")
-            return "\n".join(out)
+        from imgrag_desktop.models.vlm import image_data_uri
 
-        ctx.out({"models": rows, "vlm_model": current,
-                 "vlm_mmproj": cfg.settings.vlm_mmproj}, human)
-        return 0
-    if action == "download":
-        entry = _entry(ctx.args.name)
-        bar = _download_bar(ctx)
-        cancel = threading.Event()
-        try:
-            model, mmproj = registry.install_entry(cfg, entry, progress=bar, cancel=cancel)
-        except KeyboardInterrupt:
-            cancel.set()
-            raise ImgragError(f"download of {entry.name} interrupted; run the command again to resume") from None
-        finally:
-            bar(None, 0, 0)
-        if ctx.args.use:
-            registry.use_entry(cfg, entry)
-        ctx.out({"name": entry.name, "model": str(model), "mmproj": str(mmproj or ""), "in_use": bool(ctx.args.use)},
-                f"{entry.name} is ready in {model.parent}" + (" and in use" if ctx.args.use else
-                                                               f"; use it with `imgrag models use {entry.name}`"))
-        return 0
-    if action == "use":
-        return _use(ctx)
-    if action == "check":
-        import time
-
-        vlm = vlm_slot(ctx).get()
-        t0 = time.perf_counter()
-        vlm.load()
-        msgs: list[dict[str, Any]] = [{"role": "user", "content": "Say hello."}]
-        if vlm.has_vision:
-            from PIL import Image
-
-            from imgrag_desktop.models.vlm import image_data_uri
-
-            msgs = [{"role": "user", "content": [
-                {"type": "image_url", "image_url": {"url": image_data_uri(Image.new("RGB", (64, 64), (40, 90, 200)), 64)}},
-                {"type": "text", "text": "What colour is this?"}]}]
-        text = vlm.generate(msgs, max_tokens=24)
-        st = vlm.last_stats
-        data = {"model": vlm.model_id, "handler": vlm.handler_name, "vision": vlm.has_vision,
-                "load_s": round(vlm.load_seconds, 3), "n_ctx": vlm.n_ctx, "reply": text,
-                "tokens_per_s": round(st.tokens_per_s, 2), "total_s": round(time.perf_counter() - t0, 3)}
-        vlm.unload()
-        ctx.out(data, lambda: (f"{data['model']} ({data['handler']}, vision: {'yes' if data['vision'] else 'no'}) "
-                               f"loaded in {data['load_s']} s; reply: {text.strip()!r}; {data['tokens_per_s']} tokens/s"))
-        return 0
-    raise ImgragError(f"unknown models action {action!r}: use list, download, use or check")
+        msgs = [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": image_data_uri(Image.new("RGB", (64, 64), (40, 90, 200)), 64)}},
+            {"type": "text", "text": "What colour is this?"}]}]
+    text = vlm.generate(msgs, max_tokens=24)
+    st = vlm.last_stats
+    data = {"model": vlm.model_id, "handler": vlm.handler_name, "vision": vlm.has_vision,
+            "load_s": round(vlm.load_seconds, 3), "n_ctx": vlm.n_ctx, "reply": text,
+            "tokens_per_s": round(st.tokens_per_s, 2), "total_s": round(time.perf_counter() - t0, 3)}
+    vlm.unload()
+    ctx.out(data, lambda: (f"{data['model']} ({data['handler']}, vision: {'yes' if data['vision'] else 'no'}) "
+                           f"loaded in {data['load_s']} s; reply: {text.strip()!r}; {data['tokens_per_s']} tokens/s"))
+    return 0
 
 
-def _entry(name: str) -> Any:
-    from imgrag_desktop.models import registry
-
-    entry = registry.catalogue_entry(name)
-    if entry is None:
-        raise ImgragError(f"no model named {name!r} in the catalogue: "
-                          f"choose one of {', '.join(e.name for e in registry.CATALOGUE)}")
-    return entry
-
-
-def _use(ctx: Context) -> int:
+def use_vlm_files(ctx: Context) -> int:
+    """`imgrag models use`: a downloaded catalogue VLM, or local GGUF files."""
     from imgrag_desktop.models import registry
     from imgrag_desktop.models.gguf_info import check_pair, read_gguf
 
@@ -210,31 +158,6 @@ def _use(ctx: Context) -> int:
     ctx.out({"vlm_model": model, "vlm_mmproj": mmproj},
             f"now using {model}" + (f" with {mmproj}" if mmproj else " (text only: no vision projector)"))
     return 0
-
-
-def _download_bar(ctx: Context) -> Callable[[Any, int, int], None]:
-    from tqdm import tqdm
-
-    state: dict[str, Any] = {}
-
-    def update(name: Any, done: int, total: int) -> None:
-        bar = state.get("bar")
-        if name is None or (bar is not None and state.get("name") != name):
-            if bar is not None:
-                bar.close()
-            state.clear()
-            if name is None:
-                return
-        if "bar" not in state:
-            state["name"] = name
-            state["bar"] = tqdm(total=total or None, desc=str(name), unit="B", unit_scale=True, unit_divisor=1024,
-                                file=sys.stderr, mininterval=0.5, dynamic_ncols=True, initial=done)
-        b = state["bar"]
-        if total and b.total != total:
-            b.total = total
-        b.update(done - b.n)
-
-    return update
 
 
 # --- captions -------------------------------------------------------------------------------

@@ -36,7 +36,8 @@ class WatchEvent:
     skipped, `detail` says why) | "error" (a step of the watcher failed, `detail` says why; the
     next reconciliation scan redoes what was lost) | "reconciled" (a folder scan finished; `detail` sums it up,
     `count` is the number of rows it changed) | "state" (the folder's state changed to
-    `detail`). For a folder moved or removed as a whole, `path` (and `dest`) are the folder and
+    `detail`) | "held" (a scan found many of the folder's images gone: nothing removed,
+    `detail` says how to confirm, `count` how many). For a folder moved or removed as a whole, `path` (and `dest`) are the folder and
     `count` the number of rows it carried.
     """
 

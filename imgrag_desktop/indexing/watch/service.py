@@ -415,6 +415,16 @@ class WatchService:
         # Rows are kept; queued work for the folder is dropped (the re-attach scan redoes it).
         self._work.drop_below(f.prefix)
         self._set_state(f, OFFLINE, reason)
+        cfg = getattr(self.indexer, "cfg", None)
+        if cfg is not None:  # search and the folder list read it (offline.offline_roots)
+            from imgrag_desktop.indexing.offline import RootRegistry
+
+            try:
+                reg = RootRegistry.for_data_dir(cfg.data_dir)
+                reg.mark_offline(f.root, reason)
+                reg.save()
+            except OSError:
+                log.warning("cannot record %s as offline", f.root)
 
     def _remove(self, root: str, forget_rows: bool) -> None:
         with self._lock:
@@ -451,6 +461,14 @@ class WatchService:
             self._busy = False
         if report.cancelled:
             return  # stopping: the next start scans again
+        if f.root in report.offline:  # emptied, unmounted, replaced or hung: rows kept
+            self._go_offline(f, report.offline[f.root])
+            return
+        if report.held:
+            from imgrag_desktop.indexing.offline import held_message
+
+            gone = sum(g for g, _ in report.held.values())
+            self._emit(WatchEvent("held", f.root, f.root, detail=held_message(report.held), count=gone))
         self.stats["reconciles"] += 1
         changed = report.added + report.updated + report.removed
         self._applier.changed += changed

@@ -44,13 +44,17 @@ def test_ocr_then_embed_follow_the_text_protocol(indexed: tuple[Any, Path]) -> N
     svc, d = indexed
     rows = status(svc)
     shots = {str(d / n) for n in SHOTS}
-    assert {p for p, r in rows.items() if r["ocr_status"] == "pending"} == shots  # screenshots wait, photos skip
-    assert all(r["ocr_status"] == "skipped" for p, r in rows.items() if p not in shots)
+    # Every image waits for OCR, photos too: no heuristic decides whether an image has text.
+    assert {p for p, r in rows.items() if r["ocr_status"] == "pending"} == set(rows) and len(rows) == len(SHOTS) + 3
     seen: list[Progress] = []
     report = OcrStage(svc.store, TesseractOcr(), workers=2, on_progress=seen.append).run()
-    assert (report.read, report.failed, report.remaining) == (len(SHOTS), 0, 0)
-    assert seen[-1].stage == "ocr" and seen[-1].done == seen[-1].total == len(SHOTS)
+    assert (report.read, report.failed, report.remaining) == (len(rows), 0, 0)
+    assert seen[-1].stage == "ocr" and seen[-1].done == seen[-1].total == len(rows)
     rows = status(svc)
+    assert {r["ocr_engine"] for r in rows.values()} == {TesseractOcr().engine_id}
+    # Photos passed the text detector first: the ones it found no text in cost nothing more.
+    photos = [r for p, r in rows.items() if p not in shots]
+    assert report.detector_only == sum(r["ocr_text"] == "" for r in photos) >= 1
     r = rows[str(d / "05_detect_text_with_low_contrast.png")]
     assert r["ocr_status"] == "done" and r["ocr_text"] == "Orange, the new black!"
     assert r["search_text"] == compose_search_text(r["name"], r["ocr_text"], r["caption"])
@@ -80,11 +84,12 @@ def test_cancel_keeps_finished_work_and_a_rerun_resumes(indexed: tuple[Any, Path
         if p.done >= 1:
             cancel.set()
 
+    total = len(SHOTS) + 3
     first = OcrStage(svc.store, TesseractOcr(), workers=1, flush_every=1, on_progress=stop_after_first).run(cancel)
-    assert first.cancelled and 1 <= first.read < len(SHOTS) and first.remaining == len(SHOTS) - first.read
+    assert first.cancelled and 1 <= first.read < total and first.remaining == total - first.read
     # A new process would start from the table alone.
     second = OcrStage(svc.store, TesseractOcr(), workers=2).run()
-    assert second.read == len(SHOTS) - first.read and second.remaining == 0
+    assert second.read == total - first.read and second.remaining == 0
     assert all(r["ocr_status"] in ("done", "skipped") for r in status(svc).values())
 
 
@@ -103,21 +108,37 @@ def test_failures_are_recorded_and_missing_tesseract_leaves_rows_waiting(indexed
     gone.unlink()  # vanished after indexing: a failure with a reason, not a crash
     with pytest.raises(ModelUnavailable):
         OcrStage(svc.store, TesseractOcr(tesseract_cmd="/nonexistent/tesseract")).run()
-    assert sum(r["ocr_status"] == "pending" for r in status(svc).values()) == len(SHOTS)
+    assert sum(r["ocr_status"] == "pending" for r in status(svc).values()) == len(SHOTS) + 3
     report = OcrStage(svc.store, TesseractOcr(), workers=2).run()
-    assert report.failed == 1 and report.read == len(SHOTS) - 1
+    assert report.failed == 1 and report.read == len(SHOTS) + 3 - 1
     row = status(svc)[str(gone)]
     assert row["ocr_status"] == "failed" and "vanished" in row["error"]
-    # Requeue: failed screenshots (and, when asked, photos) wait again.
+    # Requeue: failed screenshots wait again.
     assert OcrStage(svc.store, TesseractOcr()).requeue() == 1
-    assert OcrStage(svc.store, TesseractOcr()).requeue(kinds=None) == 3  # the photos were skipped
+
+
+def test_rows_read_by_another_engine_are_read_again_keeping_their_text(indexed: tuple[Any, Path]) -> None:
+    svc, d = indexed
+    stage = OcrStage(svc.store, TesseractOcr(), workers=2)
+    stage.run()
+    tess_id = TesseractOcr().engine_id
+    assert stage.requeue_outdated([tess_id]) == 0  # all read by the engine in use
+    path = str(d / "05_detect_text_with_low_contrast.png")
+    # A row from before engines were recorded, and one skipped while OCR was off.
+    svc.store.update_rows({path: {"ocr_engine": None}, str(d / "12_not_a_url.png"): {"ocr_status": "skipped"}})
+    assert stage.requeue_outdated([tess_id]) == 2
+    row = status(svc)[path]
+    assert row["ocr_status"] == "pending" and row["ocr_text"] == "Orange, the new black!"  # still searchable
+    assert stage.requeue_outdated(["rapidocr 3.10.0 eng"]) == len(SHOTS) + 3 - 2  # the engine changed
+    assert stage.run().read == len(SHOTS) + 3
+    assert status(svc)[path]["ocr_engine"] == tess_id
 
 
 def test_embedding_waits_for_ocr_unless_ocr_cannot_run(indexed: tuple[Any, Path]) -> None:
     svc, _ = indexed
     enc = svc.text
-    assert EmbedStage(svc.store, enc).run().embedded == 3  # only the photos: screenshots wait for their text
-    assert EmbedStage(svc.store, enc).run(include_ocr_pending=True).embedded == len(SHOTS)
+    assert EmbedStage(svc.store, enc).run().embedded == 0  # every image waits for its text
+    assert EmbedStage(svc.store, enc).run(include_ocr_pending=True).embedded == len(SHOTS) + 3
 
 
 def test_after_index_stage_order() -> None:

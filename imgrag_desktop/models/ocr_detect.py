@@ -1,0 +1,125 @@
+"""RapidOCR's parts that need no reading engine: its version, the languages its recognition
+models read, its settings, and PP-OCRv6's text detector alone (`TextDetector`), the fast
+"is there text at all" test every photo passes before anything reads it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from imgrag_desktop.types import ModelUnavailable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+DETECT_SIDE = 480  # long side of the copy the gate's detector sees (~45 ms of one core per photo)
+READ_DET_SIDE = 1280  # long side the detector sees in a full read (recognition crops the full image)
+READ_MAX_SIDE = 4096
+UPSCALE_BELOW = 2000  # long side under this: enlarge 2x first (small UI type: 0.72 → 0.98 word recall)
+MAX_UPSCALED_PIXELS = 8_000_000
+GARBLED_CONF = 92.0  # PP-OCR's mean line score on upright pages is ~95-99; upside down 70-87
+TALL_SHARE = 0.5  # more line boxes than this taller than wide: the page lies on its side
+MIN_SCORE = 0.5  # line recognition score below which a line is dropped (RapidOCR's own default)
+
+# The setting's language codes (Tesseract-style where one exists) → PP-OCR's recognition model.
+# PP-OCRv6's "small" recognition model is one multilingual Latin+Chinese+Japanese model;
+# other scripts use PP-OCRv5 language models, which RapidOCR fetches on first use.
+LATIN_CODES = {
+    "eng", "en", "deu", "de", "fra", "fr", "spa", "es", "ita", "it", "por", "pt", "nld", "nl", "dan", "da",
+    "swe", "sv", "nor", "no", "fin", "fi", "pol", "pl", "ces", "cs", "slk", "sk", "slv", "sl", "hrv", "hr",
+    "hun", "hu", "ron", "ro", "tur", "tr", "vie", "vi", "cat", "ca", "eus", "eu", "glg", "gl", "est", "et",
+    "lav", "lv", "lit", "lt", "isl", "is", "gle", "ga", "cym", "cy", "lat", "la", "ind", "id", "msa", "ms",
+    "afr", "af", "sqi", "sq", "mlt", "mt", "bos", "bs", "aze", "az", "uzb", "uz", "swa", "sw", "tgl", "tl",
+    "chi_sim", "ch", "chi_tra", "chinese_cht", "jpn", "japan",
+}
+OTHER_SCRIPTS = {  # setting code → RapidOCR's LangRec (a model RapidOCR downloads on first use)
+    "kor": "korean", "korean": "korean", "rus": "cyrillic", "ukr": "cyrillic", "bul": "cyrillic",
+    "srp": "cyrillic", "cyrillic": "cyrillic", "ara": "arabic", "fas": "arabic", "arabic": "arabic",
+    "hin": "devanagari", "mar": "devanagari", "nep": "devanagari", "devanagari": "devanagari",
+    "tha": "th", "th": "th", "ell": "el", "el": "el", "tam": "ta", "ta": "ta", "tel": "te", "te": "te",
+    "kat": "ka", "ka": "ka",
+}
+
+
+def rapidocr_version() -> str:
+    """The installed rapidocr's version; ModelUnavailable when it is not installed."""
+    try:
+        from rapidocr._version import __version__
+    except ImportError as exc:
+        raise ModelUnavailable("RapidOCR is not installed (pip install rapidocr onnxruntime)") from exc
+    return str(__version__)
+
+
+def languages_supported() -> list[str]:
+    """The language codes the OCR languages setting accepts for RapidOCR."""
+    return sorted(LATIN_CODES | set(OTHER_SCRIPTS))
+
+
+def recognition_model(languages: str) -> str:
+    """The one recognition model that reads `languages` (a + joined list): the multilingual
+    PP-OCRv6 model for Latin scripts, Chinese and Japanese; else the model of the other script.
+    Two scripts that need different models cannot be read at once: a clear error."""
+    langs = [x.strip().lower() for x in (languages or "eng").replace(",", "+").split("+") if x.strip()]
+    models = set()
+    for lang in langs:
+        if lang in LATIN_CODES:
+            models.add("latin6")
+        elif lang in OTHER_SCRIPTS:
+            models.add(OTHER_SCRIPTS[lang])
+        else:
+            raise ModelUnavailable(
+                f"RapidOCR has no recognition model for the language {lang!r}: choose one of "
+                f"{', '.join(languages_supported())} in Settings, or switch the OCR engine to Tesseract")
+    if len(models) > 1:
+        raise ModelUnavailable(
+            f"RapidOCR reads one script at a time, and {'+'.join(langs)} needs {len(models)} models: "
+            "keep one script in the OCR languages setting, or switch the OCR engine to Tesseract")
+    return models.pop() if models else "latin6"
+
+
+def _engine_params(threads: int, det_side: int, limit_type: str, rec_model: str) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "Global.log_level": "error",
+        "Global.max_side_len": max(det_side, READ_MAX_SIDE),
+        "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        "Det.limit_type": limit_type,
+        "Det.limit_side_len": det_side,
+    }
+    if rec_model != "latin6":
+        from rapidocr import LangRec, OCRVersion
+
+        params.update({"Rec.lang_type": LangRec(rec_model), "Rec.ocr_version": OCRVersion.PPOCRV5})
+    return params
+
+
+class TextDetector:
+    """PP-OCRv6's text detector alone, on a small copy: whether (and where) an image has text.
+    Thread-safe: onnxruntime sessions may run from several threads."""
+
+    def __init__(self, side: int = DETECT_SIDE, threads: int = 1) -> None:
+        self.side = side
+        self.threads = threads
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._engine is None:
+                rapidocr_version()
+                from rapidocr import RapidOCR
+
+                self._engine = RapidOCR(params=_engine_params(self.threads, self.side, "max", "latin6"))
+            return self._engine
+
+    def boxes(self, image: "Image.Image") -> int:
+        """The number of text boxes found (0: no text worth reading)."""
+        import numpy as np
+
+        rgb = image.convert("RGB")
+        if max(rgb.size) > self.side:
+            rgb = rgb.copy()
+            rgb.thumbnail((self.side, self.side))
+        out = self._get()(np.asarray(rgb), use_det=True, use_cls=False, use_rec=False)
+        return 0 if out.boxes is None else len(out.boxes)

@@ -1,0 +1,142 @@
+"""RapidOCR (PP-OCRv6 from the rapidocr wheel) behind the one OCR interface, run for real."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from imgrag_desktop.evaluation.ocr_cases import _font, make_case
+from imgrag_desktop.evaluation.ocr_quality import word_recall
+from imgrag_desktop.models.ocr import AutoOcr, OcrPool, OcrTimeout, TesseractOcr, ocr_from_config, text_detector
+from imgrag_desktop.models.ocr_detect import recognition_model
+from imgrag_desktop.models.ocr_rapid import RapidOcr
+from imgrag_desktop.search.textmatch import matched_boxes, query_terms
+from imgrag_desktop.types import DecodeError, ModelUnavailable
+from tests.support.data import COCO, SCREENSHOTS, fail_without_shared_data
+
+
+def _sign(tmp_path: Path, scale: int = 1) -> tuple[Path, tuple[int, int, int, int]]:
+    """A light-grey wall with one dark sign: the word's box is known."""
+    img = Image.new("RGB", (1200 * scale, 800 * scale), (200, 196, 190))
+    d = ImageDraw.Draw(img)
+    font = _font(48 * scale)
+    x, y = 300 * scale, 420 * scale
+    d.rectangle((x - 30 * scale, y - 20 * scale, x + 520 * scale, y + 90 * scale), fill=(20, 60, 30))
+    d.text((x, y), "PLATFORM 9", font=font, fill=(250, 250, 250))
+    x0, y0, x1, y1 = d.textbbox((x, y), "PLATFORM", font=font)
+    p = tmp_path / f"sign{scale}.png"
+    img.save(p)
+    return p, (x0, y0, x1, y1)
+
+
+def _overlaps(word: dict, box: tuple[int, int, int, int]) -> bool:
+    bl, bt, br, bb = box
+    ix = min(br, word["x"] + word["w"]) - max(bl, word["x"])
+    iy = min(bb, word["y"] + word["h"]) - max(bt, word["y"])
+    return ix > 0.7 * (br - bl) and iy > 0.5 * (bb - bt)
+
+
+def test_reads_words_with_boxes_in_original_pixels(tmp_path: Path) -> None:
+    path, box = _sign(tmp_path)
+    res = RapidOcr(isolated=False).read_path(path)
+    assert "PLATFORM 9" in res.text and res.engine.startswith("rapidocr ")
+    word = next(w for w in res.words if w["text"] == "PLATFORM")
+    assert _overlaps(word, box) and 50 <= word["conf"] <= 100
+    # A reduced copy with the original size given: boxes come back in the original's pixels.
+    img = Image.open(path)
+    small = RapidOcr(isolated=False).read(img.resize((600, 400)), orig_size=img.size)
+    assert _overlaps(next(w for w in small.words if w["text"] == "PLATFORM"), box)
+    # The preview's highlight finds the matched word's box, as with Tesseract's words.
+    hits = matched_boxes(res.words, query_terms("platform"))
+    assert [h["text"] for h in hits] == ["PLATFORM"] and _overlaps(hits[0], box)
+
+
+def test_detector_gates_photos_without_text(tmp_path: Path) -> None:
+    fail_without_shared_data()
+    det = text_detector()
+    sign, _ = _sign(tmp_path)
+    assert det.boxes(Image.open(sign)) >= 1
+    page, _ = make_case("page", 0)
+    assert det.boxes(page) >= 5
+    blank = Image.new("RGB", (640, 480), (90, 140, 200))
+    assert det.boxes(blank) == 0
+    # A text-free photo read with detect_first costs the detector alone: no recognition ran.
+    photo = COCO / "val2017" / "000000000139.jpg"
+    res = RapidOcr(isolated=False).read_path(photo, detect_first=True)
+    assert res.detected == 0 and res.text == "" and res.words == []
+    full = RapidOcr(isolated=False).read_path(sign, detect_first=True)
+    assert full.detected >= 1 and "PLATFORM" in full.text
+
+
+def test_turned_and_upside_down_pages_are_read_upright() -> None:
+    eng = RapidOcr(isolated=False, timeout_s=0)  # no limit: a loaded machine must not skip the second reading
+    for kind, turns in (("turned180", 2), ("turned90", 3)):
+        img, case = make_case(kind, 1)
+        res = eng.read(img)
+        assert res.turns == turns, kind
+        assert word_recall(res.text, case.text) >= 0.9, kind
+        assert all(0 <= w["x"] < img.width and 0 <= w["y"] < img.height for w in res.words)
+    upright, case = make_case("page", 1)
+    res = eng.read(upright)
+    assert res.turns == 0 and word_recall(res.text, case.text) >= 0.95
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesseract is not installed")
+def test_tesseract_reads_turned_pages_too() -> None:
+    for kind in ("turned270", "turned180"):
+        img, case = make_case(kind, 0)
+        res = TesseractOcr(timeout_s=0).read(img)
+        assert word_recall(res.text, case.text) >= 0.9, kind
+        assert all(w["x"] + w["w"] <= img.width and w["y"] + w["h"] <= img.height for w in res.words)
+
+
+def test_child_process_keeps_the_time_limit_and_recovers(tmp_path: Path) -> None:
+    fail_without_shared_data()
+    path, _ = _sign(tmp_path)
+    eng = RapidOcr(timeout_s=60, workers=1)
+    try:
+        assert "PLATFORM" in eng.read_path(path).text  # read in a child process
+        eng.timeout_s = 0.001
+        with pytest.raises(OcrTimeout):
+            eng.read_path(SCREENSHOTS / "09_two_columns.png")
+        eng.timeout_s = 60
+        assert "PLATFORM" in eng.read_path(path).text  # a fresh child replaced the killed one
+        missing = tmp_path / "gone.png"
+        got = dict(OcrPool(eng, workers=1).map([(str(path), "photo", True), (str(missing), "photo", True)]))
+        assert "PLATFORM" in got[str(path)].text and isinstance(got[str(missing)], DecodeError)
+    finally:
+        eng.close()
+
+
+def test_languages_map_to_one_recognition_model(services) -> None:  # noqa: ANN001
+    assert recognition_model("eng") == recognition_model("deu+fra+eng") == "latin6"
+    assert recognition_model("kor") == "korean"
+    with pytest.raises(ModelUnavailable, match="one script"):
+        recognition_model("eng+kor")
+    with pytest.raises(ModelUnavailable, match="no recognition model"):
+        RapidOcr(languages="klingon").check()
+    cfg = services.cfg
+    cfg.settings.ocr_engine = "rapidocr"
+    assert isinstance(ocr_from_config(cfg), RapidOcr)
+    cfg.settings.ocr_engine = "auto"
+    auto = ocr_from_config(cfg)
+    assert isinstance(auto, AutoOcr) and len(auto.engine_ids()) == (2 if shutil.which("tesseract") else 1)
+    cfg.settings.ocr_engine = "abbyy"
+    with pytest.raises(Exception, match="unknown OCR engine"):
+        ocr_from_config(cfg)
+
+
+def test_a_child_reads_a_turned_page_upright_within_its_limit(tmp_path: Path) -> None:
+    img, case = make_case("turned180", 0)
+    path = tmp_path / "turned.png"
+    img.save(path)
+    eng = RapidOcr(timeout_s=600, workers=1)
+    try:
+        assert eng.child_spec()["timeout_s"] == 600  # the child knows the limit it works under
+        res = eng.read_path(path)
+        assert res.turns == 2 and word_recall(res.text, case.text) >= 0.9
+    finally:
+        eng.close()
