@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from imgrag_desktop.types import ImgragError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: OCR engine, places and local time columns (added as nulls by upgrade_in_place)
 IMAGES = "images"
 FAILURES = "failures"
 META_KEY = b"imgrag.schema_version"
@@ -115,7 +115,8 @@ def missing_fields(table: Any, wanted: pa.Schema) -> list[pa.Field]:
 # version n to n + 1 for what adding null columns cannot do (a rename, a type change, a
 # backfill). Each step must be idempotent: the version is stamped after each one, so an upgrade
 # cut short (a kill, a full disk) resumes at the step it was in. Adding columns needs no step.
-# Released: 0 (no version recorded) and 1 (ea88cf3; tests/data/release-ea88cf3 holds one).
+# Released: 0 (no version recorded) and 1 (ea88cf3; tests/data/release-ea88cf3 holds one); 2 adds
+# the OCR engine, places and local-time columns, which need no step.
 MIGRATIONS: dict[int, Callable[[Any], None]] = {}
 
 
