@@ -130,11 +130,19 @@ class Services:
             read = reading.filters.where()
             both = " AND ".join(f"({w})" for w in (where, read) if w) or None
             if reading.only_filters:
-                return by_date(self.store, both, k)
-            text = reading.text or question
-            if not read_terms(text).positives:  # a question is never refused for its wording
-                text = literal(text)
-            return self.searcher.search(text, k=k, where=both, min_score="off")
+                hits = by_date(self.store, both, k)
+            else:
+                text = reading.text or question
+                if not read_terms(text).positives:  # a question is never refused for its wording
+                    text = literal(text)
+                hits = self.searcher.search(text, k=k, where=both, min_score="off")
+            if hits or not read:
+                return hits
+            # What was read from the question leaves no picture: the words were about the
+            # pictures' contents ("the total at Unihakka on 09 Jun 2018" is the receipt's date,
+            # not the photo's), so the whole question is searched without them.
+            text = question if read_terms(question).positives else literal(question)
+            return self.searcher.search(text, k=k, where=where, min_score="off")
 
         return Answerer(self.store, self.vlm.get(), retrieve, **kwargs)
 

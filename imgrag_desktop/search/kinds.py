@@ -13,13 +13,17 @@ KIND_WORDS: dict[str, tuple[str, bool]] = {
     "screenshot": ("screenshot", False), "screen shot": ("screenshot", False), "screengrab": ("screenshot", False),
     "screen grab": ("screenshot", False), "screen capture": ("screenshot", False),
     "document": ("document", False), "scanned document": ("document", False), "scan": ("document", False),
-    "receipt": ("document", True),  # a receipt is a document; "receipt" still ranks the receipts first
-    "invoice": ("document", True),
+    # A receipt or invoice is a document, but a scanned or photographed one is often labelled a
+    # photo (indexing/scanner's detect_kind sees a picture of paper): leave out only screenshots.
+    # The word stays in the text, so the receipts still rank first.
+    "receipt": ("document,photo", True),
+    "invoice": ("document,photo", True),
 }
 _RX = re.compile(r"(?<![\w\\/-])(?:(?:in|on|from|of)\s+)?(?:(?:the|a|an|my|this|that|these|those|some|all)\s+)?"
                  r"(?P<w>" + "|".join(sorted((re.escape(w) for w in KIND_WORDS), key=len, reverse=True)) +
                  r")s?(?![\w\\/-])", re.IGNORECASE)  # not inside a path: "C:\\…\\My Documents\\…"
-LABELS = {"screenshot": "🖥 screenshots", "document": "📄 documents", "photo": "📷 photos"}
+LABELS = {"screenshot": "🖥 screenshots", "document": "📄 documents", "photo": "📷 photos",
+          "document,photo": "🧾 not screenshots"}
 
 
 def read_kinds(text: str, filters: Filters, context: ReadContext) -> Found | None:

@@ -99,8 +99,11 @@ def read_places(text: str, filters: Filters, context: ReadContext) -> Found | No
             if named is None:
                 continue
             end = m.end() + len(phrase)
-            if weak and n < len(words) and words[n].group(0)[:1].isupper():
-                continue  # a longer proper name goes on: not this place
+            if n < len(words) and words[n].group(0)[:1].isupper() and (weak or fold(phrase) not in known):
+                # A longer proper name goes on ("at Thai Delicious Restaurant", "at One One Three
+                # Seafood"): not this place, unless the library holds one of that name ("in Lisbon
+                # Portugal"); after "of" never ("a photo of Paris Hilton").
+                continue
             fields: dict[str, Any] = named.fields()
             return Found(f"{text[:m.start()]} {text[end:]}", fields,
                          [Chip("place", f"📍 {named.name}", text[m.start():end].strip(), fields)])

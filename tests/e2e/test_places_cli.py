@@ -68,3 +68,10 @@ def test_places_timeline_understood_search_and_ask(tmp_path: Path) -> None:
                                "--max-tokens", "4", "--json", data_dir=data).stdout)
     assert [Path(s["path"]).name for s in asked["sources"]] == ["Screenshot error.png"]
     assert asked["understood"]["filters"]["kind"] == "screenshot"
+
+    # What was read from a question leaves no picture (no photo from 1999): the words were about
+    # the pictures' contents, so the whole question is searched without them, not answered from none.
+    asked = json.loads(run_cli("ask", "what error is in the screenshot from 1999?", "-k", "3",
+                               "--max-tokens", "4", "--json", data_dir=data).stdout)
+    assert asked["understood"]["filters"]["date_from"] == "1999-01-01"
+    assert "Screenshot error.png" in [Path(s["path"]).name for s in asked["sources"]]

@@ -47,7 +47,9 @@ def cmd_ask(ctx: Context) -> int:
     svc = ctx.services
     from imgrag_desktop.cli.commands.search import read_query
 
-    reading, where = read_query(ctx, args.question, filter_from_args(args), question=True)  # "… Bob?": Bob's photos
+    where = filter_from_args(args)
+    reading, _ = read_query(ctx, args.question, where, question=True)  # what was understood, on stderr
+    # The answerer reads the question itself ("… Bob?": Bob's photos), on top of the option filters.
     answerer = svc.answerer(where, images=args.images, max_tokens=args.max_tokens)
     cancel = threading.Event()
     stream = answerer.stream(args.question, cancel=cancel)

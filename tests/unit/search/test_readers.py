@@ -55,7 +55,7 @@ TABLE = [
     ("before May 2021", "", None, None, None, "2021-05-01"),
     ("cake on 3 March 2024", "cake", None, None, "2024-03-03", "2024-03-04"),
     ("on March 3rd, 2024", "", None, None, "2024-03-03", "2024-03-04"),
-    ("receipt from 2024-03-05", "receipt", "document", None, "2024-03-05", "2024-03-06"),
+    ("receipt from 2024-03-05", "receipt", "document,photo", None, "2024-03-05", "2024-03-06"),
     ("2024-03-05", "2024-03-05", None, None, None, None),  # a date pasted alone: searched as text
     ("18 APR 2018 18:34", "18 APR 2018 18:34", None, None, None, None),  # a receipt's line, as text
     ("in Lisbon", "", None, "Lisbon", None, None),
@@ -69,7 +69,7 @@ TABLE = [
     ("the beach in Lisbon last summer", "the beach", None, "Lisbon", "2026-06-01", "2026-09-01"),
     ("tram in Baarle-Nassau", "tram", None, "Baarle-Nassau", None, None),
     ("screenshots", "", "screenshot", None, None, None),
-    ("a receipt from the hardware store", "receipt from the hardware store", "document", None, None, None),
+    ("a receipt from the hardware store", "receipt from the hardware store", "document,photo", None, None, None),
     ("scanned documents", "", "document", None, None, None),
     ("C:\\Users\\bob\\My Documents\\a.txt", "C:\\Users\\bob\\My Documents\\a.txt", None, None, None, None),
     # must stay text
@@ -78,6 +78,9 @@ TABLE = [
     ("March of the penguins", "March of the penguins", None, None, None, None),
     ("error code 2019", "error code 2019", None, None, None, None),
     ("at the beach", "at the beach", None, None, None, None),
+    # a shop's name after "at" is not the town one of its words names elsewhere
+    ("total at Thai Delicious Restaurant", "total at Thai Delicious Restaurant", None, None, None, None),
+    ("bill at One One Three Seafood", "bill at One One Three Seafood", None, None, None, None),
     ("in nice weather", "in nice weather", None, None, None, None),
     ("\"in Lisbon\" poster", "\"in Lisbon\" poster", None, None, None, None),  # quotes: literal
     ("sunday best dress", None, None, None, "2026-11-29", "2026-11-30"),  # a known over-reach, see docs
