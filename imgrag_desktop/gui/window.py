@@ -447,7 +447,8 @@ class MainWindow(QMainWindow):
         self.page.set_modes(list(info.get("modes") or ["visual"]))
         self.filter_bar.set_calibrated(info.get("cutoff") or {})
         if info.get("waiting"):  # indexing and text searches go on; the Models page offers the download
-            self.statusBar().showMessage("Visual search waits for the CLIP model (File → Models…); "
+            reason = str(info["waiting"]).rstrip(".")  # e.g. a checkpoint on an unplugged drive
+            self.statusBar().showMessage(f"Visual search waits for the CLIP model ({reason}: File → Models…); "
                                          "text in pictures is searchable now")
             self.open_models(first_run=True)
         else:

@@ -178,6 +178,20 @@ class QueryWorker(QObject):
                              "cutoff": _calibrated_cutoffs(svc.searcher)})
         except Exception as exc:
             self.modelFailed.emit(*describe_exception(exc))
+            return
+        self._load_face_models()
+
+    def _load_face_models(self) -> None:
+        """dlib reads its face models in one call that holds the GIL for about 0.3 s: done here,
+        with the other model loads, rather than in the middle of the first indexing job, where
+        the window would freeze that long. A failure is left for the faces stage to report."""
+        svc = self._svc()
+        if not getattr(svc.cfg.settings, "faces_enabled", False):
+            return
+        try:
+            svc.faces_engine().load()
+        except Exception:
+            pass
 
     @Slot()
     def refresh_stats(self) -> None:

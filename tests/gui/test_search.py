@@ -203,12 +203,12 @@ def test_a_missing_model_is_explained_and_browsing_still_works(qtbot: Any, make_
     cfg = AppConfig.load(data, "default")  # the product profile, whose model files can be missing
     cfg.settings.clip_checkpoint = str(tmp_path / "gone.pt")  # e.g. a checkpoint on an unplugged drive
     cfg.save()
-    w = make_window(data, profile="default", expect_error=True)
-    qtbot.waitUntil(lambda: bool(w._open_boxes), timeout=10_000)
-    (box,) = w._open_boxes.values()
-    assert "gone.pt does not exist" in box.text() and "Traceback" not in box.text()
-    assert "Traceback" in box.detailedText()  # the details are one click away, for a bug report
-    box.close()
+    # The engine starts without its visual model (indexing goes on, the Models page offers a
+    # download) and says why; a search that needs the named checkpoint says it is missing.
+    w = make_window(data, profile="default")
+    qtbot.waitUntil(lambda: "gone.pt does not exist" in w.statusBar().currentMessage(), timeout=10_000)
+    assert "Traceback" not in w.statusBar().currentMessage()
+    assert "visual" not in [w.mode_combo.itemData(i) for i in range(w.mode_combo.count())]
     wait_browse(qtbot, w)  # browsing needs no model
     with qtbot.waitSignal(w.searchFailed, timeout=30_000) as blocker:
         w.search("a cat")
