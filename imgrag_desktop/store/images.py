@@ -134,8 +134,7 @@ class Store:
 
     def _upgrade(self, table: Any) -> None:
         """An index from an older release gains this release's columns in place (schema.py)."""
-        schema = table.schema
-        wanted = images_schema(schema.field("visual").type.list_size, schema.field("textual").type.list_size)
+        wanted = images_schema(table.schema.field("visual").type.list_size, table.schema.field("textual").type.list_size)
         with self._writing():
             if upgrade_in_place(table, wanted):
                 self.writes += 1
