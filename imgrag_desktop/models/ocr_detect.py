@@ -78,20 +78,26 @@ def recognition_model(languages: str) -> str:
     return models.pop() if models else "latin6"
 
 
-def _engine_params(threads: int, det_side: int, limit_type: str, rec_model: str) -> dict[str, Any]:
+def rapid_engine(threads: int, det_side: int, rec_model: str) -> Any:
+    """A RapidOCR engine (after checking the installed version): detection on images whose long
+    side is scaled to `det_side`, recognition with `rec_model`. The detector and the readers
+    both build theirs here."""
+    rapidocr_version()
+    from rapidocr import RapidOCR
+
     params: dict[str, Any] = {
         "Global.log_level": "error",
         "Global.max_side_len": max(det_side, READ_MAX_SIDE),
         "EngineConfig.onnxruntime.intra_op_num_threads": threads,
         "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-        "Det.limit_type": limit_type,
+        "Det.limit_type": "max",
         "Det.limit_side_len": det_side,
     }
     if rec_model != "latin6":
         from rapidocr import LangRec, OCRVersion
 
         params.update({"Rec.lang_type": LangRec(rec_model), "Rec.ocr_version": OCRVersion.PPOCRV5})
-    return params
+    return RapidOCR(params=params)
 
 
 class TextDetector:
@@ -107,10 +113,7 @@ class TextDetector:
     def _get(self) -> Any:
         with self._lock:
             if self._engine is None:
-                rapidocr_version()
-                from rapidocr import RapidOCR
-
-                self._engine = RapidOCR(params=_engine_params(self.threads, self.side, "max", "latin6"))
+                self._engine = rapid_engine(self.threads, self.side, "latin6")
             return self._engine
 
     def boxes(self, image: "Image.Image") -> int:

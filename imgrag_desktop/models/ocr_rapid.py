@@ -25,7 +25,7 @@ from imgrag_desktop.models.ocr_detect import (
     READ_DET_SIDE,
     TALL_SHARE,
     UPSCALE_BELOW,
-    _engine_params,
+    rapid_engine,
     rapidocr_version,
     recognition_model,
 )
@@ -49,12 +49,10 @@ class RapidOcrReader:
     def _get(self) -> Any:
         with self._lock:
             if self._engine is None:
-                rapidocr_version()
-                from rapidocr import RapidOCR
-
                 try:
-                    self._engine = RapidOCR(params=_engine_params(self.threads, READ_DET_SIDE, "max",
-                                                                  self.rec_model))
+                    self._engine = rapid_engine(self.threads, READ_DET_SIDE, self.rec_model)
+                except ModelUnavailable:  # RapidOCR not installed: its own sentence
+                    raise
                 except Exception as exc:  # a model for another script that cannot be fetched offline
                     raise ModelUnavailable(f"RapidOCR cannot load its {self.rec_model} recognition model: "
                                            f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from exc
