@@ -126,23 +126,22 @@ class Services:
             from imgrag_desktop.search.understand import understand
             from imgrag_desktop.search.understood import by_date
 
+            def searchable(text: str) -> str:  # a question is never refused for its wording
+                return text if read_terms(text).positives else literal(text)
+
             reading = understand(question, context=self.read_context())
             read = reading.filters.where()
             both = " AND ".join(f"({w})" for w in (where, read) if w) or None
             if reading.only_filters:
                 hits = by_date(self.store, both, k)
             else:
-                text = reading.text or question
-                if not read_terms(text).positives:  # a question is never refused for its wording
-                    text = literal(text)
-                hits = self.searcher.search(text, k=k, where=both, min_score="off")
+                hits = self.searcher.search(searchable(reading.text or question), k=k, where=both, min_score="off")
             if hits or not read:
                 return hits
             # What was read from the question leaves no picture: the words were about the
             # pictures' contents ("the total at Unihakka on 09 Jun 2018" is the receipt's date,
             # not the photo's), so the whole question is searched without them.
-            text = question if read_terms(question).positives else literal(question)
-            return self.searcher.search(text, k=k, where=where, min_score="off")
+            return self.searcher.search(searchable(question), k=k, where=where, min_score="off")
 
         return Answerer(self.store, self.vlm.get(), retrieve, **kwargs)
 
