@@ -35,6 +35,41 @@ class OcrTimeout(ImgragError):
     """Reading one image took longer than the time limit."""
 
 
+# The time limit in Settings is for an image of up to LIMIT_PIXELS (a 1080p screenshot, a
+# phone-scanned page); a larger one, such as a 300 dpi A4 scan, gets proportionally more time
+# (both engines' time grows with pixels), up to LIMIT_SCALE_MAX times the setting.
+LIMIT_PIXELS = 4_000_000
+LIMIT_SCALE_MAX = 4.0
+
+
+def time_limit(timeout_s: float, size: tuple[int, int]) -> float:
+    """Seconds allowed for reading an image of `size` (as read, after any reduction); 0: none."""
+    if not timeout_s or timeout_s <= 0:
+        return 0.0
+    return float(timeout_s) * min(LIMIT_SCALE_MAX, max(1.0, size[0] * size[1] / LIMIT_PIXELS))
+
+
+def read_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """The size an image file is read at (its header only; after the reduction to OCR_MAX_SIDE);
+    (0, 0) when the header cannot be read (the reading itself will say why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception:  # noqa: BLE001 - any unreadable file: the decoder gives the real error
+        return 0, 0
+    f = min(1.0, OCR_MAX_SIDE / max(1, w, h))
+    return int(w * f), int(h * f)
+
+
+def timeout_message(limit: float, setting: float, size: tuple[int, int]) -> str:
+    """What a timed-out image's row says: the limit, the setting behind it, the image's size."""
+    scaled = f", {setting:g} s per {LIMIT_PIXELS / 1e6:g} MP of the {size[0]}x{size[1]} image" if limit > setting else ""
+    return (f"OCR took longer than {limit:g} s (the limit in Settings{scaled}); to read it, raise "
+            "ocr_timeout_s in Settings, then run `imgrag ocr --requeue`")
+
+
 @dataclass
 class OcrResult:
     text: str
@@ -89,7 +124,7 @@ def read_image(engine: Any, image: "Image.Image", orig_size: tuple[int, int] | N
     ow, oh = orig_size or rgb.size
     lines, words, mean = engine.recognise(rgb)
     turns = 0
-    limit = float(getattr(engine, "timeout_s", 0) or 0)
+    limit = time_limit(float(getattr(engine, "timeout_s", 0) or 0), rgb.size)
     per_read = time.perf_counter() - t0
     if _garbled(words, mean, float(getattr(engine, "garbled_below", GARBLED_CONF))):
         best = _quality(words)

@@ -17,7 +17,17 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from imgrag_desktop.models.ocr_base import OcrResult, detect_file, read_file, read_image, zxing_available
+from imgrag_desktop.models.ocr_base import (
+    OcrResult,
+    OcrTimeout,
+    detect_file,
+    read_file,
+    read_image,
+    read_size,
+    time_limit,
+    timeout_message,
+    zxing_available,
+)
 from imgrag_desktop.models.ocr_detect import (
     GARBLED_CONF,
     MAX_UPSCALED_PIXELS,
@@ -157,7 +167,14 @@ class RapidOcr:
 
                 self._children = ChildPool(RapidOcr, self.child_spec(), self.workers or 1)
             children = self._children
-        res = children.read(str(path), False, self.timeout_s)
+        size = read_size(path)
+        # The child keeps the scaled limit itself; the parent waits a little longer for its answer
+        # (decoding, the pipe) before it kills it.
+        limit = time_limit(self.timeout_s, size)
+        try:
+            res = children.read(str(path), False, limit * 1.1 + 1.0 if limit else 0.0)
+        except OcrTimeout:
+            raise OcrTimeout(timeout_message(limit, self.timeout_s, size)) from None
         res.detected = found
         return res
 
