@@ -28,6 +28,10 @@ MIN_CONF = 20.0  # Tesseract's word confidence (0-100); lower is mostly noise fr
 
 GARBLED_CONF = 70.0  # mean Tesseract word confidence under which a page is read again turned 90/180/270
 TURN_GAIN = 1.15  # a turned reading replaces the first when its confident characters are this many times more
+# A reading with fewer lines of 3+ characters and fewer characters is a sign or a label, not a
+# page: it is never read turned (a page on its side may read as one long line).
+TURN_MIN_LINES = 3
+TURN_MIN_CHARS = 40
 PAGE_KINDS = ("screenshot", "document")  # read straight away; other images pass the text detector first
 
 
@@ -112,6 +116,13 @@ def _garbled(words: list[dict[str, Any]], mean_conf: float, below: float = GARBL
     return bool(words) and mean_conf < below
 
 
+def _page_like(lines: list[str]) -> bool:
+    """Enough lines to be a page that may lie turned. Text in a photo (a sign, a plate, a label)
+    reads with lower confidence than print and would be read three more times for nothing."""
+    return (sum(len(line.strip()) >= 3 for line in lines) >= TURN_MIN_LINES
+            or sum(len(line.strip()) for line in lines) >= TURN_MIN_CHARS)
+
+
 def read_image(engine: Any, image: "Image.Image", orig_size: tuple[int, int] | None = None) -> OcrResult:
     """One engine's reading of a decoded image: upright or turned, plus QR/barcode payloads,
     boxes in original pixels. `engine.recognise(rgb)` gives (lines, words in rgb pixels, mean conf)."""
@@ -126,7 +137,7 @@ def read_image(engine: Any, image: "Image.Image", orig_size: tuple[int, int] | N
     turns = 0
     limit = time_limit(float(getattr(engine, "timeout_s", 0) or 0), rgb.size)
     per_read = time.perf_counter() - t0
-    if _garbled(words, mean, float(getattr(engine, "garbled_below", GARBLED_CONF))):
+    if _garbled(words, mean, float(getattr(engine, "garbled_below", GARBLED_CONF))) and _page_like(lines):
         best = _quality(words)
         # Words standing on end: the page lies on its side; else it may be upside down.
         tall = sum(w["h"] > 1.5 * w["w"] for w in words if len(w["text"]) >= 3)

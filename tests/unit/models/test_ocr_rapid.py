@@ -140,3 +140,24 @@ def test_a_child_reads_a_turned_page_upright_within_its_limit(tmp_path: Path) ->
         assert res.turns == 2 and word_recall(res.text, case.text) >= 0.9
     finally:
         eng.close()
+
+
+def test_text_in_a_photo_that_reads_poorly_is_not_read_three_more_times(tmp_path: Path) -> None:
+    """Only a page is tried turned: an upside-down sign (one line) costs one reading, while an
+    upside-down page is still turned upright (test above)."""
+    sign, _ = _sign(tmp_path)
+    upside = tmp_path / "upside.png"
+    Image.open(sign).transpose(Image.Transpose.ROTATE_180).save(upside)
+
+    class Counting(RapidOcr):
+        calls = 0
+
+        def recognise(self, rgb: Image.Image):  # type: ignore[no-untyped-def]
+            Counting.calls += 1
+            return super().recognise(rgb)
+
+    eng = Counting(isolated=False, timeout_s=0)
+    res = eng.read_path(upside)
+    assert Counting.calls == 1 and res.turns == 0
+    lines, _, mean = RapidOcr(isolated=False).recognise(Image.open(upside).convert("RGB"))
+    assert len(lines) < 3 and len("".join(lines)) < 40  # what makes it not a page (whatever its confidence)
