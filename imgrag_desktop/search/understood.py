@@ -4,6 +4,7 @@ text left is what is looked for, and a query that was only filters ("photos from
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from imgrag_desktop.search.understand import Reading
@@ -11,6 +12,39 @@ from imgrag_desktop.store import HIT_COLUMNS
 from imgrag_desktop.types import Hit
 
 SORTS = ("score", "date")
+PHRASE_MIN_WORDS = 3  # a typed text this long that a picture's text holds word for word is searched as typed
+PHRASE_CHECK_HITS = 5
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall((text or "").lower())
+
+
+def pasted_phrase(searcher: Any, reading: Reading) -> Reading | None:
+    """The typed text as written, without the filters read from it, when it is a phrase some
+    picture's text holds word for word: "valley letter spring balance" copied from a page is
+    that page's text, not a search for "valley letter balance" in spring. None otherwise (and
+    always when the user wrote operators, or nothing was read). One keyword search of the text."""
+    read = [c for c in reading.chips if c.kind != "operator"]
+    if not read or len(read) != len(reading.chips):
+        return None
+    words = _words(reading.original)
+    if len(words) < PHRASE_MIN_WORDS:
+        return None
+    literal = reading
+    for chip in read:
+        literal = literal.without(chip)
+    literal = Reading(reading.original, " ".join(reading.original.split()), literal.filters, [])
+    try:
+        hits = searcher.search(literal.text, k=PHRASE_CHECK_HITS, where=literal.filters.where(), mode="keyword",
+                               min_score=None)
+    except Exception:  # noqa: BLE001 - no keyword index yet: the reading stands
+        return None
+    phrase = " ".join(words)
+    if any(phrase in " ".join(_words(f"{h.ocr_text}\n{h.caption}")) for h in hits):
+        return literal
+    return None
 
 
 def by_date(store: Any, where: str | None, limit: int) -> list[Hit]:
@@ -36,7 +70,10 @@ def sort_hits(hits: list[Hit], sort: str | None) -> list[Hit]:
 def search_reading(searcher: Any, reading: Reading, k: int = 10, *, sort: str | None = None, like: str | None = None,
                    **options: Any) -> list[Hit]:
     """Hits for a reading: the searcher's ranking of the text left, under the filters read
-    (and those the user set), or, when nothing is left to look for, the filtered photos by date."""
+    (and those the user set), or, when nothing is left to look for, the filtered photos by date.
+    A phrase pasted from a picture's text is searched as typed (`pasted_phrase`)."""
+    if like is None:
+        reading = pasted_phrase(searcher, reading) or reading
     where = reading.filters.where()
     if reading.only_filters and like is None:
         return by_date(searcher.store, where, k)
