@@ -127,6 +127,10 @@ def run_bench(parts: Sequence[str] = ALL, quick: bool = False, sizes: Sequence[i
 
             result["places"] = bench_places(tmp, images or (10 if quick else 50), 20_000 if quick else 100_000,
                                             progress)
+        if "ocr" in parts:
+            from imgrag_desktop.bench.ocr import bench_ocr
+
+            result["ocr"] = bench_ocr(tmp, quick=quick, limit=images, progress=progress)
         if "vlm" in parts:
             from imgrag_desktop.bench.vlm import bench_vlm
 
