@@ -123,19 +123,19 @@ class TesseractOcr:
         """OCR of an image file (decoded with the app's decoder: EXIF orientation, HEIC, limits)."""
         return read_file(self, path, detect_first)
 
-    def read(self, image: "Image.Image", orig_size: tuple[int, int] | None = None) -> OcrResult:
+    def read(self, image: "Image.Image", orig_size: tuple[int, int] | None = None, enlarge: bool = True) -> OcrResult:
         """OCR of a decoded image. `orig_size` is the original image's size when `image` was
         reduced, so boxes come back in original pixels."""
         self.check()
-        return read_image(self, image, orig_size)
+        return read_image(self, image, orig_size, enlarge)
 
-    def recognise(self, rgb: "Image.Image") -> tuple[list[str], list[dict[str, Any]], float]:
+    def recognise(self, rgb: "Image.Image", enlarge: bool = True) -> tuple[list[str], list[dict[str, Any]], float]:
         """(lines, word boxes in `rgb`'s pixels, mean word confidence) of one upright image."""
         from PIL import Image
 
         gray = rgb.convert("L")
         long_side = max(gray.size)
-        if long_side < UPSCALE_BELOW and gray.size[0] * gray.size[1] * 4 <= MAX_UPSCALED_PIXELS:
+        if enlarge and long_side < UPSCALE_BELOW and gray.size[0] * gray.size[1] * 4 <= MAX_UPSCALED_PIXELS:
             gray = gray.resize((gray.size[0] * 2, gray.size[1] * 2), Image.Resampling.LANCZOS)
         lines, words = self._tesseract(gray, rgb.size[0] / gray.size[0], rgb.size[1] / gray.size[1],
                                        time_limit(self.timeout_s, rgb.size))

@@ -149,15 +149,20 @@ def test_text_in_a_photo_that_reads_poorly_is_not_read_three_more_times(tmp_path
     Image.open(sign).transpose(Image.Transpose.ROTATE_180).save(upside)
 
     class Counting(RapidOcr):
-        calls = 0
+        calls: list[bool] = []
 
-        def recognise(self, rgb: Image.Image):  # type: ignore[no-untyped-def]
-            Counting.calls += 1
-            return super().recognise(rgb)
+        def recognise(self, rgb: Image.Image, enlarge: bool = True):  # type: ignore[no-untyped-def]
+            Counting.calls.append(enlarge)
+            return super().recognise(rgb, enlarge)
 
     eng = Counting(isolated=False, timeout_s=0)
     res = eng.read_path(upside)
-    assert Counting.calls == 1 and res.turns == 0
+    assert len(Counting.calls) == 1 and res.turns == 0
+    # A page is read at 2x when small; a photo the detector found text in, at its size.
+    Counting.calls.clear()
+    assert "PLATFORM" in eng.read_path(sign, detect_first=True).text
+    eng.read_path(sign)
+    assert Counting.calls == [False, True]
     lines, _, mean = RapidOcr(isolated=False).recognise(Image.open(upside).convert("RGB"))
     assert len(lines) < 3 and len("".join(lines)) < 40  # what makes it not a page (whatever its confidence)
 
