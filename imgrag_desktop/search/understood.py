@@ -14,6 +14,7 @@ from imgrag_desktop.types import Hit
 SORTS = ("score", "date")
 PHRASE_MIN_WORDS = 3  # a typed text this long that a picture's text holds word for word is searched as typed
 PHRASE_CHECK_HITS = 5
+PHRASE_RERANK = 20  # hits looked at for one that holds the typed phrase word for word
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -79,5 +80,18 @@ def search_reading(searcher: Any, reading: Reading, k: int = 10, *, sort: str | 
         return by_date(searcher.store, where, k)
     if like is not None:
         options["like"] = like
-    hits = searcher.search(reading.text, k=k, where=where, **options)
-    return sort_hits(hits, sort)
+    phrase = _words(reading.text) if like is None and not any(c.kind == "operator" for c in reading.chips) else []
+    if len(phrase) < PHRASE_MIN_WORDS:
+        return sort_hits(searcher.search(reading.text, k=k, where=where, **options), sort)
+    hits = searcher.search(reading.text, k=max(k, PHRASE_RERANK), where=where, **options)
+    return sort_hits(phrase_first(hits, phrase)[:k], sort)
+
+
+def phrase_first(hits: list[Hit], phrase: list[str]) -> list[Hit]:
+    """The hits whose text holds the typed phrase word for word first, each group in its own
+    order. Words copied from a receipt ("TQ FOR SHOPPING WITH") are also, one by one, on every
+    receipt of the town: the keyword and meaning lists rank by the words, the page that has
+    them in that order is the one meant."""
+    want = " ".join(phrase)
+    exact = [h for h in hits if want in " ".join(_words(f"{h.ocr_text}\n{h.caption}"))]
+    return exact + [h for h in hits if h not in exact] if exact else hits

@@ -19,6 +19,9 @@ PAGES = {
     "garden.png": ["Valley letter spring balance museum", "Orange pencil number 4411 harbour"],
     "market.png": ["Almost friday circle market table", "Silver bottle ticket yellow river"],
     "notes.png": ["Valley letter balance in the museum", "Friday circle notes for the market"],
+    "receipt.png": ["TQ FOR SHOPPING WITH US", "Orange pencil number 4411 harbour", "Silver bottle ticket yellow river",
+                    "Candle castle change cheese circle", "Cotton country dinner doctor document"],
+    "flyer.png": ["With shopping TQ", "shopping with TQ for"],
 }
 
 
@@ -70,3 +73,13 @@ def test_a_filter_phrase_no_page_holds_is_still_read_as_filters(library: Any) ->
             assert pasted_phrase(library.searcher, reading) is None, text
     reading = understand("valley letter -people spring", None, library.read_context())
     assert pasted_phrase(library.searcher, reading) is None  # operators: the user wrote a query
+
+
+def test_the_picture_holding_the_phrase_in_order_comes_before_those_holding_its_words(library: Any) -> None:
+    svc = library
+    raw = [Path(h.path).name for h in svc.searcher.search("TQ FOR SHOPPING WITH", k=5, mode="keyword")]
+    assert raw[:2] == ["flyer.png", "receipt.png"]  # the words, twice each, in a short text: ranked first
+    assert _top(svc, "TQ FOR SHOPPING WITH") == "receipt.png"  # the words in that order
+    assert _top(svc, "shopping with TQ") == "flyer.png"
+    hits = search_reading(svc.searcher, understand("shopping TQ", None, svc.read_context()), 2)
+    assert [Path(h.path).name for h in hits][:1] == raw[:1]  # two words: not a phrase, the ranking stands
