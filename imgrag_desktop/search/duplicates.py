@@ -53,6 +53,7 @@ FAST_PHASH_BITS = 6  # folding search results: photos this close need no alignme
 CLIP_NEIGHBOURS = 8
 TEXT_KINDS = ("screenshot", "document")
 VERDICTS_MAX = 200_000  # remembered match verdicts (a few MB)
+FP_CACHE_MAX = 30_000  # fingerprints of search results kept in RAM (~2.5 KB each)
 _WORD = re.compile(r"[\w]{2,}", re.UNICODE)
 
 
@@ -164,6 +165,7 @@ class DuplicateFinder:
             clip_threshold = calibration.dup_clip_threshold
         self.clip_threshold = clip_threshold  # None: CLIP neither proposes nor vetoes pairs
         self._verdicts: dict[tuple[str, str], float | None] = {}
+        self._fp_cache: dict[str, Fingerprint] = {}
         self.exact_max = dc.EXACT_MAX  # past this many pictures, groups() compares within cells
 
     # Fingerprints for rows indexed before they existed -----------------------------------------
@@ -230,12 +232,24 @@ class DuplicateFinder:
             it.keys[r["path"]] = (-(int(r["width"] or 0) * int(r["height"] or 0)), -int(r["size"] or 0),
                                   int(r["mtime_ns"] or 0), r["path"])
         items = list(by_hash.values())
-        fps = self.fingerprints.get([it.chash for it in items])
+        fps = self._fingerprints([it.chash for it in items], remember=paths is not None)
         for it in items:
             it.fp = fps.get(it.chash)
         if self.clip_threshold is not None and self.model_id and items:
             self._attach_vectors(items)
         return items
+
+    def _fingerprints(self, hashes: list[str], remember: bool) -> dict[str, Fingerprint]:
+        """Fingerprints by content hash; for search results, those read before are kept
+        (a content hash's fingerprint never changes) so a query reads only the new ones."""
+        if not remember:
+            return self.fingerprints.get(hashes)
+        missing = [h for h in hashes if h not in self._fp_cache]
+        if missing:
+            if len(self._fp_cache) + len(missing) > FP_CACHE_MAX:
+                self._fp_cache.clear()
+            self._fp_cache.update(self.fingerprints.get(missing))
+        return {h: self._fp_cache[h] for h in hashes if h in self._fp_cache}
 
     def _attach_vectors(self, items: list[_Item]) -> None:
         from imgrag_desktop.store import sql_in
