@@ -23,7 +23,6 @@ from imgrag_desktop.gui.filters import FilterBar
 from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.preview import PreviewPanel
 from imgrag_desktop.gui.query_chips import QueryChips
-from imgrag_desktop.gui.query_reading import QueryReading
 from imgrag_desktop.gui.result_model import ResultsModel
 from imgrag_desktop.gui.results_view import ResultsView
 from imgrag_desktop.gui.search_bar import SearchBar
@@ -95,15 +94,14 @@ class SearchPage(QWidget):
         self.search_edit, self.similar_chip, self.similar_label = bar.search_edit, bar.similar_chip, bar.similar_label
         self.mode_combo, self.filters_button, self.size_slider = bar.mode_combo, bar.filters_button, bar.size_slider
         v.addWidget(bar)
-        self.query_reading = QueryReading(self)  # follows the text as it is typed, cleared or set
-        self.search_edit.textChanged.connect(self.query_reading.show_query)
-        v.addWidget(self.query_reading)
         self.filter_bar = FilterBar(self)
         self.filter_bar.setVisible(False)
         self.filter_bar.set_cutoff(self.cfg.settings.min_score)
         v.addWidget(self.filter_bar)
         self.chips = QueryChips(self)
         v.addWidget(self.chips)
+        self.query_reading = self.chips.reading  # follows the text as it is typed, cleared or set
+        self.search_edit.textChanged.connect(self.chips.show_typed)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(False)
