@@ -26,6 +26,7 @@ from imgrag_desktop.gui.query_chips import QueryChips
 from imgrag_desktop.gui.result_model import ResultsModel
 from imgrag_desktop.gui.results_view import ResultsView
 from imgrag_desktop.gui.search_bar import SearchBar
+from imgrag_desktop.gui.search_wait import SearchWait
 from imgrag_desktop.gui.thumbnails import ImageLoader
 from imgrag_desktop.gui.workers import Request, RequestGate, ResultItem
 
@@ -110,6 +111,7 @@ class SearchPage(QWidget):
         self.welcome_button = self.welcome.button
         self.stack.addWidget(self.welcome)
         self.view = GridView(self.stack, thumb_size=int(self.state.get("thumb_size", 160)))
+        self.wait = SearchWait(self.view)
         self.view.setModel(self.model)
         self.view.setAccessibleName("Results")
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -255,6 +257,9 @@ class SearchPage(QWidget):
         self.pending_id = self.gate.next()
         if req.kind != "browse":
             self.status_bar.showMessage(f"Searching {req.label}…")
+            self.wait.start(req.label)
+        else:
+            self.wait.stop()
         self.searchRequested.emit(self.pending_id, req)
 
     def _mode(self) -> str:
@@ -269,6 +274,7 @@ class SearchPage(QWidget):
     def on_results(self, req_id: int, items: list[ResultItem], info: dict[str, Any]) -> None:
         if req_id != self.pending_id:
             return
+        self.wait.stop()
         kind = info.get("kind")
         keep = self.preview.current_path() if kind == "browse" or info.get("refresh") else ""
         reading = info.get("reading")
@@ -328,6 +334,7 @@ class SearchPage(QWidget):
     def on_search_failed(self, req_id: int, text: str, details: str) -> None:
         if req_id != self.pending_id:
             return
+        self.wait.stop()
         self._no_match = None
         self.model.clear()
         self.view.set_empty_text(text[:1].upper() + text[1:])
