@@ -53,6 +53,7 @@ class SearchPage(QWidget):
     revealRequested = Signal(str)
     foldersDropped = Signal(object)  # folders dropped or pasted: index them
     resultsShown = Signal(object)
+    firstResultsShown = Signal(object)  # the first screenful of a streamed answer (info, "count")
     searchFailed = Signal(str)
 
     def __init__(self, cfg: AppConfig, state: dict[str, Any], bridge: MessageBridge, loader: ImageLoader,
@@ -276,7 +277,8 @@ class SearchPage(QWidget):
             return
         self.wait.stop()
         kind = info.get("kind")
-        keep = self.preview.current_path() if kind == "browse" or info.get("refresh") else ""
+        stay = bool(info.get("refresh") or info.get("streamed"))  # the user's place survives
+        keep = self.preview.current_path() if kind == "browse" or stay else ""
         reading = info.get("reading")
         by_date = kind == "browse" or (kind == "text" and (info.get("sort") == "date"
                                                            or bool(reading is not None and reading.only_filters)))
@@ -303,7 +305,7 @@ class SearchPage(QWidget):
                                         f"({info.get('seconds', 0):.2f} s)", 8000)
         if n:
             row = self.model.row_of(keep) if keep else -1
-            if info.get("refresh") and row >= 0:
+            if stay and row >= 0:
                 self.select(self.model.index(row))  # the user's place survives a live refresh
                 self.view.scrollTo(self.model.index(row), GridView.ScrollHint.PositionAtCenter)
                 if self.preview.item is not None:
@@ -314,6 +316,10 @@ class SearchPage(QWidget):
         else:
             self.preview.show_item(None)
         self.update_page()
+        if info.get("partial"):  # the first screenful: the full answer follows
+            self.status_bar.showMessage(f"First {n} results for {info.get('label', '')}, more coming…")
+            self.firstResultsShown.emit({**info, "count": n})
+            return
         self.resultsShown.emit({**info, "count": n, "paths": [it.hit.path for it in items[:50]]})
 
     def _no_match_texts(self, info: dict[str, Any]) -> tuple[str, str, bool, bool]:

@@ -48,3 +48,20 @@ def test_a_new_query_replaces_the_one_in_flight(qtbot: Any, make_window: Any, in
     texts = [i.get("label") for i in shown if i.get("kind") == "text"]
     assert texts[-1] == "“blue circle”" and "“a red square”" not in texts  # never shown: it was stale
     assert not page.wait.waiting and page.view.isEnabled()
+
+
+def test_results_stream_in_first_screen_first(qtbot: Any, make_window: Any, indexed_dir: Path, monkeypatch: Any) -> None:
+    from imgrag_desktop.gui.workers import QueryWorker
+
+    monkeypatch.setattr(QueryWorker, "STREAM_MIN_ROWS", 0)  # this library counts as a large one
+    monkeypatch.setattr(QueryWorker, "FIRST_SCREEN", 3)
+    w = make_window(indexed_dir)
+    page = w.search_page
+    order: list[tuple[str, int]] = []
+    page.firstResultsShown.connect(lambda info: order.append(("first", info["count"])))
+    w.resultsShown.connect(lambda info: order.append(("full", info["count"])) if info.get("kind") == "text" else None)
+    w.search("a photo")
+    qtbot.waitUntil(lambda: any(k == "full" for k, _ in order), timeout=60_000)
+    assert order[0][0] == "first" and 0 < order[0][1] <= 3  # the first screenful, shown first
+    assert order[-1][0] == "full" and order[-1][1] > order[0][1]  # then the whole answer
+    assert w.model.rowCount() == order[-1][1] and not page.wait.waiting
