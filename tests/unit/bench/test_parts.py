@@ -171,6 +171,6 @@ def test_part_copies(tmp_path):
     c = _run_part("copies", tmp_path, "--sizes", "2000")
     _has(c, "copy_share", "k", "sizes")
     (s,) = c["sizes"]
-    _has(s, "rows", "first_query_ms", "query_ms", "copies_folded_per_query")
+    _has(s, "rows", "first_query_ms", "first_screen_ms", "query_ms", "copies_folded_per_query")
     assert s["rows"] == 2000 and s["query_ms"]["n"] == 11
     assert s["copies_folded_per_query"] > 10  # the bench pays for folding, unlike the search part
