@@ -463,6 +463,7 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str)
     def _on_model_failed(self, text: str, details: str) -> None:
+        self.page.bar.model_failed()
         self.bridge.error(text, details)
         self.engineReady.emit({"error": text})
 

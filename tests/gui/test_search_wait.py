@@ -65,3 +65,17 @@ def test_results_stream_in_first_screen_first(qtbot: Any, make_window: Any, inde
     assert order[0][0] == "first" and 0 < order[0][1] <= 3  # the first screenful, shown first
     assert order[-1][0] == "full" and order[-1][1] > order[0][1]  # then the whole answer
     assert w.model.rowCount() == order[-1][1] and not page.wait.waiting
+
+
+def test_the_mode_box_is_never_blank_and_the_size_slider_is_labelled(qtbot: Any, make_window: Any,
+                                                                     indexed_dir: Path) -> None:
+    w = make_window(indexed_dir, wait_ready=False)
+    bar = w.search_page.bar
+    assert bar.size_label.text() == "Size" and bar.size_label.buddy() is bar.size_slider
+    if bar.mode_combo.count() == 0:  # the engine has not said its modes yet
+        assert bar.mode_combo.placeholderText() == "Starting…"
+    qtbot.waitUntil(lambda: bar.mode_combo.count() > 0, timeout=120_000)
+    assert bar.mode_combo.currentText()
+    bar.model_failed()  # what the window does when no model could start
+    assert bar.mode_combo.count() == 0 and bar.mode_combo.placeholderText() == "No search model"
+    assert not bar.mode_combo.isEnabled()
