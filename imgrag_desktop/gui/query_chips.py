@@ -89,11 +89,16 @@ class QueryChips(QWidget):
             self.buttons.append(b)
         self.caption.setVisible(bool(chips))
         text = getattr(reading, "text", "") if chips else ""
-        self._rest_text = f"+ “{text}”" if text else ("listed by date" if chips else "")
-        if chips:
-            self.show_typed(text)  # the operators of the text left beside the chips
+        operators = [c for c in chips if c.kind == "operator"]  # already said by their chips
+        plain = text
+        for c in operators:
+            plain = plain.replace(c.words, " ")
+        plain = " ".join(plain.split())
+        self._rest_text = f"+ “{plain}”" if plain else ("listed by date" if chips else "")
+        if chips and not operators:
+            self.show_typed(text)  # operators the reader left in the text, said beside the chips
         else:
-            self._place_rest()
+            self.show_typed(None)
 
     def show_typed(self, text: str | None) -> str:
         """The reading of the operators of `text` (as the user types); returns it. With chips,
