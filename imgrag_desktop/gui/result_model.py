@@ -155,9 +155,11 @@ class ResultsModel(QAbstractListModel):
         copies = ""
         if h.group_size > 1:
             n = h.group_size - 1
-            names = ", ".join(os.path.basename(p) for p in h.group[:5]) + (", …" if len(h.group) > 5 else "")
+            home = os.path.dirname(h.path)  # copies beside it by name, others by their folder too
+            shown = [os.path.basename(p) if os.path.dirname(p) == home else p for p in h.group[:5]]
+            names = "<br>".join(f"&nbsp;&nbsp;{html.escape(x)}" for x in shown) + ("<br>&nbsp;&nbsp;…" if len(h.group) > 5 else "")
             copies = (f"<br>+{n} near-identical cop{'ies' if n != 1 else 'y'} folded into this result"
-                      + (f": {html.escape(names)}" if names else ""))
+                      + (f":<br>{names}" if names else ""))
         return (f"<b>{html.escape(os.path.basename(h.path))}</b><br>{html.escape(' · '.join(facts))}{why}{copies}"
                 f"<br><span style='color:gray'>{html.escape(h.path)}</span>")
 
