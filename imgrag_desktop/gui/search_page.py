@@ -322,6 +322,12 @@ class SearchPage(QWidget):
             return
         self.resultsShown.emit({**info, "count": n, "paths": [it.hit.path for it in items[:50]]})
 
+    def drop_folder(self, folder: str, keep: list[str]) -> None:
+        """A folder was removed: its results leave the grid now, not when its rows are gone."""
+        if self.model.drop_folder(folder, keep) and self.model.row_of(self.preview.current_path() or "") < 0:
+            self.preview.show_item(None)
+            self.update_page()
+
     def _no_match_texts(self, info: dict[str, Any]) -> tuple[str, str, bool, bool]:
         label = info.get("label", "")
         filtered = bool(info.get("filtered"))

@@ -39,3 +39,19 @@ def test_problems_panel_keeps_times_out_of_the_file_column(qtbot: Any) -> None:
     assert [panel.table.item(i, 0).text() for i in range(2)] == ["", "/photos/broken.jpg"]
     assert panel.table.item(0, 2).text() == "this session, 07:05:09"
     assert panel.table.item(0, 1).text() == reason and panel.table.wordWrap()
+
+
+def test_dropping_a_removed_folder_keeps_a_nested_indexed_one(qtbot: Any, tmp_path: Any) -> None:
+    from imgrag_desktop.gui.result_model import ResultsModel
+    from imgrag_desktop.gui.thumbnails import ImageLoader
+    from imgrag_desktop.gui.workers import ResultItem
+    from imgrag_desktop.types import Hit
+
+    paths = ["/p/a.jpg", "/p/keep/b.jpg", "/p2/c.jpg", "/q/d.jpg"]
+    loader = ImageLoader(tmp_path)
+    model = ResultsModel(loader)
+    model.set_items([ResultItem(Hit(p, 1.0), "") for p in paths])
+    assert model.drop_folder("/p", keep=["/p/keep", "/q"]) == 1  # /p2 is not under /p
+    assert model.paths() == ["/p/keep/b.jpg", "/p2/c.jpg", "/q/d.jpg"]
+    assert model.row_of("/q/d.jpg") == 2 and model.drop_folder("/nowhere") == 0
+    loader.shutdown()
