@@ -40,6 +40,12 @@ def library_stats(svc: "Services", failures: bool = False) -> dict[str, Any]:
         data["caption_pending"] = cols.column("caption_status").to_pylist().count("pending")
         data["text_vectors"] = n - cols.column("textual").null_count
         data["visual_pending"] = data["clip_models"].get("", 0)  # indexed before CLIP was downloaded
+        try:  # a CLIP switch under way (indexing/reembed.py): the old model serves until it is done
+            from imgrag_desktop.indexing.reembed import status as reembed_status
+
+            data.update(reembed_status(store, svc.clip, svc.clip_next))
+        except ImgragError:
+            pass
         try:
             from imgrag_desktop.search.calibration import CalibrationBook
             from imgrag_desktop.search.tiles import TileTable

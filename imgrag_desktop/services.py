@@ -25,6 +25,7 @@ class Services:
         self._lock = threading.RLock()
         self._store: Store | None = None
         self._clip: ClipEncoder | None = None
+        self._clip_next: ClipEncoder | None = None  # the model being switched to (indexing/reembed.py)
         self._text: Any = None
         self._searcher: Searcher | None = None
         self._vlm: Any = None
@@ -47,12 +48,32 @@ class Services:
 
     @property
     def clip(self) -> "ClipEncoder":
+        """The CLIP model whose vectors the index holds: queries are encoded with it. While the
+        settings name another one, that one is `clip_next` (re-embedding in the background)."""
         with self._lock:
             if self._clip is None:
-                from imgrag_desktop.models.clip import encoder_from_config
+                from imgrag_desktop.indexing.reembed import choose_encoders
+                from imgrag_desktop.models.clip import ClipEncoder, encoder_from_config, hub_caches
 
-                self._clip = encoder_from_config(self.cfg)
+                s = self.cfg.settings
+
+                def make(spec: Any) -> ClipEncoder:
+                    return ClipEncoder(spec.model, spec.pretrained, spec.checkpoint, device=s.device,
+                                       precision=s.precision, cache_dirs=hub_caches(self.cfg))
+
+                self._clip, self._clip_next = choose_encoders(self.cfg, self.store, encoder_from_config(self.cfg), make)
             return self._clip
+
+    @property
+    def clip_next(self) -> "ClipEncoder | None":
+        """The model the settings chose while the old one still serves (None: no switch under way)."""
+        with self._lock:
+            _ = self.clip
+            return self._clip_next
+
+    def visual_switched(self) -> None:
+        """The index now holds the new model's vectors: the next use loads it as the serving one."""
+        self.reset_models()
 
     @property
     def text(self) -> Any:
@@ -156,11 +177,12 @@ class Services:
     def reset_models(self) -> None:
         """Forget loaded models (after the user changed model settings)."""
         with self._lock:
-            if self._clip is not None:
-                self._clip.unload()
+            for enc in (self._clip, self._clip_next):
+                if enc is not None:
+                    enc.unload()
             if self._vlm is not None:
                 self._vlm.unload()
-            self._clip = None
+            self._clip = self._clip_next = None
             self._searcher = None
 
     def reopen_store(self) -> None:
