@@ -7,6 +7,7 @@ torch is loaded. Pass a Services into whatever needs the engine; there are no si
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
 from imgrag_desktop.config import AppConfig
@@ -31,6 +32,7 @@ class Services:
         self._vlm: Any = None
         self.scan_fs: Any = None  # the scanner's file-system calls (scanner.Fs); a test injects a hung share
         self._faces: tuple[Any, Any] | None = None
+        self._indexers: "weakref.WeakSet[Indexer]" = weakref.WeakSet()  # given the new model after a switch
 
     @classmethod
     def from_args(cls, data_dir: str | None = None, profile: str | None = None) -> "Services":
@@ -72,8 +74,11 @@ class Services:
             return self._clip_next
 
     def visual_switched(self) -> None:
-        """The index now holds the new model's vectors: the next use loads it as the serving one."""
+        """The index now holds the new model's vectors: the searcher and every indexer made
+        here (a watcher's, held for its whole run) use the new model from now on."""
         self.reset_models()
+        for ix in list(self._indexers):
+            ix.encoder = self.clip
 
     @property
     def text(self) -> Any:
@@ -172,6 +177,7 @@ class Services:
         ix = Indexer(self.cfg, self.store, self.clip, on_progress=on_progress)
         if self.scan_fs is not None:
             ix.fs = self.scan_fs
+        self._indexers.add(ix)
         return ix
 
     def reset_models(self) -> None:

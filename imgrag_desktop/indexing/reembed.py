@@ -265,7 +265,7 @@ def run_switch(cfg: Any, store: Any, serving: Any, target: Any, cancel: threadin
         return {"abandoned": True} if abandon(store) else None
     try:
         target_id = str(target.model_id)
-        out = reembed(store, target, cancel, on_progress)
+        out = reembed(store, target, cancel, on_progress, batch=int(cfg.settings.batch_size or 32))
     except ModelUnavailable as exc:
         return {"waiting": remaining(store, str(getattr(target, "model_id", ""))), "reason": str(exc)}
     # A whole pass that leaves only unreadable files (out["failed"]) behind completes the switch.

@@ -116,13 +116,15 @@ def test_old_vectors_serve_until_the_new_ones_are_complete(tmp_path: Path, check
     svc = Services(AppConfig.load(data, "default"))
     assert svc.clip.model_id == old_id
     progress: list[Any] = []
-    report = svc.indexer().index_paths([str(photos)])
+    watcher_indexer = svc.indexer()  # a watcher holds its indexer for its whole run
+    report = watcher_indexer.index_paths([str(photos)])
     assert report.unchanged == N and report.added == report.updated == report.embedded == 0  # nothing is read again for the switch
     res = run_later_stages(svc, threading.Event(), progress.append, stages=ONLY_REEMBED)["reembed"]
     assert res["embedded"] == N - 5 and res["switched"] is True
     assert [p.done for p in progress if p.stage == "reembed"][-1] == N - 5
 
     assert svc.clip.model_id == new_id and svc.clip_next is None  # the searcher reloaded the new model
+    assert watcher_indexer.encoder.model_id == new_id  # new files now get the new model's vectors
     after = _visual_scores(svc, "a red square")
     expected = _expected_scores(new, svc.store, "a red square")
     assert set(after) == set(expected)
