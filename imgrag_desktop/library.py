@@ -134,6 +134,7 @@ def check_vector_size(svc: "Services", rebuild: bool = False, remedy: str = REBU
             raise VectorSizeMismatch(
                 f"the index holds {dim}-dimensional vectors but model {clip.model_id} makes {made}: {remedy}")
         store.drop_images()
+        svc.reset_models()  # an empty index: the model the settings name serves (indexing/reembed.py)
 
 
 BROWSE_COLUMNS = ["path", "size", "mtime_ns", "width", "height", "taken_at", "date", "kind", "content_hash"]
