@@ -78,12 +78,10 @@ def record_serving(cfg: Any, spec: ClipSpec) -> None:
     """Write (atomically) which model made the index's vectors; a read-only data dir is not an error."""
     if recorded_serving(cfg) == spec:
         return
-    path = _state_path(cfg)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    from imgrag_desktop.atomic import write_json
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps({"serving": asdict(spec)}, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json(_state_path(cfg), {"serving": asdict(spec)})
     except OSError as exc:
         log.debug("cannot record the serving CLIP model: %s", exc)
 
