@@ -36,9 +36,8 @@ def _library(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
     return data, photos, old, new
 
 
-def test_switching_models_in_the_window_reembeds_in_the_background(qtbot: Any, make_window: Any,
-                                                                  tmp_path: Path) -> None:
-    from imgrag_desktop.models import catalogue
+def test_switching_models_in_the_window_reembeds_in_the_background(qtbot: Any, make_window: Any, tmp_path: Path,
+                                                                  monkeypatch: Any) -> None:
     from imgrag_desktop.store import Store
 
     data, photos, old, new = _library(tmp_path)
@@ -67,10 +66,14 @@ def test_switching_models_in_the_window_reembeds_in_the_background(qtbot: Any, m
     w.queue.progress.connect(on_progress)
     w.queue.worker.progress.connect(hold_first_batch, Qt.ConnectionType.DirectConnection)
     w.set_watch_paused(True)  # the watcher would run the same stages; here the queue's Cancel is under test
-    # "Use files on this computer…" on the Models page picks the new checkpoint.
-    catalogue.use_local_file(w.cfg, str(new))
+    # "Use files on this computer…" on the Models page picks the new checkpoint (the file
+    # dialog, the one part of the OS here, answers with its path).
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(new), "")))
+    dlg = w.open_models()
     with qtbot.waitSignal(w.engineReady, timeout=120_000) as ready:
-        w.models_arrived("clip")
+        dlg.btn_local.click()
     assert ready.args[0]["model"] == old_id and ready.args[0]["next"] == new_id
     with qtbot.waitSignal(w.indexFinished, timeout=120_000) as first:
         pass
