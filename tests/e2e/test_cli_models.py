@@ -146,6 +146,8 @@ def test_switching_clip_models_reembeds_while_the_old_model_serves(tmp_path):
     assert used.returncode == 0 and "in the background" in used.stdout, used.stderr
     status = cli("status")
     assert (status["visual_model"], status["visual_model_next"], status["reembed_remaining"]) == (old_id, new_id, 6)
+    told = run_default("status", data_dir=data).stdout
+    assert f"searches use {old_id} until 6 more picture(s) have vectors of {new_id}" in told
     hits = cli("search", "a photo", "--mode", "visual", "--min-score", "off")
     hits = hits["hits"] if isinstance(hits, dict) else hits
     assert len(hits) == 6  # the old model's vectors serve
