@@ -14,9 +14,21 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
-from imgrag_desktop.gui.job_progress import WIDEST, JobClock, duration
+from imgrag_desktop.gui.job_progress import WIDEST, JobClock, duration, step_words
 from imgrag_desktop.gui.workers import EngineHost, IndexJob, IndexWorker
 from imgrag_desktop.store.writers import DataDirWriter
+
+REEMBED_WIDEST = "Updating visual search for the new model: 888,888 / 888,888"
+
+
+def stage_label(p: Any) -> str:
+    """A later stage's progress in a user's words ("Reading text 3/10"; a CLIP switch says what
+    it is for). The Cancel button next to it stops the stage; what is done is kept and the next
+    run resumes."""
+    if p.stage == "reembed":
+        return (f"Updating visual search for the new model: {p.done:,} / {p.total:,}" if p.total
+                else "Updating visual search for the new model…")
+    return f"{step_words(p.stage)} {p.done}/{p.total}" if p.total else f"{step_words(p.stage)}…"
 
 
 class IndexQueue(QObject):
@@ -56,7 +68,8 @@ class IndexQueue(QObject):
         pl.setContentsMargins(0, 0, 0, 0)
         pl.setSpacing(6)
         self.label = QLabel(self.box)
-        self.label.setFixedWidth(self.label.fontMetrics().horizontalAdvance(WIDEST) + 8)  # the buttons stay put
+        fm = self.label.fontMetrics()  # a fixed width, so the buttons beside it stay put
+        self.label.setFixedWidth(max(fm.horizontalAdvance(t) for t in (WIDEST, REEMBED_WIDEST)) + 8)
         self.clock = JobClock()
         self.current = QLabel(self.box)
         self.current.setMinimumWidth(80)
@@ -145,8 +158,8 @@ class IndexQueue(QObject):
             self.rowsArriving.emit()
         elif stage in ("optimize", "done"):
             self.label.setText("Compacting the index…" if stage == "optimize" else "Finishing…")
-        else:  # later stages: OCR, faces, text vectors, captions …, in a user's words
-            line = self.clock.line(p)
+        else:  # later stages (OCR, faces, text vectors, captions, a new CLIP model's vectors) in a user's words
+            line = stage_label(p) if stage == "reembed" else self.clock.line(p)
             if not self.paused:
                 self.label.setText(line)
             if p.total:

@@ -26,6 +26,7 @@ STEP_WORDS = {
     "text vectors": "Preparing text search",
     "optimize": "Compacting the index",
     "done": "Finishing",
+    "reembed": "Updating visual search for the new model",
 }
 MIN_PACE_S = 1.0
 # The longest line the label is sized for, so the controls beside it never move.

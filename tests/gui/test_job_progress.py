@@ -15,7 +15,8 @@ def test_steps_are_said_in_user_words() -> None:
     assert step_words("text vectors") == "Preparing text search" and step_words("calibrate") == "Tuning the search"
     assert step_words("new_thing") == "New thing"  # a stage added later still reads as words
     assert all(w[0].isupper() and "_" not in w for w in STEP_WORDS.values())
-    assert all(len(f"{w} 88888/88888 · about 88 min left") <= len(WIDEST) for w in STEP_WORDS.values())
+    assert all(len(f"{w} 88888/88888 · about 88 min left") <= len(WIDEST)
+               for k, w in STEP_WORDS.items() if k != "reembed")  # that one has its own line (index_queue)
 
 
 def test_time_left_follows_the_pace_of_the_step() -> None:
