@@ -62,8 +62,9 @@ class CliSearch:
         return list(search_reading(svc.searcher, reading, k, mode=mode, weights=w))
 
 
-def _services(data_dir: Path, engine: str, timeout_s: float) -> Any:
-    """A test-profile engine (tiny CLIP, the real text embedder) in `data_dir` with this OCR engine."""
+def _services(data_dir: Path, engine: str, timeout_s: float, encoder: Any = None) -> Any:
+    """A test-profile engine (tiny CLIP, the real text embedder) in `data_dir` with this OCR
+    engine; `encoder`: another image model to index with instead of the tiny CLIP."""
     from imgrag_desktop.config import AppConfig
     from imgrag_desktop.services import Services
 
@@ -71,7 +72,10 @@ def _services(data_dir: Path, engine: str, timeout_s: float) -> Any:
     cfg.settings.ocr_engine = engine
     cfg.settings.ocr_timeout_s = timeout_s
     cfg.ensure_dirs()
-    return Services(cfg)
+    svc = Services(cfg)
+    if encoder is not None:
+        svc._clip = encoder
+    return svc
 
 
 def _index(svc: Any, root: Path, old: bool = False) -> dict[str, Any]:
@@ -223,8 +227,12 @@ def bench_ocr(tmp: Path, quick: bool = False, engines: Sequence[str] = ENGINES, 
 
 
 def _mixed(root: Path, src: dict[str, list[tuple[str, str]]], coco: Sequence[Path], timeout_s: float,
-           quick: bool, n_photos: int) -> dict[str, Any]:
-    """A folder of mostly photos with some screenshots and receipts (40 : 6 : 2 in a full run)."""
+           quick: bool, n_photos: int, models: Sequence[str] = ("tiny", "default")) -> dict[str, Any]:
+    """A folder of mostly photos with some screenshots and receipts (40 : 6 : 2 in a full run),
+    indexed the old way and the new, once per image model: "tiny" (the test profile's CLIP,
+    where OCR's share looks largest) and "default" (the product's default architecture with
+    random weights, `bench_encoder`: the same compute as the real model, what indexing costs a
+    user). The top-level keys are the tiny model's run; `by_model` has each."""
     n_ph = len(coco) if quick else 40
     folder = root / "mixed"
     _copy_set([(str(p), "") for p in list(coco)[:n_ph]], folder)
@@ -235,16 +243,44 @@ def _mixed(root: Path, src: dict[str, list[tuple[str, str]]], coco: Sequence[Pat
     # that of indexing, as in a long-running app. Each run still starts its own OCR children.
     warm = root / "mixed-warm"
     _copy_set([(str(list(coco)[0]), ""), src["screenshots"][0]], warm)
-    for label, old in (("before", True), ("now", False)):
-        _index(_services(root / f"data-warm-{label}", "auto", timeout_s), warm, old=old)
-    runs = {}
-    for label, old in (("before", True), ("now", False)):
-        svc = _services(root / f"data-mixed-{label}", "auto", timeout_s)
-        runs[label] = _index(svc, folder, old=old)
-    b, n = runs["before"], runs["now"]
-    return {"files": len(list(folder.iterdir())), **runs,
-            "cpu_ratio": round(n["cpu_s"] / max(1e-6, b["cpu_s"]), 2),
-            "wall_ratio": round(n["wall_s"] / max(1e-6, b["wall_s"]), 2)}
+    by_model: dict[str, Any] = {}
+    for model in models:
+        encoder = _encoder(model)
+        for label, old in (("before", True), ("now", False)):
+            _index(_services(root / f"data-warm-{model}-{label}", "auto", timeout_s, encoder), warm, old=old)
+        runs = {}
+        for label, old in (("before", True), ("now", False)):
+            svc = _services(root / f"data-mixed-{model}-{label}", "auto", timeout_s, encoder)
+            runs[label] = _index(svc, folder, old=old)
+        b, n = runs["before"], runs["now"]
+        by_model[model] = {"clip": getattr(encoder, "model_name", "tiny") if encoder is not None else "tiny",
+                           **runs, "cpu_ratio": round(n["cpu_s"] / max(1e-6, b["cpu_s"]), 2),
+                           "wall_ratio": round(n["wall_s"] / max(1e-6, b["wall_s"]), 2)}
+    first = by_model[models[0]]
+    return {"files": len(list(folder.iterdir())), **first, "by_model": by_model}
+
+
+def _encoder(model: str) -> Any:
+    """None for the test profile's tiny CLIP; else the product's default architecture (the
+    setting's default) with random weights."""
+    if model == "tiny":
+        return None
+    from imgrag_desktop.bench.common import bench_encoder
+    from imgrag_desktop.config import Settings
+
+    return bench_encoder(Settings().clip_model if model == "default" else model)
+
+
+def bench_mixed(tmp: Path, quick: bool = False, models: Sequence[str] = ("tiny", "default"),
+                timeout_s: float | None = None) -> dict[str, Any]:
+    """The mixed-folder comparison alone (what the speed goal of issue 15 measures)."""
+    from imgrag_desktop.config import Settings
+
+    timeout_s = float(timeout_s if timeout_s is not None else Settings().ocr_timeout_s)
+    root = tmp / "ocr"
+    src = ocr_sets(root, 6 if quick else None, 1)
+    coco = coco_images(12 if quick else 40)
+    return _mixed(root, src, coco, timeout_s, quick, len(coco), models)
 
 
 def _goals(r: dict[str, Any]) -> dict[str, Any]:
@@ -277,8 +313,9 @@ def ocr_lines(r: dict[str, Any]) -> list[str]:
                          f"{s['word_recall']:.3f}, phrase recall@1 {s['phrase_recall_at_1']:.2f} of {s['phrases']}, "
                          f"{s['index']['ocr_s_per_image']} s per image")
     m = r["mixed_folder"]
-    lines.append(f"ocr mixed folder ({m['files']} files): CPU {m['now']['cpu_s']} s now vs {m['before']['cpu_s']} s "
-                 f"before (x{m['cpu_ratio']}), wall x{m['wall_ratio']}")
+    for model, mm in (m.get("by_model") or {"tiny": m}).items():
+        lines.append(f"ocr mixed folder ({m['files']} files, {model} CLIP): CPU {mm['now']['cpu_s']} s now vs "
+                     f"{mm['before']['cpu_s']} s before (x{mm['cpu_ratio']}), wall x{mm['wall_ratio']}")
     for name, g in r["goals"].items():
         lines.append(f"goal {name}: {g['value']} (target {g['target']}) {'met' if g['met'] else 'NOT met'}")
     return lines
