@@ -293,6 +293,14 @@ class AutoOcr:
 AUTO_ENGINES = {"screenshot": "tesseract", "": "rapidocr"}
 
 
+def rapid_children(workers: int) -> int:
+    """RapidOCR child processes for `workers` OCR threads chosen for the machine: one per
+    thread, but one alone on a machine of two cores or fewer, where a second child's start
+    (~0.8 s of CPU, its own copy of the models) costs more than it gains in a folder of mostly
+    photos (docs/performance.md#ocr-engines); the other thread still runs Tesseract's pages."""
+    return 1 if (os.cpu_count() or 2) <= 2 else max(1, workers)
+
+
 def engine_ids(ocr: Any) -> list[str]:
     """Every engine id a row read by `ocr` may carry (auto: one per engine)."""
     ids = getattr(ocr, "engine_ids", None)
@@ -306,7 +314,8 @@ def ocr_from_config(cfg: Any) -> Any:
     if engine not in ENGINES:
         raise ImgragError(f"unknown OCR engine {s.ocr_engine!r} in Settings: use one of {', '.join(ENGINES)}")
     workers = s.ocr_workers or default_workers()
-    rapid = RapidOcr(languages=s.ocr_languages, timeout_s=s.ocr_timeout_s, workers=workers)
+    rapid = RapidOcr(languages=s.ocr_languages, timeout_s=s.ocr_timeout_s,
+                     workers=workers if s.ocr_workers else rapid_children(workers))
     tess = TesseractOcr(languages=s.ocr_languages, timeout_s=s.ocr_timeout_s)
     if engine == "rapidocr":
         return rapid

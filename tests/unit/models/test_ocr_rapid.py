@@ -128,6 +128,21 @@ def test_languages_map_to_one_recognition_model(services) -> None:  # noqa: ANN0
         ocr_from_config(cfg)
 
 
+def test_one_rapidocr_child_on_two_cores_unless_the_setting_names_more(services, monkeypatch) -> None:  # noqa: ANN001
+    from imgrag_desktop.models import ocr as ocr_mod
+
+    cfg = services.cfg
+    cfg.settings.ocr_engine = "rapidocr"
+    cfg.settings.ocr_workers = 0
+    monkeypatch.setattr(ocr_mod.os, "cpu_count", lambda: 2)
+    assert ocr_mod.rapid_children(2) == 1 and ocr_from_config(cfg).workers == 1
+    monkeypatch.setattr(ocr_mod.os, "cpu_count", lambda: 8)
+    assert ocr_mod.rapid_children(7) == 7 and ocr_from_config(cfg).workers == ocr_mod.default_workers()
+    monkeypatch.setattr(ocr_mod.os, "cpu_count", lambda: 2)
+    cfg.settings.ocr_workers = 2  # named by the user: one child per OCR thread
+    assert ocr_from_config(cfg).workers == 2
+
+
 def test_a_child_reads_a_turned_page_upright_within_its_limit(tmp_path: Path) -> None:
     img, case = make_case("turned180", 0)
     path = tmp_path / "turned.png"
