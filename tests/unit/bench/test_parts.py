@@ -162,6 +162,11 @@ def test_part_ocr(tmp_path):
     assert m["before"]["images"] == m["now"]["images"] == m["files"] > 0
     assert m["now"]["ocr"]["read"] == m["files"] > m["before"]["ocr"]["read"]  # before, photos were never read
     assert m["cpu_ratio"] > 0 and {"phrase_recall_at_1_receipts", "mixed_folder_cpu_ratio"} <= set(o["goals"])
+    from imgrag_desktop.config import Settings
+
+    assert set(m["by_model"]) == {"tiny", "default"} and m["by_model"]["default"]["clip"] == Settings().clip_model
+    for run in m["by_model"].values():  # the same folder, both ways, with each image model
+        assert run["before"]["images"] == run["now"]["images"] == m["files"] and run["cpu_ratio"] > 0
 
 
 def test_human_report_of_the_new_parts():
