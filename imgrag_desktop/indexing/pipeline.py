@@ -138,6 +138,10 @@ class Indexer:
         if result.problems:
             self.store.record_failures([(fl, root, 0, 0) for fl, root in result.problems])
         self._run(plan.todo, plan.updated_paths, report, cancel)
+        if where and not cancel.is_set():
+            from imgrag_desktop.indexing.meta_stage import requeue_changed
+
+            requeue_changed(self.store, f"({where})")  # a sidecar added, edited or removed: read again
         if remove_missing and not cancel.is_set():
             if plan.gone:
                 self.store.delete_paths(plan.gone)
@@ -204,6 +208,14 @@ class Indexer:
         report = IndexReport()
         entries: list[scanner.FileEntry] = []
         excluded = [scanner.normalize_root(e) for e in self.exclude]
+        from imgrag_desktop.indexing.sidecars import is_sidecar_name
+
+        sidecars = [scanner.normalize_root(p) for p in paths if is_sidecar_name(p)]
+        if sidecars:
+            from imgrag_desktop.indexing.meta_stage import requeue_for_sidecars
+
+            report.extra = {"sidecars_changed": requeue_for_sidecars(self.store, sidecars)}  # type: ignore[attr-defined]
+            paths = [p for p in paths if not is_sidecar_name(p)]
         for p in dict.fromkeys(paths):
             p = scanner.normalize_root(p)
             if excluded and scanner.is_within(p, excluded):
@@ -538,7 +550,8 @@ class Indexer:
     def _row_from_existing(src: dict[str, Any], e: scanner.FileEntry, now: float) -> dict[str, Any]:
         row = dict(src)
         name = os.path.basename(e.path)
-        row.update(path=e.path, folder=e.folder, name=name, size=e.size, mtime_ns=e.mtime_ns, indexed_at=now)
+        row.update(path=e.path, folder=e.folder, name=name, size=e.size, mtime_ns=e.mtime_ns, indexed_at=now,
+                   meta_status=None)  # a copy may have sidecars of its own
         if src.get("taken_at") is None:
             row["date"] = e.mtime_ns / 1e9
         text = compose_search_text(name, src.get("ocr_text"), src.get("caption"))
