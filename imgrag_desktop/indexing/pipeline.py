@@ -37,6 +37,12 @@ from imgrag_desktop.types import (
 
 log = logging.getLogger(__name__)
 
+
+def sql_in_paths(paths: Sequence[str]) -> str | None:
+    from imgrag_desktop.store import sql_in
+
+    return sql_in("path", list(paths)) if paths else None
+
 OPTIMIZE_AFTER_ROWS = 2000
 PRELOAD_HASHES_FROM = 256
 WRITE_EVERY_ROWS = 256
@@ -124,6 +130,9 @@ class Indexer:
         self._emit(Progress("scan", current=", ".join(roots)))
         result = scanner.scan(roots, self.ignore_hidden, cancelled=cancel.is_set, exclude=self.exclude,
                               fs=self.fs, timeout_s=self.fs_timeout_s)
+        from imgrag_desktop.indexing import media
+
+        result.files, companions = media.pair(result.files)  # a RAW+JPEG pair, a Live Photo: one item
         report.scanned = len(result.files)
         where = " OR ".join(self._root_filter(r) for r in result.roots)
         indexed = self.store.file_states(f"({where})" if where else None) if where else {}
@@ -137,10 +146,11 @@ class Indexer:
             report.failures.append(fl)
         if result.problems:
             self.store.record_failures([(fl, root, 0, 0) for fl, root in result.problems])
-        self._run(plan.todo, plan.updated_paths, report, cancel)
+        self._run_media(plan.todo, plan.updated_paths, report, cancel)
         if where and not cancel.is_set():
             from imgrag_desktop.indexing.meta_stage import requeue_changed
 
+            media.sync(self.store, companions, f"({where})")
             requeue_changed(self.store, f"({where})")  # a sidecar added, edited or removed: read again
         if remove_missing and not cancel.is_set():
             if plan.gone:
@@ -216,6 +226,9 @@ class Indexer:
 
             report.extra = {"sidecars_changed": requeue_for_sidecars(self.store, sidecars)}  # type: ignore[attr-defined]
             paths = [p for p in paths if not is_sidecar_name(p)]
+        from imgrag_desktop.indexing import media
+
+        paths, companions = media.pair_paths([scanner.normalize_root(p) for p in paths])
         for p in dict.fromkeys(paths):
             p = scanner.normalize_root(p)
             if excluded and scanner.is_within(p, excluded):
@@ -238,7 +251,9 @@ class Indexer:
         todo = [e for e in entries if not (e.path in known and known[e.path][:2] == (e.size, e.mtime_ns)
                                            and (known[e.path][3] in (model_id, "") or not model_id))]
         report.unchanged = len(entries) - len(todo)
-        self._run(todo, {e.path for e in todo if e.path in known}, report, cancel)
+        self._run_media(todo, {e.path for e in todo if e.path in known}, report, cancel)
+        if entries or companions:
+            media.sync(self.store, companions, sql_in_paths([e.path for e in entries]))
         if todo:
             from imgrag_desktop.store import sql_in
 
@@ -490,6 +505,17 @@ class Indexer:
                 f.cancel()
             pool.shutdown(wait=True)
             write_pool.shutdown(wait=True)
+
+    def _run_media(self, todo: list[scanner.FileEntry], updated_paths: set[str], report: IndexReport,
+                   cancel: threading.Event) -> None:
+        """Photos first, then the videos' own queue (indexing/video_pass.py): a long clip never
+        holds a photo back."""
+        from imgrag_desktop.indexing.video_pass import index_videos, split
+
+        photos, videos = split(todo)
+        self._run(photos, updated_paths, report, cancel)
+        if not cancel.is_set():
+            index_videos(self, videos, updated_paths, report, cancel)
 
     def _write(self, rows: list[dict[str, Any]], failures: list[tuple[Failure, str, int, int]]) -> None:
         if rows:

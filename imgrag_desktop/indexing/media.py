@@ -1,0 +1,142 @@
+"""One item per photo, whatever files it is made of: RAW+JPEG pairs, Live Photos and Motion Photos.
+
+* A RAW file and a JPEG/HEIC with the same stem in the same folder (what cameras write in
+  RAW+JPEG mode) are one photo: the row is the JPEG's (its path is the hit's `path`, decoding
+  it is fast), and `files` lists both. The RAW alone (no JPEG beside it) is a row of its own.
+* An Apple Live Photo is a still (HEIC/JPG) and a short MOV with the same stem: one item
+  (`media` "live"), the clip in `files`. A clip longer than LIVE_MAX_S is not a Live Photo's:
+  it stays a video of its own.
+* A Google/Samsung Motion Photo is one JPEG with an MP4 inside (XMP `GCamera:MotionPhoto`,
+  `MicroVideo`, or Samsung's `MotionPhoto_Data` trailer): one file, `media` "live".
+
+`media` is photo | raw | video | live; `imgrag status` counts them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Iterable, Sequence
+
+from imgrag_desktop.imaging_raw import is_raw_name
+from imgrag_desktop.video import is_video_name, probe
+
+STILL_EXTENSIONS = (".jpg", ".jpeg", ".heic", ".heif", ".hif", ".jpe")  # preferred in this order
+LIVE_CLIP_EXTENSIONS = (".mov", ".mp4")
+LIVE_MAX_S = 15.0
+
+
+def _ext(path: str) -> str:
+    return os.path.splitext(path)[1].lower()
+
+
+def live_clip(path: str) -> bool:
+    """A short clip: what a Live Photo's MOV is (a few seconds)."""
+    info = probe(path)
+    return info is not None and info.duration_s is not None and info.duration_s <= LIVE_MAX_S
+
+
+def companions_of(paths: Iterable[str], is_clip: Callable[[str], bool] = live_clip) -> dict[str, list[str]]:
+    """primary path → its companion files (RAW, Live Photo clip), for files in the same folders."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for p in paths:
+        folder, name = os.path.split(p)
+        groups.setdefault((folder, os.path.splitext(name)[0].lower()), []).append(p)
+    out: dict[str, list[str]] = {}
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        stills = sorted((m for m in members if _ext(m) in STILL_EXTENSIONS), key=lambda m: STILL_EXTENSIONS.index(_ext(m)))
+        if not stills:
+            continue
+        primary = stills[0]
+        extra = [m for m in members if m != primary and (is_raw_name(m) or
+                                                         (_ext(m) in LIVE_CLIP_EXTENSIONS and is_clip(m)))]
+        if extra:
+            out[primary] = sorted(extra)
+    return out
+
+
+def pair(files: Sequence[Any]) -> tuple[list[Any], dict[str, list[str]]]:
+    """Scanner entries without the companions, and primary path → companion paths."""
+    comp = companions_of([f.path for f in files])
+    hidden = {c for cs in comp.values() for c in cs}
+    return [f for f in files if f.path not in hidden], comp
+
+
+def pair_paths(paths: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """The watcher's files: each checked against the files beside it on disk."""
+    folders: dict[str, list[str]] = {}
+    for p in paths:
+        folder = os.path.dirname(p)
+        if folder not in folders:
+            try:
+                folders[folder] = [os.path.join(folder, n) for n in os.listdir(folder)]
+            except OSError:
+                folders[folder] = []
+    wanted = set(paths)
+    comp = {k: v for k, v in companions_of([p for names in folders.values() for p in names]).items()
+            if k in wanted or wanted.intersection(v)}
+    hidden = {c for cs in comp.values() for c in cs}
+    todo = [p for p in paths if p not in hidden]
+    todo.extend(k for k in comp if k not in todo and k not in wanted and os.path.exists(k))
+    return todo, comp
+
+
+def is_motion_photo(path: str) -> bool:
+    """A JPEG with an MP4 inside (Google `MotionPhoto`/`MicroVideo` XMP, Samsung trailer)."""
+    if _ext(path) not in (".jpg", ".jpeg", ".heic", ".heif"):
+        return False
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:  # read only
+            head = fh.read(256 << 10)
+            fh.seek(max(0, size - (4 << 20)))
+            tail = fh.read()
+    except OSError:
+        return False
+    if b'MotionPhoto="1"' in head or b'MicroVideo="1"' in head or b"<GCamera:MotionPhoto>1<" in head:
+        return True
+    return b"MotionPhoto_Data" in tail
+
+
+def media_of(path: str, companions: Sequence[str]) -> str:
+    if is_video_name(path):
+        return "video"
+    if any(is_video_name(c) for c in companions) or is_motion_photo(path):
+        return "live"
+    if is_raw_name(path) or any(is_raw_name(c) for c in companions):
+        return "raw"
+    return "photo"
+
+
+def sync(store: Any, companions: dict[str, list[str]], where: str | None) -> int:
+    """Write `media` and `files` of the rows in `where` (and of the primaries given): a RAW or
+    clip that appeared or vanished beside a photo changes its row. Returns rows changed."""
+    if store.images is None or "media" not in store.images.schema.names:
+        return 0
+    from imgrag_desktop.store import sql_in
+
+    rows = store.query(where, ["path", "media", "files"]).to_pylist() if where else []
+    known = {r["path"] for r in rows}
+    extra = [p for p in companions if p not in known]
+    if extra:
+        rows.extend(store.query(sql_in("path", extra), ["path", "media", "files"]).to_pylist())
+    changes: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        comp = companions.get(r["path"], [])
+        files = json.dumps([r["path"], *comp], ensure_ascii=False) if comp else None
+        if r.get("media") is not None and files == r.get("files"):
+            continue
+        media = media_of(r["path"], comp)
+        if media != r.get("media") or files != r.get("files"):
+            changes[r["path"]] = {"media": media, "files": files}
+    for i, chunk in enumerate(_chunks(list(changes), 500)):
+        del i
+        store.update_rows({p: changes[p] for p in chunk})
+    return len(changes)
+
+
+def _chunks(items: list[str], n: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
