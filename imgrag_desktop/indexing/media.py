@@ -140,3 +140,64 @@ def sync(store: Any, companions: dict[str, list[str]], where: str | None) -> int
 def _chunks(items: list[str], n: int) -> Iterable[list[str]]:
     for i in range(0, len(items), n):
         yield items[i:i + n]
+
+
+SKIPPED_FILE = "skipped_types.json"
+
+
+def remember_skipped(data_dir: Any, roots: Sequence[str], skipped: dict[str, int]) -> None:
+    """The file types the last scan of each root left out (`imgrag status`: skipped_types)."""
+    if data_dir is None:
+        return
+    path = os.path.join(str(data_dir), SKIPPED_FILE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            held = json.load(fh)
+        held = held if isinstance(held, dict) else {}
+    except (OSError, ValueError):
+        held = {}
+    for root in roots:
+        held.pop(root, None)
+    if roots:
+        held[roots[0] if len(roots) == 1 else "|".join(roots)] = dict(sorted(skipped.items()))
+    try:
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(held, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a report, not the index: a read-only data dir fails elsewhere
+
+
+def skipped_types(data_dir: Any) -> dict[str, int]:
+    try:
+        with open(os.path.join(str(data_dir), SKIPPED_FILE), encoding="utf-8") as fh:
+            held = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    total: dict[str, int] = {}
+    for counts in (held.values() if isinstance(held, dict) else []):
+        for ext, n in (counts.items() if isinstance(counts, dict) else []):
+            total[ext] = total.get(ext, 0) + int(n)
+    return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def media_counts(store: Any) -> dict[str, int]:
+    """Items per media kind: photos, raw (RAW alone or RAW+JPEG), videos, live (Live/Motion Photos)."""
+    if store.images is None or "media" not in store.images.schema.names:
+        return {}
+    col = store.query(None, ["media"]).column("media").to_pylist()
+    names = {"photo": "photos", "raw": "raw", "video": "videos", "live": "live"}
+    out = {v: 0 for v in names.values()}
+    for m in col:
+        key = names.get(m or "photo", m or "photos")
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def failed_by_type(store: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in store.list_failures():
+        ext = os.path.splitext(f["path"])[1].lower() or "(none)"
+        out[ext] = out.get(ext, 0) + 1
+    return out

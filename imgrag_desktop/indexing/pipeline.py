@@ -133,6 +133,9 @@ class Indexer:
         from imgrag_desktop.indexing import media
 
         result.files, companions = media.pair(result.files)  # a RAW+JPEG pair, a Live Photo: one item
+        if not cancel.is_set():
+            media.remember_skipped(self.cfg.data_dir if self.cfg is not None else None, result.roots,
+                                   result.skipped_types)
         report.scanned = len(result.files)
         where = " OR ".join(self._root_filter(r) for r in result.roots)
         indexed = self.store.file_states(f"({where})" if where else None) if where else {}
