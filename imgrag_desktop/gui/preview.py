@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgrag_desktop.gui import media_facts
 from imgrag_desktop.gui.result_model import human_date, human_size
 from imgrag_desktop.gui.workers import ResultItem
 
@@ -254,7 +255,7 @@ class PreviewPanel(QWidget):
         self.facts: dict[str, QLabel] = {}
         for key, label in (("score", "Score"), ("why", "Matched by"), ("copies", "Copies"), ("dimensions", "Dimensions"),
                            ("size", "File size"), ("date", "Date"), ("place", "Place"), ("kind", "Kind"),
-                           ("camera", "Camera")):
+                           ("camera", "Camera"), *media_facts.ROWS):
             value = QLabel(self)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setWordWrap(True)
@@ -356,6 +357,7 @@ class PreviewPanel(QWidget):
         self._set_row_visible("camera", False)
         self.facts["place"].setText("")
         self._set_row_visible("place", False)
+        media_facts.show(self.facts, self._set_row_visible, h)  # both files of a pair, a video's moment, tags
         self._set_text(h.ocr_text, h.caption)
 
     def set_image(self, path: str, image: QImage) -> None:

@@ -26,7 +26,7 @@ class StatusReport(QObject):
         self.status_bar = status_bar
         self.window = window
         self.closing = False
-        self.stats: dict[str, int] = {"images": 0, "failed": 0}
+        self.stats: dict[str, Any] = {"images": 0, "failed": 0}
         self.open_boxes: dict[str, Any] = {}  # error text → its dialog, while shown
         self.errors_panel: ErrorsPanel | None = None
         self.problems_button = QToolButton(window)
