@@ -132,3 +132,19 @@ def test_a_mixed_library_is_one_item_per_photo_and_one_hit_per_video(tmp_path: P
     row = services.store.rows([str(d / "IMG_0001.JPG")], ["path", "media", "files"])[str(d / "IMG_0001.JPG")]
     assert row["media"] == "photo" and row["files"] is None
     assert _digest(d) == before
+
+
+def test_a_motion_photo_is_one_live_item(tmp_path: Path) -> None:
+    from imgrag_desktop.indexing.media import is_motion_photo, media_of
+
+    clip = write_video(tmp_path / "c.mp4", [(scene((10, 10, 200)), 1)])
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:GCamera="http://ns.google.com/photos/1.0/camera/" GCamera:MotionPhoto="1"/>'
+           b'</rdf:RDF></x:xmpmeta>')
+    still = tmp_path / "PXL_0001.MP.jpg"
+    Image.new("RGB", (64, 48), (10, 10, 200)).save(still, xmp=xmp)
+    still.write_bytes(still.read_bytes() + clip.read_bytes())  # the MP4 after the JPEG, as phones write it
+    plain = tmp_path / "plain.jpg"
+    Image.new("RGB", (64, 48), (10, 10, 200)).save(plain)
+    assert is_motion_photo(str(still)) and media_of(str(still), []) == "live"
+    assert media_of(str(plain), []) == "photo" and imaging.decode_path(still, 64)[0].width == 64
