@@ -328,7 +328,7 @@ class PreviewPanel(QWidget):
             return
         h = item.hit
         self.canvas.set_image(thumb, h.width, h.height)
-        self.canvas.set_boxes(h.matched_words)
+        self.canvas.set_boxes(h.matched_words if h.media != "video" else [])  # a video's boxes are on its contact sheet
         self.canvas.set_region(h.region if show_score else None)
         self.name.setText(os.path.basename(h.path))
         self.path.setText(h.path)

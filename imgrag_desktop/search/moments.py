@@ -55,22 +55,49 @@ class VideoFrames:
 
 
 def with_moments(store: Any, hits: list[Hit], query_vec: np.ndarray | None, model: str) -> list[Hit]:
-    """Set each video hit's `time_s` to its frame nearest the query (in place; returns hits)."""
+    """Set each video hit's `time_s` to its matching moment (in place; returns hits): the frame
+    whose text matched (OCR reads a contact sheet of the frames, see video.contact_sheet), else
+    the frame nearest the query's vector."""
     videos = [h for h in hits if h.media == "video"]
-    if not videos or query_vec is None:
+    if not videos:
         return hits
     try:
         rows = store.rows([h.path for h in videos], ["path", "content_hash"])
         frames = VideoFrames(store.db_dir).get([r.get("content_hash") or "" for r in rows.values()], model)
     except Exception:
         return hits  # the moment is a refinement: a missing side table leaves the stored one
-    q = np.asarray(query_vec, np.float32).reshape(-1)
+    q = np.asarray(query_vec, np.float32).reshape(-1) if query_vec is not None else None
     for h in videos:
         got = frames.get((rows.get(h.path) or {}).get("content_hash") or "")
         if got is None:
             continue
         times, vecs = got
-        if vecs.shape[1] != q.shape[0] or not len(times):
+        if not len(times):
             continue
-        h.time_s = float(times[int(np.argmax(vecs @ q))])
+        idx = frame_of_words(h, len(times))
+        if idx is None and q is not None and vecs.shape[1] == q.shape[0]:
+            idx = int(np.argmax(vecs @ q))
+        if idx is not None:
+            h.time_s = float(times[idx])
     return hits
+
+
+def frame_of_words(h: Hit, n: int) -> int | None:
+    """The frame of the contact sheet (cols = ceil(sqrt(n)), in reading order) holding the first
+    matched word; word boxes are in the video's own pixel size (OCR scales them back)."""
+    import math
+
+    words = [w for w in h.matched_words if isinstance(w, dict) and "x" in w and "y" in w]
+    if not words or n < 1 or not h.width or not h.height:
+        return None
+    if n == 1:
+        return 0
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    w = words[0]
+    cx = float(w["x"]) + float(w.get("w") or 0) / 2
+    cy = float(w["y"]) + float(w.get("h") or 0) / 2
+    col = min(cols - 1, max(0, int(cx / (h.width / cols))))
+    row = min(rows - 1, max(0, int(cy / (h.height / rows))))
+    idx = row * cols + col
+    return idx if idx < n else None

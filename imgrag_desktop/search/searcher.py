@@ -85,7 +85,7 @@ class Searcher:
         hits = rank_visual(self.store, loaded, query_vec, k, mask, tiles=self.tile_matcher, model_id=self.clip.model_id,
                            finder=self.duplicate_finder() if collapse else None, reason=reason, min_score=min_score,
                            collapse=collapse, use_tiles=tiles, first=first)
-        return with_moments(self.store, hits, query_vec, self.clip.model_id)  # which moment of a video matched
+        return with_moments(self.store, hits, query_vec, self._clip_id())  # which moment of a video matched
 
     def search(self, text: str, k: int = 10, where: str | None = None, mode: str = "hybrid",
                weights: dict[str, float] | None = None, like: "str | os.PathLike[str] | Image.Image | None" = None,
@@ -124,7 +124,13 @@ class Searcher:
                              avoid=[p.text for p in parsed.negatives if p.kind == "text"])
         if collapse:
             hits = collapse_hits(self.duplicate_finder(), hits, self.store, snapshot)
-        return with_moments(self.store, hits[:k], visual[0] if visual is not None else None, self.clip.model_id)
+        return with_moments(self.store, hits[:k], visual[0] if visual is not None else None, self._clip_id())
+
+    def _clip_id(self) -> str:
+        try:
+            return str(self.clip.model_id)
+        except ImgragError:  # CLIP not there yet: a text search still finds videos (their moment stays)
+            return ""
 
     # Combined queries and the relevance cut-off -------------------------------------------------
     def model_calibration(self) -> "ModelCalibration | None":

@@ -125,6 +125,9 @@ def test_a_mixed_library_is_one_item_per_photo_and_one_hit_per_video(tmp_path: P
     # the later stages (places, OCR, text, faces …) handle RAW and video rows
     out = run_later_stages(services)
     assert not [k for k, v in out.items() if isinstance(v, dict) and "error" in v and k not in ("captions",)], out
+    # the frames' text is read: the word finds the video, at the moment that shows it
+    words = services.searcher.search("WORLD", k=3, mode="keyword", min_score="off")
+    assert words and words[0].path == str(clip) and words[0].time_s == pytest.approx(3.0, abs=0.2)
     # the RAW of a pair removed: the JPEG is a plain photo again; nothing of the user's was written
     (d / "IMG_0001.DNG").unlink()
     del before["IMG_0001.DNG"]
