@@ -204,7 +204,9 @@ class Searcher:
                 dec, data = imaging.decode_path(path, max_side=max(self.clip.image_size * 2, 256))
             except imaging.DecodeError as exc:
                 raise ImgragError(f"cannot read query image {path}: {exc}") from exc
-            chash = imaging.content_hash(data)
+            from imgrag_desktop.video import is_video_name, video_hash
+
+            chash = video_hash(path) if is_video_name(path) else imaging.content_hash(data)  # as the indexer hashed it
             loaded = self.visual()
             row = self.store.query(
                 f"content_hash = {sql_str(chash)} AND clip_model = {sql_str(self.clip.model_id)}", ["path"], limit=1

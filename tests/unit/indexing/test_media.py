@@ -151,3 +151,21 @@ def test_a_motion_photo_is_one_live_item(tmp_path: Path) -> None:
     Image.new("RGB", (64, 48), (10, 10, 200)).save(plain)
     assert is_motion_photo(str(still)) and media_of(str(still), []) == "live"
     assert media_of(str(plain), []) == "photo" and imaging.decode_path(still, 64)[0].width == 64
+
+
+def test_the_watchers_path_pairs_a_raw_that_arrives_after_its_jpeg(tmp_path: Path, services: Any) -> None:
+    d = tmp_path / "w"
+    d.mkdir()
+    jpg = d / "DSC_7.jpg"
+    Image.new("RGB", (320, 240), (240, 200, 20)).save(jpg, quality=90)
+    ix = services.indexer()
+    ix.index_files([str(jpg)])
+    raw = write_dng(d / "DSC_7.NEF".replace(".NEF", ".dng"))
+    report = ix.index_files([str(raw)])
+    assert report.failed == 0
+    rows = services.store.query(None, ["path", "media", "files"]).to_pylist()
+    assert [(r["path"], r["media"]) for r in rows] == [(str(jpg), "raw")]
+    assert json.loads(rows[0]["files"]) == [str(jpg), str(raw)]
+    clip = write_video(d / "walk.mp4", [(scene((30, 30, 200)), 2)])
+    report = ix.index_files([str(clip)])
+    assert report.added == 1 and services.store.rows([str(clip)], ["path", "media"])[str(clip)]["media"] == "video"
