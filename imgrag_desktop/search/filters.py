@@ -107,7 +107,12 @@ class Filters:
         if self.media:
             media = [m.strip().lower() for m in self.media.split(",") if m.strip()]
             parts.append(f"coalesce(media, 'photo') IN ({', '.join(sql_str(m) for m in media)})")
-        return " AND ".join(f"({p})" for p in parts) or None
+        return and_where(*parts)
+
+
+def and_where(*clauses: str | None) -> str | None:
+    """SQL where-clauses joined by AND (each parenthesised); None when there is none."""
+    return " AND ".join(f"({c})" for c in clauses if c) or None
 
 
 _PLACE_LEVELS = ("city", "region", "country")
