@@ -125,15 +125,18 @@ def restore_meta_words(store: Any) -> int:
     return len(changes)
 
 
-def requeue_changed(store: Any, where: str | None = None) -> int:
-    """Queue rows whose sidecars changed (added, edited, removed) since they were read."""
+def requeue_changed(store: Any, where: str | None = None, known: set[str] | None = None) -> int:
+    """Queue rows whose sidecars changed (added, edited, removed) since they were read; `known`:
+    the sidecars the scan saw (rows without any, and none recorded, cost no stat)."""
     if store.images is None or "meta_sig" not in store.images.schema.names:
         return 0
     cond = "meta_status IS NOT NULL" + (f" AND ({where})" if where else "")
     tbl = store.query(cond, ["path", "files", "meta_sig"])
     stale = []
     for r in tbl.to_pylist():
-        sides = [s for f in row_files(r) for s in sidecar_paths(f)]
+        sides = [s for f in row_files(r) for s in sidecar_paths(f, known)]
+        if not sides and not r.get("meta_sig"):
+            continue
         if signature(sides) != (r.get("meta_sig") or ""):
             stale.append(r["path"])
     for i in range(0, len(stale), 500):

@@ -154,7 +154,8 @@ class Indexer:
             from imgrag_desktop.indexing.meta_stage import requeue_changed
 
             media.sync(self.store, companions, f"({where})")
-            requeue_changed(self.store, f"({where})")  # a sidecar added, edited or removed: read again
+            seen = result.sidecars if all(r in result.idents for r in result.roots) else None  # folders walked
+            requeue_changed(self.store, f"({where})", seen)  # a sidecar added, edited or removed: read again
         if remove_missing and not cancel.is_set():
             if plan.gone:
                 self.store.delete_paths(plan.gone)

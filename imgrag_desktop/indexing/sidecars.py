@@ -97,14 +97,15 @@ def split_tags(value: str | None) -> list[str]:
     return [t for t in (value or "").split("|") if t]
 
 
-def sidecar_paths(path: str) -> list[str]:
-    """The sidecars of a file that exist: `photo.jpg.xmp` (darktable, digiKam), `photo.xmp` (Lightroom)."""
+def sidecar_paths(path: str, known: "set[str] | None" = None) -> list[str]:
+    """The sidecars of a file that exist: `photo.jpg.xmp` (darktable, digiKam), `photo.xmp` (Lightroom).
+    `known`: the sidecars a scan saw (no stat per candidate)."""
     stem, _ = os.path.splitext(path)
     out = []
     for base in (path, stem):
         for suffix in SIDECAR_SUFFIXES:
             cand = base + suffix
-            if os.path.isfile(cand) and cand not in out:
+            if (cand in known if known is not None else os.path.isfile(cand)) and cand not in out:
                 out.append(cand)
                 break
     return out
