@@ -126,3 +126,25 @@ def test_tags_are_searchable_filterable_and_follow_sidecar_edits(tmp_path: Path,
     assert paths(Filters(tag="okavango")) == {str(c)}
     assert _digest([f for f in files if f.name != "DSC_0002.xmp" and f.name != "DSC_0003.xmp"]) == \
         {k: v for k, v in before.items() if k not in ("DSC_0002.xmp", "DSC_0003.xmp")}  # read only
+
+
+def _with_iptc(path: Path, records: list[tuple[int, bytes]]) -> Path:
+    """A JPEG with an IPTC-IIM block (Photoshop APP13), as older tools wrote keywords."""
+    import struct
+
+    iim = b"".join(b"\x1c\x02" + bytes([tag]) + struct.pack(">H", len(v)) + v for tag, v in records)
+    if len(iim) % 2:
+        iim += b"\x00"
+    irb = b"8BIM" + struct.pack(">H", 0x0404) + b"\x00\x00" + struct.pack(">I", len(iim)) + iim
+    payload = b"Photoshop 3.0\x00" + irb
+    data = path.read_bytes()
+    path.write_bytes(data[:2] + b"\xff\xed" + struct.pack(">H", len(payload) + 2) + payload + data[2:])
+    return path
+
+
+def test_iptc_keywords_title_and_caption_are_read(tmp_path: Path) -> None:
+    p = _with_iptc(photo(tmp_path / "old.jpg", (90, 90, 90)),
+                   [(25, b"harbour"), (25, "Zürich".encode()), (5, b"Evening boats"), (120, b"Boats at dusk")])
+    meta = read_photo_meta([str(p)])
+    assert meta.tags == ["harbour", "Zürich"] and meta.title == "Evening boats"
+    assert meta.description == "Boats at dusk" and "iptc" in meta.sources
