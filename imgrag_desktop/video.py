@@ -228,6 +228,30 @@ def extract(path: str | os.PathLike[str], max_side: int = 512, budget_s: float =
         c.close()  # type: ignore[attr-defined]
 
 
+def frame_at(path: str | os.PathLike[str], time_s: float, max_side: int = 1024) -> Image.Image:
+    """The frame shown at `time_s` (the preview of a video hit's moment). DecodeError if none."""
+    c = _open(str(path))
+    try:
+        _info(c)
+        stream = c.streams.video[0]  # type: ignore[attr-defined]
+        if time_s > 0:
+            c.seek(int(time_s / stream.time_base), stream=stream, backward=True, any_frame=False)  # type: ignore[attr-defined]
+        last = None
+        for k, frame in enumerate(c.decode(stream)):  # type: ignore[attr-defined]
+            last = frame
+            if float(frame.time or 0.0) + 0.05 >= time_s or k >= 600:
+                break
+        if last is None:
+            raise DecodeError("no frame of the video could be decoded (damaged or truncated)")
+        return _small(last, max_side)
+    except DecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(f"damaged video data ({type(exc).__name__}: {str(exc)[:160]})") from exc
+    finally:
+        c.close()  # type: ignore[attr-defined]
+
+
 def contact_sheet(frames: list[Frame], max_side: int) -> Image.Image:
     """The kept frames in one picture (what OCR, captions and faces read of a video), top to bottom
     in time order, at most about `max_side` wide."""

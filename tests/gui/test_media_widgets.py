@@ -37,3 +37,19 @@ def test_the_preview_shows_both_files_the_moment_and_the_tags(qtbot: Any) -> Non
     clip = Hit("/p/trip.mp4", 0.5, media="video", time_s=75.0, duration_s=3723.0)
     panel.show_item(ResultItem(clip))
     assert panel.facts["moment"].text() == "1:15 of 1:02:03" and not panel.facts["files"].isVisibleTo(panel)
+
+
+def test_the_preview_image_of_a_video_hit_is_the_frame_of_its_moment(qtbot: Any, tmp_path: Any) -> None:
+    from imgrag_desktop.gui.thumbnails import ImageLoader
+    from tests.support.videos import scene, write_video
+
+    clip = write_video(tmp_path / "two.mp4", [(scene((200, 30, 30)), 2), (scene((30, 30, 200)), 2)])
+    loader = ImageLoader(tmp_path / "thumbs", threads=1)
+    try:
+        with qtbot.waitSignal(loader.imageReady, timeout=10000) as got:
+            loader.request_image(str(clip), time_s=3.0)
+        path, image = got.args
+        colour = image.pixelColor(5, 5)
+        assert path == str(clip) and colour.blue() > 150 and colour.red() < 80  # the blue scene, not the red
+    finally:
+        loader.shutdown()
