@@ -137,6 +137,31 @@ def sync(store: Any, companions: dict[str, list[str]], where: str | None) -> int
     return len(changes)
 
 
+def forget_files(store: Any, removed: Sequence[str]) -> int:
+    """A RAW or a Live Photo's clip was deleted (the watcher): the rows listing it no longer do."""
+    if not removed or store.images is None or "files" not in store.images.schema.names:
+        return 0
+    from imgrag_desktop.store import sql_str
+
+    gone = set(removed)
+    folders = {os.path.dirname(p) for p in removed}
+    cond = " OR ".join(f"starts_with(path, {sql_str(f + os.sep)})" for f in sorted(folders))
+    changes: dict[str, dict[str, Any]] = {}
+    for r in store.query(f"files IS NOT NULL AND ({cond})", ["path", "files"]).to_pylist():
+        try:
+            files = [str(f) for f in json.loads(r["files"] or "[]")]
+        except ValueError:
+            continue
+        if not gone.intersection(files):
+            continue
+        comp = [f for f in files if f != r["path"] and f not in gone]
+        changes[r["path"]] = {"files": json.dumps([r["path"], *comp], ensure_ascii=False) if comp else None,
+                              "media": media_of(r["path"], comp)}
+    if changes:
+        store.update_rows(changes)
+    return len(changes)
+
+
 def _chunks(items: list[str], n: int) -> Iterable[list[str]]:
     for i in range(0, len(items), n):
         yield items[i:i + n]

@@ -323,8 +323,11 @@ class Indexer:
         return n
 
     def remove_paths(self, paths: Sequence[str]) -> None:
+        from imgrag_desktop.indexing.media import forget_files
+
         self.store.delete_paths(list(paths))
         self.store.clear_failures(list(paths))
+        forget_files(self.store, list(paths))  # a deleted RAW or clip of a pair: its photo is one file again
 
     def _after_visual_pass(self, cancel: threading.Event, report: IndexReport, where: str | None,
                            calibrate: bool = True) -> None:

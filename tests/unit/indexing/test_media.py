@@ -166,6 +166,10 @@ def test_the_watchers_path_pairs_a_raw_that_arrives_after_its_jpeg(tmp_path: Pat
     rows = services.store.query(None, ["path", "media", "files"]).to_pylist()
     assert [(r["path"], r["media"]) for r in rows] == [(str(jpg), "raw")]
     assert json.loads(rows[0]["files"]) == [str(jpg), str(raw)]
+    raw.unlink()
+    ix.remove_paths([str(raw)])  # what the watcher does on a delete event
+    row = services.store.rows([str(jpg)], ["path", "media", "files"])[str(jpg)]
+    assert (row["media"], row["files"]) == ("photo", None)
     clip = write_video(d / "walk.mp4", [(scene((30, 30, 200)), 2)])
     report = ix.index_files([str(clip)])
     assert report.added == 1 and services.store.rows([str(clip)], ["path", "media"])[str(clip)]["media"] == "video"
