@@ -139,6 +139,19 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo | None:
         c.close()  # type: ignore[attr-defined]
 
 
+def content_identifier(path: str | os.PathLike[str]) -> str:
+    """Apple's Live Photo pairing key of a clip (QuickTime `com.apple.quicktime.content.identifier`), or ""."""
+    try:
+        c = _open(str(path))
+    except DecodeError:
+        return ""
+    try:
+        meta = dict(c.metadata or {})  # type: ignore[attr-defined]
+        return str(meta.get("com.apple.quicktime.content.identifier") or "").strip()
+    finally:
+        c.close()  # type: ignore[attr-defined]
+
+
 def frame_limit(duration_s: float | None) -> int:
     minutes = (duration_s or 0.0) / 60.0
     return max(MIN_FRAMES, min(MAX_FRAMES, math.ceil(minutes * FRAMES_PER_MINUTE)))

@@ -36,8 +36,60 @@ def live_clip(path: str) -> bool:
     return info is not None and info.duration_s is not None and info.duration_s <= LIVE_MAX_S
 
 
-def companions_of(paths: Iterable[str], is_clip: Callable[[str], bool] = live_clip) -> dict[str, list[str]]:
-    """primary path → its companion files (RAW, Live Photo clip), for files in the same folders."""
+def still_content_id(path: str) -> str:
+    """Apple's Live Photo pairing key of a still: tag 0x11 of the Apple MakerNote, or ""."""
+    import struct
+    import warnings
+
+    try:
+        from PIL import Image
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                note = img.getexif().get_ifd(0x8769).get(0x927C)
+    except Exception:
+        return ""
+    if not isinstance(note, bytes) or not note.startswith(b"Apple iOS\x00") or len(note) < 16:
+        return ""
+    try:
+        end = ">" if note[12:14] == b"MM" else "<"
+        (count,) = struct.unpack_from(end + "H", note, 14)
+        for i in range(min(count, 200)):
+            tag, typ, n, off = struct.unpack_from(end + "HHII", note, 16 + 12 * i)
+            if tag == 0x11 and typ == 2:
+                raw = note[16 + 12 * i + 8: 16 + 12 * i + 8 + n] if n <= 4 else note[off:off + n]
+                return raw.split(b"\x00", 1)[0].decode("ascii", "replace").strip()
+    except struct.error:
+        return ""
+    return ""
+
+
+def _by_content_id(members: list[str], is_clip: Callable[[str], bool], clip_id: Callable[[str], str],
+                   still_id: Callable[[str], str]) -> dict[str, list[str]]:
+    """Stills and clips of one folder paired by Apple's content identifier (names may differ)."""
+    clips = [m for m in members if _ext(m) in LIVE_CLIP_EXTENSIONS and is_clip(m)]
+    stills = [m for m in members if _ext(m) in STILL_EXTENSIONS]
+    if not clips or not stills:
+        return {}
+    ids = {cid: c for c in clips if (cid := clip_id(c))}
+    out: dict[str, list[str]] = {}
+    if ids:
+        for st in stills:
+            cid = still_id(st)
+            if cid and cid in ids:
+                out[st] = [ids.pop(cid)]
+    return out
+
+
+def companions_of(paths: Iterable[str], is_clip: Callable[[str], bool] = live_clip,
+                  clip_id: Callable[[str], str] | None = None,
+                  still_id: Callable[[str], str] = still_content_id) -> dict[str, list[str]]:
+    """primary path → its companion files (RAW, Live Photo clip), for files in the same folders:
+    same stem, or (a Live Photo whose files were renamed) the same Apple content identifier."""
+    from imgrag_desktop.video import content_identifier
+
+    clip_id = clip_id or content_identifier
     groups: dict[tuple[str, str], list[str]] = {}
     for p in paths:
         folder, name = os.path.split(p)
@@ -54,6 +106,13 @@ def companions_of(paths: Iterable[str], is_clip: Callable[[str], bool] = live_cl
                                                          (_ext(m) in LIVE_CLIP_EXTENSIONS and is_clip(m)))]
         if extra:
             out[primary] = sorted(extra)
+    paired = set(out) | {c for cs in out.values() for c in cs}
+    folders: dict[str, list[str]] = {}
+    for (folder, _stem), members in groups.items():
+        folders.setdefault(folder, []).extend(m for m in members if m not in paired)
+    for members in folders.values():
+        for still, clip in _by_content_id(members, is_clip, clip_id, still_id).items():
+            out[still] = clip
     return out
 
 

@@ -62,3 +62,29 @@ def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def write_live_pair(still: Path, clip: Path, content_id: str, colour: tuple[int, int, int] = (30, 90, 160)) -> None:
+    """An Apple Live Photo's two files: a JPEG whose Apple MakerNote holds the content identifier
+    (tag 0x11) and a short QuickTime clip with `com.apple.quicktime.content.identifier`."""
+    import struct
+
+    import av
+
+    val = content_id.encode() + b"\x00"
+    ifd = struct.pack(">H", 1) + struct.pack(">HHII", 0x11, 2, len(val), 14 + 2 + 12 + 4) + struct.pack(">I", 0)
+    note = b"Apple iOS\x00" + b"\x00\x01" + b"MM" + ifd + val
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x927C] = note
+    exif[0x010F] = "Apple"
+    Image.new("RGB", (64, 48), colour).save(still, exif=exif.tobytes())
+    with av.open(str(clip), "w", format="mov", options={"movflags": "use_metadata_tags"}) as out:
+        out.metadata["com.apple.quicktime.content.identifier"] = content_id
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        arr = np.asarray(Image.new("RGB", (64, 48), colour))
+        for _ in range(15):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)

@@ -173,3 +173,18 @@ def test_the_watchers_path_pairs_a_raw_that_arrives_after_its_jpeg(tmp_path: Pat
     clip = write_video(d / "walk.mp4", [(scene((30, 30, 200)), 2)])
     report = ix.index_files([str(clip)])
     assert report.added == 1 and services.store.rows([str(clip)], ["path", "media"])[str(clip)]["media"] == "video"
+
+
+def test_a_live_photo_renamed_apart_is_paired_by_its_content_identifier(tmp_path: Path) -> None:
+    from imgrag_desktop.indexing.media import still_content_id
+    from tests.support.videos import write_live_pair
+
+    write_live_pair(tmp_path / "IMG_0003.JPG", tmp_path / "IMG_0003 (2).MOV", "AB12-CD34")
+    write_live_pair(tmp_path / "beach.jpg", tmp_path / "other.mov", "EF56")
+    write_live_pair(tmp_path / "lonely.jpg", tmp_path / "lonely-clip.mov", "X1")
+    (tmp_path / "lonely-clip.mov").unlink()
+    assert still_content_id(str(tmp_path / "IMG_0003.JPG")) == "AB12-CD34"
+    assert video.content_identifier(tmp_path / "IMG_0003 (2).MOV") == "AB12-CD34"
+    comp = companions_of([str(p) for p in sorted(tmp_path.iterdir())])
+    assert comp == {str(tmp_path / "IMG_0003.JPG"): [str(tmp_path / "IMG_0003 (2).MOV")],
+                    str(tmp_path / "beach.jpg"): [str(tmp_path / "other.mov")]}
