@@ -12,7 +12,8 @@ from PySide6.QtGui import QFont, QFontDatabase, QFontMetrics
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QWidget
 
 SORTS = (("score", "Best match"), ("date", "Newest first"))
-WORDS = {"date": "When:", "place": "Where:", "kind": "Kind:", "person": "Who:"}
+WORDS = {"date": "When:", "place": "Where:", "kind": "Kind:", "person": "Who:", "tag": "Tag:", "rating": "Rating:",
+         "media": "Files:"}
 
 
 @lru_cache(maxsize=64)
