@@ -188,7 +188,7 @@ def extract(path: str | os.PathLike[str], max_side: int = 512, budget_s: float =
         picks: list[tuple[float, float, Image.Image]] = []  # (difference to the last kept, time, image)
         last: np.ndarray | None = None
         last_t = 0.0
-        max_gap = max(duration / limit, MAX_GAP_S) if duration else math.inf  # a static scene still gets spread frames
+        max_gap = max(duration / limit, MAX_GAP_S) if duration else MAX_GAP_S  # a static scene still gets spread frames
 
         def consider(t: float, img: Image.Image) -> None:
             nonlocal last, last_t
@@ -200,18 +200,19 @@ def extract(path: str | os.PathLike[str], max_side: int = 512, budget_s: float =
                 last, last_t = sig, t
 
         try:
-            if duration <= SEQUENTIAL_UP_TO_S:
-                it = iter(targets)
-                target = next(it, None)
+            if duration <= SEQUENTIAL_UP_TO_S:  # short, or of unknown length (a recording): frame by frame
+                gap = step if duration else 1.0
+                next_t = 0.0
                 for frame in c.decode(stream):  # type: ignore[attr-defined]
-                    if target is None or time.monotonic() - t0 > budget_s:
-                        out.stopped_early = target is not None
+                    if time.monotonic() - t0 > budget_s:
+                        out.stopped_early = True
+                        break
+                    if out.candidates >= MAX_CANDIDATES:
                         break
                     t = float(frame.time or 0.0)
-                    if t + 1e-6 >= target - step / 2 or not duration:
+                    if t + 1e-6 >= next_t:
                         consider(t, _small(frame, max_side))
-                        while target is not None and target - step / 2 <= t + 1e-6:
-                            target = next(it, None)
+                        next_t = t + gap
             else:
                 tb = stream.time_base
                 for target in targets:
@@ -231,6 +232,8 @@ def extract(path: str | os.PathLike[str], max_side: int = 512, budget_s: float =
                 raise DecodeError(f"damaged video data ({type(exc).__name__}: {str(exc)[:160]})") from exc
         if not picks:
             raise DecodeError("no frame of the video could be decoded (damaged or truncated)")
+        if not duration:
+            limit = max_frames or frame_limit(picks[-1][1])  # the length is known now
         if len(picks) > limit:  # keep the first frame and the strongest scene changes
             first, rest = picks[0], sorted(picks[1:], key=lambda p: -p[0])[: limit - 1]
             picks = [first, *sorted(rest, key=lambda p: p[1])]

@@ -25,12 +25,15 @@ def scene(colour: tuple[int, int, int], text: str = "", size: tuple[int, int] = 
 
 
 def write_video(path: Path, scenes: Sequence[tuple[Image.Image, float]], fps: Fraction | int = 10,
-                codec: str = "mpeg4", creation_time: str | None = "2024-06-01T12:30:00.000000Z") -> Path:
-    """Scenes of (image, seconds) one after the other."""
+                codec: str = "mpeg4", creation_time: str | None = "2024-06-01T12:30:00.000000Z",
+                live: bool = False) -> Path:
+    """Scenes of (image, seconds) one after the other; `live`: a Matroska file written as a
+    recording is (no duration in its header)."""
     import av
 
     rate = Fraction(fps)
-    with av.open(str(path), "w") as out:
+    opts = {"format": "matroska", "options": {"live": "1"}} if live else {}
+    with av.open(str(path), "w", **opts) as out:
         if creation_time:
             out.metadata["creation_time"] = creation_time
         w, h = scenes[0][0].size

@@ -55,6 +55,12 @@ def test_frames_follow_scene_changes_and_hostile_videos_fail_with_a_reason(tmp_p
         video.extract(write_audio_only(tmp_path / "voice.mp4"))
 
 
+def test_a_recording_without_a_duration_is_still_sampled(tmp_path: Path) -> None:
+    clip = write_video(tmp_path / "rec.mkv", [(scene((200, 30, 30)), 3), (scene((30, 30, 200)), 3)], live=True)
+    got = video.extract(clip, 128)
+    assert got.info.duration_s is None and [f.time_s for f in got.frames] == [0.0, 3.0]
+
+
 def test_a_two_hour_clip_keeps_a_bounded_number_of_frames_in_bounded_time(tmp_path: Path) -> None:
     colours = [(250, 20, 20), (20, 250, 20), (20, 20, 250), (250, 250, 20), (20, 250, 250), (250, 20, 250)]
     scenes = [(scene(colours[i % 6], f"S{i}"), 600) for i in range(12)]
