@@ -221,6 +221,26 @@ def forget_files(store: Any, removed: Sequence[str]) -> int:
     return len(changes)
 
 
+def moved_files(files_json: str, old: str, new: str, moves: dict[str, str]) -> str | None:
+    """The `files` of a row whose photo moved from `old` to `new`: companions that moved too
+    (`moves`), or that lay beside it, follow; the next scan checks them against the disk."""
+    try:
+        files = [str(f) for f in json.loads(files_json or "[]")]
+    except ValueError:
+        return None
+    out = []
+    for f in files:
+        if f == old:
+            out.append(new)
+        elif f in moves:
+            out.append(moves[f])
+        elif os.path.dirname(f) == os.path.dirname(old):
+            out.append(os.path.join(os.path.dirname(new), os.path.basename(f)))
+        else:
+            out.append(f)
+    return json.dumps(out, ensure_ascii=False) if len(out) > 1 else None
+
+
 def _chunks(items: list[str], n: int) -> Iterable[list[str]]:
     for i in range(0, len(items), n):
         yield items[i:i + n]

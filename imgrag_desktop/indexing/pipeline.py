@@ -284,6 +284,10 @@ class Indexer:
                        size=st.st_size, mtime_ns=st.st_mtime_ns)
             row["search_text"] = compose_search_text(row["name"], row.get("ocr_text"), row.get("caption"))
             row["textual"] = None if row.get("search_text") != rows[old].get("search_text") else row.get("textual")
+            if row.get("files"):
+                from imgrag_desktop.indexing.media import moved_files
+
+                row["files"] = moved_files(row["files"], old, new, moves)  # a pair's RAW moved with it
             out.append(row)
         if out:
             self.store.upsert(out)  # new rows first: a crash in between leaves a stale row, never a lost one

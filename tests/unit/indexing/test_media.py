@@ -194,3 +194,12 @@ def test_a_live_photo_renamed_apart_is_paired_by_its_content_identifier(tmp_path
     comp = companions_of([str(p) for p in sorted(tmp_path.iterdir())])
     assert comp == {str(tmp_path / "IMG_0003.JPG"): [str(tmp_path / "IMG_0003 (2).MOV")],
                     str(tmp_path / "beach.jpg"): [str(tmp_path / "other.mov")]}
+
+
+def test_a_moved_pair_keeps_its_files_together() -> None:
+    from imgrag_desktop.indexing.media import moved_files
+
+    files = json.dumps(["/a/IMG_1.JPG", "/a/IMG_1.CR2"])
+    assert json.loads(moved_files(files, "/a/IMG_1.JPG", "/b/IMG_1.JPG", {}) or "") == ["/b/IMG_1.JPG", "/b/IMG_1.CR2"]
+    moves = {"/a/IMG_1.CR2": "/c/raw/IMG_1.CR2"}
+    assert json.loads(moved_files(files, "/a/IMG_1.JPG", "/b/x.jpg", moves) or "") == ["/b/x.jpg", "/c/raw/IMG_1.CR2"]
