@@ -142,10 +142,21 @@ def pair_paths(paths: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
     return todo, comp
 
 
-def is_motion_photo(path: str) -> bool:
-    """A JPEG with an MP4 inside (Google `MotionPhoto`/`MicroVideo` XMP, Samsung trailer)."""
+def is_motion_photo(path: str, data: bytes | None = None) -> bool:
+    """A JPEG with an MP4 inside (Google `MotionPhoto`/`MicroVideo` XMP, Samsung trailer);
+    `data`: the file's bytes when already read."""
     if _ext(path) not in (".jpg", ".jpeg", ".heic", ".heif"):
         return False
+    if data is not None:
+        head, tail = data[:256 << 10], data[-(4 << 20):]
+    else:
+        return _motion_on_disk(path)
+    if b'MotionPhoto="1"' in head or b'MicroVideo="1"' in head or b"<GCamera:MotionPhoto>1<" in head:
+        return True
+    return b"MotionPhoto_Data" in tail
+
+
+def _motion_on_disk(path: str) -> bool:
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as fh:  # read only
@@ -159,10 +170,10 @@ def is_motion_photo(path: str) -> bool:
     return b"MotionPhoto_Data" in tail
 
 
-def media_of(path: str, companions: Sequence[str]) -> str:
+def media_of(path: str, companions: Sequence[str], data: bytes | None = None) -> str:
     if is_video_name(path):
         return "video"
-    if any(is_video_name(c) for c in companions) or is_motion_photo(path):
+    if any(is_video_name(c) for c in companions) or is_motion_photo(path, data):
         return "live"
     if is_raw_name(path) or any(is_raw_name(c) for c in companions):
         return "raw"
@@ -188,8 +199,10 @@ def sync(store: Any, companions: dict[str, list[str]], where: str | None) -> int
         if r.get("media") is not None and files == r.get("files"):
             continue
         media = media_of(r["path"], comp)
-        if media != r.get("media") or files != r.get("files"):
-            changes[r["path"]] = {"media": media, "files": files}
+        if files != r.get("files"):  # a companion came or went: its sidecar counts too
+            changes[r["path"]] = {"media": media, "files": files, "meta_status": None}
+        elif media != r.get("media"):
+            changes[r["path"]] = {"media": media}
     for i, chunk in enumerate(_chunks(list(changes), 500)):
         del i
         store.update_rows({p: changes[p] for p in chunk})

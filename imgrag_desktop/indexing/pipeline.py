@@ -38,6 +38,25 @@ from imgrag_desktop.types import (
 log = logging.getLogger(__name__)
 
 
+def _media_columns(path: str, data: bytes) -> dict[str, Any]:
+    """The media kind and the metadata people wrote, from the bytes already read."""
+    from imgrag_desktop.indexing.media import media_of
+    from imgrag_desktop.indexing.sidecars import row_columns
+
+    try:
+        return {"media": media_of(path, [], data), **row_columns(path, data)}
+    except Exception as exc:  # metadata never fails a photo: the metadata stage reads it again
+        log.warning("metadata of %s not read now: %s", path, exc)
+        return {"media": media_of(path, [], data)}
+
+
+def _with_words(columns: dict[str, Any] | None, search_text: str) -> dict[str, Any]:
+    if not columns:
+        return {}
+    words = columns.get("meta_words")
+    return {**columns, "search_text": f"{search_text}\n{words}" if words and search_text else words or search_text}
+
+
 def sql_in_paths(paths: Sequence[str]) -> str | None:
     from imgrag_desktop.store import sql_in
 
@@ -58,6 +77,7 @@ class _Item:
     reuse_from: str | None = None
     failure: Failure | None = None
     fingerprint: Any = None  # for near-duplicate detection (duplicates.py)
+    columns: dict[str, Any] | None = None  # media kind and the metadata people wrote (indexing/sidecars.py)
 
 
 class _KnownHashes:
@@ -394,6 +414,7 @@ class Indexer:
             if visual:
                 item.tensor = self.encoder.preprocess(dec.image)
             item.fingerprint = fingerprint(dec.image)
+            item.columns = _media_columns(entry.path, data)
             if self.make_thumbnails and self.thumbs_dir is not None:
                 self._save_thumbnail(dec.image, item.chash)
         except DiskFull:
@@ -581,6 +602,7 @@ class Indexer:
             "error": "",
             "indexed_at": now,
             "_fingerprint": b.fingerprint,  # not a column: _write stores it beside the row
+            **_with_words(b.columns, compose_search_text(name, "", "")),
         }
 
     @staticmethod
@@ -589,6 +611,10 @@ class Indexer:
         name = os.path.basename(e.path)
         row.update(path=e.path, folder=e.folder, name=name, size=e.size, mtime_ns=e.mtime_ns, indexed_at=now,
                    meta_status=None)  # a copy may have sidecars of its own
+        if src.get("files"):  # and its own companions (media.sync pairs it again)
+            from imgrag_desktop.indexing.media import media_of
+
+            row.update(files=None, media=media_of(e.path, []))
         if src.get("taken_at") is None:
             row["date"] = e.mtime_ns / 1e9
         text = compose_search_text(name, src.get("ocr_text"), src.get("caption"))

@@ -115,6 +115,19 @@ def is_sidecar_name(path: str) -> bool:
     return path.lower().endswith(".xmp")
 
 
+def row_columns(path: str, data: bytes) -> dict[str, Any]:
+    """The metadata columns of a new row, from the bytes the indexer read (and its sidecars):
+    tags are searchable with the row's first commit. A sidecar that cannot be read leaves
+    `meta_status` null, so the metadata stage reads it again and says why."""
+    meta = read_photo_meta([path], {path: data})
+    cols = meta.columns()
+    if meta.problems:
+        return {}
+    cols["meta_status"] = "none" if meta.empty() else "done"
+    cols["meta_sig"] = signature(sidecar_paths(path))
+    return cols
+
+
 def signature(paths: Iterable[str]) -> str:
     """Names, sizes and mtimes of a photo's sidecars: a change of any re-reads the photo's metadata."""
     parts = []
@@ -128,12 +141,13 @@ def signature(paths: Iterable[str]) -> str:
 
 
 # --- reading -------------------------------------------------------------------------------
-def read_photo_meta(files: Iterable[str]) -> PhotoMeta:
-    """The merged metadata of a photo whose files are `files` (a RAW+JPEG pair has two)."""
+def read_photo_meta(files: Iterable[str], data: "dict[str, bytes] | None" = None) -> PhotoMeta:
+    """The merged metadata of a photo whose files are `files` (a RAW+JPEG pair has two);
+    `data`: files already read (the indexer's bytes), not read again."""
     meta = PhotoMeta()
     files = list(dict.fromkeys(files))
     for f in files:
-        _merge(meta, _read_embedded(f), override=False)
+        _merge(meta, _read_embedded(f, (data or {}).get(f)), override=False)
     for f in files:
         for side in sidecar_paths(f):
             try:
@@ -151,10 +165,10 @@ def _read_limited(path: str, limit: int) -> bytes:
         return fh.read(limit)
 
 
-def _read_embedded(path: str) -> PhotoMeta:
+def _read_embedded(path: str, data: bytes | None = None) -> PhotoMeta:
     meta = PhotoMeta()
     try:
-        head = _read_limited(path, EMBEDDED_SCAN_BYTES)
+        head = data[:EMBEDDED_SCAN_BYTES] if data is not None else _read_limited(path, EMBEDDED_SCAN_BYTES)
     except OSError:
         return meta
     m = _XMP_PACKET.search(head)

@@ -64,7 +64,8 @@ def index_videos(indexer: Any, todo: list[Any], updated_paths: set[str], report:
             info = got.info
             dec = imaging.Decoded(image=frame.image, width=info.width, height=info.height, format="VIDEO",
                                   taken_at=info.created, camera="", kind="photo")
-            item = SimpleNamespace(entry=e, chash=chash, tensor=mean, decoded=dec, fingerprint=None)  # Indexer._Item's fields
+            item = SimpleNamespace(entry=e, chash=chash, tensor=mean, decoded=dec, fingerprint=None,
+                                   columns=None)  # Indexer._Item's fields
             row = indexer._new_row(item, e, model_id, time.time())
             row.pop("_fingerprint", None)
             row.update(media="video", duration_s=info.duration_s, time_s=frame.time_s, frames=len(got.frames))
