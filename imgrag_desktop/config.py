@@ -91,7 +91,8 @@ class Settings:
     ocr_languages: str = _setting("eng", "OCR language codes joined with + (e.g. deu+eng): Tesseract's installed "
                                   "packs; RapidOCR reads Latin scripts, Chinese and Japanese with one model "
                                   "(`imgrag doctor` lists what each engine offers)")
-    ocr_timeout_s: float = _setting(20.0, "longest OCR of one image, in seconds")
+    ocr_timeout_s: float = _setting(20.0, "longest OCR of one image of up to 4 MP, in seconds; larger images get "
+                                  "proportionally longer, up to 4x")
     ocr_workers: int = _setting(0, "OCR threads; 0: chosen for the machine")
     text_model: str = _setting("all-MiniLM-L6-v2", "sentence-transformers model (name or local folder) that embeds "
                                "OCR text and captions")

@@ -234,6 +234,8 @@ def decode_bytes(data: bytes, max_side: int = 512, name: str = "") -> Decoded:
     the decode. Raises DecodeError with a readable reason. RAW files (by name) go through
     LibRaw: their embedded preview, else a reduced demosaic (imaging_raw.py).
     """
+    if is_video_name(name):  # a video's bytes (visual fill, re-embedding): the sheet of its frames
+        return decode_video(io.BytesIO(data), max_side)
     if is_raw_name(name):
         raw_img, width, height, holder, _how = decode_raw(data, max_side, name)
         taken, camera = _exif_facts(holder) if holder is not None else (None, "")
@@ -328,12 +330,13 @@ def decode_path(path: str | os.PathLike[str], max_side: int = 512) -> tuple[Deco
     return decode_bytes(data, max_side=max_side, name=Path(path).name), data
 
 
-def decode_video(path: str | os.PathLike[str], max_side: int = 512) -> Decoded:
+def decode_video(path: "str | os.PathLike[str] | io.BytesIO", max_side: int = 512) -> Decoded:
     from imgrag_desktop.video import contact_sheet, extract
 
-    st_mode = os.stat(path).st_mode if os.path.exists(path) else 0
-    if not stat.S_ISREG(st_mode):
-        raise DecodeError("not a regular file (FIFO, device or socket), or vanished: never opened")
+    if not isinstance(path, io.BytesIO):
+        st_mode = os.stat(path).st_mode if os.path.exists(path) else 0
+        if not stat.S_ISREG(st_mode):
+            raise DecodeError("not a regular file (FIFO, device or socket), or vanished: never opened")
     got = extract(path, max_side=max_side)
     sheet = contact_sheet(got.frames, max_side)
     return Decoded(image=sheet, width=got.info.width, height=got.info.height, format="VIDEO",

@@ -11,6 +11,7 @@ huge file cannot stall indexing. Files are only read.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import time
@@ -81,11 +82,11 @@ def video_hash(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def _open(path: str) -> object:
+def _open(path: "str | io.BytesIO") -> object:
     import av
 
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        return av.open(path if isinstance(path, io.BytesIO) else str(path), metadata_errors="ignore")
     except FileNotFoundError as exc:
         raise DecodeError("file vanished before it could be read") from exc
     except PermissionError as exc:
@@ -169,12 +170,12 @@ def _small(frame: object, max_side: int) -> Image.Image:
     return f.to_image(width=w2, height=h2).convert("RGB")  # type: ignore[attr-defined, no-any-return]
 
 
-def extract(path: str | os.PathLike[str], max_side: int = 512, budget_s: float = TIME_BUDGET_S,
+def extract(path: "str | os.PathLike[str] | io.BytesIO", max_side: int = 512, budget_s: float = TIME_BUDGET_S,
             max_frames: int | None = None) -> Extracted:
     """The frames a video is searched by (see the module's docstring). DecodeError when the file
     is not a readable video (truncated, no video stream, no frame decodes)."""
     t0 = time.monotonic()
-    c = _open(str(path))
+    c = _open(path if isinstance(path, io.BytesIO) else str(path))
     try:
         info = _info(c)
         stream = c.streams.video[0]  # type: ignore[attr-defined]

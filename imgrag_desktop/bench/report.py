@@ -62,6 +62,10 @@ def _feature_lines(r: dict[str, Any]) -> list[str]:
         lines.append(f"places: {p['places_and_time_per_photo_ms']} ms per photo (x{p['places_vs_decode']} of its decode), "
                      f"geocoding {p['geocode_per_photo_us']} µs per photo ({p['geocode_100k_photos_s']} s for 100k); "
                      f"a query read in {p['query_p50_ms']} ms (p50), the first in {p['query_first_s']} s")
+    if "ocr" in r:
+        from imgrag_desktop.bench.ocr import ocr_lines
+
+        lines += ocr_lines(r["ocr"])
     if "vlm" in r:
         v = r["vlm"]
         s = v["small_llava_captions"]
