@@ -17,6 +17,8 @@ library's own vectors at build time until recall@10 against exact search reaches
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import math
 import threading
 import time
@@ -145,6 +147,7 @@ class VectorIndex:
         self._centroids: np.ndarray | None = None
         self._offsets: np.ndarray | None = None  # cluster c is _data[_offsets[c]:_offsets[c+1]]
         self._tail = np.zeros((0, self.dim), np.float32)  # appended rows not yet filed
+        self._dead = np.zeros(0, np.int64)  # row numbers replaced or deleted since (see patched)
         self._lock = threading.RLock()
         self.target_recall = target_recall
         self.ann_min_rows = ann_min_rows if ann_min_rows is not None else ANN_MIN_ROWS
@@ -165,6 +168,16 @@ class VectorIndex:
     @property
     def dim(self) -> int:
         return int(self._data.shape[1]) if self._data.ndim == 2 else 0
+
+    @property
+    def dead(self) -> np.ndarray:
+        """Row numbers that no longer count (sorted): search and scores never return them."""
+        return self._dead
+
+    @property
+    def live(self) -> int:
+        """Rows that count: len() minus the dead ones."""
+        return len(self) - int(self._dead.size)
 
     @property
     def is_ann(self) -> bool:
@@ -332,6 +345,38 @@ class VectorIndex:
         if self.info is not None:
             self.info.rows = self._data.shape[0]
 
+    def patched(self, dead: np.ndarray | list[int], rows: np.ndarray) -> "VectorIndex":
+        """A new index: this one with the rows `dead` retired and `rows` appended after it.
+
+        Nothing is copied but the small tail: the clustered rows, centroids and layout are
+        shared with this index, which stays as it was (a query running on it is not
+        disturbed). This is how one new, changed, moved or deleted picture reaches the search
+        without reloading a million vectors. Once the tail passes the filing size it is filed
+        into the clusters (IVF) or joined to the matrix (exact) in the new index only.
+        """
+        r = np.asarray(rows, dtype=np.float32)
+        with self._lock:
+            new = copy.copy(self)
+            new._lock = threading.RLock()
+            new.info = dataclasses.replace(self.info) if self.info is not None else None
+            if r.size:
+                r = r.reshape(-1, self.dim if self.dim else r.shape[-1])
+                if self._data.shape[0] == 0 and self._data.shape[1] != r.shape[1]:
+                    new._data = np.zeros((0, r.shape[1]), np.float32)
+                    new._tail = r.copy()
+                else:
+                    new._tail = np.vstack([self._tail, r])
+            d = np.asarray(dead, dtype=np.int64).reshape(-1)
+            if d.size:
+                new._dead = np.union1d(self._dead, d)
+        if new._tail.shape[0] > min(TAIL_MAX_ROWS, max(1000, new._data.shape[0] // 10)):
+            if new._centroids is None:
+                new._data = np.ascontiguousarray(np.vstack([new._data, new._tail]))
+                new._tail = np.zeros((0, new.dim), np.float32)
+            else:
+                new._file_tail()
+        return new
+
     # Search ---------------------------------------------------------------------------------
     def scores(self, query: np.ndarray) -> np.ndarray:
         """Exact dot products of one query (d,) or several (m, d) with every row, in row order.
@@ -349,6 +394,8 @@ class VectorIndex:
             if self._tail.shape[0]:
                 t = self._tail @ q if q.ndim == 1 else q @ self._tail.T
                 s = np.concatenate([s, t], axis=-1)
+            if self._dead.size:
+                s[..., self._dead] = -np.inf
             return s
 
     def scores_of(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -363,6 +410,8 @@ class VectorIndex:
             out[main] = self._data[pos] @ q
             if (~main).any():
                 out[~main] = self._tail[rows[~main] - base] @ q
+            if self._dead.size:
+                out[np.isin(rows, self._dead)] = -np.inf
             return out
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
@@ -376,39 +425,56 @@ class VectorIndex:
             return _EMPTY
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         with self._lock, self._blas_limit():
+            extra = 0
+            n_ok = n
             if allowed is not None:
                 allowed = np.asarray(allowed, dtype=bool)
                 if allowed.shape[0] != n:
                     raise ValueError(f"allowed mask has {allowed.shape[0]} entries for {n} rows")
+                if self._dead.size:
+                    allowed = allowed.copy()
+                    allowed[self._dead] = False
                 n_ok = int(np.count_nonzero(allowed))
                 if n_ok == 0:
                     return _EMPTY
                 if n_ok == n:
                     allowed = None
-            if self._centroids is None:
-                return self._exact(q, k, allowed)
-            base = self._data.shape[0]
-            mask_main = None if allowed is None else allowed[:base]
-            if allowed is not None and n_ok <= EXACT_SUBSET_ROWS:
-                idx, s = self._exact_subset(q, k, np.flatnonzero(allowed[:base]))
             else:
-                probes = nprobe or self.nprobe
-                if allowed is not None:  # a filter thins every cluster: scan proportionally more
-                    probes = int(math.ceil(probes * n / max(n_ok, 1)))
-                pos, s = self._ivf_search(q, k, probes, None if mask_main is None else mask_main[self._order])
-                assert self._order is not None
-                idx = self._order[pos]
-            if self._tail.shape[0]:
-                ts = self._tail @ q
-                if allowed is not None:
-                    ts = np.where(allowed[base:], ts, -np.inf)
-                t_idx = _topk(ts, k)
-                t_idx = t_idx[np.isfinite(ts[t_idx])]
-                idx = np.concatenate([idx, t_idx + base])
-                s = np.concatenate([s, ts[t_idx]])
-                best = _topk(s, k)
-                idx, s = idx[best], s[best]
+                extra = int(self._dead.size)  # ask for more, then drop the dead ones
+            idx, s = self._search_rows(q, k + extra, allowed, n_ok, nprobe)
+            if extra:
+                keep = ~np.isin(idx, self._dead)
+                idx, s = idx[keep][:k], s[keep][:k]
             return idx.astype(np.int64), s.astype(np.float32)
+
+    def _search_rows(self, q: np.ndarray, k: int, allowed: np.ndarray | None, n_ok: int,
+                     nprobe: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """search() without the dead rows' handling: the main rows, then the tail."""
+        n = len(self)
+        base = self._data.shape[0]
+        mask_main = None if allowed is None else allowed[:base]
+        if self._centroids is None:
+            idx, s = self._exact(q, k, mask_main)
+        elif allowed is not None and n_ok <= EXACT_SUBSET_ROWS:
+            idx, s = self._exact_subset(q, k, np.flatnonzero(allowed[:base]))
+        else:
+            probes = nprobe or self.nprobe
+            if allowed is not None:  # a filter thins every cluster: scan proportionally more
+                probes = int(math.ceil(probes * n / max(n_ok, 1)))
+            pos, s = self._ivf_search(q, k, probes, None if mask_main is None else mask_main[self._order])
+            assert self._order is not None
+            idx = self._order[pos]
+        if self._tail.shape[0]:
+            ts = self._tail @ q
+            if allowed is not None:
+                ts = np.where(allowed[base:], ts, -np.inf)
+            t_idx = _topk(ts, k)
+            t_idx = t_idx[np.isfinite(ts[t_idx])]
+            idx = np.concatenate([idx, t_idx + base])
+            s = np.concatenate([s, ts[t_idx]])
+            best = _topk(s, k)
+            idx, s = idx[best], s[best]
+        return idx, s
 
     def _blas_limit(self) -> Any:
         """Run one query's products on `blas_threads` BLAS threads (1 by default).
