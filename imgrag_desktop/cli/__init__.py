@@ -36,7 +36,7 @@ from imgrag_desktop.cli.commands import (
 from imgrag_desktop.cli.context import Context, common_options, no_args
 from imgrag_desktop.types import ImgragError
 
-__all__ = ["COMMANDS", "Command", "Context", "build_parser", "main"]
+__all__ = ["COMMANDS", "Command", "Context", "build_parser", "main", "run_command"]
 
 
 class Command(NamedTuple):
@@ -119,7 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2
-    ctx = Context(args)
+    if args.command in FREE_TEXT:  # a running window or `imgrag watch` may answer it warm
+        from imgrag_desktop.cli.warm import try_warm
+
+        rc = try_warm(args)
+        if rc is not None:
+            return rc
+    return run_command(Context(args))
+
+
+def run_command(ctx: Context) -> int:
+    """Run the command of `ctx.args`, turning failures into one line on stderr and an exit code."""
+    args = ctx.args
     try:
         return COMMANDS[args.command].run(ctx)
     except ImgragError as exc:

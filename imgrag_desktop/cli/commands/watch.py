@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from imgrag_desktop.cli.context import Context, stop_on_signals
+from imgrag_desktop.cli.warm import serve, warm_up
 from imgrag_desktop.types import ImgragError
 
 
@@ -71,11 +72,16 @@ def cmd_watch(ctx: Context) -> int:
             print(f"watching {len(roots)} folder{'s' if len(roots) != 1 else ''} (Ctrl+C to stop)",
                   file=sys.stderr, flush=True)
         service.start(roots)
+        server = serve(svc)  # `imgrag search/similar/ask` elsewhere answer from this process
+        if server is not None:
+            threading.Thread(target=warm_up, args=(svc,), name="imgrag-warm-up", daemon=True).start()
         try:
             while not stop.wait(0.5):
                 if not service.running:
                     break
         finally:
+            if server is not None:
+                server.stop()
             if not args.quiet:
                 print("stopping after the batch in flight…", file=sys.stderr, flush=True)
             service.stop()
