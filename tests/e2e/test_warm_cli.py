@@ -150,3 +150,27 @@ def test_the_socket_refuses_other_modes_and_foreign_files(tmp_path):
     assert not warm.socket_path(tmp_path).exists()
     warm.socket_path(tmp_path).write_text("not a socket")
     assert warm.probe(tmp_path) is None and warm.request(tmp_path, {"op": "run"}) is None
+
+
+@pytest.mark.slow
+def test_the_window_answers_warm_queries_once_its_engine_is_ready(library):
+    data, _ = library
+    cold = client(data, "search", "random noise", "--json", cold=True)
+    e = {**env(), "QT_QPA_PLATFORM": "offscreen"}
+    window = subprocess.Popen([sys.executable, "-m", "imgrag_desktop", "--profile", "test", "--data-dir", str(data)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=e, cwd=str(REPO), text=True)
+    try:
+        end = time.time() + 180
+        while warm.probe(data) is None:
+            assert window.poll() is None and time.time() < end, "the window never served warm queries"
+            time.sleep(0.3)
+        assert warm.probe(data)["front"] == "window"
+        out, err, heavy = client(data, "search", "random noise", "--json")
+        assert heavy == "" and (out, err) == cold[:2]
+    finally:
+        window.terminate()
+        try:
+            window.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            window.kill()
+            window.wait()
