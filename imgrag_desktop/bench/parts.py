@@ -12,6 +12,7 @@ PARTS: dict[str, str] = {
     "vlm": "the local VLM: caption time per picture, answer tokens per second",
     "watch": "the folder watcher: last write to searchable, idle CPU, a large tree",
     "gui": "the watcher through the window: copy to shown in the grid, event-loop stalls, duplicates tab",
+    "warm": "`imgrag search` from a terminal, cold against answered by a running `imgrag watch` (its socket)",
     "places": "places and time per photo against its decode, reverse geocoding a large library, query reading",
 }
 # What `all` (and no --part) runs: the parts behind the README's performance table and its

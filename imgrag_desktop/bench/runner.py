@@ -143,6 +143,11 @@ def run_bench(parts: Sequence[str] = ALL, quick: bool = False, sizes: Sequence[i
             opts: dict[str, Any] = (dict(files=8, interval=0.05, idle=3.0, idle_images=20, big=2_000, big_images=20)
                                     if quick else {})
             result["watch"] = bench_watch(tmp, model=model or SMALL_MODEL, progress=progress, **opts)
+        if "warm" in parts:
+            from imgrag_desktop.bench.warm import bench_warm
+
+            result["warm"] = bench_warm(tmp, images or (8 if quick else 40), 2 if quick else 3, 3 if quick else 10,
+                                        progress)
         if "gui" in parts:
             try:
                 from imgrag_desktop.bench.gui_watch import bench_gui_watch  # PySide6 and the window: only here
