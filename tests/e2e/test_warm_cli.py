@@ -43,6 +43,15 @@ def client(data: Path, *args: str, cold: bool = False) -> tuple[str, str, str]:
     return p.stdout, err, heavy.removeprefix("HEAVY=")
 
 
+def stop(proc: Proc, sig: int = signal.SIGINT) -> None:
+    proc.p.send_signal(sig)
+    try:
+        proc.finish(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.p.kill()
+        proc.finish(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory, tiny_ckpt_cli: Path) -> tuple[Path, Path]:  # noqa: F811
     base = tmp_path_factory.mktemp("warm")
@@ -99,11 +108,7 @@ def test_search_and_similar_answer_through_a_running_watcher_with_the_same_outpu
             time.sleep(1)
         assert str(new) in out and heavy == ""
     finally:
-        watcher.p.send_signal(signal.SIGINT)
-        try:
-            watcher.p.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            watcher.p.kill()
+        stop(watcher)
     assert not warm.socket_path(data).exists()  # removed on a clean stop
 
 
@@ -114,8 +119,7 @@ def test_a_socket_left_by_a_killed_watcher_is_ignored(library):
     try:
         wait_for_server(data, watcher)
     finally:
-        watcher.p.send_signal(signal.SIGKILL)
-        watcher.p.wait(timeout=30)
+        stop(watcher, signal.SIGKILL)
     assert warm.socket_path(data).exists()  # stale: nobody listens
     assert warm.probe(data) is None
     out, _, heavy = client(data, "search", "random noise", "--json")
@@ -127,11 +131,7 @@ def test_a_socket_left_by_a_killed_watcher_is_ignored(library):
         wait_for_server(data, watcher)
         assert client(data, "search", "random noise", "--json")[2] == ""
     finally:
-        watcher.p.send_signal(signal.SIGINT)
-        try:
-            watcher.p.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            watcher.p.kill()
+        stop(watcher)
 
 
 def test_the_socket_refuses_other_modes_and_foreign_files(tmp_path):
@@ -158,7 +158,7 @@ def test_the_window_answers_warm_queries_once_its_engine_is_ready(library):
     cold = client(data, "search", "random noise", "--json", cold=True)
     e = {**env(), "QT_QPA_PLATFORM": "offscreen"}
     window = subprocess.Popen([sys.executable, "-m", "imgrag_desktop", "--profile", "test", "--data-dir", str(data)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=e, cwd=str(REPO), text=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e, cwd=str(REPO))
     try:
         end = time.time() + 180
         while warm.probe(data) is None:
