@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None, serve_warm: "Callable[[Any], Any] | None
     if args.images:
         first = os.path.abspath(args.images[0])
         window.shown.connect(lambda: QTimer.singleShot(0, lambda: window.find_similar(first)))
+    unloader = window.host.services.idle_unloader()  # models leave RAM when idle (models/idle.py)
+    window.engineReady.connect(lambda info: unloader.start())
     warm_servers: list[Any] = []
     if serve_warm is not None:
         def start_warm(info: dict[str, Any]) -> None:
@@ -145,6 +147,7 @@ def main(argv: list[str] | None = None, serve_warm: "Callable[[Any], Any] | None
     for server in warm_servers:
         if server is not None:
             server.stop()
+    unloader.stop()
     stopped = window.shutdown()
     if automation is not None and automation.exit_code:
         rc = automation.exit_code

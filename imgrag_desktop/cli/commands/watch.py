@@ -73,6 +73,7 @@ def cmd_watch(ctx: Context) -> int:
                   file=sys.stderr, flush=True)
         service.start(roots)
         server = serve(svc)  # `imgrag search/similar/ask` elsewhere answer from this process
+        unloader = svc.idle_unloader().start()  # CLIP and the text model leave RAM when idle
         if server is not None:
             threading.Thread(target=warm_up, args=(svc,), name="imgrag-warm-up", daemon=True).start()
         try:
@@ -82,6 +83,7 @@ def cmd_watch(ctx: Context) -> int:
         finally:
             if server is not None:
                 server.stop()
+            unloader.stop()
             if not args.quiet:
                 print("stopping after the batch in flight…", file=sys.stderr, flush=True)
             service.stop()
