@@ -18,6 +18,17 @@ from typing import Any, Callable, Iterable
 log = logging.getLogger(__name__)
 
 
+def trim_heap() -> None:
+    """Give freed memory back to the system (glibc keeps freed heap pages mapped: after an
+    unload of ViT-B-32 the resident size fell by ~0.1 GB without this)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 class IdleUnloader:
     def __init__(self, models: Callable[[], Iterable[Any]], idle_s: float, check_s: float | None = None) -> None:
         self.models = models  # asked each time: models built after the start are watched too
@@ -41,6 +52,7 @@ class IdleUnloader:
                 log.warning("could not unload %s: %s", type(m).__name__, exc)
         if n:
             gc.collect()  # the weights' tensors go now, not at some later collection
+            trim_heap()
             self.unloaded += n
         return n
 
