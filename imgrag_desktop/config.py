@@ -10,11 +10,12 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from imgrag_desktop.atomic import write_json
 
 APP_NAME = "imgrag-desktop"
 PROFILES = ("default", "test")
@@ -325,11 +326,7 @@ def remember_data_dir(profile: str, data_dir: str | None) -> Path:
         dirs[profile] = str(data_dir)
     else:
         dirs.pop(profile, None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".gui-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-    os.replace(tmp, path)
+    write_json(path, data, indent=2, prefix=".gui-")
     return path
 
 
@@ -387,19 +384,8 @@ class AppConfig:
             d.mkdir(parents=True, exist_ok=True)
 
     def save(self) -> None:
-        """Atomic write: a crash mid-save leaves the previous settings intact."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".settings-", dir=self.data_dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self.settings.to_dict(), fh, indent=2, sort_keys=True)
-            os.replace(tmp, self.settings_file)
-        except BaseException:  # a full disk must not leave a stray temp file behind
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        """Atomic write: a crash or a full disk mid-save leaves the previous settings intact."""
+        write_json(self.settings_file, self.settings.to_dict(), indent=2, sort_keys=True, prefix=".settings-")
 
     # Effective model choices: the test profile swaps in models that can exist offline.
     def clip_spec(self) -> tuple[str, str, str]:

@@ -11,7 +11,6 @@ import hashlib
 import io
 import os
 import stat
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from imgrag_desktop.atomic import atomic_file
 from imgrag_desktop.types import DecodeError
 
 try:  # HEIC/HEIF support is optional at run time, but a declared dependency.
@@ -329,17 +329,8 @@ def save_thumbnail(img: Image.Image, thumbs_dir: str | os.PathLike[str], chash: 
 
 def save_image_atomic(img: Image.Image, dest: Path, fmt: str, prefix: str = ".tmp-", **params: object) -> Path:
     """Write an image so that readers see the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=dest.suffix, dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, fmt, **params)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_file(dest, "wb", prefix=prefix, suffix=dest.suffix) as fh:
+        img.save(fh, fmt, **params)
     return dest
 
 

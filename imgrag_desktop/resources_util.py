@@ -12,11 +12,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from imgrag_desktop.atomic import write_bytes
 from imgrag_desktop.types import ImgragError
 
 APP_ID = "io.github.imgrag.Desktop"
@@ -143,16 +143,7 @@ def _desktop_files(base: Path) -> dict[Path, str]:
 
 def _write_atomic(dest: Path, data: bytes) -> None:
     """A crash mid-write leaves the old file or none, never a truncated menu entry."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}-", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes(dest, data, chmod=0o644, prefix=f".{dest.name}-")
 
 
 def refresh_menu_cache(base: Path) -> bool:

@@ -120,9 +120,12 @@ class Services:
         more.setdefault("places", lambda: known_places(self.store))  # the towns and countries it holds
         return read_context(self.store, self.cfg.settings, **more)
 
-    def answerer(self, where: str | None = None, **kwargs: Any) -> Any:
-        """An Answerer that retrieves with this instance's searcher (hybrid when available)."""
+    def answerer(self, where: str | None = None, reading: Any = None, **kwargs: Any) -> Any:
+        """An Answerer that retrieves with this instance's searcher (hybrid when available).
+        `reading`: the question as search/understand already read it (the CLI prints it first),
+        so it is not read twice."""
         from imgrag_desktop.answer import Answerer
+        from imgrag_desktop.search.filters import and_where
 
         def retrieve(question: str, k: int) -> list[Any]:
             from imgrag_desktop.search.query import literal, read_terms
@@ -136,13 +139,15 @@ class Services:
             def searchable(text: str) -> str:  # a question is never refused for its wording
                 return text if read_terms(text).positives else literal(text)
 
-            reading = understand(question, context=self.read_context())
-            read = reading.filters.where()
-            both = " AND ".join(f"({w})" for w in (where, read) if w) or None
-            if reading.only_filters:
+            read_as = reading if reading is not None and reading.original == question else None
+            if read_as is None:
+                read_as = understand(question, context=self.read_context())
+            read = read_as.filters.where()
+            both = and_where(where, read)
+            if read_as.only_filters:
                 hits = by_date(self.store, both, k)
             else:
-                hits = self.searcher.search(searchable(reading.text or question), k=k, where=both, min_score="off")
+                hits = self.searcher.search(searchable(read_as.text or question), k=k, where=both, min_score="off")
             if hits or not read:
                 return hits
             # What was read from the question leaves no picture: the words were about the

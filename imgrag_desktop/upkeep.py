@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from imgrag_desktop.atomic import write_json
 from imgrag_desktop.types import ImgragError
 
 if TYPE_CHECKING:
@@ -160,10 +161,7 @@ def export_userdata(svc: "Services", dest: str | os.PathLike[str]) -> dict[str, 
         if rows is not None:
             data["tables"][name] = rows
     path = Path(dest).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, data, indent=1, sort_keys=True, default=str)
     return {"path": str(path.resolve()), "bytes": path.stat().st_size, "folders": len(svc.cfg.settings.folders),
             "tables": {k: len(v) for k, v in data["tables"].items()}}
 

@@ -14,7 +14,6 @@ heartbeat), and what the search returned.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
+from imgrag_desktop.atomic import write_json
 from imgrag_desktop.gui.window import MainWindow
 
 HEARTBEAT_MS = 10
@@ -265,7 +265,4 @@ class Automation(QObject):
         if not self.report_path:
             return
         path = os.path.abspath(self.report_path)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w", encoding="utf-8") as fh:
-            json.dump(self.report, fh, indent=2, default=str)
-        os.replace(path + ".tmp", path)
+        write_json(path, self.report, indent=2, default=str)

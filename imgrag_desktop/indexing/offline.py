@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from imgrag_desktop.atomic import write_json
 from imgrag_desktop.types import ImgragError
 
 ROOTS_FILE = "roots.json"
@@ -107,19 +107,7 @@ class RootRegistry:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"version": 1, "roots": {r: asdict(rec) for r, rec in sorted(self.records.items())}}
-        fd, tmp = tempfile.mkstemp(prefix=".roots-", suffix=".json", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_json(self.path, data, indent=1, fsync=True, prefix=".roots-")
 
 
 def load_records(path: Path) -> dict[str, RootRecord]:

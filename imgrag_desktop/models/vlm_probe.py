@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from imgrag_desktop.atomic import write_json
 from imgrag_desktop.types import ModelUnavailable
 
 
@@ -72,10 +73,7 @@ class VerifiedCache:
         with self._lock:
             data = self._load()
             data[self._key(spec, handler)] = time.time()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=1), "utf-8")
-            os.replace(tmp, self.path)
+            write_json(self.path, data, indent=1)
 
 
 def probe_in_subprocess(spec: ProbeSpec, handler: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:

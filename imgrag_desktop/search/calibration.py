@@ -29,13 +29,14 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+
+from imgrag_desktop.atomic import write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -108,11 +109,7 @@ class CalibrationBook:
         """Atomic write: readers see the old file or the new one."""
         data = self._read()
         data[cal.model_id] = asdict(cal)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".calibration-", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-        os.replace(tmp, self.path)
+        write_json(self.path, data, indent=1, sort_keys=True, prefix=".calibration-")
 
     def needs_library_calibration(self, model_id: str, images: int) -> bool:
         cal = self.get(model_id)

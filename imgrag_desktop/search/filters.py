@@ -95,7 +95,12 @@ class Filters:
         for root in self.exclude_roots:
             parts.append(f"NOT ({folder_filter(root)})")
         parts.extend(p.sql() for p in self.people)
-        return " AND ".join(f"({p})" for p in parts) or None
+        return and_where(*parts)
+
+
+def and_where(*clauses: str | None) -> str | None:
+    """SQL where-clauses joined by AND (each parenthesised); None when there is none."""
+    return " AND ".join(f"({c})" for c in clauses if c) or None
 
 
 _PLACE_LEVELS = ("city", "region", "country")

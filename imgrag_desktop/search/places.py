@@ -147,9 +147,14 @@ def valid_position(lat: float | None, lon: float | None) -> bool:
 
 @lru_cache(maxsize=1)
 def _zones() -> Any:
+    import atexit
+
     from timezonefinder import TimezoneFinder
 
-    return TimezoneFinder()
+    finder = TimezoneFinder()
+    # It keeps its shape files open; closing them at exit keeps Python from warning about them.
+    atexit.register(finder.cleanup)
+    return finder
 
 
 def zone_at(lat: float, lon: float) -> str | None:

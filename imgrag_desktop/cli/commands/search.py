@@ -60,6 +60,7 @@ def read_query(ctx: Context, text: str, where: str | None, question: bool = Fals
     stderr, and the where-clause with the filters it read on top of the option filters."""
     import sys
 
+    from imgrag_desktop.search.filters import and_where
     from imgrag_desktop.search.understand import understand
 
     reading = understand(text, context=ctx.services.read_context())
@@ -67,9 +68,7 @@ def read_query(ctx: Context, text: str, where: str | None, question: bool = Fals
     if chips:
         print("imgrag: understood: " + ", ".join(c.label for c in chips)
               + (f"; searching for {reading.text!r}" if reading.text and not question else ""), file=sys.stderr)
-    read = reading.filters.where()
-    both = " AND ".join(f"({w})" for w in (where, read) if w) or None
-    return reading, both
+    return reading, and_where(where, reading.filters.where())
 
 
 def search_args(p: argparse.ArgumentParser) -> None:

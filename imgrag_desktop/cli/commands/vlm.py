@@ -49,8 +49,8 @@ def cmd_ask(ctx: Context) -> int:
 
     where = filter_from_args(args)
     reading, _ = read_query(ctx, args.question, where, question=True)  # what was understood, on stderr
-    # The answerer reads the question itself ("… Bob?": Bob's photos), on top of the option filters.
-    answerer = svc.answerer(where, images=args.images, max_tokens=args.max_tokens)
+    # The answerer searches with that reading ("… Bob?": Bob's photos), on top of the option filters.
+    answerer = svc.answerer(where, reading=reading, images=args.images, max_tokens=args.max_tokens)
     cancel = threading.Event()
     stream = answerer.stream(args.question, cancel=cancel)
     interrupted = False
