@@ -6,8 +6,8 @@ from imgrag_desktop.gui.app import main as window_main
 
 
 def serve_warm(services: Any) -> Any:
-    """Answer `imgrag search/similar/ask` of other processes from the window (cli/warm.py)."""
-    from imgrag_desktop.cli.warm import serve
+    """Answer `imgrag search/similar/ask` of other processes from the window (cli/commands/warm.py)."""
+    from imgrag_desktop.cli.commands.warm import serve
 
     return serve(services, {"front": "window"})
 

@@ -9,7 +9,6 @@ in cli/commands/, what they share in cli/context.py.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Callable, NamedTuple
 
@@ -33,8 +32,7 @@ from imgrag_desktop.cli.commands import (
     vlm,
     watch,
 )
-from imgrag_desktop.cli.context import Context, common_options, no_args
-from imgrag_desktop.types import ImgragError
+from imgrag_desktop.cli.context import Context, common_options, no_args, run_safely
 
 __all__ = ["COMMANDS", "Command", "Context", "build_parser", "main", "run_command"]
 
@@ -120,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     if args.command in FREE_TEXT:  # a running window or `imgrag watch` may answer it warm
-        from imgrag_desktop.cli.warm import try_warm
+        from imgrag_desktop.cli.commands.warm import try_warm
 
         rc = try_warm(args)
         if rc is not None:
@@ -130,29 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_command(ctx: Context) -> int:
     """Run the command of `ctx.args`, turning failures into one line on stderr and an exit code."""
-    args = ctx.args
-    try:
-        return COMMANDS[args.command].run(ctx)
-    except ImgragError as exc:
-        print(f"imgrag: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("imgrag: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:  # a one-line reason, the traceback only on request
-        if os.environ.get("IMGRAG_DEBUG"):
-            raise
-        from imgrag_desktop.types import DiskFull, is_disk_full
-
-        if is_disk_full(exc):
-            print(f"imgrag: {DiskFull(getattr(args, 'data_dir', None) or 'the data dir')}", file=sys.stderr)
-            return 1
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"imgrag: unexpected error: {type(exc).__name__}: {first[:300]} (set IMGRAG_DEBUG=1 for details)",
-              file=sys.stderr)
-        return 2
+    return run_safely(COMMANDS[ctx.args.command].run, ctx)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,6 @@ def cmd_gui(ctx: Context) -> int:
         argv += ["--data-dir", ctx.args.data_dir]
     if ctx.args.profile:
         argv += ["--profile", ctx.args.profile]
-    from imgrag_desktop.cli.warm import serve
+    from imgrag_desktop.cli.commands.warm import serve
 
     return int(gui_main(argv, serve_warm=lambda svc: serve(svc, {"front": "window"})) or 0)

@@ -9,8 +9,8 @@ import sys
 import threading
 from typing import Any
 
+from imgrag_desktop.cli.commands.warm import serve, warm_up
 from imgrag_desktop.cli.context import Context, stop_on_signals
-from imgrag_desktop.cli.warm import serve, warm_up
 from imgrag_desktop.types import ImgragError
 
 

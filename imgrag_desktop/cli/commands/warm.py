@@ -128,7 +128,13 @@ def serve(services: Any, info: dict[str, Any] | None = None) -> Any:
     """Start answering warm queries for `services` (a WarmServer), or None when another
     process already does or the socket cannot be made (the commands then run cold)."""
     from imgrag_desktop import warm
-    from imgrag_desktop.cli import run_command
+    from imgrag_desktop.cli.commands import search, vlm
+    from imgrag_desktop.cli.context import run_safely
+
+    commands = {"search": search.cmd_search, "similar": search.cmd_similar, "ask": vlm.cmd_ask}
+
+    def run_command(ctx: Any) -> int:  # as `imgrag` runs it (cli/__init__.py: run_command)
+        return run_safely(commands[ctx.args.command], ctx)
 
     try:
         return warm.WarmServer(services.cfg.data_dir, handler(services, run_command),
