@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
@@ -309,9 +310,11 @@ def run_later_stages(services: Engine, cancel: threading.Event | None = None,
     `imgrag index --json` prints). Each stage checks `cancel` itself."""
     run = StageRun(services, cancel or threading.Event(), _guarded(on_progress), on_warning or _log_warning, scope)
     results: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
     for stage in (STAGES if stages is None else stages):
         if stage.part != part:
             continue
+        t0 = time.perf_counter()
         try:
             out = stage.run(run)
         except ImgragError as exc:
@@ -319,7 +322,9 @@ def run_later_stages(services: Engine, cancel: threading.Event | None = None,
                 raise
             _warn(run.on_warning, f"{stage.skipped} skipped: {exc}")
             out = {stage.name: {"error": str(exc)}}
+        seconds[stage.name] = round(time.perf_counter() - t0, 3)
         results.update(out or {})
+    results["stage_seconds"] = seconds  # where a run's time went, stage by stage
     return results
 
 

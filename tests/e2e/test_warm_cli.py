@@ -4,6 +4,7 @@ without it; a socket left by a killed watcher is ignored."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -58,9 +59,14 @@ def library(tmp_path_factory: pytest.TempPathFactory, tiny_ckpt_cli: Path) -> tu
     data = data_dir_with_model(base, tiny_ckpt_cli)
     pics = base / "pics"
     make_images(pics, 10)
-    p = subprocess.run(imgrag(data, "index", str(pics), "--quiet"), capture_output=True, text=True, env=env(),
-                       cwd=str(REPO), timeout=600)
+    p = subprocess.run(imgrag(data, "index", str(pics), "--quiet", "--json"), capture_output=True, text=True,
+                       env=env(), cwd=str(REPO), timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
+    # `imgrag index --json` says where its time went (issue 19: per-stage breakdown)
+    t = json.loads(p.stdout)["timings"]
+    assert t["start_up_s"] > 0 and 0 < t["visual_pass_s"] <= t["command_s"]
+    assert {"ocr", "text"} <= set(t["stage_seconds"]) and t["later_stages_s"] >= sum(
+        v for k, v in t["stage_seconds"].items() if k in ("ocr", "text"))
     return data, pics
 
 
