@@ -15,6 +15,7 @@ import io
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -112,6 +113,7 @@ def handler(services: Any, run: Callable[[Any], int]) -> Callable[[dict[str, Any
             out = _ThreadStream(out_before, threading.get_ident())
             err = _ThreadStream(err_before, threading.get_ident())
             sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+            t0 = time.perf_counter()
             try:
                 rc = run(ctx)
             finally:
@@ -119,7 +121,8 @@ def handler(services: Any, run: Callable[[Any], int]) -> Callable[[dict[str, Any
                     sys.stdout = out_before
                 if sys.stderr is err:
                     sys.stderr = err_before
-        return {"rc": rc, "stdout": out.buf.getvalue(), "stderr": err.buf.getvalue()}
+        return {"rc": rc, "stdout": out.buf.getvalue(), "stderr": err.buf.getvalue(),
+                "server_ms": round((time.perf_counter() - t0) * 1e3, 1)}
 
     return handle
 
@@ -146,9 +149,10 @@ def serve(services: Any, info: dict[str, Any] | None = None) -> Any:
 
 
 def warm_up(services: Any) -> None:
-    """Load what a query needs (CLIP, the vectors) before the first one comes."""
-    try:
-        services.clip.encode_texts(["warm up"])
-        services.searcher.visual()
-    except Exception:  # no model yet, an empty index: the first query pays, or says why
-        pass
+    """Load what a query needs (CLIP, the vectors, the text model) before the first one comes."""
+    for step in (lambda: services.clip.encode_texts(["warm up"]), lambda: services.searcher.visual(),
+                 lambda: services.text.encode(["warm up"]) if services.text is not None else None):
+        try:
+            step()
+        except Exception:  # no model yet, an empty index: the first query pays, or says why
+            pass
