@@ -13,6 +13,7 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -184,9 +185,12 @@ class VectorCache:
     kept for the benchmark's comparison).
     """
 
-    def __init__(self, store: Store, incremental: bool = True) -> None:
+    def __init__(self, store: Store, incremental: bool = True, clusters_dir: "Path | None" = None) -> None:
         self.store = store
         self.incremental = incremental
+        # Where the IVF's clusters are kept between runs (None: not kept): opening a large
+        # library again skips k-means and calibration, over half of building its index.
+        self.clusters_dir = clusters_dir
         self._lock = threading.Lock()
         self._held: dict[str, tuple[tuple[Any, ...], LoadedVectors]] = {}
 
@@ -207,13 +211,39 @@ class VectorCache:
                     return patched
             table, matrix = store.vectors(column, f"{model_col} = {sql_str(model_id)}")
             paths = table.column("path").to_pylist() if table.num_rows else []
-            # The previous index lends its clusters to the new one (no k-means at >= 250k rows).
-            like = held.index if held is not None else None
+            # The previous index lends its clusters to the new one (no k-means at >= 250k rows),
+            # or, at start, the clusters saved by the last run on this library.
+            like = held.index if held is not None else self._saved_clusters(column, model_id, matrix)
             index = VectorIndex(matrix if len(paths) else np.zeros((0, 1), np.float32), like=like)
+            if index.is_ann and index.info is not None and (
+                    not index.reuses(like) or (like is not None and like.nprobe != index.nprobe)):
+                self._save_clusters(column, model_id, index)
             loaded = LoadedVectors((next(_generation), model_id), table, index, paths,
                                    {p: i for i, p in enumerate(paths)})
             self._held[column] = (key, loaded)
             return loaded
+
+    def _clusters_file(self, column: str, model_id: str) -> "Path | None":
+        if self.clusters_dir is None:
+            return None
+        import hashlib
+
+        return self.clusters_dir / f"ivf-{column}-{hashlib.sha1(model_id.encode()).hexdigest()[:16]}.npz"
+
+    def _saved_clusters(self, column: str, model_id: str, matrix: np.ndarray) -> VectorIndex | None:
+        path = self._clusters_file(column, model_id)
+        if path is None or matrix.ndim != 2 or not matrix.shape[0] or not path.exists():
+            return None
+        return VectorIndex.load_clusters(path, matrix.shape[1])
+
+    def _save_clusters(self, column: str, model_id: str, index: VectorIndex) -> None:
+        path = self._clusters_file(column, model_id)
+        if path is None:
+            return
+        try:
+            index.save_clusters(path)
+        except OSError:  # a read-only data dir: the next start clusters again
+            pass
 
     def _patch(self, held: LoadedVectors, version: int, column: str, model_col: str,
                model_id: str) -> LoadedVectors | None:

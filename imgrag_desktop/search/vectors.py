@@ -149,6 +149,7 @@ class VectorIndex:
         self._tail = np.zeros((0, self.dim), np.float32)  # appended rows not yet filed
         self._dead = np.zeros(0, np.int64)  # row numbers replaced or deleted since (see patched)
         self._lock = threading.RLock()
+        self._saved = False
         self.target_recall = target_recall
         self.ann_min_rows = ann_min_rows if ann_min_rows is not None else ANN_MIN_ROWS
         self.seed = seed
@@ -160,6 +161,41 @@ class VectorIndex:
             reuse = like if (like is not None and like.is_ann and like.dim == self.dim and like.info is not None
                              and like.info.rows / 2 <= len(self._data) <= like.info.rows * 2) else None
             self._build(nlist, nprobe, reuse)
+
+    @classmethod
+    def clusters_only(cls, centroids: np.ndarray, nprobe: int, recall: float, rows: int) -> "VectorIndex":
+        """An empty index holding saved clusters, to pass as `like=`: a library opened again
+        is clustered with the centroids and nprobe it had (no k-means, no calibration)."""
+        cent = np.ascontiguousarray(np.asarray(centroids, np.float32))
+        shell = cls(np.zeros((0, cent.shape[1]), np.float32), ann=False)
+        shell._centroids = cent
+        shell._saved = True  # clusters of an earlier run: checked on the rows before they are trusted
+        shell.info = AnnInfo(nlist=cent.shape[0], nprobe=int(nprobe), calibrated_recall=float(recall), build_s=0.0,
+                             rows=int(rows))
+        return shell
+
+    def save_clusters(self, path: "str | Any") -> bool:
+        """Write the centroids and nprobe (IVF only) for `clusters_only`; False when not IVF."""
+        if self._centroids is None or self.info is None:
+            return False
+        from imgrag_desktop.atomic import atomic_file
+
+        with atomic_file(path, "wb") as fh:
+            np.savez(fh, centroids=self._centroids, nprobe=self.info.nprobe,
+                     recall=self.info.calibrated_recall, rows=self.info.rows)
+        return True
+
+    @classmethod
+    def load_clusters(cls, path: "str | Any", dim: int) -> "VectorIndex | None":
+        """The clusters `save_clusters` wrote, or None (absent, unreadable, another size)."""
+        try:
+            with np.load(path) as z:
+                cent = z["centroids"]
+                if cent.ndim != 2 or cent.shape[1] != dim or not np.isfinite(cent).all():
+                    return None
+                return cls.clusters_only(cent, int(z["nprobe"]), float(z["recall"]), int(z["rows"]))
+        except (OSError, ValueError, KeyError):
+            return None
 
     # Shape ----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -229,6 +265,8 @@ class VectorIndex:
         self.info = AnnInfo(nlist=cent.shape[0], nprobe=1, calibrated_recall=recall, build_s=0.0, rows=n)
         if nprobe:
             self.nprobe = nprobe
+            if getattr(like, "_saved", False) and not self._recall_holds():
+                self._calibrate()  # the library changed under the saved clusters: measure again
         else:
             self._calibrate()
         self.info.build_s = time.perf_counter() - t0
@@ -268,6 +306,17 @@ class VectorIndex:
             spread /= np.maximum(np.linalg.norm(spread, axis=1, keepdims=True), 1e-12)
             out.append(mean_weight * mean + spread * np.linalg.norm(mean))
         return [(q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)).astype(np.float32) for q in out]
+
+    def _recall_holds(self, count: int = 60, k: int = 10) -> bool:
+        """A tenth of the calibration queries still reach the target at the current nprobe."""
+        assert self.info is not None
+        sets = self._calibration_queries(count)
+        worst = min(float(self.recall_curve(q, k)[self.info.nprobe]) for q in sets)
+        return worst >= self.target_recall - 0.01
+
+    def reuses(self, other: "VectorIndex | None") -> bool:
+        """Whether this index was clustered with `other`'s centroids."""
+        return other is not None and self._centroids is not None and self._centroids is other._centroids
 
     def _calibrate(self, k: int = 10) -> None:
         """Smallest nprobe whose recall@k reaches the target on every calibration set.

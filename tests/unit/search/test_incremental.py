@@ -136,3 +136,30 @@ def test_many_changes_reload_whole_instead_of_patching(library, monkeypatch):
     store.upsert([{**r, "path": p + ".copy.jpg"} for p, r in rows.items()])
     snap = cache.get("visual", "clip_model", MODEL)
     assert snap.base is None and len(snap.paths) == 640
+
+
+def test_a_library_opened_again_reuses_its_saved_clusters(tmp_path, monkeypatch):
+    import imgrag_desktop.search.vectors as vectors
+
+    monkeypatch.setattr(vectors, "ANN_MIN_ROWS", 300)
+    x = SyntheticClip(1500, dim=32, seed=4).images(1500)
+    store = synthetic_store(tmp_path / "db", x, MODEL)
+    first = VectorCache(store, clusters_dir=tmp_path / "cache").get("visual", "clip_model", MODEL)
+    assert first.index.is_ann
+    (saved,) = (tmp_path / "cache").glob("ivf-visual-*.npz")
+
+    def no_kmeans(*a, **k):
+        raise AssertionError("k-means ran although the clusters were saved")
+
+    monkeypatch.setattr(vectors, "spherical_kmeans", no_kmeans)
+    again = VectorCache(Store(tmp_path / "db"), clusters_dir=tmp_path / "cache").get("visual", "clip_model", MODEL)
+    assert again.index.is_ann and again.index.nprobe == first.index.nprobe
+    assert np.array_equal(again.index._centroids, first.index._centroids)
+    q = SyntheticClip(1500, dim=32, seed=4).texts(10)
+    assert _results(again, q) == _results(first, q)
+    # A damaged file is ignored: the index is clustered again.
+    saved.write_bytes(b"not numpy")
+    monkeypatch.undo()
+    monkeypatch.setattr(vectors, "ANN_MIN_ROWS", 300)
+    third = VectorCache(Store(tmp_path / "db"), clusters_dir=tmp_path / "cache").get("visual", "clip_model", MODEL)
+    assert third.index.is_ann and third.index.info.calibrated_recall > 0.9
