@@ -143,8 +143,10 @@ def serve(services: Any, info: dict[str, Any] | None = None) -> Any:
         return warm.WarmServer(services.cfg.data_dir, handler(services, run_command),
                                {"data_dir": str(services.cfg.data_dir), "profile": services.cfg.profile,
                                 **(info or {})}).start()
-    except OSError as exc:
-        print(f"imgrag: warm queries are not served: {exc}", file=sys.stderr)
+    except OSError as exc:  # e.g. a data dir path too long for a socket (107 bytes): quietly cold
+        import logging
+
+        logging.getLogger(__name__).info("warm queries are not served: %s", exc)
         return None
 
 
