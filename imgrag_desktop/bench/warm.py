@@ -5,6 +5,7 @@ timed from process start to exit, on the same index and queries."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import statistics
@@ -19,6 +20,26 @@ from imgrag_desktop.bench.memory import child_env
 from imgrag_desktop.bench.watch import jpeg
 from imgrag_desktop.types import ImgragError
 
+# argv: data dir, count, queries... -> [[round trip ms...], [server ms...]]
+_ROUND_TRIPS = """
+import json, sys, time
+from argparse import Namespace
+from imgrag_desktop import warm
+from imgrag_desktop.cli import build_parser
+from imgrag_desktop.cli.commands.warm import _request
+data, n, queries = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+trips, server = [], []
+for i in range(n):
+    args = build_parser().parse_args(["--profile", "test", "--data-dir", data, "search", queries[i % len(queries)], "--json"])
+    req = _request(Namespace(**vars(args)))[1]
+    t = time.perf_counter()
+    reply = warm.request(data, req)
+    trips.append((time.perf_counter() - t) * 1e3)
+    if reply is None:
+        sys.exit("the watcher declined a warm query")
+    server.append(float(reply.get("server_ms", 0)))
+print(json.dumps([trips, server]))
+"""
 QUERIES = ["a dog on the beach", "receipt", "sunset over the sea", "a red car", "birthday cake"]
 
 
@@ -71,24 +92,13 @@ def bench_warm(work_dir: Path, images: int = 40, cold_runs: int = 3, warm_runs: 
             hot.append(ms)
             if q in cold_out:
                 same = same and out == cold_out[q]
-        # What a launcher or a desktop search provider sees: the request alone, no Python start.
-        from argparse import Namespace
-
-        from imgrag_desktop.cli import build_parser
-        from imgrag_desktop.cli.commands.warm import _request
-
-        trips, server = [], []
-        for i in range(warm_runs):
-            args = build_parser().parse_args(["--profile", "test", "--data-dir", str(data), "search",
-                                              QUERIES[i % len(QUERIES)], "--json"])
-            made = _request(Namespace(**vars(args)))
-            assert made is not None
-            t = time.perf_counter()
-            reply = warm.request(data, made[1])
-            trips.append((time.perf_counter() - t) * 1e3)
-            if reply is None:
-                raise ImgragError("the watcher declined a warm query")
-            server.append(float(reply.get("server_ms", 0)))
+        # What a launcher or a desktop search provider sees: the request alone, no Python start
+        # (timed in a child process that has the command line loaded; the bench never imports it).
+        p = subprocess.run([sys.executable, "-c", _ROUND_TRIPS, str(data), str(warm_runs), *QUERIES],
+                           capture_output=True, text=True, env=env, timeout=600)
+        if p.returncode != 0:
+            raise ImgragError(f"timing the socket failed: {p.stderr[-500:]}")
+        trips, server = json.loads(p.stdout.strip().splitlines()[-1])
     finally:
         watcher.send_signal(signal.SIGINT)
         try:
