@@ -9,7 +9,7 @@ def serve_warm(services: Any) -> Any:
     """Answer `imgrag search/similar/ask` of other processes from the window (cli/commands/warm.py)."""
     from imgrag_desktop.cli.commands.warm import serve
 
-    return serve(services, {"front": "window"})
+    return serve(services, {"front": "window", "ready": True})
 
 
 def main(argv: list[str] | None = None) -> int:

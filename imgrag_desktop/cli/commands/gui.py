@@ -18,4 +18,4 @@ def cmd_gui(ctx: Context) -> int:
         argv += ["--profile", ctx.args.profile]
     from imgrag_desktop.cli.commands.warm import serve
 
-    return int(gui_main(argv, serve_warm=lambda svc: serve(svc, {"front": "window"})) or 0)
+    return int(gui_main(argv, serve_warm=lambda svc: serve(svc, {"front": "window", "ready": True})) or 0)

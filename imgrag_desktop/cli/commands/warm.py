@@ -150,11 +150,14 @@ def serve(services: Any, info: dict[str, Any] | None = None) -> Any:
         return None
 
 
-def warm_up(services: Any) -> None:
-    """Load what a query needs (CLIP, the vectors, the text model) before the first one comes."""
+def warm_up(services: Any, server: Any = None) -> None:
+    """Load what a query needs (CLIP, the vectors, the text model) before the first one comes;
+    the server's ping then says `"ready": true`."""
     for step in (lambda: services.clip.encode_texts(["warm up"]), lambda: services.searcher.visual(),
                  lambda: services.text.encode(["warm up"]) if services.text is not None else None):
         try:
             step()
         except Exception:  # no model yet, an empty index: the first query pays, or says why
             pass
+    if server is not None:
+        server.info["ready"] = True

@@ -75,7 +75,7 @@ def cmd_watch(ctx: Context) -> int:
         server = serve(svc)  # `imgrag search/similar/ask` elsewhere answer from this process
         unloader = svc.idle_unloader().start()  # CLIP and the text model leave RAM when idle
         if server is not None:
-            threading.Thread(target=warm_up, args=(svc,), name="imgrag-warm-up", daemon=True).start()
+            threading.Thread(target=warm_up, args=(svc, server), name="imgrag-warm-up", daemon=True).start()
         try:
             while not stop.wait(0.5):
                 if not service.running:
