@@ -133,17 +133,25 @@ def main(argv: list[str] | None = None, serve_warm: "Callable[[Any], Any] | None
     unloader = window.host.services.idle_unloader()  # models leave RAM when idle (models/idle.py)
     window.engineReady.connect(lambda info: unloader.start())
     warm_servers: list[Any] = []
+    closing = threading.Event()
     if serve_warm is not None:
+        def serve_now() -> None:
+            server = serve_warm(window.host.services)
+            if server is not None and closing.is_set():  # the window closed meanwhile
+                server.stop()
+            else:
+                warm_servers.append(server)
+
         def start_warm(info: dict[str, Any]) -> None:
             if "error" in info or warm_servers:
                 return
             warm_servers.append(None)  # once; started off the GUI thread (it imports the runner)
-            threading.Thread(target=lambda: warm_servers.append(serve_warm(window.host.services)),
-                             name="imgrag-warm-start", daemon=True).start()
+            threading.Thread(target=serve_now, name="imgrag-warm-start", daemon=True).start()
 
         window.engineReady.connect(start_warm)
     window.show()
     rc = app.exec()
+    closing.set()
     for server in warm_servers:
         if server is not None:
             server.stop()
