@@ -108,6 +108,7 @@ def handler(services: Any, run: Callable[[Any], int]) -> Callable[[dict[str, Any
             return {"fallback": True, "reason": "another data dir, profile or settings"}
         ctx = Context(argparse.Namespace(**req["args"]))
         ctx._services = services  # type: ignore[attr-defined]
+        _see_other_writers(services)
         with _run_lock:
             out_before, err_before = sys.stdout, sys.stderr
             out = _ThreadStream(out_before, threading.get_ident())
@@ -125,6 +126,17 @@ def handler(services: Any, run: Callable[[Any], int]) -> Callable[[dict[str, Any
                 "server_ms": round((time.perf_counter() - t0) * 1e3, 1)}
 
     return handle
+
+
+def _see_other_writers(services: Any) -> None:
+    """A cold command reads the index as it is now: so does a warm one. Writes by other
+    processes (`imgrag folders remove`, another tool) become visible; the searcher then
+    reloads what it cannot patch (search/snapshot.py)."""
+    for refresh in (services.store.refresh, lambda: services.searcher.tile_matcher.refresh()):
+        try:
+            refresh()
+        except Exception:  # an unreadable table: the command itself says so
+            pass
 
 
 def serve(services: Any, info: dict[str, Any] | None = None) -> Any:
