@@ -40,6 +40,12 @@ def library_stats(svc: "Services", failures: bool = False) -> dict[str, Any]:
         data["caption_pending"] = cols.column("caption_status").to_pylist().count("pending")
         data["text_vectors"] = n - cols.column("textual").null_count
         data["visual_pending"] = data["clip_models"].get("", 0)  # indexed before CLIP was downloaded
+        try:  # a CLIP switch under way (indexing/reembed.py): the old model serves until it is done
+            from imgrag_desktop.indexing.reembed import status as reembed_status
+
+            data.update(reembed_status(store, svc.clip, svc.clip_next))
+        except ImgragError:
+            pass
         try:
             from imgrag_desktop.search.calibration import CalibrationBook
             from imgrag_desktop.search.tiles import TileTable
@@ -128,6 +134,7 @@ def check_vector_size(svc: "Services", rebuild: bool = False, remedy: str = REBU
             raise VectorSizeMismatch(
                 f"the index holds {dim}-dimensional vectors but model {clip.model_id} makes {made}: {remedy}")
         store.drop_images()
+        svc.reset_models()  # an empty index: the model the settings name serves (indexing/reembed.py)
 
 
 BROWSE_COLUMNS = ["path", "size", "mtime_ns", "width", "height", "taken_at", "date", "kind", "content_hash"]

@@ -7,6 +7,7 @@ torch is loaded. Pass a Services into whatever needs the engine; there are no si
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
 from imgrag_desktop.config import AppConfig
@@ -25,11 +26,13 @@ class Services:
         self._lock = threading.RLock()
         self._store: Store | None = None
         self._clip: ClipEncoder | None = None
+        self._clip_next: ClipEncoder | None = None  # the model being switched to (indexing/reembed.py)
         self._text: Any = None
         self._searcher: Searcher | None = None
         self._vlm: Any = None
         self.scan_fs: Any = None  # the scanner's file-system calls (scanner.Fs); a test injects a hung share
         self._faces: tuple[Any, Any] | None = None
+        self._indexers: "weakref.WeakSet[Indexer]" = weakref.WeakSet()  # given the new model after a switch
 
     @classmethod
     def from_args(cls, data_dir: str | None = None, profile: str | None = None) -> "Services":
@@ -47,12 +50,35 @@ class Services:
 
     @property
     def clip(self) -> "ClipEncoder":
+        """The CLIP model whose vectors the index holds: queries are encoded with it. While the
+        settings name another one, that one is `clip_next` (re-embedding in the background)."""
         with self._lock:
             if self._clip is None:
-                from imgrag_desktop.models.clip import encoder_from_config
+                from imgrag_desktop.indexing.reembed import choose_encoders
+                from imgrag_desktop.models.clip import ClipEncoder, encoder_from_config, hub_caches
 
-                self._clip = encoder_from_config(self.cfg)
+                s = self.cfg.settings
+
+                def make(spec: Any) -> ClipEncoder:
+                    return ClipEncoder(spec.model, spec.pretrained, spec.checkpoint, device=s.device,
+                                       precision=s.precision, cache_dirs=hub_caches(self.cfg))
+
+                self._clip, self._clip_next = choose_encoders(self.cfg, self.store, encoder_from_config(self.cfg), make)
             return self._clip
+
+    @property
+    def clip_next(self) -> "ClipEncoder | None":
+        """The model the settings chose while the old one still serves (None: no switch under way)."""
+        with self._lock:
+            _ = self.clip
+            return self._clip_next
+
+    def visual_switched(self) -> None:
+        """The index now holds the new model's vectors: the searcher and every indexer made
+        here (a watcher's, held for its whole run) use the new model from now on."""
+        self.reset_models()
+        for ix in list(self._indexers):
+            ix.encoder = self.clip
 
     @property
     def text(self) -> Any:
@@ -163,16 +189,18 @@ class Services:
         ix = Indexer(self.cfg, self.store, self.clip, on_progress=on_progress)
         if self.scan_fs is not None:
             ix.fs = self.scan_fs
+        self._indexers.add(ix)
         return ix
 
     def reset_models(self) -> None:
         """Forget loaded models (after the user changed model settings)."""
         with self._lock:
-            if self._clip is not None:
-                self._clip.unload()
+            for enc in (self._clip, self._clip_next):
+                if enc is not None:
+                    enc.unload()
             if self._vlm is not None:
                 self._vlm.unload()
-            self._clip = None
+            self._clip = self._clip_next = None
             self._searcher = None
 
     def reopen_store(self) -> None:

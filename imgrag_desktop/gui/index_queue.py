@@ -18,6 +18,15 @@ from imgrag_desktop.gui.workers import EngineHost, IndexJob, IndexWorker
 from imgrag_desktop.store.writers import DataDirWriter
 
 
+def stage_label(p: Any) -> str:
+    """A later stage's progress in words ("Ocr 3/10"; a CLIP switch says what it is for). The
+    Cancel button next to it stops the stage; what is done is kept and the next run resumes."""
+    if p.stage == "reembed":
+        return (f"Updating visual search for the new model: {p.done:,} / {p.total:,}" if p.total
+                else "Updating visual search for the new model…")
+    return f"{p.stage.capitalize()} {p.done}/{p.total}" if p.total else p.stage.capitalize()
+
+
 class IndexQueue(QObject):
     started = Signal(object)  # the IndexJob that began
     progress = Signal(object)  # types.Progress, as the worker reports it
@@ -141,8 +150,8 @@ class IndexQueue(QObject):
             self.rowsArriving.emit()
         elif stage in ("optimize", "done"):
             self.label.setText("Compacting the index…" if stage == "optimize" else "Finishing…")
-        else:  # later stages: OCR, text vectors, captions
-            self.label.setText(f"{stage.capitalize()} {p.done}/{p.total}" if p.total else stage.capitalize())
+        else:  # later stages: OCR, text vectors, captions, a new CLIP model's vectors
+            self.label.setText(stage_label(p))
             if p.total:
                 self.bar.setRange(0, p.total)
                 self.bar.setValue(p.done)

@@ -284,8 +284,9 @@ class WatchStatus(QObject):
 
     @Slot(object)
     def _on_progress(self, p: Any) -> None:
-        label = f"{p.stage.capitalize()} {p.done}/{p.total}" if p.total else p.stage.capitalize()
-        self._stage = (time.monotonic(), label)
+        from imgrag_desktop.gui.index_queue import stage_label
+
+        self._stage = (time.monotonic(), stage_label(p))
         self.update_label()
 
     def _refresh_after_watch(self) -> None:

@@ -452,8 +452,12 @@ class MainWindow(QMainWindow):
                                          "text in pictures is searchable now")
             self.open_models(first_run=True)
         else:
-            self.statusBar().showMessage(f"Ready: image model {info.get('model', '')} loaded in "
-                                         f"{info.get('seconds', 0):.1f} s", 6000)
+            if info.get("next"):  # a CLIP switch under way (indexing/reembed.py)
+                self.statusBar().showMessage(f"Visual search uses {info.get('model', '')} until every picture has "
+                                             f"the new model's vectors (updating in the background)", 10000)
+            else:
+                self.statusBar().showMessage(f"Ready: image model {info.get('model', '')} loaded in "
+                                             f"{info.get('seconds', 0):.1f} s", 6000)
             if self._fill_visual_pending and self.cfg.settings.folders:
                 self.rescan()  # the visual stage gives the rows indexed meanwhile their vectors
         self._fill_visual_pending = False
@@ -514,9 +518,9 @@ class MainWindow(QMainWindow):
             self.mode_combo.setEnabled(False)
             self.statusBar().showMessage("Loading the new image model…")
             self.resetModelsRequested.emit()
-            if model_changed and self.cfg.settings.folders and self.cfg.profile != "test":
-                self._offer_rebuild("Re-index with the new model?", "Images indexed with the previous model are not "
-                                    "found by the new one until they are indexed again.", "Re-index now")
+            # Another CLIP model: once it is loaded, a rescan re-embeds the pictures in the
+            # background (indexing/reembed.py) while searches keep using the previous one.
+            self._fill_visual_pending = self._fill_visual_pending or model_changed
 
     def _offer_rebuild(self, text: str, informative: str, button: str) -> None:
         folders = list(self.cfg.settings.folders)

@@ -174,8 +174,10 @@ class QueryWorker(QObject):
                 self.ready.emit({"model": "", "modes": [m for m in MODE_NAMES if m != "visual"],
                                  "seconds": time.monotonic() - t0, "cutoff": {}, "waiting": str(exc)})
                 return
+            coming = svc.clip_next  # another model chosen: re-embedding in the background
             self.ready.emit({"model": svc.clip.model_id, "modes": list(MODE_NAMES), "seconds": time.monotonic() - t0,
-                             "cutoff": _calibrated_cutoffs(svc.searcher)})
+                             "cutoff": _calibrated_cutoffs(svc.searcher),
+                             "next": coming.model_id if coming is not None else ""})
         except Exception as exc:
             self.modelFailed.emit(*describe_exception(exc))
             return

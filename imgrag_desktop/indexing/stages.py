@@ -288,6 +288,19 @@ def _text(run: StageRun) -> dict[str, Any] | None:
                                include_ocr_pending=not run.ocr_ok)}
 
 
+def _reembed(run: StageRun) -> dict[str, Any] | None:
+    """A CLIP model switch: the new model's vectors in the background, then one atomic switch
+    (indexing/reembed.py); the old model serves searches until then."""
+    from imgrag_desktop.indexing.reembed import run_switch
+
+    svc = run.services
+    if svc.cfg is None or run.cancel.is_set():
+        return None
+    out = run_switch(svc.cfg, svc.store, svc.clip, getattr(svc, "clip_next", None), run.cancel, run.on_progress,
+                     on_switched=getattr(svc, "visual_switched", None))
+    return {"reembed": out} if out else None
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("visual", _visual, part="pass"),  # vectors of rows indexed before CLIP arrived
     Stage("tiles", _tiles, part="pass"),
@@ -298,6 +311,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("captions", _captions, skipped="captions"),
     Stage("place words", _place_words),  # the place's names back into rewritten search_text
     Stage("text", _text),  # text vectors, then the keyword index
+    Stage("reembed", _reembed),  # a new CLIP model's vectors while the old ones serve
     Stage("faces", _faces, skipped="faces"),  # last: people fill in after everything searchable
 )
 

@@ -117,3 +117,43 @@ def shots_three(tmp_path):
     for name in ("00_parse_urls.png", "01_parse_colored_url.png", "03_parse_emails.png"):
         shutil.copy2(SCREENSHOTS / name, d / name)
     return d
+
+
+@pytest.mark.slow
+def test_switching_clip_models_reembeds_while_the_old_model_serves(tmp_path):
+    """`imgrag models use` another CLIP: `status` tells what is coming, searches keep answering
+    with the old model, the next `imgrag index` re-embeds (no OCR) and switches."""
+    from imgrag_desktop.models.clip import ClipEncoder, write_tiny_checkpoint
+    from tests.unit.indexing.test_reembed import _photos
+
+    old = write_tiny_checkpoint(tmp_path / "old.pt", seed=1)
+    new = write_tiny_checkpoint(tmp_path / "new.pt", seed=2)
+    old_id, new_id = (ClipEncoder("imgrag-tiny", "", str(p)).model_id for p in (old, new))
+    photos, data = tmp_path / "photos", tmp_path / "d"
+    _photos(photos, 6)
+    data.mkdir()
+    (data / "settings.json").write_text(json.dumps({"clip_model": "imgrag-tiny", "clip_pretrained": "",
+                                                     "clip_checkpoint": str(old), "device": "cpu",
+                                                     "ocr_enabled": False}))
+
+    def cli(*args: str) -> object:
+        proc = run_default(*args, "--json", data_dir=data)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    assert cli("index", str(photos))["added"] == 6
+    used = run_default("models", "use", str(new), data_dir=data)
+    assert used.returncode == 0 and "in the background" in used.stdout, used.stderr
+    status = cli("status")
+    assert (status["visual_model"], status["visual_model_next"], status["reembed_remaining"]) == (old_id, new_id, 6)
+    told = run_default("status", data_dir=data).stdout
+    assert f"searches use {old_id} until 6 more picture(s) have vectors of {new_id}" in told
+    hits = cli("search", "a photo", "--mode", "visual", "--min-score", "off")
+    hits = hits["hits"] if isinstance(hits, dict) else hits
+    assert len(hits) == 6  # the old model's vectors serve
+    out = cli("index", str(photos))
+    assert out["unchanged"] == 6 and out["added"] == out["updated"] == 0
+    assert out["reembed"]["switched"] is True and out["reembed"]["embedded"] == 6
+    status = cli("status")
+    assert (status["visual_model"], status["visual_model_next"], status["reembed_remaining"]) == (new_id, None, 0)
+    assert status["clip_models"] == {new_id: 6}

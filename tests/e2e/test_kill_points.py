@@ -129,3 +129,58 @@ def test_kill_the_window_while_its_worker_indexes(tmp_path: Path, tiny_ckpt: Pat
     assert out["images"] == n and out["unchanged"] >= rows and out["removed"] == 0
     assert len(_no_duplicates(data)) == n and tree_state(photos) == before
     print(f"\nwindow killed with {rows} of {n} rows written; the next run finished the rest")
+
+
+@pytest.mark.slow
+def test_kill_during_a_clip_switch_keeps_the_old_model_serving_and_the_next_run_resumes(tmp_path: Path) -> None:
+    """SIGKILL `imgrag index` while it re-embeds for a newly chosen CLIP model: every row still
+    has the old model's vector (searches go on), the new vectors written so far are kept, and
+    the next run embeds only the rest, then switches."""
+    import signal
+
+    from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.indexing.stages import STAGES, run_later_stages
+    from imgrag_desktop.models.clip import ClipEncoder, write_tiny_checkpoint
+    from imgrag_desktop.services import Services
+    from tests.unit.indexing.test_reembed import _photos
+
+    n = 80
+    old = write_tiny_checkpoint(tmp_path / "old.pt", seed=1)
+    new = write_tiny_checkpoint(tmp_path / "new.pt", seed=2)
+    old_id, new_id = (ClipEncoder("imgrag-tiny", "", str(p)).model_id for p in (old, new))
+    photos, data = tmp_path / "photos", tmp_path / "data"
+    _photos(photos, n)
+    cfg = AppConfig.load(data, "default")
+    s = cfg.settings
+    s.clip_model, s.clip_pretrained, s.clip_checkpoint, s.device = "imgrag-tiny", "", str(old), "cpu"
+    s.ocr_enabled = s.captions_enabled = s.faces_enabled = False
+    s.batch_size = 1  # one commit per picture: the kill lands in the middle
+    cfg.save()
+    Services(cfg).indexer().index_paths([str(photos)])
+    cfg.settings.clip_checkpoint = str(new)
+    cfg.save()
+
+    def made() -> int:
+        try:
+            return _count(data, "clip_model_next IS NOT NULL")
+        except Exception:  # the column is not there yet
+            return 0
+
+    cmd = [sys.executable, "-m", "imgrag_desktop.cli", "--profile", "default", "--data-dir", str(data),
+           "index", str(photos)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert _wait(proc, lambda: made() >= 3), proc.communicate()[1][-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    kept = made()
+    assert 3 <= kept < n
+    assert _no_duplicates(data) and _count(data) == n
+    assert _count(data, f"clip_model = '{old_id}' AND visual IS NOT NULL") == n  # the old vectors still serve
+
+    svc = Services(AppConfig.load(data, "default"))
+    assert svc.clip.model_id == old_id
+    assert svc.indexer().index_paths([str(photos)]).unchanged == n
+    out = run_later_stages(svc, stages=[st for st in STAGES if st.name == "reembed"])
+    assert out["reembed"]["switched"] and out["reembed"]["embedded"] == n - kept
+    assert _count(data, f"clip_model = '{new_id}' AND visual IS NOT NULL") == n

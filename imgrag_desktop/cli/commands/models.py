@@ -17,6 +17,9 @@ from typing import Any, Callable
 from imgrag_desktop.cli.context import Context, common_options
 from imgrag_desktop.types import ImgragError
 
+REEMBED_NOTE = ("the next `imgrag index` or `imgrag watch` re-embeds the pictures in the background; "
+                "searches use the previous model until every picture has the new one")
+
 
 def models_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="models_action", metavar="ACTION")
@@ -119,7 +122,7 @@ def _use(ctx: Context) -> int:
         enc.unload()
         cfg.save()
         ctx.out({"kind": "clip", "clip_model": s.clip_model, "clip_checkpoint": path},
-                f"CLIP now uses {path} ({s.clip_model}); pictures are re-embedded by the next indexing")
+                f"CLIP now uses {path} ({s.clip_model}); {REEMBED_NOTE}")
         return 0
     if name.endswith(".gguf"):
         from imgrag_desktop.cli.commands.vlm import use_vlm_files
@@ -129,7 +132,7 @@ def _use(ctx: Context) -> int:
     s = cfg.settings
     data = ({"kind": kind, "clip_model": s.clip_model, "clip_pretrained": s.clip_pretrained} if kind == "clip"
             else {"kind": kind, "vlm_model": s.vlm_model, "vlm_mmproj": ""})
-    ctx.out(data, f"now using {name}" + ("; pictures are re-embedded by the next indexing" if kind == "clip" else ""))
+    ctx.out(data, f"now using {name}" + (f"; {REEMBED_NOTE}" if kind == "clip" else ""))
     return 0
 
 

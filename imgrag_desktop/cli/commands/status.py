@@ -28,6 +28,10 @@ def cmd_status(ctx: Context) -> int:
         if data.get("visual_pending"):
             lines.append(f"visual vectors still to make: {data['visual_pending']} (waiting for the CLIP model: "
                          "`imgrag models list`, then the next `imgrag index` fills them)")
+        if data.get("visual_model_next"):
+            lines.append(f"switching CLIP models: searches use {data['visual_model']} until "
+                         f"{data['reembed_remaining']} more picture(s) have vectors of {data['visual_model_next']} "
+                         "(the next `imgrag index` or `imgrag watch` makes them in the background)")
         if "tiles" in data:
             cut = data.get("cutoff") or {}
             lines.append(f"tiles of large images: {data['tiles']}; relevance cut-off: text {cut.get('text')}, "

@@ -19,7 +19,7 @@ def test_the_list_keeps_the_order_the_stages_depend_on() -> None:
     names = [s.name for s in STAGES]
     # Visual vectors of rows indexed before CLIP arrived come first: tiles and calibration use them.
     assert names == ["visual", "tiles", "fingerprints", "calibration", "places", "ocr", "captions", "place words",
-                     "text", "faces"]
+                     "text", "reembed", "faces"]
     assert [s.name for s in STAGES if s.part == "pass"] == ["visual", "tiles", "fingerprints", "calibration"]
 
 
