@@ -68,16 +68,16 @@ def cmd_index(ctx: Context) -> int:
             roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed,
             confirm_removal=args.confirm_removal)
         t_later = time.perf_counter()
-        extra = run_later_stages(svc, cancel, ctx.progress_bar(), ctx.warn) if not cancel.is_set() else {}
+        stage_s: dict[str, float] = {}
+        extra = run_later_stages(svc, cancel, ctx.progress_bar(), ctx.warn, timings=stage_s) \
+            if not cancel.is_set() else {}
         later_s = time.perf_counter() - t_later
     data = report.to_json()
-    passed = dict(getattr(report, "extra", None) or {})  # the stages of part "pass": tiles, calibration
-    stage_s = {**passed.pop("stage_seconds", {}), **extra.pop("stage_seconds", {})}
-    data.update(passed)
+    data.update(getattr(report, "extra", None) or {})  # the stages of part "pass": tiles, calibration
     data.update(extra)
     # Where the command's time went: start-up (interpreter, imports), the visual pass (scan,
-    # decode, CLIP, writes, its own stages), the later stages each, and the rest (opening
-    # the store, the lock, the model's load when the pass did not need it).
+    # decode, CLIP, writes, and its own stages: tiles, fingerprints, calibration), the later
+    # stages each, and the rest (opening the store, the lock).
     data["timings"] = {"start_up_s": None if started is None else round(started, 3),
                        "visual_pass_s": round(report.seconds, 3), "later_stages_s": round(later_s, 3),
                        "stage_seconds": stage_s, "command_s": round(time.perf_counter() - t_cmd, 3)}
