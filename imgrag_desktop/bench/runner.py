@@ -95,7 +95,7 @@ def run_bench(parts: Sequence[str] = ALL, quick: bool = False, sizes: Sequence[i
     tmp = Path(tempfile.mkdtemp(prefix="imgrag-bench-", dir=work_dir))
     try:
         encoder = None
-        if "index" in parts or "search" in parts:
+        if "index" in parts or "search" in parts or "copies" in parts:
             say(progress, f"loading {clip_model} (random weights)")
             t = time.perf_counter()
             encoder = bench_encoder(clip_model, device, precision=precision)
@@ -105,6 +105,11 @@ def run_bench(parts: Sequence[str] = ALL, quick: bool = False, sizes: Sequence[i
             from imgrag_desktop.bench.search import bench_search
 
             result["search"] = bench_search(sizes, encoder, tmp, queries, progress)
+        if "copies" in parts:
+            from imgrag_desktop.bench.copies import bench_copies
+
+            result["copies"] = bench_copies([n for n in sizes if n <= 100_000] or [10_000], encoder, tmp,
+                                            12 if quick else 24, progress)
         if "index" in parts:
             big = (1600, 1200) if quick else (4000, 3000)
             assert encoder is not None

@@ -163,3 +163,14 @@ def test_human_report_of_the_new_parts():
     text = format_report(r)
     for word in ("features (m, 6 photos)", "vlm: Gemma 3 270M: package", "watch trickle", "watch idle", "window watching"):
         assert word in text
+
+
+@pytest.mark.slow
+def test_part_copies(tmp_path):
+    """The typed search with copies folded: every query folds copies into their originals."""
+    c = _run_part("copies", tmp_path, "--sizes", "2000")
+    _has(c, "copy_share", "k", "sizes")
+    (s,) = c["sizes"]
+    _has(s, "rows", "first_query_ms", "first_screen_ms", "query_ms", "copies_folded_per_query")
+    assert s["rows"] == 2000 and s["query_ms"]["n"] == 11
+    assert s["copies_folded_per_query"] > 10  # the bench pays for folding, unlike the search part
