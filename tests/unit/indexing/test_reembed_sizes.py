@@ -148,3 +148,41 @@ def test_a_switch_between_vector_sizes_serves_throughout_and_ends_clean(
     svc = Services(AppConfig.load(data, "default"))
     assert _index(svc, photos)["report"].added == 1
     assert svc.store.count(f"clip_model = '{new_id}'") == N + 1 and svc.store.visual_dim == new_dim
+
+
+@pytest.mark.slow  # two CLI runs in subprocesses
+def test_a_process_holding_the_old_model_follows_a_switch_another_process_committed(
+        tmp_path: Path, two_sizes: tuple[Path, Path]) -> None:
+    """A window or `imgrag watch` loaded the old model; `imgrag models use` + `imgrag index` in a
+    terminal (a real second process) switch the index. The first process's next indexing run
+    notices (visual_model.json) and reloads: it does not re-embed the library with the old model,
+    and its searches read the new vectors with the new model."""
+    from tests.e2e.test_cli_models import run_default
+
+    old = two_sizes[0]
+    new = write_tiny_checkpoint(tmp_path / "new.pt", seed=3)  # the same architecture: the CLI knows it
+    data, photos = tmp_path / "data", tmp_path / "photos"
+    paths = _photos(photos, N)
+    svc = _services(data, old)
+    watcher = svc.indexer()  # held for the whole run, like a watcher's
+    watcher.index_paths([str(photos)])
+    old_id = svc.clip.model_id
+    assert len(_visual_scores(svc, "a red square")) == N  # the searcher is loaded with the old model
+
+    for args in (("models", "use", str(new)), ("index", str(photos), "--quiet")):
+        proc = run_default(*args, data_dir=data)
+        assert proc.returncode == 0, proc.stderr
+    new_id = ClipEncoder("imgrag-tiny", "", str(new)).model_id
+    assert Services(AppConfig.load(data, "default")).store.query(None, ["clip_model"]).column(
+        "clip_model").to_pylist() == [new_id] * N
+
+    added = _photos(photos, 1, first=60)
+    report = watcher.index_paths([str(photos)])
+    assert (report.added, report.updated, report.embedded) == (1, 0, 1)  # only the new file is read
+    assert watcher.encoder.model_id == new_id and svc.clip.model_id == new_id and svc.clip_next is None
+    rows = dict(zip(*[svc.store.query(None, ["path", "clip_model"]).column(c).to_pylist() for c in ("path", "clip_model")]))
+    assert rows == {str(p): new_id for p in [*paths, *added]}
+    after = _visual_scores(svc, "a red square")
+    expected = _expected_scores("imgrag-tiny", new, [*paths, *added], "a red square")
+    assert set(after) == set(expected) and max(abs(after[p] - expected[p]) for p in expected) < 1e-3
+    assert old_id != new_id
