@@ -136,7 +136,9 @@ class Services:
 
     @property
     def searcher(self) -> "Searcher":
+        """The searcher of the serving model (a switch another process committed is followed)."""
         with self._lock:
+            self.follow_switch()
             if self._searcher is None:
                 from imgrag_desktop.search import Searcher
                 from imgrag_desktop.search.calibration import CalibrationBook

@@ -168,6 +168,8 @@ def test_a_process_holding_the_old_model_follows_a_switch_another_process_commit
     watcher.index_paths([str(photos)])
     old_id = svc.clip.model_id
     assert len(_visual_scores(svc, "a red square")) == N  # the searcher is loaded with the old model
+    reader = Services(AppConfig.load(data, "default"))  # another window that only searches
+    assert len(_visual_scores(reader, "a red square")) == N
 
     for args in (("models", "use", str(new)), ("index", str(photos), "--quiet")):
         proc = run_default(*args, data_dir=data)
@@ -175,6 +177,12 @@ def test_a_process_holding_the_old_model_follows_a_switch_another_process_commit
     new_id = ClipEncoder("imgrag-tiny", "", str(new)).model_id
     assert Services(AppConfig.load(data, "default")).store.query(None, ["clip_model"]).column(
         "clip_model").to_pylist() == [new_id] * N
+
+    # The reader's next search reads the new vectors with the new model.
+    expected = _expected_scores("imgrag-tiny", new, paths, "a red square")
+    after = _visual_scores(reader, "a red square")
+    assert reader.clip.model_id == new_id and set(after) == set(expected)
+    assert max(abs(after[p] - expected[p]) for p in expected) < 1e-3
 
     added = _photos(photos, 1, first=60)
     report = watcher.index_paths([str(photos)])
