@@ -89,6 +89,35 @@ class Context:
         return update
 
 
+def run_safely(run: Callable[[Context], int], ctx: Context) -> int:
+    """Run one command, turning failures into one line on stderr and an exit code."""
+    args = ctx.args
+    try:
+        return run(ctx)
+    except ImgragError as exc:
+        print(f"imgrag: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("imgrag: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a one-line reason, the traceback only on request
+        import os
+
+        if os.environ.get("IMGRAG_DEBUG"):
+            raise
+        from imgrag_desktop.types import DiskFull, is_disk_full
+
+        if is_disk_full(exc):
+            print(f"imgrag: {DiskFull(getattr(args, 'data_dir', None) or 'the data dir')}", file=sys.stderr)
+            return 1
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"imgrag: unexpected error: {type(exc).__name__}: {first[:300]} (set IMGRAG_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 2
+
+
 STOPPING = "imgrag: stopping after the batch in flight (signal again to stop at once)"
 
 

@@ -37,7 +37,7 @@ class ErrorsPanel(QDialog):
         self.table.setHorizontalHeaderLabels(["File", "Reason", "Stage"])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setWordWrap(False)
+        self.table.setWordWrap(True)  # a reason is read whole, not cut
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
@@ -67,7 +67,8 @@ class ErrorsPanel(QDialog):
         self._render()
 
     def rows(self) -> list[tuple[str, str, str]]:
-        out = [(m.at.strftime("%H:%M:%S") + " (this session)", m.text, "app") for m in reversed(self._session)]
+        # A session error names no file: its time goes with the stage, the File column stays files.
+        out = [("", m.text, "this session, " + m.at.strftime("%H:%M:%S")) for m in reversed(self._session)]
         out += [(str(r.get("path", "")), str(r.get("reason", "")), str(r.get("stage", ""))) for r in self._failures]
         return out
 
@@ -79,6 +80,7 @@ class ErrorsPanel(QDialog):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
                 self.table.setItem(i, j, item)
+        self.table.resizeRowsToContents()
         n = len(self._failures)
         if not rows:
             self.summary.setText("No problems: every file found so far was indexed.")

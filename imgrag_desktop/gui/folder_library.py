@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 class FolderLibrary(QObject):
     changed = Signal()  # folders were added: the page may leave its welcome state
+    folderRemoved = Signal(str, object)  # folder, folders still indexed: its results leave the grid now
 
     def __init__(self, cfg: AppConfig, bridge: MessageBridge, panel: "FoldersPanel", queue: "IndexQueue",
                  watching: "WatchStatus", save_settings: Callable[[], None], parent: QWidget) -> None:
@@ -93,6 +94,7 @@ class FolderLibrary(QObject):
             self._save_settings()
             self.panel.set_folders(self.cfg.settings.folders)
             job = IndexJob(remove=folder, keep=list(self.cfg.settings.folders))
+            self.folderRemoved.emit(folder, list(job.keep))
             if not self.watching.remove_after_release(folder, job):
                 self.queue.enqueue(job)
 

@@ -14,17 +14,21 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
+from imgrag_desktop.gui.job_progress import WIDEST, JobClock, duration, step_words
 from imgrag_desktop.gui.workers import EngineHost, IndexJob, IndexWorker
 from imgrag_desktop.store.writers import DataDirWriter
 
+REEMBED_WIDEST = "Updating visual search for the new model: 888,888 / 888,888"
+
 
 def stage_label(p: Any) -> str:
-    """A later stage's progress in words ("Ocr 3/10"; a CLIP switch says what it is for). The
-    Cancel button next to it stops the stage; what is done is kept and the next run resumes."""
+    """A later stage's progress in a user's words ("Reading text 3/10"; a CLIP switch says what
+    it is for). The Cancel button next to it stops the stage; what is done is kept and the next
+    run resumes."""
     if p.stage == "reembed":
         return (f"Updating visual search for the new model: {p.done:,} / {p.total:,}" if p.total
                 else "Updating visual search for the new model…")
-    return f"{p.stage.capitalize()} {p.done}/{p.total}" if p.total else p.stage.capitalize()
+    return f"{step_words(p.stage)} {p.done}/{p.total}" if p.total else f"{step_words(p.stage)}…"
 
 
 class IndexQueue(QObject):
@@ -64,6 +68,9 @@ class IndexQueue(QObject):
         pl.setContentsMargins(0, 0, 0, 0)
         pl.setSpacing(6)
         self.label = QLabel(self.box)
+        fm = self.label.fontMetrics()  # a fixed width, so the buttons beside it stay put
+        self.label.setFixedWidth(max(fm.horizontalAdvance(t) for t in (WIDEST, REEMBED_WIDEST)) + 8)
+        self.clock = JobClock()
         self.current = QLabel(self.box)
         self.current.setMinimumWidth(80)
         self.current.setMaximumWidth(300)
@@ -92,6 +99,7 @@ class IndexQueue(QObject):
         if self.job is not None or not self.jobs or self.closing:
             return
         self.job = self.jobs.pop(0)
+        self.clock = JobClock()
         self.paused = False
         self.worker.set_paused(False)
         self.pause_button.setText("Pause")
@@ -140,9 +148,9 @@ class IndexQueue(QObject):
             self.label.setText("Loading the image model…")
             self.bar.setRange(0, 0)
         elif stage == "index":
+            line = self.clock.line(p)
             if not self.paused:
-                rate = f" · {p.rate:.1f}/s" if p.rate else ""
-                self.label.setText(f"Indexing {p.done}/{p.total}{rate}")
+                self.label.setText(line)
             self.bar.setRange(0, max(1, p.total))
             self.bar.setValue(p.done)
             self.current.setText(elide_path(os.path.basename(p.current), 32))
@@ -150,8 +158,10 @@ class IndexQueue(QObject):
             self.rowsArriving.emit()
         elif stage in ("optimize", "done"):
             self.label.setText("Compacting the index…" if stage == "optimize" else "Finishing…")
-        else:  # later stages: OCR, text vectors, captions, a new CLIP model's vectors
-            self.label.setText(stage_label(p))
+        else:  # later stages (OCR, faces, text vectors, captions, a new CLIP model's vectors) in a user's words
+            line = stage_label(p) if stage == "reembed" else self.clock.line(p)
+            if not self.paused:
+                self.label.setText(line)
             if p.total:
                 self.bar.setRange(0, p.total)
                 self.bar.setValue(p.done)
@@ -159,6 +169,7 @@ class IndexQueue(QObject):
 
     @Slot(object, object)
     def _on_finished(self, job: IndexJob, report: dict[str, Any]) -> None:
+        report = {**report, "wall_seconds": self.clock.elapsed()}  # the whole job, later steps included
         self.job = None
         self.finished.emit(job, report)
 
@@ -194,7 +205,7 @@ def finished_text(job: IndexJob, report: dict[str, Any]) -> str:
     if report.get("failed"):
         parts.append(f"{report['failed']} skipped")
     verb = "Indexing cancelled" if report.get("cancelled") else "Indexed"
-    return f"{verb}: {', '.join(parts)} in {report.get('seconds', 0):.1f} s"
+    return f"{verb}: {', '.join(parts)} in {duration(report.get('wall_seconds', report.get('seconds', 0)))}"
 
 
 def elide_path(path: str, n: int) -> str:

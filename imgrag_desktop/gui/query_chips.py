@@ -11,6 +11,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QFont, QFontDatabase, QFontMetrics
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QWidget
 
+from imgrag_desktop.gui.query_reading import QueryReading
+
 SORTS = (("score", "Best match"), ("date", "Newest first"))
 WORDS = {"date": "When:", "place": "Where:", "kind": "Kind:", "person": "Who:"}
 
@@ -51,7 +53,9 @@ class QueryChips(QWidget):
         self.rest = QLabel("", self)
         self.rest.setObjectName("queryRest")
         row.addWidget(self.rest)
-        row.addStretch(1)
+        self.reading = QueryReading(self)  # the operators, as typed and as searched
+        row.addWidget(self.reading, 1)
+        row.addStretch(0)
         row.addWidget(QLabel("Sort:", self))
         self.sort_combo = QComboBox(self)
         self.sort_combo.setAccessibleName("Sort results")
@@ -60,6 +64,7 @@ class QueryChips(QWidget):
         self.sort_combo.currentIndexChanged.connect(lambda _: self.sortChanged.emit(self.sort()))
         row.addWidget(self.sort_combo)
         self.buttons: list[QToolButton] = []
+        self._rest_text = ""
         self.set_reading(None)
 
     def sort(self) -> str:
@@ -84,5 +89,24 @@ class QueryChips(QWidget):
             self.buttons.append(b)
         self.caption.setVisible(bool(chips))
         text = getattr(reading, "text", "") if chips else ""
-        self.rest.setText(f"+ “{text}”" if text else ("listed by date" if chips else ""))
-        self.rest.setVisible(bool(chips))
+        operators = [c for c in chips if c.kind == "operator"]  # already said by their chips
+        plain = text
+        for c in operators:
+            plain = plain.replace(c.words, " ")
+        plain = " ".join(plain.split())
+        self._rest_text = f"+ “{plain}”" if plain else ("listed by date" if chips else "")
+        if chips and not operators:
+            self.show_typed(text)  # operators the reader left in the text, said beside the chips
+        else:
+            self.show_typed(None)
+
+    def show_typed(self, text: str | None) -> str:
+        """The reading of the operators of `text` (as the user types); returns it. With chips,
+        the rest of the text is said once: by the reading when it has operators."""
+        said = self.reading.show_query(text)
+        self._place_rest()
+        return said
+
+    def _place_rest(self) -> None:
+        self.rest.setText(self._rest_text)
+        self.rest.setVisible(bool(self.buttons) and not (self.reading.isVisibleTo(self) and self._rest_text.startswith("+")))

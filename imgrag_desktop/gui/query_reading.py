@@ -1,10 +1,9 @@
-"""The line under the search box that says how the query's operators were read.
+"""How the query's operators were read, shown in the chips row (query_chips.py).
 
 "beach -people sunset:2" shows "read as: text “beach”, avoid “people”, “sunset” ×2", so a
 user sees when a minus, a weight or quotes applied; plain text (a pasted receipt line, a URL,
-an error code) shows nothing, since it is searched as typed. The chip row of the query
-reading (search/understand.py) may show the same operators as chips; this line stays the
-plain-text account of them.
+an error code) shows nothing, since it is searched as typed. It sits in the row of the chips
+of the query reading (search/understand.py), so an operator is shown once.
 """
 
 from __future__ import annotations

@@ -69,6 +69,7 @@ class ResultsModel(QAbstractListModel):
         self._items: list[ResultItem] = []
         self._rows_of: dict[str, list[int]] = {}
         self.show_scores = True
+        self.by_date = False
         self.months: dict[int, str] = {}
         loader.thumbnailReady.connect(self._on_thumbnail)
 
@@ -79,6 +80,7 @@ class ResultsModel(QAbstractListModel):
         self.beginResetModel()
         self._items = list(items)
         self.show_scores = show_scores
+        self.by_date = by_date
         self.months = month_marks(self._items) if by_date else {}
         self._rows_of = {}
         for i, it in enumerate(self._items):
@@ -88,6 +90,22 @@ class ResultsModel(QAbstractListModel):
 
     def clear(self) -> None:
         self.set_items([])
+
+    def drop_folder(self, folder: str, keep: list[str] | tuple[str, ...] = ()) -> int:
+        """Take out the results under `folder` (a removed folder), except under a folder of
+        `keep` nested inside it (still indexed); returns how many left. Its rows leave the
+        index in the background; the grid does not show them meanwhile."""
+        def under(path: str, root: str) -> bool:
+            root = root.rstrip(os.sep)
+            return path == root or path.startswith(root + os.sep)
+
+        nested = [k for k in keep if under(k, folder) and k.rstrip(os.sep) != folder.rstrip(os.sep)]
+        stay = [it for it in self._items
+                if not under(it.hit.path, folder) or any(under(it.hit.path, k) for k in nested)]
+        gone = len(self._items) - len(stay)
+        if gone:
+            self.set_items(stay, self.show_scores, by_date=self.by_date)
+        return gone
 
     def item(self, row: int) -> ResultItem | None:
         return self._items[row] if 0 <= row < len(self._items) else None
@@ -155,9 +173,11 @@ class ResultsModel(QAbstractListModel):
         copies = ""
         if h.group_size > 1:
             n = h.group_size - 1
-            names = ", ".join(os.path.basename(p) for p in h.group[:5]) + (", …" if len(h.group) > 5 else "")
+            home = os.path.dirname(h.path)  # copies beside it by name, others by their folder too
+            shown = [os.path.basename(p) if os.path.dirname(p) == home else p for p in h.group[:5]]
+            names = "<br>".join(f"&nbsp;&nbsp;{html.escape(x)}" for x in shown) + ("<br>&nbsp;&nbsp;…" if len(h.group) > 5 else "")
             copies = (f"<br>+{n} near-identical cop{'ies' if n != 1 else 'y'} folded into this result"
-                      + (f": {html.escape(names)}" if names else ""))
+                      + (f":<br>{names}" if names else ""))
         return (f"<b>{html.escape(os.path.basename(h.path))}</b><br>{html.escape(' · '.join(facts))}{why}{copies}"
                 f"<br><span style='color:gray'>{html.escape(h.path)}</span>")
 

@@ -84,6 +84,7 @@ class SearchBar(QWidget):
         self.mode_combo.setAccessibleName("Search mode")
         self.mode_combo.setEnabled(False)
         self.mode_combo.setMinimumContentsLength(12)
+        self.mode_combo.setPlaceholderText("Starting…")  # never blank: until the engine says its modes
         row.addWidget(self.mode_combo)
         self.filters_button = QToolButton(self)
         self.filters_button.setObjectName("filters-toggle")
@@ -98,6 +99,9 @@ class SearchBar(QWidget):
         self.size_slider.setFixedWidth(110)
         self.size_slider.setToolTip("Thumbnail size (Ctrl++ / Ctrl+-)")
         self.size_slider.setAccessibleName("Thumbnail size")
+        self.size_label = QLabel("Size", self)  # the slider says what it sizes
+        self.size_label.setBuddy(self.size_slider)
+        row.addWidget(self.size_label)
         row.addWidget(self.size_slider)
 
     def show_chip(self, label: str, pix: QPixmap | None) -> None:
@@ -115,10 +119,20 @@ class SearchBar(QWidget):
         self.similar_chip.hide()
         self.search_edit.setPlaceholderText(SEARCH_PLACEHOLDER)
 
+    def model_failed(self) -> None:
+        """The engine could not start a model: the mode box says so."""
+        self.set_modes([], "")
+
     def set_modes(self, modes: list[str], want: str) -> None:
         """The modes the engine offers; `want` selected (the first one when not offered)."""
         self.mode_combo.blockSignals(True)
         self.mode_combo.clear()
+        if not modes:  # no model could start: say so instead of an empty box
+            self.mode_combo.setPlaceholderText("No search model")
+            self.mode_combo.setEnabled(False)
+            self.mode_combo.setToolTip("No model could be started: see File → Models…")
+            self.mode_combo.blockSignals(False)
+            return
         for m in map(mode_named, modes):
             self.mode_combo.addItem(m.label, m.name)
             self.mode_combo.setItemData(self.mode_combo.count() - 1, m.description, Qt.ItemDataRole.ToolTipRole)

@@ -23,10 +23,10 @@ from imgrag_desktop.gui.filters import FilterBar
 from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.preview import PreviewPanel
 from imgrag_desktop.gui.query_chips import QueryChips
-from imgrag_desktop.gui.query_reading import QueryReading
 from imgrag_desktop.gui.result_model import ResultsModel
 from imgrag_desktop.gui.results_view import ResultsView
 from imgrag_desktop.gui.search_bar import SearchBar
+from imgrag_desktop.gui.search_wait import SearchWait
 from imgrag_desktop.gui.thumbnails import ImageLoader
 from imgrag_desktop.gui.workers import Request, RequestGate, ResultItem
 
@@ -53,6 +53,7 @@ class SearchPage(QWidget):
     revealRequested = Signal(str)
     foldersDropped = Signal(object)  # folders dropped or pasted: index them
     resultsShown = Signal(object)
+    firstResultsShown = Signal(object)  # the first screenful of a streamed answer (info, "count")
     searchFailed = Signal(str)
 
     def __init__(self, cfg: AppConfig, state: dict[str, Any], bridge: MessageBridge, loader: ImageLoader,
@@ -95,15 +96,14 @@ class SearchPage(QWidget):
         self.search_edit, self.similar_chip, self.similar_label = bar.search_edit, bar.similar_chip, bar.similar_label
         self.mode_combo, self.filters_button, self.size_slider = bar.mode_combo, bar.filters_button, bar.size_slider
         v.addWidget(bar)
-        self.query_reading = QueryReading(self)  # follows the text as it is typed, cleared or set
-        self.search_edit.textChanged.connect(self.query_reading.show_query)
-        v.addWidget(self.query_reading)
         self.filter_bar = FilterBar(self)
         self.filter_bar.setVisible(False)
         self.filter_bar.set_cutoff(self.cfg.settings.min_score)
         v.addWidget(self.filter_bar)
         self.chips = QueryChips(self)
         v.addWidget(self.chips)
+        self.query_reading = self.chips.reading  # follows the text as it is typed, cleared or set
+        self.search_edit.textChanged.connect(self.chips.show_typed)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(False)
@@ -112,6 +112,7 @@ class SearchPage(QWidget):
         self.welcome_button = self.welcome.button
         self.stack.addWidget(self.welcome)
         self.view = GridView(self.stack, thumb_size=int(self.state.get("thumb_size", 160)))
+        self.wait = SearchWait(self.view)
         self.view.setModel(self.model)
         self.view.setAccessibleName("Results")
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -257,6 +258,9 @@ class SearchPage(QWidget):
         self.pending_id = self.gate.next()
         if req.kind != "browse":
             self.status_bar.showMessage(f"Searching {req.label}…")
+            self.wait.start(req.label)
+        else:
+            self.wait.stop()
         self.searchRequested.emit(self.pending_id, req)
 
     def _mode(self) -> str:
@@ -271,8 +275,10 @@ class SearchPage(QWidget):
     def on_results(self, req_id: int, items: list[ResultItem], info: dict[str, Any]) -> None:
         if req_id != self.pending_id:
             return
+        self.wait.stop()
         kind = info.get("kind")
-        keep = self.preview.current_path() if kind == "browse" or info.get("refresh") else ""
+        stay = bool(info.get("refresh") or info.get("streamed"))  # the user's place survives
+        keep = self.preview.current_path() if kind == "browse" or stay else ""
         reading = info.get("reading")
         by_date = kind == "browse" or (kind == "text" and (info.get("sort") == "date"
                                                            or bool(reading is not None and reading.only_filters)))
@@ -299,7 +305,7 @@ class SearchPage(QWidget):
                                         f"({info.get('seconds', 0):.2f} s)", 8000)
         if n:
             row = self.model.row_of(keep) if keep else -1
-            if info.get("refresh") and row >= 0:
+            if stay and row >= 0:
                 self.select(self.model.index(row))  # the user's place survives a live refresh
                 self.view.scrollTo(self.model.index(row), GridView.ScrollHint.PositionAtCenter)
                 if self.preview.item is not None:
@@ -310,7 +316,17 @@ class SearchPage(QWidget):
         else:
             self.preview.show_item(None)
         self.update_page()
+        if info.get("partial"):  # the first screenful: the full answer follows
+            self.status_bar.showMessage(f"First {n} results for {info.get('label', '')}, more coming…")
+            self.firstResultsShown.emit({**info, "count": n})
+            return
         self.resultsShown.emit({**info, "count": n, "paths": [it.hit.path for it in items[:50]]})
+
+    def drop_folder(self, folder: str, keep: list[str]) -> None:
+        """A folder was removed: its results leave the grid now, not when its rows are gone."""
+        if self.model.drop_folder(folder, keep) and self.model.row_of(self.preview.current_path() or "") < 0:
+            self.preview.show_item(None)
+            self.update_page()
 
     def _no_match_texts(self, info: dict[str, Any]) -> tuple[str, str, bool, bool]:
         label = info.get("label", "")
@@ -330,6 +346,7 @@ class SearchPage(QWidget):
     def on_search_failed(self, req_id: int, text: str, details: str) -> None:
         if req_id != self.pending_id:
             return
+        self.wait.stop()
         self._no_match = None
         self.model.clear()
         self.view.set_empty_text(text[:1].upper() + text[1:])

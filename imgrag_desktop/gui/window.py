@@ -146,6 +146,7 @@ class MainWindow(QMainWindow):
         self.folders = FolderLibrary(self.cfg, self.bridge, self.folders_panel, self.queue, self.watching,
                                      self._save_settings, parent=self)
         self.folders.changed.connect(self.page.update_page)
+        self.folders.folderRemoved.connect(self.page.drop_folder)
         self.installEventFilter(DropTarget(self.page.handle_mime, sb, self))
         sb.addPermanentWidget(self.count_label)
 
@@ -467,6 +468,7 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str)
     def _on_model_failed(self, text: str, details: str) -> None:
+        self.page.bar.model_failed()
         self.bridge.error(text, details)
         self.engineReady.emit({"error": text})
 

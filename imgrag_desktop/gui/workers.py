@@ -214,6 +214,38 @@ class QueryWorker(QObject):
         self._svc().reset_models()
         self.warm_up()
 
+    # Results stream in: in a library of more than STREAM_MIN_ROWS pictures, a query asking
+    # for more than FIRST_SCREEN results is first run for FIRST_SCREEN (its folding costs a
+    # fraction) and shown, then run in full; the full answer replaces it, keeping the user's
+    # place (the copies verified for the first pass are remembered, see search/duplicates.py).
+    FIRST_SCREEN = 60
+    STREAM_MIN_ROWS = 2000
+
+    def _first_screen(self, req_id: int, req: Request, svc: "Services", t0: float) -> bool:
+        """Run and show the first screenful; whether it was shown."""
+        if req.kind not in ("text", "similar") or req.k <= self.FIRST_SCREEN or req.refresh:
+            return False
+        try:
+            if len(svc.searcher.visual().paths) <= self.STREAM_MIN_ROWS:
+                return False
+            first = replace(req, k=self.FIRST_SCREEN)
+            if req.kind == "text":
+                hits = self._search(svc, first)
+                req.reading = first.reading
+            else:
+                image = qimage_to_pil(req.image) if isinstance(req.image, QImage) else req.image
+                req.image = image
+                hits = self._similar(svc, first, image)
+        except Exception:  # the full pass says what went wrong
+            return False
+        if not hits or self.gate.stale(req_id):
+            return False
+        self.results.emit(req_id, self._with_hashes(svc, hits),
+                              {"kind": req.kind, "label": req.label, "seconds": time.monotonic() - t0,
+                               "mode": req.mode, "hidden_by_cutoff": False, "refresh": False, "partial": True,
+                               "filtered": req.has_filters(), "reading": req.reading, "sort": req.sort})
+        return True
+
     @Slot(int, object)
     def run(self, req_id: int, req: Request) -> None:
         if self.gate.stale(req_id):
@@ -221,6 +253,9 @@ class QueryWorker(QObject):
         t0 = time.monotonic()
         try:
             svc = self._svc()
+            streamed = self._first_screen(req_id, req, svc, t0)
+            if self.gate.stale(req_id):
+                return
             if req.kind == "browse":
                 items = self._browse(svc, req)
             elif req.kind == "text":
@@ -247,7 +282,7 @@ class QueryWorker(QObject):
         self.results.emit(req_id, items, {"kind": req.kind, "label": req.label, "seconds": time.monotonic() - t0,
                                           "mode": req.mode, "hidden_by_cutoff": hidden, "refresh": req.refresh,
                                           "filtered": req.has_filters(), "reading": req.reading,
-                                          "sort": req.sort})
+                                          "sort": req.sort, "streamed": streamed})
 
     @staticmethod
     def _similar(svc: "Services", req: Request, image: Any) -> list[Hit]:

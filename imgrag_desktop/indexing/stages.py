@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
@@ -318,14 +319,18 @@ STAGES: tuple[Stage, ...] = (
 def run_later_stages(services: Engine, cancel: threading.Event | None = None,
                      on_progress: ProgressFn | None = None, on_warning: WarningFn | None = None, *,
                      part: str = "library", scope: PassScope | None = None,
-                     stages: Sequence[Stage] | None = None) -> dict[str, Any]:
+                     stages: Sequence[Stage] | None = None,
+                     timings: dict[str, float] | None = None) -> dict[str, Any]:
     """Run the stages of `part` in their order; their results merged into one dict (what
-    `imgrag index --json` prints). Each stage checks `cancel` itself."""
+    `imgrag index --json` prints). Each stage checks `cancel` itself. `timings`, when given,
+    receives each stage's seconds by name."""
     run = StageRun(services, cancel or threading.Event(), _guarded(on_progress), on_warning or _log_warning, scope)
     results: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
     for stage in (STAGES if stages is None else stages):
         if stage.part != part:
             continue
+        t0 = time.perf_counter()
         try:
             out = stage.run(run)
         except ImgragError as exc:
@@ -333,7 +338,10 @@ def run_later_stages(services: Engine, cancel: threading.Event | None = None,
                 raise
             _warn(run.on_warning, f"{stage.skipped} skipped: {exc}")
             out = {stage.name: {"error": str(exc)}}
+        seconds[stage.name] = round(time.perf_counter() - t0, 3)
         results.update(out or {})
+    if timings is not None:  # where a run's time went, stage by stage (`imgrag index --json`)
+        timings.update(seconds)
     return results
 
 

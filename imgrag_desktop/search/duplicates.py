@@ -28,6 +28,7 @@ from PIL import Image
 
 from imgrag_desktop import fingerprint as fpmod
 from imgrag_desktop.fingerprint import Fingerprint
+from imgrag_desktop.search import dup_candidates as dc
 from imgrag_desktop.store import Store, sql_str
 from imgrag_desktop.store.sidetables import SideTable
 
@@ -48,9 +49,11 @@ HIST_NEIGHBOURS = 6
 COARSE_AREA = 24 * 24  # a quick first look at a quarter of the pixels rejects most pairs
 COARSE_THRESHOLD = 0.5  # copies ≥ 0.64 there, the closest distinct COCO pairs ≤ 0.42
 PHASH_MAX_BITS = 10  # resized/recompressed/brightened copies ≤ 6 bits; distinct photos ≥ 14
+FAST_PHASH_BITS = 6  # folding search results: photos this close need no alignment
 CLIP_NEIGHBOURS = 8
 TEXT_KINDS = ("screenshot", "document")
-BLOCK = 1024
+VERDICTS_MAX = 200_000  # remembered match verdicts (a few MB)
+FP_CACHE_MAX = 30_000  # fingerprints of search results kept in RAM (~2.5 KB each)
 _WORD = re.compile(r"[\w]{2,}", re.UNICODE)
 
 
@@ -161,6 +164,9 @@ class DuplicateFinder:
         if clip_threshold is None and calibration is not None and calibration.image_informative:
             clip_threshold = calibration.dup_clip_threshold
         self.clip_threshold = clip_threshold  # None: CLIP neither proposes nor vetoes pairs
+        self._verdicts: dict[tuple[str, str], float | None] = {}
+        self._fp_cache: dict[str, Fingerprint] = {}
+        self.exact_max = dc.EXACT_MAX  # past this many pictures, groups() compares within cells
 
     # Fingerprints for rows indexed before they existed -----------------------------------------
     def backfill(self, cancelled: Callable[[], bool] = lambda: False,
@@ -226,12 +232,24 @@ class DuplicateFinder:
             it.keys[r["path"]] = (-(int(r["width"] or 0) * int(r["height"] or 0)), -int(r["size"] or 0),
                                   int(r["mtime_ns"] or 0), r["path"])
         items = list(by_hash.values())
-        fps = self.fingerprints.get([it.chash for it in items])
+        fps = self._fingerprints([it.chash for it in items], remember=paths is not None)
         for it in items:
             it.fp = fps.get(it.chash)
         if self.clip_threshold is not None and self.model_id and items:
             self._attach_vectors(items)
         return items
+
+    def _fingerprints(self, hashes: list[str], remember: bool) -> dict[str, Fingerprint]:
+        """Fingerprints by content hash; for search results, those read before are kept
+        (a content hash's fingerprint never changes) so a query reads only the new ones."""
+        if not remember:
+            return self.fingerprints.get(hashes)
+        missing = [h for h in hashes if h not in self._fp_cache]
+        if missing:
+            if len(self._fp_cache) + len(missing) > FP_CACHE_MAX:
+                self._fp_cache.clear()
+            self._fp_cache.update(self.fingerprints.get(missing))
+        return {h: self._fp_cache[h] for h in hashes if h in self._fp_cache}
 
     def _attach_vectors(self, items: list[_Item]) -> None:
         from imgrag_desktop.store import sql_in
@@ -269,44 +287,26 @@ class DuplicateFinder:
             return score if score >= max(self.match_threshold, TEXT_MATCH_THRESHOLD) else None
         return score if score >= self.match_threshold else None
 
-    def _candidates(self, items: list[_Item]) -> set[tuple[int, int]]:
-        idx = [i for i, it in enumerate(items) if it.fp is not None]
-        pairs: set[tuple[int, int]] = set()
+    def _candidates(self, items: list[_Item]) -> list[tuple[int, int]]:
+        """Proposed pairs (i < j) of items, in order; sub-quadratic past `self.exact_max`
+        items (dup_candidates.py says how)."""
+        exact_max = self.exact_max
+        idx = np.array([i for i, it in enumerate(items) if it.fp is not None], np.int64)
         if len(idx) < 2:
-            return pairs
-        hist = np.stack([items[i].fp.hist for i in idx])  # type: ignore[union-attr]
+            return []
+        hist = np.stack([items[i].fp.hist for i in idx]).astype(np.float32)  # type: ignore[union-attr]
         ph = np.array([items[i].fp.phash for i in idx], np.int64)  # type: ignore[union-attr]
-        vec_idx = [j for j, i in enumerate(idx) if items[i].vec is not None] if self.clip_threshold is not None else []
-        vecs = np.stack([items[idx[j]].vec for j in vec_idx]) if vec_idx else None  # type: ignore[misc]
-        n = len(idx)
-        k = min(HIST_NEIGHBOURS, n - 1)
-        for s in range(0, n, BLOCK):
-            e = min(n, s + BLOCK)
-            dist = 2.0 - 2.0 * (hist[s:e] @ hist.T)
-            dist[np.arange(e - s), np.arange(s, e)] = np.inf
-            near = np.argpartition(dist, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (e - s, 1))
-            for r in range(e - s):
-                for c in near[r]:
-                    if dist[r, c] <= HIST_MAX_DIST:
-                        pairs.add((min(idx[s + r], idx[c]), max(idx[s + r], idx[c])))
-            ham = fpmod.hamming(ph[s:e, None], ph[None, :])
-            for r, c in zip(*np.nonzero(ham <= PHASH_MAX_BITS)):
-                if s + r != c:
-                    pairs.add((min(idx[s + r], idx[c]), max(idx[s + r], idx[c])))
-        if vecs is not None and len(vec_idx) > 1:
-            m = len(vec_idx)
-            kc = min(CLIP_NEIGHBOURS, m - 1)
-            for s in range(0, m, BLOCK):
-                e = min(m, s + BLOCK)
-                sim = vecs[s:e] @ vecs.T
-                sim[np.arange(e - s), np.arange(s, e)] = -np.inf
-                near = np.argpartition(-sim, kc - 1, axis=1)[:, :kc]
-                for r in range(e - s):
-                    for c in near[r]:
-                        if sim[r, c] >= self.clip_threshold:  # type: ignore[operator]
-                            a, b = idx[vec_idx[s + r]], idx[vec_idx[c]]
-                            pairs.add((min(a, b), max(a, b)))
-        return pairs
+        parts = [dc.vector_pairs(hist, HIST_NEIGHBOURS, lambda sim: 2.0 - 2.0 * sim <= HIST_MAX_DIST,
+                                 exact_max=exact_max),
+                 dc.phash_pairs(ph, PHASH_MAX_BITS, exact_max=exact_max)]
+        if self.clip_threshold is not None:
+            vec_idx = np.array([j for j, i in enumerate(idx.tolist()) if items[i].vec is not None], np.int64)
+            if len(vec_idx) > 1:
+                vecs = np.stack([items[idx[j]].vec for j in vec_idx])  # type: ignore[misc]
+                threshold = float(self.clip_threshold)
+                pv = dc.vector_pairs(vecs, CLIP_NEIGHBOURS, lambda sim: sim >= threshold, exact_max=exact_max)
+                parts.append(dc.remap(pv, vec_idx))
+        return [(int(idx[a]), int(idx[b])) for a, b in dc.decode(np.concatenate(parts))]
 
     # Public API -----------------------------------------------------------------------------
     def groups(self, where: str | None = None, cancelled: Callable[[], bool] = lambda: False) -> list[DuplicateGroup]:
@@ -314,7 +314,7 @@ class DuplicateFinder:
         items = self._items(where)
         uf = _UnionFind(len(items))
         weakest: dict[int, float] = {}
-        for a, b in sorted(self._candidates(items)):
+        for a, b in self._candidates(items):
             if cancelled():
                 break
             if uf.find(a) == uf.find(b):
@@ -341,7 +341,12 @@ class DuplicateFinder:
                  rows: dict[str, dict[str, Any]] | None = None) -> "list[Hit]":
         """Results with each group of near-identical pictures folded into its best hit, whose
         `group_size` counts the pictures folded into it (itself included) and `group` lists the
-        others. `rows`: the hits' rows when the caller has them (Searcher.hit_rows)."""
+        others. `rows`: the hits' rows when the caller has them (Searcher.hit_rows).
+
+        Each hit, best first, joins the first kept hit it is a copy of. Only kept hits proposed
+        as its copies (one matrix product for all pairs, see _proposals) are verified, so the
+        cost follows the proposals, not hits × kept hits; verdicts are remembered by content
+        hash, so the next query re-verifies nothing it already saw."""
         if len(hits) < 2:
             return hits
         paths = [h.path for h in hits]
@@ -350,34 +355,71 @@ class DuplicateFinder:
             for p, it in by_path.items():
                 if it.vec is None and p in vectors:
                     it.vec = vectors[p]
-        proposed = self._proposals(list({id(it): it for it in by_path.values()}.values()))
-        kept: list[tuple["Hit", _Item | None]] = []
+        items = list({id(it): it for it in by_path.values()}.values())
+        slot = {id(it): i for i, it in enumerate(items)}
+        near = self._proposals(items)
+        keeper_of: dict[int, int] = {}  # item slot → position of its kept hit
+        kept: list["Hit"] = []
         for h in hits:
-            it = by_path.get(h.path)  # type: ignore[assignment]
+            hit_item = by_path.get(h.path)
             home = None
-            if it is not None:
-                for k, (_kh, kit) in enumerate(kept):
-                    if kit is None:
-                        continue
-                    if kit is it or (proposed(kit, it) and self.match(kit, it) is not None):
-                        home = k
+            if hit_item is not None:
+                i = slot[id(hit_item)]
+                mine = keeper_of.get(i)
+                for pos, j in sorted((keeper_of[j], j) for j in near.get(i, ()) if j in keeper_of):
+                    if mine is not None and mine < pos:
                         break
+                    if self._verdict(items[j], hit_item) is not None:
+                        home = pos
+                        break
+                if home is None:
+                    home = mine
             if home is None:
-                kept.append((h, it))
+                if hit_item is not None:
+                    keeper_of[slot[id(hit_item)]] = len(kept)
+                kept.append(h)
             else:
-                keeper = kept[home][0]
+                keeper = kept[home]
                 keeper.group_size += max(1, h.group_size)
                 keeper.group.extend([h.path, *h.group])
-        return [h for h, _ in kept]
+        return kept
 
-    def _proposals(self, items: list[_Item]) -> "Callable[[_Item, _Item], bool]":
-        """Which pairs of `items` are worth verifying, for all pairs at once (colour histogram,
-        pHash, CLIP when trusted), so folding a result
-        list costs one matrix product instead of a Python loop over its pairs."""
-        with_fp = [it for it in items if it.fp is not None]
-        pos = {id(it): i for i, it in enumerate(with_fp)}
-        if len(with_fp) < 2:
-            return lambda a, b: False
+    def _verdict(self, a: _Item, b: _Item) -> float | None:
+        """Whether b folds into a: match(a, b), remembered by the pair's content hashes (a
+        picture's fingerprint, words and vector do not change while its content hash stays).
+
+        Photos (not screenshots or documents, whose layouts repeat) whose pHashes differ in at
+        most FAST_PHASH_BITS bits and whose histograms are within HIST_MAX_DIST are taken as
+        copies without aligning them: resized, recompressed and brightened copies measured
+        ≤ 6 bits, distinct photos ≥ 14, and the alignment is what costs (~15 ms a pair). Crops
+        move the pHash and are still aligned."""
+        key = (a.chash, b.chash)
+        if key in self._verdicts:
+            return self._verdicts[key]
+        if self._obvious_copy(a, b):
+            return 1.0
+        if len(self._verdicts) >= VERDICTS_MAX:
+            self._verdicts.clear()
+        score = self._verdicts[key] = self.match(a, b)
+        return score
+
+    def _obvious_copy(self, a: _Item, b: _Item) -> bool:
+        if a.fp is None or b.fp is None or a.kind in TEXT_KINDS or b.kind in TEXT_KINDS:
+            return False
+        if self.clip_threshold is not None and a.vec is not None and b.vec is not None:
+            if float(a.vec @ b.vec) < self.clip_threshold:
+                return False
+        return (int(fpmod.hamming(a.fp.phash, b.fp.phash)) <= FAST_PHASH_BITS
+                and 2.0 - 2.0 * float(a.fp.hist @ b.fp.hist) <= HIST_MAX_DIST)
+
+    def _proposals(self, items: list[_Item]) -> dict[int, list[int]]:
+        """For each item (by position), the items worth verifying against it: colour histogram,
+        pHash, CLIP when trusted, for all pairs at once (one matrix product, no Python loop
+        over pairs)."""
+        pos = [i for i, it in enumerate(items) if it.fp is not None]
+        if len(pos) < 2:
+            return {}
+        with_fp = [items[i] for i in pos]
         hist = np.stack([it.fp.hist for it in with_fp]).astype(np.float32)  # type: ignore[union-attr]
         ph = np.array([int(it.fp.phash) for it in with_fp], np.int64)  # type: ignore[union-attr]
         near = (2.0 - 2.0 * (hist @ hist.T)) <= HIST_MAX_DIST
@@ -388,12 +430,11 @@ class DuplicateFinder:
                 dim = next(it.vec for it in with_fp if it.vec is not None).shape[0]
                 vec = np.stack([it.vec if it.vec is not None else np.zeros(dim, np.float32) for it in with_fp])
                 near |= ((vec @ vec.T) >= self.clip_threshold) & has[:, None] & has[None, :]
-
-        def proposed(a: _Item, b: _Item) -> bool:
-            i, j = pos.get(id(a)), pos.get(id(b))
-            return i is not None and j is not None and bool(near[i, j])
-
-        return proposed
+        np.fill_diagonal(near, False)
+        out: dict[int, list[int]] = {}
+        for r, c in zip(*np.nonzero(near)):
+            out.setdefault(pos[int(r)], []).append(pos[int(c)])
+        return out
 
 
 def finder_for(services: Any, match_threshold: float | None = None, clip_threshold: float | None = None) -> DuplicateFinder:

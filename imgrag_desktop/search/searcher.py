@@ -49,7 +49,7 @@ class Searcher:
         self.settings = settings  # min_score: None = calibrated cut-off, a number = fixed, -1 = none
         self.default_weights = default_weights  # the user's fusion weights (Settings), read per query
         self.tile_matcher = TileMatcher(TileTable(store.db_dir))
-        self._vectors = VectorCache(store)
+        self._vectors = VectorCache(store, clusters_dir=store.db_dir.parent / "search-cache")
         self._finder: tuple[Any, Any] | None = None
 
     # Snapshots and hits ------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -294,7 +294,7 @@ class TileMatcher:
         self._boxes = np.zeros((0, 4), np.int32)
         self._mat = np.zeros((0, 0), np.float32)
 
-    def _load(self, model_id: str, row_of_hash: dict[str, list[int]], key: Any) -> None:
+    def _load(self, model_id: str, row_of_hash: "Mapping[str, list[int]]", key: Any) -> None:
         full_key = (self.tiles.side.version(), model_id, key)
         if self._key == full_key:
             return
@@ -313,7 +313,7 @@ class TileMatcher:
         self.tiles.side.refresh()
 
     def best(self, query: np.ndarray, n_rows: int, whole: np.ndarray, model_id: str,
-             row_of_hash: dict[str, list[int]], key: Any) -> tuple[np.ndarray, np.ndarray]:
+             row_of_hash: "Mapping[str, list[int]]", key: Any) -> tuple[np.ndarray, np.ndarray]:
         """(adjusted best tile score per row, -inf where none; index into regions) for `query`."""
         self._load(model_id, row_of_hash, key)
         best = np.full(n_rows, -np.inf, np.float32)

@@ -215,6 +215,8 @@ def test_removing_a_folder_drops_its_images_only(qtbot: Any, make_window: Any, t
     qtbot.waitUntil(lambda: w.model.rowCount() == 12, timeout=30_000)
     with qtbot.waitSignal(w.indexFinished, timeout=60_000) as blocker:
         w.remove_folder(str(a), confirm=False)
+        # at once, before the removal job has run: the folder's results leave the grid
+        assert w.model.rowCount() == 7 and not any(p.startswith(str(a) + os.sep) for p in w.model.paths())
     assert blocker.args[0]["removed"] == 5 and blocker.args[0]["images"] == 7
     qtbot.waitUntil(lambda: w.model.rowCount() == 7, timeout=30_000)
     assert all(p.startswith(str(b)) for p in w.model.paths())

@@ -108,3 +108,22 @@ def test_listed_by_date_each_month_is_marked_on_its_first_picture(qtbot: Any, ma
     marks = [w.model.data(w.model.index(i), MonthRole) for i in range(w.model.rowCount())]
     assert marks == [f"May {2020 + i}" for i in reversed(range(len(SPOTS)))]
     w.view.grab()  # the delegate paints the marks without error
+
+
+def test_operators_are_said_once_in_the_chips_row(qtbot: Any, make_window: Any, geo_data: Path) -> None:
+    w = make_window(geo_data)
+    page = w.search_page
+    assert page.query_reading.parent() is page.chips  # one row: no second line under the box
+    w.search_edit.setText("photos from Japan -people")
+    assert page.query_reading.isVisible() and "avoid “people”" in page.query_reading.text()  # while typing
+    w.search_now()
+    wait_results(qtbot, w, "text")
+    assert len(page.chips.buttons) == 2  # the place and the minus became chips ...
+    row = [b.text() for b in page.chips.buttons]
+    row += [lbl.text() for lbl in (page.query_reading, page.chips.rest) if lbl.isVisible()]
+    assert " ".join(row).count("people") == 1  # ... and each is said once in the row
+    assert page.query_reading.isHidden() and page.chips.rest.text() == "+ “photos”"
+    w.search_edit.setText("photos from Japan")
+    w.search_now()
+    wait_results(qtbot, w, "text")
+    assert page.query_reading.isHidden() and page.chips.rest.text() == "listed by date"

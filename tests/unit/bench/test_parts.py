@@ -145,6 +145,25 @@ def test_part_gui(tmp_path):
     assert g["heartbeat_burst"]["ticks"] > 0 and g["heartbeat_idle"]["ticks"] > 0
 
 
+@pytest.mark.slow
+def test_part_ocr(tmp_path):
+    o = _run_part("ocr", tmp_path, "--images", "1")
+    _has(o, "sets", "detector", "engines", "mixed_folder", "goals", "timeout_s")
+    assert set(o["engines"]) == {"tesseract", "rapidocr", "auto"}
+    for engine, sets in o["engines"].items():
+        for name in ("screenshots", "receipts", "generated"):
+            s = sets[name]
+            _has(s, "cer", "word_recall", "phrases", "phrase_recall_at_1", "misses", "not_read", "index")
+            assert s["images"] == 1 and s["phrases"] >= 1 and s["word_recall"] > 0.3, (engine, name, s)
+            assert s["index"]["ocr"]["read"] == 1 and s["index"]["ocr_s_per_image"] > 0
+        assert sets["photos"]["index"]["ocr"]["read"] == o["photos"] > 0
+    assert o["detector"]["images"] > 0 and o["detector"]["cpu_ms_per_image"] > 0
+    m = o["mixed_folder"]
+    assert m["before"]["images"] == m["now"]["images"] == m["files"] > 0
+    assert m["now"]["ocr"]["read"] == m["files"] > m["before"]["ocr"]["read"]  # before, photos were never read
+    assert m["cpu_ratio"] > 0 and {"phrase_recall_at_1_receipts", "mixed_folder_cpu_ratio"} <= set(o["goals"])
+
+
 def test_human_report_of_the_new_parts():
     """`imgrag bench` without --json prints a line or more for every part that ran."""
     from imgrag_desktop.bench import format_report
@@ -163,3 +182,14 @@ def test_human_report_of_the_new_parts():
     text = format_report(r)
     for word in ("features (m, 6 photos)", "vlm: Gemma 3 270M: package", "watch trickle", "watch idle", "window watching"):
         assert word in text
+
+
+@pytest.mark.slow
+def test_part_copies(tmp_path):
+    """The typed search with copies folded: every query folds copies into their originals."""
+    c = _run_part("copies", tmp_path, "--sizes", "2000")
+    _has(c, "copy_share", "k", "sizes")
+    (s,) = c["sizes"]
+    _has(s, "rows", "first_query_ms", "first_screen_ms", "query_ms", "copies_folded_per_query")
+    assert s["rows"] == 2000 and s["query_ms"]["n"] == 11
+    assert s["copies_folded_per_query"] > 10  # the bench pays for folding, unlike the search part

@@ -178,3 +178,49 @@ def test_fingerprint_table_lives_beside_images(library):
 
     names = lancedb.connect(str(root / "data" / "index.lancedb")).table_names()
     assert FINGERPRINTS in names and "images" in names
+
+
+def _fold_pairwise(finder, hits):
+    """The fold as it was first written (every hit against every kept hit): the reference."""
+    by_path = {p: it for it in finder._items(paths=[h.path for h in hits]) for p in it.paths}
+    kept = []
+    for h in hits:
+        it = by_path.get(h.path)
+        home = None
+        if it is not None:
+            for k, (_kh, kit) in enumerate(kept):
+                if kit is not None and (kit is it or finder.match(kit, it) is not None):
+                    home = k
+                    break
+        if home is None:
+            kept.append((h, it))
+        else:
+            kept[home][0].group_size += max(1, h.group_size)
+            kept[home][0].group.extend([h.path, *h.group])
+    return [(h.path, h.group_size, h.group) for h, _ in kept]
+
+
+def test_folding_gives_the_pairwise_reference_result(library):
+    import copy
+
+    svc, _, expected, _ = library
+    finder = finder_for(svc)
+    original = next(p for g in expected for p in g if p.endswith("as_png.png"))
+    for hits in (svc.searcher.similar(original, k=40, min_score="off", collapse=False),
+                 svc.searcher.search("a photo", k=260, min_score="off", collapse=False)):
+        want = _fold_pairwise(finder, copy.deepcopy(hits))
+        assert len(want) < len(hits)  # copies were folded
+        for _ in range(2):  # the second time from remembered verdicts
+            got = finder.collapse(copy.deepcopy(hits))
+            assert [(h.path, h.group_size, h.group) for h in got] == want
+
+
+def test_scan_by_cells_and_bands_finds_the_same_groups(library, monkeypatch):
+    from imgrag_desktop.search import dup_candidates
+
+    svc, _, expected, _ = library
+    monkeypatch.setattr(dup_candidates, "CELL_SIZE", 16)
+    finder = finder_for(svc)
+    finder.exact_max = 10  # the way past 20,000 pictures, on this library
+    found = [set(g.paths) for g in finder.groups()]
+    assert sorted(map(sorted, found)) == sorted(map(sorted, expected))
