@@ -108,6 +108,9 @@ class Settings:
     vlm_threads: int = _setting(0, "CPU threads of the local model; 0: about the physical cores, at most 8")
     vlm_idle_unload_s: float = _setting(300.0, "seconds without use after which the local model leaves memory; "
                                         "0: never")
+    models_idle_unload_s: float = _setting(600.0, "seconds without use after which CLIP and the text model leave "
+                                           "memory in the window and `imgrag watch` (loaded again on the next "
+                                           "use); 0: never")
     captions_enabled: bool = _setting(False, "caption new pictures with the local model (slow without a GPU)",
                                       "Settings › Local model › Caption new pictures")
     faces_enabled: bool = _setting(True, "find faces and group them into people (a later indexing stage); false "

@@ -34,7 +34,9 @@ def format_report(r: dict[str, Any]) -> str:
                 f"product ({q['method']}): text query p50 {q['text_query_ms']['p50']:.1f} / p95 {q['text_query_ms']['p95']:.1f} ms, "
                 f"image query p50 {q['image_query_ms']['p50']:.1f} / p95 {q['image_query_ms']['p95']:.1f} ms; "
                 f"first query after a text write {q['first_query_after_text_write_ms']:.0f} ms, "
-                f"after a new picture {q['first_query_after_new_picture_ms']:.0f} ms")
+                f"after a new picture {q['first_query_after_new_picture_ms']:.0f} ms"
+                + (f" (whole reload {q['first_query_after_new_picture_reload_ms']:.0f} ms)"
+                   if "first_query_after_new_picture_reload_ms" in q else ""))
     if "memory" in r:
         mm = r["memory"]
         lines.append(f"memory: `imgrag index` of {mm['index_images']} images peak RSS {mm['index_peak_rss_mb']} MB "
