@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from imgrag_desktop.search import startcache
+from imgrag_desktop.search.startcache import table_identity
 from imgrag_desktop.search.vectors import VectorIndex
 from imgrag_desktop.store import IN_CHUNK, LIGHT_COLUMNS, Store, sql_in, sql_str
 
@@ -209,19 +211,36 @@ class VectorCache:
                 if patched is not None:
                     self._held[column] = (key, patched)
                     return patched
-            table, matrix = store.vectors(column, f"{model_col} = {sql_str(model_id)}")
-            paths = table.column("path").to_pylist() if table.num_rows else []
-            # The previous index lends its clusters to the new one (no k-means at >= 250k rows),
-            # or, at start, the clusters saved by the last run on this library.
-            like = held.index if held is not None else self._saved_clusters(column, model_id, matrix)
-            index = VectorIndex(matrix if len(paths) else np.zeros((0, 1), np.float32), like=like)
-            if index.is_ann and index.info is not None and (
-                    not index.reuses(like) or (like is not None and like.nprobe != index.nprobe)):
-                self._save_clusters(column, model_id, index)
+            # At start, the vectors the last run loaded, memory-mapped, when the table is still
+            # the one they came from (startcache.py); else the normal load, which writes them.
+            cache = self._start_cache(column, model_id)
+            identity = table_identity(store) if cache is not None else None
+            cached = cache.load(identity) if cache is not None and held is None else None
+            if cached is not None:
+                table, index = cached
+                paths = table.column("path").to_pylist() if table.num_rows else []
+            else:
+                table, matrix = store.vectors(column, f"{model_col} = {sql_str(model_id)}")
+                paths = table.column("path").to_pylist() if table.num_rows else []
+                # The previous index lends its clusters to the new one (no k-means at >= 250k rows),
+                # or, at start, the clusters saved by the last run on this library.
+                like = held.index if held is not None else self._saved_clusters(column, model_id, matrix)
+                index = VectorIndex(matrix if len(paths) else np.zeros((0, 1), np.float32), like=like)
+                del matrix
+                if index.is_ann and index.info is not None and (
+                        not index.reuses(like) or (like is not None and like.nprobe != index.nprobe)):
+                    self._save_clusters(column, model_id, index)
+                if cache is not None and identity is not None and len(paths) >= startcache.MIN_ROWS:
+                    cache.save(identity, table, index)
             loaded = LoadedVectors((next(_generation), model_id), table, index, paths,
                                    {p: i for i, p in enumerate(paths)})
             self._held[column] = (key, loaded)
             return loaded
+
+    def _start_cache(self, column: str, model_id: str) -> "startcache.StartCache | None":
+        if self.clusters_dir is None or not self.incremental:
+            return None
+        return startcache.StartCache(self.clusters_dir, column, model_id)
 
     def _clusters_file(self, column: str, model_id: str) -> "Path | None":
         if self.clusters_dir is None:
