@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -187,9 +188,13 @@ class VectorCache:
     kept for the benchmark's comparison).
     """
 
-    def __init__(self, store: Store, incremental: bool = True, clusters_dir: "Path | None" = None) -> None:
+    def __init__(self, store: Store, incremental: bool = True, clusters_dir: "Path | None" = None,
+                 start_cache: bool = True) -> None:
         self.store = store
         self.incremental = incremental
+        # Keep the loaded vectors in clusters_dir for the next start (startcache.py).
+        self.start_cache = start_cache
+        self.start_cache_write_s = 0.0  # time the last full load spent writing them (benchmark)
         # Where the IVF's clusters are kept between runs (None: not kept): opening a large
         # library again skips k-means and calibration, over half of building its index.
         self.clusters_dir = clusters_dir
@@ -231,14 +236,16 @@ class VectorCache:
                         not index.reuses(like) or (like is not None and like.nprobe != index.nprobe)):
                     self._save_clusters(column, model_id, index)
                 if cache is not None and identity is not None and len(paths) >= startcache.MIN_ROWS:
+                    t0 = time.perf_counter()
                     cache.save(identity, table, index)
+                    self.start_cache_write_s = time.perf_counter() - t0
             loaded = LoadedVectors((next(_generation), model_id), table, index, paths,
                                    {p: i for i, p in enumerate(paths)})
             self._held[column] = (key, loaded)
             return loaded
 
     def _start_cache(self, column: str, model_id: str) -> "startcache.StartCache | None":
-        if self.clusters_dir is None or not self.incremental:
+        if self.clusters_dir is None or not self.incremental or not self.start_cache:
             return None
         return startcache.StartCache(self.clusters_dir, column, model_id)
 
