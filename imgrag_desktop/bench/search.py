@@ -199,6 +199,9 @@ def bench_searcher(n: int, encoder: Any, work_dir: Path, texts: Sequence[str], i
     del searcher, loaded, store
     gc.collect()
     shutil.rmtree(work_dir / f"db-{n}", ignore_errors=True)
+    from imgrag_desktop.search.startcache import StartCache
+
+    StartCache(work_dir / "search-cache", "visual", encoder.model_id).remove()  # gigabytes at 1M
     return out
 
 
