@@ -194,6 +194,9 @@ def add_filter_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--camera", help="camera make/model contains this text")
     g.add_argument("--place", help="taken in this city, region or country (as `imgrag places` names them)")
     g.add_argument("--orientation", choices=ORIENTATIONS)
+    g.add_argument("--rating", type=int, help="rated at least this (1-5, from XMP/IPTC metadata)")
+    g.add_argument("--tag", help="a keyword written in the photo or its XMP sidecar (comma-separated: any)")
+    g.add_argument("--media", help="photo, raw, video or live (comma-separated)")
     g.add_argument("--min-width", type=int)
     g.add_argument("--min-height", type=int)
     g.add_argument("--offline", choices=["include", "exclude"], default="include",
@@ -214,6 +217,8 @@ def filters_from_args(args: argparse.Namespace) -> Any:
         min_width=getattr(args, "min_width", None), min_height=getattr(args, "min_height", None),
         camera=getattr(args, "camera", None), orientation=getattr(args, "orientation", None),
         place=getattr(args, "place", None) or None,
+        rating=getattr(args, "rating", None), tag=getattr(args, "tag", None) or None,
+        media=getattr(args, "media", None) or None,
         exclude_roots=offline_from_args(args),
     )
 

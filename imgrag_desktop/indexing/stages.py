@@ -255,6 +255,24 @@ def _place_words(run: StageRun) -> dict[str, Any] | None:
     return {"place_words_restored": restored} if restored else None
 
 
+def _metadata(run: StageRun) -> dict[str, Any] | None:
+    """Keywords, titles, ratings, labels and named regions people wrote (indexing/meta_stage.py)."""
+    from imgrag_desktop.indexing.meta_stage import MetaStage, restore_meta_words
+
+    if run.cancel.is_set():
+        return None
+    out = MetaStage(run.services.store, run.on_progress, run.on_warning).run(run.cancel)
+    restore_meta_words(run.services.store)
+    return {"metadata": out.to_json()} if out.read or out.cancelled else None
+
+
+def _meta_words(run: StageRun) -> dict[str, Any] | None:
+    from imgrag_desktop.indexing.meta_stage import restore_meta_words
+
+    restored = restore_meta_words(run.services.store)
+    return {"meta_words_restored": restored} if restored else None
+
+
 def _ocr(run: StageRun) -> dict[str, Any] | None:
     if not run.services.cfg.settings.ocr_enabled or run.cancel.is_set():
         return None
@@ -307,9 +325,11 @@ STAGES: tuple[Stage, ...] = (
     Stage("fingerprints", _fingerprints, part="pass"),
     Stage("calibration", _calibration, part="pass"),
     Stage("places", _places),  # GPS → place, local time: cheap, before the slow ones
+    Stage("metadata", _metadata),  # tags, titles, ratings people wrote (XMP sidecars, XMP/IPTC)
     Stage("ocr", _ocr, skipped="OCR"),
     Stage("captions", _captions, skipped="captions"),
     Stage("place words", _place_words),  # the place's names back into rewritten search_text
+    Stage("meta words", _meta_words),  # the metadata's words back into rewritten search_text
     Stage("text", _text),  # text vectors, then the keyword index
     Stage("reembed", _reembed),  # a new CLIP model's vectors while the old ones serve
     Stage("faces", _faces, skipped="faces"),  # last: people fill in after everything searchable

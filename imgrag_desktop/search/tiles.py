@@ -200,6 +200,8 @@ class TileIndexer:
         model = self.encoder.model_id
         s = self.encoder.image_size
         cond = f"clip_model = {sql_str(model)} AND width >= {2 * s} AND height >= {2 * s}"
+        if "media" in (self.store.images.schema.names if self.store.images is not None else []):
+            cond += " AND coalesce(media, 'photo') != 'video'"  # a video is searched by its frames
         rows = self.store.query(f"({where}) AND {cond}" if where else cond,
                                 ["path", "content_hash", "width", "height", "camera"]).to_pylist()
         done = self.tiles.done_hashes(model)
