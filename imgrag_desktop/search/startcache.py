@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imgrag_desktop.atomic import atomic_file, write_json
+from imgrag_desktop.store import LIGHT_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -151,6 +152,8 @@ class StartCache:
                       for name in ARRAYS if name in files}
             source = pa.memory_map(str(self.dir / Path(files["light"][0]).name), "r")
             light = pa.ipc.open_file(source).read_all()
+            if light.column_names != list(LIGHT_COLUMNS):  # made by a version reading other columns
+                return None
             index = VectorIndex.from_start_state(arrays, meta["info"])
             if index is None or len(index) != light.num_rows:
                 return None

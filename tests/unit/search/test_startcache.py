@@ -130,6 +130,17 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(library, damage):
     assert _mapped(_open(store.db_dir, cache_dir))
 
 
+def test_a_cache_holding_other_light_columns_is_not_used(library, monkeypatch):
+    """A newer version of the app reads one more light column: the old cache lacks it."""
+    import imgrag_desktop.store as store_mod
+
+    store, gen, cache_dir, _ = library
+    VectorCache(store, clusters_dir=cache_dir).get("visual", "clip_model", MODEL)
+    assert _mapped(_open(store.db_dir, cache_dir))
+    monkeypatch.setattr(startcache, "LIGHT_COLUMNS", [*store_mod.LIGHT_COLUMNS[:-1]])
+    assert startcache.StartCache(cache_dir, "visual", MODEL).load(startcache.table_identity(store)) is None
+
+
 def test_small_libraries_and_other_models_write_no_cache(tmp_path):
     gen = SyntheticClip(300, dim=16, seed=2)
     store = synthetic_store(tmp_path / "db", gen.images(300), MODEL)
