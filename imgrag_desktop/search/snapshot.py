@@ -95,6 +95,41 @@ class HashRows(Mapping[str, list[int]]):
         return sum(1 for _ in self)
 
 
+class ColumnHashRows(Mapping[str, list[int]]):
+    """content hash → rows of a loaded snapshot, grouped in Arrow and numpy on first use:
+    a Python dict of lists over a million rows took 5 s of the first query after a start."""
+
+    def __init__(self, column: "pa.ChunkedArray") -> None:
+        self._column = column
+        self._built: tuple[dict[str, int], np.ndarray, np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    def _index(self) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
+        with self._lock:
+            if self._built is None:
+                import pyarrow.compute as pc
+
+                enc = pc.dictionary_encode(self._column.combine_chunks())
+                codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+                uniq = enc.dictionary.to_pylist()
+                order = np.argsort(codes, kind="stable")
+                offsets = np.searchsorted(codes[order], np.arange(-1, len(uniq)), side="left")
+                offsets = np.append(offsets, codes.shape[0])  # [start of -1, start of 0, ..., end]
+                self._built = ({h: c for c, h in enumerate(uniq)}, order, offsets)
+            return self._built
+
+    def __getitem__(self, h: str) -> list[int]:
+        code_of, order, offsets = self._index()
+        c = code_of[h]
+        return order[offsets[c + 1]:offsets[c + 2]].tolist()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index()[0])
+
+    def __len__(self) -> int:
+        return len(self._index()[0])
+
+
 _generation = itertools.count(1)
 
 
@@ -129,11 +164,9 @@ class LoadedVectors:
                     if n0 + j not in dead:
                         added.setdefault(h, []).append(n0 + j)
             return HashRows(self.base.rows_by_hash, added, frozenset(self.index.dead.tolist()))
-        out: dict[str, list[int]] = {}
-        if self.table.num_rows:
-            for i, h in enumerate(self.table.column("content_hash").to_pylist()):
-                out.setdefault(h, []).append(i)
-        return out
+        if not self.table.num_rows:
+            return {}
+        return ColumnHashRows(self.table.column("content_hash"))
 
     def mask_of(self, paths: Sequence[str]) -> np.ndarray:
         """A row mask holding these paths (unknown ones are ignored)."""

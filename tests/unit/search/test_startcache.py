@@ -148,3 +148,20 @@ def test_small_libraries_and_other_models_write_no_cache(tmp_path):
     assert not list((tmp_path / "cache").glob("start-*"))  # below MIN_ROWS: the load is quick
     cache = startcache.StartCache(tmp_path / "cache", "visual", "another-model")
     assert cache.load(startcache.table_identity(store)) is None
+
+
+def test_rows_by_hash_groups_copies_and_skips_missing_hashes():
+    import pyarrow as pa
+
+    from imgrag_desktop.search.snapshot import ColumnHashRows
+
+    rng = np.random.default_rng(3)
+    hashes = [None if v == 0 else f"h{v}" for v in rng.integers(0, 50, 700).tolist()]
+    col = pa.chunked_array([hashes[:300], hashes[300:]])
+    expected: dict[str, list[int]] = {}
+    for i, h in enumerate(hashes):
+        if h is not None:
+            expected.setdefault(h, []).append(i)
+    grouped = ColumnHashRows(col)
+    assert dict(grouped) == expected and len(grouped) == len(expected)
+    assert grouped.get("nope", ()) == ()
