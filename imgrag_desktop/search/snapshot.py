@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from imgrag_desktop.search import startcache
+from imgrag_desktop.search.startcache import table_identity
 from imgrag_desktop.search.vectors import VectorIndex
 from imgrag_desktop.store import IN_CHUNK, LIGHT_COLUMNS, Store, sql_in, sql_str
 
@@ -92,6 +95,41 @@ class HashRows(Mapping[str, list[int]]):
         return sum(1 for _ in self)
 
 
+class ColumnHashRows(Mapping[str, list[int]]):
+    """content hash → rows of a loaded snapshot, grouped in Arrow and numpy on first use:
+    a Python dict of lists over a million rows took 5 s of the first query after a start."""
+
+    def __init__(self, column: "pa.ChunkedArray") -> None:
+        self._column = column
+        self._built: tuple[dict[str, int], np.ndarray, np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    def _index(self) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
+        with self._lock:
+            if self._built is None:
+                import pyarrow.compute as pc
+
+                enc = pc.dictionary_encode(self._column.combine_chunks())
+                codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+                uniq = enc.dictionary.to_pylist()
+                order = np.argsort(codes, kind="stable")
+                offsets = np.searchsorted(codes[order], np.arange(-1, len(uniq)), side="left")
+                offsets = np.append(offsets, codes.shape[0])  # [start of -1, start of 0, ..., end]
+                self._built = ({h: c for c, h in enumerate(uniq)}, order, offsets)
+            return self._built
+
+    def __getitem__(self, h: str) -> list[int]:
+        code_of, order, offsets = self._index()
+        c = code_of[h]
+        return order[offsets[c + 1]:offsets[c + 2]].tolist()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index()[0])
+
+    def __len__(self) -> int:
+        return len(self._index()[0])
+
+
 _generation = itertools.count(1)
 
 
@@ -126,11 +164,9 @@ class LoadedVectors:
                     if n0 + j not in dead:
                         added.setdefault(h, []).append(n0 + j)
             return HashRows(self.base.rows_by_hash, added, frozenset(self.index.dead.tolist()))
-        out: dict[str, list[int]] = {}
-        if self.table.num_rows:
-            for i, h in enumerate(self.table.column("content_hash").to_pylist()):
-                out.setdefault(h, []).append(i)
-        return out
+        if not self.table.num_rows:
+            return {}
+        return ColumnHashRows(self.table.column("content_hash"))
 
     def mask_of(self, paths: Sequence[str]) -> np.ndarray:
         """A row mask holding these paths (unknown ones are ignored)."""
@@ -185,9 +221,13 @@ class VectorCache:
     kept for the benchmark's comparison).
     """
 
-    def __init__(self, store: Store, incremental: bool = True, clusters_dir: "Path | None" = None) -> None:
+    def __init__(self, store: Store, incremental: bool = True, clusters_dir: "Path | None" = None,
+                 start_cache: bool = True) -> None:
         self.store = store
         self.incremental = incremental
+        # Keep the loaded vectors in clusters_dir for the next start (startcache.py).
+        self.start_cache = start_cache
+        self.start_cache_write_s = 0.0  # time the last full load spent writing them (benchmark)
         # Where the IVF's clusters are kept between runs (None: not kept): opening a large
         # library again skips k-means and calibration, over half of building its index.
         self.clusters_dir = clusters_dir
@@ -209,19 +249,38 @@ class VectorCache:
                 if patched is not None:
                     self._held[column] = (key, patched)
                     return patched
-            table, matrix = store.vectors(column, f"{model_col} = {sql_str(model_id)}")
-            paths = table.column("path").to_pylist() if table.num_rows else []
-            # The previous index lends its clusters to the new one (no k-means at >= 250k rows),
-            # or, at start, the clusters saved by the last run on this library.
-            like = held.index if held is not None else self._saved_clusters(column, model_id, matrix)
-            index = VectorIndex(matrix if len(paths) else np.zeros((0, 1), np.float32), like=like)
-            if index.is_ann and index.info is not None and (
-                    not index.reuses(like) or (like is not None and like.nprobe != index.nprobe)):
-                self._save_clusters(column, model_id, index)
+            # At start, the vectors the last run loaded, memory-mapped, when the table is still
+            # the one they came from (startcache.py); else the normal load, which writes them.
+            cache = self._start_cache(column, model_id)
+            identity = table_identity(store) if cache is not None else None
+            cached = cache.load(identity) if cache is not None and held is None else None
+            if cached is not None:
+                table, index = cached
+                paths = table.column("path").to_pylist() if table.num_rows else []
+            else:
+                table, matrix = store.vectors(column, f"{model_col} = {sql_str(model_id)}")
+                paths = table.column("path").to_pylist() if table.num_rows else []
+                # The previous index lends its clusters to the new one (no k-means at >= 250k rows),
+                # or, at start, the clusters saved by the last run on this library.
+                like = held.index if held is not None else self._saved_clusters(column, model_id, matrix)
+                index = VectorIndex(matrix if len(paths) else np.zeros((0, 1), np.float32), like=like)
+                del matrix
+                if index.is_ann and index.info is not None and (
+                        not index.reuses(like) or (like is not None and like.nprobe != index.nprobe)):
+                    self._save_clusters(column, model_id, index)
+                if cache is not None and identity is not None and len(paths) >= startcache.MIN_ROWS:
+                    t0 = time.perf_counter()
+                    cache.save(identity, table, index)
+                    self.start_cache_write_s = time.perf_counter() - t0
             loaded = LoadedVectors((next(_generation), model_id), table, index, paths,
                                    {p: i for i, p in enumerate(paths)})
             self._held[column] = (key, loaded)
             return loaded
+
+    def _start_cache(self, column: str, model_id: str) -> "startcache.StartCache | None":
+        if self.clusters_dir is None or not self.incremental or not self.start_cache:
+            return None
+        return startcache.StartCache(self.clusters_dir, column, model_id)
 
     def _clusters_file(self, column: str, model_id: str) -> "Path | None":
         if self.clusters_dir is None:

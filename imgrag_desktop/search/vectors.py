@@ -197,6 +197,44 @@ class VectorIndex:
         except (OSError, ValueError, KeyError):
             return None
 
+    def start_state(self) -> dict[str, Any] | None:
+        """What `from_start_state` needs to rebuild this index without clustering (the start-up
+        cache, startcache.py); None for an index with patched rows (tail or dead rows)."""
+        with self._lock:
+            if self._tail.shape[0] or self._dead.size or self._data.ndim != 2:
+                return None
+            info = dataclasses.asdict(self.info) if self.info is not None else None
+            return {"data": self._data, "order": self._order, "offsets": self._offsets,
+                    "centroids": self._centroids, "info": info}
+
+    @classmethod
+    def from_start_state(cls, arrays: dict[str, np.ndarray], info: dict[str, Any] | None) -> "VectorIndex | None":
+        """The index `start_state` described, over these (memory-mapped) arrays; None when they
+        do not fit together."""
+        data = arrays["data"]
+        if data.ndim != 2 or data.dtype != np.float32:
+            return None
+        new = cls(np.zeros((0, data.shape[1]), np.float32), ann=False)
+        new._data = data
+        if "centroids" not in arrays:
+            return new if info is None else None
+        order, offsets, cent = arrays["order"], arrays["offsets"], arrays["centroids"]
+        n = data.shape[0]
+        if (info is None or order.shape != (n,) or cent.ndim != 2 or cent.shape[1] != data.shape[1]
+                or offsets.shape != (cent.shape[0] + 1,) or int(offsets[0]) != 0 or int(offsets[-1]) != n
+                or bool((np.diff(offsets) < 0).any())):
+            return None
+        order = np.asarray(order, np.int64)
+        inverse = np.full(n, -1, np.int64)
+        inverse[order] = np.arange(n)
+        if n and int(inverse.min()) < 0:  # not a permutation
+            return None
+        new._order, new._inverse = order, inverse
+        new._offsets = np.asarray(offsets, np.int64)
+        new._centroids = np.ascontiguousarray(cent, np.float32)
+        new.info = AnnInfo(**info)
+        return new
+
     # Shape ----------------------------------------------------------------------------------
     def __len__(self) -> int:
         return int(self._data.shape[0] + self._tail.shape[0]) if self._data.ndim == 2 else 0

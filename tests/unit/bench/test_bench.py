@@ -100,6 +100,8 @@ def test_cli_bench_json(tmp_path):
     assert r["parts"] == ["search"] and "index" not in r and "memory" not in r
     e = r["search"]["sizes"][0]
     assert e["vectors"]["rows"] == 400 and not math.isnan(e["vectors"]["ivf"]["recall_at_10"]["text"])
+    q = e["searcher"]
+    assert q["start_first_query_s"] > 0 and q["start_first_query_normal_s"] > 0 and q["start_cache_same_hits"]
     assert "bench:" in out.stderr  # progress on stderr
     bad = run_cli("bench", "--sizes", "ten", data_dir=tmp_path / "data", check=False)
     assert bad.returncode == 1 and "cannot read --sizes" in bad.stderr
