@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
         self.no_match, self.no_match_title, self.no_match_text = p.no_match, p.no_match_title, p.no_match_text
         self.show_weaker_button, self.clear_filters_button = p.show_weaker_button, p.clear_filters_button
         self.tabs.addTab(self.page, "Search")
+        p.viewerShown.connect(self._viewer_shown)
 
         self.queue = IndexQueue(self.host, self.writes, parent=self)
         q = self.queue
@@ -260,6 +261,7 @@ class MainWindow(QMainWindow):
         qw.results.connect(p.on_results)
         qw.failed.connect(p.on_search_failed)
         qw.details.connect(self.preview.set_details)
+        qw.details.connect(p.viewer.set_details)
         qw.failures.connect(self.report.on_failures)
         self.query_thread.start()
 
@@ -347,6 +349,14 @@ class MainWindow(QMainWindow):
     def focus_search(self) -> None:
         self.tabs.setCurrentWidget(self.page)
         self.page.focus_search()
+
+    def _viewer_shown(self, shown: bool) -> None:
+        """The viewer takes the whole window: the folders panel steps aside meanwhile."""
+        if shown:
+            self._dock_was_visible = self.folders_dock.isVisible()
+            self.folders_dock.hide()
+        elif getattr(self, "_dock_was_visible", False):
+            self.folders_dock.show()
 
     def open_current(self) -> None:
         self.open_path(self.page.current_path())
