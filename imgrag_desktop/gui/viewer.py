@@ -67,7 +67,7 @@ class ZoomCanvas(ImageCanvas):
     def fit_scale(self) -> float:
         ow, oh = self._orig
         area = self._area()
-        return max(ZOOM_MIN, min(area.width() / max(1, ow), area.height() / max(1, oh), 4.0))
+        return max(ZOOM_MIN, min(area.width() / max(1, ow), area.height() / max(1, oh), 2.0))  # small pictures grow at most 2×
 
     def scale(self) -> float:
         return self.zoom if self.zoom is not None else self.fit_scale()
@@ -264,6 +264,7 @@ class Viewer(QWidget):
         self.text.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         lay.addWidget(self.text_title)
         lay.addWidget(self.text, 1)
+        lay.addStretch(0)  # without text read, the facts stay at the top
         scroll = QScrollArea(self)
         scroll.setWidget(box)
         scroll.setWidgetResizable(True)
