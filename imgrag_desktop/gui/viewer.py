@@ -52,7 +52,7 @@ class ZoomCanvas(ImageCanvas):
         self._drag: QPointF | None = None
         self.placeholder = ""
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(QSize(200, 150))
+        self.setMinimumSize(QSize(160, 120))
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
     def hasHeightForWidth(self) -> bool:
@@ -164,16 +164,16 @@ class Viewer(QWidget):
         outer.setSpacing(6)
         bar = QHBoxLayout()
         bar.setSpacing(4)
-        self.back_button = QPushButton("Back to results", self)
-        self.back_button.setToolTip("Back to the grid (Esc)")
+        self.back_button = QPushButton("Back", self)
+        self.back_button.setToolTip("Back to the results (Esc)")
         self.prev_button = QToolButton(self)
-        self.prev_button.setText("‹ Previous")
+        self.prev_button.setText("‹")
         self.prev_button.setToolTip("Previous result (←)")
         self.next_button = QToolButton(self)
-        self.next_button.setText("Next ›")
+        self.next_button.setText("›")
         self.next_button.setToolTip("Next result (→)")
         self.position = QLabel(self)
-        self.position.setMinimumWidth(self.fontMetrics().horizontalAdvance("00000 of 00000") + 8)
+        self.position.setMinimumWidth(self.fontMetrics().horizontalAdvance("0000 of 0000") + 8)
         self.position.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.out_button, self.in_button = QToolButton(self), QToolButton(self)
         self.out_button.setText("−")
@@ -192,13 +192,13 @@ class Viewer(QWidget):
         self.open_button.setText("Open with…")
         self.open_button.setToolTip("Open with the system viewer")
         bar.addWidget(self.back_button)
-        bar.addSpacing(12)
+        bar.addSpacing(6)
         for w in (self.prev_button, self.position, self.next_button):
             bar.addWidget(w)
         bar.addStretch(1)
         for w in (self.out_button, self.zoom_label, self.in_button, self.fit_button, self.actual_button):
             bar.addWidget(w)
-        bar.addSpacing(12)
+        bar.addSpacing(6)
         bar.addWidget(self.open_button)
         outer.addLayout(bar)
 
@@ -233,13 +233,11 @@ class Viewer(QWidget):
         box = QWidget(self)
         lay = QVBoxLayout(box)
         lay.setContentsMargins(8, 0, 4, 0)
-        self.name = QLabel(box)
+        self.name = ElidedLabel(box)  # a long name is shortened in the middle, whole in its tooltip
         f = self.name.font()
         f.setBold(True)
         f.setPointSizeF(f.pointSizeF() * 1.15)
         self.name.setFont(f)
-        self.name.setWordWrap(True)
-        self.name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.name)
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -270,7 +268,7 @@ class Viewer(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(220)
+        scroll.setMinimumWidth(170)
         scroll.setMaximumWidth(420)
         return scroll
 

@@ -30,6 +30,7 @@ from imgrag_desktop.gui.folders import FoldersPanel, folders_dock
 from imgrag_desktop.gui.index_queue import IndexQueue, finished_text
 from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.people_panel import PeoplePanel
+from imgrag_desktop.gui.responsive import NarrowWindow
 from imgrag_desktop.gui.search_page import SearchPage
 from imgrag_desktop.gui.settings_dialog import SettingsDialog, apply_values
 from imgrag_desktop.gui.state import gui_state, remember_layout, restore_layout, save_settings
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         self.show_weaker_button, self.clear_filters_button = p.show_weaker_button, p.clear_filters_button
         self.tabs.addTab(self.page, "Search")
         p.viewerShown.connect(self._viewer_shown)
+        self.narrow = NarrowWindow(self, self.folders_dock, busy=p.viewer_open, end_busy=p.close_viewer)
 
         self.queue = IndexQueue(self.host, self.writes, parent=self)
         q = self.queue
