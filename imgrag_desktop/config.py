@@ -91,7 +91,8 @@ class Settings:
     ocr_languages: str = _setting("eng", "OCR language codes joined with + (e.g. deu+eng): Tesseract's installed "
                                   "packs; RapidOCR reads Latin scripts, Chinese and Japanese with one model "
                                   "(`imgrag doctor` lists what each engine offers)")
-    ocr_timeout_s: float = _setting(20.0, "longest OCR of one image, in seconds")
+    ocr_timeout_s: float = _setting(20.0, "longest OCR of one image of up to 4 MP, in seconds; larger images get "
+                                  "proportionally longer, up to 4x")
     ocr_workers: int = _setting(0, "OCR threads; 0: chosen for the machine")
     text_model: str = _setting("all-MiniLM-L6-v2", "sentence-transformers model (name or local folder) that embeds "
                                "OCR text and captions")
@@ -107,6 +108,9 @@ class Settings:
     vlm_threads: int = _setting(0, "CPU threads of the local model; 0: about the physical cores, at most 8")
     vlm_idle_unload_s: float = _setting(300.0, "seconds without use after which the local model leaves memory; "
                                         "0: never")
+    models_idle_unload_s: float = _setting(600.0, "seconds without use after which CLIP and the text model leave "
+                                           "memory in the window and `imgrag watch` (loaded again on the next "
+                                           "use); 0: never")
     captions_enabled: bool = _setting(False, "caption new pictures with the local model (slow without a GPU)",
                                       "Settings › Local model › Caption new pictures")
     faces_enabled: bool = _setting(True, "find faces and group them into people (a later indexing stage); false "

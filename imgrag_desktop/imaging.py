@@ -19,7 +19,9 @@ from pathlib import Path
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from imgrag_desktop.atomic import atomic_file
+from imgrag_desktop.imaging_raw import RAW_EXTENSIONS, decode_raw, is_raw_name
 from imgrag_desktop.types import DecodeError
+from imgrag_desktop.video import VIDEO_EXTENSIONS, is_video_name
 
 try:  # HEIC/HEIF support is optional at run time, but a declared dependency.
     import pillow_heif
@@ -34,7 +36,7 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".dib", ".tif", ".tiff", ".heic", ".heif", ".hif"}
-)
+) | RAW_EXTENSIONS
 # A JPEG can be decoded at 1/2, 1/4 or 1/8 scale by draft(), so its declared size may be far
 # larger than what ends up in memory; other formats are decoded whole.
 MAX_PIXELS_FULL_DECODE = 250_000_000
@@ -68,8 +70,12 @@ class Decoded:
     kind: str
 
 
+MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+
+
 def is_image_name(path: str | os.PathLike[str]) -> bool:
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+    """A name the library indexes: pictures, RAW files and videos (video.py)."""
+    return Path(path).suffix.lower() in MEDIA_EXTENSIONS
 
 
 def content_hash(data: bytes) -> str:
@@ -225,8 +231,16 @@ def decode_bytes(data: bytes, max_side: int = 512, name: str = "") -> Decoded:
     """Decode image bytes to an RGB image no larger than about `max_side` (long side).
 
     JPEGs use draft() so the DCT does the reduction; large non-JPEG images are reduced after
-    the decode. Raises DecodeError with a readable reason.
+    the decode. Raises DecodeError with a readable reason. RAW files (by name) go through
+    LibRaw: their embedded preview, else a reduced demosaic (imaging_raw.py).
     """
+    if is_video_name(name):  # a video's bytes (visual fill, re-embedding): the sheet of its frames
+        return decode_video(io.BytesIO(data), max_side)
+    if is_raw_name(name):
+        raw_img, width, height, holder, _how = decode_raw(data, max_side, name)
+        taken, camera = _exif_facts(holder) if holder is not None else (None, "")
+        return Decoded(image=raw_img, width=width, height=height, format="RAW", taken_at=taken, camera=camera,
+                       kind="photo")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -308,8 +322,25 @@ def _rotated(img: Image.Image, w0: int, h0: int) -> bool:
 
 
 def decode_path(path: str | os.PathLike[str], max_side: int = 512) -> tuple[Decoded, bytes]:
+    """A file's picture; a video's is a contact sheet of its kept frames (video.py), read from the
+    file without loading it whole (the bytes returned are then empty)."""
+    if is_video_name(path):
+        return decode_video(path, max_side), b""
     data = read_file(path)
     return decode_bytes(data, max_side=max_side, name=Path(path).name), data
+
+
+def decode_video(path: "str | os.PathLike[str] | io.BytesIO", max_side: int = 512) -> Decoded:
+    from imgrag_desktop.video import contact_sheet, extract
+
+    if not isinstance(path, io.BytesIO):
+        st_mode = os.stat(path).st_mode if os.path.exists(path) else 0
+        if not stat.S_ISREG(st_mode):
+            raise DecodeError("not a regular file (FIFO, device or socket), or vanished: never opened")
+    got = extract(path, max_side=max_side)
+    sheet = contact_sheet(got.frames, max_side)
+    return Decoded(image=sheet, width=got.info.width, height=got.info.height, format="VIDEO",
+                   taken_at=got.info.created, camera="", kind="photo")
 
 
 # Thumbnails live in the data dir, keyed by content hash, so a moved file keeps its thumbnail.

@@ -21,6 +21,13 @@ def counts(store: "Store") -> dict[str, int]:
     return {"images": store.count(), "failed": store.failure_count()}
 
 
+def window_counts(store: "Store") -> dict[str, Any]:
+    """The status bar's numbers, and the items per media kind for its tooltip."""
+    from imgrag_desktop.indexing.media import media_counts
+
+    return {**counts(store), "media": media_counts(store)}
+
+
 def library_stats(svc: "Services", failures: bool = False) -> dict[str, Any]:
     """Everything `imgrag status` reports: counts, kinds, models, pending later stages, tiles and
     the relevance cut-off of the configured model (left out when that model cannot load)."""
@@ -57,6 +64,12 @@ def library_stats(svc: "Services", failures: bool = False) -> dict[str, Any]:
                               "source": cal.source} if cal is not None else None
         except ImgragError:  # the model is not available: status still works
             pass
+    from imgrag_desktop.indexing import media
+
+    if n:
+        data["media"] = media.media_counts(store)
+    data["skipped_types"] = media.skipped_types(svc.cfg.data_dir)  # files the scans left out, by extension
+    data["failed_types"] = media.failed_by_type(store) if data.get("failed") else {}
     if failures:
         data["failures"] = [{"path": f["path"], "reason": f["reason"], "stage": f["stage"]}
                             for f in store.list_failures()]

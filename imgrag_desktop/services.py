@@ -117,6 +117,13 @@ class Services:
                 self._vlm = VlmSlot(self.cfg)
             return self._vlm
 
+    def idle_unloader(self) -> Any:
+        """An IdleUnloader (models/idle.py) of this engine's CLIP and text models, per the
+        `models_idle_unload_s` setting; the caller starts and stops it (the window, `imgrag watch`)."""
+        from imgrag_desktop.models.idle import IdleUnloader
+
+        return IdleUnloader(lambda: (self._clip, self._text), self.cfg.settings.models_idle_unload_s)
+
     def faces_engine(self) -> Any:
         """The face engine (models/faces.py), kept while its settings stay the same: the watcher's
         batches do not load the face models again each time."""

@@ -62,6 +62,15 @@ class Hit:
     region: list[float] | None = None
     group_size: int = 1
     group: list[str] = field(default_factory=list)  # paths of the near-identical copies folded into this hit
+    media: str = "photo"  # photo | raw | video | live
+    files: list[str] = field(default_factory=list)  # every file of the item (RAW+JPEG pair, Live Photo's clip)
+    time_s: float | None = None  # a video: the moment that matched
+    duration_s: float | None = None
+    tags: list[str] = field(default_factory=list)  # keywords people wrote (XMP/IPTC)
+    title: str = ""
+    description: str = ""
+    rating: int | None = None
+    label: str = ""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], score: float = 0.0, reasons: Iterable[str] = (), **more: Any) -> "Hit":
@@ -71,7 +80,7 @@ class Hit:
             path=row["path"], score=float(score), size=int(row.get("size") or 0), width=int(row.get("width") or 0),
             height=int(row.get("height") or 0), mtime=(row.get("mtime_ns") or 0) / 1e9, taken_at=row.get("taken_at"),
             kind=row.get("kind") or "", ocr_text=row.get("ocr_text") or "", caption=row.get("caption") or "",
-            reasons=list(reasons), **more,
+            reasons=list(reasons), **{**_media_fields(row), **more},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -91,7 +100,38 @@ class Hit:
             "region": self.region,
             "group_size": self.group_size,
             "group": self.group,
+            "media": self.media,
+            "files": self.files or [self.path],
+            "time_s": self.time_s,
+            "duration_s": self.duration_s,
+            "tags": self.tags,
+            "title": self.title,
+            "description": self.description,
+            "rating": self.rating,
+            "label": self.label,
         }
+
+
+def _media_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The media and metadata columns of a row (absent in rows read with fewer columns)."""
+    import json
+
+    try:
+        files = [str(f) for f in json.loads(row.get("files") or "[]")]
+    except (TypeError, ValueError):
+        files = []
+    path = row["path"]
+    return {
+        "media": row.get("media") or "photo",
+        "files": [path, *[f for f in files if f != path]],
+        "time_s": row.get("time_s"),
+        "duration_s": row.get("duration_s"),
+        "tags": [t for t in (row.get("tags") or "").split("|") if t],
+        "title": row.get("title") or "",
+        "description": row.get("description") or "",
+        "rating": row.get("rating"),
+        "label": row.get("label") or "",
+    }
 
 
 @dataclass

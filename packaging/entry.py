@@ -18,7 +18,7 @@ def main() -> int:
         return 0
     name = os.path.basename(sys.argv[0]).lower()
     if name.startswith("imgrag-desktop"):
-        from imgrag_desktop.gui.app import main as gui_main
+        from imgrag_desktop.__main__ import main as gui_main  # the window, serving warm queries
 
         return int(gui_main(sys.argv[1:]) or 0)
     from imgrag_desktop.cli import main as cli_main

@@ -13,6 +13,8 @@ PARTS: dict[str, str] = {
     "vlm": "the local VLM: caption time per picture, answer tokens per second",
     "watch": "the folder watcher: last write to searchable, idle CPU, a large tree",
     "gui": "the watcher through the window: copy to shown in the grid, event-loop stalls, duplicates tab",
+    "ocr": "each OCR engine's CER, word recall, phrase recall@1 through search and s/image; the detector alone; a mixed folder against the old OCR",
+    "warm": "`imgrag search` from a terminal, cold against answered by a running `imgrag watch` (its socket)",
     "places": "places and time per photo against its decode, reverse geocoding a large library, query reading",
 }
 # What `all` (and no --part) runs: the parts behind the README's performance table and its

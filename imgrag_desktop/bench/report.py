@@ -34,7 +34,9 @@ def format_report(r: dict[str, Any]) -> str:
                 f"product ({q['method']}): text query p50 {q['text_query_ms']['p50']:.1f} / p95 {q['text_query_ms']['p95']:.1f} ms, "
                 f"image query p50 {q['image_query_ms']['p50']:.1f} / p95 {q['image_query_ms']['p95']:.1f} ms; "
                 f"first query after a text write {q['first_query_after_text_write_ms']:.0f} ms, "
-                f"after a new picture {q['first_query_after_new_picture_ms']:.0f} ms")
+                f"after a new picture {q['first_query_after_new_picture_ms']:.0f} ms"
+                + (f" (whole reload {q['first_query_after_new_picture_reload_ms']:.0f} ms)"
+                   if "first_query_after_new_picture_reload_ms" in q else ""))
     if "memory" in r:
         mm = r["memory"]
         lines.append(f"memory: `imgrag index` of {mm['index_images']} images peak RSS {mm['index_peak_rss_mb']} MB "
@@ -62,6 +64,10 @@ def _feature_lines(r: dict[str, Any]) -> list[str]:
         lines.append(f"places: {p['places_and_time_per_photo_ms']} ms per photo (x{p['places_vs_decode']} of its decode), "
                      f"geocoding {p['geocode_per_photo_us']} µs per photo ({p['geocode_100k_photos_s']} s for 100k); "
                      f"a query read in {p['query_p50_ms']} ms (p50), the first in {p['query_first_s']} s")
+    if "ocr" in r:
+        from imgrag_desktop.bench.ocr import ocr_lines
+
+        lines += ocr_lines(r["ocr"])
     if "vlm" in r:
         v = r["vlm"]
         s = v["small_llava_captions"]

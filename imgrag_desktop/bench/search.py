@@ -78,6 +78,50 @@ def _make_hits(searcher: Any, loaded: Any, found: tuple[np.ndarray, np.ndarray])
     return searcher.make_hits(loaded, found[0], found[1])
 
 
+def _after_writes(out: dict[str, Any], store: Any, searcher: Any, encoder: Any, text: str, first: str,
+                  k: int) -> None:
+    # The first query after a write: OCR text of one picture (the loaded vectors stay), then
+    # a new, a changed, a moved and a deleted picture (the loaded vectors are patched with that
+    # row: see search/snapshot.py), and the same new picture with the old whole reload.
+    row = store.rows([first])[first]
+
+    def after(write: Any) -> float:
+        write()
+        store.forget_hits()
+        t = time.perf_counter()
+        searcher.search(text, k=k, mode="visual")
+        return round((time.perf_counter() - t) * 1e3, 1)
+
+    rng = np.random.default_rng(5)
+
+    def other_vector() -> list[float]:
+        v = rng.standard_normal(encoder.dim).astype(np.float32)
+        return (v / np.linalg.norm(v)).tolist()
+
+    out["first_query_after_text_write_ms"] = after(
+        lambda: store.update_rows({first: {"ocr_text": "EXIT 12", "ocr_status": "done"}}))
+    out["first_query_after_new_picture_ms"] = after(
+        lambda: store.upsert([{**row, "path": first + ".copy.jpg", "name": "copy.jpg"}]))
+    out["first_query_after_changed_picture_ms"] = after(
+        lambda: store.upsert([{**row, "visual": other_vector(), "mtime_ns": int(row["mtime_ns"]) + 1}]))
+    moved = first + ".moved.jpg"
+    out["first_query_after_moved_picture_ms"] = after(
+        lambda: (store.delete_paths([first + ".copy.jpg"]), store.upsert([{**row, "path": moved}])))
+    out["first_query_after_deleted_picture_ms"] = after(lambda: store.delete_paths([moved]))
+    out["snapshot_patched"] = searcher.visual().base is not None
+    # The same new picture through the whole reload every change caused before (the baseline).
+    from imgrag_desktop.search.snapshot import VectorCache
+
+    searcher._vectors = VectorCache(store, incremental=False)
+    searcher.visual()
+    out["first_query_after_new_picture_reload_ms"] = after(
+        lambda: store.upsert([{**row, "path": first + ".again.jpg", "name": "again.jpg"}]))
+    p50 = out["text_query_ms"]["p50"]
+    out["new_picture_extra_ms"] = round(out["first_query_after_new_picture_ms"] - p50, 1)
+    out["new_picture_speedup"] = round(out["first_query_after_new_picture_reload_ms"]
+                                       / max(out["first_query_after_new_picture_ms"], 1e-3), 1)
+
+
 def bench_searcher(n: int, encoder: Any, work_dir: Path, texts: Sequence[str], images: Sequence[Any],
                    k: int = 10, seed: int = 0, progress: Progress | None = None) -> dict[str, Any]:
     """End-to-end query latency through the product's Searcher over a real LanceDB store.
@@ -126,19 +170,7 @@ def bench_searcher(n: int, encoder: Any, work_dir: Path, texts: Sequence[str], i
     out["vector_search_ms"] = stats_ms(time_queries(partial(loaded.index.search, k=k), vecs))
     idx = [loaded.index.search(v, k) for v in vecs]
     out["hits_ms"] = stats_ms(time_queries(partial(_make_hits, searcher, loaded), idx))
-    # The first query after a write: OCR text of one picture (the loaded vectors stay), then
-    # a new picture (they are loaded again: see Store.visual_token).
-    first = loaded.paths[0]
-    store.update_rows({first: {"ocr_text": "EXIT 12", "ocr_status": "done"}})
-    store.forget_hits()
-    t = time.perf_counter()
-    searcher.search(texts[0], k=k, mode="visual")
-    out["first_query_after_text_write_ms"] = round((time.perf_counter() - t) * 1e3, 1)
-    row = store.rows([first])[first]
-    store.upsert([{**row, "path": first + ".copy.jpg", "name": "copy.jpg"}])
-    t = time.perf_counter()
-    searcher.search(texts[0], k=k, mode="visual")
-    out["first_query_after_new_picture_ms"] = round((time.perf_counter() - t) * 1e3, 1)
+    _after_writes(out, store, searcher, encoder, texts[0], loaded.paths[0], k)
     del searcher, loaded, store
     gc.collect()
     shutil.rmtree(work_dir / f"db-{n}", ignore_errors=True)

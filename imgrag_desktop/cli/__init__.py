@@ -9,7 +9,6 @@ in cli/commands/, what they share in cli/context.py.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Callable, NamedTuple
 
@@ -33,10 +32,9 @@ from imgrag_desktop.cli.commands import (
     vlm,
     watch,
 )
-from imgrag_desktop.cli.context import Context, common_options, no_args
-from imgrag_desktop.types import ImgragError
+from imgrag_desktop.cli.context import Context, common_options, no_args, run_safely
 
-__all__ = ["COMMANDS", "Command", "Context", "build_parser", "main"]
+__all__ = ["COMMANDS", "Command", "Context", "build_parser", "main", "run_command"]
 
 
 class Command(NamedTuple):
@@ -119,29 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2
-    ctx = Context(args)
-    try:
-        return COMMANDS[args.command].run(ctx)
-    except ImgragError as exc:
-        print(f"imgrag: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("imgrag: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:  # a one-line reason, the traceback only on request
-        if os.environ.get("IMGRAG_DEBUG"):
-            raise
-        from imgrag_desktop.types import DiskFull, is_disk_full
+    if args.command in FREE_TEXT:  # a running window or `imgrag watch` may answer it warm
+        from imgrag_desktop.cli.commands.warm import try_warm
 
-        if is_disk_full(exc):
-            print(f"imgrag: {DiskFull(getattr(args, 'data_dir', None) or 'the data dir')}", file=sys.stderr)
-            return 1
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"imgrag: unexpected error: {type(exc).__name__}: {first[:300]} (set IMGRAG_DEBUG=1 for details)",
-              file=sys.stderr)
-        return 2
+        rc = try_warm(args)
+        if rc is not None:
+            return rc
+    return run_command(Context(args))
+
+
+def run_command(ctx: Context) -> int:
+    """Run the command of `ctx.args`, turning failures into one line on stderr and an exit code."""
+    return run_safely(COMMANDS[ctx.args.command].run, ctx)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,35 @@ class Context:
         return update
 
 
+def run_safely(run: Callable[[Context], int], ctx: Context) -> int:
+    """Run one command, turning failures into one line on stderr and an exit code."""
+    args = ctx.args
+    try:
+        return run(ctx)
+    except ImgragError as exc:
+        print(f"imgrag: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("imgrag: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a one-line reason, the traceback only on request
+        import os
+
+        if os.environ.get("IMGRAG_DEBUG"):
+            raise
+        from imgrag_desktop.types import DiskFull, is_disk_full
+
+        if is_disk_full(exc):
+            print(f"imgrag: {DiskFull(getattr(args, 'data_dir', None) or 'the data dir')}", file=sys.stderr)
+            return 1
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"imgrag: unexpected error: {type(exc).__name__}: {first[:300]} (set IMGRAG_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 2
+
+
 STOPPING = "imgrag: stopping after the batch in flight (signal again to stop at once)"
 
 
@@ -165,6 +194,9 @@ def add_filter_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--camera", help="camera make/model contains this text")
     g.add_argument("--place", help="taken in this city, region or country (as `imgrag places` names them)")
     g.add_argument("--orientation", choices=ORIENTATIONS)
+    g.add_argument("--rating", type=int, help="rated at least this (1-5, from XMP/IPTC metadata)")
+    g.add_argument("--tag", help="a keyword written in the photo or its XMP sidecar (comma-separated: any)")
+    g.add_argument("--media", help="photo, raw, video or live (comma-separated)")
     g.add_argument("--min-width", type=int)
     g.add_argument("--min-height", type=int)
     g.add_argument("--offline", choices=["include", "exclude"], default="include",
@@ -185,6 +217,8 @@ def filters_from_args(args: argparse.Namespace) -> Any:
         min_width=getattr(args, "min_width", None), min_height=getattr(args, "min_height", None),
         camera=getattr(args, "camera", None), orientation=getattr(args, "orientation", None),
         place=getattr(args, "place", None) or None,
+        rating=getattr(args, "rating", None), tag=getattr(args, "tag", None) or None,
+        media=getattr(args, "media", None) or None,
         exclude_roots=offline_from_args(args),
     )
 

@@ -15,7 +15,8 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-from typing import Any  # noqa: E402
+import threading  # noqa: E402
+from typing import Any, Callable  # noqa: E402
 
 from imgrag_desktop import __version__  # noqa: E402
 from imgrag_desktop.config import PROFILES  # noqa: E402
@@ -65,7 +66,9 @@ def _install_excepthook(bridge: Any) -> None:
     sys.excepthook = hook
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, serve_warm: "Callable[[Any], Any] | None" = None) -> int:
+    """The window. `serve_warm(services)`, when given (by the entry points), starts answering
+    `imgrag search/similar/ask` of other processes once the engine is ready (warm.py)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if os.environ.get("IMGRAG_DEBUG") else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -127,8 +130,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.images:
         first = os.path.abspath(args.images[0])
         window.shown.connect(lambda: QTimer.singleShot(0, lambda: window.find_similar(first)))
+    unloader = window.host.services.idle_unloader()  # models leave RAM when idle (models/idle.py)
+    window.engineReady.connect(lambda info: unloader.start())
+    warm_servers: list[Any] = []
+    closing = threading.Event()
+    if serve_warm is not None:
+        def serve_now() -> None:
+            server = serve_warm(window.host.services)
+            if server is not None and closing.is_set():  # the window closed meanwhile
+                server.stop()
+            else:
+                warm_servers.append(server)
+
+        def start_warm(info: dict[str, Any]) -> None:
+            if "error" in info or warm_servers:
+                return
+            warm_servers.append(None)  # once; started off the GUI thread (it imports the runner)
+            threading.Thread(target=serve_now, name="imgrag-warm-start", daemon=True).start()
+
+        window.engineReady.connect(start_warm)
     window.show()
     rc = app.exec()
+    closing.set()
+    for server in warm_servers:
+        if server is not None:
+            server.stop()
+    unloader.stop()
     stopped = window.shutdown()
     if automation is not None and automation.exit_code:
         rc = automation.exit_code

@@ -26,7 +26,8 @@ from imgrag_desktop.atomic import write_json
 from imgrag_desktop.gui.window import MainWindow
 
 HEARTBEAT_MS = 10
-FILTER_KEYS = {"kind": str, "orientation": str, "when": str, "min_size": int, "camera": str}
+FILTER_KEYS = {"kind": str, "orientation": str, "when": str, "min_size": int, "camera": str, "rating": int, "tag": str,
+               "media": str}
 
 
 def parse_filters(items: list[str]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The filter bar under the search field: kind, shape, date, minimum size, camera, and the
-relevance cut-off.
+"""The filter bar under the search field: kind, shape, date, minimum size, camera, rating, tag,
+media (photo, RAW, video, Live Photo), person, and the relevance cut-off.
 
 The bar only collects choices, as a `search.Filters`; a worker turns them into one LanceDB
 filter (`Filters.where`), so every filter runs inside the store, for browsing, text search
@@ -108,6 +108,19 @@ class FilterBar(QFrame):
         self.camera.setClearButtonEnabled(True)
         self.camera.setMaximumWidth(150)
         self.camera.setMinimumWidth(70)
+        self.rating = self._combo([("", "Any rating"), *((str(n), "★" * n + "+") for n in range(1, 6))],
+                                  "Only photos rated at least this (the rating written by digiKam, Lightroom, darktable "
+                                  "or a phone: XMP/IPTC)")
+        self.media = self._combo([("", "All files"), ("photo", "Photos"), ("raw", "RAW"), ("video", "Videos"),
+                                  ("live", "Live Photos")], "Only photos, RAW files, videos or Live/Motion Photos")
+        self.tag = QLineEdit(self)
+        self.tag.setPlaceholderText("Tag")
+        self.tag.setAccessibleName("Tag")
+        self.tag.setToolTip("Only photos keyworded with this tag (in the file or its XMP sidecar; a level of a "
+                            "hierarchical tag matches too; commas: any of them)")
+        self.tag.setClearButtonEnabled(True)
+        self.tag.setMaximumWidth(130)
+        self.tag.setMinimumWidth(60)
         self.offline = QCheckBox("Offline folders", self)
         self.offline.setChecked(True)
         self.offline.setToolTip("Also show photos of folders that are offline (an unplugged drive, a share that "
@@ -141,8 +154,8 @@ class FilterBar(QFrame):
         self.cutoff_value.setKeyboardTracking(False)
         self.dates_group = dates = _group(self, self.date_from, self.date_dash, self.date_to)  # a range wraps as one
         self.relevance_group = _group(self, sep, self.cutoff_label, self.cutoff, self.cutoff_value)
-        for w in (self.kind, self.shape, self.when, dates, self.min_size, self.camera, self.person, self.offline,
-                  self.clear_button, self.relevance_group):
+        for w in (self.kind, self.shape, self.when, dates, self.min_size, self.camera, self.rating, self.tag,
+                  self.media, self.person, self.offline, self.clear_button, self.relevance_group):
             lay.addWidget(w)
         self.cutoff_value.setEnabled(False)
         self._update_cutoff_tip()
@@ -152,7 +165,7 @@ class FilterBar(QFrame):
         self._camera_timer.setSingleShot(True)
         self._camera_timer.setInterval(400)
         self._camera_timer.timeout.connect(self.changed)
-        for combo in (self.kind, self.shape, self.person):
+        for combo in (self.kind, self.shape, self.person, self.rating, self.media):
             combo.currentIndexChanged.connect(lambda *_: self._emit())
         self.when.currentIndexChanged.connect(self._on_when)
         self.date_from.dateChanged.connect(lambda *_: self._emit())
@@ -160,6 +173,8 @@ class FilterBar(QFrame):
         self.min_size.valueChanged.connect(lambda *_: self._emit())
         self.offline.toggled.connect(lambda *_: self._emit())
         self.camera.textEdited.connect(lambda *_: self._camera_timer.start())
+        self.tag.textEdited.connect(lambda *_: self._camera_timer.start())
+        self.tag.returnPressed.connect(self._camera_now)
         self.camera.returnPressed.connect(self._camera_now)
         self.clear_button.clicked.connect(self.clear)
         self.cutoff.currentIndexChanged.connect(self._on_cutoff)
@@ -194,11 +209,14 @@ class FilterBar(QFrame):
         return Filters(kind=self.kind.currentData() or None, orientation=self.shape.currentData() or None,
                        date_from=lo, date_to=hi, min_width=side or None, min_height=side or None,
                        camera=self.camera.text().strip() or None, people=(person,) if person is not None else (),
+                       rating=int(self.rating.currentData() or 0) or None, tag=self.tag.text().strip() or None,
+                       media=self.media.currentData() or None,
                        exclude_roots=() if self.offline.isChecked() else tuple(self.offline_source()))
 
     def active_count(self) -> int:
         return sum(1 for on in (self.kind.currentData(), self.shape.currentData(), self.when.currentData(),
-                                self.min_size.value(), self.camera.text().strip(),
+                                self.min_size.value(), self.camera.text().strip(), self.rating.currentData(),
+                                self.tag.text().strip(), self.media.currentData(),
                                 self.person.currentData() is not None) if on)
 
     def set_people(self, people: list[Any]) -> None:
@@ -222,7 +240,7 @@ class FilterBar(QFrame):
 
     def set_filters(self, kind: str = "", orientation: str = "", when: str = "", min_size: int = 0,
                     camera: str = "", date_from: date | None = None, date_to: date | None = None,
-                    person: str = "") -> None:
+                    person: str = "", rating: int = 0, tag: str = "", media: str = "") -> None:
         """Set every filter at once (one `changed`); for automation and tests."""
         self.blockSignals(True)
         try:
@@ -237,6 +255,9 @@ class FilterBar(QFrame):
             self.when.setCurrentIndex(max(0, self.when.findData(when or "")))
             self.min_size.setValue(int(min_size))
             self.camera.setText(camera)
+            self.rating.setCurrentIndex(max(0, self.rating.findData(str(rating) if rating else "")))
+            self.tag.setText(tag)
+            self.media.setCurrentIndex(max(0, self.media.findData(media or "")))
             self.person.setCurrentIndex(max(0, self.person.findText(person)) if person else 0)
         finally:
             self.blockSignals(False)

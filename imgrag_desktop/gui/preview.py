@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgrag_desktop.gui import media_facts
 from imgrag_desktop.gui.result_model import human_date, human_size
 from imgrag_desktop.gui.workers import ResultItem
 
@@ -254,7 +255,7 @@ class PreviewPanel(QWidget):
         self.facts: dict[str, QLabel] = {}
         for key, label in (("score", "Score"), ("why", "Matched by"), ("copies", "Copies"), ("dimensions", "Dimensions"),
                            ("size", "File size"), ("date", "Date"), ("place", "Place"), ("kind", "Kind"),
-                           ("camera", "Camera")):
+                           ("camera", "Camera"), *media_facts.ROWS):
             value = QLabel(self)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setWordWrap(True)
@@ -327,7 +328,7 @@ class PreviewPanel(QWidget):
             return
         h = item.hit
         self.canvas.set_image(thumb, h.width, h.height)
-        self.canvas.set_boxes(h.matched_words)
+        self.canvas.set_boxes(h.matched_words if h.media != "video" else [])  # a video's boxes are on its contact sheet
         self.canvas.set_region(h.region if show_score else None)
         self.name.setText(os.path.basename(h.path))
         self.path.setText(h.path)
@@ -356,6 +357,7 @@ class PreviewPanel(QWidget):
         self._set_row_visible("camera", False)
         self.facts["place"].setText("")
         self._set_row_visible("place", False)
+        media_facts.show(self.facts, self._set_row_visible, h)  # both files of a pair, a video's moment, tags
         self._set_text(h.ocr_text, h.caption)
 
     def set_image(self, path: str, image: QImage) -> None:

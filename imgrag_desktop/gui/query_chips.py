@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QWidg
 from imgrag_desktop.gui.query_reading import QueryReading
 
 SORTS = (("score", "Best match"), ("date", "Newest first"))
-WORDS = {"date": "When:", "place": "Where:", "kind": "Kind:", "person": "Who:"}
+WORDS = {"date": "When:", "place": "Where:", "kind": "Kind:", "person": "Who:", "tag": "Tag:", "rating": "Rating:",
+         "media": "Files:"}
 
 
 @lru_cache(maxsize=64)

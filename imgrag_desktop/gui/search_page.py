@@ -426,7 +426,7 @@ class SearchPage(QWidget):
             return
         self.preview.show_item(item, self.loader.thumbnail(item.hit.path), self.model.show_scores)
         if self.preview.isVisible():
-            self.loader.request_image(item.hit.path)
+            self.loader.request_image(item.hit.path, time_s=item.hit.time_s)
         self.detailsRequested.emit(item.hit.path)
 
     # The viewer --------------------------------------------------------------------------------
@@ -461,7 +461,7 @@ class SearchPage(QWidget):
         item = self.model.item(self.view.currentIndex().row())
         if item is not None:
             self.preview.show_item(item, self.loader.thumbnail(item.hit.path), self.model.show_scores)
-            self.loader.request_image(item.hit.path)
+            self.loader.request_image(item.hit.path, time_s=item.hit.time_s)
             self.detailsRequested.emit(item.hit.path)
 
     def _on_thumbnail(self, path: str) -> None:

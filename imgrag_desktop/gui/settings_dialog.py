@@ -337,7 +337,8 @@ class SettingsDialog(QDialog):
         self.ocr_languages = QLineEdit(s.ocr_languages, self)
         self.ocr_languages.setPlaceholderText("e.g. eng or deu+eng")
         self.ocr_languages.setToolTip("Tesseract: its installed language packs (`imgrag doctor` lists them). "
-                                      "RapidOCR: " + ", ".join(languages_supported()))
+                                      "RapidOCR: " + ", ".join(languages_supported())
+                                      + ". To add a language: docs/models.md, \"OCR models and languages\".")
         form.addRow("Engine", self.ocr_engine)
         form.addRow("Languages", self.ocr_languages)
         return box

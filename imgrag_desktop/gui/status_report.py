@@ -26,7 +26,7 @@ class StatusReport(QObject):
         self.status_bar = status_bar
         self.window = window
         self.closing = False
-        self.stats: dict[str, int] = {"images": 0, "failed": 0}
+        self.stats: dict[str, Any] = {"images": 0, "failed": 0}
         self.open_boxes: dict[str, Any] = {}  # error text → its dialog, while shown
         self.errors_panel: ErrorsPanel | None = None
         self.problems_button = QToolButton(window)
@@ -44,6 +44,9 @@ class StatusReport(QObject):
     def show_stats(self) -> None:
         n = self.stats.get("images", 0)
         self.count_label.setText(f"{n:,} image{'s' if n != 1 else ''} indexed")
+        media = self.stats.get("media") or {}
+        parts = [f"{v:,} {k}" for k, v in media.items() if v]  # photos, raw, videos, live
+        self.count_label.setToolTip(", ".join(parts) if parts else "")
         bad = self.stats.get("failed", 0) + len(self.bridge.errors)
         self.problems_button.setText(f"⚠ {bad} problem{'s' if bad != 1 else ''}")
         self.problems_button.setVisible(bad > 0)

@@ -34,8 +34,10 @@ class _Carrier(QObject):
 
 
 class _LoadTask(QRunnable):
-    def __init__(self, carrier: _Carrier, kind: str, path: str, chash: str, max_side: int, thumbs_dir: str) -> None:
+    def __init__(self, carrier: _Carrier, kind: str, path: str, chash: str, max_side: int, thumbs_dir: str,
+                 time_s: float | None = None) -> None:
         super().__init__()
+        self.time_s = time_s  # a video: the moment to show
         self.carrier = carrier
         self.kind = kind
         self.path = path
@@ -49,6 +51,10 @@ class _LoadTask(QRunnable):
 
             if self.kind == "thumb":
                 pil = imaging.load_thumbnail(self.path, self.thumbs_dir, self.chash or None)
+            elif self.time_s is not None and imaging.is_video_name(self.path):
+                from imgrag_desktop.video import frame_at
+
+                pil = frame_at(self.path, self.time_s, self.max_side)
             else:
                 dec, _ = imaging.decode_path(self.path, max_side=self.max_side)
                 pil = dec.image
@@ -131,11 +137,12 @@ class ImageLoader(QObject):
         return bool(self._queue or self._in_flight)
 
     # Previews -------------------------------------------------------------------------------
-    def request_image(self, path: str, max_side: int = PREVIEW_SIDE) -> None:
+    def request_image(self, path: str, max_side: int = PREVIEW_SIDE, time_s: float | None = None) -> None:
+        """The preview-sized image; of a video, the frame at `time_s` (else a sheet of its frames)."""
         if self._closed:
             return
         self._preview_pool.clear()  # only the latest selection matters
-        self._preview_pool.start(_LoadTask(self._carrier, "image", path, "", max_side, self.thumbs_dir))
+        self._preview_pool.start(_LoadTask(self._carrier, "image", path, "", max_side, self.thumbs_dir, time_s))
 
     # Results --------------------------------------------------------------------------------
     @Slot(str, str, object, str)

@@ -203,11 +203,11 @@ class QueryWorker(QObject):
             log.debug("stats failed: %s", exc)
 
     def _emit_stats(self) -> None:
-        from imgrag_desktop.library import counts
+        from imgrag_desktop.library import window_counts
 
         store = self._svc().store
         store.refresh()
-        self.stats.emit(counts(store))
+        self.stats.emit(window_counts(store))
 
     @Slot()
     def reset_models(self) -> None:

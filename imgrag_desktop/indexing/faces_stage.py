@@ -112,6 +112,9 @@ def find_faces(store: Any, settings: Any, engine: Any, cancel: threading.Event,
     if live:  # faces of pictures no longer indexed (their people and names stay)
         stats["pruned"] = tables.faces.prune("content_hash", live)
     stats["people"] = people.cluster(params, model=engine.model_id)
+    from imgrag_desktop.indexing.region_names import seed_names
+
+    stats["named_from_metadata"] = seed_names(store, people)  # face regions people named in digiKam, Lightroom …
     stats["seconds"] = round(time.perf_counter() - start, 2)
     if "errors" in stats:
         stats["errors"] = stats["errors"][:20]

@@ -186,7 +186,11 @@ def read_meta(path: str) -> PhotoMeta:
         with Image.open(path) as img:
             meta = from_exif(img)
     except Exception:
-        pass
+        from imgrag_desktop.imaging_raw import RawExif, raw_exif_path
+
+        exif = raw_exif_path(path)  # a RAW file Pillow cannot open: its own TIFF directory
+        if exif is not None:
+            meta = from_exif(RawExif(exif))  # type: ignore[arg-type]
     side = sidecar_path(path)
     if side:
         x = from_xmp(side)

@@ -37,6 +37,31 @@ from imgrag_desktop.types import (
 
 log = logging.getLogger(__name__)
 
+
+def _media_columns(path: str, data: bytes) -> dict[str, Any]:
+    """The media kind and the metadata people wrote, from the bytes already read."""
+    from imgrag_desktop.indexing.media import media_of
+    from imgrag_desktop.indexing.sidecars import row_columns
+
+    try:
+        return {"media": media_of(path, [], data), **row_columns(path, data)}
+    except Exception as exc:  # metadata never fails a photo: the metadata stage reads it again
+        log.warning("metadata of %s not read now: %s", path, exc)
+        return {"media": media_of(path, [], data)}
+
+
+def _with_words(columns: dict[str, Any] | None, search_text: str) -> dict[str, Any]:
+    if not columns:
+        return {}
+    words = columns.get("meta_words")
+    return {**columns, "search_text": f"{search_text}\n{words}" if words and search_text else words or search_text}
+
+
+def sql_in_paths(paths: Sequence[str]) -> str | None:
+    from imgrag_desktop.store import sql_in
+
+    return sql_in("path", list(paths)) if paths else None
+
 OPTIMIZE_AFTER_ROWS = 2000
 PRELOAD_HASHES_FROM = 256
 WRITE_EVERY_ROWS = 256
@@ -52,6 +77,7 @@ class _Item:
     reuse_from: str | None = None
     failure: Failure | None = None
     fingerprint: Any = None  # for near-duplicate detection (duplicates.py)
+    columns: dict[str, Any] | None = None  # media kind and the metadata people wrote (indexing/sidecars.py)
 
 
 class _KnownHashes:
@@ -124,6 +150,12 @@ class Indexer:
         self._emit(Progress("scan", current=", ".join(roots)))
         result = scanner.scan(roots, self.ignore_hidden, cancelled=cancel.is_set, exclude=self.exclude,
                               fs=self.fs, timeout_s=self.fs_timeout_s)
+        from imgrag_desktop.indexing import media
+
+        result.files, companions = media.pair(result.files)  # a RAW+JPEG pair, a Live Photo: one item
+        if not cancel.is_set():
+            media.remember_skipped(self.cfg.data_dir if self.cfg is not None else None, result.roots,
+                                   result.skipped_types)
         report.scanned = len(result.files)
         where = " OR ".join(self._root_filter(r) for r in result.roots)
         indexed = self.store.file_states(f"({where})" if where else None) if where else {}
@@ -137,7 +169,13 @@ class Indexer:
             report.failures.append(fl)
         if result.problems:
             self.store.record_failures([(fl, root, 0, 0) for fl, root in result.problems])
-        self._run(plan.todo, plan.updated_paths, report, cancel)
+        self._run_media(plan.todo, plan.updated_paths, report, cancel)
+        if where and not cancel.is_set():
+            from imgrag_desktop.indexing.meta_stage import requeue_changed
+
+            media.sync(self.store, companions, f"({where})")
+            seen = result.sidecars if all(r in result.idents for r in result.roots) else None  # folders walked
+            requeue_changed(self.store, f"({where})", seen)  # a sidecar added, edited or removed: read again
         if remove_missing and not cancel.is_set():
             if plan.gone:
                 self.store.delete_paths(plan.gone)
@@ -204,6 +242,17 @@ class Indexer:
         report = IndexReport()
         entries: list[scanner.FileEntry] = []
         excluded = [scanner.normalize_root(e) for e in self.exclude]
+        from imgrag_desktop.indexing.sidecars import is_sidecar_name
+
+        sidecars = [scanner.normalize_root(p) for p in paths if is_sidecar_name(p)]
+        if sidecars:
+            from imgrag_desktop.indexing.meta_stage import requeue_for_sidecars
+
+            report.extra = {"sidecars_changed": requeue_for_sidecars(self.store, sidecars)}  # type: ignore[attr-defined]
+            paths = [p for p in paths if not is_sidecar_name(p)]
+        from imgrag_desktop.indexing import media
+
+        paths, companions = media.pair_paths([scanner.normalize_root(p) for p in paths])
         for p in dict.fromkeys(paths):
             p = scanner.normalize_root(p)
             if excluded and scanner.is_within(p, excluded):
@@ -226,7 +275,9 @@ class Indexer:
         todo = [e for e in entries if not (e.path in known and known[e.path][:2] == (e.size, e.mtime_ns)
                                            and (known[e.path][3] in (model_id, "") or not model_id))]
         report.unchanged = len(entries) - len(todo)
-        self._run(todo, {e.path for e in todo if e.path in known}, report, cancel)
+        self._run_media(todo, {e.path for e in todo if e.path in known}, report, cancel)
+        if entries or companions:
+            media.sync(self.store, companions, sql_in_paths([e.path for e in entries]))
         if todo:
             from imgrag_desktop.store import sql_in
 
@@ -253,6 +304,10 @@ class Indexer:
                        size=st.st_size, mtime_ns=st.st_mtime_ns)
             row["search_text"] = compose_search_text(row["name"], row.get("ocr_text"), row.get("caption"))
             row["textual"] = None if row.get("search_text") != rows[old].get("search_text") else row.get("textual")
+            if row.get("files"):
+                from imgrag_desktop.indexing.media import moved_files
+
+                row["files"] = moved_files(row["files"], old, new, moves)  # a pair's RAW moved with it
             out.append(row)
         if out:
             self.store.upsert(out)  # new rows first: a crash in between leaves a stale row, never a lost one
@@ -292,8 +347,11 @@ class Indexer:
         return n
 
     def remove_paths(self, paths: Sequence[str]) -> None:
+        from imgrag_desktop.indexing.media import forget_files
+
         self.store.delete_paths(list(paths))
         self.store.clear_failures(list(paths))
+        forget_files(self.store, list(paths))  # a deleted RAW or clip of a pair: its photo is one file again
 
     def _after_visual_pass(self, cancel: threading.Event, report: IndexReport, where: str | None,
                            calibrate: bool = True) -> None:
@@ -356,6 +414,7 @@ class Indexer:
             if visual:
                 item.tensor = self.encoder.preprocess(dec.image)
             item.fingerprint = fingerprint(dec.image)
+            item.columns = _media_columns(entry.path, data)
             if self.make_thumbnails and self.thumbs_dir is not None:
                 self._save_thumbnail(dec.image, item.chash)
         except DiskFull:
@@ -479,6 +538,17 @@ class Indexer:
             pool.shutdown(wait=True)
             write_pool.shutdown(wait=True)
 
+    def _run_media(self, todo: list[scanner.FileEntry], updated_paths: set[str], report: IndexReport,
+                   cancel: threading.Event) -> None:
+        """Photos first, then the videos' own queue (indexing/video_pass.py): a long clip never
+        holds a photo back."""
+        from imgrag_desktop.indexing.video_pass import index_videos, split
+
+        photos, videos = split(todo)
+        self._run(photos, updated_paths, report, cancel)
+        if not cancel.is_set():
+            index_videos(self, videos, updated_paths, report, cancel)
+
     def _write(self, rows: list[dict[str, Any]], failures: list[tuple[Failure, str, int, int]]) -> None:
         if rows:
             prints = [(r["content_hash"], r.pop("_fingerprint")) for r in rows if r.get("_fingerprint") is not None]
@@ -532,13 +602,19 @@ class Indexer:
             "error": "",
             "indexed_at": now,
             "_fingerprint": b.fingerprint,  # not a column: _write stores it beside the row
+            **_with_words(b.columns, compose_search_text(name, "", "")),
         }
 
     @staticmethod
     def _row_from_existing(src: dict[str, Any], e: scanner.FileEntry, now: float) -> dict[str, Any]:
         row = dict(src)
         name = os.path.basename(e.path)
-        row.update(path=e.path, folder=e.folder, name=name, size=e.size, mtime_ns=e.mtime_ns, indexed_at=now)
+        row.update(path=e.path, folder=e.folder, name=name, size=e.size, mtime_ns=e.mtime_ns, indexed_at=now,
+                   meta_status=None)  # a copy may have sidecars of its own
+        if src.get("files"):  # and its own companions (media.sync pairs it again)
+            from imgrag_desktop.indexing.media import media_of
+
+            row.update(files=None, media=media_of(e.path, []))
         if src.get("taken_at") is None:
             row["date"] = e.mtime_ns / 1e9
         text = compose_search_text(name, src.get("ocr_text"), src.get("caption"))

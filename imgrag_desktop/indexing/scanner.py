@@ -57,6 +57,8 @@ class ScanResult:
     # root → (st_dev, st_ino, is a mount point) of each root that could be stat'ed
     idents: dict[str, tuple[int, int, bool]] = field(default_factory=dict)
     offline: dict[str, str] = field(default_factory=dict)  # roots that did not answer in time: root → reason
+    skipped_types: dict[str, int] = field(default_factory=dict)  # extension → files not indexed (not a picture or video)
+    sidecars: set[str] = field(default_factory=set)  # XMP sidecars seen (indexing/sidecars.py): no stat per photo
 
     def merge(self, other: "ScanResult") -> None:
         self.files.extend(other.files)
@@ -65,6 +67,9 @@ class ScanResult:
         self.unreadable.extend(other.unreadable)
         self.idents.update(other.idents)
         self.offline.update(other.offline)
+        self.sidecars.update(other.sidecars)
+        for ext, n in other.skipped_types.items():
+            self.skipped_types[ext] = self.skipped_types.get(ext, 0) + n
 
 
 class Fs:
@@ -258,6 +263,11 @@ def _walk(root: str, folder: str, ignore_hidden: bool, result: ScanResult, seen:
                 # so without a stat() per file (a symlink or an unknown type is still checked).
                 try:
                     if not entry.is_dir(follow_symlinks=True):
+                        ext = os.path.splitext(entry.name)[1].lower() or "(none)"
+                        if ext == ".xmp":  # sidecars are read with their photo (indexing/sidecars.py)
+                            result.sidecars.add(entry.path)
+                        else:
+                            result.skipped_types[ext] = result.skipped_types.get(ext, 0) + 1
                         continue
                 except OSError:
                     continue

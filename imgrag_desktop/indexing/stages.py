@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
@@ -254,6 +255,24 @@ def _place_words(run: StageRun) -> dict[str, Any] | None:
     return {"place_words_restored": restored} if restored else None
 
 
+def _metadata(run: StageRun) -> dict[str, Any] | None:
+    """Keywords, titles, ratings, labels and named regions people wrote (indexing/meta_stage.py)."""
+    from imgrag_desktop.indexing.meta_stage import MetaStage, restore_meta_words
+
+    if run.cancel.is_set():
+        return None
+    out = MetaStage(run.services.store, run.on_progress, run.on_warning).run(run.cancel)
+    restore_meta_words(run.services.store)
+    return {"metadata": out.to_json()} if out.read or out.cancelled else None
+
+
+def _meta_words(run: StageRun) -> dict[str, Any] | None:
+    from imgrag_desktop.indexing.meta_stage import restore_meta_words
+
+    restored = restore_meta_words(run.services.store)
+    return {"meta_words_restored": restored} if restored else None
+
+
 def _ocr(run: StageRun) -> dict[str, Any] | None:
     if not run.services.cfg.settings.ocr_enabled or run.cancel.is_set():
         return None
@@ -306,9 +325,11 @@ STAGES: tuple[Stage, ...] = (
     Stage("fingerprints", _fingerprints, part="pass"),
     Stage("calibration", _calibration, part="pass"),
     Stage("places", _places),  # GPS → place, local time: cheap, before the slow ones
+    Stage("metadata", _metadata),  # tags, titles, ratings people wrote (XMP sidecars, XMP/IPTC)
     Stage("ocr", _ocr, skipped="OCR"),
     Stage("captions", _captions, skipped="captions"),
     Stage("place words", _place_words),  # the place's names back into rewritten search_text
+    Stage("meta words", _meta_words),  # the metadata's words back into rewritten search_text
     Stage("text", _text),  # text vectors, then the keyword index
     Stage("reembed", _reembed),  # a new CLIP model's vectors while the old ones serve
     Stage("faces", _faces, skipped="faces"),  # last: people fill in after everything searchable
@@ -318,14 +339,18 @@ STAGES: tuple[Stage, ...] = (
 def run_later_stages(services: Engine, cancel: threading.Event | None = None,
                      on_progress: ProgressFn | None = None, on_warning: WarningFn | None = None, *,
                      part: str = "library", scope: PassScope | None = None,
-                     stages: Sequence[Stage] | None = None) -> dict[str, Any]:
+                     stages: Sequence[Stage] | None = None,
+                     timings: dict[str, float] | None = None) -> dict[str, Any]:
     """Run the stages of `part` in their order; their results merged into one dict (what
-    `imgrag index --json` prints). Each stage checks `cancel` itself."""
+    `imgrag index --json` prints). Each stage checks `cancel` itself. `timings`, when given,
+    receives each stage's seconds by name."""
     run = StageRun(services, cancel or threading.Event(), _guarded(on_progress), on_warning or _log_warning, scope)
     results: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
     for stage in (STAGES if stages is None else stages):
         if stage.part != part:
             continue
+        t0 = time.perf_counter()
         try:
             out = stage.run(run)
         except ImgragError as exc:
@@ -333,7 +358,10 @@ def run_later_stages(services: Engine, cancel: threading.Event | None = None,
                 raise
             _warn(run.on_warning, f"{stage.skipped} skipped: {exc}")
             out = {stage.name: {"error": str(exc)}}
+        seconds[stage.name] = round(time.perf_counter() - t0, 3)
         results.update(out or {})
+    if timings is not None:  # where a run's time went, stage by stage (`imgrag index --json`)
+        timings.update(seconds)
     return results
 
 

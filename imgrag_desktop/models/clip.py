@@ -316,6 +316,7 @@ class ClipEncoder:
     def load(self) -> "ClipEncoder":
         with self._lock:
             if self._model is not None:
+                self.last_used = time.monotonic()  # an encode follows: not idle (unload_if_idle)
                 return self
             import open_clip
             import torch
@@ -388,6 +389,14 @@ class ClipEncoder:
             f"CLIP weights {self.model_name}/{self.pretrained} are not downloaded: download them in Settings → Models "
             "(or `imgrag models download`, `imgrag doctor --download`), or set a local checkpoint file (clip_checkpoint)"
         )
+
+    def unload_if_idle(self, idle_s: float) -> bool:
+        """Unload when unused for `idle_s` seconds (models/idle.py); the next encode reloads."""
+        with self._lock:
+            if self._model is None or time.monotonic() - self.last_used < idle_s:
+                return False
+            self.unload()
+            return True
 
     def unload(self) -> None:
         """Free the weights (and GPU memory) so another model can use the device."""

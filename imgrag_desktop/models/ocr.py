@@ -47,6 +47,8 @@ from imgrag_desktop.models.ocr_base import (  # noqa: F401 - the one OCR interfa
     read_file,
     read_image,
     text_detector,
+    time_limit,
+    timeout_message,
     zxing_available,
 )
 from imgrag_desktop.models.ocr_rapid import RapidOcr
@@ -121,25 +123,27 @@ class TesseractOcr:
         """OCR of an image file (decoded with the app's decoder: EXIF orientation, HEIC, limits)."""
         return read_file(self, path, detect_first)
 
-    def read(self, image: "Image.Image", orig_size: tuple[int, int] | None = None) -> OcrResult:
+    def read(self, image: "Image.Image", orig_size: tuple[int, int] | None = None, enlarge: bool = True) -> OcrResult:
         """OCR of a decoded image. `orig_size` is the original image's size when `image` was
         reduced, so boxes come back in original pixels."""
         self.check()
-        return read_image(self, image, orig_size)
+        return read_image(self, image, orig_size, enlarge)
 
-    def recognise(self, rgb: "Image.Image") -> tuple[list[str], list[dict[str, Any]], float]:
+    def recognise(self, rgb: "Image.Image", enlarge: bool = True) -> tuple[list[str], list[dict[str, Any]], float]:
         """(lines, word boxes in `rgb`'s pixels, mean word confidence) of one upright image."""
         from PIL import Image
 
         gray = rgb.convert("L")
         long_side = max(gray.size)
-        if long_side < UPSCALE_BELOW and gray.size[0] * gray.size[1] * 4 <= MAX_UPSCALED_PIXELS:
+        if enlarge and long_side < UPSCALE_BELOW and gray.size[0] * gray.size[1] * 4 <= MAX_UPSCALED_PIXELS:
             gray = gray.resize((gray.size[0] * 2, gray.size[1] * 2), Image.Resampling.LANCZOS)
-        lines, words = self._tesseract(gray, rgb.size[0] / gray.size[0], rgb.size[1] / gray.size[1])
+        lines, words = self._tesseract(gray, rgb.size[0] / gray.size[0], rgb.size[1] / gray.size[1],
+                                       time_limit(self.timeout_s, rgb.size))
         mean = sum(float(w["conf"]) for w in words) / len(words) if words else 0.0
         return lines, words, mean
 
-    def _tesseract(self, gray: "Image.Image", fx: float, fy: float) -> tuple[list[str], list[dict[str, Any]]]:
+    def _tesseract(self, gray: "Image.Image", fx: float, fy: float, limit: float = 0.0
+                   ) -> tuple[list[str], list[dict[str, Any]]]:
         import pytesseract
 
         # One OpenMP thread for tesseract (it runs several at once), set in the environment
@@ -149,10 +153,11 @@ class TesseractOcr:
         pytesseract.pytesseract.tesseract_cmd = self._cmd()
         try:
             data = pytesseract.image_to_data(gray, lang=self.languages, config=f"--psm {self.psm}",
-                                             output_type=pytesseract.Output.DICT, timeout=self.timeout_s or 0)
+                                             output_type=pytesseract.Output.DICT, timeout=limit or self.timeout_s or 0)
         except RuntimeError as exc:
             if "timeout" in str(exc).lower():
-                raise OcrTimeout(f"OCR took longer than {self.timeout_s:g} s (the limit in Settings)") from exc
+                size = (int(gray.size[0] * fx), int(gray.size[1] * fy))
+                raise OcrTimeout(timeout_message(limit or self.timeout_s, self.timeout_s, size)) from exc
             raise ImgragError(f"OCR failed: {exc}") from exc
         except pytesseract.TesseractNotFoundError as exc:
             raise ModelUnavailable("Tesseract OCR is not installed (Debian/Ubuntu: sudo apt install tesseract-ocr)") from exc

@@ -2,7 +2,7 @@
 text detector in front of photos, the second reading of a turned page, and QR/barcode payloads.
 
 `read_image(engine, ...)` and `read_file(engine, ...)` work with any engine that has
-`recognise(rgb) -> (lines, words in rgb pixels, mean confidence)`, `engine_id`,
+`recognise(rgb, enlarge) -> (lines, words in rgb pixels, mean confidence)`, `engine_id`,
 `codes_available`, `timeout_s` and `garbled_below` (models/ocr.py: Tesseract; ocr_rapid.py:
 RapidOCR). Boxes always come back in the original image's pixels, which the preview highlights.
 """
@@ -28,11 +28,50 @@ MIN_CONF = 20.0  # Tesseract's word confidence (0-100); lower is mostly noise fr
 
 GARBLED_CONF = 70.0  # mean Tesseract word confidence under which a page is read again turned 90/180/270
 TURN_GAIN = 1.15  # a turned reading replaces the first when its confident characters are this many times more
+# A reading with fewer lines of 3+ characters and fewer characters is a sign or a label, not a
+# page: it is never read turned (a page on its side may read as one long line).
+TURN_MIN_LINES = 3
+TURN_MIN_CHARS = 40
 PAGE_KINDS = ("screenshot", "document")  # read straight away; other images pass the text detector first
 
 
 class OcrTimeout(ImgragError):
     """Reading one image took longer than the time limit."""
+
+
+# The time limit in Settings is for an image of up to LIMIT_PIXELS (a 1080p screenshot, a
+# phone-scanned page); a larger one, such as a 300 dpi A4 scan, gets proportionally more time
+# (both engines' time grows with pixels), up to LIMIT_SCALE_MAX times the setting.
+LIMIT_PIXELS = 4_000_000
+LIMIT_SCALE_MAX = 4.0
+
+
+def time_limit(timeout_s: float, size: tuple[int, int]) -> float:
+    """Seconds allowed for reading an image of `size` (as read, after any reduction); 0: none."""
+    if not timeout_s or timeout_s <= 0:
+        return 0.0
+    return float(timeout_s) * min(LIMIT_SCALE_MAX, max(1.0, size[0] * size[1] / LIMIT_PIXELS))
+
+
+def read_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """The size an image file is read at (its header only; after the reduction to OCR_MAX_SIDE);
+    (0, 0) when the header cannot be read (the reading itself will say why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception:  # noqa: BLE001 - any unreadable file: the decoder gives the real error
+        return 0, 0
+    f = min(1.0, OCR_MAX_SIDE / max(1, w, h))
+    return int(w * f), int(h * f)
+
+
+def timeout_message(limit: float, setting: float, size: tuple[int, int]) -> str:
+    """What a timed-out image's row says: the limit, the setting behind it, the image's size."""
+    scaled = f", {setting:g} s per {LIMIT_PIXELS / 1e6:g} MP of the {size[0]}x{size[1]} image" if limit > setting else ""
+    return (f"OCR took longer than {limit:g} s (the limit in Settings{scaled}); to read it, raise "
+            "ocr_timeout_s in Settings, then run `imgrag ocr --requeue`")
 
 
 @dataclass
@@ -77,9 +116,18 @@ def _garbled(words: list[dict[str, Any]], mean_conf: float, below: float = GARBL
     return bool(words) and mean_conf < below
 
 
-def read_image(engine: Any, image: "Image.Image", orig_size: tuple[int, int] | None = None) -> OcrResult:
+def _page_like(lines: list[str]) -> bool:
+    """Enough lines to be a page that may lie turned. Text in a photo (a sign, a plate, a label)
+    reads with lower confidence than print and would be read three more times for nothing."""
+    return (sum(len(line.strip()) >= 3 for line in lines) >= TURN_MIN_LINES
+            or sum(len(line.strip()) for line in lines) >= TURN_MIN_CHARS)
+
+
+def read_image(engine: Any, image: "Image.Image", orig_size: tuple[int, int] | None = None,
+               enlarge: bool = True) -> OcrResult:
     """One engine's reading of a decoded image: upright or turned, plus QR/barcode payloads,
-    boxes in original pixels. `engine.recognise(rgb)` gives (lines, words in rgb pixels, mean conf)."""
+    boxes in original pixels. `engine.recognise(rgb, enlarge)` gives (lines, words in rgb pixels,
+    mean conf); `enlarge`: small images are read at 2x (small UI type), else at their size."""
     from PIL import Image
 
     from imgrag_desktop.models.ocr_layout import unrotate_box
@@ -87,11 +135,11 @@ def read_image(engine: Any, image: "Image.Image", orig_size: tuple[int, int] | N
     t0 = time.perf_counter()
     rgb = image.convert("RGB")
     ow, oh = orig_size or rgb.size
-    lines, words, mean = engine.recognise(rgb)
+    lines, words, mean = engine.recognise(rgb, enlarge)
     turns = 0
-    limit = float(getattr(engine, "timeout_s", 0) or 0)
+    limit = time_limit(float(getattr(engine, "timeout_s", 0) or 0), rgb.size)
     per_read = time.perf_counter() - t0
-    if _garbled(words, mean, float(getattr(engine, "garbled_below", GARBLED_CONF))):
+    if _garbled(words, mean, float(getattr(engine, "garbled_below", GARBLED_CONF))) and _page_like(lines):
         best = _quality(words)
         # Words standing on end: the page lies on its side; else it may be upside down.
         tall = sum(w["h"] > 1.5 * w["w"] for w in words if len(w["text"]) >= 3)
@@ -101,7 +149,7 @@ def read_image(engine: Any, image: "Image.Image", orig_size: tuple[int, int] | N
         for t in order:
             if limit and time.perf_counter() - t0 + per_read > 0.9 * limit:
                 break  # no time left for another reading within the limit
-            tl, tw, tm = engine.recognise(rgb.transpose(turn_ops[t]))
+            tl, tw, tm = engine.recognise(rgb.transpose(turn_ops[t]), enlarge)
             q = _quality(tw)
             if q > best * TURN_GAIN + 1:
                 best, lines, words, mean, turns = q, tl, tw, tm, t
@@ -180,10 +228,17 @@ def detect_file(engine: Any, path: str | os.PathLike[str]) -> tuple[OcrResult | 
     return res, 0
 
 
-def read_file(engine: Any, path: str | os.PathLike[str], detect_first: bool = False) -> OcrResult:
+def read_file(engine: Any, path: str | os.PathLike[str], detect_first: bool = False,
+              enlarge: bool | None = None) -> OcrResult:
     """An engine's reading of an image file (decoded with the app's decoder: EXIF orientation,
     HEIC, limits). With `detect_first`, the text detector runs on a small copy first and an
-    image without text boxes costs nothing more (its QR codes are still read)."""
+    image without text boxes costs nothing more (its QR codes are still read).
+
+    `enlarge` (default: not `detect_first`): a small image is read at 2x. Pages (screenshots,
+    documents) are, for their small UI type; a photo the detector found text in is read at its
+    size: its text is the detector's size or larger, and at 2x it costs about five times the
+    CPU for the same words (COCO photos with text: 0.89 against 0.18 s; scanned receipts read
+    the same either way, word recall 0.933 against 0.932: docs/performance.md)."""
     t0 = time.perf_counter()
     found = -1
     if detect_first:
@@ -191,7 +246,7 @@ def read_file(engine: Any, path: str | os.PathLike[str], detect_first: bool = Fa
         if done is not None:
             return done
     dec = _decode(path, OCR_MAX_SIDE)
-    res = engine.read(dec.image, orig_size=(dec.width, dec.height))
+    res = engine.read(dec.image, orig_size=(dec.width, dec.height), enlarge=not detect_first if enlarge is None else enlarge)
     res.detected = found
     res.seconds = time.perf_counter() - t0
     return res

@@ -50,9 +50,9 @@ def child_main(conn: Any, factory: Callable[..., Any], spec: dict[str, Any]) -> 
             return
         if msg is None:
             return
-        path, detect_first = msg
+        path, detect_first, enlarge = (*msg, None)[:3]  # (path, detect_first[, enlarge])
         try:
-            res = read_file(engine, path, detect_first)
+            res = read_file(engine, path, detect_first, enlarge)
             conn.send(("ok", dataclasses.asdict(res)))
         except ImgragError as exc:
             conn.send(("err", type(exc).__name__, str(exc)))
@@ -79,8 +79,8 @@ class _Child:
             self.kill()
             raise _error(msg[1], msg[2])
 
-    def call(self, path: str, detect_first: bool, timeout_s: float) -> dict[str, Any]:
-        self.conn.send((path, detect_first))
+    def call(self, path: str, detect_first: bool, timeout_s: float, enlarge: bool | None = None) -> dict[str, Any]:
+        self.conn.send((path, detect_first, enlarge))
         if not self.conn.poll(timeout_s if timeout_s > 0 else None):
             self.kill()
             raise OcrTimeout(f"OCR took longer than {timeout_s:g} s (the limit in Settings)")
@@ -136,11 +136,11 @@ class ChildPool:
             self._all.append(child)
         return child
 
-    def read(self, path: str, detect_first: bool, timeout_s: float) -> OcrResult:
+    def read(self, path: str, detect_first: bool, timeout_s: float, enlarge: bool | None = None) -> OcrResult:
         with self._slots:
             child = self._take()
             try:
-                data = child.call(path, detect_first, timeout_s)
+                data = child.call(path, detect_first, timeout_s, enlarge)
             finally:
                 if child.alive:
                     self._idle.put(child)

@@ -6,6 +6,7 @@ models read, its settings, and PP-OCRv6's text detector alone (`TextDetector`), 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imgrag_desktop.types import ModelUnavailable
@@ -23,8 +24,10 @@ TALL_SHARE = 0.5  # more line boxes than this taller than wide: the page lies on
 MIN_SCORE = 0.5  # line recognition score below which a line is dropped (RapidOCR's own default)
 
 # The setting's language codes (Tesseract-style where one exists) → PP-OCR's recognition model.
-# PP-OCRv6's "small" recognition model is one multilingual Latin+Chinese+Japanese model;
-# other scripts use PP-OCRv5 language models, which RapidOCR fetches on first use.
+# PP-OCRv6's "small" recognition model, the one the rapidocr wheel ships, is one multilingual
+# Latin+Chinese+Japanese model; other scripts need PP-OCRv5 language models, which are not in
+# the wheel: they are offered once their file is in RapidOCR's model folder (`script_model_file`;
+# docs/models.md says how to add one), never fetched while indexing.
 LATIN_CODES = {
     "eng", "en", "deu", "de", "fra", "fr", "spa", "es", "ita", "it", "por", "pt", "nld", "nl", "dan", "da",
     "swe", "sv", "nor", "no", "fin", "fi", "pol", "pl", "ces", "cs", "slk", "sk", "slv", "sl", "hrv", "hr",
@@ -38,8 +41,9 @@ OTHER_SCRIPTS = {  # setting code → RapidOCR's LangRec (a model RapidOCR downl
     "srp": "cyrillic", "cyrillic": "cyrillic", "ara": "arabic", "fas": "arabic", "arabic": "arabic",
     "hin": "devanagari", "mar": "devanagari", "nep": "devanagari", "devanagari": "devanagari",
     "tha": "th", "th": "th", "ell": "el", "el": "el", "tam": "ta", "ta": "ta", "tel": "te", "te": "te",
-    "kat": "ka", "ka": "ka",
 }
+TESSERACT_PACK = {"korean": "kor", "cyrillic": "rus", "arabic": "ara", "devanagari": "hin", "th": "tha", "el": "ell",
+                  "ta": "tam", "te": "tel"}
 
 
 def rapidocr_version() -> str:
@@ -51,9 +55,35 @@ def rapidocr_version() -> str:
     return str(__version__)
 
 
+def models_dir() -> Path:
+    """RapidOCR's model folder (inside the installed package, where its own models are)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("rapidocr")
+    if spec is None or not spec.origin:
+        raise ModelUnavailable("RapidOCR is not installed (pip install rapidocr onnxruntime)")
+    return Path(spec.origin).parent / "models"
+
+
+def script_model_file(script: str) -> str:
+    """The file name of the PP-OCRv5 recognition model of another script (RapidOCR's name for it)."""
+    return f"{script}_PP-OCRv5_rec_mobile.onnx"
+
+
+def installed_scripts() -> set[str]:
+    """The other scripts whose recognition model is on this machine."""
+    try:
+        folder = models_dir()
+    except ModelUnavailable:
+        return set()
+    return {script for script in set(OTHER_SCRIPTS.values()) if (folder / script_model_file(script)).is_file()}
+
+
 def languages_supported() -> list[str]:
-    """The language codes the OCR languages setting accepts for RapidOCR."""
-    return sorted(LATIN_CODES | set(OTHER_SCRIPTS))
+    """The language codes the OCR languages setting accepts for RapidOCR: the wheel's Latin,
+    Chinese and Japanese model's, and those of other scripts whose model is installed."""
+    have = installed_scripts()
+    return sorted(LATIN_CODES | {code for code, script in OTHER_SCRIPTS.items() if script in have})
 
 
 def recognition_model(languages: str) -> str:
@@ -75,7 +105,14 @@ def recognition_model(languages: str) -> str:
         raise ModelUnavailable(
             f"RapidOCR reads one script at a time, and {'+'.join(langs)} needs {len(models)} models: "
             "keep one script in the OCR languages setting, or switch the OCR engine to Tesseract")
-    return models.pop() if models else "latin6"
+    model = models.pop() if models else "latin6"
+    if model != "latin6" and model not in installed_scripts():
+        raise ModelUnavailable(
+            f"RapidOCR's {model} recognition model is not installed (the rapidocr package ships only its Latin, "
+            f"Chinese and Japanese model): put {script_model_file(model)} into {models_dir()} (docs/models.md, "
+            f"\"OCR models and languages\", says where to get it), or switch the OCR engine to Tesseract with its "
+            f"tesseract-ocr-{TESSERACT_PACK.get(model, model)} language pack")
+    return model
 
 
 def rapid_engine(threads: int, det_side: int, rec_model: str) -> Any:

@@ -17,7 +17,17 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from imgrag_desktop.models.ocr_base import OcrResult, detect_file, read_file, read_image, zxing_available
+from imgrag_desktop.models.ocr_base import (
+    OcrResult,
+    OcrTimeout,
+    detect_file,
+    read_file,
+    read_image,
+    read_size,
+    time_limit,
+    timeout_message,
+    zxing_available,
+)
 from imgrag_desktop.models.ocr_detect import (
     GARBLED_CONF,
     MAX_UPSCALED_PIXELS,
@@ -157,7 +167,14 @@ class RapidOcr:
 
                 self._children = ChildPool(RapidOcr, self.child_spec(), self.workers or 1)
             children = self._children
-        res = children.read(str(path), False, self.timeout_s)
+        size = read_size(path)
+        # The child keeps the scaled limit itself; the parent waits a little longer for its answer
+        # (decoding, the pipe) before it kills it.
+        limit = time_limit(self.timeout_s, size)
+        try:
+            res = children.read(str(path), False, limit * 1.1 + 1.0 if limit else 0.0, enlarge=not detect_first)
+        except OcrTimeout:
+            raise OcrTimeout(timeout_message(limit, self.timeout_s, size)) from None
         res.detected = found
         return res
 
@@ -167,17 +184,17 @@ class RapidOcr:
         return {"languages": self.languages, "read_codes": self.read_codes, "threads": self.threads,
                 "timeout_s": self.timeout_s, "isolated": False}
 
-    def read(self, image: "Image.Image", orig_size: tuple[int, int] | None = None) -> OcrResult:
-        return read_image(self, image, orig_size)
+    def read(self, image: "Image.Image", orig_size: tuple[int, int] | None = None, enlarge: bool = True) -> OcrResult:
+        return read_image(self, image, orig_size, enlarge)
 
-    def recognise(self, rgb: "Image.Image") -> tuple[list[str], list[dict[str, Any]], float]:
+    def recognise(self, rgb: "Image.Image", enlarge: bool = True) -> tuple[list[str], list[dict[str, Any]], float]:
         """(line texts in reading order, word boxes in `rgb`'s pixels, mean confidence 0-100)."""
         from PIL import Image
 
         from imgrag_desktop.models.ocr_layout import reading_order
 
         img = rgb
-        if max(rgb.size) < UPSCALE_BELOW and rgb.size[0] * rgb.size[1] * 4 <= MAX_UPSCALED_PIXELS:
+        if enlarge and max(rgb.size) < UPSCALE_BELOW and rgb.size[0] * rgb.size[1] * 4 <= MAX_UPSCALED_PIXELS:
             img = rgb.resize((rgb.size[0] * 2, rgb.size[1] * 2), Image.Resampling.LANCZOS)
         lines, words = self.reader().lines(img, rgb.size[0] / img.size[0], rgb.size[1] / img.size[1])
         ordered = reading_order(lines)

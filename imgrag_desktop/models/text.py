@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -94,6 +95,7 @@ class TextEncoder:
         self._model: Any = None
         self._dim: int | None = KNOWN_DIMS.get(_short_name(self.model_name))
         self._lock = threading.Lock()
+        self.last_used = 0.0
 
     @property
     def model_id(self) -> str:
@@ -113,6 +115,7 @@ class TextEncoder:
 
     def load(self) -> Any:
         with self._lock:
+            self.last_used = time.monotonic()
             if self._model is None:
                 path = resolve_model_dir(self.model_name)
                 from sentence_transformers import SentenceTransformer
@@ -137,6 +140,15 @@ class TextEncoder:
     def unload(self) -> None:
         with self._lock:
             self._model = None
+
+    def unload_if_idle(self, idle_s: float) -> bool:
+        """Unload when unused for `idle_s` seconds (models/idle.py); the next encode reloads.
+        An encode in flight keeps the model it took from load()."""
+        with self._lock:
+            if self._model is None or time.monotonic() - self.last_used < idle_s:
+                return False
+            self._model = None
+            return True
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One normalised vector per text; long texts are the mean of their chunks' vectors."""

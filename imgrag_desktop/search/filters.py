@@ -56,6 +56,9 @@ class Filters:
     local_to: float | None = None  # exclusive; rows read before the places stage use `date`
     exclude_roots: tuple[str, ...] = ()  # folders left out (offline ones, when the user asks)
     people: tuple[PersonFilter, ...] = ()  # every one must hold (photos of Alice and Bob, without Carol)
+    rating: int | None = None  # rated at least this (XMP/IPTC rating, 1-5)
+    tag: str | None = None  # a keyword people wrote (a level of a hierarchical one too); comma: any of them
+    media: str | None = None  # photo, raw, video, live (comma-separated): what kind of file the item is
 
     def with_folder(self, folder: str | None) -> "Filters":
         return dataclasses.replace(self, folder=folder or None)
@@ -95,6 +98,15 @@ class Filters:
         for root in self.exclude_roots:
             parts.append(f"NOT ({folder_filter(root)})")
         parts.extend(p.sql() for p in self.people)
+        if self.rating:
+            parts.append(f"rating >= {int(self.rating)}")
+        if self.tag:
+            tags = [t.strip().lower().replace("|", "/") for t in self.tag.split(",") if t.strip()]
+            parts.append(" OR ".join(f"lower(tags) LIKE {sql_str('%|' + _like(t) + '|%')} ESCAPE '\\'" for t in tags)
+                         or "FALSE")
+        if self.media:
+            media = [m.strip().lower() for m in self.media.split(",") if m.strip()]
+            parts.append(f"coalesce(media, 'photo') IN ({', '.join(sql_str(m) for m in media)})")
         return and_where(*parts)
 
 
@@ -104,6 +116,11 @@ def and_where(*clauses: str | None) -> str | None:
 
 
 _PLACE_LEVELS = ("city", "region", "country")
+
+
+def _like(text: str) -> str:
+    """A literal for LIKE: its wildcards escaped."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _place_sql(place: str) -> str:

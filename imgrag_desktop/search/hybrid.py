@@ -58,10 +58,8 @@ def normalize_weights(weights: dict[str, float] | None) -> dict[str, float]:
 # Lists ---------------------------------------------------------------------------------------
 def _vector_list(loaded: LoadedVectors, scores: np.ndarray, mask: np.ndarray | None, depth: int) -> ModeList:
     scores = np.asarray(scores, np.float32).reshape(-1)
-    if mask is not None:
-        valid = np.flatnonzero(mask)
-    else:
-        valid = np.arange(len(scores))
+    # -inf marks rows that no longer count (a patched snapshot's dead rows: vectors.py)
+    valid = np.flatnonzero(np.isfinite(scores) if mask is None else (mask & np.isfinite(scores)))
     if len(valid) == 0:
         return ModeList([], [])
     s = scores[valid]

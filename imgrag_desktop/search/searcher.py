@@ -18,6 +18,7 @@ import numpy as np
 from imgrag_desktop.search import hybrid
 from imgrag_desktop.search.hits import hit_rows, snapshot_hits
 from imgrag_desktop.search.modes import mode_named
+from imgrag_desktop.search.moments import with_moments
 from imgrag_desktop.search.query import SPREAD_SAMPLE, combine, parse
 from imgrag_desktop.search.ranking import collapse_hits, fetch_size, rank_visual
 from imgrag_desktop.search.snapshot import LoadedVectors, VectorCache, allowed_mask
@@ -49,7 +50,7 @@ class Searcher:
         self.settings = settings  # min_score: None = calibrated cut-off, a number = fixed, -1 = none
         self.default_weights = default_weights  # the user's fusion weights (Settings), read per query
         self.tile_matcher = TileMatcher(TileTable(store.db_dir))
-        self._vectors = VectorCache(store)
+        self._vectors = VectorCache(store, clusters_dir=store.db_dir.parent / "search-cache")
         self._finder: tuple[Any, Any] | None = None
 
     # Snapshots and hits ------------------------------------------------------------------------
@@ -81,9 +82,10 @@ class Searcher:
         if exclude is not None and exclude in loaded.row_of:
             mask = np.ones(len(loaded.paths), bool) if mask is None else mask
             mask[loaded.row_of[exclude]] = False
-        return rank_visual(self.store, loaded, query_vec, k, mask, tiles=self.tile_matcher, model_id=self.clip.model_id,
+        hits = rank_visual(self.store, loaded, query_vec, k, mask, tiles=self.tile_matcher, model_id=self.clip.model_id,
                            finder=self.duplicate_finder() if collapse else None, reason=reason, min_score=min_score,
                            collapse=collapse, use_tiles=tiles, first=first)
+        return with_moments(self.store, hits, query_vec, self._clip_id())  # which moment of a video matched
 
     def search(self, text: str, k: int = 10, where: str | None = None, mode: str = "hybrid",
                weights: dict[str, float] | None = None, like: "str | os.PathLike[str] | Image.Image | None" = None,
@@ -122,7 +124,13 @@ class Searcher:
                              avoid=[p.text for p in parsed.negatives if p.kind == "text"])
         if collapse:
             hits = collapse_hits(self.duplicate_finder(), hits, self.store, snapshot)
-        return hits[:k]
+        return with_moments(self.store, hits[:k], visual[0] if visual is not None else None, self._clip_id())
+
+    def _clip_id(self) -> str:
+        try:
+            return str(self.clip.model_id)
+        except ImgragError:  # CLIP not there yet: a text search still finds videos (their moment stays)
+            return ""
 
     # Combined queries and the relevance cut-off -------------------------------------------------
     def model_calibration(self) -> "ModelCalibration | None":
@@ -196,7 +204,9 @@ class Searcher:
                 dec, data = imaging.decode_path(path, max_side=max(self.clip.image_size * 2, 256))
             except imaging.DecodeError as exc:
                 raise ImgragError(f"cannot read query image {path}: {exc}") from exc
-            chash = imaging.content_hash(data)
+            from imgrag_desktop.video import is_video_name, video_hash
+
+            chash = video_hash(path) if is_video_name(path) else imaging.content_hash(data)  # as the indexer hashed it
             loaded = self.visual()
             row = self.store.query(
                 f"content_hash = {sql_str(chash)} AND clip_model = {sql_str(self.clip.model_id)}", ["path"], limit=1

@@ -33,7 +33,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -200,6 +200,8 @@ class TileIndexer:
         model = self.encoder.model_id
         s = self.encoder.image_size
         cond = f"clip_model = {sql_str(model)} AND width >= {2 * s} AND height >= {2 * s}"
+        if "media" in (self.store.images.schema.names if self.store.images is not None else []):
+            cond += " AND coalesce(media, 'photo') != 'video'"  # a video is searched by its frames
         rows = self.store.query(f"({where}) AND {cond}" if where else cond,
                                 ["path", "content_hash", "width", "height", "camera"]).to_pylist()
         done = self.tiles.done_hashes(model)
@@ -285,7 +287,7 @@ class TileMatcher:
         self._boxes = np.zeros((0, 4), np.int32)
         self._mat = np.zeros((0, 0), np.float32)
 
-    def _load(self, model_id: str, row_of_hash: dict[str, list[int]], key: Any) -> None:
+    def _load(self, model_id: str, row_of_hash: "Mapping[str, list[int]]", key: Any) -> None:
         full_key = (self.tiles.side.version(), model_id, key)
         if self._key == full_key:
             return
@@ -304,7 +306,7 @@ class TileMatcher:
         self.tiles.side.refresh()
 
     def best(self, query: np.ndarray, n_rows: int, whole: np.ndarray, model_id: str,
-             row_of_hash: dict[str, list[int]], key: Any) -> tuple[np.ndarray, np.ndarray]:
+             row_of_hash: "Mapping[str, list[int]]", key: Any) -> tuple[np.ndarray, np.ndarray]:
         """(adjusted best tile score per row, -inf where none; index into regions) for `query`."""
         self._load(model_id, row_of_hash, key)
         best = np.full(n_rows, -np.inf, np.float32)

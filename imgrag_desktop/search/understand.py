@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from imgrag_desktop.search.dates import read_dates
 from imgrag_desktop.search.filters import Filters
 from imgrag_desktop.search.kinds import read_filler, read_kinds
+from imgrag_desktop.search.media_reader import read_media, read_metadata
 from imgrag_desktop.search.place_reader import read_places
 from imgrag_desktop.search.query import ParsedQuery, read_terms
 from imgrag_desktop.search.reading import Chip, Found, ReadContext, Reader, Reading
@@ -78,6 +79,8 @@ def read_people(text: str, filters: Filters, context: ReadContext) -> Found | No
 
 # (name, reader) in the order they are tried; each one sees the text the earlier ones left.
 READERS: tuple[tuple[str, Reader], ...] = (
+    ("metadata", read_metadata),  # tag:holiday, #holiday, rated 4, 4 stars (what people wrote: XMP/IPTC)
+    ("media", read_media),  # videos, raw photos, live photos
     ("people", read_people),  # known people's names: Alice, "-Bob"
     ("kind", read_kinds),  # screenshot, receipt, document
     ("date", read_dates),  # yesterday, on Tuesday, July 2023, summer 2022, between May and June

@@ -4,6 +4,7 @@ text left is what is looked for, and a query that was only filters ("photos from
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from imgrag_desktop.search.understand import Reading
@@ -11,6 +12,40 @@ from imgrag_desktop.store import HIT_COLUMNS
 from imgrag_desktop.types import Hit
 
 SORTS = ("score", "date")
+PHRASE_MIN_WORDS = 3  # a typed text this long that a picture's text holds word for word is searched as typed
+PHRASE_CHECK_HITS = 5
+PHRASE_RERANK = 20  # hits looked at for one that holds the typed phrase word for word
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall((text or "").lower())
+
+
+def pasted_phrase(searcher: Any, reading: Reading) -> Reading | None:
+    """The typed text as written, without the filters read from it, when it is a phrase some
+    picture's text holds word for word: "valley letter spring balance" copied from a page is
+    that page's text, not a search for "valley letter balance" in spring. None otherwise (and
+    always when the user wrote operators, or nothing was read). One keyword search of the text."""
+    read = [c for c in reading.chips if c.kind != "operator"]
+    if not read or len(read) != len(reading.chips):
+        return None
+    words = _words(reading.original)
+    if len(words) < PHRASE_MIN_WORDS:
+        return None
+    literal = reading
+    for chip in read:
+        literal = literal.without(chip)
+    literal = Reading(reading.original, " ".join(reading.original.split()), literal.filters, [])
+    try:
+        hits = searcher.search(literal.text, k=PHRASE_CHECK_HITS, where=literal.filters.where(), mode="keyword",
+                               min_score=None)
+    except Exception:  # noqa: BLE001 - no keyword index yet: the reading stands
+        return None
+    phrase = " ".join(words)
+    if any(phrase in " ".join(_words(f"{h.ocr_text}\n{h.caption}")) for h in hits):
+        return literal
+    return None
 
 
 def by_date(store: Any, where: str | None, limit: int) -> list[Hit]:
@@ -36,11 +71,27 @@ def sort_hits(hits: list[Hit], sort: str | None) -> list[Hit]:
 def search_reading(searcher: Any, reading: Reading, k: int = 10, *, sort: str | None = None, like: str | None = None,
                    **options: Any) -> list[Hit]:
     """Hits for a reading: the searcher's ranking of the text left, under the filters read
-    (and those the user set), or, when nothing is left to look for, the filtered photos by date."""
+    (and those the user set), or, when nothing is left to look for, the filtered photos by date.
+    A phrase pasted from a picture's text is searched as typed (`pasted_phrase`)."""
+    if like is None:
+        reading = pasted_phrase(searcher, reading) or reading
     where = reading.filters.where()
     if reading.only_filters and like is None:
         return by_date(searcher.store, where, k)
     if like is not None:
         options["like"] = like
-    hits = searcher.search(reading.text, k=k, where=where, **options)
-    return sort_hits(hits, sort)
+    phrase = _words(reading.text) if like is None and not any(c.kind == "operator" for c in reading.chips) else []
+    if len(phrase) < PHRASE_MIN_WORDS:
+        return sort_hits(searcher.search(reading.text, k=k, where=where, **options), sort)
+    hits = searcher.search(reading.text, k=max(k, PHRASE_RERANK), where=where, **options)
+    return sort_hits(phrase_first(hits, phrase)[:k], sort)
+
+
+def phrase_first(hits: list[Hit], phrase: list[str]) -> list[Hit]:
+    """The hits whose text holds the typed phrase word for word first, each group in its own
+    order. Words copied from a receipt ("TQ FOR SHOPPING WITH") are also, one by one, on every
+    receipt of the town: the keyword and meaning lists rank by the words, the page that has
+    them in that order is the one meant."""
+    want = " ".join(phrase)
+    exact = [h for h in hits if want in " ".join(_words(f"{h.ocr_text}\n{h.caption}"))]
+    return exact + [h for h in hits if h not in exact] if exact else hits

@@ -17,6 +17,8 @@ library's own vectors at build time until recall@10 against exact search reaches
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import math
 import threading
 import time
@@ -145,7 +147,9 @@ class VectorIndex:
         self._centroids: np.ndarray | None = None
         self._offsets: np.ndarray | None = None  # cluster c is _data[_offsets[c]:_offsets[c+1]]
         self._tail = np.zeros((0, self.dim), np.float32)  # appended rows not yet filed
+        self._dead = np.zeros(0, np.int64)  # row numbers replaced or deleted since (see patched)
         self._lock = threading.RLock()
+        self._saved = False
         self.target_recall = target_recall
         self.ann_min_rows = ann_min_rows if ann_min_rows is not None else ANN_MIN_ROWS
         self.seed = seed
@@ -158,6 +162,41 @@ class VectorIndex:
                              and like.info.rows / 2 <= len(self._data) <= like.info.rows * 2) else None
             self._build(nlist, nprobe, reuse)
 
+    @classmethod
+    def clusters_only(cls, centroids: np.ndarray, nprobe: int, recall: float, rows: int) -> "VectorIndex":
+        """An empty index holding saved clusters, to pass as `like=`: a library opened again
+        is clustered with the centroids and nprobe it had (no k-means, no calibration)."""
+        cent = np.ascontiguousarray(np.asarray(centroids, np.float32))
+        shell = cls(np.zeros((0, cent.shape[1]), np.float32), ann=False)
+        shell._centroids = cent
+        shell._saved = True  # clusters of an earlier run: checked on the rows before they are trusted
+        shell.info = AnnInfo(nlist=cent.shape[0], nprobe=int(nprobe), calibrated_recall=float(recall), build_s=0.0,
+                             rows=int(rows))
+        return shell
+
+    def save_clusters(self, path: "str | Any") -> bool:
+        """Write the centroids and nprobe (IVF only) for `clusters_only`; False when not IVF."""
+        if self._centroids is None or self.info is None:
+            return False
+        from imgrag_desktop.atomic import atomic_file
+
+        with atomic_file(path, "wb") as fh:
+            np.savez(fh, centroids=self._centroids, nprobe=self.info.nprobe,
+                     recall=self.info.calibrated_recall, rows=self.info.rows)
+        return True
+
+    @classmethod
+    def load_clusters(cls, path: "str | Any", dim: int) -> "VectorIndex | None":
+        """The clusters `save_clusters` wrote, or None (absent, unreadable, another size)."""
+        try:
+            with np.load(path) as z:
+                cent = z["centroids"]
+                if cent.ndim != 2 or cent.shape[1] != dim or not np.isfinite(cent).all():
+                    return None
+                return cls.clusters_only(cent, int(z["nprobe"]), float(z["recall"]), int(z["rows"]))
+        except (OSError, ValueError, KeyError):
+            return None
+
     # Shape ----------------------------------------------------------------------------------
     def __len__(self) -> int:
         return int(self._data.shape[0] + self._tail.shape[0]) if self._data.ndim == 2 else 0
@@ -165,6 +204,16 @@ class VectorIndex:
     @property
     def dim(self) -> int:
         return int(self._data.shape[1]) if self._data.ndim == 2 else 0
+
+    @property
+    def dead(self) -> np.ndarray:
+        """Row numbers that no longer count (sorted): search and scores never return them."""
+        return self._dead
+
+    @property
+    def live(self) -> int:
+        """Rows that count: len() minus the dead ones."""
+        return len(self) - int(self._dead.size)
 
     @property
     def is_ann(self) -> bool:
@@ -216,6 +265,8 @@ class VectorIndex:
         self.info = AnnInfo(nlist=cent.shape[0], nprobe=1, calibrated_recall=recall, build_s=0.0, rows=n)
         if nprobe:
             self.nprobe = nprobe
+            if getattr(like, "_saved", False) and not self._recall_holds():
+                self._calibrate()  # the library changed under the saved clusters: measure again
         else:
             self._calibrate()
         self.info.build_s = time.perf_counter() - t0
@@ -255,6 +306,17 @@ class VectorIndex:
             spread /= np.maximum(np.linalg.norm(spread, axis=1, keepdims=True), 1e-12)
             out.append(mean_weight * mean + spread * np.linalg.norm(mean))
         return [(q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)).astype(np.float32) for q in out]
+
+    def _recall_holds(self, count: int = 60, k: int = 10) -> bool:
+        """A tenth of the calibration queries still reach the target at the current nprobe."""
+        assert self.info is not None
+        sets = self._calibration_queries(count)
+        worst = min(float(self.recall_curve(q, k)[self.info.nprobe]) for q in sets)
+        return worst >= self.target_recall - 0.01
+
+    def reuses(self, other: "VectorIndex | None") -> bool:
+        """Whether this index was clustered with `other`'s centroids."""
+        return other is not None and self._centroids is not None and self._centroids is other._centroids
 
     def _calibrate(self, k: int = 10) -> None:
         """Smallest nprobe whose recall@k reaches the target on every calibration set.
@@ -332,6 +394,38 @@ class VectorIndex:
         if self.info is not None:
             self.info.rows = self._data.shape[0]
 
+    def patched(self, dead: np.ndarray | list[int], rows: np.ndarray) -> "VectorIndex":
+        """A new index: this one with the rows `dead` retired and `rows` appended after it.
+
+        Nothing is copied but the small tail: the clustered rows, centroids and layout are
+        shared with this index, which stays as it was (a query running on it is not
+        disturbed). This is how one new, changed, moved or deleted picture reaches the search
+        without reloading a million vectors. Once the tail passes the filing size it is filed
+        into the clusters (IVF) or joined to the matrix (exact) in the new index only.
+        """
+        r = np.asarray(rows, dtype=np.float32)
+        with self._lock:
+            new = copy.copy(self)
+            new._lock = threading.RLock()
+            new.info = dataclasses.replace(self.info) if self.info is not None else None
+            if r.size:
+                r = r.reshape(-1, self.dim if self.dim else r.shape[-1])
+                if self._data.shape[0] == 0 and self._data.shape[1] != r.shape[1]:
+                    new._data = np.zeros((0, r.shape[1]), np.float32)
+                    new._tail = r.copy()
+                else:
+                    new._tail = np.vstack([self._tail, r])
+            d = np.asarray(dead, dtype=np.int64).reshape(-1)
+            if d.size:
+                new._dead = np.union1d(self._dead, d)
+        if new._tail.shape[0] > min(TAIL_MAX_ROWS, max(1000, new._data.shape[0] // 10)):
+            if new._centroids is None:
+                new._data = np.ascontiguousarray(np.vstack([new._data, new._tail]))
+                new._tail = np.zeros((0, new.dim), np.float32)
+            else:
+                new._file_tail()
+        return new
+
     # Search ---------------------------------------------------------------------------------
     def scores(self, query: np.ndarray) -> np.ndarray:
         """Exact dot products of one query (d,) or several (m, d) with every row, in row order.
@@ -349,6 +443,8 @@ class VectorIndex:
             if self._tail.shape[0]:
                 t = self._tail @ q if q.ndim == 1 else q @ self._tail.T
                 s = np.concatenate([s, t], axis=-1)
+            if self._dead.size:
+                s[..., self._dead] = -np.inf
             return s
 
     def scores_of(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -363,6 +459,8 @@ class VectorIndex:
             out[main] = self._data[pos] @ q
             if (~main).any():
                 out[~main] = self._tail[rows[~main] - base] @ q
+            if self._dead.size:
+                out[np.isin(rows, self._dead)] = -np.inf
             return out
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
@@ -376,39 +474,56 @@ class VectorIndex:
             return _EMPTY
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         with self._lock, self._blas_limit():
+            extra = 0
+            n_ok = n
             if allowed is not None:
                 allowed = np.asarray(allowed, dtype=bool)
                 if allowed.shape[0] != n:
                     raise ValueError(f"allowed mask has {allowed.shape[0]} entries for {n} rows")
+                if self._dead.size:
+                    allowed = allowed.copy()
+                    allowed[self._dead] = False
                 n_ok = int(np.count_nonzero(allowed))
                 if n_ok == 0:
                     return _EMPTY
                 if n_ok == n:
                     allowed = None
-            if self._centroids is None:
-                return self._exact(q, k, allowed)
-            base = self._data.shape[0]
-            mask_main = None if allowed is None else allowed[:base]
-            if allowed is not None and n_ok <= EXACT_SUBSET_ROWS:
-                idx, s = self._exact_subset(q, k, np.flatnonzero(allowed[:base]))
             else:
-                probes = nprobe or self.nprobe
-                if allowed is not None:  # a filter thins every cluster: scan proportionally more
-                    probes = int(math.ceil(probes * n / max(n_ok, 1)))
-                pos, s = self._ivf_search(q, k, probes, None if mask_main is None else mask_main[self._order])
-                assert self._order is not None
-                idx = self._order[pos]
-            if self._tail.shape[0]:
-                ts = self._tail @ q
-                if allowed is not None:
-                    ts = np.where(allowed[base:], ts, -np.inf)
-                t_idx = _topk(ts, k)
-                t_idx = t_idx[np.isfinite(ts[t_idx])]
-                idx = np.concatenate([idx, t_idx + base])
-                s = np.concatenate([s, ts[t_idx]])
-                best = _topk(s, k)
-                idx, s = idx[best], s[best]
+                extra = int(self._dead.size)  # ask for more, then drop the dead ones
+            idx, s = self._search_rows(q, k + extra, allowed, n_ok, nprobe)
+            if extra:
+                keep = ~np.isin(idx, self._dead)
+                idx, s = idx[keep][:k], s[keep][:k]
             return idx.astype(np.int64), s.astype(np.float32)
+
+    def _search_rows(self, q: np.ndarray, k: int, allowed: np.ndarray | None, n_ok: int,
+                     nprobe: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """search() without the dead rows' handling: the main rows, then the tail."""
+        n = len(self)
+        base = self._data.shape[0]
+        mask_main = None if allowed is None else allowed[:base]
+        if self._centroids is None:
+            idx, s = self._exact(q, k, mask_main)
+        elif allowed is not None and n_ok <= EXACT_SUBSET_ROWS:
+            idx, s = self._exact_subset(q, k, np.flatnonzero(allowed[:base]))
+        else:
+            probes = nprobe or self.nprobe
+            if allowed is not None:  # a filter thins every cluster: scan proportionally more
+                probes = int(math.ceil(probes * n / max(n_ok, 1)))
+            pos, s = self._ivf_search(q, k, probes, None if mask_main is None else mask_main[self._order])
+            assert self._order is not None
+            idx = self._order[pos]
+        if self._tail.shape[0]:
+            ts = self._tail @ q
+            if allowed is not None:
+                ts = np.where(allowed[base:], ts, -np.inf)
+            t_idx = _topk(ts, k)
+            t_idx = t_idx[np.isfinite(ts[t_idx])]
+            idx = np.concatenate([idx, t_idx + base])
+            s = np.concatenate([s, ts[t_idx]])
+            best = _topk(s, k)
+            idx, s = idx[best], s[best]
+        return idx, s
 
     def _blas_limit(self) -> Any:
         """Run one query's products on `blas_threads` BLAS threads (1 by default).

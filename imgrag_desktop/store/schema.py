@@ -68,6 +68,22 @@ def images_schema(visual_dim: int, text_dim: int = DEFAULT_TEXT_DIM) -> pa.Schem
         pa.field("utc_offset", pa.int32()),  # minutes, when known
         pa.field("time_zone", pa.string()),  # IANA zone, when the GPS position gave it
         pa.field("date_source", pa.string()),  # exif offset | gps time zone | camera clock | file time
+        # what people wrote (indexing/sidecars.py, indexing/meta_stage.py): XMP sidecars, embedded XMP/IPTC
+        pa.field("meta_status", pa.string()),  # done | none | null: not read yet (or a sidecar changed)
+        pa.field("meta_sig", pa.string()),  # the sidecars' names, sizes and mtimes when last read
+        pa.field("tags", pa.string()),  # "|a|b|Places/Lisbon|Places|Lisbon|": keywords, paths and their levels
+        pa.field("title", pa.string()),
+        pa.field("description", pa.string()),
+        pa.field("rating", pa.int32()),  # -1 (rejected) .. 5
+        pa.field("label", pa.string()),  # colour label
+        pa.field("people_regions", pa.string()),  # JSON [{name, type, x, y, w, h}] from MWG/MP regions
+        pa.field("meta_words", pa.string()),  # title, description, tags, names: added to search_text
+        # media (indexing/media.py): RAW, video, Live/Motion Photos
+        pa.field("media", pa.string()),  # photo | raw | video | live (null: a photo indexed before)
+        pa.field("files", pa.string()),  # JSON list of every file of this item (RAW+JPEG, still+video)
+        pa.field("duration_s", pa.float64()),  # videos (and a Live Photo's clip)
+        pa.field("time_s", pa.float64()),  # a video: the moment whose frame gave the visual vector
+        pa.field("frames", pa.int32()),  # a video: frames kept (side table video_frames)
     ]
     return pa.schema(fields, metadata={META_KEY: str(SCHEMA_VERSION).encode()})
 
@@ -162,9 +178,10 @@ def check_version(table: Any) -> None:
 # What a search hit shows and what folding near-duplicates compares (Searcher.hit_rows): the
 # light columns come from the searcher's memory, the rest (HIT_TEXT_COLUMNS) from LanceDB,
 # where a look-up costs ~0.5 ms per column for 30 hits in 1M rows.
+MEDIA_HIT_COLUMNS = ["media", "files", "time_s", "duration_s", "tags", "title", "description", "rating", "label"]
 HIT_COLUMNS = ["path", "name", "size", "width", "height", "mtime_ns", "taken_at", "kind", "ocr_text", "caption",
-               "ocr_words", "content_hash", "clip_model"]
-HIT_TEXT_COLUMNS = ["path", "name", "ocr_text", "caption", "ocr_words", "clip_model"]
+               "ocr_words", "content_hash", "clip_model", *MEDIA_HIT_COLUMNS]
+HIT_TEXT_COLUMNS = ["path", "name", "ocr_text", "caption", "ocr_words", "clip_model", *MEDIA_HIT_COLUMNS]
 # Columns a visual search holds in memory (Store.vectors): a write that touches none of them
 # (OCR text, captions, text vectors) leaves the loaded vectors valid (Store.visual_token).
 VISUAL_SIDE = frozenset([*LIGHT_COLUMNS, "visual", "clip_model"])

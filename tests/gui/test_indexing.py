@@ -53,8 +53,8 @@ def test_adding_a_folder_reports_progress_then_shows_its_images(qtbot: Any, make
     stages = [p.stage for p in progress]
     assert stages[:2] == ["load", "scan"] and "index" in stages and "done" in stages
     # After the visual pass, only the later stages (places, OCR, captions, text vectors, faces) report.
-    assert set(stages[stages.index("done") + 1:]) <= {"places", "ocr", "captions", "place words", "text vectors",
-                                                      "faces"}
+    assert set(stages[stages.index("done") + 1:]) <= {"places", "metadata", "ocr", "captions", "place words",
+                                                      "text vectors", "faces"}
     steps = [p for p in progress if p.stage == "index"]
     assert [p.done for p in steps] == sorted(p.done for p in steps) and steps[-1].done == steps[-1].total == 24
     assert len(steps) <= 3  # at most one report per batch of 8 (fewer when batches take < 50 ms)

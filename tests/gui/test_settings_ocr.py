@@ -16,7 +16,11 @@ def test_engine_and_languages_are_chosen_and_checked(qtbot: Any, tmp_path: Path)
     qtbot.addWidget(dlg)
     assert [dlg.ocr_engine.itemText(i) for i in range(dlg.ocr_engine.count())] == list(ENGINES)
     assert dlg.ocr_engine.currentText() == cfg.settings.ocr_engine == "auto"
-    assert "korean" in dlg.ocr_languages.toolTip()  # what RapidOCR reads is offered
+    from imgrag_desktop.models.ocr_detect import languages_supported
+
+    tip = dlg.ocr_languages.toolTip()
+    assert "deu" in tip and ", ".join(languages_supported()) in tip  # what RapidOCR reads here is offered
+    assert "docs/models.md" in tip  # and where to read how to add a language
     dlg.ocr_engine.setCurrentText("rapidocr")
     dlg.ocr_languages.setText("eng+kor")  # two scripts: RapidOCR reads one at a time
     assert "one script" in validate(dlg.values())

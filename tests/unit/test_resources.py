@@ -89,7 +89,8 @@ def test_wheel_contains_resources_and_entry_points(tmp_path):
                    "imgrag_desktop/data/imgrag-tiny.json", "imgrag_desktop/gui/app.py", "imgrag_desktop/__main__.py"):
         assert needed in names, needed
     assert "imgrag = imgrag_desktop.cli:main" in entry_points
-    assert "imgrag-desktop = imgrag_desktop.gui.app:main" in entry_points
+    # The window's entry point wires in the warm-query server (__main__.py; the window does not import the CLI).
+    assert "imgrag-desktop = imgrag_desktop.__main__:main" in entry_points
 
 
 # --- menu entry for a user install -------------------------------------------------------------

@@ -16,4 +16,6 @@ def cmd_gui(ctx: Context) -> int:
         argv += ["--data-dir", ctx.args.data_dir]
     if ctx.args.profile:
         argv += ["--profile", ctx.args.profile]
-    return int(gui_main(argv) or 0)
+    from imgrag_desktop.cli.commands.warm import serve
+
+    return int(gui_main(argv, serve_warm=lambda svc: serve(svc, {"front": "window", "ready": True})) or 0)

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from imgrag_desktop.cli.context import Context, printable, stop_on_signals
 from imgrag_desktop.types import ImgragError
@@ -24,7 +25,21 @@ def index_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux /proc), or None."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def cmd_index(ctx: Context) -> int:
+    started = process_age_s()  # interpreter start and imports, before any work
+    t_cmd = time.perf_counter()
     from imgrag_desktop.indexing.scanner import storable
     from imgrag_desktop.indexing.stages import run_later_stages
     from imgrag_desktop.library import check_vector_size, remember_folders
@@ -52,10 +67,20 @@ def cmd_index(ctx: Context) -> int:
         report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
             roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed,
             confirm_removal=args.confirm_removal)
-        extra = run_later_stages(svc, cancel, ctx.progress_bar(), ctx.warn) if not cancel.is_set() else {}
+        t_later = time.perf_counter()
+        stage_s: dict[str, float] = {}
+        extra = run_later_stages(svc, cancel, ctx.progress_bar(), ctx.warn, timings=stage_s) \
+            if not cancel.is_set() else {}
+        later_s = time.perf_counter() - t_later
     data = report.to_json()
     data.update(getattr(report, "extra", None) or {})  # the stages of part "pass": tiles, calibration
     data.update(extra)
+    # Where the command's time went: start-up (interpreter, imports), the visual pass (scan,
+    # decode, CLIP, writes, and its own stages: tiles, fingerprints, calibration), the later
+    # stages each, and the rest (opening the store, the lock).
+    data["timings"] = {"start_up_s": None if started is None else round(started, 3),
+                       "visual_pass_s": round(report.seconds, 3), "later_stages_s": round(later_s, 3),
+                       "stage_seconds": stage_s, "command_s": round(time.perf_counter() - t_cmd, 3)}
     data["images"] = svc.store.count()
 
     def human() -> str:

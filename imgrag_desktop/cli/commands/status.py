@@ -19,7 +19,7 @@ def cmd_status(ctx: Context) -> int:
 
     def human() -> str:
         lines = [f"{n} images indexed, {data['failed']} files skipped (data dir {data['data_dir']})"]
-        for k in ("kinds", "clip_models"):
+        for k in ("kinds", "media", "clip_models"):
             if k in data:
                 lines.append(f"{k}: " + ", ".join(f"{a}={b}" for a, b in data[k].items()))
         if "ocr_pending" in data:
@@ -36,6 +36,10 @@ def cmd_status(ctx: Context) -> int:
             cut = data.get("cutoff") or {}
             lines.append(f"tiles of large images: {data['tiles']}; relevance cut-off: text {cut.get('text')}, "
                          f"image {cut.get('image')} ({cut.get('source', 'not calibrated')})")
+        if data.get("skipped_types"):
+            lines.append("not pictures or videos (left out): " + ", ".join(f"{a}={b}" for a, b in data["skipped_types"].items()))
+        if data.get("failed_types"):
+            lines.append("skipped by type: " + ", ".join(f"{a}={b}" for a, b in data["failed_types"].items()))
         lines.append("folders: " + (", ".join(data["folders"]) or "none"))
         for f in data.get("failures", []):
             lines.append(f"  {printable(f['path'])}: {f['reason']}")

@@ -9,6 +9,7 @@ import sys
 import threading
 from typing import Any
 
+from imgrag_desktop.cli.commands.warm import serve, warm_up
 from imgrag_desktop.cli.context import Context, stop_on_signals
 from imgrag_desktop.types import ImgragError
 
@@ -71,11 +72,18 @@ def cmd_watch(ctx: Context) -> int:
             print(f"watching {len(roots)} folder{'s' if len(roots) != 1 else ''} (Ctrl+C to stop)",
                   file=sys.stderr, flush=True)
         service.start(roots)
+        server = serve(svc)  # `imgrag search/similar/ask` elsewhere answer from this process
+        unloader = svc.idle_unloader().start()  # CLIP and the text model leave RAM when idle
+        if server is not None:
+            threading.Thread(target=warm_up, args=(svc, server), name="imgrag-warm-up", daemon=True).start()
         try:
             while not stop.wait(0.5):
                 if not service.running:
                     break
         finally:
+            if server is not None:
+                server.stop()
+            unloader.stop()
             if not args.quiet:
                 print("stopping after the batch in flight…", file=sys.stderr, flush=True)
             service.stop()

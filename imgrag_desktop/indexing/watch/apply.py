@@ -147,7 +147,8 @@ class Applier:
                 self.emit(WatchEvent("updated" if path in before else "added", path, root))
         self.stats["indexed"] += n
         self.changed += n
-        return bool(n or failed)
+        sidecars = (getattr(report, "extra", None) or {}).get("sidecars_changed", 0)  # their photos' metadata is re-read
+        return bool(n or failed or sidecars)
 
     def deletes(self, now: float) -> bool:
         w = self.work

@@ -110,7 +110,8 @@ class WorkQueue:
         return any(scanner.is_ignored_name(part) for part in rel.split(os.sep))
 
     def wanted_file(self, path: str, root: str) -> bool:
-        return imaging.is_image_name(path) and not is_partial_name(path) and not self.ignored_rel(path, root)
+        return (imaging.is_image_name(path) or path.lower().endswith(".xmp")) and not is_partial_name(path) \
+            and not self.ignored_rel(path, root)
 
     def wanted_dir(self, path: str, root: str) -> bool:
         return not self.ignored_rel(path, root)

@@ -145,6 +145,25 @@ def test_part_gui(tmp_path):
     assert g["heartbeat_burst"]["ticks"] > 0 and g["heartbeat_idle"]["ticks"] > 0
 
 
+@pytest.mark.slow
+def test_part_ocr(tmp_path):
+    o = _run_part("ocr", tmp_path, "--images", "1")
+    _has(o, "sets", "detector", "engines", "mixed_folder", "goals", "timeout_s")
+    assert set(o["engines"]) == {"tesseract", "rapidocr", "auto"}
+    for engine, sets in o["engines"].items():
+        for name in ("screenshots", "receipts", "generated"):
+            s = sets[name]
+            _has(s, "cer", "word_recall", "phrases", "phrase_recall_at_1", "misses", "not_read", "index")
+            assert s["images"] == 1 and s["phrases"] >= 1 and s["word_recall"] > 0.3, (engine, name, s)
+            assert s["index"]["ocr"]["read"] == 1 and s["index"]["ocr_s_per_image"] > 0
+        assert sets["photos"]["index"]["ocr"]["read"] == o["photos"] > 0
+    assert o["detector"]["images"] > 0 and o["detector"]["cpu_ms_per_image"] > 0
+    m = o["mixed_folder"]
+    assert m["before"]["images"] == m["now"]["images"] == m["files"] > 0
+    assert m["now"]["ocr"]["read"] == m["files"] > m["before"]["ocr"]["read"]  # before, photos were never read
+    assert m["cpu_ratio"] > 0 and {"phrase_recall_at_1_receipts", "mixed_folder_cpu_ratio"} <= set(o["goals"])
+
+
 def test_human_report_of_the_new_parts():
     """`imgrag bench` without --json prints a line or more for every part that ran."""
     from imgrag_desktop.bench import format_report

@@ -33,3 +33,34 @@ def test_measures() -> None:
     assert char_errors("", truth)[0] == len("Total RM 12.50 Thank you come again")
     assert phrases(truth, 4, 2) == ["Total RM 12.50 Thank", "Thank you come again"]  # first and last
     assert phrases("two words", 4, 2) == []
+
+
+def test_phrases_that_other_images_hold_are_replaced_by_ones_that_name_the_image() -> None:
+    truth = "SHOP ONE SDN BHD\nPencil 2B RM 1.20\nTotal RM 1.20\nThank you please come again"
+    others = "shop one sdn bhd total rm 9 thank you please come again"
+    shared = lambda p: " ".join(p.lower().replace(".", " ").split()) in others  # noqa: E731
+    plain = phrases(truth, 4, 2)
+    assert plain == ["SHOP ONE SDN BHD", "you please come again"]
+    named = phrases(truth, 4, 2, shared)
+    assert len(named) == 2 and not any(shared(p) for p in named)
+    assert named[0].startswith("ONE SDN BHD") or named[0].startswith("SDN BHD Pencil")  # the nearest that names it
+    assert phrases("a b c d", 4, 2, lambda p: True) == []  # nothing names it: no phrase
+
+
+def test_phrase_recall_counts_only_phrases_that_name_one_image(tmp_path: Path) -> None:
+    from imgrag_desktop.evaluation.ocr_quality import phrase_recall
+
+    a, b = str(tmp_path / "a.png"), str(tmp_path / "b.png")
+    cases = [(a, "Alpha shop receipt one\nthank you come again"), (b, "Beta shop receipt two\nthank you come again")]
+
+    class Hit:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+    class Finder:  # finds an image by the words only it has; the shared line finds `a`
+        def search(self, text: str, k: int = 1, mode: str = "hybrid", weights: object = None) -> list[Hit]:
+            return [Hit(b if ("beta" in text.lower() or "two" in text.lower()) else a)]
+
+    r = phrase_recall(Finder(), cases)
+    assert r["shared_replaced"] == 2 and r["phrases"] == 4 and r["recall_at_1"] == 1.0, r
+    assert not any("thank you come again" == m["phrase"] for m in r["misses"])

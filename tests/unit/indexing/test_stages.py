@@ -18,8 +18,8 @@ from tests.support.data import fail_without_shared_data
 def test_the_list_keeps_the_order_the_stages_depend_on() -> None:
     names = [s.name for s in STAGES]
     # Visual vectors of rows indexed before CLIP arrived come first: tiles and calibration use them.
-    assert names == ["visual", "tiles", "fingerprints", "calibration", "places", "ocr", "captions", "place words",
-                     "text", "reembed", "faces"]
+    assert names == ["visual", "tiles", "fingerprints", "calibration", "places", "metadata", "ocr", "captions",
+                     "place words", "meta words", "text", "reembed", "faces"]
     assert [s.name for s in STAGES if s.part == "pass"] == ["visual", "tiles", "fingerprints", "calibration"]
 
 

@@ -113,7 +113,6 @@ def test_child_process_keeps_the_time_limit_and_recovers(tmp_path: Path) -> None
 
 def test_languages_map_to_one_recognition_model(services) -> None:  # noqa: ANN001
     assert recognition_model("eng") == recognition_model("deu+fra+eng") == "latin6"
-    assert recognition_model("kor") == "korean"
     with pytest.raises(ModelUnavailable, match="one script"):
         recognition_model("eng+kor")
     with pytest.raises(ModelUnavailable, match="no recognition model"):
@@ -140,3 +139,52 @@ def test_a_child_reads_a_turned_page_upright_within_its_limit(tmp_path: Path) ->
         assert res.turns == 2 and word_recall(res.text, case.text) >= 0.9
     finally:
         eng.close()
+
+
+def test_text_in_a_photo_that_reads_poorly_is_not_read_three_more_times(tmp_path: Path) -> None:
+    """Only a page is tried turned: an upside-down sign (one line) costs one reading, while an
+    upside-down page is still turned upright (test above)."""
+    sign, _ = _sign(tmp_path)
+    upside = tmp_path / "upside.png"
+    Image.open(sign).transpose(Image.Transpose.ROTATE_180).save(upside)
+
+    class Counting(RapidOcr):
+        calls: list[bool] = []
+
+        def recognise(self, rgb: Image.Image, enlarge: bool = True):  # type: ignore[no-untyped-def]
+            Counting.calls.append(enlarge)
+            return super().recognise(rgb, enlarge)
+
+    eng = Counting(isolated=False, timeout_s=0)
+    res = eng.read_path(upside)
+    assert len(Counting.calls) == 1 and res.turns == 0
+    # A page is read at 2x when small; a photo the detector found text in, at its size.
+    Counting.calls.clear()
+    assert "PLATFORM" in eng.read_path(sign, detect_first=True).text
+    eng.read_path(sign)
+    assert Counting.calls == [False, True]
+    lines, _, mean = RapidOcr(isolated=False).recognise(Image.open(upside).convert("RGB"))
+    assert len(lines) < 3 and len("".join(lines)) < 40  # what makes it not a page (whatever its confidence)
+
+
+def test_only_installed_recognition_models_are_offered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wheel ships the Latin/Chinese/Japanese model only; another script is offered once its
+    model file is in RapidOCR's model folder, and asking for it before says which file, where."""
+    from imgrag_desktop.models import ocr_detect
+
+    real = ocr_detect.models_dir()
+    assert (real / "PP-OCRv6_rec_small.onnx").is_file()  # what the wheel ships
+    offered = set(ocr_detect.languages_supported())
+    assert {"eng", "deu", "chi_sim", "jpn"} <= offered
+    for script in ocr_detect.installed_scripts() ^ set(ocr_detect.OTHER_SCRIPTS.values()):
+        codes = {c for c, s in ocr_detect.OTHER_SCRIPTS.items() if s == script}
+        assert not codes & offered, script  # not on this machine: not offered
+    monkeypatch.setattr(ocr_detect, "models_dir", lambda: tmp_path)
+    with pytest.raises(ModelUnavailable) as err:
+        recognition_model("kor")
+    msg = str(err.value)
+    assert "korean_PP-OCRv5_rec_mobile.onnx" in msg and str(tmp_path) in msg and "tesseract-ocr-kor" in msg
+    assert "kor" not in ocr_detect.languages_supported()
+    (tmp_path / "korean_PP-OCRv5_rec_mobile.onnx").write_bytes(b"")
+    assert recognition_model("kor") == "korean" and "kor" in ocr_detect.languages_supported()
+    assert "rus" not in ocr_detect.languages_supported()
