@@ -3,16 +3,13 @@ and its badges (folded copies, month, score)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from imgrag_desktop.gui.result_model import BrokenRole, GroupRole, MonthRole, ScoreRole, ShowScoreRole
-
-if TYPE_CHECKING:
-    from imgrag_desktop.gui.results_view import ResultsView
 
 PAD = 5
 RADIUS = 6.0
@@ -23,7 +20,7 @@ class ThumbDelegate(QStyledItemDelegate):
     it elided in the middle, the whole name over the picture on hover or selection, the score on
     hover."""
 
-    def __init__(self, view: "ResultsView") -> None:
+    def __init__(self, view: Any) -> None:  # the ResultsView (its gridSize and text_height)
         super().__init__(view)
         self.view = view
 

@@ -108,7 +108,7 @@ def test_a_long_name_is_elided_in_the_middle_and_shown_whole_when_selected(qtbot
         shot = view.viewport().grab(box).toImage()
         rows = 0
         for y in range(shot.height() - shot.height() // 3, shot.height()):
-            dark = sum(QColor(shot.pixel(x, y)).lightness() < 60 for x in range(4, shot.width() - 4))
+            dark = sum(QColor(shot.pixel(x, y)).lightness() < 100 for x in range(4, shot.width() - 4))
             rows += dark > (shot.width() - 8) * 0.6
         return rows
 
