@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from PySide6.QtCore import QItemSelectionModel, QPoint
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
 
 from imgrag_desktop.gui.result_model import ResultsModel
 from imgrag_desktop.gui.results_view import ResultsView
@@ -27,6 +28,8 @@ def grid(qtbot: Any, tmp_path: Path, paths: list[str], width: int = 900, thumb: 
     loader = ImageLoader(tmp_path / "thumbs", threads=2)
     model = ResultsModel(loader)
     view = ResultsView(thumb_size=thumb)
+    view.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover, False)  # wherever the pointer is, no cell is hovered
+    view.setMouseTracking(False)
     view.setModel(model)
     qtbot.addWidget(view)
     view.resize(width, 600)
@@ -102,18 +105,27 @@ def test_a_long_name_is_elided_in_the_middle_and_shown_whole_when_selected(qtbot
     long = tmp_path / ("holiday-in-the-mountains-with-the-whole-family-" * 2 + "0042.png")
     long.write_bytes(src.read_bytes())
     view, model, loader = grid(qtbot, tmp_path, [str(long)], thumb=160)
-    box = view.itemDelegate().image_box(view.visualRect(model.index(0)))
+    rect = view.visualRect(model.index(0))
+    box = view.itemDelegate().image_box(rect)
 
-    def dark_band_rows() -> int:
-        shot = view.viewport().grab(box).toImage()
-        rows = 0
-        for y in range(shot.height() - shot.height() // 3, shot.height()):
-            dark = sum(QColor(shot.pixel(x, y)).lightness() < 100 for x in range(4, shot.width() - 4))
-            rows += dark > (shot.width() - 8) * 0.6
-        return rows
+    def band_lightness(state: QStyle.StateFlag) -> float:
+        """The cell painted by the delegate with `state`, off screen (no pointer, no focus
+        involved); the mean lightness of the rows above the box's bottom, where the band goes."""
+        image = QImage(rect.size(), QImage.Format.Format_ARGB32)
+        image.fill(QColor("white"))
+        option = QStyleOptionViewItem()
+        option.initFrom(view.viewport())
+        option.rect = QRect(0, 0, rect.width(), rect.height())
+        option.state = QStyle.StateFlag.State_Enabled | state
+        painter = QPainter(image)
+        view.itemDelegate().paint(painter, option, model.index(0))
+        painter.end()
+        b = box.translated(-rect.topLeft())
+        values = [QColor(image.pixel(x, y)).lightness()
+                  for y in range(b.bottom() - 30, b.bottom() - 4) for x in range(b.left() + 8, b.right() - 8)]
+        return sum(values) / len(values)
 
-    before = dark_band_rows()
-    view.selectionModel().setCurrentIndex(model.index(0), QItemSelectionModel.SelectionFlag.ClearAndSelect)
-    qtbot.wait(30)
-    assert dark_band_rows() > before + 10  # the full-name band is drawn over the picture
+    plain = band_lightness(QStyle.StateFlag.State_None)
+    assert band_lightness(QStyle.StateFlag.State_Selected) < plain * 0.75  # the dark full-name band
+    assert band_lightness(QStyle.StateFlag.State_MouseOver) < plain * 0.75
     loader.shutdown()
