@@ -6,11 +6,13 @@ torch is loaded. Pass a Services into whatever needs the engine; there are no si
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
 from imgrag_desktop.config import AppConfig
+from imgrag_desktop.types import ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.indexing.pipeline import Indexer
@@ -18,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.search import Searcher
     from imgrag_desktop.store import Store
     from imgrag_desktop.types import Progress
+
+log = logging.getLogger(__name__)
 
 
 class Services:
@@ -33,6 +37,7 @@ class Services:
         self.scan_fs: Any = None  # the scanner's file-system calls (scanner.Fs); a test injects a hung share
         self._faces: tuple[Any, Any] | None = None
         self._indexers: "weakref.WeakSet[Indexer]" = weakref.WeakSet()  # given the new model after a switch
+        self._serving_stamp: Any = None  # visual_model.json's mtime when last read (follow_switch)
 
     @classmethod
     def from_args(cls, data_dir: str | None = None, profile: str | None = None) -> "Services":
@@ -80,6 +85,43 @@ class Services:
         for ix in list(self._indexers):
             ix.encoder = self.clip
 
+    def follow_switch(self) -> bool:
+        """Whether another process (an `imgrag index`, another window) committed a CLIP switch
+        since this one loaded its serving model; if so, take the settings' model choice from
+        disk again and reload (`visual_switched`), so this process neither writes the old
+        model's vectors into the new model's rows nor encodes queries with the old model.
+        Cheap when nothing changed: one stat of visual_model.json (indexing/reembed.py)."""
+        from imgrag_desktop.indexing.reembed import recorded_serving, state_path
+
+        with self._lock:
+            if self._clip is None:
+                return False  # nothing loaded yet: the next use reads the index as it is
+            try:
+                stamp: Any = state_path(self.cfg).stat().st_mtime_ns
+            except OSError:
+                stamp = None
+            if stamp == self._serving_stamp:
+                return False
+            self._serving_stamp = stamp
+            rec = recorded_serving(self.cfg)
+            try:
+                current = str(self._clip.model_id)
+            except ModelUnavailable:
+                return False
+            if rec is None or rec.id == current:
+                return False
+            try:
+                fresh = AppConfig.load(self.cfg.data_dir, self.cfg.profile).settings
+            except ImgragError as exc:  # a damaged settings file: keep serving, say why
+                log.warning("another process switched the CLIP model, but %s", exc)
+                return False
+            for name in ("clip_model", "clip_pretrained", "clip_checkpoint"):
+                setattr(self.cfg.settings, name, getattr(fresh, name))
+            log.info("another process switched visual search to %s: reloading", rec.id)
+            self.store.refresh()  # this handle's snapshot predates the switch's commit
+            self.visual_switched()
+            return True
+
     @property
     def text(self) -> Any:
         """The sentence embedder for OCR/caption text (None until that model module exists)."""
@@ -94,7 +136,9 @@ class Services:
 
     @property
     def searcher(self) -> "Searcher":
+        """The searcher of the serving model (a switch another process committed is followed)."""
         with self._lock:
+            self.follow_switch()
             if self._searcher is None:
                 from imgrag_desktop.search import Searcher
                 from imgrag_desktop.search.calibration import CalibrationBook
@@ -187,6 +231,7 @@ class Services:
         from imgrag_desktop.indexing.pipeline import Indexer
 
         ix = Indexer(self.cfg, self.store, self.clip, on_progress=on_progress)
+        ix.follow_switch = self.follow_switch
         if self.scan_fs is not None:
             ix.fs = self.scan_fs
         self._indexers.add(ix)

@@ -134,6 +134,9 @@ class Indexer:
         # up after fs_timeout_s in one call (a hung share: that root is offline, the rest goes on).
         self.fs: scanner.Fs = scanner.DEFAULT_FS
         self.fs_timeout_s: float | None = cfg.settings.fs_timeout_s if cfg is not None else None
+        # Asked before each run: did another process switch the CLIP model? (Services.follow_switch
+        # then gives this indexer the new model.)
+        self.follow_switch: Callable[[], Any] | None = None
 
     # Public API ------------------------------------------------------------------------------
     def index_paths(self, roots: Sequence[str], cancel: threading.Event | None = None,
@@ -157,6 +160,8 @@ class Indexer:
             media.remember_skipped(self.cfg.data_dir if self.cfg is not None else None, result.roots,
                                    result.skipped_types)
         report.scanned = len(result.files)
+        if self.follow_switch is not None:
+            self.follow_switch()
         where = " OR ".join(self._root_filter(r) for r in result.roots)
         indexed = self.store.file_states(f"({where})" if where else None) if where else {}
         failed = self.store.failure_states(f"({where})") if where else {}

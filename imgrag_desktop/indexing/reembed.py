@@ -62,13 +62,13 @@ class ClipSpec:
         return cls(encoder.model_name, encoder.pretrained, encoder.checkpoint, str(encoder.model_id))
 
 
-def _state_path(cfg: Any) -> Path:
+def state_path(cfg: Any) -> Path:
     return Path(cfg.db_dir) / STATE_FILE
 
 
 def recorded_serving(cfg: Any) -> ClipSpec | None:
     try:
-        raw = json.loads(_state_path(cfg).read_text(encoding="utf-8"))
+        raw = json.loads(state_path(cfg).read_text(encoding="utf-8"))
         return ClipSpec(**{k: str(raw["serving"][k]) for k in ("model", "pretrained", "checkpoint", "id")})
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -81,7 +81,7 @@ def record_serving(cfg: Any, spec: ClipSpec) -> None:
     from imgrag_desktop.atomic import write_json
 
     try:
-        write_json(_state_path(cfg), {"serving": asdict(spec)})
+        write_json(state_path(cfg), {"serving": asdict(spec)})
     except OSError as exc:
         log.debug("cannot record the serving CLIP model: %s", exc)
 

@@ -134,6 +134,7 @@ class TileTable:
     def add(self, rows: list[dict[str, Any]], dim: int) -> None:
         if not rows:
             return
+        self._fit(dim)
         schema = tiles_schema(dim)
         cols: dict[str, list[Any]] = {f.name: [] for f in schema}
         for r in rows:
@@ -141,6 +142,14 @@ class TileTable:
                 v = r.get(k)
                 cols[k].append(v.tolist() if isinstance(v, np.ndarray) else v)
         self.side.upsert(pa.table(cols, schema=schema))
+
+    def _fit(self, dim: int) -> None:
+        """After a switch to a CLIP model of another vector size, the old model's tiles cannot
+        share the fixed-size column (LanceDB would store the new vectors as nulls): they go, and
+        the serving model's tiles are made in their place."""
+        t = self.side.table
+        if t is not None and t.schema.field("visual").type.list_size != dim:
+            self.side.drop()
 
     def regions(self, content_hash: str, model_id: str) -> list[dict[str, Any]]:
         where = f"content_hash = {sql_str(content_hash)} AND clip_model = {sql_str(model_id)} AND visual IS NOT NULL"

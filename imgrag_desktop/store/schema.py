@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from imgrag_desktop.types import ImgragError
 
-SCHEMA_VERSION = 2  # 2: OCR engine, places and local time columns (added as nulls by upgrade_in_place)
+SCHEMA_VERSION = 3  # 2: OCR engine, places, local time; 3: tags and media (XMP, RAW, video) columns. Added as nulls by upgrade_in_place
 IMAGES = "images"
 FAILURES = "failures"
 META_KEY = b"imgrag.schema_version"

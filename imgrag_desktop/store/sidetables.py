@@ -73,8 +73,8 @@ class SideTable:
             if self._table is not None:
                 try:
                     self._table.checkout_latest()
-                except Exception:
-                    pass
+                except Exception:  # dropped and made again by another handle (a new vector size): reopen
+                    self._table = None
             else:
                 _ = self.table
 
@@ -125,6 +125,20 @@ class SideTable:
             t = self.ensure(data.schema)
             t.merge_insert(self.key).when_matched_update_all().when_not_matched_insert_all().execute(
                 data, on_bad_vectors="null")
+
+    def drop(self) -> None:
+        """Delete the whole table (a later upsert creates it again with its rows' schema)."""
+        import shutil
+
+        with self._lock:
+            db = self._connect()
+            names = db.table_names() if hasattr(db, "table_names") else list(db.list_tables())
+            if self.name in names:
+                db.drop_table(self.name)
+            self._table = None
+            folder = self.db_dir / f"{self.name}.lance"
+            if folder.exists():
+                shutil.rmtree(folder, ignore_errors=True)
 
     def delete_where(self, where: str) -> None:
         t = self.table
