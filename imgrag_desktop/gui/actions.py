@@ -58,8 +58,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("act_clear", "&Edit", "&Clear search", "clear_search", ("Esc",), help="clear the search"),
     ActionSpec("act_copy_path", "&Edit", "Copy &path", "page.copy_selected_paths", ("Ctrl+Shift+C",),
                help="copy the selected paths"),
-    ActionSpec("act_open", "&Edit", "&Open in viewer", "open_current", ("Ctrl+Return",),
-               help="open in the default viewer", also="Double-click"),
+    ActionSpec("act_open", "&Edit", "&Open with the system viewer", "open_current", ("Ctrl+Return",),
+               help="open with the system viewer"),
     ActionSpec("act_ask", "&Edit", "&Ask a question…", "focus_ask", tuple(ask_shortcuts()),
                "Ask the local model about your pictures", help="ask a question (Enter asks, Esc cancels)",
                separator=True),
@@ -83,7 +83,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 # Ways in that are not menu commands: (keys, what they do, the action they are listed before).
 GESTURES: tuple[tuple[str, str, str], ...] = (
-    ("Enter", "search now (search bar) or preview (grid)", "act_clear"),
+    ("Enter", "search now (search bar) or view the picture (grid; also double-click)", "act_clear"),
+    ("← → + − 0 1 Esc", "in the viewer: previous, next, zoom in, out, fit, 100 %, back to the grid", "act_clear"),
     ("Drag and drop", "an image: find look-alikes; a folder: index it", "act_add"),
 )
 

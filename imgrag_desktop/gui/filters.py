@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgrag_desktop.gui.flow_layout import FlowLayout
 from imgrag_desktop.search.filters import Filters
 
 KIND_CHOICES = [("", "Any kind"), ("photo", "Photos"), ("screenshot", "Screenshots"), ("document", "Documents")]
@@ -62,6 +63,17 @@ def date_range(choice: str, start: date | None = None, end: date | None = None,
     return None, None
 
 
+def _group(parent: QWidget, *widgets: QWidget) -> QWidget:
+    """Widgets that stay side by side when the filter bar wraps."""
+    box = QWidget(parent)
+    row = QHBoxLayout(box)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.setSpacing(6)
+    for w in widgets:
+        row.addWidget(w)
+    return box
+
+
 class FilterBar(QFrame):
     changed = Signal()  # a filter changed (text fields: after a short pause)
     cutoffChanged = Signal(object)  # the new Settings.min_score: None (auto), -1 (off) or a number
@@ -72,9 +84,7 @@ class FilterBar(QFrame):
         self._today = today
         self._calibrated: dict[str, float | None] = {}
         self._dates_ready = False  # the custom range starts at this month once chosen
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(6)
+        lay = FlowLayout(self)  # wraps onto a second line in a narrow window
 
         self.kind = self._combo(KIND_CHOICES, "Only this kind of image (from the file's look: photo, screenshot, "
                                               "scanned document)")
@@ -142,11 +152,10 @@ class FilterBar(QFrame):
         self.cutoff_value.setAccessibleName("Minimum score")
         self.cutoff_value.setToolTip("Hide results scoring below this (the score shown when you hover a result)")
         self.cutoff_value.setKeyboardTracking(False)
-        for w in (self.kind, self.shape, self.when, self.date_from, self.date_dash, self.date_to, self.min_size,
-                  self.camera, self.rating, self.tag, self.media, self.person, self.offline, self.clear_button):
-            lay.addWidget(w)
-        lay.addStretch(1)
-        for w in (sep, self.cutoff_label, self.cutoff, self.cutoff_value):  # type: ignore[assignment]
+        self.dates_group = dates = _group(self, self.date_from, self.date_dash, self.date_to)  # a range wraps as one
+        self.relevance_group = _group(self, sep, self.cutoff_label, self.cutoff, self.cutoff_value)
+        for w in (self.kind, self.shape, self.when, dates, self.min_size, self.camera, self.rating, self.tag,
+                  self.media, self.person, self.offline, self.clear_button, self.relevance_group):
             lay.addWidget(w)
         self.cutoff_value.setEnabled(False)
         self._update_cutoff_tip()
@@ -276,6 +285,7 @@ class FilterBar(QFrame):
         custom = self.when.currentData() == "custom"
         for w in (self.date_from, self.date_dash, self.date_to):
             w.setVisible(custom)
+        self.dates_group.setVisible(custom)
 
     def _camera_now(self) -> None:
         self._camera_timer.stop()

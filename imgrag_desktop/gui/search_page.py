@@ -14,7 +14,17 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QItemSelectionModel, QMimeData, QModelIndex, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeyEvent, QPixmap
-from PySide6.QtWidgets import QFileDialog, QMenu, QSplitter, QStackedWidget, QStatusBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QMenu,
+    QSplitter,
+    QStackedLayout,
+    QStackedWidget,
+    QStatusBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.gui.drops import handle_mime
@@ -28,13 +38,14 @@ from imgrag_desktop.gui.results_view import ResultsView
 from imgrag_desktop.gui.search_bar import SearchBar
 from imgrag_desktop.gui.search_wait import SearchWait
 from imgrag_desktop.gui.thumbnails import ImageLoader
+from imgrag_desktop.gui.viewer import Viewer
 from imgrag_desktop.gui.workers import Request, RequestGate, ResultItem
 
 SEARCH_DELAY_MS = 350
 
 
 class GridView(ResultsView):
-    """The results grid, plus Enter for the preview (double-click opens the file)."""
+    """The results grid, plus Enter for the viewer (as double-click)."""
 
     previewRequested = Signal()
 
@@ -55,6 +66,7 @@ class SearchPage(QWidget):
     resultsShown = Signal(object)
     firstResultsShown = Signal(object)  # the first screenful of a streamed answer (info, "count")
     searchFailed = Signal(str)
+    viewerShown = Signal(bool)  # the viewer fills the tab (True) or the grid is back (False)
 
     def __init__(self, cfg: AppConfig, state: dict[str, Any], bridge: MessageBridge, loader: ImageLoader,
                  gate: RequestGate, status_bar: QStatusBar, *, folder: Callable[[], str],
@@ -89,7 +101,12 @@ class SearchPage(QWidget):
         return t
 
     def _build(self) -> None:
-        v = QVBoxLayout(self)
+        self.pages = QStackedLayout(self)
+        self.grid_page = QWidget(self)
+        self.pages.addWidget(self.grid_page)
+        self.viewer = Viewer(self.model, self.loader, self)
+        self.pages.addWidget(self.viewer)
+        v = QVBoxLayout(self.grid_page)
         v.setContentsMargins(10, 10, 10, 0)
         v.setSpacing(8)
         self.bar = bar = SearchBar(self)
@@ -140,8 +157,11 @@ class SearchPage(QWidget):
         self.mode_combo.currentIndexChanged.connect(self._on_mode_changed)
         self.size_slider.valueChanged.connect(self._on_thumb_size)
         self.view.selectionModel().currentChanged.connect(self._on_current_changed)
-        self.view.doubleClicked.connect(lambda idx: self.openRequested.emit(self._path_at(idx)))
-        self.view.previewRequested.connect(self.show_preview_of_current)
+        self.view.doubleClicked.connect(lambda idx: self.open_viewer(idx.row()))
+        self.view.previewRequested.connect(lambda: self.open_viewer(self.view.currentIndex().row()))
+        self.viewer.closed.connect(self.close_viewer)
+        self.viewer.detailsRequested.connect(self.detailsRequested)
+        self.viewer.openRequested.connect(self.openRequested)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.preview.openRequested.connect(self.openRequested)
         self.preview.revealRequested.connect(self.revealRequested)
@@ -409,6 +429,32 @@ class SearchPage(QWidget):
             self.loader.request_image(item.hit.path, time_s=item.hit.time_s)
         self.detailsRequested.emit(item.hit.path)
 
+    # The viewer --------------------------------------------------------------------------------
+    def open_viewer(self, row: int) -> bool:
+        """Show result `row` in the viewer, filling the tab."""
+        if not self.viewer.open(row):
+            return False
+        self.pages.setCurrentWidget(self.viewer)
+        self.viewer.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.viewerShown.emit(True)
+        return True
+
+    def close_viewer(self, row: int | None = None) -> None:
+        """Back to the grid, the picture shown last selected and scrolled to."""
+        if self.pages.currentWidget() is not self.viewer:
+            return
+        row = self.viewer.row if row is None else row
+        self.pages.setCurrentWidget(self.grid_page)
+        self.viewerShown.emit(False)
+        index = self.model.index(row)
+        if index.isValid():
+            self.select(index)
+            self.view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        self.view.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def viewer_open(self) -> bool:
+        return self.pages.currentWidget() is self.viewer
+
     def show_preview_of_current(self) -> None:
         if not self.preview.isVisible() and self.preview_toggle is not None:
             self.preview_toggle.setChecked(True)
@@ -433,7 +479,8 @@ class SearchPage(QWidget):
             self.select(index)
         path = self._path_at(index)
         menu = QMenu(self)
-        menu.addAction("Open", lambda: self.openRequested.emit(path))
+        menu.addAction("View", lambda: self.open_viewer(index.row()))
+        menu.addAction("Open with the system viewer", lambda: self.openRequested.emit(path))
         menu.addAction("Show in folder", lambda: self.revealRequested.emit(path))
         menu.addAction("Copy path", self.copy_selected_paths)
         menu.addSeparator()

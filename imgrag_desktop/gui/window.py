@@ -30,6 +30,7 @@ from imgrag_desktop.gui.folders import FoldersPanel, folders_dock
 from imgrag_desktop.gui.index_queue import IndexQueue, finished_text
 from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.people_panel import PeoplePanel
+from imgrag_desktop.gui.responsive import NarrowWindow
 from imgrag_desktop.gui.search_page import SearchPage
 from imgrag_desktop.gui.settings_dialog import SettingsDialog, apply_values
 from imgrag_desktop.gui.state import gui_state, remember_layout, restore_layout, save_settings
@@ -128,6 +129,8 @@ class MainWindow(QMainWindow):
         self.no_match, self.no_match_title, self.no_match_text = p.no_match, p.no_match_title, p.no_match_text
         self.show_weaker_button, self.clear_filters_button = p.show_weaker_button, p.clear_filters_button
         self.tabs.addTab(self.page, "Search")
+        p.viewerShown.connect(self._viewer_shown)
+        self.narrow = NarrowWindow(self, self.folders_dock, busy=p.viewer_open, end_busy=p.close_viewer)
 
         self.queue = IndexQueue(self.host, self.writes, parent=self)
         q = self.queue
@@ -260,6 +263,7 @@ class MainWindow(QMainWindow):
         qw.results.connect(p.on_results)
         qw.failed.connect(p.on_search_failed)
         qw.details.connect(self.preview.set_details)
+        qw.details.connect(p.viewer.set_details)
         qw.failures.connect(self.report.on_failures)
         self.query_thread.start()
 
@@ -347,6 +351,14 @@ class MainWindow(QMainWindow):
     def focus_search(self) -> None:
         self.tabs.setCurrentWidget(self.page)
         self.page.focus_search()
+
+    def _viewer_shown(self, shown: bool) -> None:
+        """The viewer takes the whole window: the folders panel steps aside meanwhile."""
+        if shown:
+            self._dock_was_visible = self.folders_dock.isVisible()
+            self.folders_dock.hide()
+        elif getattr(self, "_dock_was_visible", False):
+            self.folders_dock.show()
 
     def open_current(self) -> None:
         self.open_path(self.page.current_path())

@@ -61,7 +61,7 @@ def test_enter_searches_at_once_and_esc_goes_back_to_browsing(qtbot: Any, make_w
         qtbot.keyClick(w.search_edit, Qt.Key.Key_Escape)
     assert w.search_edit.text() == ""
     assert not w.model.show_scores  # browsing shows no scores
-    # Down from the search bar moves into the grid; Enter there previews the current image.
+    # Down from the search bar moves into the grid; Enter there views the current image.
     w.focus_search()
     qtbot.keyClick(w.search_edit, Qt.Key.Key_Down)
     assert w.view.hasFocus()
@@ -69,10 +69,8 @@ def test_enter_searches_at_once_and_esc_goes_back_to_browsing(qtbot: Any, make_w
     qtbot.keyClick(w.view, Qt.Key.Key_Right)
     assert w.view.currentIndex().row() == before + 1
     second = w.model.item(before + 1).hit.path
-    w.act_preview.setChecked(False)
-    assert not w.preview.isVisible()
     qtbot.keyClick(w.view, Qt.Key.Key_Return)
-    assert w.preview.isVisible() and w.preview.current_path() == second
+    assert w.page.viewer_open() and w.page.viewer.current_path() == second
 
 
 def drop_files(w: Any, paths: list[str]) -> None:
@@ -165,23 +163,26 @@ def test_right_click_menu_and_double_click(qtbot: Any, make_window: Any, indexed
     menu = w._last_menu
     assert isinstance(menu, QMenu)
     labels = [a.text() for a in menu.actions() if not a.isSeparator()]
-    assert labels == ["Open", "Show in folder", "Copy path", "Find similar"]
+    assert labels == ["View", "Open with the system viewer", "Show in folder", "Copy path", "Find similar"]
     actions = {a.text(): a for a in menu.actions()}
     menu.close()
     actions["Copy path"].trigger()
     assert QGuiApplication.clipboard().text() == path
-    actions["Open"].trigger()
+    actions["Open with the system viewer"].trigger()
     assert w.open_url.calls[-1] == QUrl.fromLocalFile(path)
     actions["Show in folder"].trigger()
     assert w.reveal.calls[-1] == path
     with qtbot.waitSignal(w.resultsShown, timeout=30_000, check_params_cb=lambda i: i.get("kind") == "similar"):
         actions["Find similar"].trigger()
     assert w.model.item(0).hit.path == path
-    # Double-click opens in the default viewer.
+    # Double-click opens the built-in viewer (the system viewer stays in the menu).
     first = w.model.item(0).hit.path
     rect = w.view.visualRect(w.model.index(0))
+    calls = len(w.open_url.calls)
+    qtbot.mouseClick(w.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # a double-click's first press
     qtbot.mouseDClick(w.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    assert w.open_url.calls[-1] == QUrl.fromLocalFile(first)
+    assert w.page.viewer_open() and w.page.viewer.current_path() == first
+    assert len(w.open_url.calls) == calls
 
 
 def test_folder_filter_limits_results(qtbot: Any, make_window: Any, indexed_dir: Path, gui_photos: Path) -> None:

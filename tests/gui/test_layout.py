@@ -1,0 +1,93 @@
+"""The Search tab at 800×600, 1280×800 and 1920×1080 (and the viewer at 800×600): the window
+really takes that size, no visible widget overlaps a sibling, none is squeezed below its own
+minimum (a combo cut to "Any kin"), and the search field keeps room to type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QAbstractScrollArea, QSizePolicy, QSplitterHandle, QWidget
+
+SIZES = [(800, 600), (1280, 800), (1920, 1080)]
+
+
+def layout_problems(root: QWidget) -> list[str]:
+    problems = []
+
+    def visible_children(w: QWidget) -> list[QWidget]:
+        return [c for c in w.findChildren(QWidget, options=_direct()) if c.isVisible() and not c.isWindow()]
+
+    def walk(w: QWidget) -> None:
+        kids = visible_children(w)
+        if not isinstance(w, QAbstractScrollArea):  # a scroll area's viewport and bars are its own business
+            boxes = [(c, c.geometry()) for c in kids if not isinstance(c, QSplitterHandle)]
+            for i, (a, ra) in enumerate(boxes):
+                for b, rb in boxes[i + 1:]:
+                    if ra.intersects(rb) and not ra.intersected(rb).isEmpty():
+                        problems.append(f"{_name(a)} {ra.getRect()} overlaps {_name(b)} {rb.getRect()}")
+        for c in kids:
+            hint = c.minimumSizeHint()
+            policy = c.sizePolicy().horizontalPolicy()
+            if hint.isValid() and policy != QSizePolicy.Policy.Ignored and c.width() < hint.width() - 1 \
+                    and not isinstance(w, QAbstractScrollArea):
+                problems.append(f"{_name(c)} is {c.width()} px wide, below its minimum {hint.width()}")
+            walk(c)
+
+    walk(root)
+    return problems
+
+
+def _direct() -> Any:
+    from PySide6.QtCore import Qt
+
+    return Qt.FindChildOption.FindDirectChildrenOnly
+
+
+def _name(w: QWidget) -> str:
+    text = getattr(w, "text", None)
+    label = text() if callable(text) else ""
+    return f"{type(w).__name__}({w.objectName() or label or w.accessibleName()!r})"
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_the_search_tab_fits_without_overlaps(qtbot: Any, make_window: Any, indexed_dir: Path,
+                                              size: tuple[int, int]) -> None:
+    w = make_window(indexed_dir)
+    qtbot.waitUntil(lambda: w.model.rowCount() == 20, timeout=30_000)
+    w.filters_button.setChecked(True)  # the widest row there is
+    w.resize(*size)
+    qtbot.waitUntil(lambda: (w.width(), w.height()) == size, timeout=5_000)
+    qtbot.wait(50)
+    assert w.filter_bar.isVisible()
+    assert layout_problems(w.page) == []
+    assert w.search_edit.width() >= 200
+    assert w.view.columns() >= 2
+    if size[0] < 1000:
+        assert not w.folders_dock.isVisible()  # stepped aside in a narrow window
+    else:
+        assert w.folders_dock.isVisible()
+    # The viewer fits the same window.
+    assert w.page.open_viewer(0)
+    qtbot.wait(50)
+    assert layout_problems(w.page.viewer) == []
+
+
+def test_the_folders_panel_returns_when_the_window_is_wide_again(qtbot: Any, make_window: Any,
+                                                                 indexed_dir: Path) -> None:
+    w = make_window(indexed_dir)
+    w.resize(1280, 800)
+    qtbot.waitUntil(lambda: w.folders_dock.isVisible(), timeout=5_000)
+    w.resize(800, 600)
+    qtbot.waitUntil(lambda: not w.folders_dock.isVisible(), timeout=5_000)
+    w.resize(1300, 800)
+    qtbot.waitUntil(lambda: w.folders_dock.isVisible(), timeout=5_000)
+    # Closed by the user in a wide window: it stays closed when the window narrows and widens.
+    w.folders_dock.toggleViewAction().trigger()
+    assert not w.folders_dock.isVisible()
+    w.resize(800, 600)
+    qtbot.wait(50)
+    w.resize(1300, 800)
+    qtbot.wait(50)
+    assert not w.folders_dock.isVisible()
