@@ -212,10 +212,12 @@ def discard_partial(cfg: Any, name: str) -> None:
         remove_partial(part.with_suffix(""))
 
 
-def use_local_file(cfg: Any, path: str) -> str:
+def use_local_file(cfg: Any, path: str, clip_model: str | None = None) -> str:
     """Use a model file already on this computer: a .gguf is the VLM (text only until its
-    projector is set), anything else a CLIP checkpoint for `clip_model`, loaded once to check
-    it fits. Returns the kind."""
+    projector is set), anything else a CLIP checkpoint, loaded once to check it fits. Its
+    architecture is `clip_model` when given, else the one in the settings when the file fits it,
+    else the one the file's shapes name (so a ViT-L-14 file works while ViT-B-32 is set).
+    Returns the kind."""
     import os
 
     p = os.path.abspath(os.path.expanduser(path))
@@ -229,11 +231,15 @@ def use_local_file(cfg: Any, path: str) -> str:
         s.vlm_model, s.vlm_mmproj = p, ""
         cfg.save()
         return "vlm"
-    from imgrag_desktop.models.clip import ClipEncoder
+    from imgrag_desktop.models.clip import ClipEncoder, architectures_for
 
-    enc = ClipEncoder(s.clip_model, "", p, device="cpu")
+    arch = clip_model
+    if not arch:
+        fits = architectures_for(p)
+        arch = s.clip_model if s.clip_model in fits or not fits else fits[0]
+    enc = ClipEncoder(arch, "", p, device="cpu")
     enc.load()  # refuses a file that does not fit the architecture, with the reason
     enc.unload()
-    s.clip_checkpoint = p
+    s.clip_model, s.clip_checkpoint = arch, p
     cfg.save()
     return "clip"

@@ -146,6 +146,48 @@ def _hash_checkpoint(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def architectures_for(checkpoint: str | os.PathLike[str]) -> list[str]:
+    """The open_clip architectures a checkpoint file fits, read from its tensors' shapes (vector
+    size, image tower width, patch and image size, depth, text width): a file someone brings
+    can be used without knowing its architecture's name. Empty when the file is no ViT CLIP
+    state dict (then loading it explains why)."""
+    import re
+
+    import open_clip
+    import torch
+
+    _register_bundled_configs()
+    try:
+        sd: Any = torch.load(os.fspath(checkpoint), map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a zip checkpoint torch can map, or not torch at all
+        try:
+            sd = torch.load(os.fspath(checkpoint), map_location="cpu", weights_only=True)
+        except Exception:
+            return []
+    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        return []
+    sd = {k.removeprefix("module."): v for k, v in sd.items()}
+    proj, conv, pos = sd.get("text_projection"), sd.get("visual.conv1.weight"), sd.get("visual.positional_embedding")
+    if proj is None or conv is None or pos is None or proj.ndim != 2 or conv.ndim != 4:
+        return []
+    patch = int(conv.shape[-1])
+    grid = round(max(int(pos.shape[0]) - 1, 0) ** 0.5)
+    depth = len({m.group(1) for k in sd if (m := re.match(r"visual\.transformer\.resblocks\.(\d+)\.", k))})
+    want = (int(proj.shape[1]), int(proj.shape[0]), int(conv.shape[0]), patch, grid * patch, depth)
+    fits = []
+    for name in open_clip.list_models():
+        cfg = open_clip.get_model_config(name) or {}
+        v, t = cfg.get("vision_cfg") or {}, cfg.get("text_cfg") or {}
+        size = v.get("image_size")
+        got = (cfg.get("embed_dim"), t.get("width", 512), v.get("width"), v.get("patch_size"),
+               size[0] if isinstance(size, (list, tuple)) else size, v.get("layers"))
+        if got == want:
+            fits.append(name)
+    return fits
+
+
 def write_tiny_checkpoint(path: str | os.PathLike[str], model_name: str = "imgrag-tiny", seed: int = TINY_SEED) -> Path:
     """Build the test profile's CLIP (real architecture, random weights, fixed seed) and save it.
 
@@ -351,10 +393,13 @@ class ClipEncoder:
                 model, _, preprocess = open_clip.create_model_and_transforms(
                     self.model_name, pretrained=source, device=device, precision=precision, **pre_kwargs
                 )
-            except RuntimeError as exc:
+            except (RuntimeError, AssertionError, KeyError, ValueError) as exc:
+                # A file of another architecture fails in load_state_dict (RuntimeError) or in
+                # open_clip's own checks before it (an AssertionError on the text width, a KeyError).
                 if self.checkpoint:
+                    reason = (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__
                     raise ModelUnavailable(
-                        f"checkpoint {self.checkpoint} does not fit model {self.model_name}: {str(exc).splitlines()[0]}"
+                        f"checkpoint {self.checkpoint} does not fit model {self.model_name}: {reason}"
                     ) from exc
                 if _is_offline_error(exc):
                     raise ModelUnavailable(self._missing_message()) from exc

@@ -36,7 +36,8 @@ def models_args(p: argparse.ArgumentParser) -> None:
     u.add_argument("--mmproj", help="the vision projector .gguf that belongs to the model file")
     u.add_argument("--handler", choices=["auto", "llava15", "llava16", "mtmd", "qwen25vl", "text"], default=None,
                    help="chat handler (default: auto, from the files)")
-    u.add_argument("--clip-model", help="the open_clip architecture of a CLIP checkpoint file (default: clip_model)")
+    u.add_argument("--clip-model", help="the open_clip architecture of a CLIP checkpoint file (default: the "
+                   "clip_model setting when the file fits it, else the architecture the file's shapes name)")
     c = common_options(sub.add_parser("check", help="load a model and run it once (default: the VLM in use)"))
     c.add_argument("name", nargs="?", metavar="NAME", help="`clip` for the CLIP in use, or a model name")
 
@@ -111,16 +112,8 @@ def _use(ctx: Context) -> int:
     name = args.name
     if os.path.isfile(os.path.expanduser(name)) and not name.endswith(".gguf"):
         path = os.path.abspath(os.path.expanduser(name))
+        catalogue.use_local_file(cfg, path, args.clip_model)  # a file that does not fit is refused here
         s = cfg.settings
-        s.clip_checkpoint = path
-        if args.clip_model:
-            s.clip_model = args.clip_model
-        from imgrag_desktop.models.clip import ClipEncoder
-
-        enc = ClipEncoder(s.clip_model, "", path, device="cpu")
-        enc.load()  # a file that does not fit the architecture is refused here, not at indexing
-        enc.unload()
-        cfg.save()
         ctx.out({"kind": "clip", "clip_model": s.clip_model, "clip_checkpoint": path},
                 f"CLIP now uses {path} ({s.clip_model}); {REEMBED_NOTE}")
         return 0

@@ -194,3 +194,27 @@ def test_a_process_holding_the_old_model_follows_a_switch_another_process_commit
     expected = _expected_scores("imgrag-tiny", new, [*paths, *added], "a red square")
     assert set(after) == set(expected) and max(abs(after[p] - expected[p]) for p in expected) < 1e-3
     assert old_id != new_id
+
+
+def test_a_checkpoint_brought_from_elsewhere_names_its_own_architecture(tmp_path: Path,
+                                                                         two_sizes: tuple[Path, Path]) -> None:
+    """"Use files on this computer…" with a file of another architecture than the settings name:
+    the file's tensor shapes pick the architecture, and the settings follow it."""
+    from imgrag_desktop.models import catalogue
+    from imgrag_desktop.models.clip import architectures_for
+    from imgrag_desktop.types import ImgragError
+
+    old, new = two_sizes
+    assert architectures_for(new) == [WIDE] and "imgrag-tiny" in architectures_for(old)
+    not_clip = tmp_path / "notes.pt"
+    not_clip.write_bytes(b"not a checkpoint")
+    assert architectures_for(not_clip) == []
+    cfg = AppConfig.load(tmp_path / "data", "test")
+    cfg.settings.clip_model = "imgrag-tiny"
+    assert catalogue.use_local_file(cfg, str(new)) == "clip"
+    again = AppConfig.load(tmp_path / "data", "test")
+    assert (again.settings.clip_model, again.settings.clip_checkpoint) == (WIDE, str(new))
+    assert catalogue.use_local_file(cfg, str(old)) == "clip" and cfg.settings.clip_model == "imgrag-tiny"
+    with pytest.raises(ImgragError):  # a named architecture the file does not fit is refused, settings kept
+        catalogue.use_local_file(cfg, str(new), clip_model="imgrag-tiny")
+    assert AppConfig.load(tmp_path / "data", "test").settings.clip_checkpoint == str(old)
