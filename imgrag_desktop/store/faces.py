@@ -105,17 +105,8 @@ class FaceTables:
 
     def drop(self) -> None:
         """Delete every face descriptor and every person (the privacy switch)."""
-        import shutil
-
         for side in (self.faces, self.people):
-            db = side._connect()
-            names = db.table_names() if hasattr(db, "table_names") else list(db.list_tables())
-            if side.name in names:
-                db.drop_table(side.name)
-            side._table = None
-            folder = self.db_dir / f"{side.name}.lance"
-            if folder.exists():
-                shutil.rmtree(folder, ignore_errors=True)
+            side.drop()
 
     def exists(self) -> bool:
         return self.faces.table is not None or self.people.table is not None
