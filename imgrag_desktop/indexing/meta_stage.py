@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from imgrag_desktop.indexing.places_stage import with_place_words
+from imgrag_desktop.indexing.places_stage import restore_words, with_place_words
 from imgrag_desktop.indexing.sidecars import read_photo_meta, sidecar_paths, signature
 from imgrag_desktop.store import sql_in, sql_str
 from imgrag_desktop.types import Progress, tell
@@ -111,18 +111,7 @@ class MetaStage:
 
 def restore_meta_words(store: Any) -> int:
     """Put the metadata's words back where a rewrite of search_text dropped them."""
-    if store.images is None or "meta_words" not in store.images.schema.names:
-        return 0
-    tbl = store.query("meta_words IS NOT NULL AND meta_words != '' AND textual IS NULL",
-                      ["path", "search_text", "meta_words"])
-    changes = {}
-    for r in tbl.to_pylist():
-        text = with_place_words(r.get("search_text"), r["meta_words"])
-        if text != (r.get("search_text") or ""):
-            changes[r["path"]] = {"search_text": text}
-    if changes:
-        store.update_rows(changes)
-    return len(changes)
+    return restore_words(store, "meta_words")
 
 
 def requeue_changed(store: Any, where: str | None = None, known: set[str] | None = None) -> int:

@@ -129,13 +129,18 @@ class PlacesStage:
 def restore_place_words(store: Any) -> int:
     """Put the place's names back into search_text where a rewrite dropped them (rows whose
     text vector was cleared are the only ones that can have been rewritten)."""
-    if store.images is None or "place_words" not in store.images.schema.names:
+    return restore_words(store, "place_words")
+
+
+def restore_words(store: Any, column: str) -> int:
+    """Put the words a stage keeps in `column` (place names, tags) back into search_text where
+    a rewrite of search_text dropped them; the rows changed."""
+    if store.images is None or column not in store.images.schema.names:
         return 0
-    tbl = store.query("place_words IS NOT NULL AND place_words != '' AND textual IS NULL",
-                      ["path", "search_text", "place_words"])
+    tbl = store.query(f"{column} IS NOT NULL AND {column} != '' AND textual IS NULL", ["path", "search_text", column])
     changes = {}
     for r in tbl.to_pylist():
-        text = with_place_words(r.get("search_text"), r["place_words"])
+        text = with_place_words(r.get("search_text"), r[column])
         if text != (r.get("search_text") or ""):
             changes[r["path"]] = {"search_text": text}
     if changes:
