@@ -65,6 +65,7 @@ class Source:
     image_uri: str = ""
     note: str = ""
     ocr_words: str = ""
+    meta: str = ""  # title, description, tags the owner wrote (evidence.meta_text)
     evidence: list[str] | None = None  # the evidence lines from this picture, best first
 
     def block(self, ocr_chars: int | None = None) -> str:
@@ -211,7 +212,8 @@ class Answerer:
     # Work ---------------------------------------------------------------------------------
     def _sources(self, hits: Sequence[Hit], vision: bool, cancel: threading.Event) -> list[Source]:
         rows = self.store.rows([h.path for h in hits],
-                               ["path", "name", "kind", "date", "taken_at", "ocr_text", "ocr_words", "caption", "mtime_ns"])
+                               ["path", "name", "kind", "date", "taken_at", "ocr_text", "ocr_words", "caption", "mtime_ns",
+                                *ev.META_COLUMNS])
         out: list[Source] = []
         for hit in hits:
             if cancel.is_set():
@@ -221,7 +223,8 @@ class Answerer:
             date = _dt.datetime.fromtimestamp(float(when)).strftime("%Y-%m-%d %H:%M") if when else ""
             src = Source(n=len(out) + 1, hit=hit, name=row.get("name") or Path(hit.path).name, date=date,
                          kind=row.get("kind") or hit.kind or "", ocr_text=row.get("ocr_text") or hit.ocr_text or "",
-                         caption=row.get("caption") or hit.caption or "", ocr_words=row.get("ocr_words") or "")
+                         caption=row.get("caption") or hit.caption or "", ocr_words=row.get("ocr_words") or "",
+                         meta=ev.meta_text(row))
             if vision:
                 try:
                     from imgrag_desktop.imaging import decode_path
@@ -240,7 +243,7 @@ class Answerer:
         looks alike); retrieval order otherwise."""
         if len(pool) <= 1:
             return pool[:n]
-        rows = self.store.rows([h.path for h in pool], ["path", "ocr_text", "ocr_words", "caption"])
+        rows = self.store.rows([h.path for h in pool], ["path", "ocr_text", "ocr_words", "caption", *ev.META_COLUMNS])
         found = ev.gather(question, ev.rows_lines(rows, [h.path for h in pool]), limit=1)
         order = sorted(range(len(pool)), key=lambda i: (-found.grounded(pool[i].path),
                                                       -round(found.anchor_share.get(pool[i].path, 0.0), 2), i))
@@ -316,7 +319,7 @@ class Answerer:
             return
         vision = bool(vlm.has_vision)
         sources = self._sources(hits, vision, cancel)
-        found = ev.gather(question, [(s.hit.path, ev.image_lines(s.hit.path, s.ocr_text, s.ocr_words, s.caption))
+        found = ev.gather(question, [(s.hit.path, ev.image_lines(s.hit.path, s.ocr_text, s.ocr_words, s.caption, s.meta))
                                      for s in sources])
         given = found.top(EVIDENCE_LINES)
         for s in sources:

@@ -173,7 +173,7 @@ class EvidenceLine:
     path: str
     text: str
     box: list[int] | None = None  # [x, y, w, h] in the original image's pixels
-    source: str = "ocr"  # ocr | code (a QR/barcode payload) | note (what a code holds) | caption
+    source: str = "ocr"  # ocr | code (a QR/barcode payload) | note (what a code holds) | caption | metadata
     score: float = 0.0
     image_rank: int = 0  # 1-based rank of the image among the answer's sources
     matched: list[str] = field(default_factory=list)  # the question words found in or near it
@@ -263,7 +263,7 @@ def _union(boxes: Iterable[Mapping[str, Any]]) -> list[int] | None:
 
 
 def image_lines(path: str, ocr_text: str | None, ocr_words: str | Sequence[Mapping[str, Any]] | None,
-                caption: str | None = None) -> list[EvidenceLine]:
+                caption: str | None = None, meta: str | None = None) -> list[EvidenceLine]:
     """The lines of one image's text with their boxes. The OCR keeps its lines in `ocr_text`
     and its word boxes in `ocr_words` (in reading order, codes last with a box and a note),
     so each line's box is the union of the words it is made of; a line whose words cannot be
@@ -324,7 +324,24 @@ def image_lines(path: str, ocr_text: str | None, ocr_words: str | Sequence[Mappi
     for ln in (caption or "").splitlines():
         if ln.strip():
             out.append(EvidenceLine(path, " ".join(ln.split()), None, "caption", index=len(out)))
+    for ln in (meta or "").splitlines():  # what the owner wrote about the photo (XMP/IPTC)
+        if ln.strip():
+            out.append(EvidenceLine(path, " ".join(ln.split()), None, "metadata", index=len(out)))
     return out
+
+
+META_COLUMNS = ["title", "description", "tags"]
+
+
+def meta_text(row: Mapping[str, Any]) -> str:
+    """The title, description and tags people wrote (XMP sidecars, embedded XMP/IPTC), as lines
+    an answer can quote: "Title: …", "Description: …", "Tags: a, b"."""
+    lines = [f"Title: {row['title']}" if row.get("title") else "",
+             f"Description: {row['description']}" if row.get("description") else ""]
+    tags = [t for t in (row.get("tags") or "").split("|") if t and "/" not in t]  # leaves; paths are levels too
+    if tags:
+        lines.append("Tags: " + ", ".join(dict.fromkeys(tags)))
+    return "\n".join(x for x in lines if x)
 
 
 def _same_row(a: EvidenceLine, b: EvidenceLine) -> bool:
@@ -561,7 +578,7 @@ def rows_lines(rows: Mapping[str, Mapping[str, Any]], paths: Sequence[str]) -> l
     out = []
     for p in paths:
         row = rows.get(p, {})
-        out.append((p, image_lines(p, row.get("ocr_text"), row.get("ocr_words"), row.get("caption"))))
+        out.append((p, image_lines(p, row.get("ocr_text"), row.get("ocr_words"), row.get("caption"), meta_text(row))))
     return out
 
 

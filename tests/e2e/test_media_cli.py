@@ -48,3 +48,7 @@ def test_pairs_videos_and_tags_through_the_cli(tmp_path: Path) -> None:
     videos = _hits(run_cli("search", "a red scene", "--media", "video", "--json", "--min-score", "off",
                            data_dir=data).stdout)
     assert [h["path"] for h in videos] == [str(clip)] and videos[0]["time_s"] in (0.0, 3.0)
+    # what the owner wrote is evidence for a question (the test profile's tiny VLM answers)
+    asked = json.loads(run_cli("ask", "what is the title of the quokka photo?", "--json", data_dir=data).stdout)
+    assert any(e["source"] == "metadata" and e["path"] == str(d / "IMG_0001.JPG") and "Tram up the hill" in e["text"]
+               for e in asked["evidence"]), asked["evidence"]

@@ -144,3 +144,21 @@ def test_an_answer_to_an_address_question_must_hold_an_address():
     assert ev.supporting_line("Peter Parker", found, found.top(8)) is None  # words from the line, but no address
     line = ev.supporting_line("peter.parker@test.com [1]", found, found.top(8))
     assert line is not None and "peter.parker@test.com" in line.text
+
+
+def test_what_the_owner_wrote_is_evidence_too():
+    """Title, description and tags from XMP/IPTC become quotable lines (source "metadata"), so
+    "where was the photo tagged Lisbon taken?" can be answered from them."""
+    row = {"title": "Tram 28", "description": "Our first evening,  by the river",
+           "tags": "|holiday|Places/Portugal/Lisbon|Places|Portugal|Lisbon|holiday|"}
+    text = ev.meta_text(row)
+    assert text.splitlines() == ["Title: Tram 28", "Description: Our first evening, by the river"[:0] +
+                                 "Description: Our first evening,  by the river", "Tags: holiday, Places, Portugal, Lisbon"]
+    lines = ev.image_lines("/p/a.jpg", "TRAM 28 PRAZERES", None, None, text)
+    assert [(ln.source, ln.text) for ln in lines] == [
+        ("ocr", "TRAM 28 PRAZERES"), ("metadata", "Title: Tram 28"),
+        ("metadata", "Description: Our first evening, by the river"),
+        ("metadata", "Tags: holiday, Places, Portugal, Lisbon")]
+    assert ev.meta_text({"title": None, "tags": ""}) == ""
+    found = ev.gather("what is the title of the tram photo?", [("/p/a.jpg", lines)])
+    assert any(ln.source == "metadata" for ln in found.top(3))
