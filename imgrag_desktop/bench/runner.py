@@ -92,6 +92,8 @@ def run_bench(parts: Sequence[str] = ALL, quick: bool = False, sizes: Sequence[i
     n_big = max(2, n_img // (2 if quick else 4))
     result: dict[str, Any] = {"machine": machine_info(), "quick": quick, "parts": parts,
                               "started_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if work_dir:
+        Path(work_dir).expanduser().mkdir(parents=True, exist_ok=True)  # --work-dir names a folder to use
     tmp = Path(tempfile.mkdtemp(prefix="imgrag-bench-", dir=work_dir))
     try:
         encoder = None
