@@ -91,3 +91,31 @@ def test_the_folders_panel_returns_when_the_window_is_wide_again(qtbot: Any, mak
     w.resize(1300, 800)
     qtbot.wait(50)
     assert not w.folders_dock.isVisible()
+
+
+def test_a_window_sized_small_before_it_is_shown_starts_without_the_folders_panel(
+        qtbot: Any, indexed_dir: Path, tmp_path: Path) -> None:
+    """A fresh start at 800×600 (no saved layout): the panel steps aside before the window first
+    shows, so the window is really 800 wide (not widened by the panel's minimum)."""
+    import shutil
+
+    from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.gui.window import MainWindow
+
+    data = tmp_path / "data"
+    shutil.copytree(indexed_dir, data, ignore=shutil.ignore_patterns("writer.lock"))
+    w = MainWindow(AppConfig.load(data, "test"))
+    qtbot.addWidget(w)
+    try:
+        w.resize(800, 600)
+        with qtbot.waitSignal(w.engineReady, timeout=120_000):
+            w.show()
+            qtbot.waitExposed(w)
+        qtbot.wait(50)
+        assert not w.folders_dock.isVisible()
+        assert w.width() == 800
+        w.resize(1280, 800)  # and it comes back when the window is wide
+        qtbot.waitUntil(lambda: w.folders_dock.isVisible(), timeout=5_000)
+    finally:
+        w.close()
+        assert w.shutdown()
