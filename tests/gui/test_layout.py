@@ -97,6 +97,7 @@ def test_a_window_sized_small_before_it_is_shown_starts_without_the_folders_pane
         qtbot: Any, indexed_dir: Path, tmp_path: Path) -> None:
     """A fresh start at 800×600 (no saved layout): the panel steps aside before the window first
     shows, so the window is really 800 wide (not widened by the panel's minimum)."""
+    import json
     import shutil
 
     from imgrag_desktop.config import AppConfig
@@ -104,6 +105,10 @@ def test_a_window_sized_small_before_it_is_shown_starts_without_the_folders_pane
 
     data = tmp_path / "data"
     shutil.copytree(indexed_dir, data, ignore=shutil.ignore_patterns("writer.lock"))
+    settings = data / "settings.json"  # no window layout saved (other tests' windows save theirs)
+    saved = json.loads(settings.read_text())
+    saved["gui"] = {"rescan_on_start": False}
+    settings.write_text(json.dumps(saved))
     w = MainWindow(AppConfig.load(data, "test"))
     qtbot.addWidget(w)
     try:
