@@ -24,7 +24,9 @@ class NarrowWindow(QObject):
         window.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
-        if watched is self.window and event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
+        # Polish: the window is about to show at the size asked for; stepping aside then, before its
+        # layout sets the minimum width, keeps a window sized 800 wide from growing to fit the panel.
+        if watched is self.window and event.type() in (QEvent.Type.Resize, QEvent.Type.Show, QEvent.Type.Polish):
             self.fit()
         elif watched is self.window and event.type() == QEvent.Type.Close:
             # The layout saved at closing is the user's: a panel we hid comes back first.
