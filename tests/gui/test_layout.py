@@ -124,3 +124,29 @@ def test_a_window_sized_small_before_it_is_shown_starts_without_the_folders_pane
     finally:
         w.close()
         assert w.shutdown()
+
+
+def test_the_search_tab_fits_at_a_hidpi_scale_of_2(indexed_dir: Path, tmp_path: Path) -> None:
+    """QT_SCALE_FACTOR=2 (a HiDPI screen): 1280×800 logical pixels, no overlaps, nothing below its
+    minimum. A child process, since the scale is read when the QApplication is made."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    shutil.copytree(indexed_dir, data, ignore=shutil.ignore_patterns("writer.lock"))
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QT_SCALE_FACTOR": "2",
+           "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "tests.gui.hidpi_check", str(data)], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["ratio"] == 2.0
+    assert out["size"] == [1280, 800]
+    assert out["rows"] == 20 and out["columns"] >= 2
+    assert out["folders"]
+    assert out["search_width"] >= 200
+    assert out["problems"] == []
