@@ -39,6 +39,20 @@ def layout_problems(root: QWidget) -> list[str]:
     return problems
 
 
+def fresh_layout_copy(indexed_dir: Path, data: Path) -> Path:
+    """A copy of the shared indexed data dir with no saved window layout (the windows of other
+    tests save theirs there when they close, a folders panel closed by hand included)."""
+    import json
+    import shutil
+
+    shutil.copytree(indexed_dir, data, ignore=shutil.ignore_patterns("writer.lock"))
+    settings = data / "settings.json"
+    saved = json.loads(settings.read_text())
+    saved["gui"] = {"rescan_on_start": False}
+    settings.write_text(json.dumps(saved))
+    return data
+
+
 def _direct() -> Any:
     from PySide6.QtCore import Qt
 
@@ -97,18 +111,10 @@ def test_a_window_sized_small_before_it_is_shown_starts_without_the_folders_pane
         qtbot: Any, indexed_dir: Path, tmp_path: Path) -> None:
     """A fresh start at 800×600 (no saved layout): the panel steps aside before the window first
     shows, so the window is really 800 wide (not widened by the panel's minimum)."""
-    import json
-    import shutil
-
     from imgrag_desktop.config import AppConfig
     from imgrag_desktop.gui.window import MainWindow
 
-    data = tmp_path / "data"
-    shutil.copytree(indexed_dir, data, ignore=shutil.ignore_patterns("writer.lock"))
-    settings = data / "settings.json"  # no window layout saved (other tests' windows save theirs)
-    saved = json.loads(settings.read_text())
-    saved["gui"] = {"rescan_on_start": False}
-    settings.write_text(json.dumps(saved))
+    data = fresh_layout_copy(indexed_dir, tmp_path / "data")
     w = MainWindow(AppConfig.load(data, "test"))
     qtbot.addWidget(w)
     try:
@@ -131,12 +137,10 @@ def test_the_search_tab_fits_at_a_hidpi_scale_of_2(indexed_dir: Path, tmp_path: 
     minimum. A child process, since the scale is read when the QApplication is made."""
     import json
     import os
-    import shutil
     import subprocess
     import sys
 
-    data = tmp_path / "data"
-    shutil.copytree(indexed_dir, data, ignore=shutil.ignore_patterns("writer.lock"))
+    data = fresh_layout_copy(indexed_dir, tmp_path / "data")
     repo = Path(__file__).resolve().parents[2]
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QT_SCALE_FACTOR": "2",
            "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
