@@ -87,10 +87,14 @@ def make_window(qtbot: Any) -> Callable[..., Any]:
     from imgrag_desktop.gui.window import MainWindow
 
     made: list[Any] = []
+    saved: dict[Path, bytes | None] = {}
 
     def make(data_dir: Path, wait_ready: bool = True, profile: str = "test", expect_error: bool = False,
              **kwargs: Any) -> Any:
         cfg = AppConfig.load(data_dir, profile)
+        settings = Path(cfg.settings_file)
+        if settings not in saved:
+            saved[settings] = settings.read_bytes() if settings.exists() else None
         kwargs.setdefault("open_url", Recorder())
         kwargs.setdefault("reveal", Recorder())
         w = MainWindow(cfg, **kwargs)
@@ -110,6 +114,14 @@ def make_window(qtbot: Any) -> Callable[..., Any]:
     for w in made:
         w.close()
         assert w.shutdown(), "workers did not stop"
+    # A window saves its layout (docks, filter bar, splitters) into the data dir's settings when
+    # it closes: put each data dir's settings back, so a shared fixture's dir is the same for
+    # every test whatever the windows before it did.
+    for path, data in saved.items():
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_bytes(data)
 
 
 def wait_results(qtbot: Any, window: Any, kind: str | None = None, timeout: int = 60_000) -> dict[str, Any]:
