@@ -4,6 +4,8 @@
 The engine reports progress per stage (types.Progress: stage, done, total, rate); this module
 only words it. Time left is the step's remaining items at the pace measured in this step
 (shown once the step has run for MIN_PACE_S, so the first items' warm-up does not mislead).
+The progress bar is the whole job (JobBar): one share from 0 to 100% across all steps, never
+reset per step, with the job's time left at its pace so far.
 """
 
 from __future__ import annotations
@@ -81,3 +83,61 @@ class JobClock:
             return f"{words}…"
         tail = f" · about {duration(left)} left" if left is not None and p.done < p.total else ""
         return f"{words} {p.done}/{p.total}{tail}"
+
+
+# The steps of one job in the order the window sees them (the worker loads CLIP, then
+# indexing/pipeline.py scans, adds pictures, runs the visual-pass stages and says "done"; then
+# the later stages of indexing/stages.py STAGES run), each with its rough cost per picture
+# relative to adding one (decode + CLIP = 1): OCR and captions are the slow ones, metadata and
+# places cheap (shared/notes). A step a job skips counts as done once a later one starts, so
+# the bar may jump forward but never goes back. A step not listed here goes at the end.
+STEP_COSTS: list[tuple[str, float]] = [
+    ("load", 0.1), ("scan", 0.05), ("index", 1.0), ("video", 0.5), ("visual", 1.0),
+    ("tiles", 0.5), ("fingerprints", 0.1), ("calibrate", 0.02), ("optimize", 0.05), ("done", 0.01),
+    ("places", 0.02), ("metadata", 0.05), ("ocr", 2.0), ("captions", 3.0), ("text vectors", 0.2),
+    ("reembed", 1.0), ("faces", 1.0),
+]
+OTHER_COST = 0.1
+MIN_JOB_FRACTION = 0.02  # overall time left is told once this much of the job is done
+
+
+class JobBar:
+    """One overall share (0..1) of a job across all its steps: the steps before the running one
+    count whole, the running one by its done/total, by STEP_COSTS. It only moves forward; a
+    step reported out of order keeps the share reached. `left()` is the whole job's time left
+    at its pace so far."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.order = [name for name, _ in STEP_COSTS]
+        self.costs = dict(STEP_COSTS)
+        self.share = 0.0
+
+    def _position(self, stage: str) -> int:
+        if stage not in self.order:  # a step added later: at the end
+            self.order.append(stage)
+            self.costs[stage] = OTHER_COST
+        return self.order.index(stage)
+
+    def update(self, p: Any) -> float:
+        i = self._position(p.stage)
+        total_cost = sum(self.costs.values())
+        before = sum(self.costs[s] for s in self.order[:i])
+        within = min(1.0, max(0.0, (p.done or 0) / p.total)) if p.total else 0.0
+        if p.stage == "done":  # the visual pass is over (later steps follow)
+            within = 1.0
+        self.share = max(self.share, min(1.0, (before + self.costs[p.stage] * within) / total_cost))
+        return self.share
+
+    def left(self) -> float | None:
+        ran = self.clock() - self.started
+        if self.share < MIN_JOB_FRACTION or ran < MIN_PACE_S or self.share >= 1.0:
+            return None
+        return ran * (1.0 - self.share) / self.share
+
+    def text(self) -> str:
+        """What the bar shows: its percent and the job's time left ("42% · 1 min left")."""
+        left = self.left()
+        pct = f"{int(self.share * 100)}%"
+        return f"{pct} · {duration(left)} left" if left is not None else pct
