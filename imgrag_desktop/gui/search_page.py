@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.gui.drops import handle_mime
-from imgrag_desktop.gui.empty_states import NoMatchPage, WelcomePage
+from imgrag_desktop.gui.empty_states import NoMatchPage, WelcomePage, no_results_text
 from imgrag_desktop.gui.filters import FilterBar
 from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.preview import PreviewPanel
@@ -77,6 +77,7 @@ class SearchPage(QWidget):
         self.status_bar = status_bar
         self._folder, self._indexing, self._images, self._save_settings = folder, indexing, images, save_settings
         self.ready = False  # the engine is up: mode changes search again
+        self.clip_waiting = ""  # why there is no image model yet ("" when CLIP is loaded)
         self.current: Request | None = None
         self.pending_id = 0
         self._chip_path = ""
@@ -320,7 +321,7 @@ class SearchPage(QWidget):
             if folder:
                 self.status_bar.showMessage(f"{n} image{'s' if n != 1 else ''} in {folder}", 5000)
         else:
-            self.view.set_empty_text(f"No images match {info.get('label', '')}." if n == 0 else "")
+            self.view.set_empty_text(no_results_text(info.get("label", ""), self.clip_waiting) if n == 0 else "")
             self.status_bar.showMessage(f"{n} result{'s' if n != 1 else ''} for {info.get('label', '')} "
                                         f"({info.get('seconds', 0):.2f} s)", 8000)
         if n:

@@ -79,3 +79,23 @@ def test_the_mode_box_is_never_blank_and_the_size_slider_is_labelled(qtbot: Any,
     bar.model_failed()  # what the window does when no model could start
     assert bar.mode_combo.count() == 0 and bar.mode_combo.placeholderText() == "No search model"
     assert not bar.mode_combo.isEnabled()
+
+
+def test_an_empty_search_says_what_was_searched_in_each_model_state(qtbot: Any, make_window: Any,
+                                                                     indexed_dir: Path) -> None:
+    """With the image model, nothing found is "No images match"; without it (the state the engine
+    reports as waiting), only text was searched and the grid says so and where to get the model."""
+    from tests.gui.conftest import wait_results
+
+    w = make_window(indexed_dir)
+    page = w.search_page
+    assert page.clip_waiting == ""  # the test profile's tiny CLIP loaded
+    w.cfg.settings.search_mode = "keyword"
+    page.set_modes(["keyword", "hybrid"])  # what a window without CLIP offers (workers.warm_up)
+    assert page.mode_combo.currentData() == "keyword"
+    for waiting, expect in (("", "No images match"), ("no CLIP model installed", "needs the image model")):
+        page.clip_waiting = waiting
+        w.search("qqzxv wrrtk")
+        wait_results(qtbot, w, kind="text")
+        assert w.model.rowCount() == 0 and expect in w.view.empty_text, w.view.empty_text
+        assert w.stack.currentWidget() is w.view
