@@ -278,8 +278,9 @@ class SearchPage(QWidget):
         self.current = req
         self.pending_id = self.gate.next()
         if req.kind != "browse":
+            loading = not self.ready  # the engine is still starting: the wait is the model loading first
             self.status_bar.showMessage(f"Searching {req.label}…")
-            self.wait.start(req.label)
+            self.wait.start(req.label, loading=loading)
         else:
             self.wait.stop()
         self.searchRequested.emit(self.pending_id, req)
@@ -316,6 +317,9 @@ class SearchPage(QWidget):
                     self.view.set_empty_text("Indexing… images appear here as they are added.")
                 elif folder:
                     self.view.set_empty_text("No images indexed in this folder yet.")
+                elif self.cfg.settings.folders:  # folders added, none of them holds a picture it can read
+                    self.view.set_empty_text("No pictures found in your folders. Add pictures to them, or add "
+                                             "another folder (Ctrl+O).")
                 else:
                     self.view.set_empty_text("Nothing indexed yet: add a folder (Ctrl+O).")
             if folder:

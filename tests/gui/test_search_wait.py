@@ -99,3 +99,31 @@ def test_an_empty_search_says_what_was_searched_in_each_model_state(qtbot: Any, 
         wait_results(qtbot, w, kind="text")
         assert w.model.rowCount() == 0 and expect in w.view.empty_text, w.view.empty_text
         assert w.stack.currentWidget() is w.view
+
+
+def test_a_search_sent_while_the_model_loads_says_it_waits_for_the_model(qtbot: Any, make_window: Any,
+                                                                          indexed_dir: Path) -> None:
+    from tests.gui.conftest import wait_results
+
+    w = make_window(indexed_dir, wait_ready=False)
+    page = w.search_page
+    assert not page.ready  # the engine's "ready" has not been delivered yet
+    w.search("a red square")
+    assert page.wait.label.text() == "Loading the image model, then searching “a red square”…"
+    wait_results(qtbot, w, kind="text")
+    assert not page.wait.waiting
+    qtbot.waitUntil(lambda: page.ready, timeout=60_000)
+    w.search("a blue circle")
+    assert page.wait.label.text() == "Searching “a blue circle”…"  # loaded: just searching
+    wait_results(qtbot, w, kind="text")
+
+
+def test_folders_without_pictures_are_not_called_nothing_added(qtbot: Any, make_window: Any, tmp_path: Path) -> None:
+    from tests.gui.test_indexing import fresh_data
+
+    empty = tmp_path / "notes"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no pictures here")
+    w = make_window(fresh_data(tmp_path, folders=[str(empty)]))
+    qtbot.waitUntil(lambda: "No pictures found in your folders" in w.view.empty_text, timeout=60_000)
+    assert w.stack.currentWidget() is w.view and w.model.rowCount() == 0
