@@ -152,7 +152,7 @@ class IndexQueue(QObject):
         elif stage == "load":
             self.label.setText("Loading the image model…")
         elif stage == "index":
-            line = self.clock.line(p)
+            line = self.clock.line(p, self.job_bar)
             if not self.paused:
                 self.label.setText(line)
             self.current.setText(elide_path(os.path.basename(p.current), 32))
@@ -161,7 +161,7 @@ class IndexQueue(QObject):
         elif stage in ("optimize", "done"):
             self.label.setText("Compacting the index…" if stage == "optimize" else "Finishing…")
         else:  # later stages (OCR, faces, text vectors, captions, a new CLIP model's vectors) in a user's words
-            line = stage_label(p) if stage == "reembed" else self.clock.line(p)
+            line = stage_label(p) if stage == "reembed" else self.clock.line(p, self.job_bar)
             if not self.paused:
                 self.label.setText(line)
             self.current.setText(elide_path(p.current, 40))
@@ -169,7 +169,7 @@ class IndexQueue(QObject):
     def _show_share(self) -> None:
         """The bar: the whole job's share done and its time left (job_progress.JobBar)."""
         self.bar.setValue(round(self.job_bar.share * BAR_STEPS))
-        self.bar.setFormat(self.job_bar.text().replace("%", "%%"))
+        self.bar.setFormat(self.job_bar.text())
         left = self.job_bar.left()
         self.bar.setToolTip("The whole job, every step" + (f": about {duration(left)} left" if left else ""))
 

@@ -2,10 +2,10 @@
 "ocr"), how far the step is and about how long it has left, and the job's true duration.
 
 The engine reports progress per stage (types.Progress: stage, done, total, rate); this module
-only words it. Time left is the step's remaining items at the pace measured in this step
-(shown once the step has run for MIN_PACE_S, so the first items' warm-up does not mislead).
-The progress bar is the whole job (JobBar): one share from 0 to 100% across all steps, never
-reset per step, with the job's time left at its pace so far.
+only words it. The progress bar is the whole job (JobBar): one share from 0 to 100% across all
+steps, never reset per step; the label says the step ("Reading text 3/10") and the whole job's
+time left at its pace so far (shown once the job has run for MIN_PACE_S, so the first items'
+warm-up does not mislead). JobClock can also tell one step's time left at the step's own pace.
 """
 
 from __future__ import annotations
@@ -76,9 +76,13 @@ class JobClock:
             return None
         return (int(p.total) - int(p.done)) * ran / did
 
-    def line(self, p: Any) -> str:
+    def line(self, p: Any, job: "JobBar | None" = None) -> str:
+        """The step in words and count; the time left is the step's at its pace, or with `job`
+        the whole job's (what the status bar says: one time, the one the user waits for)."""
         words = step_words(p.stage)
         left = self.left(p)
+        if job is not None:
+            left = job.left()
         if not p.total:
             return f"{words}…"
         tail = f" · about {duration(left)} left" if left is not None and p.done < p.total else ""
@@ -137,7 +141,5 @@ class JobBar:
         return ran * (1.0 - self.share) / self.share
 
     def text(self) -> str:
-        """What the bar shows: its percent and the job's time left ("42% · 1 min left")."""
-        left = self.left()
-        pct = f"{int(self.share * 100)}%"
-        return f"{pct} · {duration(left)} left" if left is not None else pct
+        """What the bar shows: the job's percent ("42%"; the label beside it says the time left)."""
+        return f"{int(self.share * 100)}%"

@@ -83,8 +83,15 @@ def test_the_job_bar_moves_forward_across_steps() -> None:
     ocr_half = shares[8]
     assert 0.3 < ocr_half < 0.8  # half of the slow OCR step is a large part of this job
     assert bar.left() == pytest.approx(now[0] * (1 - bar.share) / bar.share)
-    assert bar.text().startswith(f"{int(bar.share * 100)}% · ") and bar.text().endswith(" left")
-    assert JobBar(lambda: 0.0).text() == "0%"  # no pace yet: no time left said
+    assert bar.text() == f"{int(bar.share * 100)}%"
+    assert JobBar(lambda: 0.0).left() is None  # no pace yet: no time left said
+    # The label says the whole job's time left, not the step's.
+    clock = JobClock(lambda: now[0])
+    clock.line(Progress("faces", 0, 10))
+    now[0] += 2.0
+    line = clock.line(Progress("faces", 5, 10), bar)
+    assert line == f"Finding faces 5/10 · about {duration(bar.left() or 0)} left"
+    assert line != clock.line(Progress("faces", 5, 10))  # the step alone would say 2 s
 
 
 def test_the_status_bar_shows_one_bar_for_the_whole_job(qtbot: Any, make_window: Any, tmp_path: Path,
@@ -97,6 +104,8 @@ def test_the_status_bar_shows_one_bar_for_the_whole_job(qtbot: Any, make_window:
     values: list[int] = []
     stages: list[str] = []
     w.progress_bar.valueChanged.connect(values.append)
+    texts: list[str] = []
+    w.progress_bar.valueChanged.connect(lambda _: texts.append(w.progress_bar.text()))
     w.indexProgress.connect(lambda p: stages.append(p.stage))
     with qtbot.waitSignal(w.indexFinished, timeout=120_000):
         w.add_folders([str(photos)])
@@ -105,3 +114,4 @@ def test_the_status_bar_shows_one_bar_for_the_whole_job(qtbot: Any, make_window:
     assert "index" in stages and later, stages  # the job had steps after the visual pass
     assert values and values == sorted(values), values  # never reset to 0 when a step changes
     assert values[-1] >= 900  # most of the bar is filled by the end of the job's last step
+    assert all(t.endswith("%") and t[:-1].isdigit() for t in texts), texts
