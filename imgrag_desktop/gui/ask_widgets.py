@@ -121,14 +121,16 @@ class CitationStrip(QListWidget):
     def square(self, pix: QPixmap) -> QPixmap:
         """The thumbnail fit inside a side × side square, centred on a clear ground: every tile
         has the same icon size, so the labels under them line up whatever each picture's shape."""
-        out = QPixmap(self.side, self.side)
+        dpr = max(1.0, self.devicePixelRatioF())  # sharp on a HiDPI screen
+        px = round(self.side * dpr)
+        out = QPixmap(px, px)
         out.fill(Qt.GlobalColor.transparent)
-        scaled = pix.scaled(self.side, self.side, Qt.AspectRatioMode.KeepAspectRatio,
-                            Qt.TransformationMode.SmoothTransformation)
+        scaled = pix.scaled(px, px, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
         scaled.setDevicePixelRatio(1.0)
         painter = QPainter(out)
-        painter.drawPixmap((self.side - scaled.width()) // 2, (self.side - scaled.height()) // 2, scaled)
+        painter.drawPixmap((px - scaled.width()) // 2, (px - scaled.height()) // 2, scaled)
         painter.end()
+        out.setDevicePixelRatio(dpr)
         return out
 
     def _on_thumbnail(self, path: str) -> None:

@@ -298,7 +298,8 @@ def test_cited_tiles_are_labelled_and_line_up(qtbot: Any, make_window: Any, ask_
         assert item.text().startswith(f"[{i + 1}] ") and len(item.text()) > 5, item.text()
         pix = strip.loader.thumbnail(strip.paths()[i])
         shapes.add(round(pix.width() / pix.height(), 1))
-        assert item.icon().availableSizes() == [strip.iconSize()]  # a square of the strip's icon size
+        side = round(strip.iconSize().width() * max(1.0, strip.devicePixelRatioF()))
+        assert [(s.width(), s.height()) for s in item.icon().availableSizes()] == [(side, side)]  # one square
     rects = [strip.visualItemRect(strip.item(i)) for i in range(strip.count())]
     assert len({r.top() for r in rects}) == 1 and len({r.height() for r in rects}) == 1, rects
     assert len({r.left() for r in rects}) == len(rects)
