@@ -184,11 +184,25 @@ class Services:
         """The context of search/understand's readers with this library's people (their names
         and photos), so "Alice at the beach" reads Alice as a person filter. Every front end that
         reads a query (CLI search and ask, the window's search bar and Ask) should pass it."""
+        from imgrag_desktop.search.filters import Filters
         from imgrag_desktop.search.people import read_context
         from imgrag_desktop.search.understand import known_places
 
         more.setdefault("places", lambda: known_places(self.store))  # the towns and countries it holds
+        more.setdefault("has_tag", lambda tag: self._holds(Filters(tag=tag)))
+        more.setdefault("has_media", lambda media: self._holds(Filters(media=media)))
+        more.setdefault("has_ratings", lambda: self._holds(Filters(rating=1)))
         return read_context(self.store, self.cfg.settings, **more)
+
+    def _holds(self, filters: Any) -> bool:
+        """Whether any row of the library passes `filters` (asked by the query readers)."""
+        store = self.store
+        if store.images is None:
+            return False
+        try:
+            return bool(store.count(filters.where()))
+        except (ValueError, RuntimeError, OSError):  # an index from before the column existed: nothing to filter on
+            return False
 
     def answerer(self, where: str | None = None, reading: Any = None, **kwargs: Any) -> Any:
         """An Answerer that retrieves with this instance's searcher (hybrid when available).

@@ -24,7 +24,9 @@ class NarrowWindow(QObject):
         window.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
-        if watched is self.window and event.type() == QEvent.Type.Resize:
+        # Polish: the window is about to show at the size asked for; stepping aside then, before its
+        # layout sets the minimum width, keeps a window sized 800 wide from growing to fit the panel.
+        if watched is self.window and event.type() in (QEvent.Type.Resize, QEvent.Type.Show, QEvent.Type.Polish):
             self.fit()
         elif watched is self.window and event.type() == QEvent.Type.Close:
             # The layout saved at closing is the user's: a panel we hid comes back first.
@@ -39,7 +41,9 @@ class NarrowWindow(QObject):
         if self.busy():  # the viewer hides the panel itself meanwhile
             return
         narrow = self.window.width() < NARROW
-        if narrow and self.dock.isVisible() and not self.dock.isFloating():
+        # isHidden, not isVisible: a window sized small before it is first shown (a fresh start
+        # at 800×600) has a dock that is not visible yet but will be, and would widen the window.
+        if narrow and not self.dock.isHidden() and not self.dock.isFloating():
             self._set(False)
             self.auto_hidden = True
         elif not narrow and self.auto_hidden:

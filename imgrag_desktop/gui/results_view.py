@@ -1,6 +1,11 @@
 """The thumbnail grid: a QListView in icon mode; the slider sets the cell size, the width the
 number of columns (a wider window shows more pictures, not bigger ones), and the cells stretch a
-little to fill the row. How a cell is drawn is in grid_delegate."""
+little to fill the row exactly. How a cell is drawn is in grid_delegate.
+
+The vertical scroll bar is always there (disabled when nothing scrolls): in icon mode with the bar
+"as needed", QListView lays items out in the viewport's width less a scroll bar's width even while
+no bar is shown, so the row wrapped one cell early and left an empty strip on the right (issue 21).
+With the bar always on, the width it lays out in is the viewport's width, whatever the row count."""
 
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ class ResultsView(QListView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setMouseTracking(True)
         self.setFrameShape(QListView.Shape.NoFrame)

@@ -35,11 +35,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Sequence
 
 from imgrag_desktop.types import ImgragError
+
+if TYPE_CHECKING:  # numpy is imported where vectors are combined: reading a query needs none of it,
+    import numpy as np  # and `imgrag search` asking a running watcher must start fast
 
 NEGATIVE_WEIGHT = 1.0
 MAX_WEIGHT = 10.0
@@ -243,6 +244,8 @@ class Combined:
 def combine(vectors: np.ndarray, parts: Sequence[Part], library: np.ndarray,
             thresholds: Sequence[float | None] | None = None) -> Combined:
     """One search vector from the terms' unit vectors (rows of `vectors`, in `parts` order)."""
+    import numpy as np
+
     vectors = np.asarray(vectors, np.float32)
     if len(parts) == 1 and not parts[0].negative:
         th = thresholds[0] if thresholds else None

@@ -75,6 +75,12 @@ class ReadContext:
     people: Callable[[], Sequence[str]] | None = None
     person_photos: Callable[[str], set[str]] | None = None  # a person's name -> content hashes of their photos
     places: Callable[[], Sequence[tuple[str, str, str, str]]] | None = None  # (city, region, country, code)
+    # What the library holds, asked only when a query has a word that could be a filter or text
+    # ("#1", "4 stars hotel", "movie poster"): has_tag("holiday"), has_media("video"), has_ratings().
+    # Without them those words stay text; explicit forms (tag:holiday, rated 4, ★★★) are read anyway.
+    has_tag: Callable[[str], bool] | None = None
+    has_media: Callable[[str], bool] | None = None
+    has_ratings: Callable[[], bool] | None = None
 
 
 @dataclass

@@ -39,6 +39,20 @@ def layout_problems(root: QWidget) -> list[str]:
     return problems
 
 
+def fresh_layout_copy(indexed_dir: Path, data: Path) -> Path:
+    """A copy of the shared indexed data dir with no saved window layout (the windows of other
+    tests save theirs there when they close, a folders panel closed by hand included)."""
+    import json
+    import shutil
+
+    shutil.copytree(indexed_dir, data, ignore=shutil.ignore_patterns("writer.lock"))
+    settings = data / "settings.json"
+    saved = json.loads(settings.read_text())
+    saved["gui"] = {"rescan_on_start": False}
+    settings.write_text(json.dumps(saved))
+    return data
+
+
 def _direct() -> Any:
     from PySide6.QtCore import Qt
 
@@ -91,3 +105,52 @@ def test_the_folders_panel_returns_when_the_window_is_wide_again(qtbot: Any, mak
     w.resize(1300, 800)
     qtbot.wait(50)
     assert not w.folders_dock.isVisible()
+
+
+def test_a_window_sized_small_before_it_is_shown_starts_without_the_folders_panel(
+        qtbot: Any, indexed_dir: Path, tmp_path: Path) -> None:
+    """A fresh start at 800×600 (no saved layout): the panel steps aside before the window first
+    shows, so the window is really 800 wide (not widened by the panel's minimum)."""
+    from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.gui.window import MainWindow
+
+    data = fresh_layout_copy(indexed_dir, tmp_path / "data")
+    w = MainWindow(AppConfig.load(data, "test"))
+    qtbot.addWidget(w)
+    try:
+        w.resize(800, 600)
+        with qtbot.waitSignal(w.engineReady, timeout=120_000):
+            w.show()
+            qtbot.waitExposed(w)
+        qtbot.wait(50)
+        assert not w.folders_dock.isVisible()
+        assert w.width() == 800
+        w.resize(1280, 800)  # and it comes back when the window is wide
+        qtbot.waitUntil(lambda: w.folders_dock.isVisible(), timeout=5_000)
+    finally:
+        w.close()
+        assert w.shutdown()
+
+
+def test_the_search_tab_fits_at_a_hidpi_scale_of_2(indexed_dir: Path, tmp_path: Path) -> None:
+    """QT_SCALE_FACTOR=2 (a HiDPI screen): 1280×800 logical pixels, no overlaps, nothing below its
+    minimum. A child process, since the scale is read when the QApplication is made."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    data = fresh_layout_copy(indexed_dir, tmp_path / "data")
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QT_SCALE_FACTOR": "2",
+           "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "tests.gui.hidpi_check", str(data)], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["ratio"] == 2.0
+    assert out["size"] == [1280, 800]
+    assert out["rows"] == 20 and out["columns"] >= 2
+    assert out["folders"]
+    assert out["search_width"] >= 200
+    assert out["problems"] == []
