@@ -8,7 +8,7 @@ import os
 import re
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QKeyEvent, QPalette, QPixmap
+from PySide6.QtGui import QIcon, QKeyEvent, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QLineEdit, QListView, QListWidget, QListWidgetItem, QWidget
 
 from imgrag_desktop.gui.thumbnails import ImageLoader
@@ -116,7 +116,22 @@ class CitationStrip(QListWidget):
 
     def _icon(self, path: str) -> QIcon:
         pix = self.loader.thumbnail(path)
-        return QIcon(pix if pix is not None else self._placeholder)
+        return QIcon(self.square(pix) if pix is not None else self._placeholder)
+
+    def square(self, pix: QPixmap) -> QPixmap:
+        """The thumbnail fit inside a side × side square, centred on a clear ground: every tile
+        has the same icon size, so the labels under them line up whatever each picture's shape."""
+        dpr = max(1.0, self.devicePixelRatioF())  # sharp on a HiDPI screen
+        px = round(self.side * dpr)
+        out = QPixmap(px, px)
+        out.fill(Qt.GlobalColor.transparent)
+        scaled = pix.scaled(px, px, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        scaled.setDevicePixelRatio(1.0)
+        painter = QPainter(out)
+        painter.drawPixmap((px - scaled.width()) // 2, (px - scaled.height()) // 2, scaled)
+        painter.end()
+        out.setDevicePixelRatio(dpr)
+        return out
 
     def _on_thumbnail(self, path: str) -> None:
         row = self.row_of(path)

@@ -1,5 +1,6 @@
 """What the results area shows when there are no results to show: the first-start welcome,
-and the friendly "nothing matched" page when the cut-off or the filters hid everything."""
+the friendly "nothing matched" page when the cut-off or the filters hid everything, and the
+empty grid's line after a search, true to whether the image model was there to search with."""
 
 from __future__ import annotations
 
@@ -75,3 +76,13 @@ class NoMatchPage(QWidget):
         self.text.setText(text)
         self.show_weaker_button.setVisible(weaker)
         self.clear_filters_button.setVisible(clear)
+
+
+def no_results_text(label: str, clip_waiting: str = "") -> str:
+    """What an empty grid says after a search found nothing. Without the image model only the
+    text in pictures (and their names, tags, places) was searched: say so, and where to get it,
+    rather than claiming no image matches."""
+    if clip_waiting:
+        return (f"No text in the indexed pictures matches {label}. Searching by what pictures show "
+                "needs the image model (File → Models…).")
+    return f"No images match {label}."

@@ -14,10 +14,11 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
-from imgrag_desktop.gui.job_progress import WIDEST, JobClock, duration, step_words
+from imgrag_desktop.gui.job_progress import WIDEST, JobBar, JobClock, duration, step_words
 from imgrag_desktop.gui.workers import EngineHost, IndexJob, IndexWorker
 from imgrag_desktop.store.writers import DataDirWriter
 
+BAR_STEPS = 1000
 REEMBED_WIDEST = "Updating visual search for the new model: 888,888 / 888,888"
 
 
@@ -71,12 +72,14 @@ class IndexQueue(QObject):
         fm = self.label.fontMetrics()  # a fixed width, so the buttons beside it stay put
         self.label.setFixedWidth(max(fm.horizontalAdvance(t) for t in (WIDEST, REEMBED_WIDEST)) + 8)
         self.clock = JobClock()
+        self.job_bar = JobBar()
         self.current = QLabel(self.box)
         self.current.setMinimumWidth(80)
         self.current.setMaximumWidth(300)
         self.bar = QProgressBar(self.box)
         self.bar.setFixedWidth(180)
         self.bar.setTextVisible(True)
+        self.bar.setRange(0, BAR_STEPS)  # the whole job, every step: it only moves forward
         self.pause_button = QToolButton(self.box)
         self.pause_button.setText("Pause")
         self.pause_button.setToolTip("Pause indexing (searching keeps working)")
@@ -100,12 +103,13 @@ class IndexQueue(QObject):
             return
         self.job = self.jobs.pop(0)
         self.clock = JobClock()
+        self.job_bar = JobBar()
         self.paused = False
         self.worker.set_paused(False)
         self.pause_button.setText("Pause")
         self.label.setText("Removing…" if self.job.remove else "Preparing…")
         self.current.setText("")
-        self.bar.setRange(0, 0)
+        self._show_share()
         self.box.show()
         self.busyChanged.emit(True)
         self.runRequested.emit(self.job)
@@ -140,32 +144,34 @@ class IndexQueue(QObject):
         if self.job is None or self.job.cancel.is_set():
             return
         stage = p.stage
+        self.job_bar.update(p)
+        self._show_share()
         if stage == "scan":
             self.label.setText("Looking for images…")
-            self.bar.setRange(0, 0)
             self.current.setText(elide_path(p.current, 40))
         elif stage == "load":
             self.label.setText("Loading the image model…")
-            self.bar.setRange(0, 0)
         elif stage == "index":
-            line = self.clock.line(p)
+            line = self.clock.line(p, self.job_bar)
             if not self.paused:
                 self.label.setText(line)
-            self.bar.setRange(0, max(1, p.total))
-            self.bar.setValue(p.done)
             self.current.setText(elide_path(os.path.basename(p.current), 32))
             self.current.setToolTip(p.current)
             self.rowsArriving.emit()
         elif stage in ("optimize", "done"):
             self.label.setText("Compacting the index…" if stage == "optimize" else "Finishing…")
         else:  # later stages (OCR, faces, text vectors, captions, a new CLIP model's vectors) in a user's words
-            line = stage_label(p) if stage == "reembed" else self.clock.line(p)
+            line = stage_label(p) if stage == "reembed" else self.clock.line(p, self.job_bar)
             if not self.paused:
                 self.label.setText(line)
-            if p.total:
-                self.bar.setRange(0, p.total)
-                self.bar.setValue(p.done)
             self.current.setText(elide_path(p.current, 40))
+
+    def _show_share(self) -> None:
+        """The bar: the whole job's share done and its time left (job_progress.JobBar)."""
+        self.bar.setValue(round(self.job_bar.share * BAR_STEPS))
+        self.bar.setFormat(self.job_bar.text())
+        left = self.job_bar.left()
+        self.bar.setToolTip("The whole job, every step" + (f": about {duration(left)} left" if left else ""))
 
     @Slot(object, object)
     def _on_finished(self, job: IndexJob, report: dict[str, Any]) -> None:

@@ -2,8 +2,10 @@
 "ocr"), how far the step is and about how long it has left, and the job's true duration.
 
 The engine reports progress per stage (types.Progress: stage, done, total, rate); this module
-only words it. Time left is the step's remaining items at the pace measured in this step
-(shown once the step has run for MIN_PACE_S, so the first items' warm-up does not mislead).
+only words it. The progress bar is the whole job (JobBar): one share from 0 to 100% across all
+steps, never reset per step; the label says the step ("Reading text 3/10") and the whole job's
+time left at its pace so far (shown once the job has run for MIN_PACE_S, so the first items'
+warm-up does not mislead). JobClock can also tell one step's time left at the step's own pace.
 """
 
 from __future__ import annotations
@@ -74,10 +76,70 @@ class JobClock:
             return None
         return (int(p.total) - int(p.done)) * ran / did
 
-    def line(self, p: Any) -> str:
+    def line(self, p: Any, job: "JobBar | None" = None) -> str:
+        """The step in words and count; the time left is the step's at its pace, or with `job`
+        the whole job's (what the status bar says: one time, the one the user waits for)."""
         words = step_words(p.stage)
         left = self.left(p)
+        if job is not None:
+            left = job.left()
         if not p.total:
             return f"{words}…"
         tail = f" · about {duration(left)} left" if left is not None and p.done < p.total else ""
         return f"{words} {p.done}/{p.total}{tail}"
+
+
+# The steps of one job in the order the window sees them (the worker loads CLIP, then
+# indexing/pipeline.py scans, adds pictures, runs the visual-pass stages and says "done"; then
+# the later stages of indexing/stages.py STAGES run), each with its rough cost per picture
+# relative to adding one (decode + CLIP = 1): OCR and captions are the slow ones, metadata and
+# places cheap (shared/notes). A step a job skips counts as done once a later one starts, so
+# the bar may jump forward but never goes back. A step not listed here goes at the end.
+STEP_COSTS: list[tuple[str, float]] = [
+    ("load", 0.1), ("scan", 0.05), ("index", 1.0), ("video", 0.5), ("visual", 1.0),
+    ("tiles", 0.5), ("fingerprints", 0.1), ("calibrate", 0.02), ("optimize", 0.05), ("done", 0.01),
+    ("places", 0.02), ("metadata", 0.05), ("ocr", 2.0), ("captions", 3.0), ("text vectors", 0.2),
+    ("reembed", 1.0), ("faces", 1.0),
+]
+OTHER_COST = 0.1
+MIN_JOB_FRACTION = 0.02  # overall time left is told once this much of the job is done
+
+
+class JobBar:
+    """One overall share (0..1) of a job across all its steps: the steps before the running one
+    count whole, the running one by its done/total, by STEP_COSTS. It only moves forward; a
+    step reported out of order keeps the share reached. `left()` is the whole job's time left
+    at its pace so far."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.order = [name for name, _ in STEP_COSTS]
+        self.costs = dict(STEP_COSTS)
+        self.share = 0.0
+
+    def _position(self, stage: str) -> int:
+        if stage not in self.order:  # a step added later: at the end
+            self.order.append(stage)
+            self.costs[stage] = OTHER_COST
+        return self.order.index(stage)
+
+    def update(self, p: Any) -> float:
+        i = self._position(p.stage)
+        total_cost = sum(self.costs.values())
+        before = sum(self.costs[s] for s in self.order[:i])
+        within = min(1.0, max(0.0, (p.done or 0) / p.total)) if p.total else 0.0
+        if p.stage == "done":  # the visual pass is over (later steps follow)
+            within = 1.0
+        self.share = max(self.share, min(1.0, (before + self.costs[p.stage] * within) / total_cost))
+        return self.share
+
+    def left(self) -> float | None:
+        ran = self.clock() - self.started
+        if self.share < MIN_JOB_FRACTION or ran < MIN_PACE_S or self.share >= 1.0:
+            return None
+        return ran * (1.0 - self.share) / self.share
+
+    def text(self) -> str:
+        """What the bar shows: the job's percent ("42%"; the label beside it says the time left)."""
+        return f"{int(self.share * 100)}%"

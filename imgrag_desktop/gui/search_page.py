@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.gui.drops import handle_mime
-from imgrag_desktop.gui.empty_states import NoMatchPage, WelcomePage
+from imgrag_desktop.gui.empty_states import NoMatchPage, WelcomePage, no_results_text
 from imgrag_desktop.gui.filters import FilterBar
 from imgrag_desktop.gui.messages import MessageBridge
 from imgrag_desktop.gui.preview import PreviewPanel
@@ -77,6 +77,7 @@ class SearchPage(QWidget):
         self.status_bar = status_bar
         self._folder, self._indexing, self._images, self._save_settings = folder, indexing, images, save_settings
         self.ready = False  # the engine is up: mode changes search again
+        self.clip_waiting = ""  # why there is no image model yet ("" when CLIP is loaded)
         self.current: Request | None = None
         self.pending_id = 0
         self._chip_path = ""
@@ -277,8 +278,9 @@ class SearchPage(QWidget):
         self.current = req
         self.pending_id = self.gate.next()
         if req.kind != "browse":
+            loading = not self.ready  # the engine is still starting: the wait is the model loading first
             self.status_bar.showMessage(f"Searching {req.label}…")
-            self.wait.start(req.label)
+            self.wait.start(req.label, loading=loading)
         else:
             self.wait.stop()
         self.searchRequested.emit(self.pending_id, req)
@@ -315,12 +317,15 @@ class SearchPage(QWidget):
                     self.view.set_empty_text("Indexing… images appear here as they are added.")
                 elif folder:
                     self.view.set_empty_text("No images indexed in this folder yet.")
+                elif self.cfg.settings.folders:  # folders added, none of them holds a picture it can read
+                    self.view.set_empty_text("No pictures found in your folders. Add pictures to them, or add "
+                                             "another folder (Ctrl+O).")
                 else:
                     self.view.set_empty_text("Nothing indexed yet: add a folder (Ctrl+O).")
             if folder:
                 self.status_bar.showMessage(f"{n} image{'s' if n != 1 else ''} in {folder}", 5000)
         else:
-            self.view.set_empty_text(f"No images match {info.get('label', '')}." if n == 0 else "")
+            self.view.set_empty_text(no_results_text(info.get("label", ""), self.clip_waiting) if n == 0 else "")
             self.status_bar.showMessage(f"{n} result{'s' if n != 1 else ''} for {info.get('label', '')} "
                                         f"({info.get('seconds', 0):.2f} s)", 8000)
         if n:

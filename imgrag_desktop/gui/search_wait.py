@@ -46,8 +46,9 @@ class SearchWait(QFrame):
         """A search was sent and its answer is not shown yet."""
         return self._timer.isActive() or self.isVisible()
 
-    def start(self, label: str) -> None:
-        self.label.setText(f"Searching {label}…")
+    def start(self, label: str, loading: bool = False) -> None:
+        """`loading`: the image model is still being loaded, and the search waits for it."""
+        self.label.setText(f"Loading the image model, then searching {label}…" if loading else f"Searching {label}…")
         if not self.isVisible():
             self._timer.start(GRACE_MS)
 

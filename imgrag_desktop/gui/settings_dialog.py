@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
-from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,7 +19,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -29,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from imgrag_desktop.config import AppConfig
+from imgrag_desktop.gui.wrap_label import WrapLabel
 from imgrag_desktop.models.clip import PRECISIONS, pick_precision
 
 MODEL_SUGGESTIONS = ["ViT-B-32-256", "ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-H-14", "MobileCLIP-S2", "RN50"]
@@ -240,13 +239,11 @@ class SettingsDialog(QDialog):
         self.precision.setToolTip("auto: fp16 on a GPU, bf16 on CPUs that compute it natively (about 3x faster "
                                   "than fp32), else fp32. Vectors stay comparable: no re-indexing needed.")
         form.addRow("Precision", self.precision)
-        hint = QLabel("Changing the model means re-indexing: vectors of different models are never compared.", self)
-        hint.setWordWrap(True)
-        hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        hint = WrapLabel("Changing the model means re-indexing: vectors of different models are never compared.",
+                         self, hint=True)
         form.addRow(hint)
         if cfg.profile == "test":
-            note = QLabel("Test profile: the tiny offline test model is used whatever is set here.", self)
-            note.setWordWrap(True)
+            note = WrapLabel("Test profile: the tiny offline test model is used whatever is set here.", self)
             form.addRow(note)
         outer.addWidget(model_box)
         outer.addWidget(self._build_vlm_box(cfg))
@@ -257,9 +254,8 @@ class SettingsDialog(QDialog):
         self.data_dir = QLineEdit(str(cfg.data_dir), self)
         d_row = self._with_browse(self.data_dir, self._browse_data_dir)
         dform.addRow("Data directory", d_row)
-        dnote = QLabel("Holds the index, thumbnails and settings. A new location is used from the next start.", self)
-        dnote.setWordWrap(True)
-        dnote.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        dnote = WrapLabel("Holds the index, thumbnails and settings. A new location is used from the next start.",
+                          self, hint=True)
         dform.addRow(dnote)
         from imgrag_desktop.gui.index_check import IndexCheckRow
 
@@ -279,7 +275,7 @@ class SettingsDialog(QDialog):
         vform.addRow(self.rescan)
         outer.addWidget(view_box)
 
-        self.error = QLabel(self)
+        self.error = WrapLabel("", self)
         self.error.setObjectName("settings-error")
         self.error.setStyleSheet(ERROR_STYLE)
         self.error.setWordWrap(True)
@@ -368,14 +364,11 @@ class SettingsDialog(QDialog):
         form.addRow("Model", m_row)
         form.addRow("Vision projector", p_row)
         form.addRow(self.captions)
-        hint = QLabel("Download one once in File → Models… (Ctrl+Shift+M), or pick local GGUF files. "
-                      "No projector: answers from the text in the pictures only.", self)
-        hint.setWordWrap(True)
-        hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        hint = WrapLabel("Download one once in File → Models… (Ctrl+Shift+M), or pick local GGUF files. "
+                         "No projector: answers from the text in the pictures only.", self, hint=True)
         form.addRow(hint)
         if cfg.profile == "test":
-            note = QLabel("Test profile: with no model set, a tiny random test model answers.", self)
-            note.setWordWrap(True)
+            note = WrapLabel("Test profile: with no model set, a tiny random test model answers.", self)
             form.addRow(note)
         return box
 

@@ -457,6 +457,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_ready(self, info: dict[str, Any]) -> None:
         self._ready = self.page.ready = True
+        self.page.clip_waiting = str(info.get("waiting") or "")
         self.page.set_modes(list(info.get("modes") or ["visual"]))
         self.filter_bar.set_calibrated(info.get("cutoff") or {})
         if info.get("waiting"):  # indexing and text searches go on; the Models page offers the download

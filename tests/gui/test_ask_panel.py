@@ -273,3 +273,36 @@ def test_ask_looks_only_at_pictures_that_pass_the_filters(qtbot: Any, make_windo
     sources = {it.hit.path for it in results[0].sources}
     assert sources and sources <= wanted, (shape, sources - wanted)
     assert len(sources) == min(4, len(wanted))
+
+
+def test_cited_tiles_are_labelled_and_line_up(qtbot: Any, make_window: Any, ask_data: Path) -> None:
+    """Pictures of different shapes (the COCO photos are wide and tall) sit in equal squares, so
+    every tile's label is at the same height, and each tile says its number and name."""
+    w = make_window(ask_data)
+    w.resize(1280, 800)
+    w.show()
+    panel = w.ask_panel
+    w.tabs.setCurrentWidget(panel)
+    panel.max_tokens = 60
+    results: list[Any] = []
+    panel.answerFinished.connect(results.append)
+    qtbot.keyClicks(panel.question, "a dog playing on the grass")
+    qtbot.keyClick(panel.question, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(results), timeout=60_000)
+    strip = panel.strip
+    assert strip.count() > 1 and panel.cited_label.isVisible() and panel.cited_label.text()
+    qtbot.waitUntil(lambda: all(strip.has_thumbnail(i) for i in range(strip.count())), timeout=30_000)
+    for i in range(strip.count()):  # set_items ran before some thumbnails arrived: settle them
+        strip._on_thumbnail(strip.paths()[i])
+    shapes = set()
+    for i in range(strip.count()):
+        item = strip.item(i)
+        assert item.text().startswith(f"[{i + 1}] ") and len(item.text()) > 5, item.text()
+        pix = strip.loader.thumbnail(strip.paths()[i])
+        shapes.add(round(pix.width() / pix.height(), 1))
+        side = round(strip.iconSize().width() * max(1.0, strip.devicePixelRatioF()))
+        assert [(s.width(), s.height()) for s in item.icon().availableSizes()] == [(side, side)]  # one square
+    rects = [strip.visualItemRect(strip.item(i)) for i in range(strip.count())]
+    assert len({r.top() for r in rects}) == 1 and len({r.height() for r in rects}) == 1, rects
+    assert len({r.left() for r in rects}) == len(rects)
+    assert len(shapes) > 1  # the check means something: the pictures differ in shape

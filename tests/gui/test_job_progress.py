@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from imgrag_desktop.gui.job_progress import STEP_WORDS, WIDEST, JobClock, duration, step_words
 from imgrag_desktop.types import Progress
 
@@ -62,3 +64,54 @@ def test_the_label_keeps_its_width_while_the_text_changes(qtbot: Any, make_windo
         q.box.layout().activate()
         assert q.label.width() == width and q.pause_button.x() == x
     q.box.hide()
+
+
+def test_the_job_bar_moves_forward_across_steps() -> None:
+    from imgrag_desktop.gui.job_progress import JobBar
+
+    now = [0.0]
+    bar = JobBar(lambda: now[0])
+    shares = []
+    for p in (Progress("load"), Progress("scan"), Progress("index", 0, 10), Progress("index", 5, 10),
+              Progress("index", 10, 10), Progress("fingerprints", 0, 10), Progress("done", 10, 10),
+              Progress("ocr", 0, 10), Progress("ocr", 5, 10), Progress("text vectors", 0, 10),
+              Progress("new step", 1, 2), Progress("index", 1, 10)):  # out of order: the bar stays
+        now[0] += 1.0
+        shares.append(bar.update(p))
+    assert shares == sorted(shares) and 0.0 <= shares[0] < 0.05 and shares[-1] < 1.0
+    assert shares[3] < shares[4] < shares[7] < shares[8]  # each step's own progress moves it
+    ocr_half = shares[8]
+    assert 0.3 < ocr_half < 0.8  # half of the slow OCR step is a large part of this job
+    assert bar.left() == pytest.approx(now[0] * (1 - bar.share) / bar.share)
+    assert bar.text() == f"{int(bar.share * 100)}%"
+    assert JobBar(lambda: 0.0).left() is None  # no pace yet: no time left said
+    # The label says the whole job's time left, not the step's.
+    clock = JobClock(lambda: now[0])
+    clock.line(Progress("faces", 0, 10))
+    now[0] += 2.0
+    line = clock.line(Progress("faces", 5, 10), bar)
+    assert line == f"Finding faces 5/10 · about {duration(bar.left() or 0)} left"
+    assert line != clock.line(Progress("faces", 5, 10))  # the step alone would say 2 s
+
+
+def test_the_status_bar_shows_one_bar_for_the_whole_job(qtbot: Any, make_window: Any, tmp_path: Path,
+                                                        coco_jpegs: list[Path]) -> None:
+    from tests.gui.conftest import copy_images
+    from tests.gui.test_indexing import fresh_data
+
+    photos = copy_images(coco_jpegs[:12], tmp_path / "photos")
+    w = make_window(fresh_data(tmp_path, batch_size=4))
+    values: list[int] = []
+    stages: list[str] = []
+    w.progress_bar.valueChanged.connect(values.append)
+    texts: list[str] = []
+    w.progress_bar.valueChanged.connect(lambda _: texts.append(w.progress_bar.text()))
+    w.indexProgress.connect(lambda p: stages.append(p.stage))
+    with qtbot.waitSignal(w.indexFinished, timeout=120_000):
+        w.add_folders([str(photos)])
+        assert w.progress_bar.maximum() == 1000 and w.progress_bar.value() == 0
+    later = set(stages[stages.index("done") + 1:])
+    assert "index" in stages and later, stages  # the job had steps after the visual pass
+    assert values and values == sorted(values), values  # never reset to 0 when a step changes
+    assert values[-1] >= 900  # most of the bar is filled by the end of the job's last step
+    assert all(t.endswith("%") and t[:-1].isdigit() for t in texts), texts

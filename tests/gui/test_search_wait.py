@@ -79,3 +79,51 @@ def test_the_mode_box_is_never_blank_and_the_size_slider_is_labelled(qtbot: Any,
     bar.model_failed()  # what the window does when no model could start
     assert bar.mode_combo.count() == 0 and bar.mode_combo.placeholderText() == "No search model"
     assert not bar.mode_combo.isEnabled()
+
+
+def test_an_empty_search_says_what_was_searched_in_each_model_state(qtbot: Any, make_window: Any,
+                                                                     indexed_dir: Path) -> None:
+    """With the image model, nothing found is "No images match"; without it (the state the engine
+    reports as waiting), only text was searched and the grid says so and where to get the model."""
+    from tests.gui.conftest import wait_results
+
+    w = make_window(indexed_dir)
+    page = w.search_page
+    assert page.clip_waiting == ""  # the test profile's tiny CLIP loaded
+    w.cfg.settings.search_mode = "keyword"
+    page.set_modes(["keyword", "hybrid"])  # what a window without CLIP offers (workers.warm_up)
+    assert page.mode_combo.currentData() == "keyword"
+    for waiting, expect in (("", "No images match"), ("no CLIP model installed", "needs the image model")):
+        page.clip_waiting = waiting
+        w.search("qqzxv wrrtk")
+        wait_results(qtbot, w, kind="text")
+        assert w.model.rowCount() == 0 and expect in w.view.empty_text, w.view.empty_text
+        assert w.stack.currentWidget() is w.view
+
+
+def test_a_search_sent_while_the_model_loads_says_it_waits_for_the_model(qtbot: Any, make_window: Any,
+                                                                          indexed_dir: Path) -> None:
+    from tests.gui.conftest import wait_results
+
+    w = make_window(indexed_dir, wait_ready=False)
+    page = w.search_page
+    assert not page.ready  # the engine's "ready" has not been delivered yet
+    w.search("a red square")
+    assert page.wait.label.text() == "Loading the image model, then searching “a red square”…"
+    wait_results(qtbot, w, kind="text")
+    assert not page.wait.waiting
+    qtbot.waitUntil(lambda: page.ready, timeout=60_000)
+    w.search("a blue circle")
+    assert page.wait.label.text() == "Searching “a blue circle”…"  # loaded: just searching
+    wait_results(qtbot, w, kind="text")
+
+
+def test_folders_without_pictures_are_not_called_nothing_added(qtbot: Any, make_window: Any, tmp_path: Path) -> None:
+    from tests.gui.test_indexing import fresh_data
+
+    empty = tmp_path / "notes"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no pictures here")
+    w = make_window(fresh_data(tmp_path, folders=[str(empty)]))
+    qtbot.waitUntil(lambda: "No pictures found in your folders" in w.view.empty_text, timeout=60_000)
+    assert w.stack.currentWidget() is w.view and w.model.rowCount() == 0

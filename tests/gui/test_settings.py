@@ -119,3 +119,29 @@ def test_changing_precision_reloads_the_model_without_reindexing(qtbot: Any, mak
     # The vectors indexed before still match: an indexed photo finds itself first.
     hits = w.host.services.searcher.similar(str(photos / coco_jpegs[0].name), k=2)
     assert hits[0].path == str(photos / coco_jpegs[0].name)
+
+
+def test_settings_hints_fit_at_the_default_and_the_smallest_size(qtbot: Any, tmp_path: Path) -> None:
+    """Every label shows all of its text: a one-line label is as wide as its text, a wrapped
+    hint is as tall as its lines at the width it got (it was cut to one line before)."""
+    from PySide6.QtWidgets import QLabel
+
+    from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.gui.settings_dialog import SettingsDialog
+
+    dlg = SettingsDialog(AppConfig.load(tmp_path / "data", "test"), results_limit=100, rescan_on_start=True)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    for size in (dlg.size(), dlg.minimumSize()):
+        dlg.resize(size)
+        qtbot.wait(50)
+        labels = [lab for lab in dlg.findChildren(QLabel) if lab.isVisible() and lab.text()]
+        wrapped = [lab for lab in labels if lab.wordWrap()]
+        assert len(wrapped) >= 3 and any(lab.heightForWidth(lab.width()) > lab.fontMetrics().height() * 1.5
+                                         for lab in wrapped)  # at least one hint needs two lines
+        for lab in labels:
+            if lab.wordWrap():
+                assert lab.height() >= lab.heightForWidth(lab.width()), (lab.text(), lab.size())
+            else:
+                assert lab.width() >= lab.sizeHint().width(), (lab.text(), lab.size())
