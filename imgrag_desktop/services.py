@@ -60,13 +60,10 @@ class Services:
         with self._lock:
             if self._clip is None:
                 from imgrag_desktop.indexing.reembed import choose_encoders
-                from imgrag_desktop.models.clip import ClipEncoder, encoder_from_config, hub_caches
+                from imgrag_desktop.models.clip import encoder_from_config
 
-                s = self.cfg.settings
-
-                def make(spec: Any) -> ClipEncoder:
-                    return ClipEncoder(spec.model, spec.pretrained, spec.checkpoint, device=s.device,
-                                       precision=s.precision, cache_dirs=hub_caches(self.cfg))
+                def make(spec: Any) -> "ClipEncoder":
+                    return encoder_from_config(self.cfg, (spec.model, spec.pretrained, spec.checkpoint))
 
                 self._clip, self._clip_next = choose_encoders(self.cfg, self.store, encoder_from_config(self.cfg), make)
             return self._clip

@@ -559,10 +559,13 @@ class ClipEncoder:
         return x
 
 
-def encoder_from_config(cfg: Any) -> ClipEncoder:
-    """The encoder an AppConfig asks for (the test profile builds its tiny checkpoint on demand)."""
-    name, pretrained, ckpt = cfg.clip_spec()
-    return ClipEncoder(name, pretrained, ckpt, device=cfg.settings.device, create_missing_tiny=cfg.profile == "test",
+def encoder_from_config(cfg: Any, spec: tuple[str, str, str] | None = None) -> ClipEncoder:
+    """The encoder an AppConfig asks for (the test profile builds its tiny checkpoint on demand),
+    or, given `spec` (model, pretrained, checkpoint), that model on the settings' device and
+    precision (the model that made the index, while a switch is under way)."""
+    name, pretrained, ckpt = spec or cfg.clip_spec()
+    return ClipEncoder(name, pretrained, ckpt, device=cfg.settings.device,
+                       create_missing_tiny=spec is None and cfg.profile == "test",
                        precision=cfg.settings.precision, cache_dirs=hub_caches(cfg))
 
 
