@@ -29,6 +29,7 @@ from PIL import Image
 from imgrag_desktop import fingerprint as fpmod
 from imgrag_desktop.fingerprint import Fingerprint
 from imgrag_desktop.search import dup_candidates as dc
+from imgrag_desktop.search.cancel import checkpoint
 from imgrag_desktop.store import Store, sql_str
 from imgrag_desktop.store.sidetables import SideTable
 
@@ -52,6 +53,7 @@ PHASH_MAX_BITS = 10  # resized/recompressed/brightened copies ≤ 6 bits; distin
 FAST_PHASH_BITS = 6  # folding search results: photos this close need no alignment
 CLIP_NEIGHBOURS = 8
 TEXT_KINDS = ("screenshot", "document")
+FOLD_BATCH = 32  # hits folded between two cancellation check points
 VERDICTS_MAX = 200_000  # remembered match verdicts (a few MB)
 FP_CACHE_MAX = 30_000  # fingerprints of search results kept in RAM (~2.5 KB each)
 _WORD = re.compile(r"[\w]{2,}", re.UNICODE)
@@ -346,7 +348,8 @@ class DuplicateFinder:
         Each hit, best first, joins the first kept hit it is a copy of. Only kept hits proposed
         as its copies (one matrix product for all pairs, see _proposals) are verified, so the
         cost follows the proposals, not hits × kept hits; verdicts are remembered by content
-        hash, so the next query re-verifies nothing it already saw."""
+        hash, so the next query re-verifies nothing it already saw. Every FOLD_BATCH hits is a
+        check point where a search a newer one replaced stops (search/cancel.py)."""
         if len(hits) < 2:
             return hits
         paths = [h.path for h in hits]
@@ -360,7 +363,9 @@ class DuplicateFinder:
         near = self._proposals(items)
         keeper_of: dict[int, int] = {}  # item slot → position of its kept hit
         kept: list["Hit"] = []
-        for h in hits:
+        for n, h in enumerate(hits):
+            if n % FOLD_BATCH == 0:
+                checkpoint()
             hit_item = by_path.get(h.path)
             home = None
             if hit_item is not None:

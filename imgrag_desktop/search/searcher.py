@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from imgrag_desktop.search import hybrid
+from imgrag_desktop.search.cancel import checkpoint
 from imgrag_desktop.search.hits import hit_rows, snapshot_hits
 from imgrag_desktop.search.modes import mode_named
 from imgrag_desktop.search.moments import with_moments
@@ -118,11 +119,13 @@ class Searcher:
                 visual = self.query_vector(parsed, min_score)
             except ModelUnavailable:  # CLIP not downloaded yet: the text lists still answer
                 weights = {**(weights or {}), "visual": 0.0}
+        checkpoint()  # the query vector cost a text encode: a replaced search stops here
         snapshot = self.visual()
         hits = hybrid.search(self.store, snapshot, words, k, where, mode, weights, clip=self.clip, visual=visual,
                              tiles=self.tile_matcher, textual=self._textual_side, fetch=fetch_size(k, collapse),
                              avoid=[p.text for p in parsed.negatives if p.kind == "text"])
         if collapse:
+            checkpoint()
             hits = collapse_hits(self.duplicate_finder(), hits, self.store, snapshot)
         return with_moments(self.store, hits[:k], visual[0] if visual is not None else None, self._clip_id())
 
