@@ -117,18 +117,38 @@ def _ncc_map(container_hp: np.ndarray, template_hp: np.ndarray) -> np.ndarray:
     return cv2.matchTemplate(np.ascontiguousarray(container_hp, np.float32), t, cv2.TM_CCOEFF_NORMED)
 
 
-def align(a: np.ndarray, b: np.ndarray, scales: tuple[float, ...] = SCALES) -> Alignment:
+@dataclass(frozen=True)
+class Prepared:
+    """A grey signature ready to be aligned: its high-pass image, and its high-pass templates
+    at each of the scales (a template depends only on its own image and scale, so a picture
+    compared with several others is resized and filtered once)."""
+
+    shape: tuple[int, int]
+    hp: np.ndarray
+    templates: tuple[tuple[float, np.ndarray], ...]
+
+
+def prepare(a: np.ndarray, scales: tuple[float, ...] = SCALES) -> Prepared:
+    af = a.astype(np.float32)
+    templates = []
+    for s in scales:
+        h, w = round(a.shape[0] * s), round(a.shape[1] * s)
+        if h < MIN_SIDE or w < MIN_SIDE:
+            continue
+        templates.append((s, _highpass(_resize(a, w, h) if (h, w) != a.shape else af)))
+    return Prepared((int(a.shape[0]), int(a.shape[1])), _highpass(af), tuple(templates))
+
+
+def align(a: np.ndarray | Prepared, b: np.ndarray | Prepared, scales: tuple[float, ...] = SCALES) -> Alignment:
     """Best fit of either grey signature, scaled, inside the other (crop-tolerant)."""
+    pa = a if isinstance(a, Prepared) else prepare(a, scales)
+    pb = b if isinstance(b, Prepared) else prepare(b, scales)
     best = Alignment(-1.0)
-    for swapped, (x, y) in enumerate(((a, b), (b, a))):
-        xf = x.astype(np.float32)
-        xh = _highpass(xf)
-        for s in scales:
-            h, w = round(y.shape[0] * s), round(y.shape[1] * s)
-            if h > x.shape[0] or w > x.shape[1] or h < MIN_SIDE or w < MIN_SIDE:
+    for swapped, (x, y) in enumerate(((pa, pb), (pb, pa))):
+        for s, t in y.templates:
+            if t.shape[0] > x.shape[0] or t.shape[1] > x.shape[1]:
                 continue
-            t = _highpass(_resize(y, w, h) if (h, w) != y.shape else y.astype(np.float32))
-            c = _ncc_map(xh, t)
+            c = _ncc_map(x.hp, t)
             iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
             score = float(c[iy, ix])
             if score > best.score:

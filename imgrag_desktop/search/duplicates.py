@@ -127,7 +127,8 @@ class _Item:
     kind: str = ""
     words: frozenset[str] = frozenset()
     fp: Fingerprint | None = None
-    coarse: np.ndarray | None = None
+    coarse: fpmod.Prepared | None = None  # the signature at COARSE_AREA, ready to align
+    fine: fpmod.Prepared | None = None  # the signature itself, ready to align
     vec: np.ndarray | None = None
     keys: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # path → keeper order
 
@@ -278,10 +279,13 @@ class DuplicateFinder:
                 return None
         for it in (a, b):
             if it.coarse is None:
-                it.coarse = fpmod.gray_at(Image.fromarray(it.fp.gray), COARSE_AREA)  # type: ignore[union-attr]
+                it.coarse = fpmod.prepare(fpmod.gray_at(Image.fromarray(it.fp.gray), COARSE_AREA))  # type: ignore[union-attr]
         if fpmod.align(a.coarse, b.coarse).score < COARSE_THRESHOLD:  # type: ignore[arg-type]
             return None
-        score = fpmod.align(a.fp.gray, b.fp.gray).score
+        for it in (a, b):
+            if it.fine is None:
+                it.fine = fpmod.prepare(it.fp.gray)  # type: ignore[union-attr]
+        score = fpmod.align(a.fine, b.fine).score  # type: ignore[arg-type]
         if a.kind in TEXT_KINDS or b.kind in TEXT_KINDS:
             if len(a.words) >= OCR_MIN_WORDS and len(b.words) >= OCR_MIN_WORDS:
                 shared = len(a.words & b.words) / min(len(a.words), len(b.words))
