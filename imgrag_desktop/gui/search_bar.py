@@ -21,7 +21,7 @@ from imgrag_desktop.search.modes import mode_named
 
 SEARCH_PLACEHOLDER = "Search your images: describe what you see, or drop / paste an image"
 REFINE_PLACEHOLDER = "Refine with words: “at night”, “-people”"
-REFINE_SHORT = "Refine with words: “-people”"  # the same, in a narrow window
+REFINE_SHORT = "Refine with words…"  # the same, in a narrow window (the examples are in the wide one)
 NARROW_BAR = 1000  # below this width the chip's name, the slider and the hint take less room
 SLIDER_WIDTH, SLIDER_NARROW = 110, 72
 CHIP_NAME_WIDTH, CHIP_NAME_NARROW = 260, 90  # px of the "Looks like" picture's name (elided in the middle)
