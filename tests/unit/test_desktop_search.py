@@ -227,3 +227,18 @@ def test_introspection_lists_both_interfaces_as_the_desktops_define_them():
     assert [n.get("name") for n in top.findall("node")] == ["io"]
     below = ET.fromstring(introspect("/io/github/imgrag/Desktop").split("\n", 1)[1])
     assert sorted(n.get("name") for n in below.findall("node")) == ["Runner", "SearchProvider"]
+
+
+def test_each_query_is_the_search_command_as_the_command_line_parses_it(tmp_path):
+    """The warm server runs the request's arguments as `imgrag search` would: they must be the
+    parser's own, defaults included, or a warm answer could differ from a cold one."""
+    from imgrag_desktop.cli import build_parser
+    from imgrag_desktop.cli.commands.desktop_search import Searcher
+
+    s = Searcher(str(tmp_path / "data"), "test", min_score="off")
+    _, req = s._request("a -dog", 7)
+    parsed = vars(build_parser().parse_args(["search", "--json", "--data-dir", str(tmp_path / "data"),
+                                             "--profile", "test", "--min-score", "off", "-k", "7", "x"]))
+    parsed["text"] = "a -dog"
+    assert req["args"] == {**parsed, "data_dir": str(tmp_path / "data")}
+    assert req["command"] == "search" and req["profile"] == "test"

@@ -110,15 +110,14 @@ class Searcher:
     """`imgrag search TEXT --json -k N`: warm through a running window or watcher, else here."""
 
     def __init__(self, data_dir: str | None, profile: str | None, min_score: str = "auto") -> None:
-        from imgrag_desktop.cli import build_parser
+        from imgrag_desktop.cli.commands import search
 
         self.data_dir, self.profile = data_dir, profile
-        base = ["search", "--json", "--min-score", str(min_score), "-k", "10", "query"]
-        if data_dir:
-            base[1:1] = ["--data-dir", data_dir]
-        if profile:
-            base[1:1] = ["--profile", profile]
-        self._template = build_parser().parse_args(base)
+        parser = common_options(argparse.ArgumentParser(prog="imgrag search", add_help=False))
+        search.search_args(parser)  # the arguments as `imgrag search` parses them, its defaults included
+        self._template = parser.parse_args(["--min-score", str(min_score), "-k", "10", "query"])
+        self._template.command = "search"
+        self._template.json, self._template.data_dir, self._template.profile = True, data_dir, profile
         self._lock = threading.Lock()
         self._handle: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self._services: Any = None
@@ -145,6 +144,11 @@ class Searcher:
         if reply is None:
             reply = self._here(req)
             self.last_via = "here"
+        elif self._handle is not None and self._lock.acquire(blocking=False):
+            try:  # a window or watcher answers now: this process's own engine is dead weight
+                self.close()
+            finally:
+                self._lock.release()
         if int(reply.get("rc", 1)) != 0:
             err = str(reply.get("stderr", "")).strip().splitlines()
             raise ImgragError(err[-1].removeprefix("imgrag: ") if err else "the search failed")
@@ -190,17 +194,18 @@ class Searcher:
         except Exception as exc:  # the first query says why
             log.info("desktop search: warm-up failed: %s", exc)
 
-    def window_running(self) -> bool:
-        from imgrag_desktop import warm
-        from imgrag_desktop.config import AppConfig
-
-        info = warm.probe(AppConfig.load(self.data_dir, self.profile).data_dir)
-        return bool(info and info.get("front") == "window")
-
     def close(self) -> None:
         if self._unloader is not None:
             self._unloader.stop()
+        dropped = self._services is not None
         self._unloader = self._services = self._handle = None
+        if dropped:
+            import gc
+
+            from imgrag_desktop.models.idle import trim_heap
+
+            gc.collect()
+            trim_heap()
 
 
 class Launcher:
