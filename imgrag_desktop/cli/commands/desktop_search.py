@@ -246,11 +246,26 @@ class Launcher:
             argv += ["--profile", self.profile]
         self._spawn(argv + list(extra))
 
+    def ask_window(self, req: dict[str, Any]) -> bool:
+        """Whether a running window of this data dir took the request (gui/desktop_requests.py);
+        a watcher, an older window or none: False."""
+        from imgrag_desktop import warm
+        from imgrag_desktop.config import AppConfig
+
+        try:
+            data_dir = AppConfig.load(self.data_dir, self.profile).data_dir
+            reply = warm.request(data_dir, req, timeout_s=5) if warm.socket_path(data_dir).exists() else None
+        except (ImgragError, OSError, ValueError):
+            return False
+        return bool(reply and reply.get("ok"))
+
     def open_photo(self, path: str) -> None:
-        self.system_open(path)
+        if not self.ask_window({"op": "show", "path": path}):
+            self.system_open(path)
 
     def launch_search(self, text: str) -> None:
-        self.window(*(["--query", text] if text.strip() else []))
+        if not self.ask_window({"op": "query", "text": text}):
+            self.window(*(["--query", text] if text.strip() else []))
 
     def find_similar(self, path: str) -> None:
         self.window(path)
