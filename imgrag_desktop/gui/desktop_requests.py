@@ -2,8 +2,9 @@
 
 `imgrag desktop-search` (the GNOME Shell / KRunner service) sends, over the window's warm
 socket (warm.py), `{"op": "show", "path": P}` when a photo is clicked (the window comes to the
-front with the photo in its viewer, among its look-alikes) and `{"op": "query", "text": T}`
-for GNOME's "more results" (the window searches T). Requests arrive on the socket's thread;
+front with the photo in its viewer, among its look-alikes), `{"op": "similar", "path": P}`
+for KRunner's look-alikes action, and `{"op": "query", "text": T}` for GNOME's "more results"
+(the window searches T). Requests arrive on the socket's thread;
 a queued signal carries them to the GUI thread. Without a window the service opens the
 desktop's own viewer, or starts a window, instead.
 """
@@ -28,16 +29,16 @@ class DesktopRequests(QObject):
         window.resultsShown.connect(self._on_results)
 
     def ops(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
-        return {"show": self.ask, "query": self.ask}
+        return {"show": self.ask, "similar": self.ask, "query": self.ask}
 
     def ask(self, req: dict[str, Any]) -> dict[str, Any]:
         """A request from another process (any thread): checked here, done on the GUI thread."""
         op = req.get("op")
-        if op == "show":
+        if op in ("show", "similar"):
             path = req.get("path")
             if not isinstance(path, str) or not os.path.isabs(path) or not os.path.isfile(path):
                 return {"fallback": True, "reason": "not a file"}
-            self._asked.emit("show", path)
+            self._asked.emit(str(op), path)
         elif op == "query":
             self._asked.emit("query", str(req.get("text") or ""))
         else:
@@ -57,7 +58,7 @@ class DesktopRequests(QObject):
                 w.page.clear_search()  # a "Looks like" chip would make the words steer its look-alikes
                 w.page.search(arg)
             return
-        self._pending = arg
+        self._pending = arg if op == "show" else None
         w.page.close_viewer()
         w.find_similar(arg)
 

@@ -21,6 +21,11 @@ def test_a_photo_picked_in_the_desktop_search_opens_in_the_window_viewer(qtbot, 
         assert launcher.ask_window({"op": "show", "path": photo})
         qtbot.waitUntil(lambda: w.page.viewer_open() and w.page.viewer.current_path() == photo, timeout=60_000)
 
+        other = str(sorted(gui_photos.iterdir())[5])
+        with qtbot.waitSignal(w.resultsShown, timeout=60_000, check_params_cb=lambda i: i.get("kind") == "similar"):
+            assert launcher.ask_window({"op": "similar", "path": other})  # KRunner's look-alikes action
+        assert not w.page.viewer_open()
+
         got: dict[str, Any] = {}
         with qtbot.waitSignal(w.resultsShown, timeout=60_000,
                               check_params_cb=lambda i: i.get("kind") == "text" and bool(got.update(i)) is False):

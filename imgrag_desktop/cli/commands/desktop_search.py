@@ -268,7 +268,8 @@ class Launcher:
             self.window(*(["--query", text] if text.strip() else []))
 
     def find_similar(self, path: str) -> None:
-        self.window(path)
+        if not self.ask_window({"op": "similar", "path": path}):
+            self.window(path)
 
     def open_folder(self, path: str) -> None:
         self.system_open(os.path.dirname(path))
