@@ -145,7 +145,27 @@ def _write_manifest(base: Path, files: dict[str, str]) -> None:
                 prefix=f".{dest.name}-")
 
 
-def plan(base: Path, argv: list[str], gui_exec: str | None) -> dict[Path, str]:
+def config_home() -> Path:
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    return Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config"
+
+
+def session_env_file() -> Path:
+    return config_home() / "environment.d" / "60-imgrag-desktop-search.conf"
+
+
+def session_env_text(base: Path) -> str:
+    """systemd's environment.d line that puts `base` into XDG_DATA_DIRS for the next login:
+    GNOME Shell runs under the user's systemd manager and reads providers from there."""
+    where = str(base.absolute())
+    if "\n" in where or "$" in where or "\\" in where:
+        raise ImgragError(f"cannot name {where!r} in an environment.d file")
+    return ("# Written by `imgrag desktop-search install --session-env`: GNOME Shell reads search\n"
+            "# providers from $XDG_DATA_DIRS only. Removed by `imgrag desktop-search uninstall`.\n"
+            f"XDG_DATA_DIRS={where}:${{XDG_DATA_DIRS:-/usr/local/share:/usr/share}}\n")
+
+
+def plan(base: Path, argv: list[str], gui_exec: str | None, session_env: bool = False) -> dict[Path, str]:
     """Every file install writes → its text."""
     out = {
         base / "dbus-1" / "services" / f"{BUS_NAME}.service": dbus_service_text(argv),
@@ -154,6 +174,8 @@ def plan(base: Path, argv: list[str], gui_exec: str | None) -> dict[Path, str]:
     }
     if app_entry_installed(base) is None:
         out[base / "applications" / f"{APP_ID}.desktop"] = _menu_entry(argv, gui_exec)
+    if session_env and not gnome_sees(base):
+        out[session_env_file()] = session_env_text(base)
     return out
 
 
@@ -174,21 +196,24 @@ def _menu_entry(argv: list[str], gui_exec: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def install(prefix: Path | None = None, argv: list[str] | None = None, gui_exec: str | None = None) -> dict[str, Any]:
-    """Write the activation files; returns what was written and whether GNOME will see it."""
+def install(prefix: Path | None = None, argv: list[str] | None = None, gui_exec: str | None = None,
+            session_env: bool = False) -> dict[str, Any]:
+    """Write the activation files; returns what was written and whether GNOME will see it.
+    With `session_env`, also the environment.d file that makes GNOME see it after a new login."""
     if sys.platform in ("win32", "darwin"):
         raise ImgragError("desktop search is a freedesktop D-Bus service (GNOME Shell, KRunner): Linux and BSD only")
     base = data_home(prefix)
     argv = argv or service_argv(default_command())
     files = _read_manifest(base)
     written = []
-    for dest, text in plan(base, argv, gui_exec).items():
+    for dest, text in plan(base, argv, gui_exec, session_env).items():
         data = text.encode("utf-8")
         write_bytes(dest, data, chmod=0o644, prefix=f".{dest.name}-")
         files[str(dest)] = _digest(data)
         written.append(dest)
     _write_manifest(base, files)
     return {"installed": [str(p) for p in written], "exec": argv, "gnome_sees_user_dir": gnome_sees(base),
+            "session_env": str(session_env_file()) if session_env_file() in written else None,
             "manifest": str(base / MANIFEST)}
 
 

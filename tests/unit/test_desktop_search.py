@@ -242,3 +242,18 @@ def test_each_query_is_the_search_command_as_the_command_line_parses_it(tmp_path
     parsed["text"] = "a -dog"
     assert req["args"] == {**parsed, "data_dir": str(tmp_path / "data")}
     assert req["command"] == "search" and req["profile"] == "test"
+
+
+def test_session_env_puts_the_data_dir_into_xdg_data_dirs_for_gnome(tmp_path, no_system_entry, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    base = tmp_path / "share"
+    done = files.install(base, files.service_argv(["imgrag"]), session_env=True)
+    env_file = tmp_path / "config" / "environment.d" / "60-imgrag-desktop-search.conf"
+    assert done["session_env"] == str(env_file) and str(env_file) in done["installed"]
+    lines = [ln for ln in env_file.read_text().splitlines() if ln and not ln.startswith("#")]
+    assert lines == [f"XDG_DATA_DIRS={base}:${{XDG_DATA_DIRS:-/usr/local/share:/usr/share}}"]
+    assert str(env_file) in files.uninstall(base)["removed"] and not env_file.exists()
+    # A data dir GNOME already reads needs no such file.
+    monkeypatch.setenv("XDG_DATA_DIRS", f"{no_system_entry}:{base}")
+    assert files.install(base, files.service_argv(["imgrag"]), session_env=True)["session_env"] is None
+    assert not env_file.exists()

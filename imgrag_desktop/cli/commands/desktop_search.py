@@ -39,6 +39,9 @@ def desktop_search_args(p: argparse.ArgumentParser) -> None:
     inst.add_argument("--exec", dest="exec_cmd", metavar="COMMAND",
                       help="the imgrag command D-Bus runs (default: the imgrag of this installation); "
                            "--data-dir and --profile given here are added to it")
+    inst.add_argument("--session-env", action="store_true",
+                      help="also add the data dir to XDG_DATA_DIRS for your next login (~/.config/environment.d), "
+                           "which GNOME Shell needs to find a provider outside the system dirs")
     uninst = action("uninstall", "remove the files install wrote (files changed since are kept)")
     uninst.add_argument("--prefix", help="XDG data dir they were installed into")
     run = action("run", "serve the desktop's search over D-Bus (D-Bus starts this itself)")
@@ -76,15 +79,18 @@ def _install(ctx: Context) -> int:
         gui_exec: str | None = resources_util.find_gui_executable()
     except ImgragError:
         gui_exec = None
-    done = files.install(Path(a.prefix).expanduser() if a.prefix else None, argv, gui_exec)
+    done = files.install(Path(a.prefix).expanduser() if a.prefix else None, argv, gui_exec, a.session_env)
 
     def human() -> str:
         lines = [f"installed {len(done['installed'])} files (GNOME Shell search provider, KRunner runner, "
                  "D-Bus service):", *(f"  {p}" for p in done["installed"])]
-        if not done["gnome_sees_user_dir"]:
-            lines.append("note: GNOME Shell reads search providers only from $XDG_DATA_DIRS; add "
-                         f"{files.data_home(Path(a.prefix) if a.prefix else None)} to it (docs/desktop-search.md), "
-                         "then log in again. KRunner finds the runner now.")
+        if done["session_env"]:
+            lines.append("GNOME Shell shows the photos after your next login (XDG_DATA_DIRS set in "
+                         f"{done['session_env']}); KRunner finds the runner now.")
+        elif not done["gnome_sees_user_dir"]:
+            lines.append("note: GNOME Shell reads search providers only from $XDG_DATA_DIRS; run install with "
+                         "--session-env (then log in again), or see docs/desktop-search.md. KRunner finds the "
+                         "runner now.")
         return "\n".join(lines)
 
     ctx.out(done, human)
