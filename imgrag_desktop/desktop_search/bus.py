@@ -144,9 +144,11 @@ class Service:
 
         try:
             conn = open_dbus_connection(bus=self.address)
-        except (OSError, KeyError, ValueError) as exc:
-            raise ImgragError(f"cannot reach the D-Bus session bus ({exc}); desktop search runs inside a "
-                              "desktop session (DBUS_SESSION_BUS_ADDRESS)") from exc
+        except KeyError as exc:
+            raise ImgragError("no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set; desktop search runs "
+                              "inside a desktop session (D-Bus starts it there)") from exc
+        except (OSError, ValueError) as exc:
+            raise ImgragError(f"cannot reach the D-Bus session bus at {self.address}: {exc}") from exc
         try:
             reply = conn.send_and_get_reply(message_bus.RequestName(self.bus_name, DBUS_NAME_FLAG_DO_NOT_QUEUE),
                                             timeout=10)
