@@ -81,7 +81,7 @@ class WarmServer:
         self.path = socket_path(data_dir)
         self.handler = handler
         self.info = dict(info or {})
-        # Requests other than running a command, by "op": a window adds "show" and "query" for
+        # Requests other than running a command, by "op": a window adds "show", "similar", "query" for
         # the desktop's search (gui/desktop_requests.py); the rest go to `handler`.
         self.ops: dict[str, Handler] = {}
         self._sock: socket.socket | None = None
