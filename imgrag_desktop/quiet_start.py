@@ -37,7 +37,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def native_files(items: tuple[tuple[str, str, bool], ...] = NATIVE) -> list[tupl
     return out
 
 
-def _libc_dlopen() -> "ctypes._CFuncPtr | None":
+def _libc_dlopen() -> Any:
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -107,7 +107,7 @@ def _libc_dlopen() -> "ctypes._CFuncPtr | None":
         return None
     fn.restype = ctypes.c_void_p
     fn.argtypes = [ctypes.c_char_p, ctypes.c_int]
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def preload_native(items: tuple[tuple[str, str, bool], ...] = NATIVE) -> list[Loaded]:
