@@ -29,7 +29,9 @@ from typing import Any  # noqa: E402
 LATE_S = 0.05
 events: list[dict[str, Any]] = []
 stalls: list[dict[str, Any]] = []
-beat = {"last": 0.0, "on": False, "max_gap": 0.0}
+beat: dict[str, Any] = {"last": 0.0, "on": False, "max_gap": 0.0, "first_result_gap": None}
+gaps: list[dict[str, Any]] = []  # every beat more than 100 ms late: when it ended and how long it was
+LINGER = {"s": 0.0}
 gui_ident = threading.get_ident()
 
 
@@ -108,7 +110,10 @@ def instrument(plain: bool) -> None:
 
         def tick() -> None:
             now = time.perf_counter()
-            beat["max_gap"] = max(beat["max_gap"], now - beat["last"])
+            gap = now - beat["last"]
+            beat["max_gap"] = max(beat["max_gap"], gap)
+            if gap > 0.1:
+                gaps.append({"t": round(time.time() - T0, 3), "ms": round(gap * 1000, 1)})
             beat["last"] = now
 
         timer.timeout.connect(tick)
@@ -116,7 +121,14 @@ def instrument(plain: bool) -> None:
         beat["on"] = True
         timer.start()
         self.engineReady.connect(lambda info: mark(f"engine ready {sorted(info)}"))
-        self.resultsShown.connect(lambda info: mark(f"results shown {info.get('kind')} {info.get('count')}"))
+        def results(info: dict[str, Any]) -> None:
+            mark(f"results shown {info.get('kind')} {info.get('count')}")
+            if info.get("kind") != "browse" and beat["first_result_gap"] is None:
+                beat["first_result_gap"] = beat["max_gap"]  # the longest stall from launch to the first result
+                if LINGER["s"]:
+                    QTimer.singleShot(int(LINGER["s"] * 1000), self.close)
+
+        self.resultsShown.connect(results)
 
     MainWindow.showEvent = show_event  # type: ignore[method-assign]
 
@@ -144,9 +156,12 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
     p.add_argument("--plain", action="store_true", help="without quiet_start (the start-up before issue 19)")
+    p.add_argument("--linger", type=float, default=0.0,
+                   help="close the window this many seconds after the first result (use without --quit-after)")
     p.add_argument("app_args", nargs=argparse.REMAINDER)
     a = p.parse_args()
     args = [x for x in a.app_args if x != "--"]
+    LINGER["s"] = a.linger
     stop = threading.Event()
     threading.Thread(target=watchdog, args=(stop,), name="stall-watchdog", daemon=True).start()
     import imgrag_desktop.gui.app as app
@@ -161,11 +176,15 @@ def main() -> int:
     rc = app.main(args)
     stop.set()
     mark("exit")
-    out = {"rc": rc, "plain": a.plain, "max_gui_gap_ms": round(beat["max_gap"] * 1000, 1), "events": events, "stalls": stalls}
+    first = beat["first_result_gap"]
+    out = {"rc": rc, "plain": a.plain, "max_gui_gap_ms": round(beat["max_gap"] * 1000, 1),
+           "max_gap_to_first_result_ms": round(first * 1000, 1) if first is not None else None,
+           "gaps_over_100ms": gaps, "events": events, "stalls": stalls}
     with open(a.out, "w") as fh:
         json.dump(out, fh, indent=1)
     print(json.dumps({"plain": a.plain, "max_gui_gap_ms": out["max_gui_gap_ms"],
-                      "stalls_over_100ms": sorted(round(x.get("late_ms", 0)) for x in stalls if x.get("late_ms", 0) > 100),
+                      "max_gap_to_first_result_ms": out["max_gap_to_first_result_ms"],
+                      "gaps_over_100ms": [f"{g['t']:.2f}s:{g['ms']:.0f}ms" for g in gaps],
                       "events": [f"{e['t']:7.3f} {e['what']}" for e in events]}, indent=1))
     return int(rc)
 
