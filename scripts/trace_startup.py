@@ -173,7 +173,9 @@ def main() -> int:
     QApplication.instance() or QApplication([sys.argv[0]])
     instrument(a.plain)
     mark("instrumented")
-    rc = app.main(args)
+    from imgrag_desktop.__main__ import serve_warm  # as `imgrag-desktop` starts it: with the warm socket
+
+    rc = app.main(args, serve_warm=serve_warm)
     stop.set()
     mark("exit")
     first = beat["first_result_gap"]
