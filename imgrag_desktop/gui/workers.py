@@ -204,13 +204,18 @@ class QueryWorker(QObject):
 
     @Slot()
     def _load_face_models(self) -> None:
-        """Load the face models (the faces stage loads them itself if it runs first). A failure
-        is left for the faces stage to report."""
+        """Load the face models when the library has pictures the faces stage has not looked at
+        (with none, the stage loads them itself if new pictures come). A failure is left for the
+        faces stage to report."""
         svc = self._svc()
         if not getattr(svc.cfg.settings, "faces_enabled", False):
             return
         try:
-            svc.faces_engine().load()
+            from imgrag_desktop.indexing.faces_stage import faces_to_find
+
+            engine = svc.faces_engine()
+            if faces_to_find(svc.store, engine.model_id):
+                engine.load()
         except Exception:
             pass
 
