@@ -58,6 +58,10 @@ NATIVE = (
 # The Python packages the engine imports when it starts (store, CLIP): imported by
 # import_engine() under quiet_gc().
 ENGINE_MODULES = ("lancedb", "torch", "open_clip")
+# What the text model (models/text.py) imports: sentence-transformers, and with it scikit-learn
+# and scipy.stats (~5 s here even after torch). Imported right after the image model is ready,
+# in a library whose first text query will need it.
+TEXT_MODULES = ("sentence_transformers",)
 
 
 @dataclass(frozen=True)
@@ -129,23 +133,26 @@ def preload_native(items: tuple[tuple[str, str, bool], ...] = NATIVE) -> list[Lo
 
 
 @contextlib.contextmanager
-def quiet_gc() -> Iterator[None]:
-    """No cyclic collection inside the block; what exists at its end is frozen (never walked by
-    a collection again). For imports only: their objects live as long as the process anyway."""
+def quiet_gc(freeze: bool = True) -> Iterator[None]:
+    """No cyclic collection inside the block; with `freeze`, what exists at its end is frozen
+    (never walked by a collection again, never collected if it was cyclic garbage): for the
+    first imports of a process only, whose objects live as long as the process anyway."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
+        if freeze:
+            gc.freeze()
         if was_enabled:
             gc.enable()
 
 
-def import_engine(modules: tuple[str, ...] = ENGINE_MODULES) -> dict[str, float]:
+def import_engine(modules: tuple[str, ...] = ENGINE_MODULES, freeze: bool = True) -> dict[str, float]:
     """Preload the native libraries, then import `modules` without a collection; the seconds
     each step took ("native", then each module). A module that cannot be imported is skipped:
-    the part that needs it raises its own error when used."""
+    the part that needs it raises its own error when used. `freeze`: see quiet_gc; pass False
+    once models or other short-lived objects exist."""
     times: dict[str, float] = {}
     if all(name in sys.modules for name in modules):
         return times  # done before (a model reload): nothing to freeze again
@@ -153,7 +160,7 @@ def import_engine(modules: tuple[str, ...] = ENGINE_MODULES) -> dict[str, float]
     loaded = preload_native()
     times["native"] = time.perf_counter() - t0
     log.debug("preloaded %d native libraries in %.2f s", sum(1 for x in loaded if x.ok), times["native"])
-    with quiet_gc():
+    with quiet_gc(freeze):
         for name in modules:
             t1 = time.perf_counter()
             try:

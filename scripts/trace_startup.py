@@ -75,7 +75,7 @@ def instrument(plain: bool) -> None:
     def import_engine(*args: Any) -> dict[str, float]:
         if plain:  # as before issue 19: the engine's first uses import everything
             return {}
-        mark("import_engine start")
+        mark(f"import_engine start {args[0] if args else ''}")
         times = orig_import(*args)
         mark("import_engine end " + " ".join(f"{k}={v:.2f}" for k, v in times.items()))
         return times

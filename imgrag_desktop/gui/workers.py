@@ -187,7 +187,22 @@ class QueryWorker(QObject):
         except Exception as exc:
             self.modelFailed.emit(*describe_exception(exc))
             return
+        self._import_text_model(svc)
         self._faces_when_idle()
+
+    @staticmethod
+    def _import_text_model(svc: "Services") -> None:
+        """In a library with text vectors, the first text query needs the text model: its imports
+        are done now, the quiet way (quiet_start.py), rather than by that query, where they froze
+        the window for up to seconds at a time."""
+        from imgrag_desktop.quiet_start import TEXT_MODULES, import_engine
+
+        try:
+            if svc.cfg.settings.search_mode == "visual" or not svc.store.count("text_model IS NOT NULL"):
+                return
+        except Exception:  # an index from before text vectors: nothing to prepare
+            return
+        log.debug("text model imports: %s", import_engine(TEXT_MODULES, freeze=False))  # the image model is loaded
 
     # dlib builds its face detector and reads its models in native calls that hold the GIL for
     # 0.1-0.9 s in all (2 busy cores): not before the first results, and not in the middle of the

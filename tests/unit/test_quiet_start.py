@@ -78,6 +78,12 @@ def test_quiet_gc_collects_nothing_inside_and_freezes_what_was_made() -> None:
         assert gc.get_freeze_count() >= frozen + len(made)
     finally:
         gc.unfreeze()
+    frozen = gc.get_freeze_count()
+    with quiet_gc(freeze=False):
+        kept: list[object] = []
+        kept.append(kept)
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
     gc.disable()
     try:
         with quiet_gc():
