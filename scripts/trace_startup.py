@@ -72,11 +72,11 @@ def instrument(plain: bool) -> None:
 
     orig_import = quiet_start.import_engine
 
-    def import_engine(*args: Any) -> dict[str, float]:
+    def import_engine(*args: Any, **kwargs: Any) -> dict[str, float]:
         if plain:  # as before issue 19: the engine's first uses import everything
             return {}
         mark(f"import_engine start {args[0] if args else ''}")
-        times = orig_import(*args)
+        times = orig_import(*args, **kwargs)
         mark("import_engine end " + " ".join(f"{k}={v:.2f}" for k, v in times.items()))
         return times
 
