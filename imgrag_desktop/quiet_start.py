@@ -51,7 +51,7 @@ NATIVE = (
     ("torch", "lib/libtorch_global_deps.so", True),
     ("torch", "_C{ext}", False),
     ("triton", "_C/libtriton{ext}", False),
-    ("torchvision", "_C{ext}", False),
+    ("torchvision", "_C_stable{ext}", False),
     ("tokenizers", "tokenizers{ext}", False),
 )
 
