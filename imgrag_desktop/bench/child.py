@@ -40,8 +40,11 @@ def index(svc: Any, args: argparse.Namespace) -> int:
     with writer(svc.store, svc.cfg.lock_file):
         report = svc.indexer().index_paths([os.path.abspath(p) for p in args.paths], cancel=cancel)
         data = report.to_json()
-        data.update(run_later_stages(svc, cancel))
+        stage_s: dict[str, float] = {}
+        stage_cpu: dict[str, float] = {}
+        data.update(run_later_stages(svc, cancel, timings=stage_s, cpu_timings=stage_cpu, release_clip=True))
     data["images"] = svc.store.count()
+    data["timings"] = {"visual_pass_s": report.seconds, "stage_seconds": stage_s, "stage_cpu_seconds": stage_cpu}
     print(json.dumps(data, default=str))
     return 0
 

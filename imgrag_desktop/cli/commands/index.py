@@ -37,6 +37,18 @@ def process_age_s() -> float | None:
         return None
 
 
+def peak_rss_mb() -> float | None:
+    """This process's high-water mark of resident memory so far (Linux VmHWM), or None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def cmd_index(ctx: Context) -> int:
     started = process_age_s()  # interpreter start and imports, before any work
     t_cmd = time.perf_counter()
@@ -64,23 +76,29 @@ def cmd_index(ctx: Context) -> int:
         check_vector_size(svc, args.rebuild)
         if not args.no_remember:
             remember_folders(svc.cfg, roots)
+        t_pass = time.perf_counter()  # imports, the store opened, the lock taken
         report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
             roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed,
             confirm_removal=args.confirm_removal)
-        t_later = time.perf_counter()
+        t_later, c_later = time.perf_counter(), time.process_time()
         stage_s: dict[str, float] = {}
-        extra = run_later_stages(svc, cancel, ctx.progress_bar(), ctx.warn, timings=stage_s) \
-            if not cancel.is_set() else {}
+        stage_cpu: dict[str, float] = {}
+        extra = run_later_stages(svc, cancel, ctx.progress_bar(), ctx.warn, timings=stage_s, cpu_timings=stage_cpu,
+                                 release_clip=True) if not cancel.is_set() else {}
         later_s = time.perf_counter() - t_later
+        later_cpu = time.process_time() - c_later
     data = report.to_json()
     data.update(getattr(report, "extra", None) or {})  # the stages of part "pass": tiles, calibration
     data.update(extra)
     # Where the command's time went: start-up (interpreter, imports), the visual pass (scan,
     # decode, CLIP, writes, and its own stages: tiles, fingerprints, calibration), the later
     # stages each, and the rest (opening the store, the lock).
+    # CPU seconds (all threads) beside the wall seconds: on a shared machine they move far less.
     data["timings"] = {"start_up_s": None if started is None else round(started, 3),
                        "visual_pass_s": round(report.seconds, 3), "later_stages_s": round(later_s, 3),
-                       "stage_seconds": stage_s, "command_s": round(time.perf_counter() - t_cmd, 3)}
+                       "stage_seconds": stage_s, "before_pass_s": round(t_pass - t_cmd, 3), "command_s": round(time.perf_counter() - t_cmd, 3),
+                       "later_stages_cpu_s": round(later_cpu, 3), "stage_cpu_seconds": stage_cpu,
+                       "process_cpu_s": round(time.process_time(), 3), "peak_rss_mb": peak_rss_mb()}
     data["images"] = svc.store.count()
 
     def human() -> str:
