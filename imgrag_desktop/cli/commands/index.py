@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from typing import Any, Callable
 
 from imgrag_desktop.cli.context import Context, printable, stop_on_signals
 from imgrag_desktop.types import ImgragError
@@ -49,6 +50,31 @@ def peak_rss_mb() -> float | None:
     return None
 
 
+class PhaseClock:
+    """Seconds between the visual pass's progress stages (scan, index, tiles, calibrate,
+    optimize, ...), told by the reports it already sends: where the pass's own time went."""
+
+    def __init__(self, forward: Callable[[Any], None]) -> None:
+        self.forward = forward
+        self.seconds: dict[str, float] = {}
+        self._stage: str | None = None
+        self._since = time.perf_counter()
+
+    def __call__(self, p: Any) -> None:
+        stage = getattr(p, "stage", None)
+        if stage != self._stage:
+            self.close()
+            self._stage = stage
+        self.forward(p)
+
+    def close(self) -> dict[str, float]:
+        now = time.perf_counter()
+        if self._stage is not None:
+            self.seconds[self._stage] = round(self.seconds.get(self._stage, 0.0) + now - self._since, 3)
+        self._stage, self._since = None, now
+        return self.seconds
+
+
 def cmd_index(ctx: Context) -> int:
     started = process_age_s()  # interpreter start and imports, before any work
     t_cmd = time.perf_counter()
@@ -77,9 +103,11 @@ def cmd_index(ctx: Context) -> int:
         if not args.no_remember:
             remember_folders(svc.cfg, roots)
         t_pass = time.perf_counter()  # imports, the store opened, the lock taken
-        report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
+        phases = PhaseClock(ctx.progress_bar())
+        report = svc.indexer(on_progress=phases).index_paths(
             roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed,
             confirm_removal=args.confirm_removal)
+        phases.close()
         t_later, c_later = time.perf_counter(), time.process_time()
         stage_s: dict[str, float] = {}
         stage_cpu: dict[str, float] = {}
@@ -96,7 +124,7 @@ def cmd_index(ctx: Context) -> int:
     # CPU seconds (all threads) beside the wall seconds: on a shared machine they move far less.
     data["timings"] = {"start_up_s": None if started is None else round(started, 3),
                        "visual_pass_s": round(report.seconds, 3), "later_stages_s": round(later_s, 3),
-                       "stage_seconds": stage_s, "before_pass_s": round(t_pass - t_cmd, 3), "command_s": round(time.perf_counter() - t_cmd, 3),
+                       "stage_seconds": stage_s, "visual_pass_phases_s": phases.seconds, "before_pass_s": round(t_pass - t_cmd, 3), "command_s": round(time.perf_counter() - t_cmd, 3),
                        "later_stages_cpu_s": round(later_cpu, 3), "stage_cpu_seconds": stage_cpu,
                        "process_cpu_s": round(time.process_time(), 3), "peak_rss_mb": peak_rss_mb()}
     data["images"] = svc.store.count()
