@@ -128,10 +128,11 @@ def read_text(services: Engine, cancel: threading.Event, on_progress: ProgressFn
     from imgrag_desktop.models.ocr import engine_ids, ocr_from_config
 
     cfg = services.cfg
-    ocr = ocr_from_config(cfg)
+    shared = getattr(services, "ocr_engine", None)  # Services keeps one between runs (its children warm)
+    ocr = shared() if shared is not None else ocr_from_config(cfg)
     full = cfg.settings.ocr_photos if photos_in_full is None else photos_in_full
     stage = OcrStage(services.store, ocr, workers=cfg.settings.ocr_workers, on_progress=on_progress,
-                     detect_first=not full)
+                     detect_first=not full, close_engine=shared is None)
     ocr.check()
     requeued = stage.requeue_outdated(engine_ids(ocr))
     data = stage.run(cancel, limit).to_json()
