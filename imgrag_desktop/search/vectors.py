@@ -292,6 +292,20 @@ class VectorIndex:
         """The compact scan copy (8-bit codes) when there is one."""
         return None if self._compact is None else self._compact.info
 
+    def with_compact(self, on: bool) -> "VectorIndex":
+        """A new index over the same rows with the compact scan built (`on`, measured for
+        recall) or left out (every query scans float32): for the benchmark's comparison."""
+        with self._lock:
+            new = copy.copy(self)
+            new._lock = threading.RLock()
+            new.info = dataclasses.replace(self.info) if self.info is not None else None
+        new.compact = bool(on)
+        if on:
+            new._build_compact(check=True)
+        else:
+            new._compact, new.compact_recall = None, None
+        return new
+
     @property
     def float32_bytes(self) -> int:
         return int(self._data.nbytes + self._tail.nbytes)
