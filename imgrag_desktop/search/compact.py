@@ -44,6 +44,13 @@ def available() -> bool:
     return True
 
 
+def _faiss() -> Any:
+    """The faiss module, untyped (its SWIG stubs do not know the search parameters' fields)."""
+    import faiss
+
+    return faiss
+
+
 def candidates_for(k: int) -> int:
     return max(RERANK_FACTOR * k, k + RERANK_EXTRA)
 
@@ -69,7 +76,7 @@ class CompactScan:
     @classmethod
     def build(cls, data: np.ndarray, centroids: np.ndarray | None = None, assign: np.ndarray | None = None,
               seed: int = 0) -> "CompactScan":
-        import faiss
+        faiss = _faiss()
 
         t0 = time.perf_counter()
         n, d = data.shape
@@ -77,6 +84,7 @@ class CompactScan:
         sample = data if n <= TRAIN_ROWS else data[np.sort(rng.choice(n, TRAIN_ROWS, replace=False))]
         sample = np.ascontiguousarray(sample, np.float32)
         qt, ip = faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        index: Any
         if centroids is None:
             index = faiss.IndexScalarQuantizer(d, qt, ip)
             index.train(sample)
@@ -129,7 +137,7 @@ class CompactScan:
                nprobe: int = 0) -> np.ndarray:
         """Internal positions of the `count` best rows by their 8-bit scores (unordered, at most
         `count`; only allowed positions when a mask is given)."""
-        import faiss
+        faiss = _faiss()
 
         faiss.omp_set_num_threads(1)  # one thread per query, like the BLAS products (vectors.py)
         sel = None
