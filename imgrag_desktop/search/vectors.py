@@ -12,6 +12,11 @@ clusters the rows (spherical k-means, an inverted file) and scans only the clust
 the query. Scores of the scanned rows are exact, so the only loss is a true neighbour lying in
 a cluster that was not scanned; how many clusters to scan (`nprobe`) is calibrated on the
 library's own vectors at build time until recall@10 against exact search reaches a target.
+
+From `compact.COMPACT_MIN_ROWS` (20k rows) both scans read an 8-bit copy of the rows instead
+of the float32 ones (compact.py: a quarter of the bytes, faiss's SIMD kernels) and score the
+rows it proposes again exactly from float32; the copy is kept only when its recall@10 against
+the float32 scan reaches `COMPACT_MIN_RECALL`, measured when it is built.
 """
 
 from __future__ import annotations
@@ -137,7 +142,10 @@ class VectorIndex:
 
     Memory: one float32 copy of the vectors (2 GB per million rows of 512). With the inverted
     file the rows are stored grouped by cluster; the matrix passed in is not kept, so building
-    briefly needs two copies and then one.
+    briefly needs two copies and then one. The compact scan copy adds a quarter (512 bytes a
+    row, + 8 for its id in an IVF); queries then read the float32 rows only to re-rank a few
+    hundred candidates, so when those rows are memory-mapped (the start cache) they need not
+    be resident. `compact=False` turns the copy off, `True` forces it at any size.
     """
 
     def __init__(self, matrix: np.ndarray, *, ann: bool | str = "auto", ann_min_rows: int | None = None,
