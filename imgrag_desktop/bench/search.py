@@ -232,7 +232,8 @@ def bench_searcher(n: int, encoder: Any, work_dir: Path, texts: Sequence[str], i
     load_s = time.perf_counter() - t
     texts = list(texts)
     out: dict[str, Any] = {
-        "rows": n, "method": "ivf" if loaded.index.is_ann else "exact",
+        "rows": n, "method": ("ivf" if loaded.index.is_ann else "exact")
+        + ("+compact" if loaded.index.compact_info is not None else ""),
         "store_write_s": round(write_s, 2), "load_s": round(load_s, 2),
     }
     say(progress, f"search {n:,}: text queries")

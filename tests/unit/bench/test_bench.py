@@ -143,7 +143,7 @@ def test_searcher_bench_reports_the_compact_scan_beside_float32(tmp_path, monkey
     monkeypatch.setattr(startcache, "MIN_ROWS", 500)
     texts = ["a dog on the beach", "a red car", "mountains at sunset", "a plate of pasta"]
     q = bench_searcher(1500, bench_encoder(TINY), tmp_path, texts, [], k=10)
-    assert q["compact_kind"] == "sq8" and 0 < q["vectors_compact_mb"] < q["vectors_float32_mb"] / 2
+    assert q["method"] == "exact+compact" and q["compact_kind"] == "sq8" and 0 < q["vectors_compact_mb"] < q["vectors_float32_mb"] / 2
     assert 0.95 <= q["vector_recall_at_10"] <= 1.0
     f = q["float32"]
     _ms(f["text_query_ms"]), _ms(f["vector_search_ms"])
