@@ -36,6 +36,7 @@ class Services:
         self._vlm: Any = None
         self.scan_fs: Any = None  # the scanner's file-system calls (scanner.Fs); a test injects a hung share
         self._faces: tuple[Any, Any] | None = None
+        self._ocr: tuple[Any, Any] | None = None  # (the settings it was made from, the OCR engine)
         self._indexers: "weakref.WeakSet[Indexer]" = weakref.WeakSet()  # given the new model after a switch
         self._serving_stamp: Any = None  # visual_model.json's mtime when last read (follow_switch)
 
@@ -164,6 +165,32 @@ class Services:
         from imgrag_desktop.models.idle import IdleUnloader
 
         return IdleUnloader(lambda: (self._clip, self._text), self.cfg.settings.models_idle_unload_s)
+
+    def ocr_engine(self) -> Any:
+        """The OCR engine of the settings (models/ocr.ocr_from_config), kept while they stay the
+        same: the watcher's and the window's runs reuse its RapidOCR child instead of starting
+        one each time (it ends by itself after a while without reading)."""
+        from imgrag_desktop.models.ocr import ocr_from_config
+
+        s = self.cfg.settings
+        key = (s.ocr_engine, s.ocr_languages, s.ocr_timeout_s, s.ocr_workers)
+        with self._lock:
+            old = self._ocr
+            if old is None or old[0] != key:
+                engine = ocr_from_config(self.cfg)
+                self._ocr = (key, engine)
+            else:
+                engine = old[1]
+        if old is not None and old[1] is not engine and hasattr(old[1], "close"):
+            old[1].close()
+        return engine
+
+    def close_ocr(self) -> None:
+        """End the OCR engine's child processes now (a benchmark counts their CPU time)."""
+        with self._lock:
+            old, self._ocr = self._ocr, None
+        if old is not None and hasattr(old[1], "close"):
+            old[1].close()
 
     def faces_engine(self) -> Any:
         """The face engine (models/faces.py), kept while its settings stay the same: the watcher's

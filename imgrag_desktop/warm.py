@@ -81,6 +81,9 @@ class WarmServer:
         self.path = socket_path(data_dir)
         self.handler = handler
         self.info = dict(info or {})
+        # Requests other than running a command, by "op": a window adds "show", "similar", "query" for
+        # the desktop's search (gui/desktop_requests.py); the rest go to `handler`.
+        self.ops: dict[str, Handler] = {}
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -133,7 +136,8 @@ class WarmServer:
                     _send(conn, {"protocol": PROTOCOL, "pid": os.getpid(), **self.info})
                     return
                 try:
-                    reply = self.handler(req)
+                    op = self.ops.get(str(req.get("op")))
+                    reply = op(req) if op is not None else self.handler(req)
                 except Exception as exc:  # the client then runs the command itself
                     reply = {"fallback": True, "reason": f"{type(exc).__name__}: {exc}"}
                 _send(conn, reply)

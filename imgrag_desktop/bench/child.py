@@ -40,8 +40,11 @@ def index(svc: Any, args: argparse.Namespace) -> int:
     with writer(svc.store, svc.cfg.lock_file):
         report = svc.indexer().index_paths([os.path.abspath(p) for p in args.paths], cancel=cancel)
         data = report.to_json()
-        data.update(run_later_stages(svc, cancel))
+        stage_s: dict[str, float] = {}
+        stage_cpu: dict[str, float] = {}
+        data.update(run_later_stages(svc, cancel, timings=stage_s, cpu_timings=stage_cpu, release_clip=True))
     data["images"] = svc.store.count()
+    data["timings"] = {"visual_pass_s": report.seconds, "stage_seconds": stage_s, "stage_cpu_seconds": stage_cpu}
     print(json.dumps(data, default=str))
     return 0
 
@@ -69,6 +72,24 @@ def watch(svc: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def naive(args: argparse.Namespace) -> int:
+    """The seed's loop as a script of its own (bench/command.py): its imports, open_clip's
+    default fp32 model, then one image at a time (bench/indexing.py naive_index)."""
+    import time
+    from pathlib import Path
+
+    from imgrag_desktop.bench.common import bench_encoder
+    from imgrag_desktop.bench.indexing import naive_index
+    from imgrag_desktop.store import Store
+
+    files = sorted(p for p in Path(args.paths[0]).rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    store = Store(Path(args.data_dir))
+    enc = bench_encoder(args.model, "cpu", precision="fp32")
+    loop_s = naive_index(files, enc, store)
+    print(json.dumps({"images": store.count(), "loop_s": round(loop_s, 3), "process_cpu_s": round(time.process_time(), 3)}))
+    return 0
+
+
 MODES = {"doctor": doctor, "index": index, "watch": watch}
 
 
@@ -76,13 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     from imgrag_desktop.services import Services
 
     ap = argparse.ArgumentParser(prog="python -m imgrag_desktop.bench.child")
-    ap.add_argument("mode", choices=sorted(MODES))
+    ap.add_argument("mode", choices=sorted([*MODES, "naive"]))
     ap.add_argument("paths", nargs="*")
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--profile", default=None)
     ap.add_argument("--settle", type=float, default=1.0)
     ap.add_argument("--rescan", type=float, default=30.0, help="minutes between reconciliation scans")
+    ap.add_argument("--model", default="ViT-B-32", help="naive: the open_clip architecture (random weights)")
     args = ap.parse_intermixed_args(argv)
+    if args.mode == "naive":
+        return naive(args)
     try:
         return MODES[args.mode](Services.from_args(args.data_dir, args.profile), args)
     except ImgragError as exc:

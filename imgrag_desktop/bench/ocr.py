@@ -101,6 +101,7 @@ def _index(svc: Any, root: Path, old: bool = False) -> dict[str, Any]:
             if stage.name == "ocr":
                 ocr = out.get("ocr") or {}
         if stage.name == "ocr":
+            svc.close_ocr()  # its children are reaped, so their CPU time counts (RUSAGE_CHILDREN)
             ocr_wall, ocr_cpu = time.perf_counter() - s0, _cpu() - sc0
     return {"images": report.added + report.updated, "wall_s": round(time.perf_counter() - t0, 2),
             "cpu_s": round(_cpu() - c0, 2), "ocr_wall_s": round(ocr_wall, 2), "ocr_cpu_s": round(ocr_cpu, 2),

@@ -16,6 +16,7 @@ from imgrag_desktop import __version__
 from imgrag_desktop.cli.commands import (
     bench,
     desktop,
+    desktop_search,
     doctor,
     duplicates,
     folders,
@@ -63,6 +64,9 @@ COMMANDS: dict[str, Command] = {
     "gui": Command("open the window", no_args, gui.cmd_gui),
     "install-desktop": Command("add the app to the desktop menu (Linux, current user)",
                                desktop.install_desktop_args, desktop.cmd_install_desktop),
+    "desktop-search": Command("photos in the desktop's search box: GNOME Shell search provider and KRunner runner "
+                              "(install, uninstall, run the D-Bus service)", desktop_search.desktop_search_args,
+                              desktop_search.cmd_desktop_search),
     "bench": Command("measure indexing speed, search latency and memory on generated data", bench.bench_args,
                      bench.cmd_bench),
     "ask": Command("answer a question from your pictures with the local model", vlm.ask_args, vlm.cmd_ask),

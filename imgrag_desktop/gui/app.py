@@ -135,11 +135,17 @@ def main(argv: list[str] | None = None, serve_warm: "Callable[[Any], Any] | None
     warm_servers: list[Any] = []
     closing = threading.Event()
     if serve_warm is not None:
+        from imgrag_desktop.gui.desktop_requests import DesktopRequests
+
+        desktop_requests = DesktopRequests(window)  # the desktop's search opens photos here
+
         def serve_now() -> None:
             server = serve_warm(window.host.services)
             if server is not None and closing.is_set():  # the window closed meanwhile
                 server.stop()
             else:
+                if server is not None:
+                    server.ops.update(desktop_requests.ops())
                 warm_servers.append(server)
 
         def start_warm(info: dict[str, Any]) -> None:

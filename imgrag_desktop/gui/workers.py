@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
 from imgrag_desktop.config import AppConfig
@@ -153,6 +153,7 @@ class QueryWorker(QObject):
         super().__init__()
         self.host = host
         self.gate = gate
+        self._faces_timer: QTimer | None = None
 
     def _svc(self) -> "Services":
         return self.host.services
@@ -161,6 +162,11 @@ class QueryWorker(QObject):
     def warm_up(self) -> None:
         """Open the index, report what it holds, then load the model in the background."""
         t0 = time.monotonic()
+        # torch, open_clip and lancedb imported so that the GUI thread can still take the GIL
+        # (quiet_start.py): their native libraries loaded with the GIL released, no collection.
+        from imgrag_desktop.quiet_start import import_engine
+
+        log.debug("engine imports: %s", import_engine())
         try:
             self._emit_stats()
         except Exception as exc:
@@ -181,17 +187,50 @@ class QueryWorker(QObject):
         except Exception as exc:
             self.modelFailed.emit(*describe_exception(exc))
             return
-        self._load_face_models()
+        self._import_text_model(svc)
+        self._faces_when_idle()
 
+    @staticmethod
+    def _import_text_model(svc: "Services") -> None:
+        """In a library with text vectors, the first text query needs the text model: its imports
+        are done now, the quiet way (quiet_start.py), rather than by that query, where they froze
+        the window for up to seconds at a time."""
+        from imgrag_desktop.quiet_start import TEXT_MODULES, import_engine
+
+        try:
+            if svc.cfg.settings.search_mode == "visual" or not svc.store.count("text_model IS NOT NULL"):
+                return
+        except Exception:  # an index from before text vectors: nothing to prepare
+            return
+        log.debug("text model imports: %s", import_engine(TEXT_MODULES, freeze=False))  # the image model is loaded
+
+    # dlib builds its face detector and reads its models in native calls that hold the GIL for
+    # 0.1-0.9 s in all (2 busy cores): not before the first results, and not in the middle of the
+    # first indexing job either, but once the user has left the query worker idle this long.
+    FACES_IDLE_MS = 1500
+
+    def _faces_when_idle(self) -> None:
+        if self._faces_timer is None:
+            self._faces_timer = QTimer(self)  # in the worker's thread: it fires there
+            self._faces_timer.setSingleShot(True)
+            self._faces_timer.setInterval(self.FACES_IDLE_MS)
+            self._faces_timer.timeout.connect(self._load_face_models)
+        self._faces_timer.start()
+
+    @Slot()
     def _load_face_models(self) -> None:
-        """dlib reads its face models in one call that holds the GIL for about 0.3 s: done here,
-        with the other model loads, rather than in the middle of the first indexing job, where
-        the window would freeze that long. A failure is left for the faces stage to report."""
+        """Load the face models when the library has pictures the faces stage has not looked at
+        (with none, the stage loads them itself if new pictures come). A failure is left for the
+        faces stage to report."""
         svc = self._svc()
         if not getattr(svc.cfg.settings, "faces_enabled", False):
             return
         try:
-            svc.faces_engine().load()
+            from imgrag_desktop.indexing.faces_stage import faces_to_find
+
+            engine = svc.faces_engine()
+            if faces_to_find(svc.store, engine.model_id):
+                engine.load()
         except Exception:
             pass
 
@@ -248,6 +287,8 @@ class QueryWorker(QObject):
 
     @Slot(int, object)
     def run(self, req_id: int, req: Request) -> None:
+        if self._faces_timer is not None and self._faces_timer.isActive():
+            self._faces_timer.start()  # the user is searching: the face models wait
         if self.gate.stale(req_id):
             return
         t0 = time.monotonic()

@@ -34,19 +34,31 @@ def forget_faces(store: Any) -> bool:
     return had
 
 
+def _unscanned(store: Any, tables: FaceTables, model_id: str) -> tuple[dict[str, list[str]], list[str]]:
+    """The library's pictures by content hash, and the hashes `model_id` has not looked at yet."""
+    t = store.query(None, ["path", "content_hash", "kind"])
+    paths: dict[str, list[str]] = {}
+    for p, h, k in zip(t.column("path").to_pylist(), t.column("content_hash").to_pylist(), t.column("kind").to_pylist()):
+        if h and k not in SKIP_KINDS:
+            paths.setdefault(h, []).append(p)
+    done_hashes = tables.scanned(model_id)
+    return paths, [h for h in paths if h not in done_hashes]
+
+
+def faces_to_find(store: Any, model_id: str) -> int:
+    """How many pictures the faces stage would look at now (0: it needs no face model)."""
+    if store.images is None:
+        return 0
+    return len(_unscanned(store, FaceTables(store.db_dir), model_id)[1])
+
+
 def find_faces(store: Any, settings: Any, engine: Any, cancel: threading.Event,
                on_progress: Callable[[Progress], None] | None = None, limit: int | None = None) -> dict[str, Any]:
     from imgrag_desktop.imaging import decode_path
 
     tables = FaceTables(store.db_dir)
     people = People(tables, lambda: live_paths(store))
-    t = store.query(None, ["path", "content_hash", "kind"])
-    paths: dict[str, list[str]] = {}
-    for p, h, k in zip(t.column("path").to_pylist(), t.column("content_hash").to_pylist(), t.column("kind").to_pylist()):
-        if h and k not in SKIP_KINDS:
-            paths.setdefault(h, []).append(p)
-    done_hashes = tables.scanned(engine.model_id)
-    todo = [h for h in paths if h not in done_hashes]
+    paths, todo = _unscanned(store, tables, engine.model_id)
     if limit is not None:
         todo = todo[:limit]
     params = ClusterParams.from_settings(settings)

@@ -128,10 +128,11 @@ def read_text(services: Engine, cancel: threading.Event, on_progress: ProgressFn
     from imgrag_desktop.models.ocr import engine_ids, ocr_from_config
 
     cfg = services.cfg
-    ocr = ocr_from_config(cfg)
+    shared = getattr(services, "ocr_engine", None)  # Services keeps one between runs (its children warm)
+    ocr = shared() if shared is not None else ocr_from_config(cfg)
     full = cfg.settings.ocr_photos if photos_in_full is None else photos_in_full
     stage = OcrStage(services.store, ocr, workers=cfg.settings.ocr_workers, on_progress=on_progress,
-                     detect_first=not full)
+                     detect_first=not full, close_engine=shared is None)
     ocr.check()
     requeued = stage.requeue_outdated(engine_ids(ocr))
     data = stage.run(cancel, limit).to_json()
@@ -340,17 +341,29 @@ def run_later_stages(services: Engine, cancel: threading.Event | None = None,
                      on_progress: ProgressFn | None = None, on_warning: WarningFn | None = None, *,
                      part: str = "library", scope: PassScope | None = None,
                      stages: Sequence[Stage] | None = None,
-                     timings: dict[str, float] | None = None) -> dict[str, Any]:
+                     timings: dict[str, float] | None = None, cpu_timings: dict[str, float] | None = None,
+                     release_clip: bool = False) -> dict[str, Any]:
     """Run the stages of `part` in their order; their results merged into one dict (what
     `imgrag index --json` prints). Each stage checks `cancel` itself. `timings`, when given,
-    receives each stage's seconds by name."""
+    receives each stage's seconds by name, `cpu_timings` the CPU seconds of this process
+    (all threads) spent in each: on a shared machine they vary far less than wall seconds.
+
+    `release_clip` (a one-shot `imgrag index`, not the watcher): the visual pass is over, so
+    CLIP's weights leave memory before the stages load theirs (OCR, text, faces); a stage
+    that needs CLIP again (a model switch) loads it back. After each stage the freed heap
+    is given back to the system, so the stages' models do not stack up in the peak."""
+    from imgrag_desktop.models.idle import trim_heap
+
+    if release_clip:
+        release_visual_model(services)
     run = StageRun(services, cancel or threading.Event(), _guarded(on_progress), on_warning or _log_warning, scope)
     results: dict[str, Any] = {}
     seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     for stage in (STAGES if stages is None else stages):
         if stage.part != part:
             continue
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             out = stage.run(run)
         except ImgragError as exc:
@@ -360,9 +373,29 @@ def run_later_stages(services: Engine, cancel: threading.Event | None = None,
             out = {stage.name: {"error": str(exc)}}
         seconds[stage.name] = round(time.perf_counter() - t0, 3)
         results.update(out or {})
+        trim_heap()
+        cpu[stage.name] = round(time.process_time() - c0, 3)
     if timings is not None:  # where a run's time went, stage by stage (`imgrag index --json`)
         timings.update(seconds)
+    if cpu_timings is not None:
+        cpu_timings.update(cpu)
     return results
+
+
+def release_visual_model(services: Engine) -> None:
+    """Unload CLIP if it is loaded (its next encode loads it again) and give the freed heap back."""
+    import gc
+
+    from imgrag_desktop.models.idle import trim_heap
+
+    try:
+        clip = services.clip  # built by the visual pass already; not loaded by asking
+    except ImgragError:
+        return
+    if clip is not None and getattr(clip, "loaded", False):
+        clip.unload()
+        gc.collect()
+        trim_heap()
 
 
 def _guarded(cb: ProgressFn | None) -> ProgressFn:

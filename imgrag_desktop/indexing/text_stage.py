@@ -71,8 +71,10 @@ class OcrStage:
     """Reads the text of every row waiting for OCR, newest images first, in parallel."""
 
     def __init__(self, store: Store, ocr: Any, workers: int = 0, on_progress: Callable[[Progress], None] | None = None,
-                 flush_every: int = 16, flush_s: float = 5.0, detect_first: bool = True) -> None:
+                 flush_every: int = 16, flush_s: float = 5.0, detect_first: bool = True,
+                 close_engine: bool = True) -> None:
         self.store = store
+        self.close_engine = close_engine  # False: `ocr` is shared and outlives the run (Services.ocr_engine)
         self.detect_first = detect_first  # False: photos are read in full even without detected text
         self.ocr = ocr
         self.workers = workers
@@ -138,7 +140,7 @@ class OcrStage:
         done = 0
         tell(self.on_progress, Progress("ocr", 0, len(todo)))
         try:
-            for path, result in OcrPool(self.ocr, self.workers).map(items, cancel.is_set):
+            for path, result in OcrPool(self.ocr, self.workers, close=self.close_engine).map(items, cancel.is_set):
                 done += 1
                 if isinstance(result, ModelUnavailable):
                     raise result

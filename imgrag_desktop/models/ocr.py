@@ -190,15 +190,17 @@ class OcrPool:
     """Reads many files in parallel: threads that each wait on one outside process (a
     Tesseract process, a RapidOCR child)."""
 
-    def __init__(self, ocr: Any, workers: int = 0) -> None:
+    def __init__(self, ocr: Any, workers: int = 0, close: bool = True) -> None:
         self.ocr = ocr
         self.workers = workers or default_workers()
+        self.close = close  # False: the engine is shared (Services.ocr_engine) and outlives the run
 
     def map(self, items: Iterable[str | tuple[str, str, bool]], cancelled: Callable[[], bool] = lambda: False
             ) -> Iterator[tuple[str, OcrResult | BaseException]]:
         """(path, result or the error) as each file finishes; an item is a path (read straight
         away) or (path, kind, detect_first): with detect_first the text detector runs first. Stops submitting once `cancelled` (files already handed out finish,
-        bounded by the time limit); the engine's children end with the run."""
+        bounded by the time limit); the engine's children end with the run unless the
+        engine is shared (`close=False`: a RapidOCR engine then closes them itself when idle)."""
         self.ocr.check()
         it = iter(items)
         try:
@@ -224,7 +226,7 @@ class OcrPool:
                         yield path, (exc if exc is not None else fut.result())
                     fill()
         finally:
-            close = getattr(self.ocr, "close", None)
+            close = getattr(self.ocr, "close", None) if self.close else None
             if close is not None:
                 close()
 

@@ -149,6 +149,11 @@ class ChildPool:
                         self._all = [c for c in self._all if c is not child]
         return OcrResult(**data)
 
+    def pids(self) -> list[int]:
+        """The process ids of the running children."""
+        with self._lock:
+            return [c.proc.pid for c in self._all if c.alive and c.proc.pid is not None]
+
     def close(self) -> None:
         with self._lock:
             children, self._all = self._all, []

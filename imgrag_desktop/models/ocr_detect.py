@@ -127,6 +127,9 @@ def rapid_engine(threads: int, det_side: int, rec_model: str) -> Any:
         "Global.max_side_len": max(det_side, READ_MAX_SIDE),
         "EngineConfig.onnxruntime.intra_op_num_threads": threads,
         "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        # onnxruntime's memory arena keeps buffers between runs: the same text for ~8% less CPU
+        # on receipts (each line crop a new shape otherwise allocates afresh; rapidocr turns it off)
+        "EngineConfig.onnxruntime.enable_cpu_mem_arena": True,
         "Det.limit_type": "max",
         "Det.limit_side_len": det_side,
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from imgrag_desktop.models.ocr_base import (
@@ -43,6 +44,11 @@ from imgrag_desktop.types import ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
+
+# The children outlive a run by this long: starting one costs ~0.8 s of CPU (onnxruntime, OpenCV
+# and the models), which the watcher's and the window's small runs paid each time.
+CHILDREN_KEEP_S = 30.0
+
 
 class RapidOcrReader:
     """The in-process reader (what each child process runs): lines and word boxes in the
@@ -127,6 +133,10 @@ class RapidOcr:
         self._reader: RapidOcrReader | None = None
         self._children: Any = None
         self._lock = threading.Lock()
+        self._busy = 0  # reads in flight in the children
+        self._last_used = 0.0
+        self._idle_timer: threading.Timer | None = None
+        self.keep_s = CHILDREN_KEEP_S  # children live on this long after the last read (0: closed by close())
 
     @property
     def engine_id(self) -> str:
@@ -167,6 +177,10 @@ class RapidOcr:
 
                 self._children = ChildPool(RapidOcr, self.child_spec(), self.workers or 1)
             children = self._children
+            self._busy += 1
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
         size = read_size(path)
         # The child keeps the scaled limit itself; the parent waits a little longer for its answer
         # (decoding, the pipe) before it kills it.
@@ -175,8 +189,37 @@ class RapidOcr:
             res = children.read(str(path), False, limit * 1.1 + 1.0 if limit else 0.0, enlarge=not detect_first)
         except OcrTimeout:
             raise OcrTimeout(timeout_message(limit, self.timeout_s, size)) from None
+        finally:
+            self._released()
         res.detected = found
         return res
+
+    def _released(self) -> None:
+        """One read ended: when none is left, the children are closed `keep_s` later unless a
+        read comes first (the watcher's and the window's many small runs reuse them)."""
+        with self._lock:
+            self._busy -= 1
+            self._last_used = time.monotonic()
+            if self._busy or self._children is None or self.keep_s <= 0:
+                return
+            timer = threading.Timer(self.keep_s, self._close_if_idle)
+            timer.daemon = True
+            self._idle_timer = timer
+        timer.start()
+
+    def _close_if_idle(self) -> None:
+        with self._lock:
+            if self._busy or time.monotonic() - self._last_used < self.keep_s * 0.9:
+                return
+            children, self._children, self._idle_timer = self._children, None, None
+        if children is not None:
+            children.close()
+
+    def child_pids(self) -> list[int]:
+        """The process ids of the running children (none before the first read or once closed)."""
+        with self._lock:
+            children = self._children
+        return children.pids() if children is not None else []
 
     def child_spec(self) -> dict[str, Any]:
         """The arguments a child process builds its in-process engine from."""
@@ -205,7 +248,11 @@ class RapidOcr:
         return [ln["text"] for ln in ordered], words, mean
 
     def close(self) -> None:
+        """End the child processes now (they start again on the next read)."""
         with self._lock:
             children, self._children = self._children, None
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
         if children is not None:
             children.close()

@@ -65,6 +65,7 @@ class ModeList:
     conf: float | None = None  # a confidence the mode knows better than the chance model (keyword)
     regions: dict[str, list[float]] = field(default_factory=dict)  # visual: the tile that matched
     exact: list[str] = field(default_factory=list)  # keyword: ids whose text holds the whole query phrase
+    near: list[str] = field(default_factory=list)  # keyword: ids whose text nearly holds it (fewest edits first)
 
     @classmethod
     def from_scores(cls, ids: Sequence[str], scores: Sequence[float], mean: float | None = None,

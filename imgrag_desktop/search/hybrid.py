@@ -137,6 +137,7 @@ def keyword_list(store: Store, text: str, where: str | None, depth: int, avoid: 
         ids, scores, bodies = [ids[i] for i in keep], [scores[i] for i in keep], [bodies[i] for i in keep]
     if not ids:
         return ModeList([], [], population=population)
+    body_of = dict(zip(ids, bodies))
     ids, scores, coverage, exact = rescore_keyword(text, ids, scores, bodies)
     # Documents without a match score 0: the mean and spread are over the whole collection.
     arr = np.asarray(scores, np.float64)
@@ -145,7 +146,25 @@ def keyword_list(store: Store, text: str, where: str | None, depth: int, avoid: 
     std = float(np.sqrt(max(0.0, (arr ** 2).sum() / n - mean ** 2)))
     ml = ModeList(ids, scores, mean=mean, std=std, population=n, conf=coverage ** 2)
     ml.exact = exact
+    ml.near = near_phrase(text, ids[:PHRASE_CANDIDATES], body_of, set(exact))
     return ml
+
+
+def near_phrase(text: str, ids: Sequence[str], body_of: dict[str, str | None], exact: set[str]) -> list[str]:
+    """The candidates (in their order) whose text holds the query phrase with a few edits but
+    not word for word, fewest edits first (textmatch.near_edits): a phrase read off a receipt
+    that OCR read as "TQFOR SHOPPING WITH", or a query typed with a slip of the finger."""
+    pattern = textmatch.near_pattern(textmatch.tokens(text))
+    if pattern is None:
+        return []
+    found = []
+    for i, path in enumerate(ids):
+        if path in exact:
+            continue
+        edits = textmatch.near_edits(pattern, body_of.get(path) or "")
+        if edits is not None:
+            found.append((edits, i, path))
+    return [p for _, _, p in sorted(found)]
 
 
 def rescore_keyword(text: str, ids: Sequence[str], scores: Sequence[float], bodies: Sequence[str | None]
@@ -277,14 +296,18 @@ def phrase_first(order: list[tuple[str, float, set[str]]], keyword: ModeList | N
     text means nearly the same. Only candidates the keyword list found are checked (they
     contain the query's words; keyword_list marks those holding the whole phrase, token for
     token, so "the key" is not found in "the keyboard"); a one-word query is left to the fusion.
+    Right after them come the images whose text holds it with a few edits (`near_phrase`): OCR
+    misreads letters and joins words, and people mistype.
     """
     exact = keyword.exact[:PHRASE_CANDIDATES] if keyword is not None else []
-    if not exact:
+    near = [p for p in keyword.near if p not in set(exact)] if keyword is not None else []
+    lead = exact + near
+    if not lead:
         return order
     modes = {p: m for p, _, m in order}
     top = max((sc for _, sc, _ in order), default=0.0)
-    first = [(p, top, modes.get(p, set()) | {"keyword"}) for p in exact]
-    return first + [o for o in order if o[0] not in set(exact)]
+    first = [(p, top, modes.get(p, set()) | {"keyword"}) for p in lead]
+    return first + [o for o in order if o[0] not in set(lead)]
 
 
 def make_hits(store: Store, snapshot: LoadedVectors, text: str, order: list[tuple[str, float, set[str]]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 STOP_WORDS = frozenset("""
@@ -69,6 +70,59 @@ def contains_phrase(text: str, phrase: list[str]) -> bool:
     n = len(phrase)
     first = phrase[0]
     return any(toks[i] == first and toks[i:i + n] == phrase for i in range(len(toks) - n + 1))
+
+
+# A phrase "nearly" held: its letters, spaces dropped, found in a text's letters with a few
+# edits. OCR misreads a letter ("populat"), joins two words ("TQFOR") or splits one; people
+# mistype. One edit per NEAR_CHARS_PER_EDIT letters of its words, at most NEAR_MAX_EDITS in all;
+# numbers are never edited (38.00 is not 3.00); phrases of at least NEAR_MIN_WORDS words and
+# NEAR_MIN_CHARS letters only (shorter ones would match by chance).
+NEAR_MIN_WORDS = 3
+NEAR_MIN_CHARS = 10
+NEAR_CHARS_PER_EDIT = 8
+NEAR_MAX_EDITS = 2
+
+
+@dataclass(frozen=True)
+class NearPattern:
+    pattern: Any  # a compiled `regex` pattern
+    edits: int  # the most edits it allows in all
+
+
+def near_pattern(phrase: list[str]) -> NearPattern | None:
+    """The fuzzy pattern of the folded tokens `phrase` (runs of words fuzzy, numbers exact), or
+    None when the phrase is too short to be matched with edits. `regex` (the maintained
+    regular-expression module, also a dependency of dateparser) matches approximately, in C."""
+    if len(phrase) < NEAR_MIN_WORDS or len("".join(t for t in phrase if not t.isdigit())) < NEAR_MIN_CHARS:
+        return None
+    import regex
+
+    runs: list[tuple[bool, str]] = []  # (a number, its letters)
+    for tok in phrase:
+        number = tok.isdigit()
+        if runs and runs[-1][0] == number:
+            runs[-1] = (number, runs[-1][1] + tok)
+        else:
+            runs.append((number, tok))
+    letters = sum(len(t) for number, t in runs if not number)
+    edits = min(NEAR_MAX_EDITS, letters // NEAR_CHARS_PER_EDIT)
+    parts = []
+    for number, text in runs:
+        allowed = 0 if number else min(edits, len(text) // NEAR_CHARS_PER_EDIT)
+        parts.append(f"(?:{regex.escape(text)}){{e<={allowed}}}" if allowed else regex.escape(text))
+    return NearPattern(regex.compile("".join(parts), regex.BESTMATCH), edits)
+
+
+def near_edits(near: NearPattern | None, text: str) -> int | None:
+    """The fewest edits (letters changed, added or left out) with which `text` holds the phrase
+    of `near` (near_pattern), spaces between words not counted; None when it does not."""
+    if near is None:
+        return None
+    m = near.pattern.search("".join(tokens(text)))
+    if m is None:
+        return None
+    edits = int(sum(m.fuzzy_counts))
+    return edits if edits <= near.edits else None
 
 
 def holds_any(text: str, phrases: Iterable[str]) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from imgrag_desktop.search import textmatch
 from imgrag_desktop.search.understand import Reading
 from imgrag_desktop.store import HIT_COLUMNS
 from imgrag_desktop.types import Hit
@@ -24,7 +25,8 @@ def _words(text: str) -> list[str]:
 
 def pasted_phrase(searcher: Any, reading: Reading) -> Reading | None:
     """The typed text as written, without the filters read from it, when it is a phrase some
-    picture's text holds word for word: "valley letter spring balance" copied from a page is
+    picture's text holds word for word (or with the few edits of an OCR misreading,
+    textmatch.near_edits): "valley letter spring balance" copied from a page is
     that page's text, not a search for "valley letter balance" in spring. None otherwise (and
     always when the user wrote operators, or nothing was read). One keyword search of the text."""
     read = [c for c in reading.chips if c.kind != "operator"]
@@ -43,8 +45,11 @@ def pasted_phrase(searcher: Any, reading: Reading) -> Reading | None:
     except Exception:  # noqa: BLE001 - no keyword index yet: the reading stands
         return None
     phrase = " ".join(words)
-    if any(phrase in " ".join(_words(f"{h.ocr_text}\n{h.caption}")) for h in hits):
-        return literal
+    near = textmatch.near_pattern(textmatch.tokens(reading.original))  # OCR's "Comer" for "Corner"
+    for h in hits:
+        body = f"{h.ocr_text}\n{h.caption}"
+        if phrase in " ".join(_words(body)) or textmatch.near_edits(near, body) is not None:
+            return literal
     return None
 
 

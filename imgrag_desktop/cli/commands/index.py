@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from typing import Any, Callable
 
 from imgrag_desktop.cli.context import Context, printable, stop_on_signals
 from imgrag_desktop.types import ImgragError
@@ -37,6 +38,43 @@ def process_age_s() -> float | None:
         return None
 
 
+def peak_rss_mb() -> float | None:
+    """This process's high-water mark of resident memory so far (Linux VmHWM), or None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class PhaseClock:
+    """Seconds between the visual pass's progress stages (scan, index, tiles, calibrate,
+    optimize, ...), told by the reports it already sends: where the pass's own time went."""
+
+    def __init__(self, forward: Callable[[Any], None]) -> None:
+        self.forward = forward
+        self.seconds: dict[str, float] = {}
+        self._stage: str | None = None
+        self._since = time.perf_counter()
+
+    def __call__(self, p: Any) -> None:
+        stage = getattr(p, "stage", None)
+        if stage != self._stage:
+            self.close()
+            self._stage = stage
+        self.forward(p)
+
+    def close(self) -> dict[str, float]:
+        now = time.perf_counter()
+        if self._stage is not None:
+            self.seconds[self._stage] = round(self.seconds.get(self._stage, 0.0) + now - self._since, 3)
+        self._stage, self._since = None, now
+        return self.seconds
+
+
 def cmd_index(ctx: Context) -> int:
     started = process_age_s()  # interpreter start and imports, before any work
     t_cmd = time.perf_counter()
@@ -64,23 +102,31 @@ def cmd_index(ctx: Context) -> int:
         check_vector_size(svc, args.rebuild)
         if not args.no_remember:
             remember_folders(svc.cfg, roots)
-        report = svc.indexer(on_progress=ctx.progress_bar()).index_paths(
+        t_pass = time.perf_counter()  # imports, the store opened, the lock taken
+        phases = PhaseClock(ctx.progress_bar())
+        report = svc.indexer(on_progress=phases).index_paths(
             roots, cancel=cancel, remove_missing=not args.keep_missing, retry_failed=args.retry_failed,
             confirm_removal=args.confirm_removal)
-        t_later = time.perf_counter()
+        phases.close()
+        t_later, c_later = time.perf_counter(), time.process_time()
         stage_s: dict[str, float] = {}
-        extra = run_later_stages(svc, cancel, ctx.progress_bar(), ctx.warn, timings=stage_s) \
-            if not cancel.is_set() else {}
+        stage_cpu: dict[str, float] = {}
+        extra = run_later_stages(svc, cancel, ctx.progress_bar(), ctx.warn, timings=stage_s, cpu_timings=stage_cpu,
+                                 release_clip=True) if not cancel.is_set() else {}
         later_s = time.perf_counter() - t_later
+        later_cpu = time.process_time() - c_later
     data = report.to_json()
     data.update(getattr(report, "extra", None) or {})  # the stages of part "pass": tiles, calibration
     data.update(extra)
     # Where the command's time went: start-up (interpreter, imports), the visual pass (scan,
     # decode, CLIP, writes, and its own stages: tiles, fingerprints, calibration), the later
     # stages each, and the rest (opening the store, the lock).
+    # CPU seconds (all threads) beside the wall seconds: on a shared machine they move far less.
     data["timings"] = {"start_up_s": None if started is None else round(started, 3),
                        "visual_pass_s": round(report.seconds, 3), "later_stages_s": round(later_s, 3),
-                       "stage_seconds": stage_s, "command_s": round(time.perf_counter() - t_cmd, 3)}
+                       "stage_seconds": stage_s, "visual_pass_phases_s": phases.seconds, "before_pass_s": round(t_pass - t_cmd, 3), "command_s": round(time.perf_counter() - t_cmd, 3),
+                       "later_stages_cpu_s": round(later_cpu, 3), "stage_cpu_seconds": stage_cpu,
+                       "process_cpu_s": round(time.process_time(), 3), "peak_rss_mb": peak_rss_mb()}
     data["images"] = svc.store.count()
 
     def human() -> str:

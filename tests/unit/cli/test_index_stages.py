@@ -34,3 +34,9 @@ def test_ocr_that_cannot_run_is_a_warning_and_an_error_entry(tmp_path: Path, cap
     assert set(data["ocr"]) == {"error"} and data["images"] == 1
     assert data["text"]["embedded"] == 1 and "keyword_index" in data["text"]
     assert list(data).index("ocr") < list(data).index("text")
+    # Where the command's time went (issue 19): the pass's own phases, each later stage's wall
+    # and CPU seconds, the process's peak memory.
+    t = data["timings"]
+    assert "scan" in t["visual_pass_phases_s"] and sum(t["visual_pass_phases_s"].values()) <= t["visual_pass_s"] + 0.5
+    assert set(t["stage_cpu_seconds"]) == set(t["stage_seconds"]) >= {"ocr", "text", "faces"}
+    assert t["later_stages_cpu_s"] >= 0 and t["process_cpu_s"] > 0 and t["peak_rss_mb"] > 0

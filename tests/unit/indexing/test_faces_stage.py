@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 
-from imgrag_desktop.indexing.faces_stage import find_faces
+from imgrag_desktop.indexing.faces_stage import faces_to_find, find_faces
 from imgrag_desktop.indexing.stages import STAGES, run_later_stages
 from imgrag_desktop.models.faces import DlibFaces
 from imgrag_desktop.search.people import people_of
@@ -43,10 +43,13 @@ def test_cancelled_it_resumes_where_it_stopped_and_a_move_costs_nothing(tmp_path
         if p.done >= 2:
             cancel.set()
 
+    assert faces_to_find(store, engine.model_id) == len(PHOTOS)
     first = find_faces(store, s, engine, cancel, progress)
     assert first["scanned"] == 2 and seen[-1] == 2
+    assert faces_to_find(store, engine.model_id) == len(PHOTOS) - 2  # what the window loads face models for
     second = find_faces(store, s, engine, threading.Event())
     assert second["scanned"] == len(PHOTOS) - 2 and first["faces"] + second["faces"] == 7
+    assert faces_to_find(store, engine.model_id) == 0 and faces_to_find(store, "another-model") == len(PHOTOS)
     people = people_of(store)
     listing = people.listing()
     assert [p["count"] for p in listing][:2] == [4, 2]  # img1/2/4 and couple's second face; img13/14

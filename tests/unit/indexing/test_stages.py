@@ -110,3 +110,27 @@ def test_the_visual_pass_runs_the_pass_part(tmp_path: Path, services: Any) -> No
     (d / coco_images()[0].name).unlink()
     again = services.indexer().index_paths([str(d)])
     assert again.removed == 1 and again.extra["fingerprints_pruned"] >= 0  # type: ignore[attr-defined]
+
+
+def test_release_clip_frees_the_model_before_the_stages_and_times_their_cpu(services: Any) -> None:
+    """A one-shot `imgrag index` drops CLIP's weights before the later stages load theirs
+    (issue 19: peak memory); a stage that needs CLIP again gets it back on demand."""
+    services.clip.load()
+    before = services.clip.encode_texts(["a dog"])
+    seen: list[bool] = []
+
+    def look(run: StageRun) -> dict[str, Any]:
+        seen.append(run.services.clip.loaded)
+        return {"look": run.services.clip.encode_texts(["a dog"]).tolist()}
+
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    out = run_later_stages(services, threading.Event(), stages=[Stage("look", look)], timings=wall,
+                           cpu_timings=cpu, release_clip=True)
+    assert seen == [False]  # unloaded when the stage started
+    assert services.clip.loaded and abs(float(before[0] @ before[0]) - 1.0) < 1e-3
+    assert out["look"][0] == pytest.approx(before[0].tolist(), abs=1e-4)  # reloaded: the same model
+    assert set(wall) == set(cpu) == {"look"} and cpu["look"] >= 0
+    # Without release_clip (the watcher after each batch) the model stays loaded.
+    run_later_stages(services, threading.Event(), stages=[Stage("look", look)])
+    assert seen == [False, True]

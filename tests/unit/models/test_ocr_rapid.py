@@ -203,3 +203,34 @@ def test_only_installed_recognition_models_are_offered(tmp_path: Path, monkeypat
     (tmp_path / "korean_PP-OCRv5_rec_mobile.onnx").write_bytes(b"")
     assert recognition_model("kor") == "korean" and "kor" in ocr_detect.languages_supported()
     assert "rus" not in ocr_detect.languages_supported()
+
+
+def test_a_shared_engine_keeps_its_child_between_runs_and_ends_it_when_idle(tmp_path: Path) -> None:
+    import time
+
+    from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.services import Services
+
+    path, _ = _sign(tmp_path)
+    svc = Services(AppConfig.load(tmp_path / "data", "test"))
+    eng = svc.ocr_engine()
+    assert svc.ocr_engine() is eng  # the same settings: the same engine
+    rapid = eng.engines["rapidocr"]
+    rapid.keep_s = 1.0
+    try:
+        first = dict(OcrPool(eng, workers=1, close=False).map([(str(path), "photo", True)]))
+        assert "PLATFORM" in first[str(path)].text
+        pids = rapid.child_pids()
+        assert len(pids) == 1
+        second = dict(OcrPool(eng, workers=1, close=False).map([(str(path), "photo", True)]))
+        assert "PLATFORM" in second[str(path)].text and rapid.child_pids() == pids  # no new child started
+        deadline = time.monotonic() + 20
+        while rapid.child_pids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert rapid.child_pids() == []  # ended by itself after a second without reading
+        assert "PLATFORM" in rapid.read_path(path).text  # and started again when needed
+        svc.cfg.settings.ocr_timeout_s = 33.0
+        assert svc.ocr_engine() is not eng and rapid.child_pids() == []  # new settings: the old one closed
+    finally:
+        svc.close_ocr()
+        rapid.close()

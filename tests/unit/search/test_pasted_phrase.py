@@ -83,3 +83,20 @@ def test_the_picture_holding_the_phrase_in_order_comes_before_those_holding_its_
     assert _top(svc, "shopping with TQ") == "flyer.png"
     hits = search_reading(svc.searcher, understand("shopping TQ", None, svc.read_context()), 2)
     assert [Path(h.path).name for h in hits][:1] == raw[:1]  # two words: not a phrase, the ranking stands
+
+
+def test_a_phrase_typed_with_a_slip_still_finds_its_page(library: Any) -> None:
+    svc = library
+    raw = [Path(h.path).name for h in svc.searcher.search("TQ FOR SHOPING WITH", k=2, mode="keyword")]
+    assert raw[0] == "flyer.png"  # "TQ" twice in a short text; "shoping" is on no page
+    assert _top(svc, "TQ FOR SHOPING WITH") == "receipt.png"  # the page that holds it but for one letter
+    assert _top(svc, "Candle castel change cheese") == "receipt.png"
+
+
+def test_a_phrase_read_with_an_ocr_slip_is_still_searched_as_typed(library: Any) -> None:
+    reading = understand("Valley lettre spring balance", None, library.read_context())
+    assert [c.kind for c in reading.chips] == ["date"]  # "spring" read as a season ...
+    literal = pasted_phrase(library.searcher, reading)  # ... but the page holds it but for one letter pair
+    assert literal is not None and not literal.chips
+    assert _top(library, "Valley lettre spring balance") == "garden.png"
+    assert pasted_phrase(library.searcher, understand("museum in spring", None, library.read_context())) is None

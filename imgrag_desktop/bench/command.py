@@ -1,0 +1,98 @@
+"""The whole `imgrag index` command against the seed's naive loop, each in a fresh process.
+
+The indexing part times the visual pass inside one process that has already imported
+everything and loaded its models; a user's `imgrag index` also pays for starting Python,
+importing torch, open_clip and LanceDB, loading the models and the later stages (OCR, text
+vectors, faces). Here both sides run as fresh processes on the same files, with the default
+settings (only the CLIP weights are random), so start-up and every later stage count:
+
+* the command: `python -m imgrag_desktop.bench.child index` (what `imgrag index` does,
+  including its `--json` timings per stage and its peak memory);
+* the naive loop: `python -m imgrag_desktop.bench.child naive`, a script as the seed wrote
+  it: import open_clip and LanceDB, build the model in open_clip's default fp32, then one
+  image at a time: full decode, preprocess, encode, insert one row.
+
+Reported per set: both wall times, their ratio (goal: the command at least 2x faster), both
+peak RSS figures, and the command's own split (start-up, visual pass, each later stage, wall
+and CPU seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from imgrag_desktop.bench.common import Progress, say
+from imgrag_desktop.bench.memory import _peak_rss_mb_of, child_env
+from imgrag_desktop.types import ImgragError
+
+
+def _run_child(args: list[str], timeout: float) -> tuple[float, float | None, dict[str, Any]]:
+    """(wall seconds from before the process starts to its exit, peak RSS MB, its JSON)."""
+    cmd = [sys.executable, "-m", "imgrag_desktop.bench.child", *args]
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak: float | None = None
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        hwm = _peak_rss_mb_of(proc.pid)
+        if hwm is not None:
+            peak = max(peak or 0.0, hwm)
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.communicate()
+            raise ImgragError(f"benchmark child {args[0]} took more than {timeout:.0f} s")
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        last = err.strip().splitlines()[-1] if err.strip() else str(proc.returncode)
+        raise ImgragError(f"benchmark child {args[0]} failed: {last}")
+    return wall, peak, json.loads(out.strip().splitlines()[-1])
+
+
+def bench_command(work_dir: Path, sets: dict[str, Path], model: str, progress: Progress | None = None,
+                  timeout: float = 3600) -> dict[str, Any]:
+    """For each named folder: the whole command and the naive loop, fresh processes, same files."""
+    from imgrag_desktop.config import AppConfig
+
+    out: dict[str, Any] = {}
+    for name, folder in sets.items():
+        data_dir = work_dir / f"data-command-{name}"
+        cfg = AppConfig.load(data_dir, "default")
+        cfg.settings.clip_model = model
+        cfg.settings.clip_pretrained = ""  # random weights: same architecture, no download
+        cfg.save()
+        # naive, command, naive again (the naive figure is the mean of its two runs), so a
+        # machine that gets busier or quieter during the run favours neither side.
+        say(progress, f"command {name}: naive loop in a fresh process")
+        n1, naive_peak, naive = _run_child(["naive", str(folder), "--data-dir", str(work_dir / f"naive-{name}"),
+                                            "--model", model], timeout)
+        say(progress, f"command {name}: imgrag index in a fresh process")
+        wall, peak, data = _run_child(["index", str(folder), "--data-dir", str(data_dir)], timeout)
+        say(progress, f"command {name}: naive loop again")
+        n2, naive_peak2, _ = _run_child(["naive", str(folder), "--data-dir", str(work_dir / f"naive2-{name}"),
+                                         "--model", model], timeout)
+        if data.get("failed") or data.get("images") != naive["images"]:
+            raise ImgragError(f"benchmark indexing went wrong on {name}: {data.get('images')} rows, "
+                              f"{data.get('failed')} failed, naive loop {naive['images']}")
+        naive_s = (n1 + n2) / 2
+        out[name] = {
+            "images": naive["images"], "naive_s": round(naive_s, 2), "naive_loop_s": naive["loop_s"],
+            "naive_start_s": round(naive_s - naive["loop_s"], 2), "command_s": round(wall, 2),
+            "speedup": round(naive_s / wall, 2),
+            "naive_peak_rss_mb": None if naive_peak is None else round(max(naive_peak, naive_peak2 or 0), 1),
+            "command_peak_rss_mb": None if peak is None else round(peak, 1),
+            "timings": data.get("timings", {}),
+            # start-up (Python, imports, the models' load) and what is outside every stage
+            "command_start_and_rest_s": round(wall - float(data.get("seconds") or 0)
+                                              - sum((data.get("timings") or {}).get("stage_seconds", {}).values()), 2),
+        }
+        for d in (data_dir, work_dir / f"naive-{name}", work_dir / f"naive2-{name}"):
+            shutil.rmtree(d, ignore_errors=True)
+    return out
