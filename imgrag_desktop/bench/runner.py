@@ -75,7 +75,8 @@ def _goals(result: dict[str, Any]) -> dict[str, Any]:
             put("text_query_p50_ms_100k", p50, p50 <= GOALS["text_query_p50_ms_100k"])
         if n == 1_000_000:
             put("text_query_p50_ms_1m", p50, p50 <= GOALS["text_query_p50_ms_1m"])
-            rec = entry["vectors"]["ivf"]["recall_at_10"]
+            ivf = entry["vectors"]["ivf"]  # the product scans the compact copy when it has one
+            rec = ivf["compact"]["recall_at_10"] if ivf.get("compact", {}).get("used") else ivf["recall_at_10"]
             worst = min(rec.values())
             put("recall_at_10_1m", worst, worst >= GOALS["recall_at_10_1m"])
             extra = entry["searcher"].get("new_picture_extra_ms")

@@ -45,7 +45,10 @@ def _recall(index: Any, exact: list[set[int]], queries: np.ndarray, k: int) -> f
 
 def bench_vectors(n: int, queries: int = 200, k: int = 10, seed: int = 0, dim: int = 512,
                   progress: Progress | None = None) -> dict[str, Any]:
-    """Exact vs IVF on n synthetic vectors: latency of the search alone, IVF build and recall."""
+    """Exact vs IVF on n synthetic vectors: latency of the search alone, IVF build and recall,
+    each scanning float32 rows and, beside it, the compact 8-bit copy with its exact re-rank
+    (search/compact.py; `compact` entries: memory, build, latency, recall@10 against exact)."""
+    from imgrag_desktop.search import compact
     from imgrag_desktop.search.vectors import ANN_MIN_ROWS, VectorIndex
 
     gen = SyntheticClip(n, dim=dim, seed=seed)
@@ -54,12 +57,27 @@ def bench_vectors(n: int, queries: int = 200, k: int = 10, seed: int = 0, dim: i
     q_img = gen.images(queries, seed=11)  # held out: never in the index
     q_txt = gen.texts(queries)
     out: dict[str, Any] = {"rows": n, "data": SyntheticClip.describe(x, q_txt)}
-    exact = VectorIndex(x, ann=False)
+    exact = VectorIndex(x, ann=False, compact=False)
     say(progress, f"search {n:,}: exact")
     truth = {name: [set(exact.search(v, k)[0].tolist()) for v in q] for name, q in (("text", q_txt), ("image", q_img))}
-    out["exact_ms"] = stats_ms(time_queries(partial(exact.search, k=k), list(np.vstack([q_txt, q_img]))))
+    both = list(np.vstack([q_txt, q_img]))
+    out["exact_ms"] = stats_ms(time_queries(partial(exact.search, k=k), both))
+    out["float32_mb"] = round(exact.float32_bytes / 2**20, 3)
+
+    def compact_figures(index: Any) -> dict[str, Any]:
+        c = index.compact_info
+        if c is None:  # dropped: its recall did not reach the float32 scan's
+            return {"used": False, "recall_vs_float32": index.compact_recall}
+        return {"used": True, "kind": c.kind, "mb": round(c.bytes / 2**20, 3), "build_s": round(c.build_s, 2),
+                "recall_vs_float32": index.compact_recall,
+                "search_ms": stats_ms(time_queries(partial(index.search, k=k), both)),
+                "recall_at_10": {"text": _recall(index, truth["text"], q_txt, k),
+                                 "image": _recall(index, truth["image"], q_img, k)}}
+
+    say(progress, f"search {n:,}: exact, compact scan")
+    out["exact_compact"] = compact_figures(exact.with_compact(True))
     say(progress, f"search {n:,}: building IVF")
-    ann = VectorIndex(x, ann=True, seed=seed)
+    ann = VectorIndex(x, ann=True, seed=seed, compact=False)
     del exact, x
     gc.collect()
     info = ann.info
@@ -67,10 +85,13 @@ def bench_vectors(n: int, queries: int = 200, k: int = 10, seed: int = 0, dim: i
     out["ivf"] = {
         "build_s": round(info.build_s, 2), "nlist": info.nlist, "nprobe": info.nprobe,
         "calibrated_recall": round(info.calibrated_recall, 4),
-        "search_ms": stats_ms(time_queries(partial(ann.search, k=k), list(np.vstack([q_txt, q_img])))),
+        "search_ms": stats_ms(time_queries(partial(ann.search, k=k), both)),
         "recall_at_10": {"text": _recall(ann, truth["text"], q_txt, k), "image": _recall(ann, truth["image"], q_img, k)},
     }
-    out["product_uses"] = "ivf" if n >= ANN_MIN_ROWS else "exact"
+    say(progress, f"search {n:,}: IVF, compact scan")
+    out["ivf"]["compact"] = compact_figures(ann.with_compact(True))
+    out["product_uses"] = ("ivf" if n >= ANN_MIN_ROWS else "exact") + (
+        "+compact" if n >= compact.COMPACT_MIN_ROWS else "")
     return out
 
 
@@ -120,6 +141,45 @@ def _after_writes(out: dict[str, Any], store: Any, searcher: Any, encoder: Any, 
     out["new_picture_extra_ms"] = round(out["first_query_after_new_picture_ms"] - p50, 1)
     out["new_picture_speedup"] = round(out["first_query_after_new_picture_reload_ms"]
                                        / max(out["first_query_after_new_picture_ms"], 1e-3), 1)
+
+
+def _vector_recall(index: Any, vecs: Sequence[np.ndarray], k: int) -> float:
+    """recall@k of index.search against every row's exact float32 score (index.scores)."""
+    hits = 0
+    for v in vecs:
+        s = index.scores(v)
+        truth = set(np.argpartition(-s, k - 1)[:k].tolist())
+        hits += len(truth.intersection(index.search(v, k)[0].tolist()))
+    return round(hits / (len(vecs) * k), 4)
+
+
+def _compact_beside_float32(out: dict[str, Any], searcher: Any, loaded: Any, vecs: Sequence[np.ndarray],
+                            text_query: Any, texts: Sequence[str], k: int) -> None:
+    """The product's vectors (compact scan when the library is large enough) against the same
+    snapshot scanning float32, in the same run: memory, text query p50, vector search, recall."""
+    from imgrag_desktop.search.snapshot import VectorCache
+
+    index = loaded.index
+    c = index.compact_info
+    out["vectors_float32_mb"] = round(index.float32_bytes / 2**20, 3)
+    out["vectors_compact_mb"] = round(c.bytes / 2**20, 3) if c is not None else None
+    out["compact_kind"] = c.kind if c is not None else None
+    out["vector_recall_at_10"] = _vector_recall(index, vecs, k)
+    if c is None:
+        return
+    held = searcher._vectors
+    searcher._vectors = VectorCache(searcher.store, clusters_dir=held.clusters_dir, compact=False)
+    plain = searcher.visual()  # the same rows: the start cache's, or loaded again, without the compact copy
+    out["float32"] = {
+        "text_query_ms": stats_ms(time_queries(text_query, list(texts))),
+        "vector_search_ms": stats_ms(time_queries(partial(plain.index.search, k=k), list(vecs))),
+        "vector_recall_at_10": _vector_recall(plain.index, vecs, k),
+    }
+    searcher._vectors = held
+    out["compact_speedup_text_query"] = round(out["float32"]["text_query_ms"]["p50"]
+                                              / max(out["text_query_ms"]["p50"], 1e-3), 2)
+    out["compact_speedup_vector_search"] = round(out["float32"]["vector_search_ms"]["p50"]
+                                                 / max(out["vector_search_ms"]["p50"], 1e-3), 2)
 
 
 def _first_query_after_start(out: dict[str, Any], db_dir: Path, encoder: Any, text: str, k: int) -> None:
@@ -172,7 +232,8 @@ def bench_searcher(n: int, encoder: Any, work_dir: Path, texts: Sequence[str], i
     load_s = time.perf_counter() - t
     texts = list(texts)
     out: dict[str, Any] = {
-        "rows": n, "method": "ivf" if loaded.index.is_ann else "exact",
+        "rows": n, "method": ("ivf" if loaded.index.is_ann else "exact")
+        + ("+compact" if loaded.index.compact_info is not None else ""),
         "store_write_s": round(write_s, 2), "load_s": round(load_s, 2),
     }
     say(progress, f"search {n:,}: text queries")
@@ -194,6 +255,7 @@ def bench_searcher(n: int, encoder: Any, work_dir: Path, texts: Sequence[str], i
     idx = [loaded.index.search(v, k) for v in vecs]
     out["hits_ms"] = stats_ms(time_queries(partial(_make_hits, searcher, loaded), idx))
     out["start_cache_write_s"] = round(searcher._vectors.start_cache_write_s, 2)
+    _compact_beside_float32(out, searcher, loaded, vecs, text_query, texts, k)
     _first_query_after_start(out, store.db_dir, encoder, texts[0], k)
     _after_writes(out, store, searcher, encoder, texts[0], loaded.paths[0], k)
     del searcher, loaded, store

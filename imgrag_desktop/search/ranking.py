@@ -36,7 +36,7 @@ def scored_rows(snapshot: LoadedVectors, query: np.ndarray, tiles: "TileMatcher 
                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(score per row, tile index per row or None): the whole image, or its best tile.
 
-    With `candidates` and a clustered (IVF) index, whole-image scores are computed only for
+    With `candidates` and an approximate index (IVF clusters or the compact scan), whole-image scores are computed only for
     the index's best `candidates` rows and for the rows that have tiles (exactly, so the tile
     bias stays right); every other row scores -inf. Without, every row is scored exactly.
     """
@@ -44,7 +44,7 @@ def scored_rows(snapshot: LoadedVectors, query: np.ndarray, tiles: "TileMatcher 
     n = len(index)
     if n == 0:
         return np.zeros(0, np.float32), None
-    approximate = bool(candidates) and index.is_ann
+    approximate = bool(candidates) and index.approximate
     if approximate:
         idx, s = index.search(query, candidates, mask)
         whole = np.full(n, -np.inf, np.float32)
@@ -88,7 +88,7 @@ def rank_visual(store: "Store", snapshot: LoadedVectors, query: np.ndarray, k: i
                 use_tiles: bool = True, first: str | None = None) -> "list[Hit]":
     """The top k hits by `query`; `finder` folds near-duplicates when `collapse`."""
     fetch = fetch_size(k, collapse)
-    # A large library's IVF index proposes the candidates (see VectorIndex); a margin of rows
+    # A large library's index proposes the candidates (IVF, compact scan: see VectorIndex); a margin of rows
     # beyond `fetch` keeps the cut-off and tile re-ordering from running short.
     scores, tile_of = scored_rows(snapshot, query, tiles, model_id, use_tiles, candidates=max(4 * fetch, 100),
                                   mask=mask)

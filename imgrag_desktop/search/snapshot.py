@@ -222,8 +222,10 @@ class VectorCache:
     """
 
     def __init__(self, store: Store, incremental: bool = True, clusters_dir: "Path | None" = None,
-                 start_cache: bool = True) -> None:
+                 start_cache: bool = True, compact: bool = True) -> None:
         self.store = store
+        # The 8-bit scan copy of large columns (compact.py); False: float32 scans (benchmark).
+        self.compact = compact
         self.incremental = incremental
         # Keep the loaded vectors in clusters_dir for the next start (startcache.py).
         self.start_cache = start_cache
@@ -256,6 +258,8 @@ class VectorCache:
             cached = cache.load(identity) if cache is not None and held is None else None
             if cached is not None:
                 table, index = cached
+                if not self.compact and index.compact_info is not None:
+                    index = index.with_compact(False)
                 paths = table.column("path").to_pylist() if table.num_rows else []
             else:
                 table, matrix = store.vectors(column, f"{model_col} = {sql_str(model_id)}")
@@ -263,7 +267,8 @@ class VectorCache:
                 # The previous index lends its clusters to the new one (no k-means at >= 250k rows),
                 # or, at start, the clusters saved by the last run on this library.
                 like = held.index if held is not None else self._saved_clusters(column, model_id, matrix)
-                index = VectorIndex(matrix if len(paths) else np.zeros((0, 1), np.float32), like=like)
+                index = VectorIndex(matrix if len(paths) else np.zeros((0, 1), np.float32), like=like,
+                                    compact="auto" if self.compact else False)
                 del matrix
                 if index.is_ann and index.info is not None and (
                         not index.reuses(like) or (like is not None and like.nprobe != index.nprobe)):

@@ -6,6 +6,9 @@ After such a full load the searcher writes what it built to `<data dir>/search-c
 
 - `<stem>.data.npy`: the index's rows as it holds them (float32; in cluster order for an IVF),
 - `<stem>.order.npy`, `.offsets.npy`, `.centroids.npy` (IVF only): its layout,
+- `<stem>.compact.npy` (20,000 rows or more): the 8-bit scan copy (compact.py, a serialised
+  faiss index, a quarter of the float32 size), read into memory at start; the float32 rows
+  stay memory-mapped and only the re-rank of each query's candidates reads them,
 - `<stem>.light.arrow`: the light columns (Arrow IPC file; paths come from it),
 - `<stem>.json`: what they were made from (table version, row count, the table's manifest),
   their sizes and a checksum of a sample of their bytes. It is written last.
@@ -17,8 +20,8 @@ or altered file, or one that does not parse, means the normal load (which writes
 Each file is written atomically (atomic.py); a cache written by another run replaces them
 whole, and a process holding the old ones mapped keeps reading the old ones.
 
-Why float32 and not float16: numpy has no BLAS kernel for half floats, a float16 scan is
-several times slower than a float32 one here, so the compact copy would cost every query.
+The float32 rows are kept beside the compact copy because the re-rank, `scores` (every row's
+exact score) and the calibration read them.
 """
 
 from __future__ import annotations
@@ -41,12 +44,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.search.vectors import VectorIndex
     from imgrag_desktop.store import Store
 
-FORMAT = 1
+FORMAT = 2  # 2: the compact scan copy (compact.py) is kept too
 # Below this many rows the normal load takes well under a second: no cache is written.
 MIN_ROWS = 50_000
 _SAMPLE_BLOCK = 4096
 _SAMPLES = 256
-ARRAYS = ("data", "order", "offsets", "centroids")
+ARRAYS = ("data", "order", "offsets", "centroids", "compact")
 
 
 def _sample_digest(path: Path) -> str:
@@ -122,7 +125,7 @@ class StartCache:
             files["light"] = [self.light_path.name, self.light_path.stat().st_size, _sample_digest(self.light_path)]
             write_json(self.meta_path, {
                 "format": FORMAT, "column": self.column, "model_id": self.model_id, "table": identity,
-                "info": state["info"], "files": files})
+                "info": state["info"], "compact": state["compact_info"], "files": files})
             return True
         except (OSError, ValueError, pa.ArrowException):
             with contextlib.suppress(OSError):
@@ -154,7 +157,7 @@ class StartCache:
             light = pa.ipc.open_file(source).read_all()
             if light.column_names != list(LIGHT_COLUMNS):  # made by a version reading other columns
                 return None
-            index = VectorIndex.from_start_state(arrays, meta["info"])
+            index = VectorIndex.from_start_state(arrays, meta["info"], meta.get("compact"))
             if index is None or len(index) != light.num_rows:
                 return None
             return light, index

@@ -12,6 +12,11 @@ clusters the rows (spherical k-means, an inverted file) and scans only the clust
 the query. Scores of the scanned rows are exact, so the only loss is a true neighbour lying in
 a cluster that was not scanned; how many clusters to scan (`nprobe`) is calibrated on the
 library's own vectors at build time until recall@10 against exact search reaches a target.
+
+From `compact.COMPACT_MIN_ROWS` (20k rows) both scans read an 8-bit copy of the rows instead
+of the float32 ones (compact.py: a quarter of the bytes, faiss's SIMD kernels) and score the
+rows it proposes again exactly from float32; the copy is kept only when its recall@10 against
+the float32 scan reaches `COMPACT_MIN_RECALL`, measured when it is built.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from imgrag_desktop.search import compact as compact_scan
+from imgrag_desktop.search.compact import CompactInfo, CompactScan
+
 # Below this many rows exact search is already fast (< ~13 ms here) and always right; above it
 # the inverted file pays for its build (k-means, a few seconds per million rows).
 ANN_MIN_ROWS = 250_000
@@ -35,6 +43,8 @@ ANN_MIN_ROWS = 250_000
 TARGET_RECALL = 0.98
 # A filter leaving this many rows or fewer is searched exactly over the allowed rows alone.
 EXACT_SUBSET_ROWS = 60_000
+# The compact scan is kept only when its recall@10 against the float32 scan reaches this.
+COMPACT_MIN_RECALL = 0.99
 # Appended rows are searched exactly in a tail until there are this many (or 10% of the
 # clustered rows), then they are filed into their nearest clusters.
 TAIL_MAX_ROWS = 50_000
@@ -132,12 +142,16 @@ class VectorIndex:
 
     Memory: one float32 copy of the vectors (2 GB per million rows of 512). With the inverted
     file the rows are stored grouped by cluster; the matrix passed in is not kept, so building
-    briefly needs two copies and then one.
+    briefly needs two copies and then one. The compact scan copy adds a quarter (512 bytes a
+    row, + 8 for its id in an IVF); queries then read the float32 rows only to re-rank a few
+    hundred candidates, so when those rows are memory-mapped (the start cache) they need not
+    be resident. `compact=False` turns the copy off, `True` forces it at any size.
     """
 
     def __init__(self, matrix: np.ndarray, *, ann: bool | str = "auto", ann_min_rows: int | None = None,
                  nlist: int | None = None, nprobe: int | None = None, target_recall: float = TARGET_RECALL,
-                 seed: int = 0, like: "VectorIndex | None" = None, blas_threads: int | None = 1) -> None:
+                 seed: int = 0, like: "VectorIndex | None" = None, blas_threads: int | None = 1,
+                 compact: bool | str = "auto") -> None:
         m = np.asarray(matrix, dtype=np.float32)
         if m.ndim != 2:
             m = m.reshape(0, 0) if m.size == 0 else m.reshape(1, -1)
@@ -156,11 +170,15 @@ class VectorIndex:
         self.info: AnnInfo | None = None
         self.blas_threads = blas_threads
         self._blas: Any = None
+        self.compact = compact
+        self._compact: CompactScan | None = None
+        self.compact_recall: float | None = None  # compact scan + re-rank against float32, measured at build
         use_ann = (len(self._data) >= self.ann_min_rows) if ann == "auto" else bool(ann)
         if use_ann and len(self._data) >= 2:
             reuse = like if (like is not None and like.is_ann and like.dim == self.dim and like.info is not None
                              and like.info.rows / 2 <= len(self._data) <= like.info.rows * 2) else None
             self._build(nlist, nprobe, reuse)
+        self._build_compact(check=True)
 
     @classmethod
     def clusters_only(cls, centroids: np.ndarray, nprobe: int, recall: float, rows: int) -> "VectorIndex":
@@ -204,11 +222,16 @@ class VectorIndex:
             if self._tail.shape[0] or self._dead.size or self._data.ndim != 2:
                 return None
             info = dataclasses.asdict(self.info) if self.info is not None else None
+            c = self._compact
             return {"data": self._data, "order": self._order, "offsets": self._offsets,
-                    "centroids": self._centroids, "info": info}
+                    "centroids": self._centroids, "info": info,
+                    "compact": None if c is None else c.to_array(),
+                    "compact_info": None if c is None else {**dataclasses.asdict(c.info),
+                                                            "recall": self.compact_recall}}
 
     @classmethod
-    def from_start_state(cls, arrays: dict[str, np.ndarray], info: dict[str, Any] | None) -> "VectorIndex | None":
+    def from_start_state(cls, arrays: dict[str, np.ndarray], info: dict[str, Any] | None,
+                         compact_info: dict[str, Any] | None = None) -> "VectorIndex | None":
         """The index `start_state` described, over these (memory-mapped) arrays; None when they
         do not fit together."""
         data = arrays["data"]
@@ -216,6 +239,15 @@ class VectorIndex:
             return None
         new = cls(np.zeros((0, data.shape[1]), np.float32), ann=False)
         new._data = data
+        if "compact" in arrays:
+            if compact_info is None:
+                return None
+            extra = dict(compact_info)
+            recall = extra.pop("recall", None)
+            scan = CompactScan.from_array(arrays["compact"], extra, data.shape[1], data.shape[0])
+            if scan is None or scan.is_ivf != ("centroids" in arrays):
+                return None
+            new._compact, new.compact_recall = scan, recall
         if "centroids" not in arrays:
             return new if info is None else None
         order, offsets, cent = arrays["order"], arrays["offsets"], arrays["centroids"]
@@ -256,6 +288,35 @@ class VectorIndex:
     @property
     def is_ann(self) -> bool:
         return self._centroids is not None
+
+    @property
+    def approximate(self) -> bool:
+        """Whether `search` may miss a true neighbour (IVF clusters, or the compact scan's
+        proposals): callers wanting every row's score use `scores`."""
+        return self._centroids is not None or self._compact is not None
+
+    @property
+    def compact_info(self) -> CompactInfo | None:
+        """The compact scan copy (8-bit codes) when there is one."""
+        return None if self._compact is None else self._compact.info
+
+    def with_compact(self, on: bool) -> "VectorIndex":
+        """A new index over the same rows with the compact scan built (`on`, measured for
+        recall) or left out (every query scans float32): for the benchmark's comparison."""
+        with self._lock:
+            new = copy.copy(self)
+            new._lock = threading.RLock()
+            new.info = dataclasses.replace(self.info) if self.info is not None else None
+        new.compact = bool(on)
+        if on:
+            new._build_compact(check=True)
+        else:
+            new._compact, new.compact_recall = None, None
+        return new
+
+    @property
+    def float32_bytes(self) -> int:
+        return int(self._data.nbytes + self._tail.nbytes)
 
     @property
     def nprobe(self) -> int:
@@ -319,6 +380,46 @@ class VectorIndex:
         self._inverse[self._order] = np.arange(self._order.shape[0])
         self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self._centroids = cent
+
+    def _wants_compact(self) -> bool:
+        n = self._data.shape[0]
+        if self.compact == "auto":
+            return n >= compact_scan.COMPACT_MIN_ROWS and compact_scan.available()
+        return bool(self.compact) and n > 0
+
+    def _build_compact(self, check: bool = False) -> None:
+        """(Re)build the 8-bit scan copy of the main rows in their current layout (compact.py).
+
+        With `check`, its recall@10 against the float32 scan it replaces (same clusters and
+        nprobe) is measured on calibration queries; below `COMPACT_MIN_RECALL` it is dropped
+        and queries scan the float32 rows as before.
+        """
+        self._compact = None
+        if not self._wants_compact():
+            return
+        assign = None
+        if self._centroids is not None:
+            assert self._offsets is not None
+            assign = np.repeat(np.arange(self._centroids.shape[0]), np.diff(self._offsets))
+        self._compact = CompactScan.build(self._data, self._centroids, assign, seed=self.seed)
+        if check:
+            self.compact_recall = self._compact_recall()
+            if self.compact_recall < COMPACT_MIN_RECALL:
+                self._compact = None
+
+    def _compact_recall(self, count: int = 45, k: int = 10) -> float:
+        """Mean recall@k of the compact scan + re-rank against the float32 scan."""
+        assert self._compact is not None
+        hits = total = 0
+        for q in np.vstack(self._calibration_queries(count)):
+            if self._centroids is None:
+                ref, _ = self._exact(q, k, None)
+            else:
+                ref, _ = self._ivf_search(q, k, self.nprobe, None)
+            got, _ = self._compact_search(q, k, self.nprobe, None)
+            hits += len(set(ref.tolist()).intersection(got.tolist()))
+            total += len(ref)
+        return hits / max(total, 1)
 
     def _calibration_queries(self, count: int = 300) -> list[np.ndarray]:
         """Three query sets, each of which must reach the target recall.
@@ -413,12 +514,23 @@ class VectorIndex:
             if self._data.shape[0] == 0 and self._data.shape[1] != r.shape[1]:
                 self._data = np.zeros((0, r.shape[1]), np.float32)
                 self._tail = np.zeros((0, r.shape[1]), np.float32)
-            if self._centroids is None:
+            if self._centroids is None and self._compact is None:
                 self._data = np.ascontiguousarray(np.vstack([self._data, r]))
                 return
             self._tail = np.vstack([self._tail, r])
             if self._tail.shape[0] > min(TAIL_MAX_ROWS, max(1000, self._data.shape[0] // 10)):
-                self._file_tail()
+                self._join_tail()
+
+    def _join_tail(self) -> None:
+        """File the tail into the clusters (IVF) or join it to the matrix (exact); the compact
+        copy is made again for the new layout."""
+        if self._centroids is not None:
+            self._file_tail()
+        else:
+            self._data = np.ascontiguousarray(np.vstack([self._data, self._tail]))
+            self._tail = np.zeros((0, self.dim), np.float32)
+        if self._compact is not None or self._wants_compact():
+            self._build_compact()
 
     def _file_tail(self) -> None:
         assert self._centroids is not None and self._order is not None and self._offsets is not None
@@ -457,11 +569,7 @@ class VectorIndex:
             if d.size:
                 new._dead = np.union1d(self._dead, d)
         if new._tail.shape[0] > min(TAIL_MAX_ROWS, max(1000, new._data.shape[0] // 10)):
-            if new._centroids is None:
-                new._data = np.ascontiguousarray(np.vstack([new._data, new._tail]))
-                new._tail = np.zeros((0, new.dim), np.float32)
-            else:
-                new._file_tail()
+            new._join_tail()
         return new
 
     # Search ---------------------------------------------------------------------------------
@@ -540,10 +648,19 @@ class VectorIndex:
         n = len(self)
         base = self._data.shape[0]
         mask_main = None if allowed is None else allowed[:base]
-        if self._centroids is None:
-            idx, s = self._exact(q, k, mask_main)
-        elif allowed is not None and n_ok <= EXACT_SUBSET_ROWS:
+        if allowed is not None and n_ok <= EXACT_SUBSET_ROWS and self.approximate:
             idx, s = self._exact_subset(q, k, np.flatnonzero(allowed[:base]))
+        elif self._compact is not None:
+            probes = nprobe or self.nprobe
+            if allowed is not None and self._centroids is not None:
+                probes = int(math.ceil(probes * n / max(n_ok, 1)))
+            allowed_pos = None
+            if mask_main is not None:
+                allowed_pos = mask_main if self._order is None else mask_main[self._order]
+            pos, s = self._compact_search(q, k, probes, allowed_pos)
+            idx = pos if self._order is None else self._order[pos]
+        elif self._centroids is None:
+            idx, s = self._exact(q, k, mask_main)
         else:
             probes = nprobe or self.nprobe
             if allowed is not None:  # a filter thins every cluster: scan proportionally more
@@ -596,11 +713,22 @@ class VectorIndex:
         """Exact search over a few allowed rows (gathering them beats scanning everything)."""
         if rows.size == 0:
             return _EMPTY
-        assert self._inverse is not None
-        pos = self._inverse[rows]
+        pos = rows if self._inverse is None else self._inverse[rows]
         s = self._data[pos] @ q
         best = _topk(s, k)
         return rows[best], s[best]
+
+    def _compact_search(self, q: np.ndarray, k: int, nprobe: int,
+                        allowed_pos: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(internal positions, exact scores) of the best rows: the 8-bit scan proposes
+        `compact.candidates_for(k)` rows, their float32 rows score them again."""
+        assert self._compact is not None
+        pos = np.sort(self._compact.search(q, compact_scan.candidates_for(k), allowed_pos, nprobe))
+        if pos.size == 0:
+            return _EMPTY
+        s = np.asarray(self._data[pos] @ q, np.float32)
+        best = _topk(s, k)
+        return pos[best], s[best]
 
     def _ivf_search(self, q: np.ndarray, k: int, nprobe: int,
                     allowed_pos: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

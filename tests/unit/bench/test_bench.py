@@ -113,7 +113,17 @@ def test_cli_bench_json(tmp_path):
     assert r["parts"] == ["search"] and "index" not in r and "memory" not in r
     e = r["search"]["sizes"][0]
     assert e["vectors"]["rows"] == 400 and not math.isnan(e["vectors"]["ivf"]["recall_at_10"]["text"])
+    v = e["vectors"]
+    for c in (v["exact_compact"], v["ivf"]["compact"]):  # forced on beside float32 at every size
+        assert c["used"] and c["kind"] in ("sq8", "ivf-sq8") and 0 < c["mb"] < v["float32_mb"] / 2
+        _ms(c["search_ms"])
+        assert 0.9 <= c["recall_vs_float32"] <= 1.0
+        for name in ("text", "image"):
+            assert 0.5 <= c["recall_at_10"][name] <= 1.0
+    assert v["exact_compact"]["recall_at_10"]["text"] >= 0.95  # exact scan + exact re-rank
     q = e["searcher"]
+    assert q["vectors_compact_mb"] is None and "float32" not in q  # too small for the compact copy
+    assert 0.99 <= q["vector_recall_at_10"] <= 1.0
     assert q["start_first_query_s"] > 0 and q["start_first_query_normal_s"] > 0 and q["start_cache_same_hits"]
     assert "bench:" in out.stderr  # progress on stderr
     bad = run_cli("bench", "--sizes", "ten", data_dir=tmp_path / "data", check=False)
@@ -133,3 +143,23 @@ def test_generated_photos_carry_camera_exif(tmp_path):
         assert im.getexif()[0x010F] == "BenchCam"
     dec, _ = decode_path(str(p), max_side=448)
     assert dec.camera and not wants_tiles(4000, 3000, dec.camera, 224)
+
+
+def test_searcher_bench_reports_the_compact_scan_beside_float32(tmp_path, monkeypatch):
+    """At a size where the product scans the compact copy, the same run times the same library
+    scanning float32, and both recalls are measured against every row's exact score."""
+    from imgrag_desktop.bench import bench_encoder
+    from imgrag_desktop.bench.search import bench_searcher
+    from imgrag_desktop.search import compact, startcache
+
+    monkeypatch.setattr(compact, "COMPACT_MIN_ROWS", 500)
+    monkeypatch.setattr(startcache, "MIN_ROWS", 500)
+    texts = ["a dog on the beach", "a red car", "mountains at sunset", "a plate of pasta"]
+    q = bench_searcher(1500, bench_encoder(TINY), tmp_path, texts, [], k=10)
+    assert q["method"] == "exact+compact" and q["compact_kind"] == "sq8" and 0 < q["vectors_compact_mb"] < q["vectors_float32_mb"] / 2
+    assert 0.95 <= q["vector_recall_at_10"] <= 1.0
+    f = q["float32"]
+    _ms(f["text_query_ms"]), _ms(f["vector_search_ms"])
+    assert f["vector_recall_at_10"] == 1.0  # the exact float32 scan
+    assert q["compact_speedup_text_query"] > 0 and q["compact_speedup_vector_search"] > 0
+    assert q["start_cache_same_hits"] and q["new_picture_extra_ms"] is not None
