@@ -69,6 +69,12 @@ class Services:
                 self._clip, self._clip_next = choose_encoders(self.cfg, self.store, encoder_from_config(self.cfg), make)
             return self._clip
 
+    def use_clip(self, encoder: "ClipEncoder") -> None:
+        """Encode queries with `encoder` (a benchmark's model with random weights, whose
+        vectors its synthetic index holds), instead of the one the settings name."""
+        with self._lock:
+            self._clip, self._clip_next, self._searcher = encoder, None, None
+
     @property
     def clip_next(self) -> "ClipEncoder | None":
         """The model the settings chose while the old one still serves (None: no switch under way)."""

@@ -48,29 +48,38 @@ def _fingerprints(n: int, originals: np.ndarray, copies: np.ndarray, rng: np.ran
     return [Fingerprint(hist[i], gray[i], int(ph[i])) for i in range(n)]
 
 
+def copies_store(n: int, encoder: Any, db_dir: Path) -> Any:
+    """A LanceDB store of `n` synthetic rows (vectors of `encoder`'s size and model id) where the
+    last COPY_SHARE of them are near-identical copies of earlier ones, with fingerprints for
+    every row (what the duplicate finder reads). The same library for a given n, every run."""
+    from imgrag_desktop.search.duplicates import FingerprintTable
+
+    rng = np.random.default_rng(7)
+    x = SyntheticClip(n, dim=encoder.dim, seed=1).images(n)
+    m = int(n * COPY_SHARE)
+    copies = np.arange(n - m, n)
+    originals = rng.integers(0, n - m, m)
+    noise = rng.normal(0, 0.02, (m, x.shape[1])).astype(np.float32)
+    x[copies] = x[originals] + noise
+    x[copies] /= np.linalg.norm(x[copies], axis=1, keepdims=True)
+    store = synthetic_store(db_dir, x, encoder.model_id)
+    fps = _fingerprints(n, originals, copies, rng)
+    FingerprintTable(store.db_dir).put([(f"{i:032x}", fp) for i, fp in enumerate(fps)])
+    del fps, x
+    gc.collect()
+    return store
+
+
 def bench_copies(sizes: Sequence[int], encoder: Any, work_dir: Path, queries: int = 24,
                  progress: Progress | None = None) -> dict[str, Any]:
     from imgrag_desktop.search import Searcher
-    from imgrag_desktop.search.duplicates import FingerprintTable
 
     texts = [TEXT_QUERIES[i % len(TEXT_QUERIES)] + ("" if i < len(TEXT_QUERIES) else f" {i}") for i in range(queries)]
     out: dict[str, Any] = {"copy_share": COPY_SHARE, "k": RESULTS, "sizes": []}
     for n in sizes:
-        rng = np.random.default_rng(7)
         say(progress, f"copies {n:,}: vectors and fingerprints")
-        x = SyntheticClip(n, dim=encoder.dim, seed=1).images(n)
-        m = int(n * COPY_SHARE)
-        copies = np.arange(n - m, n)
-        originals = rng.integers(0, n - m, m)
-        noise = rng.normal(0, 0.02, (m, x.shape[1])).astype(np.float32)
-        x[copies] = x[originals] + noise
-        x[copies] /= np.linalg.norm(x[copies], axis=1, keepdims=True)
         db = work_dir / f"copies-{n}"
-        store = synthetic_store(db, x, encoder.model_id)
-        fps = _fingerprints(n, originals, copies, rng)
-        FingerprintTable(store.db_dir).put([(f"{i:032x}", fp) for i, fp in enumerate(fps)])
-        del fps, x
-        gc.collect()
+        store = copies_store(n, encoder, db)
         searcher = Searcher(store, encoder)
         searcher.visual()
         times, firsts, shown = [], [], []

@@ -8,6 +8,7 @@ PARTS: dict[str, str] = {
     "index": "indexing throughput: the pipeline against a naive one-image-at-a-time loop",
     "search": "search latency and IVF recall at several library sizes (synthetic CLIP-like vectors)",
     "copies": "a typed search as the window runs it (500 results, copies folded) where a fifth of the pictures are near-identical copies",
+    "window": "a typed search through the offscreen window, sent to the grid filled and painted, where a fifth of the pictures are copies",
     "memory": "peak memory of indexing in a fresh process, and the window's cold start",
     "features": "cost of calibration, tiles, near-duplicate folding and the duplicate scan against the visual pass",
     "vlm": "the local VLM: caption time per picture, answer tokens per second",

@@ -95,4 +95,9 @@ def _feature_lines(r: dict[str, Any]) -> list[str]:
                      f"all shown in {g['burst_to_all_shown_s']:.1f} s, longest stall "
                      f"{g['heartbeat_burst']['max_gap_ms']:.0f} ms (x{g['stall_ratio_burst_vs_idle']} of idle); "
                      f"duplicates tab {g['duplicates_tab_s']:.2f} s")
+    for e in r.get("window", {}).get("sizes", []):
+        for mode, m in e.items():
+            if mode != "rows":
+                lines.append(f"window search {e['rows']:,} rows, {mode}: to the grid filled p50 {m['query_ms']['p50']:.0f} ms, "
+                             f"p95 {m['query_ms']['p95']:.0f} ms (first query {m['first_query_ms']:.0f} ms)")
     return lines

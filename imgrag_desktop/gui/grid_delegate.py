@@ -73,7 +73,7 @@ class ThumbDelegate(QStyledItemDelegate):
             self.paint_group_badge(painter, option, img, group - 1)
         # Listed by date: the first picture of each month says which month begins there.
         month = index.data(MonthRole)
-        if month:
+        if month and not getattr(option.widget, "sections", False):  # a view with month headers says it there
             self.paint_month(painter, option, img, str(month))
         # File name.
         font = QFont(option.font)

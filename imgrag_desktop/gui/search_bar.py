@@ -4,7 +4,7 @@ Filters toggle and the thumbnail size."""
 from __future__ import annotations
 
 from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QPixmap
+from PySide6.QtGui import QFontMetrics, QGuiApplication, QKeyEvent, QKeySequence, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -20,6 +20,12 @@ from PySide6.QtWidgets import (
 from imgrag_desktop.search.modes import mode_named
 
 SEARCH_PLACEHOLDER = "Search your images: describe what you see, or drop / paste an image"
+REFINE_PLACEHOLDER = "Refine with words: “at night”, “-people”"
+REFINE_SHORT = "Refine with words…"  # the same, in a narrow window (the examples are in the wide one)
+NARROW_BAR = 1000  # below this width the chip's name, the slider and the hint take less room
+SLIDER_WIDTH, SLIDER_NARROW = 110, 72
+CHIP_NAME_WIDTH, CHIP_NAME_NARROW = 260, 90  # px of the "Looks like" picture's name (elided in the middle)
+SEARCH_MIN_WIDTH = 200  # the search field keeps room to type, whatever else the row holds
 
 
 def _clipboard_has_image(mime: QMimeData | None) -> bool:
@@ -61,6 +67,9 @@ class SearchBar(QWidget):
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.setAcceptDrops(False)  # a dropped file means "find look-alikes", handled by the window
         self.search_edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.search_edit.setMinimumWidth(SEARCH_MIN_WIDTH)
+        self._chip_name = ""
+        self._narrow = False
         row.addWidget(self.search_edit, 1)
         self.similar_chip = QFrame(self)
         self.similar_chip.setObjectName("similar-chip")
@@ -96,7 +105,7 @@ class SearchBar(QWidget):
         self.size_slider.setRange(100, 360)
         self.size_slider.setSingleStep(20)
         self.size_slider.setPageStep(40)
-        self.size_slider.setFixedWidth(110)
+        self.size_slider.setFixedWidth(SLIDER_WIDTH)
         self.size_slider.setToolTip("Thumbnail size (Ctrl++ / Ctrl+-)")
         self.size_slider.setAccessibleName("Thumbnail size")
         self.size_label = QLabel("Size", self)  # the slider says what it sizes
@@ -105,7 +114,8 @@ class SearchBar(QWidget):
         row.addWidget(self.size_slider)
 
     def show_chip(self, label: str, pix: QPixmap | None) -> None:
-        self.similar_label.setText(f"Looks like: {label}")
+        self._chip_name = label
+        self.similar_chip.setToolTip(f"Looks like: {label}")
         if pix is not None and not pix.isNull():
             self.similar_icon.setPixmap(pix.scaled(24, 24, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
                                                    Qt.TransformationMode.SmoothTransformation))
@@ -113,11 +123,30 @@ class SearchBar(QWidget):
         else:
             self.similar_icon.hide()
         self.similar_chip.show()
-        self.search_edit.setPlaceholderText("Refine with words: “at night”, “-people”")
+        self._fit()
 
     def hide_chip(self) -> None:
         self.similar_chip.hide()
+        self._chip_name = ""
         self.search_edit.setPlaceholderText(SEARCH_PLACEHOLDER)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        narrow = event.size().width() < NARROW_BAR
+        if narrow != self._narrow:
+            self._narrow = narrow
+            self._fit()
+
+    def _fit(self) -> None:
+        """The slider, the chip's name and the hint as wide as the row allows: in a narrow window
+        (800 px) the search field keeps room for its hint ("Refine with…" was cut to 140 px)."""
+        self.size_slider.setFixedWidth(SLIDER_NARROW if self._narrow else SLIDER_WIDTH)
+        if self.similar_chip.isHidden():
+            return
+        width = CHIP_NAME_NARROW if self._narrow else CHIP_NAME_WIDTH
+        name = QFontMetrics(self.similar_label.font()).elidedText(self._chip_name, Qt.TextElideMode.ElideMiddle, width)
+        self.similar_label.setText(f"Looks like: {name}")
+        self.search_edit.setPlaceholderText(REFINE_SHORT if self._narrow else REFINE_PLACEHOLDER)
 
     def model_failed(self) -> None:
         """The engine could not start a model: the mode box says so."""

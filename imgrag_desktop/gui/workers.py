@@ -6,7 +6,9 @@ only through queued signals; workers answer with signals. `imgrag_desktop.servic
 torch, open_clip and lancedb) is imported on the first request, inside a worker thread.
 
 Requests carry increasing ids; a query worker drops a request that a newer one has replaced
-before it started, so typing fast never builds a queue of stale searches.
+before it started, so typing fast never builds a queue of stale searches, and a search that is
+replaced while it runs stops at its next check point (search/cancel.py) instead of running to
+the end for an answer nobody will see.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from PySide6.QtGui import QImage
 
 from imgrag_desktop.config import AppConfig
 from imgrag_desktop.gui.messages import describe_exception
+from imgrag_desktop.search.cancel import SearchCancelled, cancellable
 from imgrag_desktop.search.filters import Filters
 from imgrag_desktop.search.modes import MODE_NAMES
 from imgrag_desktop.types import Hit, ImgragError, ModelUnavailable
@@ -146,6 +149,7 @@ class QueryWorker(QObject):
     modelFailed = Signal(str, str)  # one line, details
     results = Signal(int, object, object)  # request id, list[ResultItem], info dict
     failed = Signal(int, str, str)  # request id, one line, details
+    cancelled = Signal(int)  # request id: a newer request replaced it while it ran, and it stopped
     details = Signal(str, object)  # path, full row (minus vectors) for the preview
     failures = Signal(object)  # list of {"path", "reason", "stage", "at"}
 
@@ -275,6 +279,8 @@ class QueryWorker(QObject):
                 image = qimage_to_pil(req.image) if isinstance(req.image, QImage) else req.image
                 req.image = image
                 hits = self._similar(svc, first, image)
+        except SearchCancelled:
+            raise
         except Exception:  # the full pass says what went wrong
             return False
         if not hits or self.gate.stale(req_id):
@@ -291,12 +297,19 @@ class QueryWorker(QObject):
             self._faces_timer.start()  # the user is searching: the face models wait
         if self.gate.stale(req_id):
             return
+        try:
+            with cancellable(lambda: self.gate.stale(req_id)):
+                self._run(req_id, req)
+        except SearchCancelled:  # a newer request replaced it mid-way: it is next in the queue
+            self.cancelled.emit(req_id)
+
+    def _run(self, req_id: int, req: Request) -> None:
         t0 = time.monotonic()
         try:
             svc = self._svc()
             streamed = self._first_screen(req_id, req, svc, t0)
             if self.gate.stale(req_id):
-                return
+                raise SearchCancelled("a newer search replaced this one")
             if req.kind == "browse":
                 items = self._browse(svc, req)
             elif req.kind == "text":
@@ -314,12 +327,14 @@ class QueryWorker(QObject):
                 # Nothing passed: say whether the cut-off hid weaker matches (one more look, k=1).
                 probe = replace(req, k=1, min_score="off")
                 hidden = bool(self._search(svc, probe) if req.kind == "text" else self._similar(svc, probe, req.image))
+        except SearchCancelled:
+            raise
         except Exception as exc:
             if not self.gate.stale(req_id):
                 self.failed.emit(req_id, *describe_exception(exc))
             return
         if self.gate.stale(req_id):
-            return
+            raise SearchCancelled("a newer search replaced this one")
         self.results.emit(req_id, items, {"kind": req.kind, "label": req.label, "seconds": time.monotonic() - t0,
                                           "mode": req.mode, "hidden_by_cutoff": hidden, "refresh": req.refresh,
                                           "filtered": req.has_filters(), "reading": req.reading,

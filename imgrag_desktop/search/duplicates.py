@@ -29,6 +29,7 @@ from PIL import Image
 from imgrag_desktop import fingerprint as fpmod
 from imgrag_desktop.fingerprint import Fingerprint
 from imgrag_desktop.search import dup_candidates as dc
+from imgrag_desktop.search.cancel import checkpoint
 from imgrag_desktop.store import Store, sql_str
 from imgrag_desktop.store.sidetables import SideTable
 
@@ -52,6 +53,7 @@ PHASH_MAX_BITS = 10  # resized/recompressed/brightened copies ≤ 6 bits; distin
 FAST_PHASH_BITS = 6  # folding search results: photos this close need no alignment
 CLIP_NEIGHBOURS = 8
 TEXT_KINDS = ("screenshot", "document")
+FOLD_BATCH = 32  # hits folded between two cancellation check points
 VERDICTS_MAX = 200_000  # remembered match verdicts (a few MB)
 FP_CACHE_MAX = 30_000  # fingerprints of search results kept in RAM (~2.5 KB each)
 _WORD = re.compile(r"[\w]{2,}", re.UNICODE)
@@ -125,7 +127,8 @@ class _Item:
     kind: str = ""
     words: frozenset[str] = frozenset()
     fp: Fingerprint | None = None
-    coarse: np.ndarray | None = None
+    coarse: fpmod.Prepared | None = None  # the signature at COARSE_AREA, ready to align
+    fine: fpmod.Prepared | None = None  # the signature itself, ready to align
     vec: np.ndarray | None = None
     keys: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # path → keeper order
 
@@ -276,10 +279,13 @@ class DuplicateFinder:
                 return None
         for it in (a, b):
             if it.coarse is None:
-                it.coarse = fpmod.gray_at(Image.fromarray(it.fp.gray), COARSE_AREA)  # type: ignore[union-attr]
+                it.coarse = fpmod.prepare(fpmod.gray_at(Image.fromarray(it.fp.gray), COARSE_AREA))  # type: ignore[union-attr]
         if fpmod.align(a.coarse, b.coarse).score < COARSE_THRESHOLD:  # type: ignore[arg-type]
             return None
-        score = fpmod.align(a.fp.gray, b.fp.gray).score
+        for it in (a, b):
+            if it.fine is None:
+                it.fine = fpmod.prepare(it.fp.gray)  # type: ignore[union-attr]
+        score = fpmod.align(a.fine, b.fine).score  # type: ignore[arg-type]
         if a.kind in TEXT_KINDS or b.kind in TEXT_KINDS:
             if len(a.words) >= OCR_MIN_WORDS and len(b.words) >= OCR_MIN_WORDS:
                 shared = len(a.words & b.words) / min(len(a.words), len(b.words))
@@ -346,7 +352,8 @@ class DuplicateFinder:
         Each hit, best first, joins the first kept hit it is a copy of. Only kept hits proposed
         as its copies (one matrix product for all pairs, see _proposals) are verified, so the
         cost follows the proposals, not hits × kept hits; verdicts are remembered by content
-        hash, so the next query re-verifies nothing it already saw."""
+        hash, so the next query re-verifies nothing it already saw. Every FOLD_BATCH hits is a
+        check point where a search a newer one replaced stops (search/cancel.py)."""
         if len(hits) < 2:
             return hits
         paths = [h.path for h in hits]
@@ -360,7 +367,9 @@ class DuplicateFinder:
         near = self._proposals(items)
         keeper_of: dict[int, int] = {}  # item slot → position of its kept hit
         kept: list["Hit"] = []
-        for h in hits:
+        for n, h in enumerate(hits):
+            if n % FOLD_BATCH == 0:
+                checkpoint()
             hit_item = by_path.get(h.path)
             home = None
             if hit_item is not None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from imgrag_desktop.search import textmatch
+from imgrag_desktop.search.cancel import checkpoint
 from imgrag_desktop.search.fusion import MODES as LISTS
 from imgrag_desktop.search.fusion import ModeList, fuse
 from imgrag_desktop.search.hits import hit_rows
@@ -240,6 +241,7 @@ def search(store: Store, snapshot: LoadedVectors, text: str, k: int, where: str 
     if mode in ("visual", "hybrid") and (mode == "visual" or w["visual"] > 0):
         query, cut = visual if visual is not None else (clip.encode_texts([text])[0], None)
         lists["visual"] = visual_list(store, snapshot, query, where, depth, cut, tiles, clip.model_id)
+    checkpoint()  # a newer query replaced this one: stop between the lists (search/cancel.py)
     if mode in ("textual", "hybrid") and (mode == "textual" or w["textual"] > 0):
         try:
             if textual is None:
@@ -258,8 +260,10 @@ def search(store: Store, snapshot: LoadedVectors, text: str, k: int, where: str 
             if mode == "textual":
                 raise
             log.warning("textual search skipped: %s", exc)
+    checkpoint()
     if mode in ("keyword", "hybrid") and (mode == "keyword" or w["keyword"] > 0):
         lists["keyword"] = keyword_list(store, text, where, depth, avoid)
+    checkpoint()
     if mode != "hybrid":
         ml = lists[mode]
         order = [(p, s, {mode}) for p, s in zip(ml.ids[:k], ml.scores[:k])]

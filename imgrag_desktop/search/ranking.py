@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from imgrag_desktop.search.cancel import checkpoint
 from imgrag_desktop.search.hits import hit_rows, snapshot_hits
 from imgrag_desktop.search.snapshot import LoadedVectors
 
@@ -101,6 +102,7 @@ def rank_visual(store: "Store", snapshot: LoadedVectors, query: np.ndarray, k: i
     if first is not None:
         hits.sort(key=lambda h: h.path != first)  # stable: the query image leads its ties
     if collapse:
+        checkpoint()  # a newer query replaced this one: stop before folding (search/cancel.py)
         hits = collapse_hits(finder, hits, store, snapshot, with_vectors=True)
     return hits[:k]
 

@@ -11,11 +11,14 @@ encode plus one matrix product.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from imgrag_desktop.search import hybrid
+from imgrag_desktop.search.cancel import checkpoint
 from imgrag_desktop.search.hits import hit_rows, snapshot_hits
 from imgrag_desktop.search.modes import mode_named
 from imgrag_desktop.search.moments import with_moments
@@ -35,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.search.query import ParsedQuery
 
 AUTO = "auto"
+TEXT_VECTORS_KEPT = 32
 
 
 class Searcher:
@@ -52,6 +56,8 @@ class Searcher:
         self.tile_matcher = TileMatcher(TileTable(store.db_dir))
         self._vectors = VectorCache(store, clusters_dir=store.db_dir.parent / "search-cache")
         self._finder: tuple[Any, Any] | None = None
+        self._text_cache: OrderedDict[tuple[str, tuple[str, ...]], np.ndarray] = OrderedDict()
+        self._text_lock = threading.Lock()
 
     # Snapshots and hits ------------------------------------------------------------------------
     def visual(self) -> LoadedVectors:
@@ -118,11 +124,13 @@ class Searcher:
                 visual = self.query_vector(parsed, min_score)
             except ModelUnavailable:  # CLIP not downloaded yet: the text lists still answer
                 weights = {**(weights or {}), "visual": 0.0}
+        checkpoint()  # the query vector cost a text encode: a replaced search stops here
         snapshot = self.visual()
         hits = hybrid.search(self.store, snapshot, words, k, where, mode, weights, clip=self.clip, visual=visual,
                              tiles=self.tile_matcher, textual=self._textual_side, fetch=fetch_size(k, collapse),
                              avoid=[p.text for p in parsed.negatives if p.kind == "text"])
         if collapse:
+            checkpoint()
             hits = collapse_hits(self.duplicate_finder(), hits, self.store, snapshot)
         return with_moments(self.store, hits[:k], visual[0] if visual is not None else None, self._clip_id())
 
@@ -157,7 +165,7 @@ class Searcher:
         """One search vector for all the query's terms, and the cut-off that goes with it."""
         mode = self.resolve_min_score(min_score)
         texts = [p.text for p in parsed.parts if p.kind == "text"]
-        tvecs = iter(self.clip.encode_texts(texts)) if texts else iter(())
+        tvecs = iter(self._text_vectors(texts)) if texts else iter(())
         vecs = [next(tvecs) if p.kind == "text" else self.image_vector(p.image) for p in parsed.parts]
         cal = self.model_calibration() if mode == AUTO else None
         thresholds = [cal.threshold(p.kind) if cal is not None else None for p in parsed.parts]
@@ -165,6 +173,23 @@ class Searcher:
         combined = combine(np.stack(vecs), parsed.parts, library, thresholds)
         threshold = combined.threshold if mode == AUTO else mode
         return combined.vector, threshold  # type: ignore[return-value]
+
+    def _text_vectors(self, texts: list[str]) -> np.ndarray:
+        """CLIP text vectors, the last TEXT_VECTORS_KEPT queries' remembered: the window runs a
+        query twice (its first screenful, then the full answer) and a refresh runs it again;
+        a ViT-B-32 text encode costs ~40 ms on a 2-core CPU, the look-up nothing."""
+        key = (self._clip_id(), tuple(texts))
+        with self._text_lock:
+            got = self._text_cache.get(key)
+            if got is not None:
+                self._text_cache.move_to_end(key)
+                return got
+        vecs = np.asarray(self.clip.encode_texts(texts))
+        with self._text_lock:
+            self._text_cache[key] = vecs
+            while len(self._text_cache) > TEXT_VECTORS_KEPT:
+                self._text_cache.popitem(last=False)
+        return vecs
 
     def _library_sample(self) -> np.ndarray:
         """Rows spread over the library (what combine() measures each term's spread on), read

@@ -29,6 +29,12 @@ def main(data: Path) -> int:
     w.show()
     loop.exec()
     w.filters_button.setChecked(True)
+    import time
+
+    t0 = time.monotonic()
+    while w.model.rowCount() == 0 and time.monotonic() - t0 < 60:  # the first browse follows the engine
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.01)
     for _ in range(20):
         app.processEvents()
     QTimer.singleShot(200, loop.quit)

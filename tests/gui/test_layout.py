@@ -154,3 +154,29 @@ def test_the_search_tab_fits_at_a_hidpi_scale_of_2(indexed_dir: Path, tmp_path: 
     assert out["folders"]
     assert out["search_width"] >= 200
     assert out["problems"] == []
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_looks_like_leaves_the_search_field_room_for_its_hint(qtbot: Any, make_window: Any, indexed_dir: Path,
+                                                              size: tuple[int, int]) -> None:
+    from PySide6.QtGui import QFontMetrics
+
+    w = make_window(indexed_dir)
+    qtbot.waitUntil(lambda: w.model.rowCount() == 20, timeout=30_000)
+    w.resize(*size)
+    qtbot.waitUntil(lambda: (w.width(), w.height()) == size, timeout=5_000)
+    target = w.model.item(0).hit.path
+    w.page.find_similar(target)
+    qtbot.waitUntil(w.similar_chip.isVisible, timeout=5_000)
+    try:  # the row lays out again once the chip has its name and picture
+        qtbot.waitUntil(lambda: layout_problems(w.page) == [], timeout=3_000)
+    except AssertionError:
+        pass
+    assert layout_problems(w.page) == []
+    edit = w.search_edit
+    hint = edit.placeholderText()
+    assert hint.startswith("Refine with words")
+    room = edit.width() - 30  # less the clear button and the text margins
+    assert QFontMetrics(edit.font()).horizontalAdvance(hint) <= room, (hint, edit.width())
+    name = Path(target).name
+    assert w.similar_label.text().startswith("Looks like: ") and name in w.similar_chip.toolTip()

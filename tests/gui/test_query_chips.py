@@ -110,6 +110,39 @@ def test_listed_by_date_each_month_is_marked_on_its_first_picture(qtbot: Any, ma
     w.view.grab()  # the delegate paints the marks without error
 
 
+def test_listed_by_date_each_month_starts_a_row_under_its_header(qtbot: Any, make_window: Any,
+                                                                 geo_data: Path) -> None:
+    from PySide6.QtCore import Qt
+
+    w = make_window(geo_data)
+    view = w.view
+    qtbot.waitUntil(lambda: w.model.rowCount() == len(SPOTS) and not w.model.show_scores, timeout=30_000)
+    qtbot.waitUntil(lambda: len(view.headers) == len(SPOTS), timeout=5_000)  # browsing: newest first
+    assert view.sections
+    assert [t for _, t in view.headers] == [f"May {2020 + i}" for i in reversed(range(len(SPOTS)))]
+    bands = [view.header_rect(top) for top, _ in view.headers]
+    for row in range(w.model.rowCount()):  # one photo a month: each under its own header, at the row's start
+        cell = view.visualRect(w.model.index(row))
+        assert cell.left() == 0 and cell.top() == bands[row].bottom() + 1, (row, cell, bands[row])
+        assert not any(cell.intersects(b) for b in bands)
+        assert bands[row].width() == view.viewport().width()  # the header spans the row
+    page = w.search_page
+    page.select(w.model.index(0))
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Down)  # over the next month's header, onto its picture
+    assert view.currentIndex().row() == 1
+    assert page.open_viewer(1)
+    qtbot.keyClick(page.viewer, Qt.Key.Key_Right)  # the viewer's next: the next picture, never a header
+    assert page.viewer.row == 2
+    img = view.grab()  # the headers are painted, in the band above each month's first row
+    assert not img.isNull()
+    w.search_edit.setText("a photo")
+    w.search_now()  # a search by relevance: no headers, the grid as before
+    wait_results(qtbot, w, "text")
+    qtbot.waitUntil(lambda: not view.sections, timeout=5_000)
+    assert view.headers == [] and view.visualRect(w.model.index(0)).top() == 0
+
+
 def test_operators_are_said_once_in_the_chips_row(qtbot: Any, make_window: Any, geo_data: Path) -> None:
     w = make_window(geo_data)
     page = w.search_page

