@@ -32,7 +32,10 @@ GOALS = {
     "recall_at_10_1m": 0.95,
     # issue 19: the first query after one new picture costs at most this much more than others
     "new_picture_extra_ms_1m": 50.0,
-    # issue 21: a typed search through the window, to the grid filled (copies folded)
+    # issue 21: a typed search through the window, copies folded: to the visible grid filled
+    # (the first screenful, streamed first) and, stricter, to the whole answer (500) in the grid
+    "window_first_screen_p95_ms_10k": 300.0,
+    "window_first_screen_p95_ms_100k": 1000.0,
     "window_query_p95_ms_10k": 300.0,
     "window_query_p95_ms_100k": 1000.0,
     # issue 19: the indexing pass against the image tower alone (share of the ceiling), the
@@ -83,10 +86,15 @@ def _goals(result: dict[str, Any]) -> dict[str, Any]:
             if extra is not None:
                 put("new_picture_extra_ms_1m", extra, extra <= GOALS["new_picture_extra_ms_1m"])
     for entry in result.get("window", {}).get("sizes", []):
-        for n, name in ((10_000, "window_query_p95_ms_10k"), (100_000, "window_query_p95_ms_100k")):
-            if entry["rows"] == n:
-                worst = max(entry[m]["query_ms"]["p95"] for m in entry if m != "rows")
-                put(name, worst, worst <= GOALS[name])
+        for n, size in ((10_000, "10k"), (100_000, "100k")):
+            if entry["rows"] != n:
+                continue
+            for field, name in (("first_screen_ms", f"window_first_screen_p95_ms_{size}"),
+                                ("query_ms", f"window_query_p95_ms_{size}")):
+                p95s = [entry[m][field].get("p95") for m in entry if m != "rows"]
+                if p95s and None not in p95s:
+                    worst = max(p95s)
+                    put(name, worst, worst <= GOALS[name])
     return out
 
 

@@ -215,3 +215,20 @@ def test_part_window(tmp_path):
         _has(s[mode], "first_query_ms", "query_ms", "first_screen_ms", "results_p50")
         assert s[mode]["query_ms"]["n"] == 11 and s[mode]["query_ms"]["p50"] > 0
         assert s[mode]["results_p50"] == w["k"]  # the grid was filled with the full answer
+
+
+def test_window_goals_read_the_worst_mode_for_the_visible_grid_and_the_whole_answer():
+    from imgrag_desktop.bench.runner import _goals
+
+    def mode(first: float | None, full: float) -> dict:
+        return {"first_screen_ms": {"p95": first}, "query_ms": {"p95": full}}
+
+    result = {"window": {"sizes": [
+        {"rows": 10_000, "visual": mode(95.0, 610.0), "hybrid": mode(310.0, 580.0)},
+        {"rows": 100_000, "visual": mode(None, 850.0), "hybrid": mode(270.0, 700.0)},
+    ]}}
+    g = _goals(result)
+    assert g["window_first_screen_p95_ms_10k"] == {"value": 310.0, "target": 300.0, "met": False}
+    assert g["window_query_p95_ms_10k"]["value"] == 610.0 and g["window_query_p95_ms_10k"]["met"] is False
+    assert g["window_query_p95_ms_100k"]["met"] is True
+    assert "window_first_screen_p95_ms_100k" not in g  # a mode that never streamed says nothing
