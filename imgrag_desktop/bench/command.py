@@ -21,39 +21,24 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from imgrag_desktop.bench.common import Progress, say
-from imgrag_desktop.bench.memory import _peak_rss_mb_of, child_env
+from imgrag_desktop.bench.memory import child_env, run_measured
 from imgrag_desktop.types import ImgragError
 
 
 def _run_child(args: list[str], timeout: float) -> tuple[float, float | None, dict[str, Any]]:
     """(wall seconds from before the process starts to its exit, peak RSS MB, its JSON)."""
     cmd = [sys.executable, "-m", "imgrag_desktop.bench.child", *args]
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak: float | None = None
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None:
-        hwm = _peak_rss_mb_of(proc.pid)
-        if hwm is not None:
-            peak = max(peak or 0.0, hwm)
-        if time.monotonic() > deadline:
-            proc.kill()
-            proc.communicate()
-            raise ImgragError(f"benchmark child {args[0]} took more than {timeout:.0f} s")
-        time.sleep(0.05)
-    out, err = proc.communicate()
-    wall = time.perf_counter() - t
-    if proc.returncode != 0:
-        last = err.strip().splitlines()[-1] if err.strip() else str(proc.returncode)
+    out: list[str] = []
+    rc, wall, peak, err = run_measured(cmd, child_env(), timeout, stdout=out)
+    if rc != 0:
+        last = err.strip().splitlines()[-1] if err.strip() else str(rc)
         raise ImgragError(f"benchmark child {args[0]} failed: {last}")
-    return wall, peak, json.loads(out.strip().splitlines()[-1])
+    return wall, peak, json.loads("".join(out).strip().splitlines()[-1])
 
 
 def bench_command(work_dir: Path, sets: dict[str, Path], model: str, progress: Progress | None = None,

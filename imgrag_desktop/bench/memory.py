@@ -39,17 +39,25 @@ def _peak_rss_mb_of(pid: int) -> float | None:
     return None
 
 
-def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[int, float, float | None, str]:
+def run_measured(cmd: list[str], env: dict[str, str], timeout: float,
+                 stdout: list[str] | None = None) -> tuple[int, float, float | None, str]:
     """Run a child; return (exit code, wall seconds, peak RSS in MB or None, stderr tail).
 
     The peak is polled every 20 ms; VmHWM only grows, so the last reading before the child
-    exits is its peak unless it grew in its last 20 ms.
+    exits is its peak unless it grew in its last 20 ms. With `stdout`, the child's standard
+    output is appended to it. Both pipes are read by threads while the child runs, so a child
+    that writes a lot (progress bars) never blocks on a full pipe.
     """
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL if stdout is None else subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     err: list[str] = []
-    reader = threading.Thread(target=lambda: err.append(proc.stderr.read() if proc.stderr else ""), daemon=True)
-    reader.start()
+    readers = [threading.Thread(target=lambda: err.append(proc.stderr.read() if proc.stderr else ""), daemon=True)]
+    if stdout is not None:
+        readers.append(threading.Thread(target=lambda: stdout.append(proc.stdout.read() if proc.stdout else ""),
+                                        daemon=True))
+    for reader in readers:
+        reader.start()
     peak: float | None = None
     deadline = time.monotonic() + timeout
     try:
@@ -63,9 +71,11 @@ def run_measured(cmd: list[str], env: dict[str, str], timeout: float) -> tuple[i
                 raise ImgragError(f"benchmark child {' '.join(cmd[3:4])} took more than {timeout:.0f} s")
             time.sleep(0.02)
     finally:
-        reader.join(5)
-        if proc.stderr is not None and not reader.is_alive():
-            proc.stderr.close()
+        for reader in readers:
+            reader.join(5)
+        for pipe in (proc.stderr, proc.stdout):
+            if pipe is not None and not any(r.is_alive() for r in readers):
+                pipe.close()
     return proc.returncode or 0, time.perf_counter() - t, peak, (err[0] if err else "")[-2000:]
 
 

@@ -232,3 +232,16 @@ def test_window_goals_read_the_worst_mode_for_the_visible_grid_and_the_whole_ans
     assert g["window_query_p95_ms_10k"]["value"] == 610.0 and g["window_query_p95_ms_10k"]["met"] is False
     assert g["window_query_p95_ms_100k"]["met"] is True
     assert "window_first_screen_p95_ms_100k" not in g  # a mode that never streamed says nothing
+
+
+def test_a_measured_child_that_writes_more_than_a_pipe_holds_does_not_block():
+    """The whole-command bench reads the child's JSON from stdout while tqdm fills stderr."""
+    import sys
+
+    from imgrag_desktop.bench.memory import run_measured
+
+    out: list[str] = []
+    code = "import sys; sys.stderr.write('x' * 500_000); print('y' * 300_000); print('{\"ok\": 1}')"
+    rc, wall, _peak, err = run_measured([sys.executable, "-c", code], {}, timeout=60, stdout=out)
+    assert rc == 0 and err == "x" * 2000  # the stderr tail
+    assert "".join(out).strip().splitlines()[-1] == '{"ok": 1}'
