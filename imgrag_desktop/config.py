@@ -77,6 +77,8 @@ class Settings:
     device: str = _setting("auto", "where models run: auto | cpu | cuda | mps", "Settings › Image model › Device")
     precision: str = _setting("auto", "image-model precision: auto (fp16 on CUDA, bf16 on CPUs with native bf16, "
                               "else fp32) | fp32 | bf16 | fp16", "Settings › Image model › Precision")
+    clip_runtime: str = _setting("auto", "where CLIP runs on the CPU: auto (queries on onnxruntime once the model is "
+                                 "exported, which an index run does; no torch import) | torch | onnx")
     batch_size: int = _setting(0, "images per image-model batch when indexing; 0: chosen for the device")
     decode_workers: int = _setting(0, "threads decoding images ahead of the model; 0: chosen for the machine")
     ignore_hidden: bool = _setting(True, "skip hidden (dot) and system files and folders when scanning")
