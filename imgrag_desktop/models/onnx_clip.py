@@ -67,6 +67,48 @@ def file_stamp(path: Path) -> dict[str, Any]:
     return {"size": size, "hash": h.hexdigest()}
 
 
+def full_hash(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+VERIFIED = "verified.json"
+
+
+def files_intact(folder: Path, files: dict[str, Any]) -> bool:
+    """Whether each file is the one the manifest describes: size and ends on every open, the
+    whole file's hash when it is first opened or its size or mtime changed since (recorded in
+    verified.json; ~0.5 s for ViT-B-32's towers, once), so a file damaged anywhere is refused."""
+    try:
+        seen = json.loads((folder / VERIFIED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        seen = {}
+    fresh: dict[str, Any] = {}
+    for name, stamp in files.items():
+        path = folder / name
+        try:
+            st = path.stat()
+            quick = {k: stamp.get(k) for k in ("size", "hash")}
+            if file_stamp(path) != quick:
+                return False
+            key = [st.st_size, st.st_mtime_ns]
+            if not (isinstance(seen, dict) and seen.get(name) == key):
+                if stamp.get("full") and full_hash(path) != stamp["full"]:
+                    return False
+            fresh[name] = key
+        except OSError:
+            return False
+    if fresh != seen:
+        try:
+            write_json(folder / VERIFIED, fresh)
+        except OSError:  # a read-only data dir: the check is simply done again next time
+            pass
+    return True
+
+
 def ort_threads() -> int:
     """onnxruntime's threads: the machine's cores, within OMP_THREAD_LIMIT / OMP_NUM_THREADS."""
     n = os.cpu_count() or 1
@@ -101,13 +143,13 @@ def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.min(np.sum(_normalize(a) * _normalize(b), axis=-1)))
 
 
-def export_present(root: str | os.PathLike[str], model_id: str) -> bool:
+def export_present(root: str | os.PathLike[str], model_id: str, folder: Path | None = None) -> bool:
     """Whether a whole export of `model_id` is there (its files as the manifest says; no session opened)."""
-    folder = export_dir(root, model_id)
+    folder = folder or export_dir(root, model_id)
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        return manifest.get("format") == FORMAT and manifest.get("model_id") == model_id and all(
-            file_stamp(folder / name) == stamp for name, stamp in (manifest.get("files") or {}).items())
+        return (manifest.get("format") == FORMAT and manifest.get("model_id") == model_id
+                and files_intact(folder, manifest.get("files") or {}))
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -140,11 +182,10 @@ class OnnxClip:
             manifest = json.loads(man_path.read_text(encoding="utf-8"))
             if manifest.get("format") != FORMAT or manifest.get("model_id") != model_id:
                 return None
-            for name, stamp in (manifest.get("files") or {}).items():
-                if file_stamp(folder / name) != stamp:
-                    log.warning("ONNX export %s: %s is damaged or changed; it is ignored (torch serves, and "
-                                "exports it again)", folder, name)
-                    return None
+            if not files_intact(folder, manifest.get("files") or {}):
+                log.warning("ONNX export %s is damaged or changed; it is ignored (torch serves, and exports it "
+                            "again)", folder)
+                return None
             files = manifest.get("files") or {}
             text = _session(folder / "text.onnx") if "text.onnx" in files else None
             image = _session(folder / "image.onnx") if "image.onnx" in files else None
@@ -222,7 +263,7 @@ def pixel_transform(preprocess: Any, size: int) -> tuple[PixelTransform | None, 
     """The NumPy twin of an open_clip torchvision transform, when it is the standard one."""
     steps = getattr(preprocess, "transforms", [])
     names = [type(t).__name__ for t in steps]
-    if names[:2] != ["Resize", "CenterCrop"] or names[-1] != "Normalize" or "ToTensor" not in names:
+    if names[:2] != ["Resize", "CenterCrop"] or names[-1] != "Normalize" or not any("ToTensor" in n for n in names):
         return None, {}
     resize, norm = steps[0], steps[-1]
     if not isinstance(getattr(resize, "size", None), int) and len(getattr(resize, "size", []) or []) != 1:
@@ -244,6 +285,18 @@ def _pixels_agree(ours: PixelTransform, preprocess: Any) -> bool:
         if float(np.abs(ours(im) - preprocess(im).numpy()).max()) > 1e-4:
             return False
     return True
+
+
+def quiet_tracer() -> None:
+    """The exporter's trace warnings ("might cause the trace to be incorrect": the export is
+    checked against torch instead) are not for the user's terminal: ignored in this process."""
+    import warnings
+
+    import torch
+
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+    warnings.filterwarnings("ignore", message=r".*(trace|traced|tracing)", category=UserWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx.*")
 
 
 # Export (torch loaded) ------------------------------------------------------------------------
@@ -331,6 +384,7 @@ def export_clip(root: str | os.PathLike[str], model_id: str, model: Any, tokeniz
     import onnxruntime
     import torch
 
+    quiet_tracer()
     final = export_dir(root, model_id)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
@@ -373,7 +427,7 @@ def export_clip(root: str | os.PathLike[str], model_id: str, model: Any, tokeniz
             img_ref = model.encode_image(imgs).float().numpy()
             dim = int(img_ref.shape[-1])
         manifest.update(dim=dim, text_trimmed=bool(trimmed and text_ok))
-        manifest["files"] = {name: file_stamp(tmp / name) for name in files}
+        manifest["files"] = {name: {**file_stamp(tmp / name), "full": full_hash(tmp / name)} for name in files}
         probe = OnnxClip(tmp, manifest, _session(tmp / "text.onnx") if text_ok else None, _session(tmp / "image.onnx"))
         worst = {"image": min(_min_cosine(probe.encode_pixels(imgs.numpy()), img_ref),
                               _min_cosine(probe.encode_pixels(imgs[:1].numpy()), img_ref[:1]))}

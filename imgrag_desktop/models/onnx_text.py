@@ -27,7 +27,8 @@ import numpy as np
 
 from imgrag_desktop.atomic import write_json
 from imgrag_desktop.models.onnx_clip import (MIN_COSINE, OPSET, _min_cosine, _normalize, _session, _swap_in,
-                                             file_stamp, safe_name)
+                                             file_stamp, files_intact, full_hash, quiet_tracer,
+                                             safe_name)
 
 log = logging.getLogger(__name__)
 FORMAT = 1
@@ -75,10 +76,9 @@ class OnnxText:
         try:
             if manifest.get("format") != FORMAT or manifest.get("model_id") != model_id:
                 return None
-            for name, stamp in (manifest.get("files") or {}).items():
-                if file_stamp(folder / name) != stamp:
-                    log.warning("ONNX text model %s: %s is damaged or changed; ignored", folder, name)
-                    return None
+            if not files_intact(folder, manifest.get("files") or {}):
+                log.warning("ONNX text model %s is damaged or changed; ignored", folder)
+                return None
             enc = cls(folder, manifest, _session(folder / "model.onnx"))
             got = enc.encode(list(manifest["check"]["texts"]))
             if _min_cosine(got, np.asarray(manifest["check"]["vectors"], np.float32)) < MIN_COSINE:
@@ -124,6 +124,7 @@ def export_text(root: str | os.PathLike[str], model_id: str, st_model: Any, mode
     if not supported(st_model) or not (Path(model_dir) / "tokenizer.json").is_file():
         log.info("text model %s is not a plain mean-pooling model: it stays on sentence-transformers", model_id)
         return None
+    quiet_tracer()
     final = export_dir(root, model_id)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
@@ -165,7 +166,7 @@ def export_text(root: str | os.PathLike[str], model_id: str, st_model: Any, mode
             "format": FORMAT, "model_id": model_id, "opset": OPSET, "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__, "dim": int(ref.shape[1]),
             "max_seq_length": int(st_model.max_seq_length), "normalize": True,
-            "files": {n: file_stamp(tmp / n) for n in ("model.onnx", "tokenizer.json")},
+            "files": {n: {**file_stamp(tmp / n), "full": full_hash(tmp / n)} for n in ("model.onnx", "tokenizer.json")},
             "check": {"texts": list(CHECK_TEXTS), "vectors": ref.round(7).tolist()}}
         probe = OnnxText(tmp, manifest, _session(tmp / "model.onnx"))
         worst = _min_cosine(probe.encode(list(CHECK_TEXTS)), ref)

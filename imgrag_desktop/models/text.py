@@ -140,8 +140,9 @@ class TextEncoder:
             return
         from imgrag_desktop.models import onnx_text
 
-        folder = onnx_text.export_dir(self.onnx_root, self.model_id)
-        if (folder / onnx_text.MANIFEST).is_file():
+        from imgrag_desktop.models.onnx_clip import export_present
+
+        if export_present(self.onnx_root, self.model_id, onnx_text.export_dir(self.onnx_root, self.model_id)):
             return
         with self._lock:
             if self._export is not None:
