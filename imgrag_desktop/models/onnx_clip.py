@@ -30,11 +30,14 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from imgrag_desktop.atomic import write_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 log = logging.getLogger(__name__)
 FORMAT = 1
@@ -122,7 +125,7 @@ def ort_threads() -> int:
     return max(1, n)
 
 
-def _session(path: Path) -> Any:
+def session(path: Path) -> Any:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -134,13 +137,13 @@ def _session(path: Path) -> Any:
     return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def _normalize(x: np.ndarray) -> np.ndarray:
+def normalize(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.min(np.sum(_normalize(a) * _normalize(b), axis=-1)))
+def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.min(np.sum(normalize(a) * normalize(b), axis=-1)))
 
 
 def export_present(root: str | os.PathLike[str], model_id: str, folder: Path | None = None) -> bool:
@@ -187,12 +190,12 @@ class OnnxClip:
                             "again)", folder)
                 return None
             files = manifest.get("files") or {}
-            text = _session(folder / "text.onnx") if "text.onnx" in files else None
-            image = _session(folder / "image.onnx") if "image.onnx" in files else None
+            text = session(folder / "text.onnx") if "text.onnx" in files else None
+            image = session(folder / "image.onnx") if "image.onnx" in files else None
             enc = cls(folder, manifest, text, image)
             if text is not None:
                 got = enc.encode_texts(list(manifest["check"]["texts"]))
-                if _min_cosine(got, np.asarray(manifest["check"]["vectors"], np.float32)) < MIN_COSINE:
+                if min_cosine(got, np.asarray(manifest["check"]["vectors"], np.float32)) < MIN_COSINE:
                     log.warning("ONNX export %s does not reproduce its check vectors: ignored", folder)
                     return None
             return enc
@@ -216,7 +219,7 @@ class OnnxClip:
             length = int(tokens.argmax(axis=-1).max()) + 1
             tokens = tokens[:, :length]
         out = self.text_session.run(None, {"tokens": tokens})[0]
-        return _normalize(out)
+        return normalize(out)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -228,7 +231,7 @@ class OnnxClip:
         if len(pixels) == 0:
             return np.zeros((0, self.dim), np.float32)
         out = self.image_session.run(None, {"pixels": np.ascontiguousarray(pixels, dtype=np.float32)})[0]
-        return _normalize(out)
+        return normalize(out)
 
 
 class PixelTransform:
@@ -271,7 +274,7 @@ def pixel_transform(preprocess: Any, size: int) -> tuple[PixelTransform | None, 
     interp = str(getattr(resize, "interpolation", "bicubic")).lower()
     if "bicubic" not in interp and "bilinear" not in interp:
         return None, {}
-    cfg = {"size": int(size), "mean": [float(v) for v in norm.mean], "std": [float(v) for v in norm.std],
+    cfg: dict[str, Any] = {"size": int(size), "mean": [float(v) for v in norm.mean], "std": [float(v) for v in norm.std],
            "interpolation": "bilinear" if "bilinear" in interp else "bicubic"}
     return PixelTransform(**cfg), cfg
 
@@ -285,6 +288,11 @@ def _pixels_agree(ours: PixelTransform, preprocess: Any) -> bool:
         if float(np.abs(ours(im) - preprocess(im).numpy()).max()) > 1e-4:
             return False
     return True
+
+
+# torch.onnx.export is not re-entrant (one global "in export" flag): CLIP's and the text
+# model's exports in one process take turns.
+EXPORT_LOCK = threading.Lock()
 
 
 def quiet_tracer() -> None:
@@ -381,6 +389,12 @@ def export_clip(root: str | os.PathLike[str], model_id: str, model: Any, tokeniz
                 preprocess: Any = None, source: dict[str, Any] | None = None) -> Path | None:
     """Export an fp32 CPU open_clip `model`'s towers for `model_id`; the folder, or None when the
     export failed its check (then nothing is left behind and torch keeps serving)."""
+    with EXPORT_LOCK:
+        return _export_clip(root, model_id, model, tokenizer, image_size, preprocess, source)
+
+
+def _export_clip(root: str | os.PathLike[str], model_id: str, model: Any, tokenizer: Any, image_size: int,
+                 preprocess: Any, source: dict[str, Any] | None) -> Path | None:
     import onnxruntime
     import torch
 
@@ -428,13 +442,13 @@ def export_clip(root: str | os.PathLike[str], model_id: str, model: Any, tokeniz
             dim = int(img_ref.shape[-1])
         manifest.update(dim=dim, text_trimmed=bool(trimmed and text_ok))
         manifest["files"] = {name: {**file_stamp(tmp / name), "full": full_hash(tmp / name)} for name in files}
-        probe = OnnxClip(tmp, manifest, _session(tmp / "text.onnx") if text_ok else None, _session(tmp / "image.onnx"))
-        worst = {"image": min(_min_cosine(probe.encode_pixels(imgs.numpy()), img_ref),
-                              _min_cosine(probe.encode_pixels(imgs[:1].numpy()), img_ref[:1]))}
+        probe = OnnxClip(tmp, manifest, session(tmp / "text.onnx") if text_ok else None, session(tmp / "image.onnx"))
+        worst = {"image": min(min_cosine(probe.encode_pixels(imgs.numpy()), img_ref),
+                              min_cosine(probe.encode_pixels(imgs[:1].numpy()), img_ref[:1]))}
         if text_ok and text_ref is not None:
             got = probe.encode_texts(list(CHECK_TEXTS))
-            worst["text"] = _min_cosine(got, text_ref)
-            manifest["check"] = {"texts": list(CHECK_TEXTS), "vectors": _normalize(text_ref).round(7).tolist()}
+            worst["text"] = min_cosine(got, text_ref)
+            manifest["check"] = {"texts": list(CHECK_TEXTS), "vectors": normalize(text_ref).round(7).tolist()}
             if worst["text"] >= MIN_COSINE:  # the torch-free tokenizer must agree too
                 ids_ok = bool(np.array_equal(probe.tokenizer(list(CHECK_TEXTS)), tokenizer(list(CHECK_TEXTS)).numpy()))
                 worst["text"] = worst["text"] if ids_ok else -1.0
@@ -445,7 +459,7 @@ def export_clip(root: str | os.PathLike[str], model_id: str, model: Any, tokeniz
             return None
         del probe
         write_json(tmp / MANIFEST, manifest)
-        _swap_in(tmp, final)
+        swap_in(tmp, final)
         tmp = Path()
         log.info("exported %s to ONNX at %s (cosine to torch %s)", model_id, final, worst)
         return final
@@ -454,7 +468,7 @@ def export_clip(root: str | os.PathLike[str], model_id: str, model: Any, tokeniz
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _swap_in(tmp: Path, final: Path) -> None:
+def swap_in(tmp: Path, final: Path) -> None:
     """Put the finished folder in place; an old or damaged one is moved aside first, then removed."""
     if final.exists():
         old = final.with_name(f".{final.name}-old-{os.getpid()}-{threading.get_ident()}")

@@ -26,9 +26,20 @@ from typing import Any, Sequence
 import numpy as np
 
 from imgrag_desktop.atomic import write_json
-from imgrag_desktop.models.onnx_clip import (MIN_COSINE, OPSET, _min_cosine, _normalize, _session, _swap_in,
-                                             file_stamp, files_intact, full_hash, quiet_tracer,
-                                             safe_name)
+from imgrag_desktop.models.onnx_clip import (
+    EXPORT_LOCK,
+    MIN_COSINE,
+    OPSET,
+    file_stamp,
+    files_intact,
+    full_hash,
+    min_cosine,
+    normalize,
+    quiet_tracer,
+    safe_name,
+    session,
+    swap_in,
+)
 
 log = logging.getLogger(__name__)
 FORMAT = 1
@@ -79,9 +90,9 @@ class OnnxText:
             if not files_intact(folder, manifest.get("files") or {}):
                 log.warning("ONNX text model %s is damaged or changed; ignored", folder)
                 return None
-            enc = cls(folder, manifest, _session(folder / "model.onnx"))
+            enc = cls(folder, manifest, session(folder / "model.onnx"))
             got = enc.encode(list(manifest["check"]["texts"]))
-            if _min_cosine(got, np.asarray(manifest["check"]["vectors"], np.float32)) < MIN_COSINE:
+            if min_cosine(got, np.asarray(manifest["check"]["vectors"], np.float32)) < MIN_COSINE:
                 log.warning("ONNX text model %s does not reproduce its check vectors: ignored", folder)
                 return None
             return enc
@@ -112,12 +123,17 @@ class OnnxText:
             m = mask[..., None].astype(np.float32)
             pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
             out[idx] = pooled
-        return _normalize(out) if self.normalize else out
+        return normalize(out) if self.normalize else out
 
 
 def export_text(root: str | os.PathLike[str], model_id: str, st_model: Any, model_dir: Path) -> Path | None:
     """Export a loaded sentence-transformers model; the folder, or None (not supported, or the
     check failed: then nothing is left behind)."""
+    with EXPORT_LOCK:
+        return _export_text(root, model_id, st_model, model_dir)
+
+
+def _export_text(root: str | os.PathLike[str], model_id: str, st_model: Any, model_dir: Path) -> Path | None:
     import onnxruntime
     import torch
 
@@ -168,8 +184,8 @@ def export_text(root: str | os.PathLike[str], model_id: str, st_model: Any, mode
             "max_seq_length": int(st_model.max_seq_length), "normalize": True,
             "files": {n: {**file_stamp(tmp / n), "full": full_hash(tmp / n)} for n in ("model.onnx", "tokenizer.json")},
             "check": {"texts": list(CHECK_TEXTS), "vectors": ref.round(7).tolist()}}
-        probe = OnnxText(tmp, manifest, _session(tmp / "model.onnx"))
-        worst = _min_cosine(probe.encode(list(CHECK_TEXTS)), ref)
+        probe = OnnxText(tmp, manifest, session(tmp / "model.onnx"))
+        worst = min_cosine(probe.encode(list(CHECK_TEXTS)), ref)
         manifest["cosine"] = worst
         del probe
         if worst < MIN_COSINE:
@@ -177,7 +193,7 @@ def export_text(root: str | os.PathLike[str], model_id: str, st_model: Any, mode
                         model_id, worst)
             return None
         write_json(tmp / MANIFEST, manifest)
-        _swap_in(tmp, final)
+        swap_in(tmp, final)
         tmp = Path()
         log.info("exported text model %s to ONNX at %s (cosine %.7f)", model_id, final, worst)
         return final

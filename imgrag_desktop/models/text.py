@@ -139,7 +139,6 @@ class TextEncoder:
         if self.runtime == "torch" or self._export is not None:
             return
         from imgrag_desktop.models import onnx_text
-
         from imgrag_desktop.models.onnx_clip import export_present
 
         if export_present(self.onnx_root, self.model_id, onnx_text.export_dir(self.onnx_root, self.model_id)):
@@ -203,7 +202,7 @@ class TextEncoder:
         """One normalised vector per text; long texts are the mean of their chunks' vectors."""
         texts = [t if isinstance(t, str) else "" for t in texts]
         ort = self._on_ort()
-        model = self.load() if ort is None else None
+        model: Any = self.load() if ort is None else None
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         chunks: list[str] = []
