@@ -383,6 +383,19 @@ class ClipEncoder:
         """"torch", "onnx", or "" (nothing loaded yet)."""
         return "torch" if self._model is not None else "onnx" if self._ort is not None else ""
 
+    def serves_on_onnx(self) -> bool:
+        """Whether queries will run on a valid ONNX export (checked without opening it)."""
+        if self._ort is not None:
+            return self._model is None or self.runtime == "onnx"
+        if self._model is not None and self.runtime != "onnx" or not self._ort_wanted():
+            return False
+        from imgrag_desktop.models.onnx_clip import export_present
+
+        try:
+            return export_present(self.onnx_root, self.model_id, need=("text.onnx",))
+        except ModelUnavailable:
+            return False
+
     def _ort_wanted(self) -> bool:
         return self.runtime != "torch" and bool(self.onnx_root) and cpu_device(self.requested_device)
 

@@ -146,13 +146,15 @@ def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.min(np.sum(normalize(a) * normalize(b), axis=-1)))
 
 
-def export_present(root: str | os.PathLike[str], model_id: str, folder: Path | None = None) -> bool:
+def export_present(root: str | os.PathLike[str], model_id: str, folder: Path | None = None,
+                   need: Sequence[str] = ()) -> bool:
     """Whether a whole export of `model_id` is there (its files as the manifest says; no session opened)."""
     folder = folder or export_dir(root, model_id)
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest.get("files") or {}
         return (manifest.get("format") == FORMAT and manifest.get("model_id") == model_id
-                and files_intact(folder, manifest.get("files") or {}))
+                and all(n in files for n in need) and files_intact(folder, files))
     except (OSError, ValueError, AttributeError):
         return False
 

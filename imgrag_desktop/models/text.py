@@ -118,6 +118,17 @@ class TextEncoder:
     def runtime_in_use(self) -> str:
         return "torch" if self._model is not None else "onnx" if self._ort is not None else ""
 
+    def serves_on_onnx(self) -> bool:
+        """Whether encodes will run on a valid ONNX export (checked without opening it)."""
+        if self._ort is not None:
+            return self._model is None or self.runtime == "onnx"
+        if self.runtime == "torch" or (self._model is not None and self.runtime != "onnx"):
+            return False
+        from imgrag_desktop.models import onnx_text
+        from imgrag_desktop.models.onnx_clip import export_present
+
+        return export_present(self.onnx_root, self.model_id, onnx_text.export_dir(self.onnx_root, self.model_id))
+
     def _on_ort(self) -> Any:
         """The ONNX model when it should serve (see `runtime`), else None."""
         if self.runtime == "torch" or (self._model is not None and self.runtime != "onnx"):
