@@ -641,7 +641,8 @@ class ClipEncoder:
             with self._lock:
                 self._load_torch()
                 model_id, source, precision = self.model_id, self._source, self.precision
-                model = copy.deepcopy(self._model) if precision == "fp32" else None
+                # A copy in fp32: of the loaded model when it is fp32, or has no file (random weights)
+                model = copy.deepcopy(self._model).float() if precision == "fp32" or not source else None
                 tokenizer, preprocess, size = self._tokenizer, self._preprocess, self.image_size
             if model is None:  # the exported towers are fp32 whatever the serving precision
                 model = open_clip.create_model(self.model_name, pretrained=source, device="cpu", precision="fp32")
