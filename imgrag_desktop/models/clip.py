@@ -68,6 +68,9 @@ def cpu_device(requested: str = "auto") -> bool:
 
 
 RUNTIMES = ("auto", "torch", "onnx")
+# Whether clip_runtime "auto" also runs image batches (indexing, watching) on onnxruntime, not
+# only queries: chosen by the figures in docs/performance.md (issue 19).
+AUTO_IMAGES_ON_ONNX = False
 
 
 def pick_device(requested: str = "auto") -> str:
@@ -547,16 +550,46 @@ class ClipEncoder:
                 torch.cuda.empty_cache()
 
     # Encoding -------------------------------------------------------------------------------
+    def _images_on_ort(self) -> Any:
+        """The ORT towers when image batches should run there, else None: with clip_runtime
+        "onnx", or "auto" when AUTO_IMAGES says so (see docs/performance.md, issue 19)."""
+        if self.runtime == "torch" or (self.runtime == "auto" and not AUTO_IMAGES_ON_ONNX):
+            return None
+        ort = self._text_on_ort()
+        return ort if ort is not None and ort.image_session is not None and ort.pixels is not None else None
+
     @property
-    def preprocess(self) -> Callable[["Image.Image"], "torch.Tensor"]:
-        """The model's own image transform; thread-safe, so decode workers can run it."""
+    def preprocess(self) -> Callable[["Image.Image"], Any]:
+        """The model's own image transform; thread-safe, so decode workers can run it. A torch
+        tensor, or a NumPy array when the image tower runs on onnxruntime (the same pixels)."""
+        ort = self._images_on_ort()
+        if ort is not None:
+            return ort.pixels  # type: ignore[no-any-return]
         self._load_torch()
         assert self._preprocess is not None
         return self._preprocess
 
-    def encode_tensors(self, batch: "torch.Tensor") -> np.ndarray:
+    @staticmethod
+    def stack(items: Sequence[Any]) -> Any:
+        """One batch of what `preprocess` made (NumPy arrays stay NumPy: no torch import)."""
+        if items and isinstance(items[0], np.ndarray):
+            return np.stack(items)
         import torch
 
+        return torch.stack(list(items))
+
+    def encode_tensors(self, batch: Any) -> np.ndarray:
+        """Vectors of a batch of preprocessed images (a torch tensor or a NumPy array)."""
+        if isinstance(batch, np.ndarray):
+            ort = self._images_on_ort()
+            if ort is not None:
+                with self._lock:
+                    self.last_used = time.monotonic()
+                return ort.encode_pixels(batch)  # type: ignore[no-any-return]
+        import torch
+
+        if isinstance(batch, np.ndarray):  # the ORT session went (idle unload, settings): torch serves
+            batch = torch.from_numpy(batch)
         self._load_torch()
         with self._lock, torch.inference_mode():
             x = batch.to(self.device, dtype=self.dtype, non_blocking=True)

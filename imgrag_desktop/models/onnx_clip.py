@@ -21,6 +21,7 @@ and a later process that only searches opens them with `OnnxClip.open` and never
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -30,7 +31,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
@@ -297,6 +298,23 @@ def _pixels_agree(ours: PixelTransform, preprocess: Any) -> bool:
 EXPORT_LOCK = threading.Lock()
 
 
+@contextlib.contextmanager
+def plain_attention() -> Iterator[None]:
+    """nn.MultiheadAttention's fused inference path (aten::_native_multi_head_attention) has no
+    ONNX form: off while exporting (a process-wide flag, so the export holds EXPORT_LOCK)."""
+    import torch
+
+    mha = getattr(torch.backends, "mha", None)
+    was = mha.get_fastpath_enabled() if mha is not None else None
+    if mha is not None:
+        mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        if mha is not None:
+            mha.set_fastpath_enabled(bool(was))
+
+
 def quiet_tracer() -> None:
     """The exporter's trace warnings ("might cause the trace to be incorrect": the export is
     checked against torch instead) are not for the user's terminal: ignored in this process."""
@@ -414,7 +432,7 @@ def _export_clip(root: str | os.PathLike[str], model_id: str, model: Any, tokeni
         manifest["preprocess"] = pre_cfg if ours is not None and _pixels_agree(ours, preprocess) else {}
         trimmed = can_trim(model)
         text_ok = tokenizer_supported(tokenizer)
-        with torch.no_grad():
+        with torch.no_grad(), plain_attention():
             if text_ok:
                 from imgrag_desktop.models.clip_tokenizer import open_clip_vocab
 
