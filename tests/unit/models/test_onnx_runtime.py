@@ -144,3 +144,39 @@ def test_minilm_on_onnx_equals_sentence_transformers(tmp_path: Path) -> None:
     assert third.runtime_in_use == "torch" and np.allclose(again, ref[:3], atol=1e-5)
     if third._export is not None:
         third._export.join(300)
+
+
+def test_image_batches_on_onnx_when_asked(exported: tuple[ClipEncoder, Path], tiny_ckpt: Path) -> None:
+    """clip_runtime "onnx": the indexer's path (preprocess in the decode workers, stack, encode)
+    gives torch's vectors without loading the torch model."""
+    torch_enc, root = exported
+    enc = ClipEncoder("imgrag-tiny", checkpoint=str(tiny_ckpt), device="cpu", runtime="onnx", onnx_root=root)
+    assert enc.serves_on_onnx()
+    imgs = _images()
+    batch = enc.stack([enc.preprocess(im) for im in imgs])
+    assert isinstance(batch, np.ndarray) and batch.shape == (4, 3, 64, 64)
+    got = enc.encode_tensors(batch)
+    assert enc._model is None
+    ref = torch_enc.encode_tensors(torch_enc.stack([torch_enc.preprocess(im) for im in imgs]))
+    assert float(np.min(np.sum(got * ref, axis=1))) >= 0.9999
+    # without a usable export, the same NumPy batch goes to torch
+    bare = ClipEncoder("imgrag-tiny", checkpoint=str(tiny_ckpt), device="cpu", precision="fp32", runtime="onnx")
+    assert not bare.serves_on_onnx()
+    assert float(np.min(np.sum(bare.encode_tensors(batch) * ref, axis=1))) >= 0.9999
+
+
+def test_the_window_warm_up_skips_torch_when_the_export_serves(tmp_path: Path, exported: tuple[ClipEncoder, Path],
+                                                                tiny_ckpt: Path) -> None:
+    from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.quiet_start import ENGINE_MODULES
+    from imgrag_desktop.services import Services
+
+    svc = Services(AppConfig.load(tmp_path / "data", "test"))
+    assert "torch" in svc.engine_modules(ENGINE_MODULES)  # nothing exported yet
+    model_id = svc.clip.model_id  # writes the data dir's tiny checkpoint (the same seed: the same id)
+    assert model_id == _onnx_encoder(tiny_ckpt, exported[1]).model_id
+    shutil.copytree(onnx_clip.export_dir(exported[1], model_id), onnx_clip.export_dir(svc.cfg.models_dir / "onnx", model_id))
+    assert svc.engine_modules(ENGINE_MODULES) == tuple(m for m in ENGINE_MODULES if m not in ("torch", "open_clip"))
+    svc.cfg.settings.clip_runtime = "torch"
+    svc.reset_models()
+    assert "torch" in svc.engine_modules(ENGINE_MODULES)
