@@ -379,6 +379,12 @@ class AppConfig:
         return self.data_dir / "models"
 
     @property
+    def onnx_dir(self) -> Path:
+        """Where the models' ONNX exports are (models/onnx_clip.py): the data dir's, unless
+        IMGRAG_ONNX_DIR names another (the test suite shares one among its data dirs)."""
+        return Path(os.environ.get("IMGRAG_ONNX_DIR") or self.models_dir / "onnx")
+
+    @property
     def lock_file(self) -> Path:
         return self.data_dir / "writer.lock"
 

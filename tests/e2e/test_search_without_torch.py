@@ -29,11 +29,14 @@ PROBE = (
 )
 
 
+OWN_EXPORTS = {"IMGRAG_ONNX_DIR": ""}  # this test's data dir holds its exports, not the session's shared folder
+
+
 def _search(data: Path, *args: str) -> tuple[list[str], str]:
     cmd = [sys.executable, "-c", PROBE, "--data-dir", str(data), "--profile", "test", "search", *args, "--json",
            "--min-score", "off"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env={**os.environ, "PYTHONPATH": str(REPO), **OWN_EXPORTS})
     assert proc.returncode == 0, proc.stderr[-2000:]
     heavy = [ln for ln in proc.stderr.splitlines() if ln.startswith("HEAVY=")]
     assert heavy, proc.stderr[-2000:]
@@ -50,8 +53,8 @@ def test_a_search_process_imports_no_torch_once_exported(tmp_path: Path) -> None
         shutil.copy2(p, photos / p.name)
     data = tmp_path / "data"
     for key, value in (("faces_enabled", "false"),):  # OCR stays: the text stage then runs MiniLM
-        run_cli("settings", "set", key, value, data_dir=data)
-    proc = run_cli("index", str(photos), "--json", data_dir=data)  # exports CLIP and MiniLM before it exits
+        run_cli("settings", "set", key, value, data_dir=data, env=OWN_EXPORTS)
+    proc = run_cli("index", str(photos), "--json", data_dir=data, env=OWN_EXPORTS)  # exports CLIP and MiniLM before it exits
     onnx = data / "models" / "onnx"
     assert sorted(p.name.split("_")[0] for p in onnx.iterdir()) == ["imgrag-tiny", "text-all-MiniLM-L6-v2"], \
         [ln for ln in proc.stderr.splitlines() if "ONNX" in ln or "export" in ln]
@@ -62,8 +65,8 @@ def test_a_search_process_imports_no_torch_once_exported(tmp_path: Path) -> None
     assert heavy == "", f"a search process imported {heavy}"
     assert len(visual) == 4 and hybrid
 
-    run_cli("settings", "set", "clip_runtime", "torch", data_dir=data)
-    run_cli("settings", "set", "precision", "fp32", data_dir=data)  # the exports are fp32: no bf16 near-ties
+    run_cli("settings", "set", "clip_runtime", "torch", data_dir=data, env=OWN_EXPORTS)
+    run_cli("settings", "set", "precision", "fp32", data_dir=data, env=OWN_EXPORTS)  # the exports are fp32: no bf16 near-ties
     visual_torch, heavy = _search(data, "a dog on a sofa", "--mode", "visual")
     assert "torch" in heavy.split(",")  # the probe sees torch when it is there
     hybrid_torch, _ = _search(data, "a dog on a sofa", "--mode", "hybrid")

@@ -166,16 +166,17 @@ def test_image_batches_on_onnx_when_asked(exported: tuple[ClipEncoder, Path], ti
 
 
 def test_the_window_warm_up_skips_torch_when_the_export_serves(tmp_path: Path, exported: tuple[ClipEncoder, Path],
-                                                                tiny_ckpt: Path) -> None:
+                                                                tiny_ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from imgrag_desktop.config import AppConfig
     from imgrag_desktop.quiet_start import ENGINE_MODULES
     from imgrag_desktop.services import Services
 
+    monkeypatch.setenv("IMGRAG_ONNX_DIR", str(tmp_path / "onnx"))  # not the session's shared exports
     svc = Services(AppConfig.load(tmp_path / "data", "test"))
     assert "torch" in svc.engine_modules(ENGINE_MODULES)  # nothing exported yet
     model_id = svc.clip.model_id  # writes the data dir's tiny checkpoint (the same seed: the same id)
     assert model_id == _onnx_encoder(tiny_ckpt, exported[1]).model_id
-    shutil.copytree(onnx_clip.export_dir(exported[1], model_id), onnx_clip.export_dir(svc.cfg.models_dir / "onnx", model_id))
+    shutil.copytree(onnx_clip.export_dir(exported[1], model_id), onnx_clip.export_dir(svc.cfg.onnx_dir, model_id))
     assert svc.engine_modules(ENGINE_MODULES) == tuple(m for m in ENGINE_MODULES if m not in ("torch", "open_clip"))
     svc.cfg.settings.clip_runtime = "torch"
     svc.reset_models()
