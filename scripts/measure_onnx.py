@@ -104,14 +104,48 @@ def _tower_rss(model: str, onnx_dir: Path, env: dict[str, str]) -> dict[str, Any
     return out
 
 
+def _index_runs(work: Path, model: str, images: int, env: dict[str, str]) -> dict[str, Any]:
+    """`imgrag index` of fresh 640x480 JPEGs into a library whose exports exist, with the image
+    batches on torch (clip_runtime auto) and on onnxruntime (onnx): wall, peak RSS, heavy modules.
+    OCR and faces off: the visual pass and the text stage."""
+    data = work / "data-index"
+    first = work / "first"
+    make_jpegs(first, 4, (640, 480), seed=11)
+    _settings(data, "default", clip_model=model, clip_pretrained="", ocr_enabled=False, faces_enabled=False)
+    rc, _, _, err = run_measured(CLI + ["--data-dir", str(data), "index", str(first)], env, 1800)  # the exports
+    assert rc == 0, err
+    out: dict[str, Any] = {"images": images}
+    for i, runtime in enumerate(("auto", "onnx", "auto", "onnx")):
+        folder = work / f"batch-{i}"
+        make_jpegs(folder, images, (640, 480), seed=20 + i)
+        _settings(data, "default", clip_runtime=runtime)
+        rc, wall, peak, err = run_measured([sys.executable, "-c", HEAVY_PROBE, "--data-dir", str(data), "index",
+                                            str(folder), "--json"], env, 1800)
+        assert rc == 0, err
+        heavy = [ln for ln in err.splitlines() if ln.startswith("HEAVY=")][-1][6:]
+        out.setdefault(runtime, []).append({"wall_s": round(wall, 1), "peak_rss_mb": round(peak or 0.0),
+                                            "heavy_modules": heavy})
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="ViT-B-32")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--out", default="")
+    ap.add_argument("--index-only", type=int, default=0, metavar="N",
+                    help="only `imgrag index` of N images, image batches on torch and on onnxruntime")
     args = ap.parse_args()
     env = child_env()
     result: dict[str, Any] = {"model": args.model, "date": time.strftime("%Y-%m-%d")}
+    if args.index_only:
+        with tempfile.TemporaryDirectory(prefix="imgrag-onnx-") as tmp:
+            result["index_runs"] = _index_runs(Path(tmp), args.model, args.index_only, env)
+        text = json.dumps(result, indent=1)
+        if args.out:
+            Path(args.out).write_text(text)
+        print(text)
+        return 0
     with tempfile.TemporaryDirectory(prefix="imgrag-onnx-") as tmp:
         work = Path(tmp)
         photos = work / "photos"
