@@ -556,7 +556,7 @@ class ClipEncoder:
         if self.runtime == "torch" or (self.runtime == "auto" and not AUTO_IMAGES_ON_ONNX):
             return None
         ort = self._text_on_ort()
-        return ort if ort is not None and ort.image_session is not None and ort.pixels is not None else None
+        return ort if ort is not None and ort.has_image and ort.pixels is not None else None
 
     @property
     def preprocess(self) -> Callable[["Image.Image"], Any]:
@@ -608,7 +608,7 @@ class ClipEncoder:
         if not images:
             return np.zeros((0, self.dim or 0), np.float32)
         ort = self._text_on_ort()
-        if ort is not None and ort.image_session is not None and ort.pixels is not None:
+        if ort is not None and ort.has_image and ort.pixels is not None:
             with self._lock:
                 self.last_used = time.monotonic()
             return ort.encode_pixels(np.stack([ort.pixels(im) for im in images]))

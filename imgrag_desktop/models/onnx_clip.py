@@ -163,11 +163,14 @@ def export_present(root: str | os.PathLike[str], model_id: str, folder: Path | N
 class OnnxClip:
     """The exported towers of one model on onnxruntime (CPU). Either tower may be absent."""
 
-    def __init__(self, folder: Path, manifest: dict[str, Any], text: Any, image: Any) -> None:
+    def __init__(self, folder: Path, manifest: dict[str, Any], text: Any, image: Any = None) -> None:
         self.folder = folder
         self.manifest = manifest
         self.text_session = text
-        self.image_session = image
+        self._image_session = image
+        # The image tower is opened on its first use: a search process rarely needs it, and
+        # it costs ~350 MB and seconds to open (ViT-B-32).
+        self.has_image = image is not None or "image.onnx" in (manifest.get("files") or {})
         self.dim = int(manifest["dim"])
         self.image_size = int(manifest.get("image_size") or 224)
         self.context_length = int(manifest.get("context_length") or 77)
@@ -194,8 +197,7 @@ class OnnxClip:
                 return None
             files = manifest.get("files") or {}
             text = session(folder / "text.onnx") if "text.onnx" in files else None
-            image = session(folder / "image.onnx") if "image.onnx" in files else None
-            enc = cls(folder, manifest, text, image)
+            enc = cls(folder, manifest, text)
             if text is not None:
                 got = enc.encode_texts(list(manifest["check"]["texts"]))
                 if min_cosine(got, np.asarray(manifest["check"]["vectors"], np.float32)) < MIN_COSINE:
@@ -228,6 +230,13 @@ class OnnxClip:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         return self.encode_tokens(self.tokenizer(list(texts)))
+
+    @property
+    def image_session(self) -> Any:
+        with self._lock:
+            if self._image_session is None and self.has_image:
+                self._image_session = session(self.folder / "image.onnx")
+            return self._image_session
 
     def encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
         assert self.image_session is not None
