@@ -171,6 +171,11 @@ class TextEncoder:
         return self._dim
 
     def load(self) -> Any:
+        """Ready to encode: the ONNX model when its export serves (models/onnx_text.py: no torch,
+        no sentence-transformers), else the sentence-transformers model."""
+        ort = self._on_ort()
+        if ort is not None:
+            return ort
         with self._lock:
             self.last_used = time.monotonic()
             if self._model is None:
