@@ -41,6 +41,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if _OWN_ONNX_DIR[0]:
+        import threading
+
+        for t in threading.enumerate():  # an export still running in the background finishes first
+            if t.name.startswith("imgrag-onnx"):
+                t.join(300)
         shutil.rmtree(_OWN_ONNX_DIR[0], ignore_errors=True)
 
 

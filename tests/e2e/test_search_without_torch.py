@@ -32,17 +32,22 @@ PROBE = (
 OWN_EXPORTS = {"IMGRAG_ONNX_DIR": ""}  # this test's data dir holds its exports, not the session's shared folder
 
 
-def _search(data: Path, *args: str) -> tuple[list[str], str]:
-    cmd = [sys.executable, "-c", PROBE, "--data-dir", str(data), "--profile", "test", "search", *args, "--json",
-           "--min-score", "off"]
+def _probe(data: Path, *args: str) -> tuple[str, str]:
+    """`imgrag ARGS`'s stdout, and the heavy modules its process imported."""
+    cmd = [sys.executable, "-c", PROBE, "--data-dir", str(data), "--profile", "test", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO), **OWN_EXPORTS})
     assert proc.returncode == 0, proc.stderr[-2000:]
     heavy = [ln for ln in proc.stderr.splitlines() if ln.startswith("HEAVY=")]
     assert heavy, proc.stderr[-2000:]
-    out = json.loads(proc.stdout)
+    return proc.stdout, heavy[-1][len("HEAVY="):]
+
+
+def _search(data: Path, *args: str) -> tuple[list[str], str]:
+    stdout, heavy = _probe(data, "search", *args, "--json", "--min-score", "off")
+    out = json.loads(stdout)
     hits = out["hits"] if isinstance(out, dict) else out
-    return [h["path"] for h in hits], heavy[-1][len("HEAVY="):]
+    return [h["path"] for h in hits], heavy
 
 
 @pytest.mark.slow  # four CLI processes (an index run with its exports, searches both ways)
@@ -71,3 +76,13 @@ def test_a_search_process_imports_no_torch_once_exported(tmp_path: Path) -> None
     assert "torch" in heavy.split(",")  # the probe sees torch when it is there
     hybrid_torch, _ = _search(data, "a dog on a sofa", "--mode", "hybrid")
     assert visual_torch == visual and hybrid_torch == hybrid
+
+    # clip_runtime onnx: an index run too imports none of them (image batches on onnxruntime)
+    run_cli("settings", "set", "clip_runtime", "onnx", data_dir=data, env=OWN_EXPORTS)
+    more = tmp_path / "more"
+    more.mkdir()
+    for p in coco_images()[4:6]:
+        shutil.copy2(p, more / p.name)
+    stdout, heavy = _probe(data, "index", str(more), "--json")
+    assert heavy == "", f"an index run on onnxruntime imported {heavy}"
+    assert json.loads(stdout)["embedded"] == 2
