@@ -72,7 +72,7 @@ class PassParts:
     fingerprints: Any = None  # the Indexer's open FingerprintTable (no second connection per batch)
 
     def faces_engine(self) -> Any:
-        from imgrag_desktop.models.faces import engine_from_settings
+        from imgrag_desktop.models.faces_child import engine_from_settings
 
         return engine_from_settings(self.cfg.settings)
 
@@ -296,7 +296,8 @@ def _faces(run: StageRun) -> dict[str, Any] | None:
         return {"faces": {"deleted": True}} if forget_faces(run.services.store) else None
     if run.cancel.is_set():
         return None
-    return {"faces": find_faces(run.services.store, s, run.services.faces_engine(), run.cancel, run.on_progress)}
+    return {"faces": find_faces(run.services.store, s, run.services.faces_engine(), run.cancel, run.on_progress,
+                                on_warning=run.on_warning)}
 
 
 def _text(run: StageRun) -> dict[str, Any] | None:

@@ -66,6 +66,7 @@ class Child:
         if msg[0] == "err":
             self.kill()
             raise error_from(msg[1], msg[2], errors)
+        self.ready_info = msg[1]  # what the child said about itself when ready
 
     def call(self, request: Any, timeout_s: float, on_timeout: Callable[[], ImgragError] | None = None) -> Any:
         """The child's answer to `request`; past `timeout_s` (0: no limit) the child is killed
@@ -129,6 +130,13 @@ class Pool:
         with self._lock:
             self._all.append(child)
         return child
+
+    def start(self) -> Child:
+        """A started child (one already running, else a new one), left idle for the next request."""
+        with self._slots:
+            child = self._take()
+            self._idle.put(child)
+            return child
 
     def call(self, request: Any, timeout_s: float, on_timeout: Callable[[], ImgragError] | None = None) -> Any:
         with self._slots:
