@@ -93,45 +93,47 @@ def window_query(text: str) -> WindowQuery | None:
     return WindowQuery(tuple(distinct), tuple(need), tuple(stems), tuple(fuzzy))
 
 
-class _Matcher:
-    """Which query unit a text's word (and the word after it) stands for."""
-
-    def __init__(self, q: WindowQuery) -> None:
-        self.q = q
-        self.exact: dict[str, int] = {}  # a word, or an amount's digits written together (120)
-        self.split: dict[tuple[str, str], int] = {}  # an amount's two parts (1, 20)
-        self.stem: dict[str, int] = {}
-        for i, u in enumerate(q.units):
-            self.exact["".join(u)] = i
-            if len(u) == 2:
-                self.split[(u[0], u[1])] = i
-            elif q.stems[i]:
-                self.stem[str(q.stems[i])] = i
-
-    def at(self, toks: list[str], j: int) -> tuple[int, int]:
-        """(query unit, words it takes) for the word toks[j]; (-1, 1) when none."""
-        tok = toks[j]
-        if self.split and j + 1 < len(toks):
-            i = self.split.get((tok, toks[j + 1]))
-            if i is not None:
-                return i, 2
-        i = self.exact.get(tok)
-        if i is not None:
-            return i, 1
-        if tok.isalpha():
-            i = self.stem.get(textmatch.stem(tok))
-            if i is not None:
-                return i, 1
-            for k, pat in enumerate(self.q.fuzzy):
-                if pat is not None and abs(len(tok) - len(self.q.units[k][0])) <= 2 and pat.fullmatch(tok):
-                    return k, 1
-        return -1, 1
+def _lookup(q: WindowQuery, words: set[str]) -> dict[str, int] | None:
+    """Each of a text's distinct `words` that stands for a query unit (itself, an amount's
+    digits written together, a word of the same stem or with a few edits) → that unit; None
+    when some unit is not among them at all (most candidates lack one: no window to look for).
+    Numbers are checked first, being exact and cheap."""
+    out: dict[str, int] = {}
+    for i, u in enumerate(q.units):
+        if q.stems[i] is not None:
+            continue
+        whole = "".join(u)
+        if whole in words:
+            out[whole] = i
+        elif len(u) == 1 or not (u[0] in words and u[1] in words):  # an amount may be 1 and 20, found in place
+            return None
+    for i, u in enumerate(q.units):
+        s = q.stems[i]
+        if s is None:
+            continue
+        word = u[0]
+        found = word in words
+        if found:
+            out[word] = i
+        pat = q.fuzzy[i]
+        for w in words:
+            # a stem keeps a word's first three letters
+            if w not in out and ((w[:3] == s[:3] and textmatch.stem(w) == s)
+                                 or (pat is not None and abs(len(w) - len(word)) <= 2 and pat.fullmatch(w))):
+                out[w] = i
+                found = True
+        if not found:
+            return None
+    return out
 
 
 def tightest_window(q: WindowQuery, text: str) -> Window | None:
     """The tightest window of `text` holding every word of `q` (Window), or None when no
     window small enough holds them all (see the module doc)."""
-    match = _Matcher(q)
+    unit_of = _lookup(q, set(textmatch.tokens(text or "")))
+    if unit_of is None:
+        return None
+    split = {(u[0], u[1]): i for i, u in enumerate(q.units) if len(u) == 2}
     hits: list[tuple[int, int, int, int]] = []  # (first token position, words taken, line, query unit)
     seen = [0] * len(q.units)
     pos = 0
@@ -139,11 +141,14 @@ def tightest_window(q: WindowQuery, text: str) -> Window | None:
         toks = textmatch.tokens(line)
         j = 0
         while j < len(toks):
-            i, width = match.at(toks, j)
+            i = split.get((toks[j], toks[j + 1]), -1) if split and j + 1 < len(toks) else -1
+            width = 2 if i >= 0 else 1
+            if i < 0:
+                i = unit_of.get(toks[j], -1)
             if i >= 0:
                 hits.append((pos + j, width, line_no, i))
                 seen[i] += 1
-            j += width if i >= 0 else 1
+            j += width
         pos += len(toks)
     if any(s < n for s, n in zip(seen, q.need)):
         return None
