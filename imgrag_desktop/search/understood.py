@@ -47,7 +47,8 @@ def pasted_phrase(searcher: Any, reading: Reading) -> Reading | None:
         return None
     phrase = " ".join(words)
     near = textmatch.near_pattern(textmatch.tokens(reading.original))  # OCR's "Comer" for "Corner"
-    window = word_window.window_query(reading.original)
+    window = (word_window.window_query(reading.original)
+              if len(word_window.query_units(reading.original)) >= word_window.LITERAL_MIN_WORDS else None)
     for h in hits:
         body = f"{h.ocr_text}\n{h.caption}"
         if (phrase in " ".join(_words(body)) or textmatch.near_edits(near, body) is not None

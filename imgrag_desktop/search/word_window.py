@@ -32,6 +32,9 @@ WINDOW_MIN_CHARS = 6  # letters and digits of the query, all words together
 WINDOW_SLACK = 3  # other words a window may hold among the query's, on any number of lines ...
 WINDOW_LINES = 3  # ... or, within this many neighbouring lines,
 WINDOW_LINE_SLACK = 12  # up to this many
+# Words a query needs before a picture holding them this way makes it a phrase to search as
+# typed, not read for filters (understood.pasted_phrase): "museum in spring" stays a season.
+LITERAL_MIN_WORDS = 4
 
 # An amount with cents, standing alone: 1.20, 20,00 (not a date 12.02.2018, not 4.00SR).
 _AMOUNT = re.compile(r"(?<![\w.,])(\d+)[.,](\d\d)(?![\w]|[.,]\d)")
