@@ -15,6 +15,7 @@ import numpy as np
 from imgrag_desktop.search.cancel import checkpoint
 from imgrag_desktop.search.hits import hit_rows, snapshot_hits
 from imgrag_desktop.search.snapshot import LoadedVectors
+from imgrag_desktop.store import HIT_SHOW_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.search.duplicates import DuplicateFinder
@@ -116,4 +117,4 @@ def collapse_hits(finder: "DuplicateFinder | None", hits: "list[Hit]", store: "S
     vectors: dict[str, Any] | None = None
     if with_vectors and finder.clip_threshold is not None:
         vectors = {h.path: snapshot.index.vector(snapshot.row_of[h.path]) for h in hits if h.path in snapshot.row_of}
-    return finder.collapse(hits, vectors, hit_rows(store, snapshot, [h.path for h in hits]))
+    return finder.collapse(hits, vectors, hit_rows(store, snapshot, [h.path for h in hits], HIT_SHOW_COLUMNS))
