@@ -387,6 +387,11 @@ class AppConfig:
         return Path(os.environ.get("IMGRAG_ONNX_DIR") or self.models_dir / "onnx")
 
     @property
+    def onnx_enabled(self) -> bool:
+        """IMGRAG_ONNX_DIR=off: no exports made or used (torch serves everything)."""
+        return os.environ.get("IMGRAG_ONNX_DIR", "").lower() != "off"
+
+    @property
     def lock_file(self) -> Path:
         return self.data_dir / "writer.lock"
 

@@ -754,7 +754,7 @@ def encoder_from_config(cfg: Any, spec: tuple[str, str, str] | None = None) -> C
     return ClipEncoder(name, pretrained, ckpt, device=cfg.settings.device,
                        create_missing_tiny=spec is None and cfg.profile == "test",
                        precision=cfg.settings.precision, cache_dirs=hub_caches(cfg),
-                       runtime=cfg.settings.clip_runtime, onnx_root=cfg.onnx_dir)
+                       runtime=cfg.settings.clip_runtime, onnx_root=cfg.onnx_dir if cfg.onnx_enabled else None)
 
 
 def hub_caches(cfg: Any) -> tuple[str | None, ...]:

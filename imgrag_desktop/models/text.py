@@ -256,7 +256,7 @@ def encoder_from_config(cfg: Any) -> TextEncoder:
     except Exception:
         device = "cpu"
     return TextEncoder(s.text_model or DEFAULT_MODEL, device=device, runtime=s.clip_runtime,
-                       onnx_root=cfg.onnx_dir)
+                       onnx_root=cfg.onnx_dir if cfg.onnx_enabled else None)
 
 
 def availability(cfg: Any) -> tuple[bool, str]:
