@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 from imgrag_desktop import imaging
 from imgrag_desktop.fingerprint import fingerprint
 from imgrag_desktop.indexing import scanner
+from imgrag_desktop.models.clip_input import transform_for
 from imgrag_desktop.search.duplicates import FingerprintTable
 from imgrag_desktop.store import Store, compose_search_text, sql_str
 from imgrag_desktop.types import (
@@ -405,7 +406,8 @@ class Indexer:
         """
         return _KnownHashes(self.store, model_id, preload=n_files > PRELOAD_HASHES_FROM)
 
-    def _prepare(self, entry: scanner.FileEntry, known: "_KnownHashes", max_side: int, visual: bool = True) -> _Item:
+    def _prepare(self, entry: scanner.FileEntry, known: "_KnownHashes", max_side: int,
+                 transform: Callable[[Any], Any] | None = None) -> _Item:
         item = _Item(entry)
         try:
             data = imaging.read_file(entry.path)
@@ -416,8 +418,8 @@ class Indexer:
                 return item
             dec = imaging.decode_bytes(data, max_side=max_side, name=os.path.basename(entry.path))
             item.decoded = dec
-            if visual:
-                item.tensor = self.encoder.preprocess(dec.image)
+            if transform is not None:
+                item.tensor = transform(dec.image)
             item.fingerprint = fingerprint(dec.image)
             item.columns = _media_columns(entry.path, data)
             if self.make_thumbnails and self.thumbs_dir is not None:
@@ -448,7 +450,9 @@ class Indexer:
         if total == 0:
             return
         model_id = self._model_id_or_empty()
-        visual = bool(model_id)
+        # The model's transform with its tensor steps in NumPy (models/clip_input.py: the same
+        # tensor; torch's own ops would wait on the model's threads in every decode worker).
+        transform = transform_for(self.encoder) if model_id else None
         known = self._known_hashes(model_id, total)
         max_side = max(self.encoder.image_size * 2, imaging.THUMB_SIZE)
         bs = self.batch_size
@@ -484,7 +488,7 @@ class Indexer:
                     entry = next(it, None)
                     if entry is None:
                         return
-                    queue.append(pool.submit(self._prepare, entry, known, max_side, visual))
+                    queue.append(pool.submit(self._prepare, entry, known, max_side, transform))
 
             refill()
             while queue:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from imgrag_desktop import imaging
+from imgrag_desktop.models.clip_input import transform_for
 from imgrag_desktop.store import sql_str
 from imgrag_desktop.types import ImgragError, ModelUnavailable, Progress
 
@@ -212,7 +213,7 @@ def reembed(store: Any, target: Any, cancel: threading.Event,
                 continue
             try:
                 dec = imaging.decode_bytes(imaging.read_file(path), max_side=max_side, name=os.path.basename(path))
-                tensors.append(target.preprocess(dec.image))
+                tensors.append(transform_for(target)(dec.image))
                 owners.append((path, chash))
             except Exception:  # gone or unreadable since: it keeps no vector (see _switch)
                 failed += 1

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from imgrag_desktop.atomic import write_json
+from imgrag_desktop.models.clip_input import encode_pictures
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -192,7 +193,7 @@ def calibrate_library(store: "Store", clip: "ClipEncoder", sample: int = SAMPLE_
     tops = null_scores.max(axis=1)
     cal.text_threshold = _quantile(tops, NULL_QUANTILE)
     words = clip.encode_texts(list(PROBE_WORDS))
-    pictures = clip.encode_images([render_word(w) for w in PROBE_WORDS])
+    pictures = encode_pictures(clip, [render_word(w) for w in PROBE_WORDS])
     probe = words @ pictures.T
     cal.text_probe_accuracy = float(np.mean(probe.argmax(axis=1) == np.arange(len(PROBE_WORDS))))
     cal.text_informative = cal.text_probe_accuracy >= PROBE_MIN_ACCURACY
@@ -224,7 +225,7 @@ def calibrate_library(store: "Store", clip: "ClipEncoder", sample: int = SAMPLE_
             originals.append(int(i))
             copies.append(v)
     if copies:
-        cv = clip.encode_images(copies)
+        cv = encode_pictures(clip, copies)
         scores = cv @ matrix.T  # (copies, library)
         orig = np.array(originals)
         own = scores[np.arange(len(orig)), orig]
