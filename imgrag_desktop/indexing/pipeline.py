@@ -23,6 +23,7 @@ from imgrag_desktop import imaging
 from imgrag_desktop.fingerprint import fingerprint
 from imgrag_desktop.indexing import scanner
 from imgrag_desktop.models.clip_input import transform_for
+from imgrag_desktop.search.calibration import CalibrationSample
 from imgrag_desktop.search.duplicates import FingerprintTable
 from imgrag_desktop.store import Store, compose_search_text, sql_str
 from imgrag_desktop.types import (
@@ -138,6 +139,9 @@ class Indexer:
         # Asked before each run: did another process switch the CLIP model? (Services.follow_switch
         # then gives this indexer the new model.)
         self.follow_switch: Callable[[], Any] | None = None
+        # During a full run: the decodes the relevance calibration's sample will want
+        # (search/calibration.py), so that it does not read and decode them again.
+        self._sample: CalibrationSample | None = None
 
     # Public API ------------------------------------------------------------------------------
     def index_paths(self, roots: Sequence[str], cancel: threading.Event | None = None,
@@ -151,6 +155,14 @@ class Indexer:
         cancel = cancel or threading.Event()
         t0 = time.monotonic()
         report = IndexReport()
+        self._sample = CalibrationSample() if self.auto_calibrate else None
+        try:
+            return self._index_paths(roots, cancel, remove_missing, retry_failed, confirm_removal, t0, report)
+        finally:
+            self._sample = None
+
+    def _index_paths(self, roots: Sequence[str], cancel: threading.Event, remove_missing: bool, retry_failed: bool,
+                     confirm_removal: bool, t0: float, report: IndexReport) -> IndexReport:
         self._emit(Progress("scan", current=", ".join(roots)))
         result = scanner.scan(roots, self.ignore_hidden, cancelled=cancel.is_set, exclude=self.exclude,
                               fs=self.fs, timeout_s=self.fs_timeout_s)
@@ -371,7 +383,8 @@ class Indexer:
             return
         scope = PassScope(where=where, changed=report.removed + report.updated > 0,
                           calibrate=calibrate and self.auto_calibrate)
-        parts = PassParts(self.cfg, self.store, self.encoder, fingerprints=self.fingerprints)
+        parts = PassParts(self.cfg, self.store, self.encoder, fingerprints=self.fingerprints,
+                          decoded=self._sample.images() if calibrate and self._sample is not None else None)
         extra.update(run_later_stages(parts, cancel, self._emit, part="pass", scope=scope))
 
     # Internals -------------------------------------------------------------------------------
@@ -452,7 +465,8 @@ class Indexer:
         model_id = self._model_id_or_empty()
         # The model's transform with its tensor steps in NumPy (models/clip_input.py: the same
         # tensor; torch's own ops would wait on the model's threads in every decode worker).
-        transform = transform_for(self.encoder) if model_id else None
+        visual = bool(model_id)
+        transform = transform_for(self.encoder) if visual else None
         known = self._known_hashes(model_id, total)
         max_side = max(self.encoder.image_size * 2, imaging.THUMB_SIZE)
         bs = self.batch_size
@@ -524,6 +538,8 @@ class Indexer:
                         report.reused += 1
                     else:
                         row = self._new_row(b, e, model_id, now)
+                        if self._sample is not None and b.decoded is not None and visual:
+                            self._sample.offer(b.chash, b.decoded.image)
                     rows.append(row)
                     if e.path in updated_paths:
                         report.updated += 1
