@@ -22,7 +22,6 @@ from typing import Any, Callable, Sequence
 from imgrag_desktop import imaging
 from imgrag_desktop.fingerprint import fingerprint
 from imgrag_desktop.indexing import scanner
-from imgrag_desktop.models.clip_input import transform_for
 from imgrag_desktop.search.calibration import CalibrationSample
 from imgrag_desktop.search.duplicates import FingerprintTable
 from imgrag_desktop.store import Store, compose_search_text, sql_str
@@ -419,8 +418,7 @@ class Indexer:
         """
         return _KnownHashes(self.store, model_id, preload=n_files > PRELOAD_HASHES_FROM)
 
-    def _prepare(self, entry: scanner.FileEntry, known: "_KnownHashes", max_side: int,
-                 transform: Callable[[Any], Any] | None = None) -> _Item:
+    def _prepare(self, entry: scanner.FileEntry, known: "_KnownHashes", max_side: int, visual: bool = True) -> _Item:
         item = _Item(entry)
         try:
             data = imaging.read_file(entry.path)
@@ -431,8 +429,8 @@ class Indexer:
                 return item
             dec = imaging.decode_bytes(data, max_side=max_side, name=os.path.basename(entry.path))
             item.decoded = dec
-            if transform is not None:
-                item.tensor = transform(dec.image)
+            if visual:
+                item.tensor = self.encoder.preprocess(dec.image)
             item.fingerprint = fingerprint(dec.image)
             item.columns = _media_columns(entry.path, data)
             if self.make_thumbnails and self.thumbs_dir is not None:
@@ -463,10 +461,7 @@ class Indexer:
         if total == 0:
             return
         model_id = self._model_id_or_empty()
-        # The model's transform with its tensor steps in NumPy (models/clip_input.py: the same
-        # tensor; torch's own ops would wait on the model's threads in every decode worker).
         visual = bool(model_id)
-        transform = transform_for(self.encoder) if visual else None
         known = self._known_hashes(model_id, total)
         max_side = max(self.encoder.image_size * 2, imaging.THUMB_SIZE)
         bs = self.batch_size
@@ -502,7 +497,7 @@ class Indexer:
                     entry = next(it, None)
                     if entry is None:
                         return
-                    queue.append(pool.submit(self._prepare, entry, known, max_side, transform))
+                    queue.append(pool.submit(self._prepare, entry, known, max_side, visual))
 
             refill()
             while queue:

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from imgrag_desktop import imaging
-from imgrag_desktop.models.clip_input import transform_for
 from imgrag_desktop.store import sql_str
 from imgrag_desktop.types import ImgragError, ModelUnavailable, Progress
 
@@ -213,7 +212,7 @@ def reembed(store: Any, target: Any, cancel: threading.Event,
                 continue
             try:
                 dec = imaging.decode_bytes(imaging.read_file(path), max_side=max_side, name=os.path.basename(path))
-                tensors.append(transform_for(target)(dec.image))
+                tensors.append(target.preprocess(dec.image))
                 owners.append((path, chash))
             except Exception:  # gone or unreadable since: it keeps no vector (see _switch)
                 failed += 1

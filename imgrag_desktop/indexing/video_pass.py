@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from imgrag_desktop import imaging, video
-from imgrag_desktop.models.clip_input import transform_for
 from imgrag_desktop.search.moments import VideoFrames
 from imgrag_desktop.types import DecodeError, DiskFull, Failure, IndexReport, Progress
 
@@ -52,7 +51,7 @@ def index_videos(indexer: Any, todo: list[Any], updated_paths: set[str], report:
             if model_id:
                 import torch
 
-                tensors = torch.stack([transform_for(indexer.encoder)(f.image) for f in got.frames])
+                tensors = torch.stack([indexer.encoder.preprocess(f.image) for f in got.frames])
                 vecs = np.asarray(indexer.encoder.encode_tensors(tensors), np.float32)
                 report.embedded += len(got.frames)
             rep = 0

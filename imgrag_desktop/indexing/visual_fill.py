@@ -15,7 +15,6 @@ import threading
 from typing import Any, Callable
 
 from imgrag_desktop import imaging
-from imgrag_desktop.models.clip_input import transform_for
 from imgrag_desktop.types import ModelUnavailable, Progress
 
 WAITING = "clip_model = ''"
@@ -45,7 +44,6 @@ def fill_visual(store: Any, encoder: Any, cancel: threading.Event,
     paths = store.query(cond, ["path", "content_hash"])
     items = list(zip(paths.column("path").to_pylist(), paths.column("content_hash").to_pylist()))
     max_side = max(encoder.image_size * 2, 256)
-    transform = transform_for(encoder)
     done = filled = failed = reused = 0
     for i in range(0, len(items), batch):
         if cancel.is_set():
@@ -63,7 +61,7 @@ def fill_visual(store: Any, encoder: Any, cancel: threading.Event,
                 continue
             try:
                 dec = imaging.decode_bytes(imaging.read_file(path), max_side=max_side, name=os.path.basename(path))
-                tensors.append(transform(dec.image))
+                tensors.append(encoder.preprocess(dec.image))
                 owners.append(path)
             except Exception:  # gone or unreadable since: the next scan deals with the row
                 failed += 1

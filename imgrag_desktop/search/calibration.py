@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from imgrag_desktop.atomic import write_json
-from imgrag_desktop.models.clip_input import encode_pictures
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -247,7 +246,7 @@ def calibrate_library(store: "Store", clip: "ClipEncoder", sample: int = SAMPLE_
         cal.stats["probe_reused"] = True
     else:
         words = clip.encode_texts(list(PROBE_WORDS))
-        pictures = encode_pictures(clip, [render_word(w) for w in PROBE_WORDS])
+        pictures = clip.encode_images([render_word(w) for w in PROBE_WORDS])
         probe = words @ pictures.T
         cal.text_probe_accuracy = float(np.mean(probe.argmax(axis=1) == np.arange(len(PROBE_WORDS))))
     cal.stats["probe_key"] = PROBE_KEY
@@ -287,7 +286,7 @@ def calibrate_library(store: "Store", clip: "ClipEncoder", sample: int = SAMPLE_
             originals.append(int(i))
             copies.append(v)
     if copies:
-        cv = encode_pictures(clip, copies)
+        cv = clip.encode_images(copies)
         scores = cv @ matrix.T  # (copies, library)
         orig = np.array(originals)
         own = scores[np.arange(len(orig)), orig]

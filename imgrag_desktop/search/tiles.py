@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import numpy as np
 import pyarrow as pa
 
-from imgrag_desktop.models.clip_input import encode_pictures
 from imgrag_desktop.store import Store, sql_str
 from imgrag_desktop.store.sidetables import SideTable
 
@@ -276,7 +275,7 @@ class TileIndexer:
         for i in range(0, len(boxes), ENCODE_BATCH):
             crops = [img.crop((round(b[0] * sx), round(b[1] * sy), round(b[2] * sx), round(b[3] * sy)))
                      for b in boxes[i:i + ENCODE_BATCH]]
-            vecs.extend(encode_pictures(self.encoder, crops))
+            vecs.extend(self.encoder.encode_images(crops))
         return [{"id": f"{chash}:{model}:{i}", "content_hash": chash, "clip_model": model, "tile": i,
                  "x0": b[0], "y0": b[1], "x1": b[2], "y1": b[3], "visual": v, "error": ""}
                 for i, (b, v) in enumerate(zip(boxes, vecs))]
