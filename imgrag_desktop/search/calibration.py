@@ -179,12 +179,17 @@ PROBE_KEY = f"{len(PROBE_WORDS)}:{sum(map(len, PROBE_WORDS))}:{PROBE_WORDS[0]}-{
 def sample_rows(hashes: Sequence[str], k: int = SAMPLE_IMAGES) -> list[int]:
     """The rows of the `k` smallest distinct content hashes: a uniform sample of the library's
     contents (the hash is blake2b), one row per content, and the same one whoever asks, so the
-    indexer can keep those pictures' decodes from its pass (`CalibrationSample`)."""
+    indexer can keep those pictures' decodes from its pass (`CalibrationSample`). Rows without
+    a hash only fill up a library that has fewer than `k` contents with one."""
     first: dict[str, int] = {}
+    unhashed: list[int] = []
     for i, h in enumerate(hashes):
-        if h and h not in first:
+        if not h:
+            unhashed.append(i)
+        elif h not in first:
             first[h] = i
-    return [first[h] for h in heapq.nsmallest(k, first)]
+    picked = [first[h] for h in heapq.nsmallest(k, first)]
+    return picked + unhashed[: k - len(picked)]
 
 
 class CalibrationSample:

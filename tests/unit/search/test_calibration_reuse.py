@@ -18,8 +18,8 @@ from tests.support.data import coco_images
 
 def test_sample_is_the_smallest_distinct_hashes():
     hashes = ["c", "a", "", "b", "a", "d"]
-    assert sample_rows(hashes, 2) == [1, 3]  # "a" once, at its first row; no empty hash
-    assert sample_rows(hashes, 10) == [1, 3, 0, 5]
+    assert sample_rows(hashes, 2) == [1, 3]  # "a" once, at its first row
+    assert sample_rows(hashes, 10) == [1, 3, 0, 5, 2]  # a row without a hash only fills up
     keep = CalibrationSample(k=2)
     for h in ("d", "b", "c", "a", "b", ""):
         keep.offer(h, h.upper())
