@@ -74,6 +74,7 @@ class PassParts:
     text: Any = None
     vlm: Any = None
     fingerprints: Any = None  # the Indexer's open FingerprintTable (no second connection per batch)
+    decoded: Any = None  # content hash -> picture the pass decoded, for the calibration's sample
 
     def faces_engine(self) -> Any:
         from imgrag_desktop.models.faces_child import engine_from_settings
@@ -242,7 +243,8 @@ def _calibration(run: StageRun) -> dict[str, Any] | None:
         return None
 
     run.on_progress(Progress("calibrate"))
-    cal = ensure_calibrated(CalibrationBook(svc.cfg.data_dir), svc.store, svc.clip, run.cancel.is_set)
+    cal = ensure_calibrated(CalibrationBook(svc.cfg.data_dir), svc.store, svc.clip, run.cancel.is_set,
+                            decoded=getattr(svc, "decoded", None))
     if cal is None:
         return None
     return {"calibration": {"text_cutoff": cal.threshold("text"), "image_cutoff": cal.threshold("image")}}
