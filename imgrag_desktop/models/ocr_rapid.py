@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from imgrag_desktop.models.ocr_base import (
     OcrResult,
     OcrTimeout,
-    detect_file,
     read_file,
     read_image,
     read_size,
@@ -131,6 +130,7 @@ class RapidOcr:
         self.workers = workers
         self.threads = threads
         self._reader: RapidOcrReader | None = None
+        self._detector: Any = None
         self._children: Any = None
         self._lock = threading.Lock()
         self._busy = 0  # reads in flight in the children
@@ -156,6 +156,16 @@ class RapidOcr:
         """Load the reading models (a child does it before its first image)."""
         self.reader()._get()
 
+    def detector(self) -> Any:
+        """The text detector in front of photos, running the reader's detection model at the
+        detector's small size (one model loaded, not two; `ocr_base.read_file` calls it)."""
+        from imgrag_desktop.models.ocr_detect import DETECT_SIDE, TextDetector
+
+        with self._lock:
+            if self._detector is None:
+                self._detector = TextDetector(DETECT_SIDE, share=lambda: self.reader()._get())
+            return self._detector
+
     def reader(self) -> RapidOcrReader:
         with self._lock:
             if self._reader is None:
@@ -166,11 +176,10 @@ class RapidOcr:
     def read_path(self, path: str | os.PathLike[str], detect_first: bool = False, kind: str | None = None) -> OcrResult:
         if not self.isolated:
             return read_file(self, path, detect_first)
-        found = -1
-        if detect_first:  # here, not in a child: a photo without text never starts one
-            done, found = detect_file(self, path)
-            if done is not None:
-                return done
+        # The text detector runs in the child too, with the reader's copy of its model: this
+        # process never imports rapidocr, OpenCV or onnxruntime (~0.6 s of CPU and their memory
+        # in the app), a photo with text is decoded once, and the detector keeps the time limit
+        # and the isolation from native crashes (docs/performance.md, "Indexing a mixed folder").
         with self._lock:
             if self._children is None:
                 from imgrag_desktop.models.ocr_child import ChildPool
@@ -186,13 +195,11 @@ class RapidOcr:
         # (decoding, the pipe) before it kills it.
         limit = time_limit(self.timeout_s, size)
         try:
-            res = children.read(str(path), False, limit * 1.1 + 1.0 if limit else 0.0, enlarge=not detect_first)
+            return children.read(str(path), detect_first, limit * 1.1 + 1.0 if limit else 0.0)
         except OcrTimeout:
             raise OcrTimeout(timeout_message(limit, self.timeout_s, size)) from None
         finally:
             self._released()
-        res.detected = found
-        return res
 
     def _released(self) -> None:
         """One read ended: when none is left, the children are closed `keep_s` later unless a
