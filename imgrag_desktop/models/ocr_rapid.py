@@ -120,6 +120,7 @@ class RapidOcr:
 
     name = "rapidocr"
     garbled_below = GARBLED_CONF
+    boxes_follow_lines = True  # a page on its side reads as words standing on end (ocr_base.turn_order)
 
     def __init__(self, languages: str = "eng", timeout_s: float = 20.0, read_codes: bool = True,
                  isolated: bool = True, workers: int = 0, threads: int = 1) -> None:

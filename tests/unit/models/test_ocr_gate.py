@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from imgrag_desktop.evaluation.ocr_cases import _font
+from imgrag_desktop.evaluation.ocr_cases import _font, make_case
+from imgrag_desktop.evaluation.ocr_quality import word_recall
 from imgrag_desktop.models import ocr_base
-from imgrag_desktop.models.ocr import text_detector
+from imgrag_desktop.models.ocr import TesseractOcr, text_detector
+from imgrag_desktop.models.ocr_base import turn_order
 from imgrag_desktop.models.ocr_rapid import RapidOcr
 from tests.support.data import COCO, REPO, fail_without_shared_data
 
@@ -90,3 +92,36 @@ print(json.dumps({{"detected": out, "text": text, "engine": eng.engine_id,
     assert got["detected"] == {str(PHOTO): 0, str(sign): got["detected"][str(sign)]} and got["detected"][str(sign)] >= 1
     assert "PLATFORM" in got["text"] and got["engine"].startswith("rapidocr 3.")
     assert got["loaded"] == []
+
+
+def test_turns_tried_are_those_that_can_lay_the_words_flat() -> None:
+    # RapidOCR's boxes follow the lines: words on end → 90/270 only; flat words → 180 only.
+    assert turn_order(40, 2, boxes_follow_lines=True) == (1, 3)
+    assert turn_order(1, 30, boxes_follow_lines=True) == (2,)
+    assert turn_order(0, 0, boxes_follow_lines=True) == (2, 1, 3)  # no word says which way: all three
+    # Tesseract reads a page on its side as flat garbage: it tries every turn.
+    assert turn_order(1, 30) == (2, 1, 3) and turn_order(40, 2) == (1, 3, 2)
+    assert RapidOcr.boxes_follow_lines and not getattr(TesseractOcr, "boxes_follow_lines", False)
+
+
+def test_a_photo_whose_text_reads_poorly_is_read_twice_not_four_times() -> None:
+    """A birthday cake's icing reads as a garbled page of flat lines: only the upside-down
+    reading can help (it does not here), so it costs two readings, not four; turned pages are
+    still read upright (test_ocr_rapid: turned90, turned180)."""
+    fail_without_shared_data()
+    photo = COCO / "train2017" / "000000114174.jpg"
+    calls: list[int] = []
+
+    class Counting(RapidOcr):
+        def recognise(self, rgb: Image.Image, enlarge: bool = True):  # type: ignore[no-untyped-def]
+            out = super().recognise(rgb, enlarge)
+            calls.append(len(out[0]))
+            return out
+
+    res = Counting(isolated=False, timeout_s=0).read_path(photo, detect_first=True)
+    assert res.turns == 0 and "Birthday" in res.text and len(calls) == 2
+    # And a page lying on its side still gets its 90/270 readings (the first of them wins here).
+    img, case = make_case("turned270", 0)
+    calls.clear()
+    turned = Counting(isolated=False, timeout_s=0).read(img)
+    assert turned.turns == 1 and len(calls) == 2 and word_recall(turned.text, case.text) >= 0.9
