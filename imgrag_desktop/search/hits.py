@@ -8,14 +8,16 @@ from typing import Any
 import numpy as np
 
 from imgrag_desktop.search.snapshot import LoadedVectors
-from imgrag_desktop.store import HIT_COLUMNS, HIT_TEXT_COLUMNS, Store
+from imgrag_desktop.store import HIT_COLUMNS, HIT_SHOW_COLUMNS, HIT_TEXT_COLUMNS, Store
 from imgrag_desktop.types import Hit
 
 
-def hit_rows(store: Store, snapshot: LoadedVectors, paths: list[str]) -> dict[str, dict[str, Any]]:
-    """Store.HIT_COLUMNS of these rows: the light ones from the snapshot (memory), the text
-    ones from LanceDB (cached per query; see Store.hit_rows)."""
-    text = store.hit_rows(paths, HIT_TEXT_COLUMNS)
+def hit_rows(store: Store, snapshot: LoadedVectors, paths: list[str],
+             columns: "list[str]" = HIT_TEXT_COLUMNS) -> dict[str, dict[str, Any]]:
+    """The rows of these hits: the light columns from the snapshot (memory), `columns` from
+    LanceDB (cached per query; see Store.hit_rows): all of HIT_COLUMNS by default, or with
+    HIT_SHOW_COLUMNS what a visual hit shows and folding compares (fewer columns to read)."""
+    text = store.hit_rows(paths, columns)
     known = [p for p in text if p in snapshot.row_of]
     light = snapshot.table.take([snapshot.row_of[p] for p in known]).to_pylist() if known else []
     out = {p: {**row, **text[p]} for p, row in zip(known, light)}
@@ -31,5 +33,5 @@ def snapshot_hits(store: Store, snapshot: LoadedVectors, idx: np.ndarray, scores
     if len(idx) == 0:
         return []
     sub = snapshot.table.take(idx.tolist()).to_pylist()
-    extra = store.hit_rows([r["path"] for r in sub], HIT_TEXT_COLUMNS) if with_text else {}
+    extra = store.hit_rows([r["path"] for r in sub], HIT_SHOW_COLUMNS) if with_text else {}
     return [Hit.from_row({**r, **extra.get(r["path"], {})}, s, [reason]) for r, s in zip(sub, scores.tolist())]

@@ -317,28 +317,41 @@ class TileMatcher:
     def best(self, query: np.ndarray, n_rows: int, whole: np.ndarray, model_id: str,
              row_of_hash: "Mapping[str, list[int]]", key: Any) -> tuple[np.ndarray, np.ndarray]:
         """(adjusted best tile score per row, -inf where none; index into regions) for `query`."""
-        self._load(model_id, row_of_hash, key)
+        rows, top, which_r = self.best_rows(query, model_id, row_of_hash, key)
         best = np.full(n_rows, -np.inf, np.float32)
         which = np.full(n_rows, -1, np.int64)
+        best[rows] = debiased(top, whole[rows])
+        which[rows] = which_r
+        return best, which
+
+    def best_rows(self, query: np.ndarray, model_id: str, row_of_hash: "Mapping[str, list[int]]", key: Any
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows that have tiles, ascending; each one's best tile score before the bias; that
+        tile's index into regions): the work of `best` on the tiled rows only, so a search
+        of a million rows with a few thousand tiled ones never builds per-row arrays."""
+        self._load(model_id, row_of_hash, key)
         if len(self._rows) == 0 or self._mat.shape[1] != query.shape[-1]:
-            return best, which
+            return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64)
         s = self._mat @ query.astype(np.float32)
         order = np.lexsort((-s, self._rows))  # by row, best tile first
         rows_sorted = self._rows[order]
         first = np.ones(len(order), bool)
         first[1:] = rows_sorted[1:] != rows_sorted[:-1]
         top = order[first]
-        best[self._rows[top]] = s[top]
-        which[self._rows[top]] = top
-        tiled = np.nonzero(which >= 0)[0]
-        if len(tiled) >= MIN_TILED_FOR_BIAS:
-            bias = float(np.median(best[tiled] - whole[tiled]))
-            if bias > 0:
-                best[tiled] -= bias
-        return best, which
+        return self._rows[top], s[top].astype(np.float32), top.astype(np.int64)
 
     def region(self, i: int) -> list[float]:
         return [float(v) for v in self._boxes[i]]
+
+
+def debiased(best: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """Best-tile scores less the max-of-many-tiles bias: the median amount by which the tiled
+    images' best tile beats their whole image (when enough images have tiles to tell)."""
+    if len(best) >= MIN_TILED_FOR_BIAS:
+        bias = float(np.median(best - whole))
+        if bias > 0:
+            return best - bias
+    return best
 
 
 def tile_indexer_for(services: Any, on_progress: "Callable[[Progress], None] | None" = None) -> TileIndexer:

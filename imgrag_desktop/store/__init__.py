@@ -16,8 +16,8 @@ from imgrag_desktop.store.sql import IN_CHUNK, folder_filter, sql_in, sql_str
 _LAZY = {
     **dict.fromkeys(["damaged", "looks_damaged"], "errors"),
     **dict.fromkeys(["HIT_CACHE_ROWS", "OLD_VERSIONS_KEPT_MIN", "Store"], "images"),
-    **dict.fromkeys(["DEFAULT_TEXT_DIM", "FAILURES", "HIT_COLUMNS", "HIT_TEXT_COLUMNS", "IMAGES", "LIGHT_COLUMNS",
-                     "META_KEY", "SCHEMA_VERSION", "VISUAL_SIDE", "SchemaTooNew", "check_version",
+    **dict.fromkeys(["DEFAULT_TEXT_DIM", "FAILURES", "HIT_COLUMNS", "HIT_SHOW_COLUMNS", "HIT_TEXT_COLUMNS", "IMAGES",
+                     "LIGHT_COLUMNS", "META_KEY", "SCHEMA_VERSION", "VISUAL_SIDE", "SchemaTooNew", "check_version",
                      "compose_search_text", "failures_schema", "images_schema"], "schema"),
 }
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # what type checkers see: the same names, imported at once
         DEFAULT_TEXT_DIM,
         FAILURES,
         HIT_COLUMNS,
+        HIT_SHOW_COLUMNS,
         HIT_TEXT_COLUMNS,
         IMAGES,
         LIGHT_COLUMNS,
@@ -51,7 +52,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "DEFAULT_TEXT_DIM", "FAILURES", "HIT_CACHE_ROWS", "HIT_COLUMNS", "HIT_TEXT_COLUMNS", "IMAGES", "IN_CHUNK",
+    "DEFAULT_TEXT_DIM", "FAILURES", "HIT_CACHE_ROWS", "HIT_COLUMNS", "HIT_SHOW_COLUMNS", "HIT_TEXT_COLUMNS", "IMAGES", "IN_CHUNK",
     "LIGHT_COLUMNS", "META_KEY", "OLD_VERSIONS_KEPT_MIN", "SCHEMA_VERSION", "VISUAL_SIDE", "SchemaTooNew", "Store",
     "WriterLock", "check_version", "compose_search_text", "damaged", "failures_schema", "folder_filter",
     "images_schema", "looks_damaged", "sql_in", "sql_str", "writer",

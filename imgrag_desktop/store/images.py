@@ -277,25 +277,26 @@ class Store:
         return out
 
     def hit_rows(self, paths: Sequence[str], columns: Sequence[str] = HIT_COLUMNS) -> dict[str, dict[str, Any]]:
-        """Rows of search hits, for showing and folding them. Kept in a small cache while the
-        table is unchanged: one query reads its hits' rows several times (the hits, then
-        near-duplicate folding), each a LanceDB lookup of 5-15 ms in 1M rows."""
-        paths = list(dict.fromkeys(paths))
-        key = (self.writes, self.version(), tuple(columns))
+        """Rows of search hits, cached while the table is unchanged (one query reads its hits
+        several times; a LanceDB look-up costs 5-15 ms in 1M rows). Each cached row keeps the
+        columns read so far: a call asking for more reads only the rows lacking one."""
+        paths, cols = list(dict.fromkeys(paths)), list(dict.fromkeys(["path", *columns]))
+        key = (self.writes, self.version())
         with self._lock:
-            held_key, cache = self._hit_cache
-            if held_key != key or len(cache) > HIT_CACHE_ROWS:
-                cache = {}
-                self._hit_cache = (key, cache)
-            missing = [p for p in paths if p not in cache]
-        if missing:
-            fresh = self.rows(missing, columns)
-            with self._lock:
-                if self._hit_cache[0] == key:
-                    cache.update(fresh)
-        else:
-            fresh = {}
-        return {p: r for p in paths if (r := cache.get(p) or fresh.get(p)) is not None}
+            if self._hit_cache[0] != key or len(self._hit_cache[1]) > HIT_CACHE_ROWS:
+                self._hit_cache = (key, {})
+            cache = self._hit_cache[1]
+            missing = [p for p in paths if p not in cache or any(c not in cache[p] for c in cols)]
+        fresh = self.rows(missing, cols) if missing else {}
+        with self._lock:
+            if self._hit_cache[0] == key:
+                for p in missing:  # merged, or forgotten when gone
+                    if p in fresh:
+                        cache[p] = {**cache.get(p, {}), **fresh[p]}
+                    else:
+                        cache.pop(p, None)
+        rows = {p: fresh.get(p) if p in fresh or p in missing else cache.get(p) for p in paths}
+        return {p: {c: r.get(c) for c in cols} for p, r in rows.items() if r is not None}
 
     def forget_hits(self) -> None:
         """Empty the hit-row cache (the benchmark times queries whose hits were never read)."""

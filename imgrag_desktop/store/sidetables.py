@@ -48,6 +48,8 @@ class SideTable:
     def table(self) -> Any | None:
         with self._lock:
             if self._table is None:
+                if not (self.db_dir / f"{self.name}.lance").exists():
+                    return None  # not made yet (a stat, where listing the tables costs ~1 ms a query)
                 db = self._connect()
                 names = db.table_names() if hasattr(db, "table_names") else list(db.list_tables())
                 if self.name in names:

@@ -40,3 +40,41 @@ def test_visual_ranking_uses_ivf_and_agrees_with_exact(tmp_path, encoder, monkey
     mask_where = "path IN (" + ", ".join(f"'{p}'" for p in only) + ")"
     got = ivf.visual_search(queries[0], 10, where=mask_where, min_score=None, collapse=False)
     assert sorted(h.path for h in got) == sorted(only)
+
+
+class _Tiles:
+    """A TileMatcher whose tiles are set here (its scoring code is the real one)."""
+
+    def __new__(cls, rows, mat):
+        from imgrag_desktop.search.tiles import TileMatcher
+
+        m = TileMatcher.__new__(TileMatcher)
+        m._key, m._rows, m._mat = None, rows, mat
+        m._boxes = np.zeros((len(rows), 4), np.int32)
+        m._load = lambda *a: None
+        return m
+
+
+def test_candidate_ranking_matches_the_per_row_arrays(tmp_path, encoder, monkeypatch):
+    from imgrag_desktop.search.ranking import ranked_candidates, scored_rows, top_rows
+
+    monkeypatch.setattr(vectors, "ANN_MIN_ROWS", 1000)
+    gen = SyntheticClip(3000, dim=encoder.dim, seed=5)
+    store = _synthetic_store(tmp_path / "db", gen.images(3000), encoder.model_id)
+    loaded = Searcher(store, encoder).visual()
+    assert loaded.index.approximate
+    rng = np.random.default_rng(0)
+    rows = rng.choice(3000, 80)  # some rows with several tiles
+    mat = gen.images(80, seed=9)
+    tiles = _Tiles(rows, mat)
+    mask = rng.random(3000) > 0.3
+    for q in np.vstack([gen.images(6, seed=11), gen.texts(6), mat[:3]]):
+        for m, floor in ((None, None), (mask, None), (None, 0.5)):
+            scores, tile_of = scored_rows(loaded, q, tiles, encoder.model_id, True, candidates=200, mask=m)
+            want_idx, want_top = top_rows(scores, 30, m, floor)
+            idx, top, tile_at = ranked_candidates(loaded, q, tiles, encoder.model_id, True, 200, 30, m, floor)
+            assert idx.tolist() == want_idx.tolist()
+            np.testing.assert_allclose(top, want_top, atol=1e-6)
+            want_tiles = tile_of[want_idx] if tile_of is not None else np.full(len(idx), -1)
+            assert tile_at.tolist() == want_tiles.tolist()
+    assert any(t >= 0 for t in ranked_candidates(loaded, mat[0], tiles, encoder.model_id, True, 200, 30, None, None)[2])
