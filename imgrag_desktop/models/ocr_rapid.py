@@ -9,7 +9,9 @@ image can afford (`TextDetector`): a photo with no text costs one detector pass 
 The models run inside this process's onnxruntime, which cannot be interrupted; to keep the time
 limit per image and to keep a crash of a native library away from the app, `RapidOcr` reads in
 child processes (`models/ocr_child.py`) that are killed and replaced when one image runs over
-the limit. `isolated=False` reads in-process (benchmarks of the detector, the child itself).
+the limit. The text detector in front of photos runs there too, on the reader's own detection
+model (`RapidOcr.detector`), so the app's process never loads rapidocr. `isolated=False` reads
+in-process (benchmarks of the detector, the child itself).
 """
 from __future__ import annotations
 
