@@ -180,8 +180,8 @@ class RapidOcr:
         if not self.isolated:
             return read_file(self, path, detect_first)
         # The text detector runs in the child too, with the reader's copy of its model: this
-        # process never imports rapidocr, OpenCV or onnxruntime (~0.6 s of CPU and their memory
-        # in the app), a photo with text is decoded once, and the detector keeps the time limit
+        # process never imports rapidocr or onnxruntime for OCR (~0.6 s of CPU with OpenCV, and
+        # their memory in the app), a photo with text is decoded once, and the detector keeps the time limit
         # and the isolation from native crashes (docs/performance.md, "Indexing a mixed folder").
         with self._lock:
             if self._children is None:
