@@ -62,13 +62,17 @@ def _area_size(w: int, h: int, area: int) -> tuple[int, int]:
     return max(MIN_SIDE, round(w * f)), max(MIN_SIDE, round(h * f))
 
 
+def _mode(img: Image.Image, mode: str) -> Image.Image:
+    return img if img.mode == mode else img.convert(mode)  # convert() copies even when the mode is the same
+
+
 def gray_at(img: Image.Image, area: int) -> np.ndarray:
     w, h = img.size
-    return np.asarray(img.convert("L").resize(_area_size(w, h, area), Image.Resampling.BOX), np.float32)
+    return np.asarray(_mode(img, "L").resize(_area_size(w, h, area), Image.Resampling.BOX), np.float32)
 
 
 def colour_hist(img: Image.Image) -> np.ndarray:
-    small = np.asarray(img.convert("RGB").resize((64, 64), Image.Resampling.BOX)).reshape(-1, 3) // (256 // HIST_LEVELS)
+    small = np.asarray(_mode(img, "RGB").resize((64, 64), Image.Resampling.BOX)).reshape(-1, 3) // (256 // HIST_LEVELS)
     idx = (small[:, 0].astype(np.int64) * HIST_LEVELS + small[:, 1]) * HIST_LEVELS + small[:, 2]
     h = np.bincount(idx, minlength=HIST_BINS).astype(np.float32)
     return np.sqrt(h / h.sum()).astype(np.float32)
@@ -78,7 +82,7 @@ _DCT = np.cos(np.pi * (2 * np.arange(32)[None, :] + 1) * np.arange(32)[:, None] 
 
 
 def phash64(img: Image.Image) -> int:
-    g = np.asarray(img.convert("L").resize((32, 32), Image.Resampling.BOX), np.float32)
+    g = np.asarray(_mode(img, "L").resize((32, 32), Image.Resampling.BOX), np.float32)
     low = (_DCT @ g @ _DCT.T)[:8, :8].ravel()
     bits = low > np.median(low[1:])
     value = 0
@@ -89,7 +93,8 @@ def phash64(img: Image.Image) -> int:
 
 def fingerprint(img: Image.Image) -> Fingerprint:
     """Fingerprint of a decoded image (any size; the pipeline passes its reduced decode)."""
-    return Fingerprint(colour_hist(img), gray_at(img, SIG_AREA).round().astype(np.uint8), phash64(img))
+    grey = _mode(img, "L")  # once for the signature and the pHash
+    return Fingerprint(colour_hist(img), gray_at(grey, SIG_AREA).round().astype(np.uint8), phash64(grey))
 
 
 def hamming(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:

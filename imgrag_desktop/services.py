@@ -198,17 +198,30 @@ class Services:
         if old is not None and hasattr(old[1], "close"):
             old[1].close()
 
+    def close_faces(self) -> None:
+        """End the face engine's child processes now (they start again on the next picture)."""
+        with self._lock:
+            old = self._faces
+        if old is not None and hasattr(old[1], "close"):
+            old[1].close()
+
     def faces_engine(self) -> Any:
         """The face engine (models/faces.py), kept while its settings stay the same: the watcher's
         batches do not load the face models again each time."""
-        from imgrag_desktop.models.faces import engine_from_settings
+        from imgrag_desktop.models.faces_child import engine_from_settings
 
         s = self.cfg.settings
-        key = (s.faces_detector, s.faces_max_side)
+        key = (s.faces_detector, s.faces_max_side, s.faces_timeout_s)
         with self._lock:
-            if self._faces is None or self._faces[0] != key:
-                self._faces = (key, engine_from_settings(s))
-            return self._faces[1]
+            old = self._faces
+            if old is None or old[0] != key:
+                engine = engine_from_settings(s)
+                self._faces = (key, engine)
+            else:
+                engine = old[1]
+        if old is not None and old[1] is not engine and hasattr(old[1], "close"):
+            old[1].close()  # its children end now, not when idle
+        return engine
 
     def read_context(self, **more: Any) -> Any:
         """The context of search/understand's readers with this library's people (their names

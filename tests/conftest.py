@@ -62,7 +62,9 @@ def services(tmp_path: Path):
     from imgrag_desktop.config import AppConfig
     from imgrag_desktop.services import Services
 
-    return Services(AppConfig.load(tmp_path / "data", "test"))
+    svc = Services(AppConfig.load(tmp_path / "data", "test"))
+    yield svc
+    svc.close_faces()  # the face children end with the test, not 30 s later beside the next ones
 
 
 def run_cli(*args: str, data_dir: Path | None = None, timeout: float = 600, check: bool = True,

@@ -57,9 +57,7 @@ class JobClock:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.started = clock()
-        self._step = ""
-        self._step_started = self.started
-        self._step_first_done = 0
+        self._steps: dict[str, tuple[float, int]] = {}  # step -> (first seen, done then): two may interleave
 
     def elapsed(self) -> float:
         return self.clock() - self.started
@@ -67,11 +65,12 @@ class JobClock:
     def left(self, p: Any) -> float | None:
         """Seconds the step has left at its pace so far, None before it can be told."""
         now = self.clock()
-        if p.stage != self._step:
-            self._step, self._step_started, self._step_first_done = p.stage, now, int(p.done or 0)
+        if p.stage not in self._steps:
+            self._steps[p.stage] = (now, int(p.done or 0))
             return None
-        ran = now - self._step_started
-        did = int(p.done or 0) - self._step_first_done
+        first_seen, first_done = self._steps[p.stage]
+        ran = now - first_seen
+        did = int(p.done or 0) - first_done
         if not p.total or did <= 0 or ran < MIN_PACE_S:
             return None
         return (int(p.total) - int(p.done)) * ran / did
@@ -102,6 +101,10 @@ STEP_COSTS: list[tuple[str, float]] = [
     ("reembed", 1.0), ("faces", 1.0),
 ]
 OTHER_COST = 0.1
+# Steps that run beside the others (indexing/stages.py, Stage.beside: faces beside OCR, captions
+# and text vectors): each counts by its own done/total, never moving the bar past the steps it
+# runs beside.
+BESIDE_STEPS = ("faces",)
 MIN_JOB_FRACTION = 0.02  # overall time left is told once this much of the job is done
 
 
@@ -117,6 +120,8 @@ class JobBar:
         self.order = [name for name, _ in STEP_COSTS]
         self.costs = dict(STEP_COSTS)
         self.share = 0.0
+        self._main = 0.0  # the cost done by the steps in order (all but BESIDE_STEPS)
+        self._beside: dict[str, float] = {}  # a step beside the others -> its own share done
 
     def _position(self, stage: str) -> int:
         if stage not in self.order:  # a step added later: at the end
@@ -127,11 +132,16 @@ class JobBar:
     def update(self, p: Any) -> float:
         i = self._position(p.stage)
         total_cost = sum(self.costs.values())
-        before = sum(self.costs[s] for s in self.order[:i])
         within = min(1.0, max(0.0, (p.done or 0) / p.total)) if p.total else 0.0
         if p.stage == "done":  # the visual pass is over (later steps follow)
             within = 1.0
-        self.share = max(self.share, min(1.0, (before + self.costs[p.stage] * within) / total_cost))
+        if p.stage in BESIDE_STEPS:
+            self._beside[p.stage] = max(self._beside.get(p.stage, 0.0), within)
+        else:
+            before = sum(self.costs[s] for s in self.order[:i] if s not in BESIDE_STEPS)
+            self._main = max(self._main, before + self.costs[p.stage] * within)
+        side = sum(self.costs[s] * w for s, w in self._beside.items())
+        self.share = max(self.share, min(1.0, (self._main + side) / total_cost))
         return self.share
 
     def left(self) -> float | None:

@@ -208,9 +208,9 @@ class QueryWorker(QObject):
             return
         log.debug("text model imports: %s", import_engine(TEXT_MODULES, freeze=False))  # the image model is loaded
 
-    # dlib builds its face detector and reads its models in native calls that hold the GIL for
-    # 0.1-0.9 s in all (2 busy cores): not before the first results, and not in the middle of the
-    # first indexing job either, but once the user has left the query worker idle this long.
+    # dlib runs in a child process (models/faces_child.py), whose start costs a core for ~1 s:
+    # not before the first results, and not in the middle of the first indexing job either, but
+    # once the user has left the query worker idle this long.
     FACES_IDLE_MS = 1500
 
     def _faces_when_idle(self) -> None:
@@ -223,12 +223,17 @@ class QueryWorker(QObject):
 
     @Slot()
     def _load_face_models(self) -> None:
-        """Load the face models when the library has pictures the faces stage has not looked at
-        (with none, the stage loads them itself if new pictures come). A failure is left for the
-        faces stage to report."""
+        """Start the face process (it loads dlib's models) when the library has pictures the faces
+        stage has not looked at (with none, the stage starts it itself if new pictures come). In
+        a thread of its own: waiting for the child to start would hold up a query. A failure is
+        left for the faces stage to report."""
         svc = self._svc()
         if not getattr(svc.cfg.settings, "faces_enabled", False):
             return
+        threading.Thread(target=self._start_faces, args=(svc,), name="faces-start", daemon=True).start()
+
+    @staticmethod
+    def _start_faces(svc: "Services") -> None:
         try:
             from imgrag_desktop.indexing.faces_stage import faces_to_find
 

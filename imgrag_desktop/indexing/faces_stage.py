@@ -23,6 +23,7 @@ from imgrag_desktop.types import Progress, tell
 BATCH = 16
 CLUSTER_EVERY = 400  # pictures between two clustering rounds of a long run (people appear as it goes)
 SKIP_KINDS = ("screenshot", "document")
+WARN_FIRST = 5  # failed pictures told one by one (the rest are counted; `errors` lists 20)
 
 
 def forget_faces(store: Any) -> bool:
@@ -52,10 +53,22 @@ def faces_to_find(store: Any, model_id: str) -> int:
     return len(_unscanned(store, FaceTables(store.db_dir), model_id)[1])
 
 
-def find_faces(store: Any, settings: Any, engine: Any, cancel: threading.Event,
-               on_progress: Callable[[Progress], None] | None = None, limit: int | None = None) -> dict[str, Any]:
-    from imgrag_desktop.imaging import decode_path
+def _faces_of(engine: Any, path: str, max_side: int) -> Any:
+    """models/faces.FileFaces of one file: the engine decodes it (the app's engine in its child
+    process); an engine with only `faces(image)` gets the picture decoded here."""
+    if hasattr(engine, "faces_of_file"):
+        return engine.faces_of_file(path, max_side)
+    from imgrag_desktop.models.faces import faces_of_file
 
+    return faces_of_file(engine, path, max_side)
+
+
+def find_faces(store: Any, settings: Any, engine: Any, cancel: threading.Event,
+               on_progress: Callable[[Progress], None] | None = None, limit: int | None = None,
+               on_warning: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Faces of the pictures `engine.model_id` has not looked at; a picture that fails (cannot
+    be read, runs over the time limit, crashes the face process) is counted in `failed`, its
+    reason in `errors` and told to `on_warning`, and looked at again next run."""
     tables = FaceTables(store.db_dir)
     people = People(tables, lambda: live_paths(store))
     paths, todo = _unscanned(store, tables, engine.model_id)
@@ -87,21 +100,23 @@ def find_faces(store: Any, settings: Any, engine: Any, cancel: threading.Event,
         path = next((p for p in paths[h] if os.path.exists(p)), paths[h][0])  # a copy that is online
         rows: list[dict[str, Any]] = []
         try:
-            dec, _ = decode_path(path, max_side=int(settings.faces_max_side))
-            found = engine.faces(dec.image)
-            sx = dec.width / max(1, dec.image.width)
-            sy = dec.height / max(1, dec.image.height)
-            for i, f in enumerate(found):
+            got = _faces_of(engine, path, int(settings.faces_max_side))
+            sx = got.width / max(1, got.seen[0])
+            sy = got.height / max(1, got.seen[1])
+            for i, f in enumerate(got.faces):
                 rows.append({"face_id": f"{h}:{i}", "content_hash": h, "idx": i, "model": engine.model_id,
                              "left": round(f.box[0] * sx), "top": round(f.box[1] * sy),
                              "right": round(f.box[2] * sx), "bottom": round(f.box[3] * sy),
-                             "img_width": dec.width, "img_height": dec.height, "confidence": f.confidence,
+                             "img_width": got.width, "img_height": got.height, "confidence": f.confidence,
                              "blur": f.blur, "pose": f.pose, "quality": f.quality, "size": round(f.size * sx),
                              "descriptor": [float(v) for v in f.descriptor], "person": None, "by_user": False,
                              "not_face": False, "rejected": None})
-        except Exception as exc:  # unreadable now (offline, vanished): tried again next run
+        except Exception as exc:  # unreadable now (offline, vanished), too slow, a crash: tried again next run
             stats["failed"] += 1
-            stats.setdefault("errors", []).append(f"{path}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}")
+            line = f"{path}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"
+            stats.setdefault("errors", []).append(line)
+            if on_warning is not None and stats["failed"] <= WARN_FIRST:
+                on_warning(f"faces: {line}")
             continue
         if not rows:
             rows.append({"face_id": f"{h}:none", "content_hash": h, "idx": NO_FACE, "model": engine.model_id})

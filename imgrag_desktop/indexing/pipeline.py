@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 from imgrag_desktop import imaging
 from imgrag_desktop.fingerprint import fingerprint
 from imgrag_desktop.indexing import scanner
+from imgrag_desktop.search.calibration import CalibrationSample
 from imgrag_desktop.search.duplicates import FingerprintTable
 from imgrag_desktop.store import Store, compose_search_text, sql_str
 from imgrag_desktop.types import (
@@ -137,6 +138,9 @@ class Indexer:
         # Asked before each run: did another process switch the CLIP model? (Services.follow_switch
         # then gives this indexer the new model.)
         self.follow_switch: Callable[[], Any] | None = None
+        # During a full run: the decodes the relevance calibration's sample will want
+        # (search/calibration.py), so that it does not read and decode them again.
+        self._sample: CalibrationSample | None = None
 
     # Public API ------------------------------------------------------------------------------
     def index_paths(self, roots: Sequence[str], cancel: threading.Event | None = None,
@@ -150,6 +154,14 @@ class Indexer:
         cancel = cancel or threading.Event()
         t0 = time.monotonic()
         report = IndexReport()
+        self._sample = CalibrationSample() if self.auto_calibrate else None
+        try:
+            return self._index_paths(roots, cancel, remove_missing, retry_failed, confirm_removal, t0, report)
+        finally:
+            self._sample = None
+
+    def _index_paths(self, roots: Sequence[str], cancel: threading.Event, remove_missing: bool, retry_failed: bool,
+                     confirm_removal: bool, t0: float, report: IndexReport) -> IndexReport:
         self._emit(Progress("scan", current=", ".join(roots)))
         result = scanner.scan(roots, self.ignore_hidden, cancelled=cancel.is_set, exclude=self.exclude,
                               fs=self.fs, timeout_s=self.fs_timeout_s)
@@ -370,7 +382,8 @@ class Indexer:
             return
         scope = PassScope(where=where, changed=report.removed + report.updated > 0,
                           calibrate=calibrate and self.auto_calibrate)
-        parts = PassParts(self.cfg, self.store, self.encoder, fingerprints=self.fingerprints)
+        parts = PassParts(self.cfg, self.store, self.encoder, fingerprints=self.fingerprints,
+                          decoded=self._sample.images() if calibrate and self._sample is not None else None)
         extra.update(run_later_stages(parts, cancel, self._emit, part="pass", scope=scope))
 
     # Internals -------------------------------------------------------------------------------
@@ -520,6 +533,8 @@ class Indexer:
                         report.reused += 1
                     else:
                         row = self._new_row(b, e, model_id, now)
+                        if self._sample is not None and b.decoded is not None and visual:
+                            self._sample.offer(b.chash, b.decoded.image)
                     rows.append(row)
                     if e.path in updated_paths:
                         report.updated += 1

@@ -13,7 +13,11 @@ Two parts of the list run at two moments:
   grows). Their summary lands in `IndexReport.extra`.
 * part "library" runs after that, over whatever waits in the whole table (every row remembers its
   own state, so each stage resumes after a quit): OCR first (captions wait for a screenshot's OCR
-  text), captions, then text vectors and the keyword index (they must see both texts).
+  text), captions, then text vectors and the keyword index (they must see both texts). The faces
+  stage starts in a thread of its own when OCR starts (`Stage.beside`): both do their work in
+  child processes, so on two cores both are busy; it needs nothing the stages in between write,
+  writes only its own side tables (one process, one writer lock, as before), and the run waits
+  for it at its place at the end of the list.
 
 A stage that cannot run at all (an ImgragError: Tesseract missing, no caption model) does not stop
 the others: it gives a one-line warning through `on_warning` and an `{"error": ...}` entry under
@@ -70,9 +74,10 @@ class PassParts:
     text: Any = None
     vlm: Any = None
     fingerprints: Any = None  # the Indexer's open FingerprintTable (no second connection per batch)
+    decoded: Any = None  # content hash -> picture the pass decoded, for the calibration's sample
 
     def faces_engine(self) -> Any:
-        from imgrag_desktop.models.faces import engine_from_settings
+        from imgrag_desktop.models.faces_child import engine_from_settings
 
         return engine_from_settings(self.cfg.settings)
 
@@ -110,6 +115,10 @@ class Stage:
     # An ImgragError of this stage becomes the warning "<skipped> skipped: …" and {name: {"error": …}};
     # None: it propagates (the run fails, as a failed visual pass does).
     skipped: str | None = None
+    # Start this stage in a thread of its own when the stage of that name starts, and wait for it
+    # at its own place in the list: for a stage whose work is in a child process and that needs
+    # nothing the stages in between write (faces beside OCR: the two children keep two cores busy).
+    beside: str | None = None
 
 
 # --- the engine work behind the stages (also what `imgrag ocr` / `imgrag captions` run) -------
@@ -234,7 +243,8 @@ def _calibration(run: StageRun) -> dict[str, Any] | None:
         return None
 
     run.on_progress(Progress("calibrate"))
-    cal = ensure_calibrated(CalibrationBook(svc.cfg.data_dir), svc.store, svc.clip, run.cancel.is_set)
+    cal = ensure_calibrated(CalibrationBook(svc.cfg.data_dir), svc.store, svc.clip, run.cancel.is_set,
+                            decoded=getattr(svc, "decoded", None))
     if cal is None:
         return None
     return {"calibration": {"text_cutoff": cal.threshold("text"), "image_cutoff": cal.threshold("image")}}
@@ -296,7 +306,8 @@ def _faces(run: StageRun) -> dict[str, Any] | None:
         return {"faces": {"deleted": True}} if forget_faces(run.services.store) else None
     if run.cancel.is_set():
         return None
-    return {"faces": find_faces(run.services.store, s, run.services.faces_engine(), run.cancel, run.on_progress)}
+    return {"faces": find_faces(run.services.store, s, run.services.faces_engine(), run.cancel, run.on_progress,
+                                on_warning=run.on_warning)}
 
 
 def _text(run: StageRun) -> dict[str, Any] | None:
@@ -333,7 +344,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("meta words", _meta_words),  # the metadata's words back into rewritten search_text
     Stage("text", _text),  # text vectors, then the keyword index
     Stage("reembed", _reembed),  # a new CLIP model's vectors while the old ones serve
-    Stage("faces", _faces, skipped="faces"),  # last: people fill in after everything searchable
+    # beside OCR, in a thread: its child detects while OCR's reads; it needs only the rows and their
+    # content hashes (and metadata's named regions, done before), and writes only its side tables
+    Stage("faces", _faces, skipped="faces", beside="ocr"),
 )
 
 
@@ -351,7 +364,11 @@ def run_later_stages(services: Engine, cancel: threading.Event | None = None,
     `release_clip` (a one-shot `imgrag index`, not the watcher): the visual pass is over, so
     CLIP's weights leave memory before the stages load theirs (OCR, text, faces); a stage
     that needs CLIP again (a model switch) loads it back. After each stage the freed heap
-    is given back to the system, so the stages' models do not stack up in the peak."""
+    is given back to the system, so the stages' models do not stack up in the peak.
+
+    A stage with `beside` starts in a thread when that stage starts (faces beside OCR) and is
+    waited for at its own place; its `cpu_timings` entry is its own thread's CPU, and the
+    entries of the stages it ran beside include what it spent meanwhile."""
     from imgrag_desktop.models.idle import trim_heap
 
     if release_clip:
@@ -360,26 +377,75 @@ def run_later_stages(services: Engine, cancel: threading.Event | None = None,
     results: dict[str, Any] = {}
     seconds: dict[str, float] = {}
     cpu: dict[str, float] = {}
-    for stage in (STAGES if stages is None else stages):
-        if stage.part != part:
-            continue
-        t0, c0 = time.perf_counter(), time.process_time()
-        try:
-            out = stage.run(run)
-        except ImgragError as exc:
-            if stage.skipped is None:
-                raise
-            _warn(run.on_warning, f"{stage.skipped} skipped: {exc}")
-            out = {stage.name: {"error": str(exc)}}
-        seconds[stage.name] = round(time.perf_counter() - t0, 3)
-        results.update(out or {})
-        trim_heap()
-        cpu[stage.name] = round(time.process_time() - c0, 3)
+    chosen = [st for st in (STAGES if stages is None else stages) if st.part == part]
+    early: dict[str, _Beside] = {}
+    try:
+        for i, stage in enumerate(chosen):
+            for other in chosen[i + 1:]:  # later stages that start beside this one, each in a thread
+                if other.beside == stage.name and other.name not in early:
+                    early[other.name] = _Beside(other, run)
+            side = early.get(stage.name)
+            if side is not None:  # its place in the list: wait for it there
+                out, seconds[stage.name], cpu[stage.name] = side.result()
+                results.update(out or {})
+                continue
+            t0, c0 = time.perf_counter(), time.process_time()
+            out = _run_stage(stage, run)
+            seconds[stage.name] = round(time.perf_counter() - t0, 3)
+            results.update(out or {})
+            trim_heap()
+            cpu[stage.name] = round(time.process_time() - c0, 3)
+    finally:
+        for side in early.values():  # a stage above raised: the threads beside still end before the run
+            side.join()
     if timings is not None:  # where a run's time went, stage by stage (`imgrag index --json`)
         timings.update(seconds)
     if cpu_timings is not None:
         cpu_timings.update(cpu)
     return results
+
+
+def _run_stage(stage: Stage, run: StageRun) -> dict[str, Any] | None:
+    try:
+        return stage.run(run)
+    except ImgragError as exc:
+        if stage.skipped is None:
+            raise
+        _warn(run.on_warning, f"{stage.skipped} skipped: {exc}")
+        return {stage.name: {"error": str(exc)}}
+
+
+class _Beside:
+    """A stage running in a thread beside the others (`Stage.beside`); `result()` waits for it:
+    (its results, wall seconds, CPU seconds of its own thread), or re-raises what it raised."""
+
+    def __init__(self, stage: Stage, run: StageRun) -> None:
+        self.stage = stage
+        self._out: tuple[dict[str, Any] | None, float, float] | None = None
+        self._exc: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, args=(run,), name=f"stage-{stage.name}", daemon=True)
+        self._thread.start()
+
+    def _main(self, run: StageRun) -> None:
+        from imgrag_desktop.models.idle import trim_heap
+
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            out = _run_stage(self.stage, run)
+            trim_heap()
+            self._out = (out, round(time.perf_counter() - t0, 3), round(time.thread_time() - c0, 3))
+        except BaseException as exc:  # noqa: BLE001 - handed to the runner's thread in result()
+            self._exc = exc
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> tuple[dict[str, Any] | None, float, float]:
+        self._thread.join()
+        if self._exc is not None:
+            raise self._exc
+        assert self._out is not None
+        return self._out
 
 
 def release_visual_model(services: Engine) -> None:

@@ -7,6 +7,10 @@ GPU is there), the 5-point aligner and the 128-d ResNet descriptor, with the wei
 `face-recognition-models` package ships. That package's `__init__` imports `pkg_resources`
 (gone from recent setuptools), so its folder is found without importing it.
 
+The app runs it in a child process (models/faces_child.py: `ChildFaces`, what
+`engine_from_settings` there builds): the window's process never loads dlib. `DlibFaces` here
+is the in-process engine that child runs.
+
 Two descriptors of the same person are usually closer than 0.6 (Euclidean), of different
 people farther; `search/people.py` clusters them.
 """
@@ -48,10 +52,31 @@ class Face:
                 "blur": round(self.blur, 1), "pose": round(self.pose, 3), "quality": round(self.quality, 3)}
 
 
+@dataclass(frozen=True)
+class FileFaces:
+    """The faces of one file: its size (oriented, before any scaling), the size of the copy the
+    faces were looked for in, and the faces in that copy's pixels."""
+
+    width: int
+    height: int
+    seen: tuple[int, int]
+    faces: list[Face]
+
+
 class FaceEngine(Protocol):
     model_id: str  # changes when detector or descriptor change (faces are then found again)
 
     def faces(self, image: Image.Image) -> list[Face]: ...
+
+    def faces_of_file(self, path: str, max_side: int) -> FileFaces: ...
+
+
+def faces_of_file(engine: Any, path: str, max_side: int) -> FileFaces:
+    """Decode `path` (a video: its contact sheet) to `max_side` and find its faces, here."""
+    from imgrag_desktop.imaging import decode_path
+
+    dec, _ = decode_path(path, max_side=int(max_side))
+    return FileFaces(dec.width, dec.height, dec.image.size, engine.faces(dec.image))
 
 
 def models_dir() -> Path:
@@ -138,6 +163,9 @@ class DlibFaces:
             self._load()
         return self
 
+    def faces_of_file(self, path: str, max_side: int) -> FileFaces:
+        return faces_of_file(self, path, max_side)
+
     def faces(self, image: Image.Image) -> list[Face]:
         import dlib
 
@@ -169,7 +197,3 @@ class DlibFaces:
                 out.append(Face(box, conf, desc, int(round(size_small / scale)), blur, pose,
                                 quality_of(size_small, blur, pose)))
         return out
-
-
-def engine_from_settings(settings: Any) -> DlibFaces:
-    return DlibFaces(detector=settings.faces_detector, max_side=settings.faces_max_side)

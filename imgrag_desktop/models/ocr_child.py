@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing as mp
-import queue
-import threading
 from typing import Any, Callable
 
+from imgrag_desktop.models.child_proc import ERRORS as BASE_ERRORS
+from imgrag_desktop.models.child_proc import START_TIMEOUT_S, Child, Pool
 from imgrag_desktop.models.ocr_base import OcrResult, OcrTimeout, read_file
-from imgrag_desktop.types import DecodeError, ImgragError, ModelUnavailable
+from imgrag_desktop.types import ImgragError
 
 log = logging.getLogger(__name__)
 
-START_TIMEOUT_S = 120.0  # importing onnxruntime/OpenCV and loading the models, on a busy machine
-
-
-def _error(kind: str, message: str) -> ImgragError:
-    cls = {"DecodeError": DecodeError, "ModelUnavailable": ModelUnavailable, "OcrTimeout": OcrTimeout}.get(kind)
-    return (cls or ImgragError)(message)
+ERRORS = {**BASE_ERRORS, "OcrTimeout": OcrTimeout}
+__all__ = ["START_TIMEOUT_S", "ChildPool", "child_main"]
 
 
 def child_main(conn: Any, factory: Callable[..., Any], spec: dict[str, Any]) -> None:
@@ -60,102 +55,27 @@ def child_main(conn: Any, factory: Callable[..., Any], spec: dict[str, Any]) -> 
             conn.send(("err", "ImgragError", f"unexpected error: {type(exc).__name__}: {exc}"))
 
 
-class _Child:
-    def __init__(self, factory: Callable[..., Any], spec: dict[str, Any]) -> None:
-        ctx = mp.get_context("spawn")
-        self.conn, child_conn = ctx.Pipe()
-        self.proc = ctx.Process(target=child_main, args=(child_conn, factory, spec), daemon=True, name="imgrag-ocr-child")
-        self.proc.start()
-        child_conn.close()
-        if not self.conn.poll(START_TIMEOUT_S):
-            self.kill()
-            raise ImgragError(f"the OCR process did not start within {START_TIMEOUT_S:g} s")
-        try:
-            msg = self.conn.recv()
-        except EOFError:
-            self.kill()
-            raise ImgragError("the OCR process ended while starting") from None
-        if msg[0] == "err":
-            self.kill()
-            raise _error(msg[1], msg[2])
-
-    def call(self, path: str, detect_first: bool, timeout_s: float, enlarge: bool | None = None) -> dict[str, Any]:
-        self.conn.send((path, detect_first, enlarge))
-        if not self.conn.poll(timeout_s if timeout_s > 0 else None):
-            self.kill()
-            raise OcrTimeout(f"OCR took longer than {timeout_s:g} s (the limit in Settings)")
-        try:
-            msg = self.conn.recv()
-        except EOFError:
-            code = self.proc.exitcode
-            self.kill()
-            raise ImgragError(f"the OCR process ended while reading this image (exit status {code})") from None
-        if msg[0] == "err":
-            raise _error(msg[1], msg[2])
-        return dict(msg[1])
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.is_alive()
-
-    def stop(self) -> None:
-        try:
-            self.conn.send(None)
-        except (OSError, ValueError):
-            pass
-        self.proc.join(5.0)
-        self.kill()
-
-    def kill(self) -> None:
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(5.0)
-        self.conn.close()
-
-
 class ChildPool:
-    """Up to `size` children, started as reads need them; thread-safe (one read per child)."""
+    """Up to `size` children, started as reads need them; thread-safe (one read per child).
+    The processes themselves are models/child_proc.py's, shared with the face children."""
 
     def __init__(self, factory: Callable[..., Any], spec: dict[str, Any], size: int = 1) -> None:
         self.factory = factory
         self.spec = spec
         self.size = max(1, size)
-        self._idle: queue.Queue[_Child] = queue.Queue()
-        self._started = 0
-        self._all: list[_Child] = []
-        self._lock = threading.Lock()
-        self._slots = threading.Semaphore(self.size)
-
-    def _take(self) -> _Child:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        child = _Child(self.factory, self.spec)
-        with self._lock:
-            self._all.append(child)
-        return child
+        self._pool = Pool(lambda: Child(child_main, (factory, spec), what="OCR", name="imgrag-ocr-child",
+                                        errors=ERRORS), self.size)
 
     def read(self, path: str, detect_first: bool, timeout_s: float, enlarge: bool | None = None) -> OcrResult:
-        with self._slots:
-            child = self._take()
-            try:
-                data = child.call(path, detect_first, timeout_s, enlarge)
-            finally:
-                if child.alive:
-                    self._idle.put(child)
-                else:
-                    with self._lock:
-                        self._all = [c for c in self._all if c is not child]
-        return OcrResult(**data)
+        def late() -> OcrTimeout:
+            return OcrTimeout(f"OCR took longer than {timeout_s:g} s (the limit in Settings)")
+
+        data = self._pool.call((path, detect_first, enlarge), timeout_s, late)
+        return OcrResult(**dict(data))
 
     def pids(self) -> list[int]:
         """The process ids of the running children."""
-        with self._lock:
-            return [c.proc.pid for c in self._all if c.alive and c.proc.pid is not None]
+        return self._pool.pids()
 
     def close(self) -> None:
-        with self._lock:
-            children, self._all = self._all, []
-        for child in children:
-            child.stop()
+        self._pool.close()

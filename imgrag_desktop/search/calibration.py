@@ -25,14 +25,16 @@ on real positive and negative pairs (evaluation/labelled.py).
 
 from __future__ import annotations
 
+import heapq
 import io
 import json
 import math
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -171,9 +173,62 @@ def _quantile(values: np.ndarray, q: float) -> float | None:
     return float(np.quantile(values, q)) if len(values) else None
 
 
+PROBE_KEY = f"{len(PROBE_WORDS)}:{sum(map(len, PROBE_WORDS))}:{PROBE_WORDS[0]}-{PROBE_WORDS[-1]}:{PROBE_MIN_ACCURACY}"
+
+
+def sample_rows(hashes: Sequence[str], k: int = SAMPLE_IMAGES) -> list[int]:
+    """The rows of the `k` smallest distinct content hashes: a uniform sample of the library's
+    contents (the hash is blake2b), one row per content, and the same one whoever asks, so the
+    indexer can keep those pictures' decodes from its pass (`CalibrationSample`). Rows without
+    a hash only fill up a library that has fewer than `k` contents with one."""
+    first: dict[str, int] = {}
+    unhashed: list[int] = []
+    for i, h in enumerate(hashes):
+        if not h:
+            unhashed.append(i)
+        elif h not in first:
+            first[h] = i
+    picked = [first[h] for h in heapq.nsmallest(k, first)]
+    return picked + unhashed[: k - len(picked)]
+
+
+class CalibrationSample:
+    """The decoded pictures the calibration's sample will ask for, kept by the indexer as it
+    decodes them (the `k` smallest content hashes seen), so that a fresh library is not decoded
+    twice. Thread-safe; at most `k` pictures (at the pass's decode size) are held."""
+
+    def __init__(self, k: int = SAMPLE_IMAGES) -> None:
+        self.k = k
+        self._kept: dict[str, Any] = {}  # content hash -> decoded picture; k entries at most
+        self._lock = threading.Lock()
+
+    def offer(self, chash: str, image: Any) -> None:
+        if not chash:
+            return
+        with self._lock:
+            if chash in self._kept:
+                return
+            if len(self._kept) >= self.k:
+                worst = max(self._kept)
+                if chash >= worst:
+                    return
+                del self._kept[worst]
+            self._kept[chash] = image
+
+    def images(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._kept)
+
+
 def calibrate_library(store: "Store", clip: "ClipEncoder", sample: int = SAMPLE_IMAGES, seed: int = 0,
-                      cancelled: Callable[[], bool] = lambda: False) -> ModelCalibration | None:
-    """Calibrate `clip` on the images it embedded in `store` (None when there are too few)."""
+                      cancelled: Callable[[], bool] = lambda: False, decoded: Mapping[str, Any] | None = None,
+                      previous: ModelCalibration | None = None) -> ModelCalibration | None:
+    """Calibrate `clip` on the images it embedded in `store` (None when there are too few).
+
+    `decoded`: pictures already decoded at the pass's size, by content hash (the indexer's
+    `CalibrationSample`); the others of the sample are read again. `previous`: this model's
+    last calibration, whose typographic probe (a property of the model alone, not of the
+    library) is reused when it was made with the same probe."""
     from imgrag_desktop import imaging
     from imgrag_desktop.store import sql_str
 
@@ -191,10 +246,15 @@ def calibrate_library(store: "Store", clip: "ClipEncoder", sample: int = SAMPLE_
     null_scores = nulls @ matrix.T  # (queries, images)
     tops = null_scores.max(axis=1)
     cal.text_threshold = _quantile(tops, NULL_QUANTILE)
-    words = clip.encode_texts(list(PROBE_WORDS))
-    pictures = clip.encode_images([render_word(w) for w in PROBE_WORDS])
-    probe = words @ pictures.T
-    cal.text_probe_accuracy = float(np.mean(probe.argmax(axis=1) == np.arange(len(PROBE_WORDS))))
+    if previous is not None and previous.model_id == model_id and previous.stats.get("probe_key") == PROBE_KEY:
+        cal.text_probe_accuracy = previous.text_probe_accuracy
+        cal.stats["probe_reused"] = True
+    else:
+        words = clip.encode_texts(list(PROBE_WORDS))
+        pictures = clip.encode_images([render_word(w) for w in PROBE_WORDS])
+        probe = words @ pictures.T
+        cal.text_probe_accuracy = float(np.mean(probe.argmax(axis=1) == np.arange(len(PROBE_WORDS))))
+    cal.stats["probe_key"] = PROBE_KEY
     cal.text_informative = cal.text_probe_accuracy >= PROBE_MIN_ACCURACY
     if cancelled():
         return None
@@ -205,19 +265,26 @@ def calibrate_library(store: "Store", clip: "ClipEncoder", sample: int = SAMPLE_
     sub = matrix[pick]
     pair = sub @ sub.T
     iu = np.triu_indices(m, 1)
-    _, codes = np.unique(np.asarray(table.column("content_hash").to_pylist(), dtype=object).astype(str), return_inverse=True)
+    hashes = [str(h or "") for h in table.column("content_hash").to_pylist()]
+    _, codes = np.unique(np.asarray(hashes, dtype=object).astype(str), return_inverse=True)
     background = pair[iu][codes[pick][iu[0]] != codes[pick][iu[1]]]  # exact copies are no background
     paths = table.column("path").to_pylist()
-    order = rng.permutation(n)[: min(sample, n)]
+    order = sample_rows(hashes, sample)
+    kept = decoded or {}
     originals, copies = [], []
+    reused = 0
     for i in order:
         if cancelled():
             return None
         try:
-            dec, _ = imaging.decode_path(paths[i], max_side=max(clip.image_size * 2, 256))
-            if min(dec.image.size) < 16:  # a 1×1 or a sliver has no meaningful crop
+            image = kept.get(hashes[i])
+            if image is None:
+                image = imaging.decode_path(paths[i], max_side=max(clip.image_size * 2, 256))[0].image
+            else:
+                reused += 1
+            if min(image.size) < 16:  # a 1×1 or a sliver has no meaningful crop
                 continue
-            variants = copy_variants(dec.image)
+            variants = copy_variants(image)
         except Exception:  # a vanished, unreadable or odd file just leaves the sample
             continue
         for v in variants:
@@ -242,20 +309,23 @@ def calibrate_library(store: "Store", clip: "ClipEncoder", sample: int = SAMPLE_
         background={"median": float(np.median(background)) if len(background) else None,
                     "q99": _quantile(background, 0.99)},
         probe_words=len(PROBE_WORDS),
+        sample_decodes_reused=reused,
     )
     return cal
 
 
 def ensure_calibrated(book: CalibrationBook, store: "Store", clip: "ClipEncoder",
-                      cancelled: Callable[[], bool] = lambda: False, force: bool = False) -> ModelCalibration | None:
-    """Calibrate when the model has none, or the library changed size a lot since."""
+                      cancelled: Callable[[], bool] = lambda: False, force: bool = False,
+                      decoded: Mapping[str, Any] | None = None) -> ModelCalibration | None:
+    """Calibrate when the model has none, or the library changed size a lot since (the
+    model's typographic probe is then reused: it does not depend on the library)."""
     from imgrag_desktop.store import sql_str
 
     clip.load()
     n = store.count(f"clip_model = {sql_str(clip.model_id)}") if store.images is not None else 0
     if not force and not book.needs_library_calibration(clip.model_id, n):
         return book.get(clip.model_id)
-    cal = calibrate_library(store, clip, cancelled=cancelled)
+    cal = calibrate_library(store, clip, cancelled=cancelled, decoded=decoded, previous=book.get(clip.model_id))
     if cal is not None:
         book.put(cal)
     return cal

@@ -66,6 +66,7 @@ class ModeList:
     regions: dict[str, list[float]] = field(default_factory=dict)  # visual: the tile that matched
     exact: list[str] = field(default_factory=list)  # keyword: ids whose text holds the whole query phrase
     near: list[str] = field(default_factory=list)  # keyword: ids whose text nearly holds it (fewest edits first)
+    window: list[str] = field(default_factory=list)  # keyword: ids holding all its words close together (word_window)
 
     @classmethod
     def from_scores(cls, ids: Sequence[str], scores: Sequence[float], mean: float | None = None,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from imgrag_desktop.search import textmatch
+from imgrag_desktop.search import textmatch, word_window
 from imgrag_desktop.search.cancel import checkpoint
 from imgrag_desktop.search.fusion import MODES as LISTS
 from imgrag_desktop.search.fusion import ModeList, fuse
@@ -148,6 +148,7 @@ def keyword_list(store: Store, text: str, where: str | None, depth: int, avoid: 
     ml = ModeList(ids, scores, mean=mean, std=std, population=n, conf=coverage ** 2)
     ml.exact = exact
     ml.near = near_phrase(text, ids[:PHRASE_CANDIDATES], body_of, set(exact))
+    ml.window = word_window.words_near(text, ids[:PHRASE_CANDIDATES], body_of, set(exact) | set(ml.near))
     return ml
 
 
@@ -301,11 +302,14 @@ def phrase_first(order: list[tuple[str, float, set[str]]], keyword: ModeList | N
     contain the query's words; keyword_list marks those holding the whole phrase, token for
     token, so "the key" is not found in "the keyboard"); a one-word query is left to the fusion.
     Right after them come the images whose text holds it with a few edits (`near_phrase`): OCR
-    misreads letters and joins words, and people mistype.
+    misreads letters and joins words, and people mistype; then those holding all its words close
+    together in another order or split by other words (`word_window`: a line of a two-column
+    receipt, a label and its value).
     """
     exact = keyword.exact[:PHRASE_CANDIDATES] if keyword is not None else []
     near = [p for p in keyword.near if p not in set(exact)] if keyword is not None else []
-    lead = exact + near
+    window = [p for p in keyword.window if p not in set(exact) | set(near)] if keyword is not None else []
+    lead = exact + near + window
     if not lead:
         return order
     modes = {p: m for p, _, m in order}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from imgrag_desktop.search import textmatch
+from imgrag_desktop.search import textmatch, word_window
 from imgrag_desktop.search.understand import Reading
 from imgrag_desktop.store import HIT_COLUMNS
 from imgrag_desktop.types import Hit
@@ -26,7 +26,8 @@ def _words(text: str) -> list[str]:
 def pasted_phrase(searcher: Any, reading: Reading) -> Reading | None:
     """The typed text as written, without the filters read from it, when it is a phrase some
     picture's text holds word for word (or with the few edits of an OCR misreading,
-    textmatch.near_edits): "valley letter spring balance" copied from a page is
+    textmatch.near_edits, or all its words close together, word_window: a line of a
+    two-column receipt): "valley letter spring balance" copied from a page is
     that page's text, not a search for "valley letter balance" in spring. None otherwise (and
     always when the user wrote operators, or nothing was read). One keyword search of the text."""
     read = [c for c in reading.chips if c.kind != "operator"]
@@ -46,9 +47,12 @@ def pasted_phrase(searcher: Any, reading: Reading) -> Reading | None:
         return None
     phrase = " ".join(words)
     near = textmatch.near_pattern(textmatch.tokens(reading.original))  # OCR's "Comer" for "Corner"
+    window = (word_window.window_query(reading.original)
+              if len(word_window.query_units(reading.original)) >= word_window.LITERAL_MIN_WORDS else None)
     for h in hits:
         body = f"{h.ocr_text}\n{h.caption}"
-        if phrase in " ".join(_words(body)) or textmatch.near_edits(near, body) is not None:
+        if (phrase in " ".join(_words(body)) or textmatch.near_edits(near, body) is not None
+                or (window is not None and word_window.tightest_window(window, body) is not None)):
             return literal
     return None
 

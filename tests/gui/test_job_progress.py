@@ -88,10 +88,10 @@ def test_the_job_bar_moves_forward_across_steps() -> None:
     # The label says the whole job's time left, not the step's.
     clock = JobClock(lambda: now[0])
     clock.line(Progress("faces", 0, 10))
-    now[0] += 2.0
+    now[0] += 4.0
     line = clock.line(Progress("faces", 5, 10), bar)
     assert line == f"Finding faces 5/10 · about {duration(bar.left() or 0)} left"
-    assert line != clock.line(Progress("faces", 5, 10))  # the step alone would say 2 s
+    assert line != clock.line(Progress("faces", 5, 10))  # the step alone would say 4 s
 
 
 def test_the_status_bar_shows_one_bar_for_the_whole_job(qtbot: Any, make_window: Any, tmp_path: Path,
@@ -115,3 +115,21 @@ def test_the_status_bar_shows_one_bar_for_the_whole_job(qtbot: Any, make_window:
     assert values and values == sorted(values), values  # never reset to 0 when a step changes
     assert values[-1] >= 900  # most of the bar is filled by the end of the job's last step
     assert all(t.endswith("%") and t[:-1].isdigit() for t in texts), texts
+
+
+def test_faces_beside_ocr_move_the_bar_by_their_own_share_and_keep_their_pace() -> None:
+    from imgrag_desktop.gui.job_progress import JobBar
+
+    now = [0.0]
+    bar, clock = JobBar(lambda: now[0]), JobClock(lambda: now[0])
+    bar.update(Progress("done", 10, 10))
+    seen = []
+    for p in (Progress("ocr", 0, 10), Progress("faces", 0, 10), Progress("ocr", 2, 10), Progress("faces", 9, 10),
+              Progress("ocr", 4, 10), Progress("faces", 10, 10)):
+        now[0] += 1.0
+        seen.append((bar.update(p), clock.line(p)))
+    shares = [sh for sh, _ in seen]
+    assert shares == sorted(shares) and shares[-1] < 0.8  # faces done, OCR not: the bar is not at its end
+    assert shares[3] - shares[2] < 0.2  # nine tenths of faces is their own cost, not every step before them
+    # each step keeps its own pace while the two interleave
+    assert seen[4][1] == "Reading text 4/10 · about 6 s left" and seen[3][1].startswith("Finding faces 9/10 · about")

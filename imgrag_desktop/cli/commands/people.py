@@ -151,7 +151,7 @@ def _eval(ctx: Context) -> int:
     import dataclasses
 
     from imgrag_desktop.evaluation.people import evaluate_people
-    from imgrag_desktop.models.faces import engine_from_settings
+    from imgrag_desktop.models.faces_child import engine_from_settings
     from imgrag_desktop.search.people import ClusterParams
 
     s = ctx.services.cfg.settings

@@ -72,6 +72,10 @@ def test_quick_bench_all_parts(coco_dir, tmp_path):
         # issue 19: the image tower alone on the same batches, the model-bound ceiling
         assert st["tower_images_per_s"] > 0
         assert st["pipeline_vs_tower"] == pytest.approx(st["pipeline_images_per_s"] / st["tower_images_per_s"], rel=0.05)
+        # ... in CPU seconds too, and with the pass's calibration phase told apart
+        assert st["tower_cpu_ms_per_image"] > 0 and st["pipeline_vs_tower_cpu"] > 0
+        assert "index" in st["pipeline_phases"] and st["pipeline_calibrate_s"] > 0  # a fresh library is calibrated
+        assert st["pipeline_vs_tower_without_calibration"] > st["pipeline_vs_tower"]
 
     m = r["memory"]
     assert m["index_peak_rss_mb"] > m["doctor_peak_rss_mb"] * 0.5 > 0

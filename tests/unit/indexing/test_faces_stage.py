@@ -85,3 +85,28 @@ def test_switched_off_the_stage_deletes_faces_and_names(tmp_path, services):
     tables = FaceTables(services.store.db_dir)
     assert not tables.exists()
     assert not (services.store.db_dir / "faces.lance").exists() and not (services.store.db_dir / "people.lance").exists()
+
+
+def test_a_crash_of_the_face_process_costs_one_picture_with_its_reason(tmp_path, services):
+    import os
+    import signal
+
+    from imgrag_desktop.models.faces_child import ChildFaces
+
+    _library(tmp_path, services)
+    engine = ChildFaces("hog", keep_s=0)
+    warnings: list[str] = []
+
+    def progress(p):
+        if p.done == 2:  # the child dies between the second and the third picture
+            os.kill(engine.child_pids()[0], signal.SIGKILL)
+
+    try:
+        out = find_faces(services.store, services.cfg.settings, engine, threading.Event(), progress,
+                         on_warning=warnings.append)
+    finally:
+        engine.close()
+    assert out["failed"] == 1 and out["scanned"] == len(PHOTOS) - 1
+    assert len(out["errors"]) == 1 and "face process" in out["errors"][0] and "ended" in out["errors"][0]
+    assert warnings == [f"faces: {out['errors'][0]}"]
+    assert faces_to_find(services.store, engine.model_id) == 1  # looked at again next run

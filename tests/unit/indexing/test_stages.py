@@ -134,3 +134,49 @@ def test_release_clip_frees_the_model_before_the_stages_and_times_their_cpu(serv
     # Without release_clip (the watcher after each batch) the model stays loaded.
     run_later_stages(services, threading.Event(), stages=[Stage("look", look)])
     assert seen == [False, True]
+
+
+def test_faces_start_beside_ocr_and_end_in_their_place() -> None:
+    by_name = {s.name: s for s in STAGES}
+    assert by_name["faces"].beside == "ocr" and [s.name for s in STAGES if s.beside] == ["faces"]
+
+
+def test_a_stage_beside_another_runs_at_the_same_time_and_is_waited_for(services: Any) -> None:
+    both = threading.Event()
+    log: list[str] = []
+    warnings: list[str] = []
+
+    def first(r: StageRun) -> dict[str, Any]:
+        log.append("first")
+        assert both.wait(30), "the stage beside did not run meanwhile"  # it sets `both` while this one runs
+        return {"first": {"done": True}}
+
+    def beside(r: StageRun) -> dict[str, Any]:
+        both.set()
+        log.append("beside")
+        raise ModelUnavailable("no face models")
+
+    stages = [_recording(log, "a"), Stage("first", first), _recording(log, "between"),
+              Stage("late", beside, skipped="late", beside="first")]
+    timings: dict[str, float] = {}
+    out = run_later_stages(services, threading.Event(), on_warning=warnings.append, stages=stages, timings=timings)
+    assert list(out) == ["a", "first", "between", "late"] and out["late"] == {"error": "no face models"}
+    assert sorted(log) == ["a", "beside", "between", "first"] and log[0] == "a"
+    assert warnings == ["late skipped: no face models"] and set(timings) == {"a", "first", "between", "late"}
+    # its companion not in the list: it runs at its own place
+    log.clear()
+    both.set()
+    out = run_later_stages(services, threading.Event(), stages=[_recording(log, "a"), Stage("late", beside, skipped="late", beside="first")])
+    assert log == ["a", "beside"]
+
+
+def test_an_unexpected_error_beside_fails_the_run_after_the_others(services: Any) -> None:
+    log: list[str] = []
+
+    def broken(r: StageRun) -> None:
+        raise RuntimeError("bug")
+
+    stages = [_recording(log, "a"), _recording(log, "b"), Stage("late", broken, skipped="late", beside="a")]
+    with pytest.raises(RuntimeError, match="bug"):
+        run_later_stages(services, threading.Event(), stages=stages)
+    assert log == ["a", "b"]

@@ -22,6 +22,11 @@ PAGES = {
     "receipt.png": ["TQ FOR SHOPPING WITH US", "Orange pencil number 4411 harbour", "Silver bottle ticket yellow river",
                     "Candle castle change cheese circle", "Cotton country dinner doctor document"],
     "flyer.png": ["With shopping TQ", "shopping with TQ for"],
+    # a receipt's two columns read row by row: a label, its value below it, the footer
+    "summary.png": ["GST Summary Amount Tax", "SR 35.00 0.00", "Thank you, come again", "Date March 2018 Cash paid"],
+    # the same words far apart
+    "ledger.png": ["Tax 0.00 tax 0.00", "Carrot window marble", "Pepper mirror basket", "Lemon garden ladder",
+                   "Thank you thank you"],
 }
 
 
@@ -100,3 +105,18 @@ def test_a_phrase_read_with_an_ocr_slip_is_still_searched_as_typed(library: Any)
     assert literal is not None and not literal.chips
     assert _top(library, "Valley lettre spring balance") == "garden.png"
     assert pasted_phrase(library.searcher, understand("museum in spring", None, library.read_context())) is None
+
+
+def test_a_line_read_across_columns_finds_its_page_and_is_searched_as_typed(library: Any) -> None:
+    svc = library
+    # neither word for word nor nearly: the words lie on three neighbouring lines
+    assert _top(svc, "TAX 0.00 THANK YOU") == "summary.png"
+    assert _top(svc, "thank you tax 0.00") == "summary.png"
+    reading = understand("Cash paid March 2018", None, svc.read_context())
+    assert [c.kind for c in reading.chips] == ["date"]  # read as a month ...
+    literal = pasted_phrase(svc.searcher, reading)  # ... but the page holds the words side by side
+    assert literal is not None and not literal.chips
+    assert _top(svc, "Cash paid March 2018") == "summary.png"
+    # three words are not enough to take a query for a page's text
+    reading = understand("tax paid friday", None, svc.read_context())
+    assert reading.chips and pasted_phrase(svc.searcher, reading) is None
