@@ -123,6 +123,21 @@ def _page_like(lines: list[str]) -> bool:
             or sum(len(line.strip()) for line in lines) >= TURN_MIN_CHARS)
 
 
+def turn_order(tall: int, flat: int, boxes_follow_lines: bool = False) -> tuple[int, ...]:
+    """The quarter turns to try on a page that reads as garbage, most likely first, from its
+    first reading's words standing on end (`tall`) or lying flat (`flat`).
+
+    An engine whose word boxes follow the text lines whatever their direction (RapidOCR: its
+    detector finds lines standing on end, and it reads them turned) tries only the turns that
+    can lay its words flat, since `_quality` counts words lying flat: 90/270 degrees for words on
+    end, 180 for flat words (each reading saved is a full reading: ~0.17 s of CPU for a photo
+    with text, seconds for a page). Tesseract reads sideways lines as flat garbage, so it
+    tries all three."""
+    if boxes_follow_lines and tall != flat:
+        return (1, 3) if tall > flat else (2,)
+    return (1, 3, 2) if tall > flat else (2, 1, 3)
+
+
 def read_image(engine: Any, image: "Image.Image", orig_size: tuple[int, int] | None = None,
                enlarge: bool = True) -> OcrResult:
     """One engine's reading of a decoded image: upright or turned, plus QR/barcode payloads,
@@ -144,7 +159,7 @@ def read_image(engine: Any, image: "Image.Image", orig_size: tuple[int, int] | N
         # Words standing on end: the page lies on its side; else it may be upside down.
         tall = sum(w["h"] > 1.5 * w["w"] for w in words if len(w["text"]) >= 3)
         flat = sum(w["w"] >= w["h"] for w in words if len(w["text"]) >= 3)
-        order = (1, 3, 2) if tall > flat else (2, 1, 3)
+        order = turn_order(tall, flat, bool(getattr(engine, "boxes_follow_lines", False)))
         turn_ops = {1: Image.Transpose.ROTATE_90, 2: Image.Transpose.ROTATE_180, 3: Image.Transpose.ROTATE_270}
         for t in order:
             if limit and time.perf_counter() - t0 + per_read > 0.9 * limit:
@@ -207,11 +222,20 @@ def _decode(path: str | os.PathLike[str], max_side: int) -> Any:
 def detect_file(engine: Any, path: str | os.PathLike[str]) -> tuple[OcrResult | None, int]:
     """The text detector on a small copy of an image file: (the finished result when it has no
     text boxes, QR codes still read; None when it has some and must be read, the box count)."""
+    done, found, _ = _detect(engine, path)
+    return done, found
+
+
+def _detect(engine: Any, path: str | os.PathLike[str]) -> tuple[OcrResult | None, int, Any]:
+    """`detect_file`, plus the decoded copy it looked at (a full read reuses it when it is the
+    whole image). The engine's own detector when it has one (`engine.detector()`: a RapidOCR
+    reader's, sharing its model), else this process's `text_detector()`."""
     t0 = time.perf_counter()
     dec = _decode(path, DETECT_DECODE_SIDE)
-    found = text_detector().boxes(dec.image)
+    own = getattr(engine, "detector", None)
+    found = (own() if own is not None else text_detector()).boxes(dec.image)
     if found:
-        return None, found
+        return None, found, dec
     rgb = dec.image.convert("RGB")
     fx, fy = dec.width / rgb.size[0], dec.height / rgb.size[1]
     res = OcrResult(text="", engine=engine.engine_id, detected=0)
@@ -225,7 +249,7 @@ def detect_file(engine: Any, path: str | os.PathLike[str]) -> tuple[OcrResult | 
             res.words.append({"text": payload, **box, "conf": 100.0, "code": True, "note": note})
         res.text = "\n".join([*res.codes, *res.notes])
     res.seconds = time.perf_counter() - t0
-    return res, 0
+    return res, 0, dec
 
 
 def read_file(engine: Any, path: str | os.PathLike[str], detect_first: bool = False,
@@ -241,11 +265,14 @@ def read_file(engine: Any, path: str | os.PathLike[str], detect_first: bool = Fa
     the same either way, word recall 0.933 against 0.932: docs/performance.md)."""
     t0 = time.perf_counter()
     found = -1
+    dec = None
     if detect_first:
-        done, found = detect_file(engine, path)
+        done, found, small = _detect(engine, path)
         if done is not None:
             return done
-    dec = _decode(path, OCR_MAX_SIDE)
+        if small.image.size == (small.width, small.height) and max(small.width, small.height) <= OCR_MAX_SIDE:
+            dec = small  # the detector's copy is the whole image: no second decode
+    dec = dec or _decode(path, OCR_MAX_SIDE)
     res = engine.read(dec.image, orig_size=(dec.width, dec.height), enlarge=not detect_first if enlarge is None else enlarge)
     res.detected = found
     res.seconds = time.perf_counter() - t0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from imgrag_desktop.types import ModelUnavailable
 
@@ -47,12 +47,23 @@ TESSERACT_PACK = {"korean": "kor", "cyrillic": "rus", "arabic": "ara", "devanaga
 
 
 def rapidocr_version() -> str:
-    """The installed rapidocr's version; ModelUnavailable when it is not installed."""
+    """The installed rapidocr's version; ModelUnavailable when it or onnxruntime is not installed.
+
+    Read from the package's metadata, without importing it: importing rapidocr (its model
+    tables, OpenCV, onnxruntime) costs ~0.6 s of CPU, which the app's process would pay only to
+    learn the version, since RapidOCR reads (and detects) in its child processes."""
+    import importlib.metadata
+    import importlib.util
+
     try:
-        from rapidocr._version import __version__
-    except ImportError as exc:
+        version = importlib.metadata.version("rapidocr")
+    except importlib.metadata.PackageNotFoundError as exc:
         raise ModelUnavailable("RapidOCR is not installed (pip install rapidocr onnxruntime)") from exc
-    return str(__version__)
+    for module in ("rapidocr", "onnxruntime", "cv2"):
+        if importlib.util.find_spec(module) is None:
+            raise ModelUnavailable(f"RapidOCR cannot run: its {module} module is missing "
+                                   "(pip install rapidocr onnxruntime opencv-python-headless)")
+    return str(version)
 
 
 def models_dir() -> Path:
@@ -142,18 +153,26 @@ def rapid_engine(threads: int, det_side: int, rec_model: str) -> Any:
 
 class TextDetector:
     """PP-OCRv6's text detector alone, on a small copy: whether (and where) an image has text.
-    Thread-safe: onnxruntime sessions may run from several threads."""
+    Thread-safe: onnxruntime sessions may run from several threads.
 
-    def __init__(self, side: int = DETECT_SIDE, threads: int = 1) -> None:
+    `share`: a callable giving a reading engine (`rapid_engine`) whose detection model this
+    detector runs, at its own side, instead of loading the model a second time (a RapidOCR
+    child detects and reads with one copy of the model: `RapidOcr.detector`)."""
+
+    def __init__(self, side: int = DETECT_SIDE, threads: int = 1, share: Callable[[], Any] | None = None) -> None:
         self.side = side
         self.threads = threads
+        self.share = share
         self._engine: Any = None
         self._lock = threading.Lock()
 
     def _get(self) -> Any:
         with self._lock:
             if self._engine is None:
-                self._engine = rapid_engine(self.threads, self.side, "latin6")
+                engine = rapid_engine(self.threads, self.side, "latin6")
+                if self.share is not None:
+                    engine.text_det = shared_detection(self.share(), self.side)
+                self._engine = engine
             return self._engine
 
     def boxes(self, image: "Image.Image") -> int:
@@ -166,3 +185,14 @@ class TextDetector:
             rgb.thumbnail((self.side, self.side))
         out = self._get()(np.asarray(rgb), use_det=True, use_cls=False, use_rec=False)
         return 0 if out.boxes is None else len(out.boxes)
+
+
+def shared_detection(engine: Any, side: int) -> Any:
+    """`engine`'s text detection step working at another long side: a shallow copy of
+    rapidocr's `TextDetector`, which reads its `limit_side_len` on every call, holding the same
+    onnxruntime session and post-processing (no second model load, no second copy in memory)."""
+    import copy
+
+    det = copy.copy(engine._load_det_model())
+    det.limit_side_len = side
+    return det

@@ -9,7 +9,9 @@ image can afford (`TextDetector`): a photo with no text costs one detector pass 
 The models run inside this process's onnxruntime, which cannot be interrupted; to keep the time
 limit per image and to keep a crash of a native library away from the app, `RapidOcr` reads in
 child processes (`models/ocr_child.py`) that are killed and replaced when one image runs over
-the limit. `isolated=False` reads in-process (benchmarks of the detector, the child itself).
+the limit. The text detector in front of photos runs there too, on the reader's own detection
+model (`RapidOcr.detector`), so the app's process never loads rapidocr. `isolated=False` reads
+in-process (benchmarks of the detector, the child itself).
 """
 from __future__ import annotations
 
@@ -21,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from imgrag_desktop.models.ocr_base import (
     OcrResult,
     OcrTimeout,
-    detect_file,
     read_file,
     read_image,
     read_size,
@@ -121,6 +122,7 @@ class RapidOcr:
 
     name = "rapidocr"
     garbled_below = GARBLED_CONF
+    boxes_follow_lines = True  # a page on its side reads as words standing on end (ocr_base.turn_order)
 
     def __init__(self, languages: str = "eng", timeout_s: float = 20.0, read_codes: bool = True,
                  isolated: bool = True, workers: int = 0, threads: int = 1) -> None:
@@ -131,6 +133,7 @@ class RapidOcr:
         self.workers = workers
         self.threads = threads
         self._reader: RapidOcrReader | None = None
+        self._detector: Any = None
         self._children: Any = None
         self._lock = threading.Lock()
         self._busy = 0  # reads in flight in the children
@@ -156,6 +159,16 @@ class RapidOcr:
         """Load the reading models (a child does it before its first image)."""
         self.reader()._get()
 
+    def detector(self) -> Any:
+        """The text detector in front of photos, running the reader's detection model at the
+        detector's small size (one model loaded, not two; `ocr_base.read_file` calls it)."""
+        from imgrag_desktop.models.ocr_detect import DETECT_SIDE, TextDetector
+
+        with self._lock:
+            if self._detector is None:
+                self._detector = TextDetector(DETECT_SIDE, share=lambda: self.reader()._get())
+            return self._detector
+
     def reader(self) -> RapidOcrReader:
         with self._lock:
             if self._reader is None:
@@ -166,11 +179,10 @@ class RapidOcr:
     def read_path(self, path: str | os.PathLike[str], detect_first: bool = False, kind: str | None = None) -> OcrResult:
         if not self.isolated:
             return read_file(self, path, detect_first)
-        found = -1
-        if detect_first:  # here, not in a child: a photo without text never starts one
-            done, found = detect_file(self, path)
-            if done is not None:
-                return done
+        # The text detector runs in the child too, with the reader's copy of its model: this
+        # process never imports rapidocr or onnxruntime for OCR (~0.6 s of CPU with OpenCV, and
+        # their memory in the app), a photo with text is decoded once, and the detector keeps the time limit
+        # and the isolation from native crashes (docs/performance.md, "Indexing a mixed folder").
         with self._lock:
             if self._children is None:
                 from imgrag_desktop.models.ocr_child import ChildPool
@@ -186,13 +198,11 @@ class RapidOcr:
         # (decoding, the pipe) before it kills it.
         limit = time_limit(self.timeout_s, size)
         try:
-            res = children.read(str(path), False, limit * 1.1 + 1.0 if limit else 0.0, enlarge=not detect_first)
+            return children.read(str(path), detect_first, limit * 1.1 + 1.0 if limit else 0.0)
         except OcrTimeout:
             raise OcrTimeout(timeout_message(limit, self.timeout_s, size)) from None
         finally:
             self._released()
-        res.detected = found
-        return res
 
     def _released(self) -> None:
         """One read ended: when none is left, the children are closed `keep_s` later unless a
