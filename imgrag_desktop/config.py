@@ -77,6 +77,8 @@ class Settings:
     device: str = _setting("auto", "where models run: auto | cpu | cuda | mps", "Settings › Image model › Device")
     precision: str = _setting("auto", "image-model precision: auto (fp16 on CUDA, bf16 on CPUs with native bf16, "
                               "else fp32) | fp32 | bf16 | fp16", "Settings › Image model › Precision")
+    clip_runtime: str = _setting("auto", "where CLIP runs on the CPU: auto (queries on onnxruntime once the model is "
+                                 "exported, which an index run does; no torch import) | torch | onnx")
     batch_size: int = _setting(0, "images per image-model batch when indexing; 0: chosen for the device")
     decode_workers: int = _setting(0, "threads decoding images ahead of the model; 0: chosen for the machine")
     ignore_hidden: bool = _setting(True, "skip hidden (dot) and system files and folders when scanning")
@@ -377,6 +379,17 @@ class AppConfig:
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def onnx_dir(self) -> Path:
+        """Where the models' ONNX exports are (models/onnx_clip.py): the data dir's, unless
+        IMGRAG_ONNX_DIR names another (the test suite shares one among its data dirs)."""
+        return Path(os.environ.get("IMGRAG_ONNX_DIR") or self.models_dir / "onnx")
+
+    @property
+    def onnx_enabled(self) -> bool:
+        """IMGRAG_ONNX_DIR=off: no exports made or used (torch serves everything)."""
+        return os.environ.get("IMGRAG_ONNX_DIR", "").lower() != "off"
 
     @property
     def lock_file(self) -> Path:

@@ -155,6 +155,20 @@ class Services:
                                                                    "keyword": s.weight_keyword})
             return self._searcher
 
+    def engine_modules(self, modules: tuple[str, ...]) -> tuple[str, ...]:
+        """`modules` less torch and open_clip when CLIP's queries run on its ONNX export
+        (models/onnx_clip.py): the window's warm-up then imports neither."""
+        try:
+            onnx = self.clip.serves_on_onnx()
+        except Exception:  # the model is missing or broken: its load says why, later
+            onnx = False
+        return tuple(m for m in modules if not (onnx and m in ("torch", "open_clip", "torchvision")))
+
+    def text_on_onnx(self) -> bool:
+        """Whether the text model's queries run on its ONNX export (no sentence-transformers)."""
+        text = self.text
+        return bool(text is not None and text.serves_on_onnx())
+
     @property
     def vlm(self) -> Any:
         """The one local-VLM slot (captions and Ask share the weights in memory)."""

@@ -24,12 +24,29 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if reason is not None:
         pytest.exit(f"shared test data not found: {reason}; put it in {REPO.parent / 'shared' / 'data'} "
                     "or set IMGRAG_SHARED_DATA", returncode=pytest.ExitCode.TESTS_FAILED)
+    # The ONNX exports (models/onnx_clip.py) of the test profile's models, made once for the
+    # whole session rather than in each test's data dir (the tiny CLIP and MiniLM are the same
+    # in all of them; tests of the exports themselves set their own folder).
+    if not os.environ.get("IMGRAG_ONNX_DIR"):
+        import tempfile
+
+        os.environ["IMGRAG_ONNX_DIR"] = _OWN_ONNX_DIR[0] = tempfile.mkdtemp(prefix="imgrag-onnx-tests-")
+
+
+_OWN_ONNX_DIR = [""]  # the session's shared export folder, when this session made it
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A run that collected nothing tested nothing: CI must not read that as a pass."""
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if _OWN_ONNX_DIR[0]:
+        import threading
+
+        for t in threading.enumerate():  # an export still running in the background finishes first
+            if t.name.startswith("imgrag-onnx"):
+                t.join(300)
+        shutil.rmtree(_OWN_ONNX_DIR[0], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

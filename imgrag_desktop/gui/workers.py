@@ -168,9 +168,10 @@ class QueryWorker(QObject):
         t0 = time.monotonic()
         # torch, open_clip and lancedb imported so that the GUI thread can still take the GIL
         # (quiet_start.py): their native libraries loaded with the GIL released, no collection.
-        from imgrag_desktop.quiet_start import import_engine
+        from imgrag_desktop.quiet_start import ENGINE_MODULES, import_engine
 
-        log.debug("engine imports: %s", import_engine())
+        log.debug("engine imports: %s", import_engine(("lancedb",)))  # the store; then the model's own
+        log.debug("engine imports: %s", import_engine(self._svc().engine_modules(ENGINE_MODULES)))
         try:
             self._emit_stats()
         except Exception as exc:
@@ -202,7 +203,8 @@ class QueryWorker(QObject):
         from imgrag_desktop.quiet_start import TEXT_MODULES, import_engine
 
         try:
-            if svc.cfg.settings.search_mode == "visual" or not svc.store.count("text_model IS NOT NULL"):
+            if svc.cfg.settings.search_mode == "visual" or not svc.store.count("text_model IS NOT NULL") \
+                    or svc.text_on_onnx():  # onnxruntime serves it: nothing heavy to import
                 return
         except Exception:  # an index from before text vectors: nothing to prepare
             return

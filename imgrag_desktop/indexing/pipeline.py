@@ -509,9 +509,7 @@ class Indexer:
                     refill()
                 embed = [b for b in batch if b.tensor is not None]
                 if embed:
-                    import torch
-
-                    vecs = self.encoder.encode_tensors(torch.stack([b.tensor for b in embed]))
+                    vecs = self.encoder.encode_tensors(self.encoder.stack([b.tensor for b in embed]))
                     for b, v in zip(embed, vecs):
                         b.tensor = v
                     report.embedded += len(embed)

@@ -189,8 +189,6 @@ def reembed(store: Any, target: Any, cancel: threading.Event,
             on_progress: Callable[[Progress], None] | None = None, batch: int = 32) -> dict[str, Any]:
     """Give every row the target model's vector in `visual_next`, in batches; resumable."""
     target.load()
-    import torch
-
     target_id = str(target.model_id)
     _prepare_columns(store, target_id, int(target.dim))
     todo = store.query(_todo_where(target_id), ["path", "content_hash"])
@@ -217,7 +215,7 @@ def reembed(store: Any, target: Any, cancel: threading.Event,
             except Exception:  # gone or unreadable since: it keeps no vector (see _switch)
                 failed += 1
         if tensors:
-            vecs = target.encode_tensors(torch.stack(tensors))
+            vecs = target.encode_tensors(target.stack(tensors))
             for (path, chash), v in zip(owners, vecs):
                 changes[path] = {NEXT_VECTOR: v, NEXT_MODEL: target_id}
                 if chash:

