@@ -75,7 +75,7 @@ def test_quick_bench_all_parts(coco_dir, tmp_path):
         # ... in CPU seconds too, and with the pass's calibration phase told apart
         assert st["tower_cpu_ms_per_image"] > 0 and st["pipeline_vs_tower_cpu"] > 0
         assert "index" in st["pipeline_phases"] and st["pipeline_calibrate_s"] > 0  # a fresh library is calibrated
-        assert st["pipeline_vs_tower_without_calibration"] > st["pipeline_vs_tower"]
+        assert st["pipeline_vs_tower_without_calibration"] >= st["pipeline_vs_tower"]  # rounded to 3 places
 
     m = r["memory"]
     assert m["index_peak_rss_mb"] > m["doctor_peak_rss_mb"] * 0.5 > 0
