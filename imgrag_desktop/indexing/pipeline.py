@@ -390,7 +390,7 @@ class Indexer:
     def _model_id_or_empty(self) -> str:
         """The CLIP model's id, or "" (rows wait for their vector) when it cannot load."""
         try:
-            self.encoder.load()
+            self.encoder.load_for_images()
             self.visual_waiting = ""
             return str(self.encoder.model_id)
         except ModelUnavailable as exc:

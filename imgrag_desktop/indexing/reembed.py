@@ -188,7 +188,7 @@ def abandon(store: Any) -> bool:
 def reembed(store: Any, target: Any, cancel: threading.Event,
             on_progress: Callable[[Progress], None] | None = None, batch: int = 32) -> dict[str, Any]:
     """Give every row the target model's vector in `visual_next`, in batches; resumable."""
-    target.load()
+    target.load_for_images()
     target_id = str(target.model_id)
     _prepare_columns(store, target_id, int(target.dim))
     todo = store.query(_todo_where(target_id), ["path", "content_hash"])

@@ -34,7 +34,7 @@ def fill_visual(store: Any, encoder: Any, cancel: threading.Event,
     if not todo_n:
         return None
     try:
-        encoder.load()
+        encoder.load_for_images()
     except ModelUnavailable as exc:
         return {"waiting": todo_n, "reason": str(exc)}
 

@@ -449,6 +449,16 @@ class ClipEncoder:
                 return self
             return self._load_torch()
 
+    def load_for_images(self) -> "ClipEncoder":
+        """Ready to encode image batches (indexing): the ONNX image tower when it serves them,
+        else the torch model. Unlike `load`, an export serving queries does not count: with
+        the weights missing, this raises ModelUnavailable and the rows wait for their vector."""
+        with self._lock:
+            if self._model is None and self._images_on_ort() is not None:
+                self.last_used = time.monotonic()
+                return self
+            return self._load_torch()
+
     def _load_torch(self) -> "ClipEncoder":
         with self._lock:
             if self._model is not None:

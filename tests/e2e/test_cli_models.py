@@ -82,7 +82,10 @@ def test_indexing_does_not_wait_for_clip_and_the_vectors_come_without_re_ocr(hub
     data.mkdir()
     (data / "settings.json").write_text(json.dumps({"clip_model": "imgrag-tiny",
                                                      "clip_pretrained": "hf-hub:imgrag/imgrag-tiny"}))
-    env = {"HF_ENDPOINT": hub.endpoint, "HF_HUB_CACHE": str(tmp_path / "no-default-cache")}
+    # Its own ONNX folder: the session's shared one may hold an export of this model, made by
+    # another test that downloaded it (this one is about a model never loaded here).
+    env = {"HF_ENDPOINT": hub.endpoint, "HF_HUB_CACHE": str(tmp_path / "no-default-cache"),
+           "IMGRAG_ONNX_DIR": str(tmp_path / "onnx")}
     first = run_default("index", str(shots_three), "--json", "--quiet", data_dir=data, env=env)
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)

@@ -181,3 +181,32 @@ def test_the_window_warm_up_skips_torch_when_the_export_serves(tmp_path: Path, e
     svc.cfg.settings.clip_runtime = "torch"
     svc.reset_models()
     assert "torch" in svc.engine_modules(ENGINE_MODULES)
+
+
+def test_an_export_serving_queries_does_not_make_indexing_think_the_weights_are_there(
+        tmp_path: Path, exported: tuple[ClipEncoder, Path], tiny_ckpt: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weights gone (simulated: torch's load says so), an export still answers queries,
+    but image batches run on torch by default: the indexer keeps the rows waiting for their
+    vector instead of failing every picture."""
+    from imgrag_desktop.indexing.pipeline import Indexer
+    from imgrag_desktop.store import Store
+    from imgrag_desktop.types import ModelUnavailable
+
+    _, root = exported
+    enc = _onnx_encoder(tiny_ckpt, root)
+
+    def missing() -> ClipEncoder:
+        raise ModelUnavailable("CLIP weights imgrag-tiny are not downloaded")
+
+    monkeypatch.setattr(enc, "_load_torch", missing)
+    assert enc.load() is enc and enc.encode_texts(["a dog"]).shape[0] == 1  # queries: the export
+    with pytest.raises(ModelUnavailable):
+        enc.load_for_images()
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i, im in enumerate(_images()):
+        im.save(folder / f"{i}.png")
+    report = Indexer(None, Store(tmp_path / "db"), enc).index_paths([str(folder)])
+    assert report.failed == 0 and report.added == 4, report
+    onnx_images = ClipEncoder("imgrag-tiny", checkpoint=str(tiny_ckpt), device="cpu", runtime="onnx", onnx_root=root)
+    assert onnx_images.load_for_images() is onnx_images and onnx_images._model is None  # its image tower serves
