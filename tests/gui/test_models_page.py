@@ -44,9 +44,11 @@ def _rows(data: Path) -> dict[str, dict[str, Any]]:
 
 
 def test_first_run_indexes_text_then_gains_visual_search_from_the_download(qtbot: Any, make_window: Any, hub: Any,
-                                                                        tmp_path: Path) -> None:
+                                                                        tmp_path: Path, monkeypatch: Any) -> None:
     from imgrag_desktop.gui.models_page import ModelsDialog
 
+    # A first run has no ONNX export of the model (the session's shared folder may hold one).
+    monkeypatch.setenv("IMGRAG_ONNX_DIR", str(tmp_path / "onnx"))
     data, shots = _first_run_data(tmp_path)
     w = make_window(data, profile="default", wait_ready=False)
     # The folder is indexed without CLIP: scanned, OCR'd, searchable by its text.
