@@ -25,6 +25,9 @@ from imgrag_desktop.services import Services
 N = 12
 SENTINEL = "text read once by OCR"
 ONLY_REEMBED = [s for s in STAGES if s.name == "reembed"]
+# Query vectors made on the ONNX export (fp32) or on torch (bf16 on this CPU) differ by up
+# to ~1.5e-3 in score; another model differs by far more.
+SCORE_TOL = 3e-3
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +113,7 @@ def test_old_vectors_serve_until_the_new_ones_are_complete(tmp_path: Path, check
     out = reembed.reembed(svc.store, svc.clip_next, cancel, lambda p: cancel.set(), batch=5)
     assert out["embedded"] == 5 and out["remaining"] == N - 5
     during = _visual_scores(svc, "a red square")  # the old vectors; the query may be encoded on onnxruntime
-    assert set(during) == set(before) and max(abs(during[p] - before[p]) for p in before) < 1e-3
+    assert set(during) == set(before) and max(abs(during[p] - before[p]) for p in before) < SCORE_TOL
     assert library_stats(svc)["reembed_remaining"] == N - 5
 
     # A later run (a fresh process: `imgrag index`, `imgrag watch`, the window) resumes and switches.
@@ -129,7 +132,7 @@ def test_old_vectors_serve_until_the_new_ones_are_complete(tmp_path: Path, check
     after = _visual_scores(svc, "a red square")
     expected = _expected_scores(new, svc.store, "a red square")
     assert set(after) == set(expected)
-    assert max(abs(after[p] - expected[p]) for p in after) < 1e-3
+    assert max(abs(after[p] - expected[p]) for p in after) < SCORE_TOL
     assert after != before
     rows = svc.store.query(None, ["path", "clip_model", "ocr_text", "ocr_status", "indexed_at"]).to_pylist()
     assert {r["clip_model"] for r in rows} == {new_id}

@@ -27,6 +27,9 @@ from tests.unit.indexing.test_reembed import _photos, _services, _visual_scores
 N = 6
 WIDE = "imgrag-tiny-48"  # a second architecture: another vector size
 OLD_DIM, NEW_DIM = 128, 48
+# Query vectors made on the ONNX export (fp32) or on torch (bf16 on this CPU) differ by up
+# to ~1.5e-3 in score; another model differs by far more.
+SCORE_TOL = 3e-3
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +124,8 @@ def test_a_switch_between_vector_sizes_serves_throughout_and_ends_clean(
     assert out["remaining"] == N - 2
     assert svc.store.images.schema.field(reembed.NEXT_VECTOR).type.list_size == new_dim
     assert svc.store.visual_dim == old_dim
-    assert _visual_scores(svc, "a red square") == before
+    during = _visual_scores(svc, "a red square")
+    assert set(during) == set(before) and max(abs(during[p] - before[p]) for p in before) < SCORE_TOL
     assert svc.searcher.similar(str(paths[0]), k=N, min_score="off", collapse=False)[0].path == str(paths[0])
     assert check(svc)["ok"]
 
@@ -140,7 +144,7 @@ def test_a_switch_between_vector_sizes_serves_throughout_and_ends_clean(
         after = _visual_scores(current, "a red square")
         assert set(after) == {str(p) for p in paths}
         expected = _expected_scores(new_model, new, paths[:-1], "a red square")  # the long one scores its best tile
-        assert max(abs(after[p] - expected[p]) for p in expected) < 1e-3
+        assert max(abs(after[p] - expected[p]) for p in expected) < SCORE_TOL
         hits = current.searcher.similar(str(paths[3]), k=N, min_score="off", collapse=False)
         assert hits[0].path == str(paths[3]) and len(hits) == N
     # New files get the new model's vectors, of the new size.
@@ -182,7 +186,7 @@ def test_a_process_holding_the_old_model_follows_a_switch_another_process_commit
     expected = _expected_scores("imgrag-tiny", new, paths, "a red square")
     after = _visual_scores(reader, "a red square")
     assert reader.clip.model_id == new_id and set(after) == set(expected)
-    assert max(abs(after[p] - expected[p]) for p in expected) < 1e-3
+    assert max(abs(after[p] - expected[p]) for p in expected) < SCORE_TOL
 
     added = _photos(photos, 1, first=60)
     report = watcher.index_paths([str(photos)])
@@ -192,7 +196,7 @@ def test_a_process_holding_the_old_model_follows_a_switch_another_process_commit
     assert rows == {str(p): new_id for p in [*paths, *added]}
     after = _visual_scores(svc, "a red square")
     expected = _expected_scores("imgrag-tiny", new, [*paths, *added], "a red square")
-    assert set(after) == set(expected) and max(abs(after[p] - expected[p]) for p in expected) < 1e-3
+    assert set(after) == set(expected) and max(abs(after[p] - expected[p]) for p in expected) < SCORE_TOL
     assert old_id != new_id
 
 
