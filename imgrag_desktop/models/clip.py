@@ -452,12 +452,24 @@ class ClipEncoder:
     def load_for_images(self) -> "ClipEncoder":
         """Ready to encode image batches (indexing): the ONNX image tower when it serves them,
         else the torch model. Unlike `load`, an export serving queries does not count: with
-        the weights missing, this raises ModelUnavailable and the rows wait for their vector."""
+        the weights missing, this raises ModelUnavailable and the rows wait for their vector.
+        With an export serving queries, torch itself still loads only at the first batch (a
+        watcher with nothing new to index never imports it)."""
         with self._lock:
-            if self._model is None and self._images_on_ort() is not None:
+            if self._model is not None or self._images_on_ort() is not None:
                 self.last_used = time.monotonic()
                 return self
-            return self._load_torch()
+            if self._text_on_ort() is None:
+                return self._load_torch()
+            if not self._weights_present():
+                raise ModelUnavailable(self._missing_message())
+            return self
+
+    def _weights_present(self) -> bool:
+        """Whether the torch model could load its weights (checked without loading them)."""
+        if self.checkpoint:
+            return Path(self.checkpoint).is_file()
+        return not self.pretrained or cached_weights(self.model_name, self.pretrained, self.cache_dirs) is not None
 
     def _load_torch(self) -> "ClipEncoder":
         with self._lock:

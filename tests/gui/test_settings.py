@@ -114,7 +114,7 @@ def test_changing_precision_reloads_the_model_without_reindexing(qtbot: Any, mak
     with qtbot.waitSignal(w.engineReady, timeout=120_000):
         dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
     clip = w.host.services.clip
-    clip.load_for_images()  # queries may run on the ONNX export; image batches use the torch model
+    _ = clip.preprocess  # queries may run on the ONNX export; image batches load the torch model
     assert clip.precision == "bf16" and clip.dtype == torch.bfloat16
     assert json.loads((data / "settings.json").read_text())["precision"] == "bf16"
     # The vectors indexed before still match: an indexed photo finds itself first.

@@ -199,6 +199,7 @@ def test_an_export_serving_queries_does_not_make_indexing_think_the_weights_are_
         raise ModelUnavailable("CLIP weights imgrag-tiny are not downloaded")
 
     monkeypatch.setattr(enc, "_load_torch", missing)
+    monkeypatch.setattr(enc, "_weights_present", lambda: False)
     assert enc.load() is enc and enc.encode_texts(["a dog"]).shape[0] == 1  # queries: the export
     with pytest.raises(ModelUnavailable):
         enc.load_for_images()
@@ -210,3 +211,5 @@ def test_an_export_serving_queries_does_not_make_indexing_think_the_weights_are_
     assert report.failed == 0 and report.added == 4, report
     onnx_images = ClipEncoder("imgrag-tiny", checkpoint=str(tiny_ckpt), device="cpu", runtime="onnx", onnx_root=root)
     assert onnx_images.load_for_images() is onnx_images and onnx_images._model is None  # its image tower serves
+    queries_only = _onnx_encoder(tiny_ckpt, root)  # weights there: ready, torch loads at the first batch
+    assert queries_only.load_for_images() is queries_only and queries_only._model is None
