@@ -37,7 +37,9 @@ def scored_rows(snapshot: LoadedVectors, query: np.ndarray, tiles: "TileMatcher 
                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(score per row, tile index per row or None): the whole image, or its best tile.
 
-    With `candidates` and an approximate index (IVF clusters or the compact scan), whole-image scores are computed only for
+    With `candidates` and an approximate index (IVF clusters or the compact scan; the search
+    itself then takes `ranked_candidates`, which this per-row form is the reference for in the
+    tests), whole-image scores are computed only for
     the index's best `candidates` rows and for the rows that have tiles (exactly, so the tile
     bias stays right); every other row scores -inf. Without, every row is scored exactly.
     """
@@ -128,7 +130,7 @@ def rank_visual(store: "Store", snapshot: LoadedVectors, query: np.ndarray, k: i
         idx, top, tile_at = ranked_candidates(snapshot, query, tiles, model_id, use_tiles, candidates, fetch, mask,
                                               min_score)
     else:
-        scores, tile_of = scored_rows(snapshot, query, tiles, model_id, use_tiles, candidates=candidates, mask=mask)
+        scores, tile_of = scored_rows(snapshot, query, tiles, model_id, use_tiles)  # exact: every row
         idx, top = top_rows(scores, fetch, mask, min_score)
         tile_at = tile_of[idx] if tile_of is not None else np.full(len(idx), -1, np.int64)
     hits = snapshot_hits(store, snapshot, idx, top, reason)
