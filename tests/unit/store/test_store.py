@@ -90,7 +90,7 @@ def test_hit_rows_are_read_once_until_the_table_changes(tmp_path):
     s.upsert([_row(f"/f/{i}.jpg", v[i], ocr_text=f"text {i}") for i in range(4)])
     reads = []
     real_rows = s.rows
-    s.rows = lambda paths, columns=None: reads.append(list(paths)) or real_rows(paths, columns)  # type: ignore[method-assign]
+    s.rows = lambda paths, columns=None, **kw: reads.append(list(paths)) or real_rows(paths, columns, **kw)  # type: ignore[method-assign]
     first = s.hit_rows(["/f/1.jpg", "/f/2.jpg", "/f/nope.jpg"])
     assert set(first) == {"/f/1.jpg", "/f/2.jpg"} and first["/f/1.jpg"]["ocr_text"] == "text 1"
     assert first["/f/2.jpg"]["content_hash"] == "h/f/2.jpg" and first["/f/2.jpg"]["width"] == 4
