@@ -36,10 +36,17 @@ def row_ids(light: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def snapshot_hits(store: Store, snapshot: LoadedVectors, idx: np.ndarray, scores: np.ndarray,
-                  reason: str = "visual", with_text: bool = True) -> list[Hit]:
-    """Hits for snapshot rows `idx` with their scores, in that order."""
+                  reason: str = "visual", with_text: bool = True,
+                  rows: dict[str, dict[str, Any]] | None = None) -> list[Hit]:
+    """Hits for snapshot rows `idx` with their scores, in that order; `rows` receives their
+    rows as `hit_rows` gives them (what folding reads next, without a second look-up)."""
     if len(idx) == 0:
         return []
     sub = snapshot.table.take(idx.tolist()).to_pylist()
     extra = store.hit_rows([r["path"] for r in sub], HIT_SHOW_COLUMNS, row_ids(sub)) if with_text else {}
-    return [Hit.from_row({**r, **extra.get(r["path"], {})}, s, [reason]) for r, s in zip(sub, scores.tolist())]
+    merged = [{**r, **extra.get(r["path"], {})} for r in sub]
+    if rows is not None:
+        rows.update({m["path"]: m for m in merged if m["path"] in extra})
+        for m in rows.values():
+            m.pop(ROWID, None)
+    return [Hit.from_row(m, s, [reason]) for m, s in zip(merged, scores.tolist())]
