@@ -428,10 +428,8 @@ def _export_clip(root: str | os.PathLike[str], model_id: str, model: Any, tokeni
     import torch
 
     quiet_tracer()
-    final = export_dir(root, model_id)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    try:
+    with staged(export_dir(root, model_id)) as stage:
+        tmp = stage.tmp
         context = int(getattr(tokenizer, "context_length", 0) or 77)
         files: list[str] = []
         manifest: dict[str, Any] = {"format": FORMAT, "model_id": model_id, "source": source or {}, "opset": OPSET,
@@ -482,19 +480,44 @@ def _export_clip(root: str | os.PathLike[str], model_id: str, model: Any, tokeni
                 ids_ok = bool(np.array_equal(probe.tokenizer(list(CHECK_TEXTS)), tokenizer(list(CHECK_TEXTS)).numpy()))
                 worst["text"] = worst["text"] if ids_ok else -1.0
         manifest["cosine"] = worst
-        if min(worst.values()) < MIN_COSINE:
-            log.warning("ONNX export of %s differs from torch (cosine %s < %s): not used, torch keeps serving",
-                        model_id, {k: round(v, 6) for k, v in worst.items()}, MIN_COSINE)
-            return None
         del probe
-        write_json(tmp / MANIFEST, manifest)
-        swap_in(tmp, final)
-        tmp = Path()
-        log.info("exported %s to ONNX at %s (cosine to torch %s)", model_id, final, worst)
-        return final
+        return stage.keep(manifest, worst, model_id, "torch")
+
+
+class Staged:
+    """An export being built in `tmp`, a temporary folder beside its place `final`."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+        self.kept = False
+
+    def keep(self, manifest: dict[str, Any], cosine: dict[str, float], what: str, reference: str) -> Path | None:
+        """The export's last step: refused (None, logged) when its worst cosine to `reference`
+        is under MIN_COSINE, else the manifest is written last and the folder swapped into place."""
+        worst = min(cosine.values())
+        if worst < MIN_COSINE:
+            log.warning("ONNX export of %s differs from %s (cosine %s < %s): not used, %s keeps serving",
+                        what, reference, {k: round(v, 6) for k, v in cosine.items()}, MIN_COSINE, reference)
+            return None
+        write_json(self.tmp / MANIFEST, manifest)
+        swap_in(self.tmp, self.final)
+        self.kept = True
+        log.info("exported %s to ONNX at %s (cosine to %s %s)", what, self.final, reference, cosine)
+        return self.final
+
+
+@contextlib.contextmanager
+def staged(final: Path) -> Iterator[Staged]:
+    """A temporary folder for an export of `final`; whatever `Staged.keep` did not put in place
+    (a refused check, an exception) is removed on the way out, so nothing half-made is left."""
+    stage = Staged(final)
+    try:
+        yield stage
     finally:
-        if tmp != Path() and tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        if not stage.kept and stage.tmp.exists():
+            shutil.rmtree(stage.tmp, ignore_errors=True)
 
 
 def swap_in(tmp: Path, final: Path) -> None:
