@@ -7,9 +7,9 @@ time limit or the child dies; the caller sees an error for that request, and the
 gets a fresh child. Children start with `spawn` (no fork of a process that has Qt or torch
 threads) and load their models once, before they say "ready".
 
-The protocol: the child's loop (`target(conn, *args)`) sends ("ready", None) or ("err", kind,
+The protocol: the child's loop (`target(conn, *args)`) sends ("ready", info) or ("err", kind,
 text) once started, then answers each request with ("ok", value) or ("err", kind, text); a
-request `None` ends it. `IdleChildren` adds what an engine needs around a pool: started on the
+request `None` ends it. `serve(conn, handle)` is that loop, once the engine has loaded. `IdleChildren` adds what an engine needs around a pool: started on the
 first request, closed `keep_s` after the last one (the watcher's and the window's many small
 runs reuse warm children; an idle app holds none).
 
@@ -39,6 +39,26 @@ def error_from(kind: str, message: str, errors: Mapping[str, type[ImgragError]] 
     """The parent's exception for a child's ("err", kind, text) answer."""
     cls = errors.get(kind) or ERRORS.get(kind)
     return (cls or ImgragError)(message)
+
+
+def serve(conn: Any, handle: Callable[[Any], Any], ready: Any = None) -> None:
+    """A child's loop once its engine has loaded: says ("ready", `ready`), then answers each
+    request with ("ok", handle(request)) or ("err", kind, text) until a request `None` or the
+    parent is gone. One bad request never ends the child."""
+    conn.send(("ready", ready))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        try:
+            conn.send(("ok", handle(msg)))
+        except ImgragError as exc:
+            conn.send(("err", type(exc).__name__, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one bad request never ends the child
+            conn.send(("err", "ImgragError", f"unexpected error: {type(exc).__name__}: {exc}"))
 
 
 class Child:
