@@ -665,12 +665,11 @@ class ClipEncoder(TorchOrOnnx):
             if (self._export is not None or self._model is None or self.device != "cpu"
                     or not self._ort_wanted()):
                 return None
-            from imgrag_desktop.models.onnx_clip import export_present
+            from imgrag_desktop.models.onnx_clip import export_present, start_export
 
             if export_present(self.onnx_root, self.model_id):
                 return None
-            self._export = threading.Thread(target=self.export_onnx, name="imgrag-onnx-export", daemon=False)
-            self._export.start()
+            self._export = start_export(self.export_onnx, f"CLIP {self.model_name}", "imgrag-onnx-export")
             return self._export
 
     def export_onnx(self) -> Path | None:

@@ -31,7 +31,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -305,6 +305,54 @@ def _pixels_agree(ours: PixelTransform, preprocess: Any) -> bool:
 # torch.onnx.export is not re-entrant (one global "in export" flag): CLIP's and the text
 # model's exports in one process take turns.
 EXPORT_LOCK = threading.Lock()
+
+# The export threads of this process, with what each exports ("CLIP ViT-B-32"): a command
+# line that would wait for them silently says why (`wait_for_exports`), the window shows them.
+_RUNNING: dict[threading.Thread, str] = {}
+_RUNNING_LOCK = threading.Lock()
+
+
+def start_export(target: Callable[[], Any], label: str, name: str) -> threading.Thread:
+    """Run `target` (an export) in a thread of its own, known to `exports_running` from before it
+    starts until it ends. Not a daemon: a process that is ending lets the export finish."""
+    def run() -> None:
+        try:
+            target()
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.pop(threading.current_thread(), None)
+
+    thread = threading.Thread(target=run, name=name, daemon=False)
+    with _RUNNING_LOCK:
+        _RUNNING[thread] = label
+    try:
+        thread.start()
+    except BaseException:
+        with _RUNNING_LOCK:
+            _RUNNING.pop(thread, None)
+        raise
+    return thread
+
+
+def exports_running() -> list[str]:
+    """What this process is exporting now ("CLIP ViT-B-32", …), in the order they began."""
+    with _RUNNING_LOCK:
+        return list(dict.fromkeys(_RUNNING.values()))
+
+
+def wait_for_exports(say: Callable[[str], None] | None = None) -> bool:
+    """Wait for this process's exports to end; `say(what)` is told first ("CLIP ViT-B-32 and
+    all-MiniLM-L6-v2"). Whether there were any."""
+    with _RUNNING_LOCK:
+        threads = [t for t in _RUNNING if t is not threading.current_thread()]
+    if not threads:
+        return False
+    if say is not None:
+        names = exports_running()
+        say(" and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0] if names else "a model")
+    for t in threads:
+        t.join()
+    return True
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ from imgrag_desktop.models.onnx_clip import (
     safe_name,
     session,
     staged,
+    start_export,
 )
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,4 @@ def export_in_background(root: str | os.PathLike[str], model_id: str, st_model: 
             if done is not None:
                 done()
 
-    t = threading.Thread(target=run, name="imgrag-onnx-text-export", daemon=False)
-    t.start()
-    return t
+    return start_export(run, f"the text model {model_id}", "imgrag-onnx-text-export")
