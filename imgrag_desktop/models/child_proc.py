@@ -35,6 +35,10 @@ class ChildTimeout(ImgragError):
     """A request ran over its time limit; its child was killed (the next request starts another)."""
 
 
+class ChildEnded(ImgragError):
+    """The child died while working on a request (a crash, a signal): the next request starts another."""
+
+
 def error_from(kind: str, message: str, errors: Mapping[str, type[ImgragError]] = ERRORS) -> ImgragError:
     """The parent's exception for a child's ("err", kind, text) answer."""
     cls = errors.get(kind) or ERRORS.get(kind)
@@ -95,7 +99,7 @@ class Child:
             self.conn.send(request)
         except (OSError, ValueError):
             self.kill()
-            raise ImgragError(f"the {self.what} process has ended") from None
+            raise ChildEnded(f"the {self.what} process has ended") from None
         if not self.conn.poll(timeout_s if timeout_s > 0 else None):
             self.kill()
             raise (on_timeout() if on_timeout else ChildTimeout(f"the {self.what} took longer than {timeout_s:g} s"))
@@ -105,7 +109,7 @@ class Child:
             self.proc.join(2.0)
             code = self.proc.exitcode
             self.kill()
-            raise ImgragError(f"the {self.what} process ended while working on this image (exit status {code})") from None
+            raise ChildEnded(f"the {self.what} process ended while working on this image (exit status {code})") from None
         if msg[0] == "err":
             raise error_from(msg[1], msg[2], self.errors)
         return msg[1]
