@@ -48,3 +48,9 @@ def test_the_command_line_says_why_it_waits_and_only_then(capsys):
     assert err.count("\n") == 1 and err.startswith(
         "preparing the fast query runtime for CLIP ViT-B-32 and the text model all-MiniLM-L6-v2 (once")
     assert not any(t.is_alive() for t in threads) and onnx_clip.exports_running() == []
+    later = threading.Event()
+    thread = _export_until(later, "CLIP ViT-B-32")
+    threading.Timer(0.3, later.set).start()
+    assert onnx_clip.exports_running() == ["CLIP ViT-B-32"]
+    cli.wait_for_exports(say=False)  # after a failure: its reason stays the only line
+    assert capsys.readouterr().err == "" and not thread.is_alive()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 import threading
 
+import pytest
+
 from imgrag_desktop.indexing.faces_stage import faces_to_find, find_faces
 from imgrag_desktop.indexing.stages import STAGES, run_later_stages
 from imgrag_desktop.models.faces import DlibFaces
@@ -112,6 +114,7 @@ def test_a_crash_of_the_face_process_costs_one_picture_with_its_reason(tmp_path,
     assert faces_to_find(services.store, engine.model_id) == 1  # looked at again next run
 
 
+@pytest.mark.slow  # five face children started (each killed at its time limit)
 def test_a_picture_that_fails_twice_is_recorded_and_skipped_until_it_changes(tmp_path, services):
     """A real time limit (faces_timeout_s tiny): the child is killed on every picture. The first
     run tries again next time; the second records both as failed (`imgrag status`'s `failed`)
