@@ -11,17 +11,15 @@ id is only a hint, checked each time:
 
 - in a table without stable row ids (what LanceDB makes) a row id is the row's address,
   fragment << 32 | offset. A write never changes a live row's address: an update or a
-  delete marks the old row deleted (a take skips it) and writes the new one elsewhere, and
-  compaction moves rows into new fragments (fragment ids are never reused). So an id either
-  still names its row, or names nothing: an address whose fragment is gone or whose offset
-  is past the fragment's end is not taken at all (Lance panics on those), and a deleted one
-  comes back empty;
+  delete marks the old row deleted and writes the new one elsewhere, and compaction moves
+  rows into new fragments (fragment ids are never reused). So an id either still names its
+  row or names nothing, and LanceDB's `take_row_ids` returns nothing for an id that names a
+  deleted row, a fragment that is gone or an offset past a fragment's end (checked in
+  tests/unit/store/test_rowids.py; pylance's own `_take_rows` panics on the last two);
 - a row is used only when its path is one asked for: paths are unique among live rows (every
   write is a merge keyed by path), so a live row with that path is that path's current row;
 - whatever is not found this way is looked up by path as before (`Store.hit_rows`), which
   also learns the row's new id (after a compaction, each hit pays the old cost once).
-
-A table with stable row ids is always read by path (its ids are not addresses).
 """
 
 from __future__ import annotations
@@ -39,7 +37,6 @@ class RowTaker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._at: tuple[int, Any, dict[int, int]] | None = None  # (version, dataset, fragment → rows)
         self.learned: dict[str, int] = {}
 
     def learn(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -55,19 +52,6 @@ class RowTaker:
     def forget(self) -> None:
         with self._lock:
             self.learned.clear()
-            self._at = None
-
-    def _dataset(self, table: Any, version: int) -> tuple[Any, dict[int, int]] | None:
-        with self._lock:
-            if self._at is not None and self._at[0] == version:
-                return self._at[1], self._at[2]
-        ds = table.to_lance()
-        if int(ds.version) != version or ds.has_stable_row_ids:
-            return None
-        frags = {int(f.fragment_id): int(f.metadata.physical_rows) for f in ds.get_fragments()}
-        with self._lock:
-            self._at = (version, ds, frags)
-        return ds, frags
 
     def rows(self, store: Any, paths: Sequence[str], cols: Sequence[str], row_ids: Mapping[str, int],
              version: int) -> dict[str, dict[str, Any]]:
@@ -95,19 +79,12 @@ class RowTaker:
     def take(self, table: Any, version: int, hints: Mapping[str, int], columns: Sequence[str]
              ) -> dict[str, dict[str, Any]]:
         """path → row (`columns`, path included) of the rows whose id still names them; the
-        others are left out (the caller reads them by path)."""
+        others are left out (the caller reads them by path). `version` is the table's."""
         if not hints:
-            return {}
-        opened = self._dataset(table, version)
-        if opened is None:
-            return {}
-        ds, frags = opened
-        valid = sorted({rid for rid in hints.values() if (rid & 0xFFFFFFFF) < frags.get(rid >> 32, 0)})
-        if not valid:
             return {}
         cols = list(dict.fromkeys(["path", *columns]))
         try:
-            got = ds._take_rows(valid, columns=cols).to_pylist()
+            got = table.take_row_ids(sorted(set(hints.values()))).select(cols).to_arrow().to_pylist()
         except Exception:  # noqa: BLE001 - an optimisation: the look-up by path answers instead
             return {}
         return {r["path"]: r for r in got if r["path"] in hints}

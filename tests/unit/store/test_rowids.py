@@ -144,7 +144,25 @@ def test_ids_past_a_fragment_or_of_no_fragment_are_not_taken(store, monkeypatch)
     ids = _ids(store)
     a = _paths(60)[0]
     reads = Reads(store, monkeypatch)
-    for bogus in (ids[a] + 10_000, (999 << 32) | 1):  # Lance would panic on these: never sent to it
+    for bogus in (ids[a] + 10_000, (999 << 32) | 1):  # past its fragment, and of no fragment
         got = _hits(store, [a], {a: bogus})
         assert got[a]["ocr_text"] == f"text of {a}"
     assert reads.by_path == [a]  # then learned: the second bogus hint loses to the learned id
+
+
+def test_lancedb_takes_nothing_for_an_id_that_names_no_live_row(store):
+    """What rowids.py relies on (not an exception it would swallow): LanceDB's take_row_ids
+    returns nothing for a deleted row, an offset past its fragment and a fragment gone."""
+    ids = _ids(store)
+    a, b = _paths(60)[1], _paths(60)[2]
+    store.delete_paths([a])
+    table = store.images
+
+    def take(rid):
+        return table.take_row_ids([rid]).select(["path"]).to_arrow().num_rows
+
+    assert take(ids[b]) == 1
+    assert take(ids[a]) == 0 and take(ids[b] + 10_000) == 0 and take((999 << 32) | 1) == 0
+    store.optimize()  # the fragments the ids name are gone
+    table = store.images
+    assert take(ids[b]) == 0
