@@ -459,7 +459,9 @@ class ClipEncoder:
             if self._model is not None or self._images_on_ort() is not None:
                 self.last_used = time.monotonic()
                 return self
-            if self._text_on_ort() is None:
+            # Asked without opening the export: its text tower (~250 MB for ViT-B-32) would stay
+            # open beside torch for nothing, as torch serves texts once it is loaded.
+            if not self.serves_on_onnx():
                 return self._load_torch()
             if not self._weights_present():
                 raise ModelUnavailable(self._missing_message())
@@ -478,6 +480,9 @@ class ClipEncoder:
                 return self
             import open_clip
             import torch
+
+            from imgrag_desktop.models.clip_build import build_from_file
+            from imgrag_desktop.models.idle import trim_heap
 
             _register_bundled_configs()
             device = pick_device(self.requested_device)
@@ -506,9 +511,15 @@ class ClipEncoder:
             pre_kwargs = {k: pre_cfg[src] for k, src in (("image_mean", "mean"), ("image_std", "std"),
                           ("image_interpolation", "interpolation"), ("image_resize_mode", "resize_mode")) if src in (pre_cfg or {})}
             try:
-                model, _, preprocess = open_clip.create_model_and_transforms(
-                    self.model_name, pretrained=source, device=device, precision=precision, **pre_kwargs
-                )
+                # From a file on the CPU: built without a full fp32 copy first (models/clip_build.py)
+                built = build_from_file(self.model_name, source, device, precision, pre_kwargs) if source else None
+                if built is not None:
+                    model, preprocess = built
+                else:
+                    model, _, preprocess = open_clip.create_model_and_transforms(
+                        self.model_name, pretrained=source, device=device, precision=precision, **pre_kwargs
+                    )
+                trim_heap()  # what the build freed goes back to the system
             except (RuntimeError, AssertionError, KeyError, ValueError) as exc:
                 # A file of another architecture fails in load_state_dict (RuntimeError) or in
                 # open_clip's own checks before it (an AssertionError on the text width, a KeyError).
