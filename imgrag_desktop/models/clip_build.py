@@ -29,8 +29,11 @@ _MADV_DONTNEED = 4  # Linux
 
 
 def build_from_file(model_name: str, source: str, device: str, precision: str,
-                    pre_kwargs: dict[str, Any]) -> tuple[Any, Callable[..., Any]] | None:
-    """(model, preprocess) built from `source` as open_clip would, or None (take open_clip's path)."""
+                    pre_kwargs: dict[str, Any], text: bool = True) -> tuple[Any, Callable[..., Any]] | None:
+    """(model, preprocess) built from `source` as open_clip would, or None (take open_clip's path).
+
+    `text=False` (an indexing run: image batches): the text tower stays on the meta device,
+    unread (~125 MB of ViT-B-32 in bf16), until `load_text` reads it from the same file."""
     if device != "cpu" or not source or Path(source).suffix in (".npz", ".npy"):
         return None
     import open_clip
@@ -40,18 +43,36 @@ def build_from_file(model_name: str, source: str, device: str, precision: str,
             or "hf_model_name" in (cfg.get("text_cfg") or {}) or "multimodal_cfg" in cfg:
         return None
     try:
-        return _build(model_name, source, precision, pre_kwargs)
+        return _build(model_name, source, precision, pre_kwargs, text)
     except Exception as exc:  # open_clip's own path then loads it, or explains why it cannot
         log.debug("low-memory build of %s from %s not possible: %s", model_name, source, exc)
         return None
 
 
-def _build(model_name: str, source: str, precision: str, pre_kwargs: dict[str, Any]
+def _is_image_key(key: str) -> bool:
+    return key.startswith("visual.") or key in ("logit_scale", "logit_bias")
+
+
+def text_pending(model: Any) -> bool:
+    """Whether `model` was built without its text tower (build_from_file(text=False))."""
+    return bool(getattr(model, "_imgrag_text_from", ""))
+
+
+def load_text(model: Any) -> None:
+    """Read the text tower of a model built with text=False from its file, cast as open_clip
+    casts it; raises when that is not possible (the caller then builds the model again)."""
+    source = getattr(model, "_imgrag_text_from", "")
+    if not source:
+        return
+    if not _load_weights(model, source, lambda k: not _is_image_key(k)):
+        raise RuntimeError(f"the text tower of {source} could not be read")
+    model._imgrag_text_from = ""
+
+
+def _build(model_name: str, source: str, precision: str, pre_kwargs: dict[str, Any], text: bool = True
            ) -> tuple[Any, Callable[..., Any]] | None:
     import open_clip
     import torch
-    from open_clip.factory import convert_state_dict
-    from open_clip.model import convert_to_custom_text_state_dict, resize_pos_embed, resize_text_pos_embed
 
     root = logging.getLogger()
     was, root.disabled = root.disabled, True  # "initialized randomly": the weights come next
@@ -61,37 +82,8 @@ def _build(model_name: str, source: str, precision: str, pre_kwargs: dict[str, A
                 model_name, pretrained=None, device="meta", precision=precision, **pre_kwargs)
     finally:
         root.disabled = was
-    sd, mapped = _read_state_dict(source)
-    if sd is None:
+    if not _load_weights(model, source, (lambda k: True) if text else _is_image_key):
         return None
-    # open_clip's load_checkpoint, step by step (its own reads the whole file first)
-    sd = convert_state_dict(model, sd)
-    if "positional_embedding" in sd and not hasattr(model, "positional_embedding"):
-        sd = convert_to_custom_text_state_dict(sd)
-    for key in ("logit_scale", "logit_bias"):
-        have = getattr(model, key, None)
-        if key in sd and have is not None and have.ndim != sd[key].ndim:
-            sd[key] = sd[key].reshape(have.shape)
-    if "logit_bias" not in sd and getattr(model, "logit_bias", None) is not None:
-        return None
-    sd.pop("text.transformer.embeddings.position_ids", None)
-    resize_pos_embed(sd, model)
-    resize_text_pos_embed(sd, model)
-    want = model.state_dict()
-    if set(want) != set(sd):
-        return None
-    out = {}
-    for key, target in want.items():
-        t = sd.pop(key)
-        if tuple(t.shape) != tuple(target.shape):
-            return None
-        out[key] = t.to(dtype=target.dtype, copy=True)  # a copy of its own: the file's pages may go
-        if mapped:
-            _drop_pages(t)
-        del t
-    del sd
-    model.load_state_dict(out, strict=True, assign=True)
-    del out
     # Buffers that are not saved (the text tower's causal mask) are still "meta": made here as
     # open_clip makes them (TextTransformer.build_causal_mask).
     for mod in model.modules():
@@ -104,9 +96,51 @@ def _build(model_name: str, source: str, precision: str, pre_kwargs: dict[str, A
             mask.fill_(float("-inf"))
             mask.triu_(1)
             mod._buffers[name] = mask
-    if any(t.is_meta for t in model.parameters()) or any(t.is_meta for t in model.buffers()):
+    left = [k for k, t in model.state_dict().items() if t.is_meta]
+    if any(t.is_meta for t in model.buffers()) or (left if text else [k for k in left if _is_image_key(k)]):
         return None
+    model._imgrag_text_from = "" if text or not left else source
     return model, preprocess
+
+
+def _load_weights(model: Any, source: str, wanted: Callable[[str], bool]) -> bool:
+    """Put the file's tensors whose keys `wanted` accepts into `model` (meta → real), each cast
+    to the dtype the model's parameter has; False when the file does not fit the model."""
+    from open_clip.factory import convert_state_dict
+    from open_clip.model import convert_to_custom_text_state_dict, resize_pos_embed, resize_text_pos_embed
+
+    sd, mapped = _read_state_dict(source)
+    if sd is None:
+        return False
+    # open_clip's load_checkpoint, step by step (its own reads the whole file first)
+    sd = convert_state_dict(model, sd)
+    if "positional_embedding" in sd and not hasattr(model, "positional_embedding"):
+        sd = convert_to_custom_text_state_dict(sd)
+    for key in ("logit_scale", "logit_bias"):
+        have = getattr(model, key, None)
+        if key in sd and have is not None and have.ndim != sd[key].ndim:
+            sd[key] = sd[key].reshape(have.shape)
+    if "logit_bias" not in sd and getattr(model, "logit_bias", None) is not None:
+        return False
+    sd.pop("text.transformer.embeddings.position_ids", None)
+    resize_pos_embed(sd, model)
+    resize_text_pos_embed(sd, model)
+    want = model.state_dict()
+    if set(want) != set(sd):
+        return False
+    out = {}
+    for key, target in want.items():
+        t = sd.pop(key)
+        if tuple(t.shape) != tuple(target.shape):
+            return False
+        if wanted(key):
+            out[key] = t.to(dtype=target.dtype, copy=True)  # a copy of its own: the file's pages may go
+            if mapped:
+                _drop_pages(t)
+        del t
+    del sd
+    res = model.load_state_dict(out, strict=False, assign=True)
+    return not res.unexpected_keys and set(res.missing_keys) == {k for k in want if not wanted(k)}
 
 
 def _read_state_dict(source: str) -> tuple[dict[str, Any] | None, bool]:

@@ -75,3 +75,37 @@ def test_a_file_that_does_not_fit_takes_open_clips_path(tmp_path, tiny_ckpt):
     assert clip_build.build_from_file("imgrag-tiny", str(tiny_ckpt), "cuda", "bf16", {}) is None
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     assert clip_build.build_from_file("imgrag-tiny", str(tmp_path / "junk.pt"), "cpu", "bf16", {}) is None
+
+
+def test_image_only_build_reads_the_text_tower_when_a_text_comes(tiny_ckpt):
+    import open_clip
+    import torch
+
+    (full, pre), (ref, _) = _both(tiny_ckpt, "bf16")
+    built = clip_build.build_from_file("imgrag-tiny", str(tiny_ckpt), "cpu", "bf16", {}, text=False)
+    assert built is not None
+    model, _ = built
+    assert clip_build.text_pending(model) and model.token_embedding.weight.is_meta
+    assert not any(p.is_meta for p in model.visual.parameters())
+    model.eval(), ref.eval()
+    img = Image.fromarray(np.random.default_rng(4).integers(0, 255, (70, 90, 3), dtype=np.uint8))
+    x = torch.stack([pre(img)]).to(torch.bfloat16)
+    tok = open_clip.get_tokenizer("imgrag-tiny")(["a red car", "total 4.20"])
+    with torch.inference_mode():
+        assert torch.equal(model.encode_image(x), ref.encode_image(x))
+        clip_build.load_text(model)
+        assert not clip_build.text_pending(model) and not any(p.is_meta for p in model.parameters())
+        assert torch.equal(model.encode_text(tok), ref.encode_text(tok))
+    for k, v in ref.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
+
+
+def test_the_indexer_loads_images_first_and_texts_still_match(tiny_ckpt):
+    img = Image.fromarray(np.random.default_rng(6).integers(0, 255, (80, 100, 3), dtype=np.uint8))
+    full = ClipEncoder("imgrag-tiny", checkpoint=str(tiny_ckpt), device="cpu", runtime="torch").load()
+    enc = ClipEncoder("imgrag-tiny", checkpoint=str(tiny_ckpt), device="cpu", runtime="torch").load_for_images()
+    assert clip_build.text_pending(enc._model) and not clip_build.text_pending(full._model)
+    assert enc.dim == full.dim
+    assert np.array_equal(enc.encode_images([img]), full.encode_images([img]))
+    assert np.array_equal(enc.encode_texts(["a dog", "x"]), full.encode_texts(["a dog", "x"]))
+    assert not clip_build.text_pending(enc._model)
