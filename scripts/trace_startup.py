@@ -139,6 +139,7 @@ def instrument(plain: bool) -> None:
         from PySide6.QtCore import Qt, QTimer
 
         mark("window shown")
+        beat["cpu_at_shown"] = cpu_s()
         timer = QTimer(self)
         timer.setTimerType(Qt.TimerType.PreciseTimer)
         timer.setInterval(10)
@@ -224,7 +225,7 @@ def main() -> int:
     out = {"rc": rc, "plain": a.plain, "max_gui_gap_ms": round(beat["max_gap"] * 1000, 1),
            "max_gap_to_first_result_ms": round(first * 1000, 1) if first is not None else None,
            "max_gap_after_first_result_ms": round(beat.get("max_after", 0.0) * 1000, 1),
-           "cpu_at_ready": beat.get("cpu_at_ready"), "cpu_at_first_result": beat.get("cpu_at_first_result"),
+           "cpu_at_shown": beat.get("cpu_at_shown"), "cpu_at_ready": beat.get("cpu_at_ready"), "cpu_at_first_result": beat.get("cpu_at_first_result"),
            "modules_at_exit": {m: m in sys.modules for m in ("torch", "open_clip", "sentence_transformers",
                                                               "onnxruntime", "lancedb")},
            "gaps_over_100ms": gaps, "events": events, "stalls": stalls}
