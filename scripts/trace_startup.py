@@ -48,6 +48,15 @@ def cpu_s() -> float:
     return round(r.ru_utime + r.ru_stime, 3)
 
 
+def rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as fh:
+            kb = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return round(kb / 1024, 1)
+
+
 def _stack(frame: Any, limit: int = 14) -> list[str]:
     return [f"{f.filename.split('site-packages/')[-1]}:{f.lineno} {f.name}"
             for f in traceback.extract_stack(frame)[-limit:]]
@@ -161,6 +170,7 @@ def instrument(plain: bool) -> None:
         def ready(info: dict[str, Any]) -> None:
             mark(f"engine ready {sorted(info)}")
             beat.setdefault("cpu_at_ready", cpu_s())
+            beat.setdefault("rss_mb_at_ready", rss_mb())
 
         self.engineReady.connect(ready)
         def results(info: dict[str, Any]) -> None:
@@ -225,7 +235,8 @@ def main() -> int:
     out = {"rc": rc, "plain": a.plain, "max_gui_gap_ms": round(beat["max_gap"] * 1000, 1),
            "max_gap_to_first_result_ms": round(first * 1000, 1) if first is not None else None,
            "max_gap_after_first_result_ms": round(beat.get("max_after", 0.0) * 1000, 1),
-           "cpu_at_shown": beat.get("cpu_at_shown"), "cpu_at_ready": beat.get("cpu_at_ready"), "cpu_at_first_result": beat.get("cpu_at_first_result"),
+           "cpu_at_shown": beat.get("cpu_at_shown"), "cpu_at_ready": beat.get("cpu_at_ready"),
+           "rss_mb_at_ready": beat.get("rss_mb_at_ready"), "cpu_at_first_result": beat.get("cpu_at_first_result"),
            "modules_at_exit": {m: m in sys.modules for m in ("torch", "open_clip", "sentence_transformers",
                                                               "onnxruntime", "lancedb")},
            "gaps_over_100ms": gaps, "events": events, "stalls": stalls}
