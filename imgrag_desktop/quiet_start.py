@@ -97,7 +97,6 @@ TEXT_MODULES = ("sentence_transformers",)
 # REST client's nine API classes and their pydantic models (~0.45 s of CPU here, half of
 # `import lancedb`); a local table never uses them. The models themselves still load.
 DEFERRED_INITS = {"lancedb": ("lance_namespace_urllib3_client",)}
-_defer_lock = threading.Lock()
 
 
 def defer_init(name: str) -> bool:
@@ -111,14 +110,23 @@ def defer_init(name: str) -> bool:
         return False
     module = importlib.util.module_from_spec(spec)
 
+    ran = [False]
+    lock = threading.RLock()  # another thread asking meanwhile waits for the __init__ to finish
+
     def __getattr__(attr: str) -> Any:
         if attr.startswith("__"):  # the import system's own probes (__path__ etc. are set)
             raise AttributeError(attr)
-        with _defer_lock:
-            if module.__dict__.get("__getattr__") is __getattr__:
-                del module.__dict__["__getattr__"]
-                spec.loader.exec_module(module)  # type: ignore[union-attr]
-        return getattr(module, attr)
+        with lock:
+            if not ran[0]:
+                ran[0] = True
+                try:
+                    spec.loader.exec_module(module)  # type: ignore[union-attr]
+                finally:
+                    if module.__dict__.get("__getattr__") is __getattr__:  # not one the __init__ defined
+                        del module.__dict__["__getattr__"]
+        if attr in module.__dict__:
+            return module.__dict__[attr]
+        raise AttributeError(f"module {name!r} has no attribute {attr!r}")
 
     module.__dict__["__getattr__"] = __getattr__  # PEP 562: called for missing names only
     sys.modules[name] = module

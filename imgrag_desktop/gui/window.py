@@ -482,12 +482,12 @@ class MainWindow(QMainWindow):
         self.watching.ready = True
         self.watching.ensure()
 
-    @Slot(str, str)
     def _rescan_when_due(self) -> None:
         if self._rescan_pending and self.cfg.settings.folders:
             self.rescan()
         self._rescan_pending = False
 
+    @Slot(str, str)
     def _on_model_failed(self, text: str, details: str) -> None:
         self.page.bar.model_failed()
         self.bridge.error(text, details)

@@ -160,3 +160,26 @@ def test_a_deferred_init_runs_when_one_of_its_names_is_asked_for(tmp_path, monke
     finally:
         for name in [m for m in sys.modules if m.startswith("deferred_pkg_for_test")]:
             del sys.modules[name]
+
+
+def test_a_deferred_init_runs_once_when_two_threads_ask_at_once(tmp_path, monkeypatch) -> None:
+    import threading
+
+    pkg = tmp_path / "deferred_slow_pkg_for_test"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import sys, time\nsys.deferred_slow_runs = getattr(sys, 'deferred_slow_runs', 0) + 1\n"
+                                     "time.sleep(0.2)\nTOP = 'top'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delattr(sys, "deferred_slow_runs", raising=False)
+    got: list[str] = []
+    try:
+        assert defer_init("deferred_slow_pkg_for_test")
+        module = sys.modules["deferred_slow_pkg_for_test"]
+        threads = [threading.Thread(target=lambda: got.append(module.TOP)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert got == ["top", "top"] and sys.deferred_slow_runs == 1  # type: ignore[attr-defined]
+    finally:
+        sys.modules.pop("deferred_slow_pkg_for_test", None)
