@@ -132,7 +132,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_command(ctx: Context) -> int:
     """Run the command of `ctx.args`, turning failures into one line on stderr and an exit code."""
-    return run_safely(COMMANDS[ctx.args.command].run, ctx)
+    rc = run_safely(COMMANDS[ctx.args.command].run, ctx)
+    wait_for_exports(say=rc == 0)
+    return rc
+
+
+def wait_for_exports(say: bool = True) -> None:
+    """A model export to ONNX that this command began (once per model, models/onnx_clip.py)
+    finishes before the process ends: one line on stderr says why the command waits (not after
+    a failure, whose one line is its reason)."""
+    onnx_clip = sys.modules.get("imgrag_desktop.models.onnx_clip")  # never imported: nothing to wait for
+    if onnx_clip is not None:
+        onnx_clip.wait_for_exports((lambda what: print(
+            f"preparing the fast query runtime for {what} (once; later commands start faster)…",
+            file=sys.stderr, flush=True)) if say else None)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from imgrag_desktop.gui.ask_panel import AskPanel
 from imgrag_desktop.gui.desktop import open_file, reveal_in_file_manager
 from imgrag_desktop.gui.drops import DropTarget
 from imgrag_desktop.gui.duplicates_panel import DuplicatesPanel
+from imgrag_desktop.gui.export_status import ExportStatus
 from imgrag_desktop.gui.folder_library import FolderLibrary
 from imgrag_desktop.gui.folders import FoldersPanel, folders_dock
 from imgrag_desktop.gui.index_queue import IndexQueue, finished_text
@@ -147,6 +148,8 @@ class MainWindow(QMainWindow):
                                     retry_ms=lambda: self.watch_retry_ms, parent=self)
         self.watch_label = self.watching.label
         sb.addPermanentWidget(self.watch_label)
+        self.export_status = ExportStatus(self)
+        sb.addPermanentWidget(self.export_status.label)
         self.folders = FolderLibrary(self.cfg, self.bridge, self.folders_panel, self.queue, self.watching,
                                      self._save_settings, parent=self)
         self.folders.changed.connect(self.page.update_page)

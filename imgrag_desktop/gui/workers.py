@@ -185,7 +185,7 @@ class QueryWorker(QObject):
         try:
             svc = self._svc()
             try:
-                svc.clip.load()
+                svc.clip.load_for_queries()
             except ModelUnavailable as exc:  # CLIP not downloaded yet: text searches work, indexing goes on
                 self._wait_for(text_open)
                 self.ready.emit({"model": "", "modes": [m for m in MODE_NAMES if m != "visual"],

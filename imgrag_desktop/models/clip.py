@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from imgrag_desktop.models.runtimes import TorchOrOnnx
 from imgrag_desktop.types import ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -325,8 +326,13 @@ def _is_offline_error(exc: BaseException) -> bool:
     return any(k in text for k in keys)
 
 
-class ClipEncoder:
-    """Lazily loaded open_clip model with batched, normalised image and text encoding."""
+class ClipEncoder(TorchOrOnnx):
+    """Lazily loaded open_clip model with batched, normalised image and text encoding.
+
+    Two ways to get it ready: `load_for_queries` (also called `load`) for encoding texts, which
+    counts a valid ONNX export as ready and never imports torch then, and `load_for_images`
+    for indexing, which needs what image batches run on (the weights, or the export's image
+    tower when it serves them)."""
 
     def __init__(self, model_name: str, pretrained: str = "", checkpoint: str = "", device: str = "auto",
                  create_missing_tiny: bool = False, precision: str = "auto",
@@ -377,21 +383,7 @@ class ClipEncoder:
             return f"{self.model_name}/ckpt-{checkpoint_id(self.checkpoint)}"
         return f"{self.model_name}/{self.pretrained}"
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None or self._ort is not None
-
-    @property
-    def runtime_in_use(self) -> str:
-        """"torch", "onnx", or "" (nothing loaded yet)."""
-        return "torch" if self._model is not None else "onnx" if self._ort is not None else ""
-
-    def serves_on_onnx(self) -> bool:
-        """Whether queries will run on a valid ONNX export (checked without opening it)."""
-        if self._ort is not None:
-            return self._model is None or self.runtime == "onnx"
-        if self._model is not None and self.runtime != "onnx" or not self._ort_wanted():
-            return False
+    def _export_present(self) -> bool:
         from imgrag_desktop.models.onnx_clip import export_present
 
         try:
@@ -422,9 +414,7 @@ class ClipEncoder:
 
     def _text_on_ort(self) -> Any:
         """The ORT towers when queries should run there (see `runtime`), else None."""
-        if not self._ort_wanted() or (self._model is not None and self.runtime != "onnx"):
-            return None
-        return self._open_ort()
+        return self._open_ort() if self._ort_may_serve() else None
 
     def expected_dim(self) -> int | None:
         """The vector size from the architecture's config (no weights needed), or None."""
@@ -440,14 +430,17 @@ class ClipEncoder:
         return int(dim) if dim else None
 
     # Loading --------------------------------------------------------------------------------
-    def load(self) -> "ClipEncoder":
-        """Ready to encode: the ONNX towers when a valid export serves (no torch import), else
-        the torch model."""
+    def load_for_queries(self) -> "ClipEncoder":
+        """Ready to encode queries: the ONNX towers when a valid export serves (no torch
+        import), else the torch model. An export counts as ready even with the weights gone:
+        for image batches use `load_for_images`."""
         with self._lock:
             if self._model is None and self._text_on_ort() is not None:
                 self.last_used = time.monotonic()
                 return self
             return self._load_torch()
+
+    load = load_for_queries  # the older name, used widely
 
     def load_for_images(self) -> "ClipEncoder":
         """Ready to encode image batches (indexing): the ONNX image tower when it serves them,
@@ -672,12 +665,11 @@ class ClipEncoder:
             if (self._export is not None or self._model is None or self.device != "cpu"
                     or not self._ort_wanted()):
                 return None
-            from imgrag_desktop.models.onnx_clip import export_present
+            from imgrag_desktop.models.onnx_clip import export_present, start_export
 
             if export_present(self.onnx_root, self.model_id):
                 return None
-            self._export = threading.Thread(target=self.export_onnx, name="imgrag-onnx-export", daemon=False)
-            self._export.start()
+            self._export = start_export(self.export_onnx, f"CLIP {self.model_name}", "imgrag-onnx-export")
             return self._export
 
     def export_onnx(self) -> Path | None:
