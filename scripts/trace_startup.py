@@ -190,9 +190,10 @@ def instrument(plain: bool) -> None:
 def instrument_clip() -> None:
     import imgrag_desktop.models.clip as clip
 
-    if getattr(clip.ClipEncoder.load, "traced", False):
+    name = "load_for_queries" if hasattr(clip.ClipEncoder, "load_for_queries") else "load"  # older trees: load
+    orig_load = getattr(clip.ClipEncoder, name)
+    if getattr(orig_load, "traced", False):
         return
-    orig_load = clip.ClipEncoder.load
 
     def load(self: Any) -> Any:
         mark("clip.load start")
@@ -202,7 +203,7 @@ def instrument_clip() -> None:
             mark("clip.load end")
 
     load.traced = True  # type: ignore[attr-defined]
-    clip.ClipEncoder.load = load  # type: ignore[method-assign]
+    setattr(clip.ClipEncoder, name, load)
 
 
 def main() -> int:
