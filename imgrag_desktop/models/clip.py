@@ -452,11 +452,26 @@ class ClipEncoder(TorchOrOnnx):
             if self._model is not None or self._images_on_ort() is not None:
                 self.last_used = time.monotonic()
                 return self
-            if self._text_on_ort() is None:
-                return self._load_torch()
+            # Asked without opening the export: its text tower (~250 MB for ViT-B-32) would stay
+            # open beside torch for nothing, as torch serves texts once it is loaded.
+            if not self.serves_on_onnx():
+                return self._load_torch(text=False)
             if not self._weights_present():
                 raise ModelUnavailable(self._missing_message())
+            if not self.dim:  # the vector size callers ask for, from the export's manifest
+                self._shape_from_export()
             return self
+
+    def _shape_from_export(self) -> None:
+        import json
+
+        from imgrag_desktop.models.onnx_clip import MANIFEST, export_dir
+
+        try:
+            manifest = json.loads((export_dir(self.onnx_root, self.model_id) / MANIFEST).read_text(encoding="utf-8"))
+            self.dim, self.image_size = int(manifest["dim"]), int(manifest.get("image_size") or 224)
+        except (OSError, ValueError, KeyError, TypeError, ModelUnavailable):
+            pass
 
     def _weights_present(self) -> bool:
         """Whether the torch model could load its weights (checked without loading them)."""
@@ -464,13 +479,18 @@ class ClipEncoder(TorchOrOnnx):
             return Path(self.checkpoint).is_file()
         return not self.pretrained or cached_weights(self.model_name, self.pretrained, self.cache_dirs) is not None
 
-    def _load_torch(self) -> "ClipEncoder":
+    def _load_torch(self, text: bool = True) -> "ClipEncoder":
+        """The torch model; `text=False` (image batches) may leave its text tower unread until
+        the first text is encoded (`_text_ready`; models/clip_build.py)."""
         with self._lock:
             if self._model is not None:
                 self.last_used = time.monotonic()  # an encode follows: not idle (unload_if_idle)
                 return self
             import open_clip
             import torch
+
+            from imgrag_desktop.models.clip_build import build_from_file
+            from imgrag_desktop.models.idle import trim_heap
 
             _register_bundled_configs()
             device = pick_device(self.requested_device)
@@ -499,9 +519,16 @@ class ClipEncoder(TorchOrOnnx):
             pre_kwargs = {k: pre_cfg[src] for k, src in (("image_mean", "mean"), ("image_std", "std"),
                           ("image_interpolation", "interpolation"), ("image_resize_mode", "resize_mode")) if src in (pre_cfg or {})}
             try:
-                model, _, preprocess = open_clip.create_model_and_transforms(
-                    self.model_name, pretrained=source, device=device, precision=precision, **pre_kwargs
-                )
+                # From a file on the CPU: built without a full fp32 copy first (models/clip_build.py)
+                built = build_from_file(self.model_name, source, device, precision, pre_kwargs,
+                                        text=text) if source else None
+                if built is not None:
+                    model, preprocess = built
+                else:
+                    model, _, preprocess = open_clip.create_model_and_transforms(
+                        self.model_name, pretrained=source, device=device, precision=precision, **pre_kwargs
+                    )
+                trim_heap()  # what the build freed goes back to the system
             except (RuntimeError, AssertionError, KeyError, ValueError) as exc:
                 # A file of another architecture fails in load_state_dict (RuntimeError) or in
                 # open_clip's own checks before it (an AssertionError on the text width, a KeyError).
@@ -531,6 +558,21 @@ class ClipEncoder(TorchOrOnnx):
                 else int(self._probe_dim())
             self.last_used = time.monotonic()
             return self
+
+    def _text_ready(self) -> None:
+        """Read the text tower a model built for image batches left unread; when that fails
+        (the file changed meanwhile), build the whole model again."""
+        from imgrag_desktop.models import clip_build
+
+        with self._lock:
+            if self._model is None or not clip_build.text_pending(self._model):
+                return
+            try:
+                clip_build.load_text(self._model)
+            except Exception as exc:
+                log.warning("CLIP text tower not read from %s (%s): loading the whole model again", self._source, exc)
+                self._model = None
+                self._load_torch()
 
     def _probe_dim(self) -> int:
         import torch
@@ -580,7 +622,7 @@ class ClipEncoder(TorchOrOnnx):
         ort = self._images_on_ort()
         if ort is not None:
             return ort.pixels  # type: ignore[no-any-return]
-        self._load_torch()
+        self._load_torch(text=False)
         assert self._preprocess is not None
         return self._preprocess
 
@@ -605,7 +647,7 @@ class ClipEncoder(TorchOrOnnx):
 
         if isinstance(batch, np.ndarray):  # the ORT session went (idle unload, settings): torch serves
             batch = torch.from_numpy(batch)
-        self._load_torch()
+        self._load_torch(text=False)
         with self._lock, torch.inference_mode():
             x = batch.to(self.device, dtype=self.dtype, non_blocking=True)
             feats = self._model.encode_image(x)
@@ -641,6 +683,7 @@ class ClipEncoder(TorchOrOnnx):
         import torch
 
         self._load_torch()
+        self._text_ready()
         assert self._tokenizer is not None
         tokens = self._tokenizer(list(texts))
         with self._lock, torch.inference_mode():
@@ -687,12 +730,17 @@ class ClipEncoder(TorchOrOnnx):
 
             with self._lock:
                 self._load_torch()
+                self._text_ready()
                 model_id, source, precision = self.model_id, self._source, self.precision
                 # A copy in fp32: of the loaded model when it is fp32, or has no file (random weights)
                 model = copy.deepcopy(self._model).float() if precision == "fp32" or not source else None
                 tokenizer, preprocess, size = self._tokenizer, self._preprocess, self.image_size
             if model is None:  # the exported towers are fp32 whatever the serving precision
-                model = open_clip.create_model(self.model_name, pretrained=source, device="cpu", precision="fp32")
+                from imgrag_desktop.models.clip_build import build_from_file
+
+                built = build_from_file(self.model_name, source, "cpu", "fp32", {}) if source else None
+                model = built[0] if built is not None else open_clip.create_model(
+                    self.model_name, pretrained=source, device="cpu", precision="fp32")
             model.eval()
             src = {"model": self.model_name, "pretrained": self.pretrained, "checkpoint": self.checkpoint,
                    "weights_id": checkpoint_id(source) if source else ""}

@@ -135,11 +135,11 @@ def session(path: Path) -> Any:
     opts.enable_cpu_mem_arena = True  # buffers kept between runs: the next query allocates nothing
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
-    # Threads sleep between runs, as OMP_WAIT_POLICY=PASSIVE makes torch's: spinning ones took the
-    # cores from the rest of the query (1M rows, load ~10: text query p50 210 -> 104 ms, CPU
-    # 104 -> 64 ms a query; docs/performance.md, "1M rows").
+    # No busy-waiting between runs: onnxruntime's pool otherwise spins its threads after each
+    # query, taking a 2-core desktop's CPU from the window (a text query here: 42 -> 13-18 ms of
+    # CPU with the same latency) and from the rest of the query (1M rows at load ~10: text query
+    # p50 210 -> 104 ms; docs/performance.md, "1M rows").
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
