@@ -104,6 +104,9 @@ def _index(svc: Any, root: Path, old: bool = False) -> dict[str, Any]:
         if stage.name == "ocr":
             svc.close_ocr()  # its children are reaped, so their CPU time counts (RUSAGE_CHILDREN)
             ocr_wall, ocr_cpu = time.perf_counter() - s0, _cpu() - sc0
+    # The face child too: left to end 30 s after its last picture, its CPU would be counted in
+    # whichever run is going on then (the next library's OCR), not in this one.
+    svc.close_faces()
     return {"images": report.added + report.updated, "wall_s": round(time.perf_counter() - t0, 2),
             "cpu_s": round(_cpu() - c0, 2), "ocr_wall_s": round(ocr_wall, 2), "ocr_cpu_s": round(ocr_cpu, 2),
             "ocr": {k: ocr.get(k) for k in ("read", "detector_only", "failed", "seconds")},
