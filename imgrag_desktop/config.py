@@ -121,7 +121,8 @@ class Settings:
     faces_detector: str = _setting("auto", "face detector: auto (CNN with a GPU, else HOG) | hog | cnn")
     faces_max_side: int = _setting(1024, "long side, in pixels, an image is scaled to before faces are looked for")
     faces_timeout_s: float = _setting(60.0, "longest face detection of one picture, in seconds (it runs in a child "
-                                      "process, which is ended then; the picture is tried again next run); 0: no limit")
+                                      "process, which is ended then; the picture is tried again next run, and after a "
+                                      "second failure skipped until it changes); 0: no limit")
     people_threshold: float = _setting(0.6, "largest face-descriptor distance at which two faces are the same person")
     people_min_faces: int = _setting(2, "similar faces needed before they form a new person (fewer wait)")
     faces_min_quality: float = _setting(0.3, "faces below this quality (size, sharpness, pose; 0-1) form no person")

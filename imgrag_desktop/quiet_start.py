@@ -35,6 +35,7 @@ import importlib.util
 import logging
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -43,11 +44,14 @@ log = logging.getLogger(__name__)
 
 # (package, file pattern inside it, RTLD_GLOBAL): the extension modules and libraries the engine's
 # imports load, in the order they load them. "{ext}" is each of the interpreter's extension
-# suffixes. torch loads libtorch_global_deps with RTLD_GLOBAL itself; the rest are opened as
-# Python opens extension modules (RTLD_NOW, local), their dependencies coming with them.
+# suffixes; an empty pattern is a top-level extension module's own file. torch loads
+# libtorch_global_deps with RTLD_GLOBAL itself; the rest are opened as Python opens extension
+# modules (RTLD_NOW, local), their dependencies coming with them.
 NATIVE = (
     ("pyarrow", "lib{ext}", False),
     ("lancedb", "_lancedb{ext}", False),
+    ("_pillow_heif", "", False),  # imaging.py's HEIC opener: libheif, libde265, libx265
+    ("onnxruntime", "capi/onnxruntime_pybind11_state{ext}", False),
     ("torch", "lib/libtorch_global_deps.so", True),
     ("torch", "_C{ext}", False),
     ("triton", "_C/libtriton{ext}", False),
@@ -55,13 +59,78 @@ NATIVE = (
     ("tokenizers", "tokenizers{ext}", False),
 )
 
+# Which of NATIVE's packages importing a module loads: only those are preloaded for it (a
+# window whose queries run on the ONNX exports must not map torch's 4 GB of libraries, ~1.2 s
+# and ~500 MB of RSS here, for nothing). A module not listed preloads nothing.
+NATIVE_OF = {
+    "lancedb": ("pyarrow", "lancedb"),
+    "imgrag_desktop.imaging": ("_pillow_heif",),
+    "onnxruntime": ("onnxruntime",),
+    "tokenizers": ("tokenizers",),
+    "torch": ("torch",),
+    "open_clip": ("torch", "triton", "torchvision"),
+    "sentence_transformers": ("torch", "triton", "torchvision", "tokenizers"),
+}
+
+
+def natives_for(modules: tuple[str, ...], items: tuple[tuple[str, str, bool], ...] = NATIVE) -> tuple[tuple[str, str, bool], ...]:
+    """The entries of `items` that importing `modules` loads, in `items`' order."""
+    wanted = {pkg for name in modules for pkg in NATIVE_OF.get(name, ())}
+    return tuple(item for item in items if item[0] in wanted)
+
+
 # The Python packages the engine imports when it starts (store, CLIP): imported by
 # import_engine() under quiet_gc().
 ENGINE_MODULES = ("lancedb", "torch", "open_clip")
+# What the engine's first query needs when it runs on the ONNX exports (models/onnx_clip.py,
+# onnx_text.py): onnxruntime, the tokenizers, and imaging.py (the store's helpers import it).
+ONNX_MODULES = ("onnxruntime", "tokenizers", "imgrag_desktop.imaging")
 # What the text model (models/text.py) imports: sentence-transformers, and with it scikit-learn
 # and scipy.stats (~5 s here even after torch). Imported right after the image model is ready,
 # in a library whose first text query will need it.
 TEXT_MODULES = ("sentence_transformers",)
+
+
+# Packages whose __init__ is run only when one of its own names is first asked for, not when a
+# submodule is imported: lancedb imports `lance_namespace_urllib3_client.models` (the pydantic
+# models of its namespace API) at start, and with it the package's __init__, which builds the
+# REST client's nine API classes and their pydantic models (~0.45 s of CPU here, half of
+# `import lancedb`); a local table never uses them. The models themselves still load.
+DEFERRED_INITS = {"lancedb": ("lance_namespace_urllib3_client",)}
+
+
+def defer_init(name: str) -> bool:
+    """Put package `name` in sys.modules without running its __init__ yet: its submodules import
+    as usual; the first access to a name the package itself defines runs the real __init__
+    (so nothing is lost, only postponed). False when it is already imported or not found."""
+    if name in sys.modules:
+        return False
+    spec = _find(name)
+    if spec is None or spec.loader is None or not spec.submodule_search_locations:
+        return False
+    module = importlib.util.module_from_spec(spec)
+
+    ran = [False]
+    lock = threading.RLock()  # another thread asking meanwhile waits for the __init__ to finish
+
+    def __getattr__(attr: str) -> Any:
+        if attr.startswith("__"):  # the import system's own probes (__path__ etc. are set)
+            raise AttributeError(attr)
+        with lock:
+            if not ran[0]:
+                ran[0] = True
+                try:
+                    spec.loader.exec_module(module)  # type: ignore[union-attr]
+                finally:
+                    if module.__dict__.get("__getattr__") is __getattr__:  # not one the __init__ defined
+                        del module.__dict__["__getattr__"]
+        if attr in module.__dict__:
+            return module.__dict__[attr]
+        raise AttributeError(f"module {name!r} has no attribute {attr!r}")
+
+    module.__dict__["__getattr__"] = __getattr__  # PEP 562: called for missing names only
+    sys.modules[name] = module
+    return True
 
 
 @dataclass(frozen=True)
@@ -71,15 +140,28 @@ class Loaded:
     ok: bool
 
 
-def _package_dir(name: str) -> str | None:
-    """A top-level package's folder, found without importing it."""
+def _find(name: str) -> Any:
     try:
-        spec = importlib.util.find_spec(name)
+        return importlib.util.find_spec(name)
     except (ImportError, ValueError):
         return None
+
+
+def _package_dir(name: str) -> str | None:
+    """A top-level package's folder, found without importing it."""
+    spec = _find(name)
     if spec is None or not spec.submodule_search_locations:
         return None
     return list(spec.submodule_search_locations)[0]
+
+
+def _module_file(name: str) -> str | None:
+    """A top-level extension module's file, found without importing it."""
+    spec = _find(name)
+    origin = getattr(spec, "origin", None) if spec is not None else None
+    if not origin or not origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+        return None
+    return str(origin)
 
 
 def native_files(items: tuple[tuple[str, str, bool], ...] = NATIVE) -> list[tuple[str, bool]]:
@@ -89,6 +171,11 @@ def native_files(items: tuple[tuple[str, str, bool], ...] = NATIVE) -> list[tupl
     suffixes = importlib.machinery.EXTENSION_SUFFIXES
     for package, pattern, is_global in items:
         if package in sys.modules:
+            continue
+        if not pattern:
+            path = _module_file(package)
+            if path is not None and os.path.isfile(path):
+                out.append((path, is_global))
             continue
         folder = _package_dir(package)
         if folder is None:
@@ -157,12 +244,14 @@ def import_engine(modules: tuple[str, ...] = ENGINE_MODULES, freeze: bool = True
     if all(name in sys.modules for name in modules):
         return times  # done before (a model reload): nothing to freeze again
     t0 = time.perf_counter()
-    loaded = preload_native()
+    loaded = preload_native(natives_for(modules))
     times["native"] = time.perf_counter() - t0
     log.debug("preloaded %d native libraries in %.2f s", sum(1 for x in loaded if x.ok), times["native"])
     with quiet_gc(freeze):
         for name in modules:
             t1 = time.perf_counter()
+            for package in DEFERRED_INITS.get(name, ()) if name not in sys.modules else ():
+                defer_init(package)
             try:
                 importlib.import_module(name)
             except Exception as exc:  # noqa: BLE001 - the real use reports it

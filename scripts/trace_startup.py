@@ -39,6 +39,24 @@ def mark(what: str) -> None:
     events.append({"t": round(time.time() - T0, 3), "what": what, "thread": threading.current_thread().name})
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process so far (all its threads; what a quiet machine's wall time
+    would be at most, on one core)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return round(r.ru_utime + r.ru_stime, 3)
+
+
+def rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as fh:
+            kb = next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return round(kb / 1024, 1)
+
+
 def _stack(frame: Any, limit: int = 14) -> list[str]:
     return [f"{f.filename.split('site-packages/')[-1]}:{f.lineno} {f.name}"
             for f in traceback.extract_stack(frame)[-limit:]]
@@ -95,6 +113,21 @@ def instrument(plain: bool) -> None:
 
     workers.QueryWorker.warm_up = warm_up  # type: ignore[method-assign]
 
+    def traced(cls: Any, name: str, label: Any) -> None:
+        orig = getattr(cls, name)
+
+        def run(self: Any, *args: Any) -> Any:
+            mark(f"{label(*args)} start")
+            try:
+                return orig(self, *args)
+            finally:
+                mark(f"{label(*args)} end")
+
+        setattr(cls, name, run)
+
+    traced(workers.QueryWorker, "_run", lambda req_id, req: f"query {req_id} {getattr(req, 'kind', '')} {getattr(req, 'text', '')!r}")
+    traced(workers.IndexWorker, "run", lambda job: f"index job {getattr(job, 'kind', '')}")
+
     orig_faces = workers.QueryWorker._load_face_models
 
     def load_face_models(self: Any) -> None:
@@ -115,6 +148,7 @@ def instrument(plain: bool) -> None:
         from PySide6.QtCore import Qt, QTimer
 
         mark("window shown")
+        beat["cpu_at_shown"] = cpu_s()
         timer = QTimer(self)
         timer.setTimerType(Qt.TimerType.PreciseTimer)
         timer.setInterval(10)
@@ -133,10 +167,16 @@ def instrument(plain: bool) -> None:
         beat["last"] = time.perf_counter()
         beat["on"] = True
         timer.start()
-        self.engineReady.connect(lambda info: mark(f"engine ready {sorted(info)}"))
+        def ready(info: dict[str, Any]) -> None:
+            mark(f"engine ready {sorted(info)}")
+            beat.setdefault("cpu_at_ready", cpu_s())
+            beat.setdefault("rss_mb_at_ready", rss_mb())
+
+        self.engineReady.connect(ready)
         def results(info: dict[str, Any]) -> None:
             mark(f"results shown {info.get('kind')} {info.get('count')}")
             if info.get("kind") != "browse" and beat["first_result_gap"] is None:
+                beat["cpu_at_first_result"] = cpu_s()
                 beat["first_result_gap"] = beat["max_gap"]  # the longest stall from launch to the first result
                 if LINGER["s"]:
                     QTimer.singleShot(int(LINGER["s"] * 1000), self.close)
@@ -150,9 +190,10 @@ def instrument(plain: bool) -> None:
 def instrument_clip() -> None:
     import imgrag_desktop.models.clip as clip
 
-    if getattr(clip.ClipEncoder.load, "traced", False):
+    name = "load_for_queries" if hasattr(clip.ClipEncoder, "load_for_queries") else "load"  # older trees: load
+    orig_load = getattr(clip.ClipEncoder, name)
+    if getattr(orig_load, "traced", False):
         return
-    orig_load = clip.ClipEncoder.load
 
     def load(self: Any) -> Any:
         mark("clip.load start")
@@ -162,7 +203,7 @@ def instrument_clip() -> None:
             mark("clip.load end")
 
     load.traced = True  # type: ignore[attr-defined]
-    clip.ClipEncoder.load = load  # type: ignore[method-assign]
+    setattr(clip.ClipEncoder, name, load)
 
 
 def main() -> int:
@@ -195,12 +236,18 @@ def main() -> int:
     out = {"rc": rc, "plain": a.plain, "max_gui_gap_ms": round(beat["max_gap"] * 1000, 1),
            "max_gap_to_first_result_ms": round(first * 1000, 1) if first is not None else None,
            "max_gap_after_first_result_ms": round(beat.get("max_after", 0.0) * 1000, 1),
+           "cpu_at_shown": beat.get("cpu_at_shown"), "cpu_at_ready": beat.get("cpu_at_ready"),
+           "rss_mb_at_ready": beat.get("rss_mb_at_ready"), "cpu_at_first_result": beat.get("cpu_at_first_result"),
+           "modules_at_exit": {m: m in sys.modules for m in ("torch", "open_clip", "sentence_transformers",
+                                                              "onnxruntime", "lancedb")},
            "gaps_over_100ms": gaps, "events": events, "stalls": stalls}
     with open(a.out, "w") as fh:
         json.dump(out, fh, indent=1)
     print(json.dumps({"plain": a.plain, "max_gui_gap_ms": out["max_gui_gap_ms"],
                       "max_gap_to_first_result_ms": out["max_gap_to_first_result_ms"],
                       "max_gap_after_first_result_ms": out["max_gap_after_first_result_ms"],
+                      "cpu_at_ready": out["cpu_at_ready"], "cpu_at_first_result": out["cpu_at_first_result"],
+                      "modules_at_exit": out["modules_at_exit"],
                       "gaps_over_100ms": [f"{g['t']:.2f}s:{g['ms']:.0f}ms" for g in gaps],
                       "events": [f"{e['t']:7.3f} {e['what']}" for e in events]}, indent=1))
     return int(rc)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from imgrag_desktop.bench.common import Progress, say
-from imgrag_desktop.bench.memory import child_env, run_measured
+from imgrag_desktop.bench.memory import child_env, random_weights_file, run_measured
 from imgrag_desktop.types import ImgragError
 
 
@@ -48,11 +48,13 @@ def bench_command(work_dir: Path, sets: dict[str, Path], model: str, progress: P
     from imgrag_desktop.config import AppConfig
 
     out: dict[str, Any] = {}
+    weights = random_weights_file(work_dir, model)
 
     def configured(data_dir: Path) -> Path:
         cfg = AppConfig.load(data_dir, "default")
         cfg.settings.clip_model = model
         cfg.settings.clip_pretrained = ""  # random weights: same architecture, no download
+        cfg.settings.clip_checkpoint = weights  # from a file, as a user's weights load
         cfg.save()
         return data_dir
 

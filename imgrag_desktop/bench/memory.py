@@ -24,6 +24,18 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH", "")]))}
 
 
+def random_weights_file(work_dir: Path, model: str) -> str:
+    """A checkpoint file of `model` with random weights (made once, untimed): a user's weights
+    come from a file (a download or their own), and loading from a file is the path whose
+    memory counts; building random weights in place is a different path no user takes."""
+    from imgrag_desktop.models.clip import write_tiny_checkpoint
+
+    path = work_dir / f"random-weights-{model}.pt"
+    if not path.exists():
+        write_tiny_checkpoint(path, model)
+    return str(path)
+
+
 def _peak_rss_mb_of(pid: int) -> float | None:
     """The process's own high-water mark of resident memory (VmHWM, Linux).
 
@@ -93,6 +105,7 @@ def bench_memory(work_dir: Path, images: int, model: str, size: tuple[int, int] 
     cfg = AppConfig.load(data_dir, "default")
     cfg.settings.clip_model = model
     cfg.settings.clip_pretrained = ""  # random weights: same architecture, no download
+    cfg.settings.clip_checkpoint = random_weights_file(work_dir, model)
     cfg.settings.ocr_enabled = False
     cfg.save()
     env = child_env()

@@ -127,12 +127,37 @@ def main(argv: list[str] | None = None) -> int:
         rc = try_warm(args)
         if rc is not None:
             return rc
+    defer_lancedb_rest_client()
     return run_command(Context(args))
+
+
+def defer_lancedb_rest_client() -> None:
+    """lancedb sets up a REST namespace client at import that a local library never uses
+    (~0.45 s of CPU per command): put its package's __init__ off until something asks for it
+    (quiet_start.defer_init; the window's engine does the same)."""
+    from imgrag_desktop.quiet_start import DEFERRED_INITS, defer_init
+
+    if "lancedb" not in sys.modules:
+        for package in DEFERRED_INITS["lancedb"]:
+            defer_init(package)
 
 
 def run_command(ctx: Context) -> int:
     """Run the command of `ctx.args`, turning failures into one line on stderr and an exit code."""
-    return run_safely(COMMANDS[ctx.args.command].run, ctx)
+    rc = run_safely(COMMANDS[ctx.args.command].run, ctx)
+    wait_for_exports(say=rc == 0)
+    return rc
+
+
+def wait_for_exports(say: bool = True) -> None:
+    """A model export to ONNX that this command began (once per model, models/onnx_clip.py)
+    finishes before the process ends: one line on stderr says why the command waits (not after
+    a failure, whose one line is its reason)."""
+    onnx_clip = sys.modules.get("imgrag_desktop.models.onnx_clip")  # never imported: nothing to wait for
+    if onnx_clip is not None:
+        onnx_clip.wait_for_exports((lambda what: print(
+            f"preparing the fast query runtime for {what} (once; later commands start faster)…",
+            file=sys.stderr, flush=True)) if say else None)
 
 
 if __name__ == "__main__":

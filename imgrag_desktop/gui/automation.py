@@ -45,6 +45,11 @@ def parse_filters(items: list[str]) -> dict[str, Any]:
     return out
 
 
+# What the engine's queries never need once the ONNX exports serve them (models/onnx_clip.py):
+# the report says which of them the process had imported when the engine was ready and at the end.
+HEAVY_MODULES = ("torch", "open_clip", "sentence_transformers", "transformers", "torchvision")
+
+
 class Heartbeat(QObject):
     """Measures how long the event loop goes without running a 10 ms timer."""
 
@@ -138,7 +143,21 @@ class Automation(QObject):
         self.report["engine_ready_s"] = round(time.time() - self.started_at, 3)
         self.report["engine"] = {k: v for k, v in info.items()}
         self.report["startup_heartbeat"] = self.startup_beat.summary()
+        self.report["modules_when_ready"] = {m: m in sys.modules for m in HEAVY_MODULES}
+        self.report["runtimes_when_ready"] = self._runtimes()
         self._ready = True
+
+    def _runtimes(self) -> dict[str, str]:
+        """Which runtime serves each model now ("torch", "onnx", "" not loaded)."""
+        svc = self.window.host.services
+        out = {}
+        for name in ("clip", "text"):
+            try:
+                model = getattr(svc, name)
+                out[name] = str(getattr(model, "runtime_in_use", "") if model is not None else "")
+            except Exception as exc:  # a model that cannot be built: its own error is shown elsewhere
+                out[name] = f"error: {type(exc).__name__}"
+        return out
 
     def _on_index_done(self, report: dict[str, Any]) -> None:
         self._index_done += 1
@@ -237,6 +256,7 @@ class Automation(QObject):
 
     def _finish(self) -> None:
         self._finished = True
+        self.report["modules_at_finish"] = {m: m in sys.modules for m in HEAVY_MODULES}
         self._poll.stop()
         self._deadline.stop()
         if self._results is not None:

@@ -25,6 +25,7 @@ from imgrag_desktop.gui.ask_panel import AskPanel
 from imgrag_desktop.gui.desktop import open_file, reveal_in_file_manager
 from imgrag_desktop.gui.drops import DropTarget
 from imgrag_desktop.gui.duplicates_panel import DuplicatesPanel
+from imgrag_desktop.gui.export_status import ExportStatus
 from imgrag_desktop.gui.folder_library import FolderLibrary
 from imgrag_desktop.gui.folders import FoldersPanel, folders_dock
 from imgrag_desktop.gui.index_queue import IndexQueue, finished_text
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self._was_shown = False
         self._ready = False
         self._fill_visual_pending = False
+        self._rescan_pending = False  # the start's rescan, run once the engine is ready (or failed)
         self._closing = False
         self.setWindowTitle("imgrag-desktop" + (" — test profile" if cfg.profile == "test" else ""))
         self.setAcceptDrops(True)
@@ -146,6 +148,8 @@ class MainWindow(QMainWindow):
                                     retry_ms=lambda: self.watch_retry_ms, parent=self)
         self.watch_label = self.watching.label
         sb.addPermanentWidget(self.watch_label)
+        self.export_status = ExportStatus(self)
+        sb.addPermanentWidget(self.export_status.label)
         self.folders = FolderLibrary(self.cfg, self.bridge, self.folders_panel, self.queue, self.watching,
                                      self._save_settings, parent=self)
         self.folders.changed.connect(self.page.update_page)
@@ -296,8 +300,9 @@ class MainWindow(QMainWindow):
         self.warmUpRequested.emit()
         if self.page.current is None:  # a query asked for before the start (an image to match) wins
             self.page.browse()
-        if self.state.get("rescan_on_start", True) and self.cfg.settings.folders:
-            self.rescan()
+        # The start's rescan waits for the engine: run beside the engine's start, its scan and
+        # stages took the GIL and the cores the first query needs (issue 19).
+        self._rescan_pending = bool(self.state.get("rescan_on_start", True) and self.cfg.settings.folders)
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -472,17 +477,24 @@ class MainWindow(QMainWindow):
             else:
                 self.statusBar().showMessage(f"Ready: image model {info.get('model', '')} loaded in "
                                              f"{info.get('seconds', 0):.1f} s", 6000)
-            if self._fill_visual_pending and self.cfg.settings.folders:
-                self.rescan()  # the visual stage gives the rows indexed meanwhile their vectors
+            if self._fill_visual_pending:
+                self._rescan_pending = True  # the visual stage gives the rows indexed meanwhile their vectors
         self._fill_visual_pending = False
+        self._rescan_when_due()
         self.engineReady.emit(info)
         self.watching.ready = True
         self.watching.ensure()
+
+    def _rescan_when_due(self) -> None:
+        if self._rescan_pending and self.cfg.settings.folders:
+            self.rescan()
+        self._rescan_pending = False
 
     @Slot(str, str)
     def _on_model_failed(self, text: str, details: str) -> None:
         self.page.bar.model_failed()
         self.bridge.error(text, details)
+        self._rescan_when_due()  # new pictures still get their text, faces and places
         self.engineReady.emit({"error": text})
 
     # Reports (the StatusReport part) -------------------------------------------------------------

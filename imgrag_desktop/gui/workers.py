@@ -168,23 +168,30 @@ class QueryWorker(QObject):
         t0 = time.monotonic()
         # torch, open_clip and lancedb imported so that the GUI thread can still take the GIL
         # (quiet_start.py): their native libraries loaded with the GIL released, no collection.
-        from imgrag_desktop.quiet_start import ENGINE_MODULES, import_engine
+        from imgrag_desktop.quiet_start import ENGINE_MODULES, ONNX_MODULES, import_engine
 
-        log.debug("engine imports: %s", import_engine(("lancedb",)))  # the store; then the model's own
-        log.debug("engine imports: %s", import_engine(self._svc().engine_modules(ENGINE_MODULES)))
+        # The store (and imaging.py, which its helpers import); then the model's own: torch and
+        # open_clip, or with an ONNX export serving the queries only onnxruntime and the
+        # tokenizers (nothing of torch is loaded then, not even its native libraries).
+        log.debug("engine imports: %s", import_engine(("lancedb", "imgrag_desktop.imaging")))
+        modules = self._svc().engine_modules(ENGINE_MODULES)
+        log.debug("engine imports: %s", import_engine(modules if "torch" in modules else modules + ONNX_MODULES))
         try:
             self._emit_stats()
         except Exception as exc:
             self.modelFailed.emit(*describe_exception(exc))
             return
+        text_open = self._open_text_model_beside(self._svc())
         try:
             svc = self._svc()
             try:
-                svc.clip.load()
+                svc.clip.load_for_queries()
             except ModelUnavailable as exc:  # CLIP not downloaded yet: text searches work, indexing goes on
+                self._wait_for(text_open)
                 self.ready.emit({"model": "", "modes": [m for m in MODE_NAMES if m != "visual"],
                                  "seconds": time.monotonic() - t0, "cutoff": {}, "waiting": str(exc)})
                 return
+            self._wait_for(text_open)  # "ready": the first query, text vectors and all, waits for nothing
             coming = svc.clip_next  # another model chosen: re-embedding in the background
             self.ready.emit({"model": svc.clip.model_id, "modes": list(MODE_NAMES), "seconds": time.monotonic() - t0,
                              "cutoff": _calibrated_cutoffs(svc.searcher),
@@ -195,6 +202,46 @@ class QueryWorker(QObject):
         self._import_text_model(svc)
         self._faces_when_idle()
 
+    # How long "ready" waits for the text model opened beside CLIP (a slower one is still used
+    # by the first text query, which then waits for the rest).
+    TEXT_OPEN_WAIT_S = 30.0
+
+    @staticmethod
+    def _wants_text_model(svc: "Services") -> bool:
+        """Whether the first query will need the text model: a library with text vectors whose
+        search mode is not "visual"."""
+        try:
+            return svc.cfg.settings.search_mode != "visual" and bool(svc.store.count("text_model IS NOT NULL"))
+        except Exception:  # an index from before text vectors
+            return False
+
+    @classmethod
+    def _open_text_model_beside(cls, svc: "Services") -> threading.Thread | None:
+        """With the text model's ONNX export present and the first query needing it, open it in a
+        thread of its own while CLIP's export opens here: onnxruntime releases the GIL while it
+        builds a session and runs it, so the two loads overlap (and the window keeps its GIL).
+        A failure is left for the first text query to report. None: nothing to open now."""
+        try:
+            if not cls._wants_text_model(svc) or not svc.text_on_onnx():
+                return None
+        except Exception:
+            return None
+
+        def load() -> None:
+            try:
+                svc.text.load()
+            except Exception as exc:  # noqa: BLE001 - the first text query reports it
+                log.debug("text model not opened at start: %s", exc)
+
+        thread = threading.Thread(target=load, name="imgrag-text-open", daemon=True)
+        thread.start()
+        return thread
+
+    @classmethod
+    def _wait_for(cls, thread: threading.Thread | None) -> None:
+        if thread is not None:
+            thread.join(cls.TEXT_OPEN_WAIT_S)
+
     @staticmethod
     def _import_text_model(svc: "Services") -> None:
         """In a library with text vectors, the first text query needs the text model: its imports
@@ -203,8 +250,7 @@ class QueryWorker(QObject):
         from imgrag_desktop.quiet_start import TEXT_MODULES, import_engine
 
         try:
-            if svc.cfg.settings.search_mode == "visual" or not svc.store.count("text_model IS NOT NULL") \
-                    or svc.text_on_onnx():  # onnxruntime serves it: nothing heavy to import
+            if not QueryWorker._wants_text_model(svc) or svc.text_on_onnx():  # ONNX: opened beside CLIP
                 return
         except Exception:  # an index from before text vectors: nothing to prepare
             return

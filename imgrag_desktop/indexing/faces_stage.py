@@ -16,13 +16,17 @@ import threading
 import time
 from typing import Any, Callable
 
+from imgrag_desktop.models.child_proc import ChildEnded, ChildTimeout
 from imgrag_desktop.search.people import ClusterParams, People, carry_over, live_paths
 from imgrag_desktop.store.faces import NO_FACE, FaceTables
-from imgrag_desktop.types import Progress, tell
+from imgrag_desktop.store.sql import sql_str
+from imgrag_desktop.types import Failure, Progress, tell
 
 BATCH = 16
 CLUSTER_EVERY = 400  # pictures between two clustering rounds of a long run (people appear as it goes)
 SKIP_KINDS = ("screenshot", "document")
+TRIES = 2  # failures of one picture's content (crash, time limit) before it is recorded as failed and skipped
+FAILED_STAGE = "faces"  # the failures table's stage of those pictures
 WARN_FIRST = 5  # failed pictures told one by one (the rest are counted; `errors` lists 20)
 
 
@@ -36,14 +40,36 @@ def forget_faces(store: Any) -> bool:
 
 
 def _unscanned(store: Any, tables: FaceTables, model_id: str) -> tuple[dict[str, list[str]], list[str]]:
-    """The library's pictures by content hash, and the hashes `model_id` has not looked at yet."""
+    """The library's pictures by content hash, and the hashes `model_id` has not looked at yet
+    (less those recorded as failed: see `failed_hashes`)."""
     t = store.query(None, ["path", "content_hash", "kind"])
     paths: dict[str, list[str]] = {}
     for p, h, k in zip(t.column("path").to_pylist(), t.column("content_hash").to_pylist(), t.column("kind").to_pylist()):
         if h and k not in SKIP_KINDS:
             paths.setdefault(h, []).append(p)
-    done_hashes = tables.scanned(model_id)
+    done_hashes = tables.scanned(model_id) | failed_hashes(store, tables, model_id, paths)
     return paths, [h for h in paths if h not in done_hashes]
+
+
+def failed_hashes(store: Any, tables: FaceTables, model_id: str, paths: dict[str, list[str]]) -> set[str]:
+    """Pictures skipped: `model_id` failed on them TRIES times and the failure is on record (the
+    failures table, stage "faces", which `imgrag status` counts). Until the file changes (its
+    row, and so its failure, is written again; new content is a new hash) or the failure is
+    cleared (a retry), when it is looked at again."""
+    tries = {h for h, n in tables.failed_tries(model_id).items() if n >= TRIES and h in paths}
+    if not tries:
+        return set()
+    recorded = set(store.failure_states(f"stage = {sql_str(FAILED_STAGE)}"))
+    return {h for h in tries if any(p in recorded for p in paths[h])}
+
+
+def _record_failed(store: Any, path: str, reason: str) -> None:
+    """The failures table's row for a picture whose faces could not be found (TRIES times)."""
+    row = store.rows([path], ["path", "folder", "size", "mtime_ns"]).get(path)
+    if row is not None:
+        failure = Failure(path, f"face detection failed {TRIES} times: {reason}", stage=FAILED_STAGE)
+        store.record_failures([(failure, row.get("folder") or "", int(row.get("size") or 0),
+                                int(row.get("mtime_ns") or 0))])
 
 
 def faces_to_find(store: Any, model_id: str) -> int:
@@ -68,10 +94,13 @@ def find_faces(store: Any, settings: Any, engine: Any, cancel: threading.Event,
                on_warning: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Faces of the pictures `engine.model_id` has not looked at; a picture that fails (cannot
     be read, runs over the time limit, crashes the face process) is counted in `failed`, its
-    reason in `errors` and told to `on_warning`, and looked at again next run."""
+    reason in `errors` and told to `on_warning`, and looked at again next run; after TRIES
+    failures of the same content it is recorded as failed and skipped (`failed_hashes`)."""
     tables = FaceTables(store.db_dir)
     people = People(tables, lambda: live_paths(store))
     paths, todo = _unscanned(store, tables, engine.model_id)
+    tries = tables.failed_tries(engine.model_id)
+    tried: dict[str, tuple[int, str]] = {}  # this run's failures: hash → (failures so far, reason)
     if limit is not None:
         todo = todo[:limit]
     params = ClusterParams.from_settings(settings)
@@ -91,6 +120,8 @@ def find_faces(store: Any, settings: Any, engine: Any, cancel: threading.Event,
             if by_hash.get(h):
                 stats["carried"] += carry_over(by_hash[h], [r for r in pending if r["content_hash"] == h])
         tables.write_faces(pending, replace_hashes=[h for h in pending_hashes if h in by_hash])
+        tables.note_tries(engine.model_id, tried, worked=[h for h in pending_hashes if h in tries])
+        tried.clear()
         pending.clear()
         pending_hashes.clear()
 
@@ -112,11 +143,18 @@ def find_faces(store: Any, settings: Any, engine: Any, cancel: threading.Event,
                              "descriptor": [float(v) for v in f.descriptor], "person": None, "by_user": False,
                              "not_face": False, "rejected": None})
         except Exception as exc:  # unreadable now (offline, vanished), too slow, a crash: tried again next run
+            # (a crash or the time limit TRIES times for the same content: recorded as failed)
             stats["failed"] += 1
-            line = f"{path}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            line = f"{path}: {reason}"
             stats.setdefault("errors", []).append(line)
             if on_warning is not None and stats["failed"] <= WARN_FIRST:
                 on_warning(f"faces: {line}")
+            if isinstance(exc, (ChildEnded, ChildTimeout)):  # the picture's own doing, not a drive gone offline
+                tried[h] = (tries.get(h, 0) + 1, reason)
+                if tried[h][0] >= TRIES:
+                    _record_failed(store, path, reason)
+                    stats["recorded_failed"] = stats.get("recorded_failed", 0) + 1
             continue
         if not rows:
             rows.append({"face_id": f"{h}:none", "content_hash": h, "idx": NO_FACE, "model": engine.model_id})
@@ -133,11 +171,12 @@ def find_faces(store: Any, settings: Any, engine: Any, cancel: threading.Event,
             since_cluster = 0
         elapsed = time.perf_counter() - start
         tell(on_progress, Progress("faces", n, len(todo), current=path, rate=n / elapsed if elapsed > 0 else 0.0))
-    if pending:
+    if pending or tried:
         flush()
     live = set(live_paths(store))
     if live:  # faces of pictures no longer indexed (their people and names stay)
         stats["pruned"] = tables.faces.prune("content_hash", live)
+        tables.tries.prune("content_hash", live)  # failures of content no longer indexed (a changed file)
     stats["people"] = people.cluster(params, model=engine.model_id)
     from imgrag_desktop.indexing.region_names import seed_names
 

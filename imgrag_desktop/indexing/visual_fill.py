@@ -77,9 +77,11 @@ def fill_visual(store: Any, encoder: Any, cancel: threading.Event,
 
 
 def clip_ready(encoder: Any) -> bool:
-    """Whether the CLIP weights are there (loading them if needed); never downloads."""
+    """Whether CLIP is there for queries (a valid ONNX export, or the weights, loaded if
+    needed); never downloads. `load_for_queries` on purpose: a watcher that finds nothing new
+    must not import torch; the image batches check the weights themselves (`load_for_images`)."""
     try:
-        encoder.load()
+        encoder.load_for_queries()
         return True
     except ModelUnavailable:
         return False

@@ -7,9 +7,9 @@ time limit or the child dies; the caller sees an error for that request, and the
 gets a fresh child. Children start with `spawn` (no fork of a process that has Qt or torch
 threads) and load their models once, before they say "ready".
 
-The protocol: the child's loop (`target(conn, *args)`) sends ("ready", None) or ("err", kind,
+The protocol: the child's loop (`target(conn, *args)`) sends ("ready", info) or ("err", kind,
 text) once started, then answers each request with ("ok", value) or ("err", kind, text); a
-request `None` ends it. `IdleChildren` adds what an engine needs around a pool: started on the
+request `None` ends it. `serve(conn, handle)` is that loop, once the engine has loaded. `IdleChildren` adds what an engine needs around a pool: started on the
 first request, closed `keep_s` after the last one (the watcher's and the window's many small
 runs reuse warm children; an idle app holds none).
 
@@ -35,10 +35,34 @@ class ChildTimeout(ImgragError):
     """A request ran over its time limit; its child was killed (the next request starts another)."""
 
 
+class ChildEnded(ImgragError):
+    """The child died while working on a request (a crash, a signal): the next request starts another."""
+
+
 def error_from(kind: str, message: str, errors: Mapping[str, type[ImgragError]] = ERRORS) -> ImgragError:
     """The parent's exception for a child's ("err", kind, text) answer."""
     cls = errors.get(kind) or ERRORS.get(kind)
     return (cls or ImgragError)(message)
+
+
+def serve(conn: Any, handle: Callable[[Any], Any], ready: Any = None) -> None:
+    """A child's loop once its engine has loaded: says ("ready", `ready`), then answers each
+    request with ("ok", handle(request)) or ("err", kind, text) until a request `None` or the
+    parent is gone. One bad request never ends the child."""
+    conn.send(("ready", ready))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        try:
+            conn.send(("ok", handle(msg)))
+        except ImgragError as exc:
+            conn.send(("err", type(exc).__name__, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one bad request never ends the child
+            conn.send(("err", "ImgragError", f"unexpected error: {type(exc).__name__}: {exc}"))
 
 
 class Child:
@@ -75,7 +99,7 @@ class Child:
             self.conn.send(request)
         except (OSError, ValueError):
             self.kill()
-            raise ImgragError(f"the {self.what} process has ended") from None
+            raise ChildEnded(f"the {self.what} process has ended") from None
         if not self.conn.poll(timeout_s if timeout_s > 0 else None):
             self.kill()
             raise (on_timeout() if on_timeout else ChildTimeout(f"the {self.what} took longer than {timeout_s:g} s"))
@@ -85,7 +109,7 @@ class Child:
             self.proc.join(2.0)
             code = self.proc.exitcode
             self.kill()
-            raise ImgragError(f"the {self.what} process ended while working on this image (exit status {code})") from None
+            raise ChildEnded(f"the {self.what} process ended while working on this image (exit status {code})") from None
         if msg[0] == "err":
             raise error_from(msg[1], msg[2], self.errors)
         return msg[1]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from imgrag_desktop.models.runtimes import TorchOrOnnx
 from imgrag_desktop.types import ImgragError, ModelUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -325,8 +326,13 @@ def _is_offline_error(exc: BaseException) -> bool:
     return any(k in text for k in keys)
 
 
-class ClipEncoder:
-    """Lazily loaded open_clip model with batched, normalised image and text encoding."""
+class ClipEncoder(TorchOrOnnx):
+    """Lazily loaded open_clip model with batched, normalised image and text encoding.
+
+    Two ways to get it ready: `load_for_queries` (also called `load`) for encoding texts, which
+    counts a valid ONNX export as ready and never imports torch then, and `load_for_images`
+    for indexing, which needs what image batches run on (the weights, or the export's image
+    tower when it serves them)."""
 
     def __init__(self, model_name: str, pretrained: str = "", checkpoint: str = "", device: str = "auto",
                  create_missing_tiny: bool = False, precision: str = "auto",
@@ -377,21 +383,7 @@ class ClipEncoder:
             return f"{self.model_name}/ckpt-{checkpoint_id(self.checkpoint)}"
         return f"{self.model_name}/{self.pretrained}"
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None or self._ort is not None
-
-    @property
-    def runtime_in_use(self) -> str:
-        """"torch", "onnx", or "" (nothing loaded yet)."""
-        return "torch" if self._model is not None else "onnx" if self._ort is not None else ""
-
-    def serves_on_onnx(self) -> bool:
-        """Whether queries will run on a valid ONNX export (checked without opening it)."""
-        if self._ort is not None:
-            return self._model is None or self.runtime == "onnx"
-        if self._model is not None and self.runtime != "onnx" or not self._ort_wanted():
-            return False
+    def _export_present(self) -> bool:
         from imgrag_desktop.models.onnx_clip import export_present
 
         try:
@@ -422,9 +414,7 @@ class ClipEncoder:
 
     def _text_on_ort(self) -> Any:
         """The ORT towers when queries should run there (see `runtime`), else None."""
-        if not self._ort_wanted() or (self._model is not None and self.runtime != "onnx"):
-            return None
-        return self._open_ort()
+        return self._open_ort() if self._ort_may_serve() else None
 
     def expected_dim(self) -> int | None:
         """The vector size from the architecture's config (no weights needed), or None."""
@@ -440,14 +430,17 @@ class ClipEncoder:
         return int(dim) if dim else None
 
     # Loading --------------------------------------------------------------------------------
-    def load(self) -> "ClipEncoder":
-        """Ready to encode: the ONNX towers when a valid export serves (no torch import), else
-        the torch model."""
+    def load_for_queries(self) -> "ClipEncoder":
+        """Ready to encode queries: the ONNX towers when a valid export serves (no torch
+        import), else the torch model. An export counts as ready even with the weights gone:
+        for image batches use `load_for_images`."""
         with self._lock:
             if self._model is None and self._text_on_ort() is not None:
                 self.last_used = time.monotonic()
                 return self
             return self._load_torch()
+
+    load = load_for_queries  # the older name, used widely
 
     def load_for_images(self) -> "ClipEncoder":
         """Ready to encode image batches (indexing): the ONNX image tower when it serves them,
@@ -459,11 +452,26 @@ class ClipEncoder:
             if self._model is not None or self._images_on_ort() is not None:
                 self.last_used = time.monotonic()
                 return self
-            if self._text_on_ort() is None:
-                return self._load_torch()
+            # Asked without opening the export: its text tower (~250 MB for ViT-B-32) would stay
+            # open beside torch for nothing, as torch serves texts once it is loaded.
+            if not self.serves_on_onnx():
+                return self._load_torch(text=False)
             if not self._weights_present():
                 raise ModelUnavailable(self._missing_message())
+            if not self.dim:  # the vector size callers ask for, from the export's manifest
+                self._shape_from_export()
             return self
+
+    def _shape_from_export(self) -> None:
+        import json
+
+        from imgrag_desktop.models.onnx_clip import MANIFEST, export_dir
+
+        try:
+            manifest = json.loads((export_dir(self.onnx_root, self.model_id) / MANIFEST).read_text(encoding="utf-8"))
+            self.dim, self.image_size = int(manifest["dim"]), int(manifest.get("image_size") or 224)
+        except (OSError, ValueError, KeyError, TypeError, ModelUnavailable):
+            pass
 
     def _weights_present(self) -> bool:
         """Whether the torch model could load its weights (checked without loading them)."""
@@ -471,13 +479,18 @@ class ClipEncoder:
             return Path(self.checkpoint).is_file()
         return not self.pretrained or cached_weights(self.model_name, self.pretrained, self.cache_dirs) is not None
 
-    def _load_torch(self) -> "ClipEncoder":
+    def _load_torch(self, text: bool = True) -> "ClipEncoder":
+        """The torch model; `text=False` (image batches) may leave its text tower unread until
+        the first text is encoded (`_text_ready`; models/clip_build.py)."""
         with self._lock:
             if self._model is not None:
                 self.last_used = time.monotonic()  # an encode follows: not idle (unload_if_idle)
                 return self
             import open_clip
             import torch
+
+            from imgrag_desktop.models.clip_build import build_from_file
+            from imgrag_desktop.models.idle import trim_heap
 
             _register_bundled_configs()
             device = pick_device(self.requested_device)
@@ -506,9 +519,16 @@ class ClipEncoder:
             pre_kwargs = {k: pre_cfg[src] for k, src in (("image_mean", "mean"), ("image_std", "std"),
                           ("image_interpolation", "interpolation"), ("image_resize_mode", "resize_mode")) if src in (pre_cfg or {})}
             try:
-                model, _, preprocess = open_clip.create_model_and_transforms(
-                    self.model_name, pretrained=source, device=device, precision=precision, **pre_kwargs
-                )
+                # From a file on the CPU: built without a full fp32 copy first (models/clip_build.py)
+                built = build_from_file(self.model_name, source, device, precision, pre_kwargs,
+                                        text=text) if source else None
+                if built is not None:
+                    model, preprocess = built
+                else:
+                    model, _, preprocess = open_clip.create_model_and_transforms(
+                        self.model_name, pretrained=source, device=device, precision=precision, **pre_kwargs
+                    )
+                trim_heap()  # what the build freed goes back to the system
             except (RuntimeError, AssertionError, KeyError, ValueError) as exc:
                 # A file of another architecture fails in load_state_dict (RuntimeError) or in
                 # open_clip's own checks before it (an AssertionError on the text width, a KeyError).
@@ -538,6 +558,21 @@ class ClipEncoder:
                 else int(self._probe_dim())
             self.last_used = time.monotonic()
             return self
+
+    def _text_ready(self) -> None:
+        """Read the text tower a model built for image batches left unread; when that fails
+        (the file changed meanwhile), build the whole model again."""
+        from imgrag_desktop.models import clip_build
+
+        with self._lock:
+            if self._model is None or not clip_build.text_pending(self._model):
+                return
+            try:
+                clip_build.load_text(self._model)
+            except Exception as exc:
+                log.warning("CLIP text tower not read from %s (%s): loading the whole model again", self._source, exc)
+                self._model = None
+                self._load_torch()
 
     def _probe_dim(self) -> int:
         import torch
@@ -587,7 +622,7 @@ class ClipEncoder:
         ort = self._images_on_ort()
         if ort is not None:
             return ort.pixels  # type: ignore[no-any-return]
-        self._load_torch()
+        self._load_torch(text=False)
         assert self._preprocess is not None
         return self._preprocess
 
@@ -612,7 +647,7 @@ class ClipEncoder:
 
         if isinstance(batch, np.ndarray):  # the ORT session went (idle unload, settings): torch serves
             batch = torch.from_numpy(batch)
-        self._load_torch()
+        self._load_torch(text=False)
         with self._lock, torch.inference_mode():
             x = batch.to(self.device, dtype=self.dtype, non_blocking=True)
             feats = self._model.encode_image(x)
@@ -648,6 +683,7 @@ class ClipEncoder:
         import torch
 
         self._load_torch()
+        self._text_ready()
         assert self._tokenizer is not None
         tokens = self._tokenizer(list(texts))
         with self._lock, torch.inference_mode():
@@ -672,12 +708,11 @@ class ClipEncoder:
             if (self._export is not None or self._model is None or self.device != "cpu"
                     or not self._ort_wanted()):
                 return None
-            from imgrag_desktop.models.onnx_clip import export_present
+            from imgrag_desktop.models.onnx_clip import export_present, start_export
 
             if export_present(self.onnx_root, self.model_id):
                 return None
-            self._export = threading.Thread(target=self.export_onnx, name="imgrag-onnx-export", daemon=False)
-            self._export.start()
+            self._export = start_export(self.export_onnx, f"CLIP {self.model_name}", "imgrag-onnx-export")
             return self._export
 
     def export_onnx(self) -> Path | None:
@@ -695,12 +730,17 @@ class ClipEncoder:
 
             with self._lock:
                 self._load_torch()
+                self._text_ready()
                 model_id, source, precision = self.model_id, self._source, self.precision
                 # A copy in fp32: of the loaded model when it is fp32, or has no file (random weights)
                 model = copy.deepcopy(self._model).float() if precision == "fp32" or not source else None
                 tokenizer, preprocess, size = self._tokenizer, self._preprocess, self.image_size
             if model is None:  # the exported towers are fp32 whatever the serving precision
-                model = open_clip.create_model(self.model_name, pretrained=source, device="cpu", precision="fp32")
+                from imgrag_desktop.models.clip_build import build_from_file
+
+                built = build_from_file(self.model_name, source, "cpu", "fp32", {}) if source else None
+                model = built[0] if built is not None else open_clip.create_model(
+                    self.model_name, pretrained=source, device="cpu", precision="fp32")
             model.eval()
             src = {"model": self.model_name, "pretrained": self.pretrained, "checkpoint": self.checkpoint,
                    "weights_id": checkpoint_id(source) if source else ""}

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from imgrag_desktop.models.child_proc import Child, ChildTimeout, IdleChildren, Pool
+from imgrag_desktop.models.child_proc import Child, ChildTimeout, IdleChildren, Pool, serve
 from imgrag_desktop.models.faces import Face, FileFaces
 from imgrag_desktop.types import ImgragError
 
@@ -54,27 +54,16 @@ def child_main(conn: Any, spec: dict[str, Any]) -> None:
     except Exception as exc:  # a weights file that does not load
         conn.send(("err", "ModelUnavailable", f"the face models did not load: {type(exc).__name__}: {exc}"))
         return
-    conn.send(("ready", {"kind": engine.kind, "pid": os.getpid()}))
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg is None:
-            return
-        try:
-            if msg[0] == "file":
-                got = engine.faces_of_file(msg[1], int(msg[2]))
-                out = {"width": got.width, "height": got.height, "seen": list(got.seen),
-                       "faces": [_face_out(f) for f in got.faces]}
-            else:
-                _, mode, size, raw = msg
-                out = {"faces": [_face_out(f) for f in engine.faces(Image.frombytes(mode, tuple(size), raw))]}
-            conn.send(("ok", out))
-        except ImgragError as exc:
-            conn.send(("err", type(exc).__name__, str(exc)))
-        except Exception as exc:  # noqa: BLE001 - one bad picture never ends the child
-            conn.send(("err", "ImgragError", f"unexpected error: {type(exc).__name__}: {exc}"))
+
+    def handle(msg: Any) -> dict[str, Any]:
+        if msg[0] == "file":
+            got = engine.faces_of_file(msg[1], int(msg[2]))
+            return {"width": got.width, "height": got.height, "seen": list(got.seen),
+                    "faces": [_face_out(f) for f in got.faces]}
+        _, mode, size, raw = msg
+        return {"faces": [_face_out(f) for f in engine.faces(Image.frombytes(mode, tuple(size), raw))]}
+
+    serve(conn, handle, {"kind": engine.kind, "pid": os.getpid()})
 
 
 def nvidia_present() -> bool:

@@ -15,7 +15,7 @@ import logging
 from typing import Any, Callable
 
 from imgrag_desktop.models.child_proc import ERRORS as BASE_ERRORS
-from imgrag_desktop.models.child_proc import START_TIMEOUT_S, Child, Pool
+from imgrag_desktop.models.child_proc import START_TIMEOUT_S, Child, Pool, serve
 from imgrag_desktop.models.ocr_base import OcrResult, OcrTimeout, read_file
 from imgrag_desktop.types import ImgragError
 
@@ -37,22 +37,12 @@ def child_main(conn: Any, factory: Callable[..., Any], spec: dict[str, Any]) -> 
     except ImgragError as exc:
         conn.send(("err", type(exc).__name__, str(exc)))
         return
-    conn.send(("ready", None))
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg is None:
-            return
+
+    def handle(msg: Any) -> dict[str, Any]:
         path, detect_first, enlarge = (*msg, None)[:3]  # (path, detect_first[, enlarge])
-        try:
-            res = read_file(engine, path, detect_first, enlarge)
-            conn.send(("ok", dataclasses.asdict(res)))
-        except ImgragError as exc:
-            conn.send(("err", type(exc).__name__, str(exc)))
-        except Exception as exc:  # noqa: BLE001 - one bad image never ends the child
-            conn.send(("err", "ImgragError", f"unexpected error: {type(exc).__name__}: {exc}"))
+        return dataclasses.asdict(read_file(engine, path, detect_first, enlarge))
+
+    serve(conn, handle)
 
 
 class ChildPool:

@@ -18,16 +18,15 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from imgrag_desktop.atomic import write_json
 from imgrag_desktop.models.onnx_clip import (
     EXPORT_LOCK,
+    MANIFEST,
     MIN_COSINE,
     OPSET,
     file_stamp,
@@ -38,12 +37,12 @@ from imgrag_desktop.models.onnx_clip import (
     quiet_tracer,
     safe_name,
     session,
-    swap_in,
+    staged,
+    start_export,
 )
 
 log = logging.getLogger(__name__)
 FORMAT = 1
-MANIFEST = "manifest.json"
 CHECK_TEXTS = ("", "invoice", "The quick brown fox jumps over the lazy dog near the river bank.",
                "Total 12.50 EUR VAT 19% card **** 1234 thank you for shopping " * 12)
 
@@ -141,10 +140,8 @@ def _export_text(root: str | os.PathLike[str], model_id: str, st_model: Any, mod
         log.info("text model %s is not a plain mean-pooling model: it stays on sentence-transformers", model_id)
         return None
     quiet_tracer()
-    final = export_dir(root, model_id)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    try:
+    with staged(export_dir(root, model_id)) as stage:
+        tmp = stage.tmp
         import copy
 
         bert = copy.deepcopy(st_model[0].auto_model).float().cpu().eval()
@@ -188,18 +185,7 @@ def _export_text(root: str | os.PathLike[str], model_id: str, st_model: Any, mod
         worst = min_cosine(probe.encode(list(CHECK_TEXTS)), ref)
         manifest["cosine"] = worst
         del probe
-        if worst < MIN_COSINE:
-            log.warning("ONNX export of text model %s differs from sentence-transformers (cosine %.6f): not used",
-                        model_id, worst)
-            return None
-        write_json(tmp / MANIFEST, manifest)
-        swap_in(tmp, final)
-        tmp = Path()
-        log.info("exported text model %s to ONNX at %s (cosine %.7f)", model_id, final, worst)
-        return final
-    finally:
-        if tmp != Path() and tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        return stage.keep(manifest, {"text": worst}, f"text model {model_id}", "sentence-transformers")
 
 
 def export_in_background(root: str | os.PathLike[str], model_id: str, st_model: Any, model_dir: Path,
@@ -218,6 +204,4 @@ def export_in_background(root: str | os.PathLike[str], model_id: str, st_model: 
             if done is not None:
                 done()
 
-    t = threading.Thread(target=run, name="imgrag-onnx-text-export", daemon=False)
-    t.start()
-    return t
+    return start_export(run, f"the text model {model_id}", "imgrag-onnx-text-export")

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from imgrag_desktop.models.runtimes import TorchOrOnnx
 from imgrag_desktop.types import ModelUnavailable
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -85,7 +86,7 @@ def chunk_words(text: str, size: int = CHUNK_WORDS, overlap: int = CHUNK_OVERLAP
     return chunks
 
 
-class TextEncoder:
+class TextEncoder(TorchOrOnnx):
     """Sentence embeddings, L2-normalised float32 (cosine = dot product)."""
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32,
@@ -110,20 +111,7 @@ class TextEncoder:
         """What the store records next to each vector (vectors of other models are re-embedded)."""
         return _short_name(self.model_name)
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None or self._ort is not None
-
-    @property
-    def runtime_in_use(self) -> str:
-        return "torch" if self._model is not None else "onnx" if self._ort is not None else ""
-
-    def serves_on_onnx(self) -> bool:
-        """Whether encodes will run on a valid ONNX export (checked without opening it)."""
-        if self._ort is not None:
-            return self._model is None or self.runtime == "onnx"
-        if self.runtime == "torch" or (self._model is not None and self.runtime != "onnx"):
-            return False
+    def _export_present(self) -> bool:
         from imgrag_desktop.models import onnx_text
         from imgrag_desktop.models.onnx_clip import export_present
 
@@ -131,7 +119,7 @@ class TextEncoder:
 
     def _on_ort(self) -> Any:
         """The ONNX model when it should serve (see `runtime`), else None."""
-        if self.runtime == "torch" or (self._model is not None and self.runtime != "onnx"):
+        if not self._ort_may_serve():
             return None
         with self._lock:
             if self._ort is None and not self._ort_tried:

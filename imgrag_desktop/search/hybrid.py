@@ -159,14 +159,7 @@ def near_phrase(text: str, ids: Sequence[str], body_of: dict[str, str | None], e
     pattern = textmatch.near_pattern(textmatch.tokens(text))
     if pattern is None:
         return []
-    found = []
-    for i, path in enumerate(ids):
-        if path in exact:
-            continue
-        edits = textmatch.near_edits(pattern, body_of.get(path) or "")
-        if edits is not None:
-            found.append((edits, i, path))
-    return [p for _, _, p in sorted(found)]
+    return textmatch.ranked_by(ids, exact, lambda path: textmatch.near_edits(pattern, body_of.get(path) or ""))
 
 
 def rescore_keyword(text: str, ids: Sequence[str], scores: Sequence[float], bodies: Sequence[str | None]

@@ -33,35 +33,16 @@ def fetch_size(k: int, collapse: bool) -> int:
 
 
 def scored_rows(snapshot: LoadedVectors, query: np.ndarray, tiles: "TileMatcher | None", model_id: str,
-                use_tiles: bool = True, candidates: int = 0, mask: np.ndarray | None = None
-                ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(score per row, tile index per row or None): the whole image, or its best tile.
-
-    With `candidates` and an approximate index (IVF clusters or the compact scan; the search
-    itself then takes `ranked_candidates`, which this per-row form is the reference for in the
-    tests), whole-image scores are computed only for
-    the index's best `candidates` rows and for the rows that have tiles (exactly, so the tile
-    bias stays right); every other row scores -inf. Without, every row is scored exactly.
-    """
+                use_tiles: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """(score per row, tile index per row or None): the whole image, or its best tile; every
+    row scored exactly (an approximate index ranks with `ranked_candidates` instead)."""
     index = snapshot.index
     n = len(index)
     if n == 0:
         return np.zeros(0, np.float32), None
-    approximate = bool(candidates) and index.approximate
-    if approximate:
-        idx, s = index.search(query, candidates, mask)
-        whole = np.full(n, -np.inf, np.float32)
-        whole[idx] = s
-    else:
-        whole = index.scores(query).astype(np.float32)
+    whole = index.scores(query).astype(np.float32)
     if not use_tiles or tiles is None:
         return whole, None
-    if approximate:  # exact whole-image scores for the tiled rows, which the tile bias reads
-        _, probe = tiles.best(query, n, np.zeros(n, np.float32), model_id, snapshot.rows_by_hash, snapshot.key)
-        tiled = np.flatnonzero(probe >= 0)
-        missing = tiled[~np.isfinite(whole[tiled])]
-        if missing.size:
-            whole[missing] = index.scores_of(query, missing)
     best, which = tiles.best(query, n, whole, model_id, snapshot.rows_by_hash, snapshot.key)
     better = best > whole
     if not better.any():
@@ -72,9 +53,10 @@ def scored_rows(snapshot: LoadedVectors, query: np.ndarray, tiles: "TileMatcher 
 def ranked_candidates(snapshot: LoadedVectors, query: np.ndarray, tiles: "TileMatcher | None", model_id: str,
                       use_tiles: bool, candidates: int, fetch: int, mask: np.ndarray | None,
                       min_score: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, scores, tile index or -1) of the top `fetch`, as `scored_rows` + `top_rows` give
-    them with an approximate index, computed on the index's `candidates` and the tiled rows
-    only: no array of the library's size per query (at 1M rows those cost ~10 ms)."""
+    """(rows, scores, tile index or -1) of the top `fetch` with an approximate index: the
+    index's `candidates` and the tiled rows, each scored exactly (whole image, or its best
+    tile less the tiles' bias when higher), so no array of the library's size is made per
+    query (at 1M rows those cost ~10 ms)."""
     from imgrag_desktop.search.tiles import debiased
 
     index = snapshot.index

@@ -12,7 +12,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 STOP_WORDS = frozenset("""
 a an and are as at be but by for from had has have he her his i if in into is it its me my no not of on or our
@@ -123,6 +123,19 @@ def near_edits(near: NearPattern | None, text: str) -> int | None:
         return None
     edits = int(sum(m.fuzzy_counts))
     return edits if edits <= near.edits else None
+
+
+def ranked_by(ids: Sequence[str], skip: set[str], key_of: Callable[[str], Any]) -> list[str]:
+    """The ids not in `skip` whose `key_of(id)` is not None, smallest key first, ties in their
+    order (how the phrase tiers rank their candidates: edits, window size)."""
+    found = []
+    for n, path in enumerate(ids):
+        if path in skip:
+            continue
+        key = key_of(path)
+        if key is not None:
+            found.append((key, n, path))
+    return [p for _, _, p in sorted(found)]
 
 
 def holds_any(text: str, phrases: Iterable[str]) -> bool:

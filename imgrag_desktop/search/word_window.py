@@ -187,11 +187,9 @@ def words_near(text: str, ids: Sequence[str], body_of: dict[str, str | None], sk
     q = window_query(text)
     if q is None:
         return []
-    found = []
-    for n, path in enumerate(ids):
-        if path in skip:
-            continue
+
+    def size(path: str) -> tuple[int, int] | None:
         w = tightest_window(q, body_of.get(path) or "")
-        if w is not None:
-            found.append((w.extra, w.lines, n, path))
-    return [p for *_, p in sorted(found)]
+        return None if w is None else (w.extra, w.lines)
+
+    return textmatch.ranked_by(ids, skip, size)

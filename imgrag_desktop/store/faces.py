@@ -46,6 +46,16 @@ PEOPLE_SCHEMA = pa.schema([
     pa.field("created", pa.float64()),
 ])
 
+# Pictures whose face search failed (a crash of the face process, its time limit), by content:
+# how often, and the last reason. The faces stage records one that failed twice as failed.
+TRIES_SCHEMA = pa.schema([
+    pa.field("content_hash", pa.string(), nullable=False),
+    pa.field("model", pa.string()),
+    pa.field("tries", pa.int32()),
+    pa.field("reason", pa.string()),
+    pa.field("at", pa.float64()),
+])
+
 FACE_COLUMNS = [f.name for f in FACES_SCHEMA]
 PEOPLE_COLUMNS = [f.name for f in PEOPLE_SCHEMA]
 
@@ -57,6 +67,7 @@ class FaceTables:
         self.db_dir = Path(db_dir)
         self.faces = SideTable(self.db_dir, "faces", "face_id")
         self.people = SideTable(self.db_dir, "people", "person_id")
+        self.tries = SideTable(self.db_dir, "face_tries", "content_hash")
 
     def refresh(self) -> None:
         self.faces.refresh()
@@ -94,6 +105,27 @@ class FaceTables:
             full = [{c: r.get(c) for c in FACE_COLUMNS} for r in rows]
             self.faces.upsert(pa.Table.from_pylist(full, schema=FACES_SCHEMA))
 
+    def failed_tries(self, model: str) -> dict[str, int]:
+        """content hash → how many times `model`'s face search failed on it (since it last worked)."""
+        if self.tries.table is None:
+            return {}
+        t = self.tries.query(f"model = {sql_str(model)}", ["content_hash", "tries"])
+        return dict(zip(t.column("content_hash").to_pylist(), t.column("tries").to_pylist()))
+
+    def note_tries(self, model: str, tries: dict[str, tuple[int, str]], worked: Sequence[str] = ()) -> None:
+        """Record `tries` (content hash → (failures so far, last reason)); forget those that `worked`."""
+        import time
+
+        if tries:
+            now = time.time()
+            rows = [{"content_hash": h, "model": model, "tries": n, "reason": r[:500], "at": now}
+                    for h, (n, r) in tries.items()]
+            self.tries.upsert(pa.Table.from_pylist(rows, schema=TRIES_SCHEMA))
+        worked = list(dict.fromkeys(worked))
+        if worked and self.tries.table is not None:
+            for i in range(0, len(worked), IN_CHUNK):
+                self.tries.delete_where(sql_in("content_hash", worked[i:i + IN_CHUNK]))
+
     # --- people -----------------------------------------------------------------------------
     def people_rows(self) -> dict[str, dict[str, Any]]:
         return {r["person_id"]: r for r in self.people.query(None, PEOPLE_COLUMNS).to_pylist()}
@@ -105,8 +137,8 @@ class FaceTables:
 
     def drop(self) -> None:
         """Delete every face descriptor and every person (the privacy switch)."""
-        for side in (self.faces, self.people):
+        for side in (self.faces, self.people, self.tries):
             side.drop()
 
     def exists(self) -> bool:
-        return self.faces.table is not None or self.people.table is not None
+        return self.faces.table is not None or self.people.table is not None or self.tries.table is not None

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,18 @@ def _probe(data: Path, *args: str) -> tuple[str, str]:
     return proc.stdout, heavy[-1][len("HEAVY="):]
 
 
+def _window(data: Path, report: Path, query: str) -> dict[str, Any]:
+    """The window (offscreen) on `data`: searched for `query`, then closed; its automation report."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen", **OWN_EXPORTS}
+    env.pop("IMGRAG_PROFILE", None)
+    proc = subprocess.run([sys.executable, "-m", "imgrag_desktop", "--profile", "test", "--data-dir", str(data),
+                           "--query", query, "--report", str(report), "--quit-after", "--automation-timeout", "240"],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out: dict[str, Any] = json.loads(report.read_text("utf-8"))
+    return out
+
+
 def _search(data: Path, *args: str) -> tuple[list[str], str]:
     stdout, heavy = _probe(data, "search", *args, "--json", "--min-score", "off")
     out = json.loads(stdout)
@@ -69,6 +82,14 @@ def test_a_search_process_imports_no_torch_once_exported(tmp_path: Path) -> None
     hybrid, heavy = _search(data, "a dog on a sofa", "--mode", "hybrid")
     assert heavy == "", f"a search process imported {heavy}"
     assert len(visual) == 4 and hybrid
+
+    # The window on the same library: its engine gets ready, with the text model opened beside
+    # CLIP's export, and answers the first hybrid query, without importing any of them.
+    report = _window(data, tmp_path / "window-report.json", "a dog on a sofa")
+    assert report["runtimes_when_ready"] == {"clip": "onnx", "text": "onnx"}, report["runtimes_when_ready"]
+    assert not [m for m, there in report["modules_when_ready"].items() if there], report["modules_when_ready"]
+    assert not [m for m, there in report["modules_at_finish"].items() if there], report["modules_at_finish"]
+    assert report["results"]["count"] == 4
 
     run_cli("settings", "set", "clip_runtime", "torch", data_dir=data, env=OWN_EXPORTS)
     run_cli("settings", "set", "precision", "fp32", data_dir=data, env=OWN_EXPORTS)  # the exports are fp32: no bf16 near-ties

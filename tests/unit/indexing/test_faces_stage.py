@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 import threading
 
+import pytest
+
 from imgrag_desktop.indexing.faces_stage import faces_to_find, find_faces
 from imgrag_desktop.indexing.stages import STAGES, run_later_stages
 from imgrag_desktop.models.faces import DlibFaces
@@ -110,3 +112,50 @@ def test_a_crash_of_the_face_process_costs_one_picture_with_its_reason(tmp_path,
     assert len(out["errors"]) == 1 and "face process" in out["errors"][0] and "ended" in out["errors"][0]
     assert warnings == [f"faces: {out['errors'][0]}"]
     assert faces_to_find(services.store, engine.model_id) == 1  # looked at again next run
+
+
+@pytest.mark.slow  # five face children started (each killed at its time limit)
+def test_a_picture_that_fails_twice_is_recorded_and_skipped_until_it_changes(tmp_path, services):
+    """A real time limit (faces_timeout_s tiny): the child is killed on every picture. The first
+    run tries again next time; the second records both as failed (`imgrag status`'s `failed`)
+    and later runs skip them without starting a child, until a file changes."""
+    from imgrag_desktop.library import library_stats
+    from imgrag_desktop.models.faces_child import ChildFaces
+
+    d = tmp_path / "photos"
+    d.mkdir()
+    for n in PHOTOS[:2]:
+        shutil.copy2(faces_dir() / n, d / n)
+    services.cfg.settings.ocr_enabled = False
+    services.indexer().index_paths([str(d)])
+    store, s = services.store, services.cfg.settings
+    engine = ChildFaces("hog", timeout_s=0.001, keep_s=0)
+    try:
+        first = find_faces(store, s, engine, threading.Event())
+        assert first["failed"] == 2 and "recorded_failed" not in first
+        assert faces_to_find(store, engine.model_id) == 2 and store.failure_count() == 0
+        second = find_faces(store, s, engine, threading.Event())
+        assert second["failed"] == 2 and second["recorded_failed"] == 2
+        assert faces_to_find(store, engine.model_id) == 0
+        assert library_stats(services)["failed"] == 2
+        reasons = {f["path"]: (f["stage"], f["reason"]) for f in store.list_failures()}
+        assert set(reasons) == {str(d / n) for n in PHOTOS[:2]}
+        assert all(stage == "faces" and "took longer than" in why for stage, why in reasons.values())
+        third = find_faces(store, s, engine, threading.Event())
+        assert third["failed"] == 0 and third["scanned"] == 0 and engine.child_pids() == []
+
+        changed = d / PHOTOS[0]
+        changed.write_bytes(changed.read_bytes() + b"\0" * 16)  # new content: a new hash
+        services.indexer().index_paths([str(d)])
+        assert [f["path"] for f in store.list_failures()] == [str(d / PHOTOS[1])]
+        engine.timeout_s = 60.0
+        fourth = find_faces(store, s, engine, threading.Event())
+        assert fourth["scanned"] == 1 and fourth["failed"] == 0 and fourth["faces"] >= 1
+        assert faces_to_find(store, engine.model_id) == 0  # the other one stays skipped
+        store.clear_failures([str(d / PHOTOS[1])])  # a retry clears its failure: looked at again
+        assert faces_to_find(store, engine.model_id) == 1
+        fifth = find_faces(store, s, engine, threading.Event())
+        assert fifth["scanned"] == 1 and store.failure_count() == 0
+        assert FaceTables(store.db_dir).failed_tries(engine.model_id) == {}  # worked: its tries are forgotten
+    finally:
+        engine.close()

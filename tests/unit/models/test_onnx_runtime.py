@@ -213,3 +213,33 @@ def test_an_export_serving_queries_does_not_make_indexing_think_the_weights_are_
     assert onnx_images.load_for_images() is onnx_images and onnx_images._model is None  # its image tower serves
     queries_only = _onnx_encoder(tiny_ckpt, root)  # weights there: ready, torch loads at the first batch
     assert queries_only.load_for_images() is queries_only and queries_only._model is None
+
+
+def test_a_staged_export_is_put_in_place_whole_or_not_at_all(tmp_path: Path) -> None:
+    """The step both exports end with (onnx_clip.staged): a refused check and an exception
+    leave nothing behind and keep the old export; a kept one replaces it, manifest written last."""
+    final = tmp_path / "onnx" / "m"
+    final.mkdir(parents=True)
+    (final / "old.onnx").write_bytes(b"old")
+
+    def built(stage: onnx_clip.Staged) -> None:
+        (stage.tmp / "model.onnx").write_bytes(b"new")
+
+    with onnx_clip.staged(final) as stage:
+        built(stage)
+        assert stage.tmp.parent == final.parent and stage.tmp != final
+        assert stage.keep({"format": 1}, {"text": onnx_clip.MIN_COSINE - 1e-4}, "m", "torch") is None
+    assert sorted(p.name for p in final.parent.iterdir()) == ["m"] and (final / "old.onnx").is_file()
+
+    with pytest.raises(RuntimeError):
+        with onnx_clip.staged(final) as stage:
+            built(stage)
+            raise RuntimeError("export failed")
+    assert sorted(p.name for p in final.parent.iterdir()) == ["m"] and (final / "old.onnx").is_file()
+
+    with onnx_clip.staged(final) as stage:
+        built(stage)
+        assert stage.keep({"format": 1}, {"text": 1.0, "image": onnx_clip.MIN_COSINE}, "m", "torch") == final
+    assert sorted(p.name for p in final.parent.iterdir()) == ["m"]
+    assert sorted(p.name for p in final.iterdir()) == [onnx_clip.MANIFEST, "model.onnx"]
+    assert json.loads((final / onnx_clip.MANIFEST).read_text()) == {"format": 1}

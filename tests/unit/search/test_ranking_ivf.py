@@ -55,26 +55,56 @@ class _Tiles:
         return m
 
 
-def test_candidate_ranking_matches_the_per_row_arrays(tmp_path, encoder, monkeypatch):
-    from imgrag_desktop.search.ranking import ranked_candidates, scored_rows, top_rows
+def brute_force(vecs, q, proposed, tile_rows, tile_mat, fetch, mask, floor):
+    """The candidate ranking written out row by row: each proposed or tiled row scores its
+    exact dot product, or its best tile's less the max-of-many-tiles bias (the median margin of
+    the best tiles over their images, when enough images have tiles) when that is higher."""
+    from imgrag_desktop.search.tiles import MIN_TILED_FOR_BIAS
+
+    whole = {int(r): float(vecs[r] @ q) for r in set(proposed.tolist()) | set(tile_rows.tolist())}
+    tile_scores = tile_mat @ q
+    best = {}  # row -> (its best tile's score, that tile's index)
+    for j, r in enumerate(tile_rows.tolist()):
+        if r not in best or tile_scores[j] > best[r][0]:
+            best[r] = (float(tile_scores[j]), j)
+    margins = [b - whole[r] for r, (b, _) in best.items()]
+    bias = float(np.median(margins)) if len(margins) >= MIN_TILED_FOR_BIAS else 0.0
+    bias = max(bias, 0.0)
+    ranked = []
+    for r, w in whole.items():
+        score, tile = w, -1
+        if r in best and best[r][0] - bias > w:
+            score, tile = best[r][0] - bias, best[r][1]
+        if (mask is None or mask[r]) and (floor is None or score >= floor):
+            ranked.append((-score, r, tile))
+    ranked.sort()
+    top = ranked[:fetch]
+    return [r for _, r, _ in top], [-s for s, _, _ in top], [t for _, _, t in top]
+
+
+def test_candidate_ranking_matches_a_brute_force_ranking(tmp_path, encoder, monkeypatch):
+    from imgrag_desktop.search.ranking import ranked_candidates
 
     monkeypatch.setattr(vectors, "ANN_MIN_ROWS", 1000)
     gen = SyntheticClip(3000, dim=encoder.dim, seed=5)
     store = _synthetic_store(tmp_path / "db", gen.images(3000), encoder.model_id)
     loaded = Searcher(store, encoder).visual()
     assert loaded.index.approximate
+    vecs = np.vstack([loaded.index.vector(i) for i in range(len(loaded.index))]).astype(np.float64)
     rng = np.random.default_rng(0)
     rows = rng.choice(3000, 80)  # some rows with several tiles
     mat = gen.images(80, seed=9)
     tiles = _Tiles(rows, mat)
     mask = rng.random(3000) > 0.3
+    used_tiles = 0
     for q in np.vstack([gen.images(6, seed=11), gen.texts(6), mat[:3]]):
         for m, floor in ((None, None), (mask, None), (None, 0.5)):
-            scores, tile_of = scored_rows(loaded, q, tiles, encoder.model_id, True, candidates=200, mask=m)
-            want_idx, want_top = top_rows(scores, 30, m, floor)
+            proposed, _ = loaded.index.search(q, 200, m)  # the approximate index's proposal
+            want_idx, want_top, want_tiles = brute_force(vecs, q.astype(np.float64), np.asarray(proposed), rows,
+                                                         mat.astype(np.float64), 30, m, floor)
             idx, top, tile_at = ranked_candidates(loaded, q, tiles, encoder.model_id, True, 200, 30, m, floor)
-            assert idx.tolist() == want_idx.tolist()
-            np.testing.assert_allclose(top, want_top, atol=1e-6)
-            want_tiles = tile_of[want_idx] if tile_of is not None else np.full(len(idx), -1)
-            assert tile_at.tolist() == want_tiles.tolist()
-    assert any(t >= 0 for t in ranked_candidates(loaded, mat[0], tiles, encoder.model_id, True, 200, 30, None, None)[2])
+            assert idx.tolist() == want_idx
+            np.testing.assert_allclose(top, want_top, atol=1e-5)
+            assert tile_at.tolist() == want_tiles
+            used_tiles += sum(t >= 0 for t in want_tiles)
+    assert used_tiles  # the tiles took part
