@@ -167,3 +167,26 @@ def test_searcher_bench_reports_the_compact_scan_beside_float32(tmp_path, monkey
     assert f["vector_recall_at_10"] == 1.0  # the exact float32 scan
     assert q["compact_speedup_text_query"] > 0 and q["compact_speedup_vector_search"] > 0
     assert q["start_cache_same_hits"] and q["new_picture_extra_ms"] is not None
+
+
+def test_the_mixed_folder_libraries_share_one_onnx_folder(tmp_path, monkeypatch):
+    """bench_mixed's fresh libraries share one export folder, so no measured run pays the
+    models' once-only ONNX export; the user's IMGRAG_ONNX_DIR (or "off") is left as it was."""
+    import threading
+
+    from imgrag_desktop.bench.ocr import _shared_exports, _wait_for_exports
+    from imgrag_desktop.config import AppConfig
+
+    monkeypatch.delenv("IMGRAG_ONNX_DIR", raising=False)
+    with _shared_exports(tmp_path / "exports"):
+        assert AppConfig.load(tmp_path / "a", "test").onnx_dir == AppConfig.load(tmp_path / "b", "test").onnx_dir \
+            == tmp_path / "exports"
+    assert AppConfig.load(tmp_path / "a", "test").onnx_dir == AppConfig.load(tmp_path / "a", "test").models_dir / "onnx"
+    monkeypatch.setenv("IMGRAG_ONNX_DIR", "off")
+    with _shared_exports(tmp_path / "exports"):
+        assert not AppConfig.load(tmp_path / "a", "test").onnx_enabled
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (threading.Event().wait(0.2), done.set()), name="imgrag-onnx-text-export")
+    t.start()
+    _wait_for_exports()
+    assert done.is_set()

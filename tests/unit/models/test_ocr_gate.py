@@ -104,11 +104,16 @@ def test_turns_tried_are_those_that_can_lay_the_words_flat() -> None:
     assert RapidOcr.boxes_follow_lines and not getattr(TesseractOcr, "boxes_follow_lines", False)
 
 
-def test_a_photo_whose_text_reads_poorly_is_read_twice_not_four_times() -> None:
+def test_a_photo_whose_text_reads_poorly_is_read_twice_not_four_times(monkeypatch: pytest.MonkeyPatch) -> None:
     """A birthday cake's icing reads as a garbled page of flat lines: only the upside-down
     reading can help (it does not here), so it costs two readings, not four; turned pages are
-    still read upright (test_ocr_rapid: turned90, turned180)."""
+    still read upright (test_ocr_rapid: turned90, turned180). Read with PaddleOCR's 320 px
+    recognition floor, where the cake reads garbled (with REC_MIN_WIDTH it reads well enough
+    the first time, and the turns are not tried at all)."""
     fail_without_shared_data()
+    from imgrag_desktop.models import ocr_detect
+
+    monkeypatch.setattr(ocr_detect, "REC_MIN_WIDTH", 320)
     photo = COCO / "train2017" / "000000114174.jpg"
     calls: list[int] = []
 
@@ -125,3 +130,39 @@ def test_a_photo_whose_text_reads_poorly_is_read_twice_not_four_times() -> None:
     calls.clear()
     turned = Counting(isolated=False, timeout_s=0).read(img)
     assert turned.turns == 1 and len(calls) == 2 and word_recall(turned.text, case.text) >= 0.9
+
+
+def test_short_words_are_not_padded_to_a_long_line(tmp_path: Path) -> None:
+    """Recognition batches of short crops (a receipt's prices) go to the model REC_MIN_WIDTH wide,
+    not the 320 px PaddleOCR pads every batch to, and still read right; a long line keeps its
+    own width (docs/performance.md, "The mixed folder, third look")."""
+    from imgrag_desktop.models.ocr_detect import REC_MIN_WIDTH
+
+    img = Image.new("RGB", (900, 700), (250, 250, 250))
+    d = ImageDraw.Draw(img)
+    words = ["TOTAL", "12.50", "RM", "CASH", "20.00", "TAX", "0.75", "QTY", "3"]
+    for i, word in enumerate(words):
+        d.text((60 + (i % 3) * 280, 60 + (i // 3) * 120), word, font=_font(40), fill=(10, 10, 10))
+    d.text((60, 500), "Thank you for shopping with us today", font=_font(36), fill=(10, 10, 10))
+    img.save(tmp_path / "receipt.png")
+    eng = RapidOcr(isolated=False)
+    rec = eng.reader()._get()._load_rec_model()
+    widths: list[int] = []
+    real = rec.session.session
+
+    class Recording:  # records the batches' input width and runs the real session
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(real, name)
+
+        def run(self, names, feed):  # type: ignore[no-untyped-def]
+            widths.append(next(iter(feed.values())).shape[3])
+            return real.run(names, feed)
+
+    rec.session.session = Recording()
+    try:
+        res = eng.read_path(tmp_path / "receipt.png")
+    finally:
+        rec.session.session = real
+    assert rec.rec_image_shape[2] == REC_MIN_WIDTH < 320
+    assert min(widths) < 320 and max(widths) > 320  # short words narrow; the long line as wide as it is
+    assert word_recall(res.text, " ".join(words) + " Thank you for shopping with us today") == 1.0
