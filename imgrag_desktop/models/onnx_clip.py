@@ -137,7 +137,8 @@ def session(path: Path) -> Any:
     opts.log_severity_level = 3
     # No busy-waiting between runs: onnxruntime's pool otherwise spins its threads after each
     # query, taking a 2-core desktop's CPU from the window (a text query here: 42 -> 13-18 ms of
-    # CPU with the same latency).
+    # CPU with the same latency) and from the rest of the query (1M rows at load ~10: text query
+    # p50 210 -> 104 ms; docs/performance.md, "1M rows").
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
 

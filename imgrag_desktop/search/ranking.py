@@ -115,7 +115,8 @@ def rank_visual(store: "Store", snapshot: LoadedVectors, query: np.ndarray, k: i
         scores, tile_of = scored_rows(snapshot, query, tiles, model_id, use_tiles)  # exact: every row
         idx, top = top_rows(scores, fetch, mask, min_score)
         tile_at = tile_of[idx] if tile_of is not None else np.full(len(idx), -1, np.int64)
-    hits = snapshot_hits(store, snapshot, idx, top, reason)
+    rows: dict[str, dict[str, Any]] = {}
+    hits = snapshot_hits(store, snapshot, idx, top, reason, rows=rows)
     if tiles is not None:
         for h, t in zip(hits, tile_at.tolist()):
             if t >= 0:
@@ -125,17 +126,21 @@ def rank_visual(store: "Store", snapshot: LoadedVectors, query: np.ndarray, k: i
         hits.sort(key=lambda h: h.path != first)  # stable: the query image leads its ties
     if collapse:
         checkpoint()  # a newer query replaced this one: stop before folding (search/cancel.py)
-        hits = collapse_hits(finder, hits, store, snapshot, with_vectors=True)
+        hits = collapse_hits(finder, hits, store, snapshot, with_vectors=True, rows=rows)
     return hits[:k]
 
 
 def collapse_hits(finder: "DuplicateFinder | None", hits: "list[Hit]", store: "Store", snapshot: LoadedVectors,
-                  with_vectors: bool = False) -> "list[Hit]":
+                  with_vectors: bool = False, rows: dict[str, dict[str, Any]] | None = None) -> "list[Hit]":
     """Near-identical pictures folded into their best hit; `with_vectors` lends the finder the
-    snapshot's vectors of the hits (when they are visual ones, of the finder's model)."""
+    snapshot's vectors of the hits (when they are visual ones, of the finder's model); `rows`:
+    the hits' rows when the caller has just read them (hits.snapshot_hits)."""
     if finder is None or len(hits) < 2:
         return hits
     vectors: dict[str, Any] | None = None
     if with_vectors and finder.clip_threshold is not None:
         vectors = {h.path: snapshot.index.vector(snapshot.row_of[h.path]) for h in hits if h.path in snapshot.row_of}
-    return finder.collapse(hits, vectors, hit_rows(store, snapshot, [h.path for h in hits], HIT_SHOW_COLUMNS))
+    paths = [h.path for h in hits]
+    if rows is None or any(p not in rows for p in paths):
+        rows = hit_rows(store, snapshot, paths, HIT_SHOW_COLUMNS)
+    return finder.collapse(hits, vectors, rows)

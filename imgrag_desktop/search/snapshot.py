@@ -262,7 +262,7 @@ class VectorCache:
                     index = index.with_compact(False)
                 paths = table.column("path").to_pylist() if table.num_rows else []
             else:
-                table, matrix = store.vectors(column, f"{model_col} = {sql_str(model_id)}")
+                table, matrix = store.vectors(column, f"{model_col} = {sql_str(model_id)}", row_ids=True)
                 paths = table.column("path").to_pylist() if table.num_rows else []
                 # The previous index lends its clusters to the new one (no k-means at >= 250k rows),
                 # or, at start, the clusters saved by the last run on this library.
@@ -324,8 +324,8 @@ class VectorCache:
         import pyarrow as pa
 
         paths = sorted(changed)
-        parts = [self.store.vectors(column, f"{model_col} = {sql_str(model_id)} AND {sql_in('path', paths[i:i + IN_CHUNK])}")
-                 for i in range(0, len(paths), IN_CHUNK)]
+        parts = [self.store.vectors(column, f"{model_col} = {sql_str(model_id)} AND {sql_in('path', paths[i:i + IN_CHUNK])}",
+                                    row_ids=True) for i in range(0, len(paths), IN_CHUNK)]
         parts = [(t, m) for t, m in parts if t.num_rows]
         if not parts:
             light = held.table.schema.empty_table()

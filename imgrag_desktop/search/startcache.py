@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imgrag_desktop.atomic import atomic_file, write_json
-from imgrag_desktop.store import LIGHT_COLUMNS
+from imgrag_desktop.store import LIGHT_COLUMNS, ROWID
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from imgrag_desktop.search.vectors import VectorIndex
     from imgrag_desktop.store import Store
 
-FORMAT = 2  # 2: the compact scan copy (compact.py) is kept too
+FORMAT = 3  # 2: the compact scan copy (compact.py) is kept too; 3: the light rows carry their `_rowid`
 # Below this many rows the normal load takes well under a second: no cache is written.
 MIN_ROWS = 50_000
 _SAMPLE_BLOCK = 4096
@@ -155,7 +155,7 @@ class StartCache:
                       for name in ARRAYS if name in files}
             source = pa.memory_map(str(self.dir / Path(files["light"][0]).name), "r")
             light = pa.ipc.open_file(source).read_all()
-            if light.column_names != list(LIGHT_COLUMNS):  # made by a version reading other columns
+            if light.column_names != [*LIGHT_COLUMNS, ROWID]:  # made by a version reading other columns
                 return None
             index = VectorIndex.from_start_state(arrays, meta["info"], meta.get("compact"))
             if index is None or len(index) != light.num_rows:

@@ -15,7 +15,8 @@ from imgrag_desktop.store.sql import IN_CHUNK, folder_filter, sql_in, sql_str
 
 _LAZY = {
     **dict.fromkeys(["damaged", "looks_damaged"], "errors"),
-    **dict.fromkeys(["HIT_CACHE_ROWS", "OLD_VERSIONS_KEPT_MIN", "Store"], "images"),
+    **dict.fromkeys(["OLD_VERSIONS_KEPT_MIN", "Store"], "images"),
+    **dict.fromkeys(["HIT_CACHE_ROWS", "ROWID"], "rowids"),
     **dict.fromkeys(["DEFAULT_TEXT_DIM", "FAILURES", "HIT_COLUMNS", "HIT_SHOW_COLUMNS", "HIT_TEXT_COLUMNS", "IMAGES",
                      "LIGHT_COLUMNS", "META_KEY", "SCHEMA_VERSION", "VISUAL_SIDE", "SchemaTooNew", "check_version",
                      "compose_search_text", "failures_schema", "images_schema"], "schema"),
@@ -23,7 +24,8 @@ _LAZY = {
 
 if TYPE_CHECKING:  # what type checkers see: the same names, imported at once
     from imgrag_desktop.store.errors import damaged, looks_damaged
-    from imgrag_desktop.store.images import HIT_CACHE_ROWS, OLD_VERSIONS_KEPT_MIN, Store
+    from imgrag_desktop.store.images import OLD_VERSIONS_KEPT_MIN, Store
+    from imgrag_desktop.store.rowids import HIT_CACHE_ROWS, ROWID
     from imgrag_desktop.store.schema import (
         DEFAULT_TEXT_DIM,
         FAILURES,
@@ -53,7 +55,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_TEXT_DIM", "FAILURES", "HIT_CACHE_ROWS", "HIT_COLUMNS", "HIT_SHOW_COLUMNS", "HIT_TEXT_COLUMNS", "IMAGES", "IN_CHUNK",
-    "LIGHT_COLUMNS", "META_KEY", "OLD_VERSIONS_KEPT_MIN", "SCHEMA_VERSION", "VISUAL_SIDE", "SchemaTooNew", "Store",
+    "LIGHT_COLUMNS", "META_KEY", "OLD_VERSIONS_KEPT_MIN", "ROWID", "SCHEMA_VERSION", "VISUAL_SIDE", "SchemaTooNew", "Store",
     "WriterLock", "check_version", "compose_search_text", "damaged", "failures_schema", "folder_filter",
     "images_schema", "looks_damaged", "sql_in", "sql_str", "writer",
 ]

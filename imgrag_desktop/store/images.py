@@ -12,13 +12,14 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 
 from imgrag_desktop.store.errors import damaged, looks_damaged
 from imgrag_desktop.store.journal import ChangeJournal, ensure_path_index
+from imgrag_desktop.store.rowids import HitRows
 from imgrag_desktop.store.schema import (
     DEFAULT_TEXT_DIM,
     FAILURES,
@@ -38,7 +39,6 @@ from imgrag_desktop.types import DiskFull, Failure, ImgragError, is_disk_full
 # optimize() prunes table versions older than this: a reader (the window's searcher, a CLI
 # search) may still be reading one, so recent versions stay.
 OLD_VERSIONS_KEPT_MIN = 10
-HIT_CACHE_ROWS = 4096
 
 
 class Store:
@@ -52,7 +52,7 @@ class Store:
         self._failures: Any = None
         self._lock = threading.RLock()
         self.writes = 0  # bumped on every committed write; caches compare it
-        self._hit_cache: tuple[tuple[Any, ...], dict[str, dict[str, Any]]] = ((), {})
+        self._hits = HitRows()  # search hits' rows: cached, taken by row id (rowids.py)
         self._visual_token = 0
         self._visual_seen: int | None = None  # images version that _visual_token stands for
         self.journal = ChangeJournal()  # which paths this process changed, per version
@@ -250,7 +250,8 @@ class Store:
         with self._reading(FAILURES):
             return int(f.count_rows(where) if where else f.count_rows())
 
-    def query(self, where: str | None = None, columns: Sequence[str] | None = None, limit: int | None = None) -> pa.Table:
+    def query(self, where: str | None = None, columns: Sequence[str] | None = None, limit: int | None = None,
+              row_ids: bool = False) -> pa.Table:
         t = self.images
         if t is None:
             return pa.table({c: [] for c in (columns or ["path"])})
@@ -260,11 +261,14 @@ class Store:
                 q = q.where(where)
             if columns:
                 q = q.select(list(columns))
+            if row_ids:
+                q = q.with_row_id(True)
             q = q.limit(limit if limit is not None else max(1, t.count_rows()))
             return q.to_arrow()
 
-    def rows(self, paths: Sequence[str], columns: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
-        """Rows by path (chunked IN filters)."""
+    def rows(self, paths: Sequence[str], columns: Sequence[str] | None = None,
+             row_ids: bool = False) -> dict[str, dict[str, Any]]:
+        """Rows by path (chunked IN filters); `row_ids` adds their `_rowid`."""
         out: dict[str, dict[str, Any]] = {}
         paths = list(dict.fromkeys(paths))
         cols = list(columns) if columns else None
@@ -272,36 +276,19 @@ class Store:
             cols = ["path", *cols]
         for i in range(0, len(paths), IN_CHUNK):
             chunk = paths[i : i + IN_CHUNK]
-            for row in self.query(sql_in("path", chunk), cols, limit=len(chunk)).to_pylist():
+            for row in self.query(sql_in("path", chunk), cols, limit=len(chunk), row_ids=row_ids).to_pylist():
                 out[row["path"]] = row
         return out
 
-    def hit_rows(self, paths: Sequence[str], columns: Sequence[str] = HIT_COLUMNS) -> dict[str, dict[str, Any]]:
-        """Rows of search hits, cached while the table is unchanged (one query reads its hits
-        several times; a LanceDB look-up costs 5-15 ms in 1M rows). Each cached row keeps the
-        columns read so far: a call asking for more reads only the rows lacking one."""
-        paths, cols = list(dict.fromkeys(paths)), list(dict.fromkeys(["path", *columns]))
-        key = (self.writes, self.version())
-        with self._lock:
-            if self._hit_cache[0] != key or len(self._hit_cache[1]) > HIT_CACHE_ROWS:
-                self._hit_cache = (key, {})
-            cache = self._hit_cache[1]
-            missing = [p for p in paths if p not in cache or any(c not in cache[p] for c in cols)]
-        fresh = self.rows(missing, cols) if missing else {}
-        with self._lock:
-            if self._hit_cache[0] == key:
-                for p in missing:  # merged, or forgotten when gone
-                    if p in fresh:
-                        cache[p] = {**cache.get(p, {}), **fresh[p]}
-                    else:
-                        cache.pop(p, None)
-        rows = {p: fresh.get(p) if p in fresh or p in missing else cache.get(p) for p in paths}
-        return {p: {c: r.get(c) for c in cols} for p, r in rows.items() if r is not None}
+    def hit_rows(self, paths: Sequence[str], columns: Sequence[str] = HIT_COLUMNS,
+                 row_ids: Mapping[str, int] | None = None) -> dict[str, dict[str, Any]]:
+        """`columns` of search hits, cached while the table is unchanged, taken by row id where
+        `row_ids` (path → `_rowid`) or an earlier read knows it (rowids.HitRows)."""
+        return self._hits.get(self, paths, columns, row_ids or {}, (self.writes, self.version()))
 
     def forget_hits(self) -> None:
         """Empty the hit-row cache (the benchmark times queries whose hits were never read)."""
-        with self._lock:
-            self._hit_cache = ((), {})
+        self._hits.forget()
 
     def file_states(self, where: str | None = None) -> dict[str, tuple[int, int, str, str]]:
         """path → (size, mtime_ns, content_hash, clip_model): what the scanner diffs against."""
@@ -337,12 +324,12 @@ class Store:
         return out
 
     def vectors(self, column: str = "visual", where: str | None = None,
-                extra: Sequence[str] = ()) -> tuple[pa.Table, np.ndarray]:
+                extra: Sequence[str] = (), row_ids: bool = False) -> tuple[pa.Table, np.ndarray]:
         """All non-null vectors of `column` matching `where`, as a float32 matrix, with light
-        columns beside them."""
+        columns beside them (and each row's `_rowid` with `row_ids`: see rowids.py)."""
         cols = list(dict.fromkeys([*LIGHT_COLUMNS, *extra, column]))
         cond = f"{column} IS NOT NULL"
-        tbl = self.query(f"({where}) AND {cond}" if where else cond, cols)
+        tbl = self.query(f"({where}) AND {cond}" if where else cond, cols, row_ids=row_ids)
         if tbl.num_rows == 0:
             return tbl, np.zeros((0, 0), np.float32)
         vec = tbl.column(column).combine_chunks()

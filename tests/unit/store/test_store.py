@@ -90,7 +90,7 @@ def test_hit_rows_are_read_once_until_the_table_changes(tmp_path):
     s.upsert([_row(f"/f/{i}.jpg", v[i], ocr_text=f"text {i}") for i in range(4)])
     reads = []
     real_rows = s.rows
-    s.rows = lambda paths, columns=None: reads.append(list(paths)) or real_rows(paths, columns)  # type: ignore[method-assign]
+    s.rows = lambda paths, columns=None, **kw: reads.append(list(paths)) or real_rows(paths, columns, **kw)  # type: ignore[method-assign]
     first = s.hit_rows(["/f/1.jpg", "/f/2.jpg", "/f/nope.jpg"])
     assert set(first) == {"/f/1.jpg", "/f/2.jpg"} and first["/f/1.jpg"]["ocr_text"] == "text 1"
     assert first["/f/2.jpg"]["content_hash"] == "h/f/2.jpg" and first["/f/2.jpg"]["width"] == 4
@@ -162,7 +162,7 @@ def test_searcher_hit_rows_read_only_text_columns_from_lancedb(tmp_path):
     searcher.visual()
     reads = []
     real_rows = s.rows
-    s.rows = lambda paths, columns=None: reads.append((list(paths), list(columns or []))) or real_rows(paths, columns)  # type: ignore[method-assign]
+    s.rows = lambda paths, columns=None, **kw: reads.append((list(paths), list(columns or []))) or real_rows(paths, columns, **kw)  # type: ignore[method-assign]
     rows = searcher.hit_rows(["/f/1.jpg", "/f/0.jpg", "/f/gone.jpg"])
     assert list(rows) == ["/f/1.jpg", "/f/0.jpg"]
     assert set(rows["/f/0.jpg"]) >= set(HIT_COLUMNS) and set(rows["/f/1.jpg"]) >= set(HIT_COLUMNS)
@@ -184,14 +184,15 @@ def test_hit_rows_cache_reads_only_the_columns_and_rows_it_lacks(tmp_path):
     s.upsert([_row(f"/f/{i}.jpg", v[i], ocr_text=f"text {i}", caption=f"cap {i}") for i in range(3)])
     reads = []
     real_rows = s.rows
-    s.rows = lambda paths, columns=None: reads.append((list(paths), list(columns or []))) or real_rows(paths, columns)  # type: ignore[method-assign]
+    s.rows = lambda paths, columns=None, **kw: reads.append((list(paths), list(columns or []))) or real_rows(paths, columns, **kw)  # type: ignore[method-assign]
     shown = s.hit_rows(["/f/0.jpg", "/f/1.jpg"], HIT_SHOW_COLUMNS)
     assert set(shown["/f/0.jpg"]) == set(HIT_SHOW_COLUMNS) and shown["/f/1.jpg"]["caption"] == "cap 1"
     assert reads == [(["/f/0.jpg", "/f/1.jpg"], HIT_SHOW_COLUMNS)]
     assert s.hit_rows(["/f/1.jpg"], ["ocr_text"]) == {"/f/1.jpg": {"path": "/f/1.jpg", "ocr_text": "text 1"}}
     assert len(reads) == 1  # a subset of what was read: from the cache
     full = s.hit_rows(["/f/2.jpg", "/f/0.jpg"], HIT_COLUMNS)
-    assert reads[-1] == (["/f/2.jpg", "/f/0.jpg"], HIT_COLUMNS)  # both lack a column: read again
+    # both lack a column: read again, /f/0.jpg by the row id its first read taught (rowids.py)
+    assert reads[-1] == (["/f/2.jpg"], HIT_COLUMNS)
     assert list(full) == ["/f/2.jpg", "/f/0.jpg"] and full["/f/0.jpg"]["ocr_text"] == "text 0"
     assert set(full["/f/2.jpg"]) == set(HIT_COLUMNS)
     s.hit_rows(["/f/0.jpg", "/f/2.jpg"], HIT_SHOW_COLUMNS)
@@ -211,7 +212,9 @@ def test_a_visual_query_reads_only_what_its_hits_show(tmp_path):
     searcher = Searcher(s, clip)
     reads = []
     real_rows = s.rows
-    s.rows = lambda paths, columns=None: reads.append(list(columns or [])) or real_rows(paths, columns)  # type: ignore[method-assign]
+    s.rows = lambda paths, columns=None, **kw: reads.append(list(columns or [])) or real_rows(paths, columns, **kw)  # type: ignore[method-assign]
+    taker, real_take = s._hits.taker, s._hits.taker.take  # the rows taken by row id (rowids.py)
+    taker.take = lambda table, version, hints, cols: reads.append(list(cols)) or real_take(table, version, hints, cols)  # type: ignore[method-assign]
     hits = searcher.visual_search(np.asarray(searcher.visual().index.vector(2)), k=2, min_score=-1.0)
     assert hits[0].path == "/f/2.jpg" and hits[0].ocr_text == "sign 2" and hits[0].rating == 2
     assert reads and all(cols == HIT_SHOW_COLUMNS for cols in reads)  # rating and media come from memory
