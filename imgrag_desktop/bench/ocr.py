@@ -278,19 +278,14 @@ def _shared_exports(folder: Path) -> Iterator[None]:
             os.environ["IMGRAG_ONNX_DIR"] = before
 
 
-def _wait_for_exports() -> None:
-    """Wait for the ONNX exports running in this process's background threads to end."""
-    for t in threading.enumerate():
-        if t.name.startswith("imgrag-onnx") and t is not threading.current_thread():
-            t.join()
-
-
 def _mixed_model(root: Path, folder: Path, warm: Path, model: str, timeout_s: float) -> dict[str, Any]:
     """The mixed folder indexed the old way and the new with one image model."""
+    from imgrag_desktop.models import onnx_clip
+
     encoder = _encoder(model)
     for label, old in (("before", True), ("now", False)):
         _index(_services(root / f"data-warm-{model}-{label}", "auto", timeout_s, encoder), warm, old=old)
-        _wait_for_exports()  # before the next library looks for the export
+        onnx_clip.wait_for_exports()  # before the next library looks for the export
     runs = {}
     for label, old in (("before", True), ("now", False)):
         svc = _services(root / f"data-mixed-{model}-{label}", "auto", timeout_s, encoder)

@@ -174,8 +174,9 @@ def test_the_mixed_folder_libraries_share_one_onnx_folder(tmp_path, monkeypatch)
     models' once-only ONNX export; the user's IMGRAG_ONNX_DIR (or "off") is left as it was."""
     import threading
 
-    from imgrag_desktop.bench.ocr import _shared_exports, _wait_for_exports
+    from imgrag_desktop.bench.ocr import _shared_exports
     from imgrag_desktop.config import AppConfig
+    from imgrag_desktop.models import onnx_clip
 
     monkeypatch.delenv("IMGRAG_ONNX_DIR", raising=False)
     with _shared_exports(tmp_path / "exports"):
@@ -186,7 +187,7 @@ def test_the_mixed_folder_libraries_share_one_onnx_folder(tmp_path, monkeypatch)
     with _shared_exports(tmp_path / "exports"):
         assert not AppConfig.load(tmp_path / "a", "test").onnx_enabled
     done = threading.Event()
-    t = threading.Thread(target=lambda: (threading.Event().wait(0.2), done.set()), name="imgrag-onnx-text-export")
-    t.start()
-    _wait_for_exports()
+    # the comparison waits for an export the way every command does (onnx_clip.wait_for_exports)
+    onnx_clip.start_export(lambda: (threading.Event().wait(0.2), done.set()), "the text model x", "imgrag-onnx-text-export")
+    assert onnx_clip.wait_for_exports()
     assert done.is_set()
