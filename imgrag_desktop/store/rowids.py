@@ -53,9 +53,9 @@ class RowTaker:
         with self._lock:
             self.learned.clear()
 
-    def rows(self, store: Any, paths: Sequence[str], cols: Sequence[str], row_ids: Mapping[str, int],
-             version: int) -> dict[str, dict[str, Any]]:
-        """`cols` of these rows of `store` (a Store) at `version`: by row id where one is known
+    def rows(self, store: Any, paths: Sequence[str], cols: Sequence[str], row_ids: Mapping[str, int]
+             ) -> dict[str, dict[str, Any]]:
+        """`cols` of these rows of `store` (a Store), as its table is now: by row id where one is known
         (learned from a later read, else `row_ids`) and still names the row, the others by
         path, whose ids are learned for the next time."""
         hints: dict[str, int] = {}
@@ -68,7 +68,7 @@ class RowTaker:
         table = store.images
         if table is not None and hints:
             with store._reading("images"):
-                got = self.take(table, version, hints, cols)
+                got = self.take(table, hints, cols)
         rest = [p for p in paths if p not in got]
         if rest:
             by_path = store.rows(rest, cols, row_ids=True)
@@ -76,10 +76,9 @@ class RowTaker:
             got.update(by_path)
         return got
 
-    def take(self, table: Any, version: int, hints: Mapping[str, int], columns: Sequence[str]
-             ) -> dict[str, dict[str, Any]]:
-        """path → row (`columns`, path included) of the rows whose id still names them; the
-        others are left out (the caller reads them by path). `version` is the table's."""
+    def take(self, table: Any, hints: Mapping[str, int], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """path → row (`columns`, path included) of the rows of `table`'s current version whose id
+        still names them; the others are left out (the caller reads them by path)."""
         if not hints:
             return {}
         cols = list(dict.fromkeys(["path", *columns]))
@@ -109,7 +108,7 @@ class HitRows:
                 self._cache = (key, {})
             cache = self._cache[1]
             missing = [p for p in paths if p not in cache or any(c not in cache[p] for c in cols)]
-        fresh = self.taker.rows(store, missing, cols, row_ids, key[-1]) if missing else {}
+        fresh = self.taker.rows(store, missing, cols, row_ids) if missing else {}
         with self._lock:
             if self._cache[0] == key:
                 for p in missing:  # merged, or forgotten when gone

@@ -214,7 +214,7 @@ def test_a_visual_query_reads_only_what_its_hits_show(tmp_path):
     real_rows = s.rows
     s.rows = lambda paths, columns=None, **kw: reads.append(list(columns or [])) or real_rows(paths, columns, **kw)  # type: ignore[method-assign]
     taker, real_take = s._hits.taker, s._hits.taker.take  # the rows taken by row id (rowids.py)
-    taker.take = lambda table, version, hints, cols: reads.append(list(cols)) or real_take(table, version, hints, cols)  # type: ignore[method-assign]
+    taker.take = lambda table, hints, cols: reads.append(list(cols)) or real_take(table, hints, cols)  # type: ignore[method-assign]
     hits = searcher.visual_search(np.asarray(searcher.visual().index.vector(2)), k=2, min_score=-1.0)
     assert hits[0].path == "/f/2.jpg" and hits[0].ocr_text == "sign 2" and hits[0].rating == 2
     assert reads and all(cols == HIT_SHOW_COLUMNS for cols in reads)  # rating and media come from memory
