@@ -463,12 +463,10 @@ class ClipEncoder(TorchOrOnnx):
             return self
 
     def _shape_from_export(self) -> None:
-        import json
-
-        from imgrag_desktop.models.onnx_clip import MANIFEST, export_dir
+        from imgrag_desktop.models.onnx_clip import export_dir, read_manifest
 
         try:
-            manifest = json.loads((export_dir(self.onnx_root, self.model_id) / MANIFEST).read_text(encoding="utf-8"))
+            manifest = read_manifest(export_dir(self.onnx_root, self.model_id))
             self.dim, self.image_size = int(manifest["dim"]), int(manifest.get("image_size") or 224)
         except (OSError, ValueError, KeyError, TypeError, ModelUnavailable):
             pass

@@ -152,12 +152,18 @@ def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.min(np.sum(normalize(a) * normalize(b), axis=-1)))
 
 
+def read_manifest(folder: Path) -> Any:
+    """The manifest of the export in `folder`, as written (OSError or ValueError when it is
+    missing or not JSON; the caller checks its fields)."""
+    return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+
+
 def export_present(root: str | os.PathLike[str], model_id: str, folder: Path | None = None,
                    need: Sequence[str] = ()) -> bool:
     """Whether a whole export of `model_id` is there (its files as the manifest says; no session opened)."""
     folder = folder or export_dir(root, model_id)
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        manifest = read_manifest(folder)
         files = manifest.get("files") or {}
         return (manifest.get("format") == FORMAT and manifest.get("model_id") == model_id
                 and all(n in files for n in need) and files_intact(folder, files))
@@ -193,7 +199,7 @@ class OnnxClip:
         if not man_path.is_file():
             return None
         try:
-            manifest = json.loads(man_path.read_text(encoding="utf-8"))
+            manifest = read_manifest(folder)
             if manifest.get("format") != FORMAT or manifest.get("model_id") != model_id:
                 return None
             if not files_intact(folder, manifest.get("files") or {}):

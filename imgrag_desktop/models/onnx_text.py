@@ -14,7 +14,6 @@ the model's max_seq_length as sentence-transformers does; pooling and normalisin
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -26,7 +25,6 @@ import numpy as np
 
 from imgrag_desktop.models.onnx_clip import (
     EXPORT_LOCK,
-    MANIFEST,
     MIN_COSINE,
     OPSET,
     file_stamp,
@@ -35,6 +33,7 @@ from imgrag_desktop.models.onnx_clip import (
     min_cosine,
     normalize,
     quiet_tracer,
+    read_manifest,
     safe_name,
     session,
     staged,
@@ -80,7 +79,7 @@ class OnnxText:
     def open(cls, root: str | os.PathLike[str], model_id: str) -> "OnnxText | None":
         folder = export_dir(root, model_id)
         try:
-            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            manifest = read_manifest(folder)
         except (OSError, ValueError):
             return None
         try:
