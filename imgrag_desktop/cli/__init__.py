@@ -128,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         if rc is not None:
             return rc
     defer_lancedb_rest_client()
-    return run_command(Context(args))
+    ctx = Context(args)
+    try:
+        return run_command(ctx)
+    finally:
+        ctx.close()
 
 
 def defer_lancedb_rest_client() -> None:

@@ -34,6 +34,12 @@ class Context:
             self._services = svc
         return svc
 
+    def close(self) -> None:
+        """Free the models and child processes of the services this context built (cli.main)."""
+        svc = getattr(self, "_services", None)
+        if svc is not None:
+            svc.close()
+
     @property
     def json(self) -> bool:
         return bool(getattr(self.args, "json", False))

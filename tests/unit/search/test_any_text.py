@@ -152,6 +152,30 @@ def test_every_text_runs_through_imgrag_search_with_its_reading(library: tuple[A
         assert said == ([f"imgrag: {reading}"] if reading else []), (text, err)
 
 
+def test_a_command_frees_its_models_when_it_returns(library: tuple[Any, Path], capsys: pytest.CaptureFixture[str]):
+    """In-process commands one after another (this suite, a script calling cli.main) hold no
+    model of the last one: its ONNX sessions go when it returns, not at a full garbage
+    collection (which a big heap rarely runs: the suite once grew by ~160 MB a search)."""
+    import gc
+    import os
+
+    import onnxruntime as ort
+
+    _, data = library
+    gc.collect()
+    gc.disable()  # what stays alive now stays because something holds it
+    try:
+        threads = []
+        for text in ("a dog", "Total Amount", "beach -people", "cash"):
+            code, hits, err = _search(data, capsys, text, "-k", "3", "--min-score", "off")
+            assert code == 0 and hits, err
+            assert [o for o in gc.get_objects() if isinstance(o, ort.InferenceSession)] == []
+            threads.append(len(os.listdir("/proc/self/task")))
+    finally:
+        gc.enable()
+    assert max(threads[1:]) <= threads[1], threads  # the first may start a lasting one (LanceDB's loop)
+
+
 def _names(hits: list[dict[str, Any]]) -> list[str]:
     return [Path(h["path"]).name for h in hits]
 
