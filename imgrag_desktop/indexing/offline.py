@@ -137,7 +137,7 @@ def judge(root: str, ident: tuple[int, int, bool] | None, scan_reason: str, foun
 
     `ident`: (st_dev, st_ino, is a mount point) of the root as scanned, None when it could not be
     stat'ed; `scan_reason`: why the scan could not cover it ("" when it could); `found`: the
-    paths the scan saw under it; `indexed`: the paths the index holds under it.
+    paths the scan saw (under this root and others); `indexed`: the paths the index holds under it.
     `confirmed` (the user said so) lets a new device and a mass disappearance through, but
     never a root that is missing or does not answer.
     """
@@ -152,10 +152,15 @@ def judge(root: str, ident: tuple[int, int, bool] | None, scan_reason: str, foun
         if record.mount and not ident[2] and gone:
             check.offline = "no longer a mount point (drive unmounted?)"
             return check
-        if (record.dev, record.ino) != ident[:2] and present < SAME_LIBRARY_FRACTION * len(indexed):
-            check.offline = "another drive or folder is there now (device changed)"
+        if record.dev != ident[0] and present < SAME_LIBRARY_FRACTION * len(indexed):
+            # Another drive there. A new inode on the same drive is the folder deleted and
+            # re-created (or another folder renamed in): its files decide, as in any folder.
+            check.offline = "another drive is there now (device changed)"
             return check
-    if indexed and len(gone) == len(indexed) and not confirmed:
+    prefix = root.rstrip(os.sep) + os.sep
+    if indexed and len(gone) == len(indexed) and not confirmed and not any(p.startswith(prefix) for p in found):
+        # Empty, not merely renewed: a folder whose every old picture gave way to new ones (a
+        # folder deleted and re-created, a camera card's folder emptied and refilled) is there.
         check.offline = "empty where it held images (an unmounted drive?)"
         return check
     check.gone = gone

@@ -65,6 +65,28 @@ def test_missing_and_emptied_roots_are_offline_and_keep_their_rows(tmp_path: Pat
     assert str(a) not in offline.offline_roots(svc.cfg.data_dir)
 
 
+def test_a_folder_whose_pictures_all_gave_way_to_new_ones_is_online(tmp_path: Path, svc) -> None:
+    """Deleted and re-created with new pictures (or emptied and refilled): not an unmounted
+    drive. It once stayed offline for ever, re-scanned every probe, its old rows kept."""
+    a = tmp_path / "a"
+    old = _photos(a, 2, 1)
+    ix = svc.indexer()
+    assert ix.index_paths([str(a)]).added == 2
+    shutil.rmtree(a)
+    new = _photos(a, 1, 2)  # the same folder path, maybe even the same inode number
+    report = ix.index_paths([str(a)])
+    assert report.offline == {} and report.removed == 2 and report.added == 1
+    assert svc.store.query(None, ["path"]).column("path").to_pylist() == [str(new[0])]
+    assert str(a) not in offline.offline_roots(svc.cfg.data_dir) and old[0] != new[0]
+    ino = a.stat().st_ino
+    a.rename(tmp_path / "a-old")  # renamed away, a new folder made: a new inode for certain
+    newer = _photos(a, 1, 3)
+    assert a.stat().st_ino != ino
+    report = ix.index_paths([str(a)])
+    assert report.offline == {} and report.removed == 1 and report.added == 1
+    assert svc.store.query(None, ["path"]).column("path").to_pylist() == [str(newer[0])]
+
+
 def test_removal_needs_evidence_and_a_mass_disappearance_waits(tmp_path: Path, svc) -> None:
     root = tmp_path / "lib"
     files = _photos(root, 10, 3)
@@ -209,5 +231,12 @@ def test_judge_rules() -> None:
     moved = offline.judge("/r", (9, 2, False), "", set(idx[:9]), idx, rec)  # NFS remounted: same files
     assert not moved.offline and moved.gone == ["/r/9"] and not moved.held
     assert offline.judge("/r", (9, 2, False), "", set(idx[:5]), idx, rec).offline
+    renewed = offline.judge("/r", (1, 2, False), "", {"/r/new", "/other/x"}, idx[:2], rec)
+    assert not renewed.offline and renewed.gone == idx[:2] and not renewed.held
+    assert offline.judge("/r", (1, 2, False), "", {"/r2/x", "/other/x"}, idx, rec).offline.startswith("empty")
+    assert offline.judge("/r", (1, 2, False), "", {"/r/new"}, idx, rec).held  # all 10 replaced: ask first
+    recreated = offline.judge("/r", (1, 7, False), "", {"/r/new"}, idx[:2], rec)  # same drive, new inode
+    assert not recreated.offline and recreated.gone == idx[:2]
+    assert "device changed" in offline.judge("/r", (5, 7, False), "", {"/r/new"}, idx[:2], rec).offline
     few = offline.judge("/r", (1, 2, False), "", set(idx[:7]), idx, rec)
     assert not few.held and len(few.gone) == 3
