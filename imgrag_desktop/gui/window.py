@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self.state = gui_state(cfg)
         self.bridge = bridge or MessageBridge(self)
         self.host = host or EngineHost(cfg)
+        self._owns_host = host is None  # its models are freed when this window shuts down
         self.open_url = open_url or QDesktopServices.openUrl
         self.reveal = reveal or (lambda p: reveal_in_file_manager(p, self.open_url, self))
         self.gate = RequestGate()
@@ -608,4 +609,6 @@ class MainWindow(QMainWindow):
         ok = self.watch_thread.wait(wait_ms) and ok  # a start in flight finishes first
         ok = self.watching.stop_controller(wait_ms / 1000) and ok
         ok = self.query_thread.wait(wait_ms) and ok
+        if ok and self._owns_host:  # nothing uses the models any more: free them now, not at a full GC
+            self.host.close()
         return bool(ok)

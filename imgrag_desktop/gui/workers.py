@@ -121,6 +121,14 @@ class EngineHost:
                     self._services = Services(self.cfg)
             return self._services
 
+    def close(self) -> None:
+        """Free the models and end the child processes of the services, if they were built
+        (the window calls it once its workers stopped; see Services.close)."""
+        with self._lock:
+            svc = self._services
+        if svc is not None:
+            svc.close()
+
 
 def _calibrated_cutoffs(searcher: Any) -> dict[str, float | None]:
     """The model's calibrated relevance cut-offs (for the cut-off control's "Auto" label)."""

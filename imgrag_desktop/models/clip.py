@@ -658,8 +658,8 @@ class ClipEncoder(TorchOrOnnx):
         return out
 
     def encode_images(self, images: Sequence["Image.Image"]) -> np.ndarray:
-        import torch
-
+        """Vectors of a few images (a pasted or dropped one, calibration probes): on the ONNX
+        export when it serves queries, without importing torch (a second's stall in the window)."""
         if not images:
             return np.zeros((0, self.dim or 0), np.float32)
         ort = self._text_on_ort()
@@ -667,6 +667,8 @@ class ClipEncoder(TorchOrOnnx):
             with self._lock:
                 self.last_used = time.monotonic()
             return ort.encode_pixels(np.stack([ort.pixels(im) for im in images]))
+        import torch
+
         pre = self.preprocess
         return self.encode_tensors(torch.stack([pre(im) for im in images]))
 

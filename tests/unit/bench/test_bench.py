@@ -57,6 +57,8 @@ def test_quick_bench_all_parts(coco_dir, tmp_path):
             _ms(q[key])
         assert 0 <= q["load_s"] < 600 and q["store_write_s"] > 0  # load_s is rounded to 0.01 s: 0.0 is a real reading
         assert q["first_query_after_text_write_ms"] > 0 and q["first_query_after_new_picture_ms"] > 0
+        samples = q["first_query_after_new_picture_samples_ms"]
+        assert len(samples) == 5 and q["first_query_after_new_picture_ms"] == round(float(np.median(samples)), 1)
 
     ix = r["index"]
     assert ix["batch_size"] >= 1 and ix["decode_workers"] >= 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +183,20 @@ def test_the_window_warm_up_skips_torch_when_the_export_serves(tmp_path: Path, e
     svc.cfg.settings.clip_runtime = "torch"
     svc.reset_models()
     assert "torch" in svc.engine_modules(ENGINE_MODULES)
+
+
+def test_a_query_image_on_the_export_imports_no_torch(exported: tuple[ClipEncoder, Path], tiny_ckpt: Path) -> None:
+    """A picture pasted into the window (or `imgrag similar` on a file not indexed) is encoded
+    on the export without torch: importing it would stall the window for about a second."""
+    torch_enc, root = exported
+    code = ("import sys, numpy as np; from PIL import Image; from imgrag_desktop.models.clip import ClipEncoder; "
+            f"e = ClipEncoder('imgrag-tiny', checkpoint={str(tiny_ckpt)!r}, device='cpu', onnx_root={str(root)!r}); "
+            "v = e.encode_images([Image.new('RGB', (90, 60), (200, 40, 10))]); "
+            "print(e.runtime_in_use, 'torch' in sys.modules, ' '.join(map(str, v[0].tolist())))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True).stdout.split()
+    assert out[:2] == ["onnx", "False"], out[:2]
+    ref = torch_enc.encode_images([Image.new("RGB", (90, 60), (200, 40, 10))])[0]
+    assert float(np.dot(np.array(out[2:], np.float32), ref)) >= 0.9999
 
 
 def test_an_export_serving_queries_does_not_make_indexing_think_the_weights_are_there(
