@@ -119,6 +119,7 @@ def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bus]:
                 time.sleep(0.1)
         daemon.terminate()
         daemon.wait(timeout=30)
+        daemon.stdout.close()  # else a ResourceWarning whenever the collector meets it (an error here)
 
 
 def _reference(data: Path, text: str) -> list[str]:
